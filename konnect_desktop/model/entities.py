@@ -1,0 +1,541 @@
+"""Every entity kind, defined once with Kong's fields, defaults and rules.
+
+Entities travel through the app as plain dicts in the Kong Admin API JSON shape: every field
+present, unset ones ``None``, foreign keys as ``{"id": "<uuid>"}``, timestamps in Unix seconds.
+``ENTITIES`` maps Kong's table names (``services``, ``routes``, ...) to an ``EntityDef`` that the
+store, the Admin API, decK files, the replication engine and the GUI all read.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from . import paths
+from .errors import schema_violation
+from .schema import (
+    AtLeastOneOf,
+    Boolean,
+    Check,
+    Custom,
+    Field,
+    Foreign,
+    Integer,
+    Map,
+    Record,
+    Schema,
+    Set,
+    String,
+)
+from .schema import Array as ArrayF
+
+PROTOCOLS = ("grpc", "grpcs", "http", "https", "tcp", "tls", "tls_passthrough", "udp")
+HTTP_PROTOCOLS = ("http", "https")
+MAX_TIMEOUT = 2**31 - 2
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9.\-_~\u0080-\U0010ffff]+$")
+_TAG_BAD = re.compile(r"[,/]|[^\x21-\x7e\u0080-\U0010ffff]")
+_METHOD_RE = re.compile(r"^[A-Z]+$")
+
+
+def _name_check(v: str) -> str | None:
+    if _NAME_RE.match(v):
+        return None
+    return (
+        f"invalid value '{v}': the only accepted ascii characters are alphanumerics or "
+        "., -, _, and ~"
+    )
+
+
+def _tag_check(v: str) -> str | None:
+    if _TAG_BAD.search(v):
+        return f"invalid tag '{v}': expected printable ascii (except `,` and `/`) or valid utf-8 sequences"
+    return None
+
+
+# -- typedefs (kong/db/schema/typedefs.lua) ------------------------------------------------------
+def id_field() -> Field:
+    return String(uuid=True, auto=True, description="Unique identifier (UUID), generated when omitted.")
+
+
+def created_at() -> Field:
+    return Integer(timestamp=True, auto=True, description="Unix epoch when the entity was created.")
+
+
+def updated_at() -> Field:
+    return Integer(timestamp=True, auto=True, description="Unix epoch when the entity was last updated.")
+
+
+def name_field(description: str, required: bool = False) -> Field:
+    return String(unique=True, required=required, custom=_name_check, description=description)
+
+
+def tags_field() -> Field:
+    return Set(String(custom=_tag_check), description="Tags to group and filter entities.")
+
+
+def timeout(description: str) -> Field:
+    return Integer(between=(1, MAX_TIMEOUT), default=60000, description=description)
+
+
+def foreign(table: str, description: str, *, required: bool = False, on_delete: str | None = None) -> Field:
+    return Foreign(table, required=required, on_delete=on_delete, description=description)
+
+
+@dataclass(eq=False)
+class EntityDef:
+    """What the rest of the app needs to know about one entity kind."""
+
+    table: str  # Kong's table / Admin API collection name: "services"
+    schema: Schema
+    kind: str  # decK's word in diff output: "service", "key-auth", ...
+    endpoint_key: str | None = None  # "name", "username", "key", "instance_name"
+    unique: tuple[str, ...] = ()  # single-field unique constraints
+    cache_key: tuple[str, ...] = ()  # composite uniqueness (plugins, acls)
+    admin_path: str = ""  # "/services", "/key-auths"
+    deck_key: str | None = None  # decK file key: "services", "keyauth_credentials"
+    shorthand: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    opaque: bool = False  # modelled shallowly: carried, validated loosely
+    generate: dict[str, Callable[[], Any]] = field(default_factory=dict)
+
+    @property
+    def foreign_keys(self) -> dict[str, Field]:
+        return {n: f for n, f in self.schema.fields if f.type == "foreign"}
+
+    def expand(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Apply input shorthands (``url`` on services) before validation."""
+        return self.shorthand(data) if self.shorthand else data
+
+    def validate(self, data: dict[str, Any], *, fill_defaults: bool = True) -> dict[str, Any]:
+        data = self.expand(dict(data))
+        for fname, gen in self.generate.items():
+            if data.get(fname) is None and fill_defaults:
+                data[fname] = gen()
+        return self.schema.validate(data, fill_defaults=fill_defaults)
+
+    def check(self, data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        try:
+            data = self.expand(dict(data))
+        except Exception as exc:  # shorthand errors are schema violations with fields
+            fields = getattr(exc, "fields", None) or {"@entity": [str(exc)]}
+            return data, fields
+        for fname, gen in self.generate.items():
+            if data.get(fname) is None:
+                data[fname] = gen()
+        return self.schema.check(data)
+
+    def display_name(self, entity: dict[str, Any]) -> str:
+        key = self.endpoint_key
+        if key and entity.get(key):
+            return str(entity[key])
+        return str(entity.get("id") or "")
+
+
+# -- services ------------------------------------------------------------------------------------
+def _service_url(data: dict[str, Any]) -> dict[str, Any]:
+    url = data.pop("url", None)
+    if url is None:
+        return data
+    if not isinstance(url, str):
+        raise schema_violation({"url": "expected a string"})
+    try:
+        parts = urlsplit(url if "://" in url else "http://" + url)
+        port = parts.port
+    except ValueError:
+        raise schema_violation({"url": f"invalid value: {url}"}) from None
+    scheme = parts.scheme.lower() if "://" in url else None
+    if scheme is None:
+        scheme = "https" if port == 443 else "http"
+    if not parts.hostname:
+        raise schema_violation({"host": "required field missing"})
+    data["protocol"] = scheme
+    data["host"] = parts.hostname
+    data["port"] = port if port is not None else (443 if scheme in ("https", "grpcs", "tls", "wss") else 80)
+    data["path"] = parts.path or None
+    return data
+
+
+def _service_checks(entity: dict[str, Any]) -> dict[str, Any] | None:
+    proto = entity.get("protocol")
+    if proto is None:
+        return None
+    errs: dict[str, Any] = {}
+    if proto not in ("http", "https") and entity.get("path") is not None:
+        errs["path"] = "value must be null"
+    if proto not in ("https", "tls"):
+        for f in ("client_certificate", "tls_verify", "tls_verify_depth", "ca_certificates"):
+            if entity.get(f) is not None:
+                errs[f] = "value must be null"
+    if not errs:
+        return None
+    errs["@entity"] = ["failed conditional validation given value of field 'protocol'"] * len(errs)
+    return errs
+
+
+SERVICE_SCHEMA = Schema(
+    "services",
+    [
+        ("id", id_field()),
+        ("created_at", created_at()),
+        ("updated_at", updated_at()),
+        ("name", name_field("The service name.")),
+        ("retries", Integer(between=(0, 32767), default=5,
+                            description="The number of retries to execute upon failure to proxy.")),
+        ("protocol", String(one_of=PROTOCOLS, required=True, default="http",
+                            description="The protocol used to communicate with the upstream.")),
+        ("host", String(required=True, custom=paths.validate_host,
+                        description="The host of the upstream server. Note that the host value is case sensitive.")),
+        ("port", Integer(between=(0, 65535), required=True, default=80,
+                         description="The upstream server port.")),
+        ("path", String(custom=paths.validate_service_path,
+                        description="The path to be used in requests to the upstream server.")),
+        ("connect_timeout", timeout("The timeout in milliseconds for establishing a connection to the upstream server.")),
+        ("write_timeout", timeout("The timeout in milliseconds between two successive write operations for transmitting a request to the upstream server.")),
+        ("read_timeout", timeout("The timeout in milliseconds between two successive read operations for transmitting a request to the upstream server.")),
+        ("tags", tags_field()),
+        ("client_certificate", foreign("certificates", "Certificate to be used as client certificate while TLS handshaking to the upstream server.")),
+        ("tls_verify", Boolean(description="Whether to enable verification of upstream server TLS certificate.")),
+        ("tls_verify_depth", Integer(between=(0, 64), description="Maximum depth of chain while verifying Upstream server's TLS certificate.")),
+        ("ca_certificates", ArrayF(String(uuid=True), description="Array of CA Certificate object UUIDs that are used to build the trust store while verifying upstream server's TLS certificate.")),
+        ("enabled", Boolean(default=True, description="Whether the Service is active.")),
+    ],
+    [Custom(("protocol",), _service_checks, name="conditional")],
+)
+
+
+# -- routes --------------------------------------------------------------------------------------
+PROTOCOL_SUBSETS = (("http", "https"), ("tcp", "tls", "udp"), ("tls_passthrough",), ("grpc", "grpcs"))
+
+
+def _route_checks(entity: dict[str, Any]) -> dict[str, Any] | None:
+    protocols = entity.get("protocols") or []
+    errs: dict[str, Any] = {}
+    kinds = {i for i, sub in enumerate(PROTOCOL_SUBSETS) for p in protocols if p in sub}
+    if len(kinds) > 1:
+        return {"@entity": ["mutually exclusive subsets: protocols"], "protocols": "mixing protocols of different kinds is not supported"}
+    http_like = any(p in ("http", "https", "grpc", "grpcs") for p in protocols)
+    if http_like:
+        fields = ["methods", "hosts", "headers", "paths"]
+        secure = any(p in ("https", "grpcs", "tls", "tls_passthrough") for p in protocols)
+        if secure:
+            fields.append("snis")
+        if not any(entity.get(f) for f in fields):
+            which = "https" if secure else "http"
+            quoted = ", ".join(f"'{f}'" for f in fields)
+            errs.setdefault("@entity", []).append(f"must set one of {quoted} when 'protocols' is '{which}'")
+        for f in ("sources", "destinations"):
+            if entity.get(f) is not None:
+                errs[f] = f"cannot set '{f}' when 'protocols' is 'http' or 'https'"
+        if entity.get("snis") and not any(p in ("https", "grpcs") for p in protocols):
+            errs["snis"] = "'snis' can only be set when 'protocols' is 'grpcs', 'https', 'tls' or 'tls_passthrough'"
+    else:
+        for f in ("methods", "hosts", "paths", "headers"):
+            if entity.get(f) is not None:
+                errs[f] = f"cannot set '{f}' when 'protocols' is one of: 'tcp', 'tls', 'udp', 'tls_passthrough'"
+    return errs or None
+
+
+def _headers_check(value: dict[str, Any]) -> str | dict[str, Any] | None:
+    for k in value:
+        if k.lower() == "host":
+            return "cannot contain 'host' header, which must be specified in the 'hosts' attribute"
+    return None
+
+
+_IP_PORT = Record([
+    ("ip", String(description="IP address or CIDR range.")),
+    ("port", Integer(between=(0, 65535), description="Port number.")),
+])
+
+ROUTE_SCHEMA = Schema(
+    "routes",
+    [
+        ("id", id_field()),
+        ("created_at", created_at()),
+        ("updated_at", updated_at()),
+        ("name", name_field("The name of the Route.")),
+        ("protocols", Set(String(one_of=PROTOCOLS), required=True, len_min=1, default=["http", "https"],
+                          description="An array of the protocols this Route should allow.")),
+        ("methods", Set(String(match=_METHOD_RE), description="A list of HTTP methods that match this Route.")),
+        ("hosts", ArrayF(String(custom=paths.validate_route_host),
+                         description="A list of domain names that match this Route. Wildcards allowed as the leftmost or rightmost label.")),
+        ("paths", ArrayF(String(custom=paths.validate_route_path),
+                         description="A list of paths that match this Route: prefixes, or regexes starting with ~.")),
+        ("headers", Map(String(), ArrayF(String()), custom=_headers_check,
+                        description="One or more lists of values indexed by header name that will cause this Route to match.")),
+        ("https_redirect_status_code", Integer(one_of=(426, 301, 302, 307, 308), default=426, required=True,
+                                               description="The status code Kong responds with when all properties of a Route match except the protocol.")),
+        ("regex_priority", Integer(default=0, description="A number used to choose which route resolves a given request when several routes match it using regexes simultaneously.")),
+        ("strip_path", Boolean(default=True, required=True, description="When matching a Route via one of the paths, strip the matching prefix from the upstream request URL.")),
+        ("path_handling", String(one_of=("v0", "v1"), default="v0", description="Controls how the Service path, Route path and requested path are combined when sending a request to the upstream.")),
+        ("preserve_host", Boolean(default=False, required=True, description="When matching a Route via one of the hosts domain names, use the request Host header in the upstream request headers.")),
+        ("request_buffering", Boolean(default=True, required=True, description="Whether to enable request body buffering or not.")),
+        ("response_buffering", Boolean(default=True, required=True, description="Whether to enable response body buffering or not.")),
+        ("snis", Set(String(), description="A list of SNIs that match this Route when using stream routing.")),
+        ("sources", Set(_IP_PORT, description="A list of IP sources of incoming connections that match this Route when using stream routing.")),
+        ("destinations", Set(_IP_PORT, description="A list of IP destinations of incoming connections that match this Route when using stream routing.")),
+        ("tags", tags_field()),
+        ("service", foreign("services", "The Service this Route is associated to.", on_delete="restrict")),
+    ],
+    [Custom(("protocols",), _route_checks, name="route_protocol_checks")],
+)
+
+
+# -- consumers, groups, credentials --------------------------------------------------------------
+CONSUMER_SCHEMA = Schema(
+    "consumers",
+    [
+        ("id", id_field()),
+        ("created_at", created_at()),
+        ("updated_at", updated_at()),
+        ("username", String(unique=True, description="The unique username of the Consumer.")),
+        ("custom_id", String(unique=True, description="Field for storing an existing unique ID for the Consumer.")),
+        ("tags", tags_field()),
+    ],
+    [AtLeastOneOf(("custom_id", "username"))],
+)
+
+CONSUMER_GROUP_SCHEMA = Schema(
+    "consumer_groups",
+    [
+        ("id", id_field()),
+        ("created_at", created_at()),
+        ("updated_at", updated_at()),
+        ("name", String(required=True, unique=True, description="The name of the consumer group.")),
+        ("tags", tags_field()),
+    ],
+)
+
+CONSUMER_GROUP_CONSUMER_SCHEMA = Schema(
+    "consumer_group_consumers",
+    [
+        ("id", id_field()),
+        ("created_at", created_at()),
+        ("consumer_group", foreign("consumer_groups", "The group.", required=True, on_delete="cascade")),
+        ("consumer", foreign("consumers", "The member.", required=True, on_delete="cascade")),
+    ],
+)
+
+
+def _random_key() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def credential_schema(table: str, extra: list[tuple[str, Field]], checks: list[Check] | None = None) -> Schema:
+    return Schema(
+        table,
+        [
+            ("id", id_field()),
+            ("created_at", created_at()),
+            ("consumer", foreign("consumers", "The Consumer this credential belongs to.", required=True, on_delete="cascade")),
+            *extra,
+            ("tags", tags_field()),
+        ],
+        checks or [],
+    )
+
+
+KEYAUTH_SCHEMA = credential_schema("keyauth_credentials", [
+    ("key", String(unique=True, secret=True, description="The API key. Generated when omitted.")),
+    ("ttl", Integer(between=(0, 100000000), description="Seconds until the key expires (write-only, on create).")),
+])
+ACL_SCHEMA = credential_schema("acls", [
+    ("group", String(required=True, description="The arbitrary group name to associate with the consumer.")),
+])
+BASICAUTH_SCHEMA = credential_schema("basicauth_credentials", [
+    ("username", String(required=True, unique=True, description="The username to use in the Basic Authentication.")),
+    ("password", String(required=True, secret=True, description="The password to use in the Basic Authentication.")),
+])
+JWT_SCHEMA = credential_schema("jwt_secrets", [
+    ("key", String(unique=True, description="A unique string identifying the credential (the iss claim).")),
+    ("secret", String(secret=True, description="The secret for HMAC algorithms.")),
+    ("rsa_public_key", String(description="The public key for RS/ES algorithms.")),
+    ("algorithm", String(default="HS256", one_of=("HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "PS384", "PS512", "EdDSA"), description="The algorithm used to verify the token's signature.")),
+])
+HMACAUTH_SCHEMA = credential_schema("hmacauth_credentials", [
+    ("username", String(required=True, unique=True, description="The username to use in the HMAC Signature verification.")),
+    ("secret", String(secret=True, description="The secret to use in the HMAC Signature verification.")),
+])
+
+
+# -- plugins -------------------------------------------------------------------------------------
+PLUGIN_SCHEMA = Schema(
+    "plugins",
+    [
+        ("id", id_field()),
+        ("created_at", created_at()),
+        ("updated_at", updated_at()),
+        ("name", String(required=True, description="The name of the Plugin that's going to be added.")),
+        ("instance_name", name_field("A unique name for this plugin instance.")),
+        ("route", foreign("routes", "If set, the plugin will only activate when receiving requests via the specified route.", on_delete="cascade")),
+        ("service", foreign("services", "If set, the plugin will only activate when receiving requests via one of the routes belonging to the specified Service.", on_delete="cascade")),
+        ("consumer", foreign("consumers", "If set, the plugin will activate only for requests where the specified has been authenticated.", on_delete="cascade")),
+        ("consumer_group", foreign("consumer_groups", "If set, the plugin will activate only for requests where the consumer belongs to this group.", on_delete="cascade")),
+        ("config", Field("record", fields=[], description="The configuration properties for the Plugin.")),
+        ("protocols", Set(String(one_of=PROTOCOLS), required=True, default=["grpc", "grpcs", "http", "https"],
+                          description="A list of the request protocols that will trigger this plugin.")),
+        ("enabled", Boolean(default=True, description="Whether the plugin is applied.")),
+        ("tags", tags_field()),
+    ],
+)
+
+
+# -- upstreams, targets, certificates --------------------------------------------------------------
+UPSTREAM_SCHEMA = Schema(
+    "upstreams",
+    [
+        ("id", id_field()),
+        ("created_at", created_at()),
+        ("updated_at", updated_at()),
+        ("name", String(required=True, unique=True, custom=paths.validate_host, description="A hostname, which must be equal to the host of a Service.")),
+        ("algorithm", String(one_of=("consistent-hashing", "least-connections", "round-robin", "latency", "sticky-sessions"), default="round-robin", description="Which load balancing algorithm to use.")),
+        ("hash_on", String(one_of=("none", "consumer", "ip", "header", "cookie", "path", "query_arg", "uri_capture"), default="none", description="What to use as hashing input.")),
+        ("hash_fallback", String(one_of=("none", "consumer", "ip", "header", "cookie", "path", "query_arg", "uri_capture"), default="none", description="What to use as hashing input if the primary hash_on does not return a hash.")),
+        ("hash_on_header", String(description="The header name to take the value from as hash input.")),
+        ("hash_fallback_header", String(description="The header name to take the value from as hash input.")),
+        ("hash_on_cookie", String(description="The cookie name to take the value from as hash input.")),
+        ("hash_on_cookie_path", String(default="/", description="The cookie path to set in the response headers.")),
+        ("hash_on_query_arg", String(description="The name of the query string argument to take the value from as hash input.")),
+        ("hash_fallback_query_arg", String(description="The name of the query string argument to take the value from as hash input.")),
+        ("hash_on_uri_capture", String(description="The name of the route URI capture to take the value from as hash input.")),
+        ("hash_fallback_uri_capture", String(description="The name of the route URI capture to take the value from as hash input.")),
+        ("slots", Integer(between=(10, 65536), default=10000, description="The number of slots in the load balancer algorithm.")),
+        ("healthchecks", Map(String(), Field("record", fields=None), description="Health checking configuration (carried as given).")),
+        ("tags", tags_field()),
+        ("host_header", String(custom=paths.validate_host, description="The hostname to be used as Host header when proxying requests through Kong.")),
+        ("client_certificate", foreign("certificates", "If set, the certificate to be used as client certificate while TLS handshaking to the upstream server.")),
+        ("use_srv_name", Boolean(default=False, description="If set, the balancer will use SRV hostname.")),
+    ],
+)
+
+
+def _target_check(v: str) -> str | None:
+    host, _port, err = paths.split_host_port(v)
+    if err:
+        return err
+    return None if (paths.validate_host(host.strip("[]")) is None or paths._is_ipv6(host)) else f"Invalid target ('{v}'); not a valid hostname or ip address"
+
+
+TARGET_SCHEMA = Schema(
+    "targets",
+    [
+        ("id", id_field()),
+        ("created_at", Field("number", timestamp=True, auto=True, description="Unix epoch when the target was created.")),
+        ("updated_at", Field("number", timestamp=True, auto=True, description="Unix epoch when the target was last updated.")),
+        ("upstream", foreign("upstreams", "The unique identifier or the name of the upstream.", required=True, on_delete="cascade")),
+        ("target", String(required=True, custom=_target_check, description="The target address (ip or hostname) and port.")),
+        ("weight", Integer(default=100, between=(0, 65535), description="The weight this target gets within the upstream loadbalancer (0-65535).")),
+        ("tags", tags_field()),
+    ],
+)
+
+CERTIFICATE_SCHEMA = Schema(
+    "certificates",
+    [
+        ("id", id_field()),
+        ("created_at", created_at()),
+        ("updated_at", updated_at()),
+        ("cert", String(required=True, description="PEM-encoded public certificate chain of the SSL key pair.")),
+        ("key", String(required=True, secret=True, description="PEM-encoded private key of the SSL key pair.")),
+        ("cert_alt", String(description="PEM-encoded public certificate chain of the alternate SSL key pair.")),
+        ("key_alt", String(secret=True, description="PEM-encoded private key of the alternate SSL key pair.")),
+        ("tags", tags_field()),
+    ],
+)
+
+SNI_SCHEMA = Schema(
+    "snis",
+    [
+        ("id", id_field()),
+        ("created_at", created_at()),
+        ("updated_at", updated_at()),
+        ("name", String(required=True, unique=True, custom=paths.validate_route_host, description="The SNI name to associate with the given certificate.")),
+        ("certificate", foreign("certificates", "The id (a UUID) of the certificate with which to associate the SNI hostname.", required=True, on_delete="cascade")),
+        ("tags", tags_field()),
+    ],
+)
+
+CA_CERTIFICATE_SCHEMA = Schema(
+    "ca_certificates",
+    [
+        ("id", id_field()),
+        ("created_at", created_at()),
+        ("updated_at", updated_at()),
+        ("cert", String(required=True, description="PEM-encoded public certificate of the CA.")),
+        ("cert_digest", String(unique=True, description="SHA256 hex digest of the public certificate.")),
+        ("tags", tags_field()),
+    ],
+)
+
+VAULT_SCHEMA = Schema(
+    "vaults",
+    [
+        ("id", id_field()),
+        ("created_at", created_at()),
+        ("updated_at", updated_at()),
+        ("prefix", String(required=True, unique=True, match=re.compile(r"^[a-z][a-z0-9-]*[a-z0-9]+$"), description="The unique prefix (or identifier) for this Vault configuration.")),
+        ("name", String(required=True, description="The name of the Vault that's going to be added.")),
+        ("description", String(description="The description of the Vault entity.")),
+        ("config", Map(String(), Field("any"), default={}, description="The configuration properties for the Vault.")),
+        ("tags", tags_field()),
+    ],
+)
+
+
+def _defs() -> dict[str, EntityDef]:
+    d = [
+        EntityDef("services", SERVICE_SCHEMA, "service", "name", ("name",), admin_path="/services",
+                  deck_key="services", shorthand=_service_url),
+        EntityDef("routes", ROUTE_SCHEMA, "route", "name", ("name",), admin_path="/routes", deck_key="routes"),
+        EntityDef("consumers", CONSUMER_SCHEMA, "consumer", "username", ("username", "custom_id"),
+                  admin_path="/consumers", deck_key="consumers"),
+        EntityDef("consumer_groups", CONSUMER_GROUP_SCHEMA, "consumer-group", "name", ("name",),
+                  admin_path="/consumer_groups", deck_key="consumer_groups"),
+        EntityDef("consumer_group_consumers", CONSUMER_GROUP_CONSUMER_SCHEMA, "consumer-group-consumer",
+                  cache_key=("consumer_group", "consumer")),
+        EntityDef("plugins", PLUGIN_SCHEMA, "plugin", "instance_name", ("instance_name",),
+                  cache_key=("name", "route", "service", "consumer", "consumer_group"),
+                  admin_path="/plugins", deck_key="plugins"),
+        EntityDef("keyauth_credentials", KEYAUTH_SCHEMA, "key-auth", "key", ("key",), admin_path="/key-auths",
+                  deck_key="keyauth_credentials", generate={"key": _random_key}),
+        EntityDef("acls", ACL_SCHEMA, "acl-group", None, (), cache_key=("consumer", "group"), admin_path="/acls",
+                  deck_key="acls"),
+        EntityDef("basicauth_credentials", BASICAUTH_SCHEMA, "basic-auth", "username", ("username",),
+                  admin_path="/basic-auths", deck_key="basicauth_credentials"),
+        EntityDef("jwt_secrets", JWT_SCHEMA, "jwt-auth", "key", ("key",), admin_path="/jwts",
+                  deck_key="jwt_secrets", generate={"key": lambda: secrets.token_hex(16), "secret": lambda: secrets.token_hex(16)}),
+        EntityDef("hmacauth_credentials", HMACAUTH_SCHEMA, "hmac-auth", "username", ("username",),
+                  admin_path="/hmac-auths", deck_key="hmacauth_credentials", generate={"secret": lambda: secrets.token_urlsafe(24)}),
+        EntityDef("upstreams", UPSTREAM_SCHEMA, "upstream", "name", ("name",), admin_path="/upstreams",
+                  deck_key="upstreams"),
+        EntityDef("targets", TARGET_SCHEMA, "target", "target", (), cache_key=("upstream", "target"),
+                  admin_path="/targets", deck_key="targets"),
+        EntityDef("certificates", CERTIFICATE_SCHEMA, "certificate", None, (), admin_path="/certificates",
+                  deck_key="certificates"),
+        EntityDef("snis", SNI_SCHEMA, "sni", "name", ("name",), admin_path="/snis", deck_key="snis"),
+        EntityDef("ca_certificates", CA_CERTIFICATE_SCHEMA, "ca-certificate", None, ("cert_digest",),
+                  admin_path="/ca_certificates", deck_key="ca_certificates"),
+        EntityDef("vaults", VAULT_SCHEMA, "vault", "prefix", ("prefix",), admin_path="/vaults", deck_key="vaults"),
+    ]
+    return {e.table: e for e in d}
+
+
+ENTITIES: dict[str, EntityDef] = _defs()
+
+# Parents before children: the order creates and imports follow (deletes go in reverse).
+DEPENDENCY_ORDER: tuple[str, ...] = (
+    "certificates", "ca_certificates", "snis", "vaults",
+    "services", "routes", "upstreams", "targets",
+    "consumers", "consumer_groups", "consumer_group_consumers",
+    "keyauth_credentials", "acls", "basicauth_credentials", "jwt_secrets", "hmacauth_credentials",
+    "plugins",
+)
+CREDENTIAL_TABLES = ("keyauth_credentials", "acls", "basicauth_credentials", "jwt_secrets", "hmacauth_credentials")
+
+
+def entity(table: str) -> EntityDef:
+    return ENTITIES[table]

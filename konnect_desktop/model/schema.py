@@ -1,0 +1,681 @@
+"""The schema language: one definition per entity and per plugin config.
+
+A ``Schema`` is a list of named ``Field``s plus entity checks (cross-field rules). From it come:
+validation with Kong's error words and shapes (``Schema.validate``), default filling, partial
+updates (``Schema.merge``), Kong's ``/schemas`` JSON (``Schema.to_kong``) that forms are generated
+from, and the field list the GUI renders. Nothing else in the app defines a field.
+
+Validation follows Kong's ``kong/db/schema/init.lua``: types first, then validators in Kong's
+order (one_of, gt, uuid, between, lengths, starts_with, not_match, match, custom), then entity
+checks on fields that passed.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+import uuid as uuid_mod
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from .errors import KongError, schema_violation
+
+
+class _Unset:
+    _instance: _Unset | None = None
+
+    def __new__(cls) -> _Unset:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+UNSET: Any = _Unset()
+
+TYPE_ERRORS = {
+    "string": "expected a string",
+    "integer": "expected an integer",
+    "number": "expected a number",
+    "boolean": "expected a boolean",
+    "array": "expected an array",
+    "set": "expected a set",
+    "map": "expected a map",
+    "record": "expected a record",
+    "foreign": "expected a record",
+}
+REQUIRED = "required field missing"
+UNKNOWN = "unknown field"
+UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
+
+Validator = Callable[[Any], "str | None"]
+
+
+@dataclass(eq=False)
+class Field:
+    """One field. Only ``type`` is mandatory; everything else mirrors Kong's field attributes."""
+
+    type: str
+    required: bool = False
+    default: Any = UNSET
+    description: str | None = None
+    one_of: Sequence[Any] | None = None
+    between: tuple[float, float] | None = None
+    gt: float | None = None
+    len_eq: int | None = None
+    len_min: int | None = None
+    len_max: int | None = None
+    starts_with: str | None = None
+    match: Any = None  # compiled regex or pattern string; error "invalid value: <v>"
+    not_match: Any = None
+    uuid: bool = False
+    custom: Validator | None = None  # returns an error message or None
+    elements: Field | None = None
+    keys: Field | None = None
+    values: Field | None = None
+    fields: list[tuple[str, Field]] | None = None
+    entity_checks: list[Check] = field(default_factory=list)
+    reference: str | None = None  # foreign: the referenced table
+    on_delete: str | None = None  # foreign: "cascade" | "restrict" | None (set null)
+    unique: bool = False
+    auto: bool = False  # generated on insert (ids, timestamps)
+    timestamp: bool = False
+    immutable: bool = False
+    nullable: bool = True
+    secret: bool = False  # masked in logs, exports and screenshots
+    ui: dict[str, Any] = field(default_factory=dict)  # hints for form rendering (multiline, ...)
+
+    # -- helpers -----------------------------------------------------------------------------
+    def field_map(self) -> dict[str, Field]:
+        return dict(self.fields or ())
+
+    def with_(self, **changes: Any) -> Field:
+        return replace(self, **changes)
+
+
+# -- constructors -------------------------------------------------------------------------------
+def String(**kw: Any) -> Field:
+    return Field("string", **kw)
+
+
+def Integer(**kw: Any) -> Field:
+    return Field("integer", **kw)
+
+
+def Number(**kw: Any) -> Field:
+    return Field("number", **kw)
+
+
+def Boolean(**kw: Any) -> Field:
+    return Field("boolean", **kw)
+
+
+def Array(elements: Field, **kw: Any) -> Field:
+    return Field("array", elements=elements, **kw)
+
+
+def Set(elements: Field, **kw: Any) -> Field:
+    return Field("set", elements=elements, **kw)
+
+
+def Map(keys: Field, values: Field, **kw: Any) -> Field:
+    return Field("map", keys=keys, values=values, **kw)
+
+
+def Record(fields: list[tuple[str, Field]], entity_checks: list[Check] | None = None, **kw: Any) -> Field:
+    return Field("record", fields=fields, entity_checks=entity_checks or [], **kw)
+
+
+def Foreign(reference: str, **kw: Any) -> Field:
+    return Field("foreign", reference=reference, **kw)
+
+
+# -- entity checks ------------------------------------------------------------------------------
+def _get(entity: Any, path: str) -> Any:
+    cur = entity
+    for part in path.split("."):
+        if not isinstance(cur, dict):
+            return None
+        cur = cur.get(part)
+    return cur
+
+
+def _nonempty(v: Any) -> bool:
+    return not (v is None or v == "" or (isinstance(v, (list, dict)) and not v))
+
+
+def _quoted(names: Iterable[str]) -> str:
+    return ", ".join(f"'{n}'" for n in names)
+
+
+class Check:
+    """A cross-field rule. ``run`` returns field errors ({"@entity": [...], ...}) or None."""
+
+
+    def run(self, entity: dict[str, Any]) -> dict[str, Any] | None:  # pragma: no cover
+        raise NotImplementedError
+
+    def to_kong(self) -> dict[str, Any]:  # pragma: no cover
+        raise NotImplementedError
+
+
+@dataclass
+class AtLeastOneOf(Check):
+    fields: Sequence[str]
+
+    def run(self, entity: dict[str, Any]) -> dict[str, Any] | None:
+        if any(_nonempty(_get(entity, f)) for f in self.fields):
+            return None
+        return {"@entity": [f"at least one of these fields must be non-empty: {_quoted(self.fields)}"]}
+
+    def to_kong(self) -> dict[str, Any]:
+        return {"at_least_one_of": list(self.fields)}
+
+
+@dataclass
+class OnlyOneOf(Check):
+    fields: Sequence[str]
+
+    def run(self, entity: dict[str, Any]) -> dict[str, Any] | None:
+        if sum(1 for f in self.fields if _nonempty(_get(entity, f))) <= 1:
+            return None
+        return {"@entity": [f"only one of these fields must be non-empty: {_quoted(self.fields)}"]}
+
+    def to_kong(self) -> dict[str, Any]:
+        return {"only_one_of": list(self.fields)}
+
+
+@dataclass
+class ExactlyOneOf(Check):
+    fields: Sequence[str]
+
+    def run(self, entity: dict[str, Any]) -> dict[str, Any] | None:
+        if sum(1 for f in self.fields if _nonempty(_get(entity, f))) == 1:
+            return None
+        return {"@entity": [f"exactly one of these fields must be non-empty: {_quoted(self.fields)}"]}
+
+    def to_kong(self) -> dict[str, Any]:
+        return {"exactly_one_of": list(self.fields)}
+
+
+@dataclass
+class MutuallyRequired(Check):
+    fields: Sequence[str]
+
+    def run(self, entity: dict[str, Any]) -> dict[str, Any] | None:
+        n = sum(1 for f in self.fields if _nonempty(_get(entity, f)))
+        if n in (0, len(self.fields)):
+            return None
+        return {"@entity": [f"all or none of these fields must be set: {_quoted(self.fields)}"]}
+
+    def to_kong(self) -> dict[str, Any]:
+        return {"mutually_required": list(self.fields)}
+
+
+@dataclass
+class MutuallyExclusive(Check):
+    fields: Sequence[str]
+
+    def run(self, entity: dict[str, Any]) -> dict[str, Any] | None:
+        if sum(1 for f in self.fields if _nonempty(_get(entity, f))) <= 1:
+            return None
+        return {"@entity": [f"only one or none of these fields must be set: {_quoted(self.fields)}"]}
+
+    def to_kong(self) -> dict[str, Any]:
+        return {"mutually_exclusive": list(self.fields)}
+
+
+@dataclass
+class Conditional(Check):
+    """If ``if_field`` satisfies ``if_match``, ``then_field`` must satisfy ``then_match``.
+
+    Matches are dicts of validator attributes, e.g. ``{"one_of": ["redis"]}`` or
+    ``{"required": True}``. Failing adds the then-field's error and Kong's @entity line.
+    """
+
+    if_field: str
+    if_match: dict[str, Any]
+    then_field: str
+    then_match: dict[str, Any]
+    then_err: str | None = None
+
+    @property
+    def fields(self) -> Sequence[str]:  # type: ignore[override]
+        return (self.if_field, self.then_field)
+
+    def run(self, entity: dict[str, Any]) -> dict[str, Any] | None:
+        if _match_attrs(self.if_match, _get(entity, self.if_field)) is not None:
+            return None
+        err = _match_attrs(self.then_match, _get(entity, self.then_field))
+        if err is None:
+            return None
+        out: dict[str, Any] = {
+            "@entity": [f"failed conditional validation given value of field '{self.if_field}'"]
+        }
+        _set_path(out, self.then_field, self.then_err or err)
+        return out
+
+    def to_kong(self) -> dict[str, Any]:
+        return {
+            "conditional": {
+                "if_field": self.if_field,
+                "if_match": self.if_match,
+                "then_field": self.then_field,
+                "then_match": self.then_match,
+            }
+        }
+
+
+@dataclass
+class Custom(Check):
+    """A rule in code: ``fn(entity)`` returns None, a message for @entity, or field errors."""
+
+    fields: Sequence[str]
+    fn: Callable[[dict[str, Any]], str | dict[str, Any] | None]
+    name: str = "custom_entity_check"
+
+    def run(self, entity: dict[str, Any]) -> dict[str, Any] | None:
+        res = self.fn(entity)
+        if res is None:
+            return None
+        if isinstance(res, str):
+            return {"@entity": [res]}
+        return res
+
+    def to_kong(self) -> dict[str, Any]:
+        return {self.name: {"field_sources": list(self.fields)}}
+
+
+def _match_attrs(attrs: dict[str, Any], value: Any) -> str | None:
+    if attrs.get("required") and value is None:
+        return REQUIRED
+    if value is None:
+        return None if "eq" not in attrs else f"value must be {attrs['eq']}"
+    if "eq" in attrs and value != attrs["eq"]:
+        return f"value must be {attrs['eq']}"
+    if "one_of" in attrs and value not in attrs["one_of"]:
+        return "expected one of: " + ", ".join(map(str, attrs["one_of"]))
+    if "gt" in attrs and not (isinstance(value, (int, float)) and value > attrs["gt"]):
+        return f"value must be greater than {attrs['gt']}"
+    return None
+
+
+def _set_path(out: dict[str, Any], path: str, err: Any) -> None:
+    parts = path.split(".")
+    cur = out
+    for p in parts[:-1]:
+        nxt = cur.get(p)
+        if not isinstance(nxt, dict):
+            nxt = {}
+            cur[p] = nxt
+        cur = nxt
+    cur.setdefault(parts[-1], err)
+
+
+def _merge_errors(into: dict[str, Any], new: dict[str, Any]) -> None:
+    for k, v in new.items():
+        if k == "@entity":
+            into.setdefault("@entity", []).extend(v)
+        elif isinstance(v, dict) and isinstance(into.get(k), dict):
+            _merge_errors(into[k], v)
+        else:
+            into.setdefault(k, v)
+
+
+def _error_paths(errors: dict[str, Any], prefix: str = "") -> set[str]:
+    out: set[str] = set()
+    for k, v in errors.items():
+        p = f"{prefix}{k}"
+        out.add(p)
+        if isinstance(v, dict):
+            out |= _error_paths(v, p + ".")
+    return out
+
+
+# -- validation ---------------------------------------------------------------------------------
+def _type_ok(f: Field, value: Any) -> tuple[bool, Any]:
+    t = f.type
+    if t == "string":
+        return isinstance(value, str), value
+    if t == "boolean":
+        return isinstance(value, bool), value
+    if t == "integer":
+        if isinstance(value, bool):
+            return False, value
+        if isinstance(value, int):
+            return True, value
+        if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+            return True, int(value)
+        return False, value
+    if t == "number":
+        if isinstance(value, bool):
+            return False, value
+        if isinstance(value, (int, float)) and (not isinstance(value, float) or math.isfinite(value)):
+            return True, value
+        return False, value
+    if t in ("array", "set"):
+        return isinstance(value, list), value
+    if t in ("map", "record", "foreign"):
+        return isinstance(value, dict), value
+    return True, value
+
+
+def _regex_search(pattern: Any, value: str) -> bool:
+    if isinstance(pattern, str):
+        pattern = re.compile(pattern)
+    return pattern.search(value) is not None
+
+
+def validate_value(f: Field, value: Any) -> tuple[Any, Any]:
+    """Validate one (present, non-null) value. Returns (processed value, error or None).
+
+    Errors are strings for scalars, dicts for records/maps, lists (None where valid) for arrays.
+    """
+    ok, value = _type_ok(f, value)
+    if not ok:
+        return value, TYPE_ERRORS.get(f.type, "invalid value")
+
+    if f.one_of is not None and value not in f.one_of:
+        return value, "expected one of: " + ", ".join(map(str, f.one_of))
+    if f.gt is not None and not value > f.gt:
+        return value, f"value must be greater than {_num(f.gt)}"
+    if f.uuid and not (isinstance(value, str) and UUID_RE.match(value)):
+        return value, "expected a valid UUID"
+    if f.between is not None and not (f.between[0] <= value <= f.between[1]):
+        return value, f"value should be between {int(f.between[0])} and {int(f.between[1])}"
+    if f.len_eq is not None and len(value) != f.len_eq:
+        return value, f"length must be {f.len_eq}"
+    len_min = f.len_min if f.len_min is not None or f.type != "string" else 1  # Kong: no empty strings
+    if len_min is not None and len(value) < len_min:
+        return value, f"length must be at least {len_min}"
+    if f.len_max is not None and len(value) > f.len_max:
+        return value, f"length must be at most {f.len_max}"
+    if f.starts_with is not None and not value.startswith(f.starts_with):
+        return value, f"should start with: {f.starts_with}"
+    if f.not_match is not None and _regex_search(f.not_match, value):
+        return value, f"invalid value: {value}"
+    if f.match is not None and not _regex_search(f.match, value):
+        return value, f"invalid value: {value}"
+
+    # containers
+    if f.type in ("array", "set") and f.elements is not None:
+        if f.type == "set":
+            seen: list[Any] = []
+            for v in value:
+                if v not in seen:
+                    seen.append(v)
+            value = seen
+        out, errs, any_err = [], [], False
+        for item in value:
+            if item is None:
+                out.append(item)
+                errs.append(REQUIRED)
+                any_err = True
+                continue
+            pv, err = validate_value(f.elements, item)
+            out.append(pv)
+            errs.append(err)
+            any_err = any_err or err is not None
+        value = out
+        if any_err:
+            return value, errs
+    elif f.type == "map" and f.keys is not None and f.values is not None:
+        out_map: dict[str, Any] = {}
+        map_errs: dict[str, Any] = {}
+        for k, v in value.items():
+            _, kerr = validate_value(f.keys, k)
+            if kerr is not None:
+                map_errs[k] = kerr
+                continue
+            if v is None:
+                map_errs[k] = REQUIRED
+                continue
+            pv, verr = validate_value(f.values, v)
+            out_map[k] = pv
+            if verr is not None:
+                map_errs[k] = verr
+        value = out_map
+        if map_errs:
+            return value, map_errs
+    elif f.type == "record" and f.fields is not None:
+        rec, rec_errs = _validate_record(f.fields, f.entity_checks, value, fill_defaults=True)
+        value = rec
+        if rec_errs:
+            return value, rec_errs
+    elif f.type == "foreign":
+        fid = value.get("id")
+        if fid is None:
+            return value, {"id": "missing primary key"}
+        if not (isinstance(fid, str) and UUID_RE.match(fid)):
+            return value, {"id": "expected a valid UUID"}
+        value = {"id": fid}
+
+    if f.custom is not None:
+        err = f.custom(value)
+        if err is not None:
+            return value, err
+    return value, None
+
+
+def _num(n: float) -> str:
+    return str(int(n)) if float(n).is_integer() else str(n)
+
+
+def default_for(f: Field) -> Any:
+    """The value a missing field takes on insert."""
+    if f.default is not UNSET:
+        d = f.default
+        return [*d] if isinstance(d, list) else ({**d} if isinstance(d, dict) else d)
+    if f.auto:
+        if f.uuid:
+            return str(uuid_mod.uuid4())
+        if f.timestamp:
+            return int(time.time())
+    if f.type == "record" and f.fields is not None and not (f.nullable and not f.required and f.ui.get("null_default")):
+        return {name: default_for(sub) for name, sub in f.fields}
+    return None
+
+
+def _validate_record(
+    fields: list[tuple[str, Field]],
+    checks: list[Check],
+    data: dict[str, Any],
+    *,
+    fill_defaults: bool,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    errors: dict[str, Any] = {}
+    out: dict[str, Any] = {}
+    known = {name for name, _ in fields}
+    for k in data:
+        if k not in known:
+            errors[k] = UNKNOWN
+    for name, f in fields:
+        if name in data:
+            value = data[name]
+        elif fill_defaults:
+            value = default_for(f)
+        else:
+            continue
+        if value is None and f.type == "record" and f.fields is not None and not f.nullable:
+            value = default_for(f)
+        if value is None:
+            out[name] = None
+            if f.required:
+                errors[name] = REQUIRED
+            continue
+        pv, err = validate_value(f, value)
+        out[name] = pv
+        if err is not None:
+            errors[name] = err
+    if checks:
+        bad = _error_paths(errors)
+        for check in checks:
+            if any(p in bad for p in getattr(check, "fields", ())):
+                continue
+            res = check.run(out)
+            if res:
+                _merge_errors(errors, res)
+    return out, errors
+
+
+@dataclass(eq=False)
+class Schema:
+    """An entity's or a plugin config's schema."""
+
+    name: str
+    fields: list[tuple[str, Field]]
+    entity_checks: list[Check] = field(default_factory=list)
+    description: str | None = None
+
+    def __post_init__(self) -> None:
+        self._by_name = dict(self.fields)
+
+    def field(self, name: str) -> Field:
+        return self._by_name[name]
+
+    def get(self, name: str) -> Field | None:
+        return self._by_name.get(name)
+
+    def field_at(self, path: str) -> Field | None:
+        """``config.redis.host`` → that nested field."""
+        parts = path.split(".")
+        f = self._by_name.get(parts[0])
+        for p in parts[1:]:
+            if f is None or f.fields is None:
+                return None
+            f = f.field_map().get(p)
+        return f
+
+    @property
+    def field_names(self) -> list[str]:
+        return [n for n, _ in self.fields]
+
+    # -- validation ------------------------------------------------------------------------
+    def check(self, data: Any, *, fill_defaults: bool = True) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Validate and fill defaults. Returns (processed entity, field errors ({} when valid))."""
+        if not isinstance(data, dict):
+            return {}, {"@entity": ["expected an input table"]}
+        return _validate_record(self.fields, self.entity_checks, data, fill_defaults=fill_defaults)
+
+    def validate(self, data: Any, *, fill_defaults: bool = True) -> dict[str, Any]:
+        """Validate and fill defaults, or raise a Kong schema violation (code 2)."""
+        out, errors = self.check(data, fill_defaults=fill_defaults)
+        if errors:
+            raise schema_violation(errors)
+        return out
+
+    def merge(self, existing: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+        """A partial update as Kong's PATCH does it: records merge deeply, the rest replaces."""
+        return _merge_record(self.fields, existing, patch)
+
+    # -- Kong's /schemas JSON --------------------------------------------------------------
+    def to_kong(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"fields": [{n: field_to_kong(f)} for n, f in self.fields]}
+        if self.entity_checks:
+            out["entity_checks"] = [c.to_kong() for c in self.entity_checks]
+        return out
+
+
+def _merge_record(fields: list[tuple[str, Field]] | None, existing: Any, patch: Any) -> Any:
+    if not isinstance(existing, dict) or not isinstance(patch, dict) or fields is None:
+        return patch
+    fmap = dict(fields)
+    out = dict(existing)
+    for k, v in patch.items():
+        f = fmap.get(k)
+        if f is not None and f.type == "record" and isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _merge_record(f.fields, out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def field_to_kong(f: Field) -> dict[str, Any]:
+    """One field in the JSON shape of Kong's ``GET /schemas/...`` answers."""
+    d: dict[str, Any] = {"type": f.type}
+    if f.required:
+        d["required"] = True
+    if f.default is not UNSET:
+        d["default"] = f.default
+    if f.description:
+        d["description"] = f.description
+    for attr in ("one_of", "gt", "len_eq", "len_min", "len_max", "starts_with", "reference", "on_delete"):
+        v = getattr(f, attr)
+        if v is not None:
+            d[attr] = list(v) if isinstance(v, (list, tuple)) else v
+    if f.between is not None:
+        d["between"] = list(f.between)
+    if f.match is not None:
+        d["match"] = getattr(f.match, "pattern", f.match)
+    if f.uuid:
+        d["uuid"] = True
+    for flag in ("unique", "auto", "timestamp", "immutable"):
+        if getattr(f, flag):
+            d[flag] = True
+    if f.secret:
+        d["encrypted"] = True
+        d["referenceable"] = True
+    if f.type == "record" and not f.nullable:
+        d["nullable"] = False
+    if f.elements is not None:
+        d["elements"] = field_to_kong(f.elements)
+    if f.keys is not None:
+        d["keys"] = field_to_kong(f.keys)
+    if f.values is not None:
+        d["values"] = field_to_kong(f.values)
+    if f.fields is not None:
+        d["fields"] = [{n: field_to_kong(sub)} for n, sub in f.fields]
+        if f.entity_checks:
+            d["entity_checks"] = [c.to_kong() for c in f.entity_checks]
+    if f.ui:
+        d["x-ui"] = dict(f.ui)
+    return d
+
+
+def field_from_kong(d: dict[str, Any]) -> Field:
+    """Rebuild a Field from Kong's schema JSON (a remote gateway's ``/schemas/plugins/{name}``),
+    so plugins we do not bundle still get a form. Custom validators cannot travel; Kong re-checks."""
+    kw: dict[str, Any] = {"type": d.get("type", "string")}
+    for attr in ("required", "description", "one_of", "gt", "len_eq", "len_min", "len_max",
+                 "starts_with", "reference", "uuid", "unique", "auto", "timestamp", "immutable"):
+        if attr in d:
+            kw[attr] = d[attr]
+    if "default" in d:
+        kw["default"] = d["default"]
+    if "between" in d:
+        kw["between"] = tuple(d["between"])
+    if d.get("encrypted"):
+        kw["secret"] = True
+    if "elements" in d:
+        kw["elements"] = field_from_kong(d["elements"])
+    if "keys" in d:
+        kw["keys"] = field_from_kong(d["keys"])
+    if "values" in d:
+        kw["values"] = field_from_kong(d["values"])
+    if "fields" in d:
+        kw["fields"] = [(n, field_from_kong(v)) for item in d["fields"] for n, v in item.items()]
+    if "x-ui" in d:
+        kw["ui"] = dict(d["x-ui"])
+    if kw["type"] == "record" and d.get("nullable") is False:
+        kw["nullable"] = False
+    return Field(**kw)
+
+
+def schema_from_kong(name: str, d: dict[str, Any]) -> Schema:
+    fields = [(n, field_from_kong(v)) for item in d.get("fields", []) for n, v in item.items()]
+    return Schema(name, fields)
+
+
+__all__ = [
+    "UNSET", "Field", "Schema", "Check", "String", "Integer", "Number", "Boolean", "Array", "Set",
+    "Map", "Record", "Foreign", "AtLeastOneOf", "OnlyOneOf", "ExactlyOneOf", "MutuallyRequired",
+    "MutuallyExclusive", "Conditional", "Custom", "KongError", "validate_value", "default_for",
+    "field_to_kong", "field_from_kong", "schema_from_kong",
+]

@@ -1,0 +1,90 @@
+"""Bundled plugins: one module each (schema + handler), and the registry that finds them.
+
+Adding a plugin: write ``konnect_desktop/plugins/<name_with_underscores>.py`` exporting
+``PLUGIN = PluginSpec(...)`` and add its name to ``BUNDLED``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from functools import cache
+from typing import Any
+
+from ..model.entities import PLUGIN_SCHEMA
+from ..model.errors import schema_violation
+from ..model.schema import Field, Map, Schema
+from .base import PluginSpec
+
+BUNDLED: tuple[str, ...] = (
+    "key-auth",
+    "acl",
+    "rate-limiting",
+    "request-transformer",
+    "response-transformer",
+    "cors",
+    "correlation-id",
+    "ip-restriction",
+)
+
+_OPAQUE_CONFIG = Map(Field("string"), Field("any"), description="Configuration of a plugin this app does not bundle (carried as given).")
+
+
+@cache
+def get(name: str) -> PluginSpec | None:
+    """The bundled plugin called ``name``, or None."""
+    if name not in BUNDLED:
+        return None
+    module = importlib.import_module(f"{__name__}.{name.replace('-', '_')}")
+    return module.PLUGIN
+
+
+def all_specs() -> list[PluginSpec]:
+    return [s for s in (get(n) for n in BUNDLED) if s is not None]
+
+
+@cache
+def entity_schema(name: str | None) -> Schema:
+    """The full plugin-entity schema for one plugin: common fields + that plugin's config record.
+
+    For an unknown name the config is an opaque map (decK files and remote gateways carry it).
+    """
+    spec = get(name) if name else None
+    fields = []
+    for fname, f in PLUGIN_SCHEMA.fields:
+        if fname == "config":
+            f = spec.config if spec else _OPAQUE_CONFIG.with_(default={})
+        elif fname == "consumer" and spec and spec.no_consumer:
+            f = f.with_(custom=lambda v: "value must be null", description=f.description)
+        elif fname == "protocols" and spec:
+            f = f.with_(default=list(spec.protocols))
+        fields.append((fname, f))
+    checks = list(spec.entity_checks) if spec else []
+    return Schema("plugins", fields, checks)
+
+
+NOT_ENABLED = "plugin '{}' not enabled; add it to the 'plugins' configuration property"
+
+
+def check_plugin(data: dict[str, Any], *, strict: bool = True, fill_defaults: bool = True) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Validate a plugin entity. Returns (processed, errors).
+
+    ``strict`` (the local runtime) refuses plugins we do not bundle with Kong's words; otherwise
+    their config is carried opaquely.
+    """
+    name = data.get("name") if isinstance(data, dict) else None
+    if strict and isinstance(name, str) and get(name) is None:
+        out, errors = entity_schema(None).check(data, fill_defaults=fill_defaults)
+        errors["name"] = NOT_ENABLED.format(name)
+        return out, errors
+    schema = entity_schema(name if isinstance(name, str) else None)
+    return schema.check(data, fill_defaults=fill_defaults)
+
+
+def validate_plugin(data: dict[str, Any], *, strict: bool = True, fill_defaults: bool = True) -> dict[str, Any]:
+    out, errors = check_plugin(data, strict=strict, fill_defaults=fill_defaults)
+    if errors:
+        raise schema_violation(errors)
+    return out
+
+
+__all__ = ["BUNDLED", "get", "all_specs", "entity_schema", "check_plugin", "validate_plugin", "NOT_ENABLED"]

@@ -1,0 +1,191 @@
+"""What a plugin module provides, and what the data plane hands to a plugin.
+
+A plugin is one module in this package exporting ``PLUGIN = PluginSpec(...)``: its config schema
+(a ``Record`` field, each sub-field with a human description, Kong's defaults and checks) and its
+``Handler`` class. The data plane compiles one handler per enabled plugin instance whenever the
+configuration changes, and calls its phase methods for each request the instance applies to.
+
+The request/response objects here are plain Python (no aiohttp types), so handlers are testable
+without sockets; the proxy adapts aiohttp requests to them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from multidict import CIMultiDict, CIMultiDictProxy, MultiDict
+
+from ..model.schema import Check, Field
+
+
+@dataclass(eq=False)
+class PluginSpec:
+    name: str
+    priority: int  # higher runs first (Kong's PRIORITY)
+    config: Field  # a Record field: the plugin's config schema
+    description: str
+    handler: type[Handler] | None = None
+    entity_checks: list[Check] = field(default_factory=list)  # on the whole plugin entity
+    no_consumer: bool = False  # Kong's typedefs.no_consumer: cannot be scoped to a consumer
+    protocols: tuple[str, ...] = ("grpc", "grpcs", "http", "https")
+    version: str = "3.9.1"
+
+
+class ConfigView(Protocol):
+    """Read-only view of the runtime's current configuration, indexed for the hot path.
+
+    Built by the data plane from the store whenever configuration changes.
+    """
+
+    def consumer(self, id_or_username: str) -> dict[str, Any] | None: ...
+
+    def credential(self, table: str, key: str) -> dict[str, Any] | None:
+        """A credential by its lookup key, e.g. ``credential("keyauth_credentials", "abc")``."""
+        ...
+
+    def acl_groups(self, consumer_id: str) -> list[str]:
+        """The consumer's ACL group names (from ``acls``), in insertion order."""
+        ...
+
+    def consumer_groups(self, consumer_id: str) -> list[dict[str, Any]]:
+        """The consumer groups the consumer belongs to, sorted by name."""
+        ...
+
+
+class RuntimeServices(Protocol):
+    """Long-lived things a handler may use: they survive configuration rebuilds."""
+
+    node_id: str
+
+    def shared_state(self, name: str) -> dict[str, Any]:
+        """A dict that lives as long as the runtime (e.g. local rate-limit counters)."""
+        ...
+
+
+class PluginExit(Exception):
+    """Raised by a handler to answer the client directly (Kong's ``kong.response.exit``)."""
+
+    def __init__(
+        self,
+        status: int,
+        body: dict[str, Any] | bytes | str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(status)
+        self.status = status
+        self.body = body
+        self.headers = dict(headers or {})
+
+
+@dataclass
+class Decision:
+    """One plugin's verdict on one request, shown in the traffic log and request console."""
+
+    plugin: str
+    outcome: str  # "pass" | "reject" | "skip" | "transform" | "error"
+    summary: str  # human sentence: "minute 7/10 left", "consumer alice via key …f3a9c"
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OriginalRequest:
+    """The request as the client sent it (templates and logs read this, never the mutated one)."""
+
+    method: str
+    path: str  # normalized request path, no query
+    raw_path: str  # path + query as received
+    query: MultiDict[str]
+    headers: CIMultiDictProxy[str]
+    scheme: str
+    host: str
+    port: int
+
+
+@dataclass(eq=False)
+class RequestContext:
+    """The request as it will be sent upstream, mutable by access-phase handlers."""
+
+    request_id: str
+    client_ip: str
+    original: OriginalRequest
+    method: str
+    path: str  # upstream path (service.path ⊕ request path already applied)
+    query: MultiDict[str]
+    headers: CIMultiDict[str]
+    route: dict[str, Any] | None
+    service: dict[str, Any] | None
+    config: ConfigView
+    runtime: RuntimeServices
+    uri_captures: dict[str | int, str] = field(default_factory=dict)
+    consumer: dict[str, Any] | None = None
+    credential: dict[str, Any] | None = None
+    authenticated_groups: list[str] | None = None
+    shared: dict[str, Any] = field(default_factory=dict)  # kong.ctx.shared
+    decisions: list[Decision] = field(default_factory=list)
+    response_headers: CIMultiDict[str] = field(default_factory=CIMultiDict)  # added to the client response
+    query_dirty: bool = False  # set when a plugin changed the query (otherwise it is passed raw)
+    body_reader: Callable[[], Any] | None = None  # async () -> bytes; set by the proxy
+    _body: bytes | None = None
+    body_dirty: bool = False
+
+    async def read_body(self) -> bytes:
+        """The request body (buffered on first use)."""
+        if self._body is None:
+            self._body = await self.body_reader() if self.body_reader else b""
+        return self._body
+
+    def set_body(self, body: bytes) -> None:
+        self._body = body
+        self.body_dirty = True
+
+    def authenticate(self, consumer: dict[str, Any] | None, credential: dict[str, Any] | None) -> None:
+        """Kong's ``kong.client.authenticate``."""
+        self.consumer = consumer
+        self.credential = credential
+
+    def kong_error(self, status: int, message: str, headers: dict[str, str] | None = None) -> PluginExit:
+        """A Kong-style error answer: ``{"message": ..., "request_id": ...}``."""
+        return PluginExit(status, {"message": message, "request_id": self.request_id}, headers)
+
+
+@dataclass(eq=False)
+class ResponseContext:
+    """The upstream's (or an exit's) response on its way to the client."""
+
+    status: int
+    headers: CIMultiDict[str]
+    body: bytes | None = None  # None while streaming; set when a handler asked for buffering
+    body_dirty: bool = False
+
+
+class Handler:
+    """Base class: one instance per enabled plugin instance, built when configuration changes.
+
+    Override the phases you need. ``access`` may mutate ``ctx`` or raise ``PluginExit``.
+    Set ``buffers_response = True`` to receive the whole response body in ``body_filter``.
+    """
+
+    buffers_response: bool = False
+
+    def __init__(self, config: dict[str, Any], plugin: dict[str, Any], runtime: RuntimeServices) -> None:
+        self.config = config
+        self.plugin = plugin
+        self.runtime = runtime
+
+    async def access(self, ctx: RequestContext) -> None:
+        return None
+
+    def header_filter(self, ctx: RequestContext, resp: ResponseContext) -> None:
+        return None
+
+    def body_filter(self, ctx: RequestContext, resp: ResponseContext) -> None:
+        return None
+
+    def log(self, ctx: RequestContext, resp: ResponseContext) -> None:
+        return None
+
+    async def close(self) -> None:
+        """Release resources (connections) when this handler is replaced."""
+        return None
