@@ -34,7 +34,10 @@ def get(name: str) -> PluginSpec | None:
     """The bundled plugin called ``name``, or None."""
     if name not in BUNDLED:
         return None
-    module = importlib.import_module(f"{__name__}.{name.replace('-', '_')}")
+    try:
+        module = importlib.import_module(f"{__name__}.{name.replace('-', '_')}")
+    except ModuleNotFoundError:  # listed but not written yet
+        return None
     return module.PLUGIN
 
 
