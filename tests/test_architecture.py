@@ -1,0 +1,42 @@
+"""The house rules that a machine can check."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "konnect_desktop"
+QT_MODULES = {"PySide6", "qasync", "shiboken6"}
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+def test_qt_is_imported_only_inside_ui() -> None:
+    offenders = [
+        str(p.relative_to(PACKAGE.parent))
+        for p in PACKAGE.rglob("*.py")
+        if "ui" not in p.relative_to(PACKAGE).parts[:1] and _imports(p) & QT_MODULES
+    ]
+    assert offenders == [], f"Qt imported outside konnect_desktop/ui/: {offenders}"
+
+
+def test_core_does_not_import_ui() -> None:
+    offenders = []
+    for p in PACKAGE.rglob("*.py"):
+        rel = p.relative_to(PACKAGE)
+        if rel.parts[0] == "ui":
+            continue
+        text = p.read_text(encoding="utf-8")
+        if "konnect_desktop.ui" in text or "from .ui" in text or "from ..ui" in text:
+            if rel.name != "cli.py":  # cli only names the gui module as a string to import lazily
+                offenders.append(str(rel))
+    assert offenders == [], f"core modules import the ui: {offenders}"
