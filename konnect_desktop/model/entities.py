@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from . import paths
 from .errors import schema_violation
+from .schema import Array as ArrayF
 from .schema import (
     AtLeastOneOf,
     Boolean,
@@ -31,7 +32,6 @@ from .schema import (
     Set,
     String,
 )
-from .schema import Array as ArrayF
 
 PROTOCOLS = ("grpc", "grpcs", "http", "https", "tcp", "tls", "tls_passthrough", "udp")
 HTTP_PROTOCOLS = ("http", "https")
@@ -137,24 +137,38 @@ class EntityDef:
 
 # -- services ------------------------------------------------------------------------------------
 def _service_url(data: dict[str, Any]) -> dict[str, Any]:
+    """The write-only ``url`` shorthand: scheme, host, port and path in one string.
+
+    Scheme defaults to http; the port to the URL's own, else 443 for https and 80 otherwise; a
+    scheme-less URL on port 443 means https. Bad parts are reported on the field they land in.
+    """
     url = data.pop("url", None)
     if url is None:
         return data
     if not isinstance(url, str):
         raise schema_violation({"url": "expected a string"})
+    has_scheme = "://" in url
     try:
-        parts = urlsplit(url if "://" in url else "http://" + url)
-        port = parts.port
+        parts = urlsplit(url if has_scheme else "http://" + url)
+        netloc = parts.netloc.rpartition("@")[2]
     except ValueError:
         raise schema_violation({"url": f"invalid value: {url}"}) from None
-    scheme = parts.scheme.lower() if "://" in url else None
-    if scheme is None:
-        scheme = "https" if port == 443 else "http"
-    if not parts.hostname:
+    host, port_text = netloc, None
+    if netloc.startswith("["):
+        end = netloc.find("]")
+        host, rest = netloc[: end + 1], netloc[end + 1 :]
+        port_text = rest[1:] if rest.startswith(":") else None
+    elif ":" in netloc:
+        host, _, port_text = netloc.rpartition(":")
+    port: Any = None
+    if port_text:
+        port = int(port_text) if port_text.isdigit() else port_text
+    scheme = parts.scheme.lower() if has_scheme else ("https" if port == 443 else "http")
+    if not host:
         raise schema_violation({"host": "required field missing"})
     data["protocol"] = scheme
-    data["host"] = parts.hostname
-    data["port"] = port if port is not None else (443 if scheme in ("https", "grpcs", "tls", "wss") else 80)
+    data["host"] = host
+    data["port"] = port if port is not None else (443 if scheme == "https" else 80)
     data["path"] = parts.path or None
     return data
 
@@ -211,32 +225,77 @@ SERVICE_SCHEMA = Schema(
 PROTOCOL_SUBSETS = (("http", "https"), ("tcp", "tls", "udp"), ("tls_passthrough",), ("grpc", "grpcs"))
 
 
+def _quoted_list(items: Any) -> str:
+    return ", ".join(f"'{i}'" for i in items)
+
+
+_STREAM_ERR = "'tcp', 'tls', 'tls_passthrough' or 'udp'"
+
+
 def _route_checks(entity: dict[str, Any]) -> dict[str, Any] | None:
+    """Kong's route subschemas (kong/db/schema/entities/routes_subschemas.lua): the first
+    protocol picks http, stream or grpc rules; protocol kinds may not be mixed."""
     protocols = entity.get("protocols") or []
+    member_of: list[tuple[str, ...]] = []
+    for p in protocols:
+        for sub in PROTOCOL_SUBSETS:
+            if p in sub and sub not in member_of:
+                member_of.append(sub)
+    if len(member_of) > 1:
+        subsets = ", ".join(f"({_quoted_list(sub)})" for sub in member_of)
+        return {"protocols": f"these sets are mutually exclusive: {subsets}"}
+    if not protocols:
+        return None
     errs: dict[str, Any] = {}
-    kinds = {i for i, sub in enumerate(PROTOCOL_SUBSETS) for p in protocols if p in sub}
-    if len(kinds) > 1:
-        return {"@entity": ["mutually exclusive subsets: protocols"], "protocols": "mixing protocols of different kinds is not supported"}
-    http_like = any(p in ("http", "https", "grpc", "grpcs") for p in protocols)
-    if http_like:
-        fields = ["methods", "hosts", "headers", "paths"]
-        secure = any(p in ("https", "grpcs", "tls", "tls_passthrough") for p in protocols)
-        if secure:
-            fields.append("snis")
-        if not any(entity.get(f) for f in fields):
-            which = "https" if secure else "http"
-            quoted = ", ".join(f"'{f}'" for f in fields)
-            errs.setdefault("@entity", []).append(f"must set one of {quoted} when 'protocols' is '{which}'")
-        for f in ("sources", "destinations"):
+
+    def forbid(fields: tuple[str, ...], when: str) -> None:
+        for f in fields:
             if entity.get(f) is not None:
-                errs[f] = f"cannot set '{f}' when 'protocols' is 'http' or 'https'"
-        if entity.get("snis") and not any(p in ("https", "grpcs") for p in protocols):
-            errs["snis"] = "'snis' can only be set when 'protocols' is 'grpcs', 'https', 'tls' or 'tls_passthrough'"
+                errs[f] = f"cannot set '{f}' when 'protocols' is {when}"
+
+    def need_one(fields: list[str], when: str) -> None:
+        if not any(_nonempty(entity.get(f)) for f in fields):
+            errs.setdefault("@entity", []).append(f"must set one of {_quoted_list(fields)} when 'protocols' is {when}")
+
+    kind = member_of[0]
+    if kind == ("http", "https"):
+        forbid(("sources", "destinations"), "'http' or 'https'")
+        if "https" in protocols:
+            need_one(["methods", "hosts", "headers", "paths", "snis"], "'https'")
+        else:
+            need_one(["methods", "hosts", "headers", "paths"], "'http'")
+    elif kind == ("grpc", "grpcs"):
+        forbid(("methods", "sources", "destinations"), "'grpc' or 'grpcs'")
+        if entity.get("strip_path") is True:
+            errs["strip_path"] = "cannot set 'strip_path' when 'protocols' is 'grpc' or 'grpcs'"
+        if "grpcs" in protocols:
+            need_one(["hosts", "headers", "paths", "snis"], "'grpcs'")
+        else:
+            need_one(["hosts", "headers", "paths"], "'grpc'")
     else:
-        for f in ("methods", "hosts", "paths", "headers"):
-            if entity.get(f) is not None:
-                errs[f] = f"cannot set '{f}' when 'protocols' is one of: 'tcp', 'tls', 'udp', 'tls_passthrough'"
+        forbid(("methods", "hosts", "paths", "headers"), _STREAM_ERR)
+        if kind == ("tls_passthrough",):
+            if not _nonempty(entity.get("snis")):
+                errs.setdefault("@entity", []).append("must set snis when 'protocols' is 'tls_passthrough'")
+        else:
+            need_one(["sources", "destinations", "snis"], "'tcp', 'tls' or 'udp'")
+    if _nonempty(entity.get("snis")) and not any(p in ("https", "grpcs", "tls", "tls_passthrough") for p in protocols):
+        errs["snis"] = "length must be 0"
+        errs.setdefault("@entity", []).append(
+            "'snis' can only be set when 'protocols' is 'grpcs', 'https', 'tls' or 'tls_passthrough'")
     return errs or None
+
+
+def _nonempty(v: Any) -> bool:
+    return not (v is None or v == "" or (isinstance(v, (list, dict)) and not v))
+
+
+def _route_defaults(data: dict[str, Any]) -> dict[str, Any]:
+    """grpc routes default ``strip_path`` to false (Kong's grpc subschema)."""
+    protocols = data.get("protocols")
+    if isinstance(protocols, list) and protocols and protocols[0] in ("grpc", "grpcs") and "strip_path" not in data:
+        data["strip_path"] = False
+    return data
 
 
 def _headers_check(value: dict[str, Any]) -> str | dict[str, Any] | None:
@@ -453,7 +512,7 @@ SNI_SCHEMA = Schema(
         ("id", id_field()),
         ("created_at", created_at()),
         ("updated_at", updated_at()),
-        ("name", String(required=True, unique=True, custom=paths.validate_route_host, description="The SNI name to associate with the given certificate.")),
+        ("name", String(required=True, unique=True, custom=paths.validate_wildcard_host, description="The SNI name to associate with the given certificate.")),
         ("certificate", foreign("certificates", "The id (a UUID) of the certificate with which to associate the SNI hostname.", required=True, on_delete="cascade")),
         ("tags", tags_field()),
     ],
@@ -490,7 +549,8 @@ def _defs() -> dict[str, EntityDef]:
     d = [
         EntityDef("services", SERVICE_SCHEMA, "service", "name", ("name",), admin_path="/services",
                   deck_key="services", shorthand=_service_url),
-        EntityDef("routes", ROUTE_SCHEMA, "route", "name", ("name",), admin_path="/routes", deck_key="routes"),
+        EntityDef("routes", ROUTE_SCHEMA, "route", "name", ("name",), admin_path="/routes", deck_key="routes",
+                  shorthand=_route_defaults),
         EntityDef("consumers", CONSUMER_SCHEMA, "consumer", "username", ("username", "custom_id"),
                   admin_path="/consumers", deck_key="consumers"),
         EntityDef("consumer_groups", CONSUMER_GROUP_SCHEMA, "consumer-group", "name", ("name",),

@@ -11,20 +11,25 @@ import re
 from functools import lru_cache
 
 UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+# Kong (kong/tools/uri.lua) decodes every %-triplet except these reserved characters, which it
+# only upper-cases. Non-ASCII bytes stay encoded here: Python strings are text, not bytes.
+RESERVED = frozenset("!#$%&'()*+,/:;=?@[]")
 _PCT = re.compile(r"%([0-9A-Fa-f]{2})")
-_RFC3986 = re.compile(r"^[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]*$")
-_BAD_PCT = re.compile(r"%(?![0-9A-Fa-f]{2})")
-REGEX_META = frozenset("\\^$.|?*+()[]{}")
+_RFC3986 = re.compile(r"^/[A-Za-z0-9\-._~/%:@!$&'()*+,;=]*$")
+_GOOD_PCT = re.compile(r"%[0-9A-Fa-f]{2}")
+# Characters a decoded %-triplet must not turn into inside a regex path (Kong's migration escapes them).
+REGEX_META = frozenset("\\^$.|?*+()[]{}-")
 
 
 def _decode_unreserved(path: str, escape_meta: bool = False) -> str:
     def sub(m: re.Match[str]) -> str:
-        ch = chr(int(m.group(1), 16))
-        if ch in UNRESERVED:
-            if escape_meta and ch in REGEX_META:
-                return "\\" + ch
-            return ch
-        return "%" + m.group(1).upper()
+        code = int(m.group(1), 16)
+        ch = chr(code)
+        if ch in RESERVED or code >= 0x80:
+            return "%" + m.group(1).upper()
+        if escape_meta and ch in REGEX_META:
+            return "\\" + ch
+        return ch
 
     return _PCT.sub(sub, path)
 
@@ -99,25 +104,38 @@ def compile_pcre(pattern: str) -> re.Pattern[str]:
     return re.compile(py)
 
 
+def _percent_error(path: str) -> str | None:
+    """Kong's check that every ``%`` starts a valid triplet; the message quotes the bad part."""
+    raw = _GOOD_PCT.sub("___", path)
+    idx = raw.find("%")
+    if idx == -1:
+        return None
+    return f"invalid url-encoded value: '{raw[idx:idx + 3]}'"
+
+
+START_ERR = "should start with: / (fixed path) or ~/ (regex path)"
+
+
 def validate_route_path(path: str) -> str | None:
-    """Kong's checks for one entry of ``route.paths``; returns the error message or None."""
+    """Kong's checks for one entry of ``route.paths`` (typedefs.router_path), in Kong's order;
+    returns the error message or None."""
+    if "//" in path:
+        return "must not have empty segments"
+    if not (path.startswith("/") or path.startswith("~/")):
+        return START_ERR
     if path.startswith("~"):
         regex = path[1:]
-        if not regex.startswith("/"):
-            return "should start with: / (fixed path) or ~/ (regex path)"
         try:
             compile_pcre(regex)
         except re.error as exc:
             return f"invalid regex: '{regex}' (PCRE returned: {exc})"
         return None
-    if not path.startswith("/"):
-        return "should start with: / (fixed path) or ~/ (regex path)"
-    if not _RFC3986.match(path):
-        return f"invalid path: '{path}' (characters outside of the reserved list of RFC 3986 found)"
-    if _BAD_PCT.search(path):
-        return f"invalid url-encoded value: '{path}'"
-    if "//" in path:
-        return "must not have empty segments"
+    # Characters outside RFC 3986 are tolerated on routes (Kong only reports bad %-encoding,
+    # and only when the rest of the path is RFC 3986 clean).
+    if _RFC3986.match(path):
+        err = _percent_error(path)
+        if err:
+            return err
     norm = normalize_path(path)
     if norm != path:
         return f"non-normalized path, consider use '{norm}' instead"
@@ -125,24 +143,104 @@ def validate_route_path(path: str) -> str | None:
 
 
 def validate_service_path(path: str) -> str | None:
+    """typedefs.path: starts_with "/", no empty segments, RFC 3986 characters, valid %-encoding."""
     if not path.startswith("/"):
         return "should start with: /"
-    if not _RFC3986.match(path):
-        return f"invalid path: '{path}' (characters outside of the reserved list of RFC 3986 found)"
-    if _BAD_PCT.search(path):
-        return f"invalid url-encoded value: '{path}'"
     if "//" in path:
         return "must not have empty segments"
-    return None
+    if not _RFC3986.match(path):
+        return f"invalid path: '{path}' (characters outside of the reserved list of RFC 3986 found)"
+    return _percent_error(path)
 
 
-_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
-_IPV4 = re.compile(r"^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$")
+def migrate_path_v2(path: str) -> str:
+    """What Kong does to a route path of a ``_format_version`` 1.1/2.1 file: a path made only of
+    ``[a-zA-Z0-9.-_~/%]`` is a prefix (normalized); anything else was a regex and gets ``~``."""
+    if _PLAIN_PATH.match(path):
+        return normalize_path(path)
+    return "~" + normalize_regex_path(path)
+
+
+_PLAIN_PATH = re.compile(r"^[a-zA-Z0-9.\-_~/%]*$")
+
+
+_IPV4 = re.compile(r"^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?::(\d+))?$")
+_HOSTNAME_CHARS = re.compile(r"^[A-Za-z0-9\-._]+$")
+_V4ISH = re.compile(r"^[\d.]+$")
+_HEX4 = re.compile(r"^[0-9A-Fa-f]{1,4}$")
+
+
+def hostname_type(name: str) -> str:
+    """Kong's ``hostname_type``: decided by exclusion, not validation."""
+    if name.count(":") > 1:
+        return "ipv6"
+    if _V4ISH.match(name.replace(":", "")):
+        return "ipv4"
+    return "name"
+
+
+def _check_ipv4(address: str) -> tuple[str | None, int | None, str | None]:
+    m = _IPV4.match(address)
+    if not m or any(int(x) > 255 for x in m.groups()[:4]):
+        return None, None, f"invalid ipv4 address: {address}"
+    port = int(m.group(5)) if m.group(5) is not None else None
+    if port is not None and port > 65535:
+        return None, None, "invalid port number"
+    return ".".join(str(int(x)) for x in m.groups()[:4]), port, None
+
+
+def _check_ipv6(address: str) -> tuple[str | None, int | None, str | None]:
+    port: int | None = None
+    check = address
+    m = re.match(r"^\[([^\]]*)\](.*)$", address)
+    if m:
+        check, rest = m.group(1), m.group(2)
+        if rest:
+            pm = re.match(r"^:(\d+)$", rest)
+            if not pm:
+                return None, None, "invalid ipv6 address"
+            port = int(pm.group(1))
+            if port > 65535:
+                return None, None, "invalid port number"
+    if check.startswith(":"):
+        check = "0" + check
+    if check.endswith(":"):
+        check = check + "0"
+    if "::" in check:
+        check = check.replace("::", ":" + "0:" * (8 - check.count(":")), 1)
+    groups = check.split(":")
+    if len(groups) != 8 or not all(_HEX4.match(g) for g in groups):
+        return None, None, f"invalid ipv6 address: {address}"
+    return ":".join(g.lower().rjust(4, "0") for g in groups), port, None
+
+
+def _check_hostname(address: str) -> tuple[str | None, int | None, str | None]:
+    name, port = address, None
+    m = re.search(r":(\d+)$", address)
+    if m:
+        name = address[: m.start()]
+        port = int(m.group(1))
+        if port > 65535:
+            return None, None, "invalid port number"
+    if not _HOSTNAME_CHARS.match(name):
+        return None, None, f"invalid hostname: {address}"
+    # Labels may start with '-' (punycode) but not end with it; no empty labels.
+    if any(label.endswith("-") or label == "" for label in name.split(".")):
+        return None, None, f"invalid hostname: {address}"
+    return name, port, None
+
+
+def normalize_ip(address: str) -> tuple[str | None, int | None, str | None, str]:
+    """Kong's ``normalize_ip``: (host, port, error, type) for ipv4/ipv6/name with optional port."""
+    kind = hostname_type(address)
+    check = {"ipv4": _check_ipv4, "ipv6": _check_ipv6, "name": _check_hostname}[kind]
+    host, port, err = check(address)
+    return host, port, err, kind
 
 
 def _is_ipv4(h: str) -> bool:
     m = _IPV4.match(h)
-    return bool(m) and all(0 <= int(x) <= 255 for x in m.groups())
+    return bool(m) and m.group(5) is None and all(0 <= int(x) <= 255 for x in m.groups()[:4])
 
 
 def _is_ipv6(h: str) -> bool:
@@ -156,10 +254,7 @@ def _is_ipv6(h: str) -> bool:
 
 
 def _is_hostname(h: str) -> bool:
-    if not h or len(h) > 253:
-        return False
-    labels = h.rstrip(".").split(".")
-    return all(_LABEL.match(label) for label in labels)
+    return len(h) <= 253 and _check_hostname(h)[2] is None and ":" not in h
 
 
 def split_host_port(value: str) -> tuple[str, int | None, str | None]:
@@ -172,8 +267,8 @@ def split_host_port(value: str) -> tuple[str, int | None, str | None]:
     elif value.count(":") > 1:
         return value, None, None  # bare IPv6
     else:
-        host, _, rest = value.partition(":")
-        rest = ":" + rest if _ else ""
+        host, sep, rest = value.partition(":")
+        rest = ":" + rest if sep else ""
     if rest:
         if not rest.startswith(":") or not rest[1:].isdigit():
             return host, None, f"invalid port number: {rest[1:]}"
@@ -185,29 +280,43 @@ def split_host_port(value: str) -> tuple[str, int | None, str | None]:
 
 
 def validate_host(value: str) -> str | None:
-    """A service host: hostname or IP, no port."""
-    host, port, err = split_host_port(value)
-    if err:
-        return err
-    if port is not None:
+    """typedefs.host: a hostname or IP, without a port."""
+    _host, port, err, _kind = normalize_ip(value)
+    if err == "invalid port number" or (err is None and port is not None):
         return "must not have a port"
-    if _is_ipv4(host) or _is_ipv6(host) or _is_hostname(host):
-        return None
-    return f"invalid value: {value}"
+    if err:
+        return f"invalid value: {value}"
+    return None
+
+
+def validate_host_with_optional_port(value: str) -> str | None:
+    return normalize_ip(value)[2]
 
 
 def validate_route_host(value: str) -> str | None:
-    """A route host: hostname/IP with optional port; one ``*`` as a whole leftmost or rightmost label."""
-    host, _port, err = split_host_port(value)
-    if err:
-        return err
-    if "*" in host:
-        if host.count("*") > 1:
-            return "invalid wildcard: must have at most one wildcard"
-        if not (host.startswith("*.") or host.endswith(".*")):
-            return "invalid wildcard: must be placed at leftmost or rightmost label"
-        rest = host[2:] if host.startswith("*.") else host[:-2]
-        return None if _is_hostname(rest) else f"invalid hostname: {value}"
-    if _is_ipv4(host) or _is_ipv6(host) or _is_hostname(host):
-        return None
-    return f"invalid hostname: {value}"
+    """typedefs.hosts element: at most one ``*``, as the whole leftmost or rightmost label;
+    otherwise a hostname/IP with an optional port."""
+    if value.count("*") > 1:
+        return "invalid wildcard: must have at most one wildcard"
+    if "*" in value and not (value.startswith("*.") or value.endswith(".*")):
+        return "invalid wildcard: must be placed at leftmost or rightmost label"
+    return validate_host_with_optional_port(value.replace("*", "abc"))
+
+
+def validate_wildcard_host(value: str) -> str | None:
+    """typedefs.wildcard_host (SNI names): one ``*`` at either end, a name, no port."""
+    idx = value.find("*")
+    if idx != -1:
+        if idx not in (0, len(value) - 1):
+            return "wildcard must be leftmost or rightmost character"
+        if value.count("*") > 1:
+            return "only one wildcard must be specified"
+        value = value.replace("*", "wildcard")
+    _host, port, err, kind = normalize_ip(value)
+    if err and err != "invalid port number":
+        return f"invalid value: {value}"
+    if kind != "name":
+        return "must not be an IP"
+    if err == "invalid port number" or port is not None:
+        return "must not have a port"
+    return None

@@ -181,12 +181,15 @@ class AtLeastOneOf(Check):
 
 @dataclass
 class OnlyOneOf(Check):
+    """Kong's ``only_one_of``: exactly one of the fields non-empty (Kong's own words say so).
+    For "at most one" use ``MutuallyExclusive``."""
+
     fields: Sequence[str]
 
     def run(self, entity: dict[str, Any]) -> dict[str, Any] | None:
-        if sum(1 for f in self.fields if _nonempty(_get(entity, f))) <= 1:
+        if sum(1 for f in self.fields if _nonempty(_get(entity, f))) == 1:
             return None
-        return {"@entity": [f"only one of these fields must be non-empty: {_quoted(self.fields)}"]}
+        return {"@entity": [f"exactly one of these fields must be non-empty: {_quoted(self.fields)}"]}
 
     def to_kong(self) -> dict[str, Any]:
         return {"only_one_of": list(self.fields)}
@@ -406,12 +409,8 @@ def validate_value(f: Field, value: Any) -> tuple[Any, Any]:
 
     # containers
     if f.type in ("array", "set") and f.elements is not None:
-        if f.type == "set":
-            seen: list[Any] = []
-            for v in value:
-                if v not in seen:
-                    seen.append(v)
-            value = seen
+        # Kong validates every element as given (error positions are the input's), then a set
+        # drops duplicates.
         out, errs, any_err = [], [], False
         for item in value:
             if item is None:
@@ -423,27 +422,29 @@ def validate_value(f: Field, value: Any) -> tuple[Any, Any]:
             out.append(pv)
             errs.append(err)
             any_err = any_err or err is not None
+        if f.type == "set":
+            seen: list[Any] = []
+            for v in out:
+                if v not in seen:
+                    seen.append(v)
+            out = seen
         value = out
         if any_err:
             return value, errs
     elif f.type == "map" and f.keys is not None and f.values is not None:
+        # Kong reports a map's first bad key or value as the map field's one error.
         out_map: dict[str, Any] = {}
-        map_errs: dict[str, Any] = {}
         for k, v in value.items():
             _, kerr = validate_value(f.keys, k)
             if kerr is not None:
-                map_errs[k] = kerr
-                continue
+                return value, kerr
             if v is None:
-                map_errs[k] = REQUIRED
-                continue
+                return value, REQUIRED
             pv, verr = validate_value(f.values, v)
-            out_map[k] = pv
             if verr is not None:
-                map_errs[k] = verr
+                return value, verr
+            out_map[k] = pv
         value = out_map
-        if map_errs:
-            return value, map_errs
     elif f.type == "record" and f.fields is not None:
         rec, rec_errs = _validate_record(f.fields, f.entity_checks, value, fill_defaults=True)
         value = rec
@@ -517,7 +518,8 @@ def _validate_record(
     if checks:
         bad = _error_paths(errors)
         for check in checks:
-            if any(p in bad for p in getattr(check, "fields", ())):
+            # Kong runs at_least_one_of even when its fields are invalid; other checks wait.
+            if not isinstance(check, AtLeastOneOf) and any(p in bad for p in getattr(check, "fields", ())):
                 continue
             res = check.run(out)
             if res:
