@@ -463,11 +463,13 @@ UPSTREAM_SCHEMA = Schema(
         ("hash_on_uri_capture", String(description="The name of the route URI capture to take the value from as hash input.")),
         ("hash_fallback_uri_capture", String(description="The name of the route URI capture to take the value from as hash input.")),
         ("slots", Integer(between=(10, 65536), default=10000, description="The number of slots in the load balancer algorithm.")),
-        ("healthchecks", Map(String(), Field("record", fields=None), description="Health checking configuration (carried as given).")),
+        ("healthchecks", Field("record", fields=None, description="Health checking configuration (carried as given).")),
         ("tags", tags_field()),
         ("host_header", String(custom=paths.validate_host, description="The hostname to be used as Host header when proxying requests through Kong.")),
         ("client_certificate", foreign("certificates", "If set, the certificate to be used as client certificate while TLS handshaking to the upstream server.")),
         ("use_srv_name", Boolean(default=False, description="If set, the balancer will use SRV hostname.")),
+        ("sticky_sessions_cookie", String(description="The cookie name to keep sticky sessions.")),
+        ("sticky_sessions_cookie_path", String(default="/", description="A string representing a URL path, such as /path/to/resource.")),
     ],
 )
 
