@@ -79,6 +79,9 @@ def check_plugin(data: dict[str, Any], *, strict: bool = True, fill_defaults: bo
         out, errors = entity_schema(None).check(data, fill_defaults=fill_defaults)
         errors["name"] = NOT_ENABLED.format(name)
         return out, errors
+    spec = get(name) if isinstance(name, str) else None
+    if spec is not None and spec.shorthands is not None and isinstance(data.get("config"), dict):
+        data = {**data, "config": spec.shorthands(data["config"])}
     schema = entity_schema(name if isinstance(name, str) else None)
     return schema.check(data, fill_defaults=fill_defaults)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+from urllib.parse import quote
 
 from multidict import CIMultiDict, CIMultiDictProxy, MultiDict
 
@@ -31,6 +32,9 @@ class PluginSpec:
     no_consumer: bool = False  # Kong's typedefs.no_consumer: cannot be scoped to a consumer
     protocols: tuple[str, ...] = ("grpc", "grpcs", "http", "https")
     version: str = "3.9.1"
+    # Kong's shorthand_fields: rewrites deprecated config keys (e.g. rate-limiting's flat
+    # ``redis_host``) into their current place before validation. Takes and returns a config dict.
+    shorthands: Callable[[dict[str, Any]], dict[str, Any]] | None = None
 
 
 class ConfigView(Protocol):
@@ -112,8 +116,8 @@ class RequestContext:
     original: OriginalRequest
     method: str
     path: str  # upstream path (service.path ⊕ request path already applied)
-    query: MultiDict[str]
-    headers: CIMultiDict[str]
+    query: MultiDict[str]  # serialize with ``encode_args`` when ``query_dirty``
+    headers: CIMultiDict[str]  # as sent upstream; a ``Host`` entry here is the upstream Host
     route: dict[str, Any] | None
     service: dict[str, Any] | None
     config: ConfigView
@@ -129,6 +133,15 @@ class RequestContext:
     body_reader: Callable[[], Any] | None = None  # async () -> bytes; set by the proxy
     _body: bytes | None = None
     body_dirty: bool = False
+    plugin_data: dict[int, dict[str, Any]] = field(default_factory=dict)  # kong.ctx.plugin
+
+    def plugin_ctx(self, handler: Handler) -> dict[str, Any]:
+        """Per-request scratch space of one plugin instance (Kong's ``kong.ctx.plugin``):
+        what its access phase leaves for its header/body/log phases of the same request."""
+        d = self.plugin_data.get(id(handler))
+        if d is None:
+            d = self.plugin_data[id(handler)] = {}
+        return d
 
     async def read_body(self) -> bytes:
         """The request body (buffered on first use)."""
@@ -158,6 +171,23 @@ class ResponseContext:
     headers: CIMultiDict[str]
     body: bytes | None = None  # None while streaming; set when a handler asked for buffering
     body_dirty: bool = False
+
+
+def _escape_uri(s: str) -> str:
+    # nginx's escape_uri for arguments: everything but unreserved characters is %XX-encoded
+    return quote(s, safe="")
+
+
+def encode_args(query: MultiDict[str]) -> str:
+    """A query a plugin rewrote, serialized as Kong's ``kong.service.request.set_query`` does:
+    keys in sorted order, repeated keys as ``k=v1&k=v2`` (values in their order), every
+    character but ``A-Z a-z 0-9 - . _ ~`` percent-encoded (so ``a[1]`` → ``a%5B1%5D``)."""
+    parts = []
+    for key in sorted(set(query.keys())):
+        ek = _escape_uri(key)
+        for value in query.getall(key):
+            parts.append(f"{ek}={_escape_uri(value)}")
+    return "&".join(parts)
 
 
 class Handler:
