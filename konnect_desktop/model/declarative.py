@@ -15,6 +15,7 @@ kinds we do not model (partials, keys, filter_chains, ...) are carried verbatim 
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -677,7 +678,19 @@ def from_deck_dict(doc: dict[str, Any], *, strict_plugins: bool = False) -> Repo
         b.err("_transform", "expected a boolean")
     b.top_level_warnings()
     config = b.build()
-    return Report(config, b.errors, b.warnings)
+    order = {k: i for i, k in enumerate(doc)}
+    return Report(config, sorted(b.errors, key=lambda p: _path_key(p.path, order)), b.warnings)
+
+
+_TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def _path_key(path: str, order: dict[str, int]) -> tuple[Any, ...]:
+    """Problems in the order their places appear in the file."""
+    parts: list[Any] = []
+    for name, index in _TOKEN.findall(path):
+        parts.append((1, int(index), "") if index else (0, order.get(name, len(order)) if not parts else 0, name))
+    return tuple(parts)
 
 
 def validate(source: str | Path | bytes | dict[str, Any], *, strict_plugins: bool = False) -> Report:
