@@ -1,0 +1,118 @@
+"""Shared helpers for the store tests: a store on a real file, and a factory that builds a valid
+entity of any kind (creating its parents on the way)."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from konnect_desktop import plugins
+from konnect_desktop.model import ENTITIES
+from konnect_desktop.runtime.store import Store
+
+CERT = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+KEY = "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n"
+
+# Bundled plugins whose config is valid with defaults only, in order of preference.
+_DEFAULT_OK_PLUGINS = ("correlation-id", "cors", "key-auth", "response-transformer", "request-transformer")
+
+
+def bundled_plugin() -> str | None:
+    """A bundled plugin that validates with an empty config, or None while none is written yet."""
+    from konnect_desktop.model import check_entity
+
+    for name in _DEFAULT_OK_PLUGINS:
+        if plugins.get(name) is None:
+            continue
+        _, errors = check_entity("plugins", {"name": name, "config": {}})
+        if not errors:
+            return name
+    return None
+
+
+def needs_plugin() -> str:
+    name = bundled_plugin()
+    if name is None:
+        pytest.skip("no bundled plugin module is written yet")
+    return name
+
+
+def new_store(path: Path) -> Store:
+    return Store(path / "runtime.db")
+
+
+class Factory:
+    """``make("routes")`` -> a stored, valid route (its service created too)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.n = itertools.count(1)
+
+    def data(self, table: str, **over: Any) -> dict[str, Any]:
+        n = next(self.n)
+
+        def ref(parent: str) -> dict[str, str]:
+            return {"id": self(parent)["id"]}
+
+        base: dict[str, Any]
+        if table == "services":
+            base = {"name": f"svc-{n}", "host": "example.com"}
+        elif table == "routes":
+            base = {"name": f"route-{n}", "paths": [f"/r{n}"]}
+            if "service" not in over:
+                base["service"] = ref("services")
+        elif table == "consumers":
+            base = {"username": f"user-{n}"}
+        elif table == "consumer_groups":
+            base = {"name": f"group-{n}"}
+        elif table == "consumer_group_consumers":
+            base = {}
+            if "consumer_group" not in over:
+                base["consumer_group"] = ref("consumer_groups")
+            if "consumer" not in over:
+                base["consumer"] = ref("consumers")
+        elif table == "plugins":
+            base = {"name": needs_plugin(), "instance_name": f"plugin-{n}"}
+            if not {"service", "route", "consumer", "consumer_group"} & set(over):
+                base["service"] = ref("services")
+        elif table in ("keyauth_credentials", "acls", "basicauth_credentials", "jwt_secrets", "hmacauth_credentials"):
+            base = {
+                "keyauth_credentials": {"key": f"key-{n}"},
+                "acls": {"group": f"acl-group-{n}"},
+                "basicauth_credentials": {"username": f"basic-{n}", "password": "pw"},
+                "jwt_secrets": {"key": f"issuer-{n}"},
+                "hmacauth_credentials": {"username": f"hmac-{n}"},
+            }[table]
+            if "consumer" not in over:
+                base["consumer"] = ref("consumers")
+        elif table == "upstreams":
+            base = {"name": f"upstream-{n}.internal"}
+        elif table == "targets":
+            base = {"target": f"10.0.{n // 250}.{n % 250 + 1}:8000"}
+            if "upstream" not in over:
+                base["upstream"] = ref("upstreams")
+        elif table == "certificates":
+            base = {"cert": CERT, "key": KEY}
+        elif table == "snis":
+            base = {"name": f"sni-{n}.example.com"}
+            if "certificate" not in over:
+                base["certificate"] = ref("certificates")
+        elif table == "ca_certificates":
+            base = {"cert": CERT, "cert_digest": uuid.uuid4().hex}
+        elif table == "vaults":
+            base = {"prefix": f"vault-{n}x", "name": "env"}
+        else:  # pragma: no cover
+            raise AssertionError(table)
+        base.update(over)
+        return base
+
+    def __call__(self, table: str, **over: Any) -> dict[str, Any]:
+        return self.store.insert(table, self.data(table, **over))
+
+
+ALL_TABLES = tuple(ENTITIES)
+TAGGED_TABLES = tuple(t for t, e in ENTITIES.items() if e.schema.get("tags") is not None)
