@@ -628,10 +628,11 @@ class Router:
                         break
         if best is None or best_hit is None:
             return None
-        return self._result(best, best_hit, npath)
+        return self._result(best, best_hit, npath, scheme)
 
     @staticmethod
-    def _result(m: _Matcher, hit: tuple[str, re.Match[str] | None], npath: str) -> Match:
+    def _result(m: _Matcher, hit: tuple[str, re.Match[str] | None], npath: str,
+                scheme: str) -> Match:
         matched, rxm = hit
         captures: dict[Any, str] = {}
         if rxm is not None and rxm.re.groups:
@@ -657,7 +658,7 @@ class Router:
             request_path=npath,
             upstream_path=upstream,
             stripped_prefix=stripped,
-            redirect_status=m.redirect_status,
+            redirect_status=m.redirect_status if scheme != "https" else None,
         )
 
     # -- introspection ---------------------------------------------------------------------------
