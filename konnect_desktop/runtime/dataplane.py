@@ -1,0 +1,1188 @@
+"""The proxy: a lean HTTP/1.1 server that routes, runs plugin phases and streams to upstreams.
+
+Why hand-rolled: the data plane's speed is a requirement, and a general web framework plus an
+HTTP client spend most of each request on objects the proxy never needs. Here a client
+connection is an asyncio ``Protocol`` with an llhttp request parser (``httptools``); one task per
+request runs the flow
+
+    router (compiled snapshot) → plugins' access phase (priority order, consumer-aware lookup)
+    → upstream (pooled keep-alive ``UpstreamConnection``, timeouts, retries, balancer)
+    → plugins' header/body filters → client → plugins' log phase → traffic log
+
+Bodies stream both ways: request chunks go from the client parser straight to the upstream
+transport, response chunks from the upstream parser straight to the client transport, with
+transport pause/resume as back-pressure. Only when a plugin asks for a body (``read_body``,
+``buffers_response``) is it buffered. Requests on routes without plugins never build a
+``RequestContext``: headers stay the raw byte pairs the parser gave.
+
+It runs on whatever asyncio loop is current (the GUI's qasync loop, tests' loops).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import socket
+from collections import deque
+from collections.abc import Callable
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
+
+import httptools
+from multidict import CIMultiDict, CIMultiDictProxy, MultiDict
+
+from ..plugins.base import (
+    Decision,
+    OriginalRequest,
+    PluginExit,
+    RequestContext,
+    ResponseContext,
+    encode_args,
+)
+from .echo import ECHO_HOST, echo_response
+from .traffic import TrafficEntry, TrafficLog
+from .upstream import UpstreamConnection, UpstreamError, UpstreamPool
+
+if TYPE_CHECKING:
+    from .config_view import Snapshot
+
+log = logging.getLogger(__name__)
+
+KONG_VERSION = "3.9.1"
+SERVER = f"kong/{KONG_VERSION}".encode()
+VIA_VALUE = f"1.1 kong/{KONG_VERSION}".encode()
+
+HIGH_WATER = 256 * 1024  # request bytes buffered before we stop reading the client
+REPLAY_MAX = 1024 * 1024  # request bytes kept to retry on another connection
+
+MSG_NO_ROUTE = "no Route matched with those values"
+MSG_TIMEOUT = "The upstream server is timing out"
+MSG_BAD_GATEWAY = "An invalid response was received from the upstream server"
+MSG_UNEXPECTED = "An unexpected error occurred"
+MSG_NO_PEER = "failure to get a peer from the ring-balancer"
+MSG_NAME_RESOLUTION = "name resolution failed"
+MSG_NO_SERVICE = "no Service found with those values"
+
+_STATUS_LINES: dict[int, bytes] = {}
+
+
+def status_line(status: int) -> bytes:
+    line = _STATUS_LINES.get(status)
+    if line is None:
+        try:
+            reason = HTTPStatus(status).phrase
+        except ValueError:
+            reason = "Unknown"
+        line = b"HTTP/1.1 %d %s\r\n" % (status, reason.encode())
+        _STATUS_LINES[status] = line
+    return line
+
+
+# request headers the proxy never forwards as received (hop-by-hop, framing, or rewritten)
+_REQ_DROP = frozenset({
+    b"connection", b"keep-alive", b"proxy-connection", b"te", b"trailer", b"transfer-encoding",
+    b"upgrade", b"expect", b"host", b"content-length", b"x-forwarded-for", b"x-forwarded-proto",
+    b"x-forwarded-host", b"x-forwarded-port", b"x-forwarded-path", b"x-forwarded-prefix",
+    b"x-real-ip", b"via", b"x-kong-request-id",
+})
+_REQ_DROP_STR = frozenset(x.decode() for x in _REQ_DROP)
+# response headers not passed to the client as received
+_RESP_HOP = frozenset({b"connection", b"keep-alive", b"proxy-connection", b"trailer", b"upgrade",
+                       b"transfer-encoding"})
+_RESP_HOP_STR = frozenset(x.decode() for x in _RESP_HOP)
+_NO_BODY_STATUS = frozenset({204, 304})
+_IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
+
+
+def _enc(s: str) -> bytes:
+    try:
+        return s.encode("latin-1")
+    except UnicodeEncodeError:
+        return s.encode("utf-8")
+
+
+def _dec(b: bytes) -> str:
+    return b.decode("latin-1")
+
+
+def _split_host(host: str) -> tuple[str, int | None]:
+    if host.startswith("["):
+        end = host.find("]")
+        rest = host[end + 1:]
+        return host[: end + 1], int(rest[1:]) if rest[1:].isdigit() else None
+    h, sep, p = host.rpartition(":")
+    if sep and p.isdigit() and ":" not in h:
+        return h, int(p)
+    return host, None
+
+
+class Request:
+    """One client request as parsed (raw bytes where possible)."""
+
+    __slots__ = ("method", "version", "target", "headers", "host", "keep_alive", "body",
+                 "chunked", "content_length", "xff", "via", "expect", "done_parsing")
+
+    def __init__(self) -> None:
+        self.method = "GET"
+        self.version = "1.1"
+        self.target = "/"
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.host = b""
+        self.keep_alive = True
+        self.body: RequestBody | None = None
+        self.chunked = False
+        self.content_length: int | None = None
+        self.xff: bytes | None = None
+        self.via: bytes | None = None
+        self.expect = False
+        self.done_parsing = False
+
+
+class RequestBody:
+    """A request body in flight: buffered until an upstream takes it, then streamed.
+
+    Keeps what was sent (up to ``REPLAY_MAX``) so a retry on another connection can resend it.
+    """
+
+    __slots__ = ("conn", "chunks", "size", "complete", "failed", "waiter", "sink", "end",
+                 "unlimited", "paused", "replayable", "total", "discarding", "preview", "chunked")
+
+    def __init__(self, conn: ClientConnection, chunked: bool) -> None:
+        self.conn = conn
+        self.chunks: list[bytes] = []
+        self.size = 0
+        self.complete = False
+        self.failed = False
+        self.waiter: asyncio.Future[None] | None = None
+        self.sink: Callable[[bytes], None] | None = None
+        self.end: Callable[[], None] | None = None
+        self.unlimited = False
+        self.paused = False
+        self.replayable = True
+        self.total = 0
+        self.discarding = False
+        self.preview: bytes | None = None
+        self.chunked = chunked
+
+    # from the client parser
+    def feed(self, chunk: bytes) -> None:
+        self.total += len(chunk)
+        if self.discarding:
+            return
+        if self.preview is None:
+            self.preview = chunk[:4096]
+        if self.replayable:
+            self.chunks.append(chunk)
+            self.size += len(chunk)
+        sink = self.sink
+        if sink is not None:
+            sink(chunk)
+            if self.replayable and self.size > REPLAY_MAX:
+                self.replayable = False
+                self.chunks = []
+        else:
+            if not self.replayable:  # buffered after a failed attempt: can't be sent anyway
+                return
+            if self.size > HIGH_WATER and not self.unlimited:
+                self.pause()
+
+    def finish(self) -> None:
+        self.complete = True
+        if self.end is not None:
+            self.end()
+        self._wake()
+
+    def fail(self) -> None:
+        self.failed = True
+        self._wake()
+
+    def _wake(self) -> None:
+        w = self.waiter
+        if w is not None and not w.done():
+            w.set_result(None)
+
+    # flow control (also driven by the upstream transport's write buffer)
+    def pause(self) -> None:
+        if not self.paused and not self.complete:
+            self.paused = True
+            self.conn.pause_reading()
+
+    def resume(self) -> None:
+        if self.paused:
+            self.paused = False
+            self.conn.resume_reading()
+
+    async def read_all(self) -> bytes:
+        """The whole body (plugins asking for it, the echo upstream)."""
+        self.unlimited = True
+        self.resume()
+        while not self.complete:
+            if self.failed:
+                raise ConnectionError("client closed the connection while sending the body")
+            self.waiter = asyncio.get_running_loop().create_future()
+            await self.waiter
+            self.waiter = None
+        if len(self.chunks) != 1:
+            self.chunks = [b"".join(self.chunks)]
+        return self.chunks[0] if self.chunks else b""
+
+    def attach(self, conn: UpstreamConnection, chunked: bool) -> None:
+        """Stream to ``conn``: replay what is buffered, then pass chunks as they come."""
+        transport = conn.transport
+        assert transport is not None
+        write = transport.write
+        touch = conn.touch
+        if chunked:
+            def sink(c: bytes) -> None:
+                if c:
+                    write(b"%x\r\n%s\r\n" % (len(c), c))
+                    touch()
+
+            def end() -> None:
+                write(b"0\r\n\r\n")
+                touch()
+        else:
+            def sink(c: bytes) -> None:
+                write(c)
+                touch()
+
+            def end() -> None:
+                touch()
+        for c in self.chunks:
+            sink(c)
+        if not self.replayable:
+            self.chunks = []
+        self.sink = sink
+        self.end = end
+        conn.body_source = self
+        if self.complete:
+            end()
+        else:
+            self.resume()
+
+    def detach(self) -> None:
+        self.sink = None
+        self.end = None
+
+    def discard(self) -> None:
+        """Nobody will read the rest: drop it as it arrives (keeps the connection usable)."""
+        self.discarding = True
+        self.chunks = []
+        self.sink = None
+        self.end = None
+        self.resume()
+
+
+class ClientConnection(asyncio.Protocol):
+    """One client connection: parses requests and serves them one at a time, in order."""
+
+    def __init__(self, server: ProxyServer) -> None:
+        self.server = server
+        self.loop = server.loop
+        self.parser = httptools.HttpRequestParser(self)
+        self.transport: asyncio.Transport | None = None
+        self.client_ip = ""
+        self.closed = False
+        self._url = b""
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._parsing: Request | None = None
+        self._queue: deque[Request] = deque()
+        self._active: Request | None = None
+        self._read_pauses = 0
+        self.write_paused = False
+        self._drain_waiter: asyncio.Future[None] | None = None
+        self.flow_upstream: UpstreamConnection | None = None
+
+    # -- asyncio.Protocol -------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        peer = transport.get_extra_info("peername")
+        self.client_ip = peer[0] if peer else ""
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass
+        self.server.connections.add(self)
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            pass  # protocol upgrades are not proxied; the request itself was dispatched
+        except httptools.HttpParserError:
+            if self._active is None and self.transport is not None:
+                body = b"{\"message\":\"Bad request\"}"
+                self.transport.write(
+                    b"HTTP/1.1 400 Bad Request\r\nContent-Type: application/json; charset=utf-8\r\n"
+                    b"Content-Length: %d\r\nServer: %s\r\nConnection: close\r\n\r\n%s" % (len(body), SERVER, body))
+            self.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.server.connections.discard(self)
+        p = self._parsing
+        if p is not None and p.body is not None and not p.body.complete:
+            p.body.fail()
+        a = self._active
+        if a is not None and a.body is not None and not a.body.complete:
+            a.body.fail()
+        w = self._drain_waiter
+        if w is not None and not w.done():
+            w.set_result(None)
+        up = self.flow_upstream
+        if up is not None:
+            up.resume_reading()
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+        up = self.flow_upstream
+        if up is not None:
+            up.pause_reading()
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        up = self.flow_upstream
+        if up is not None:
+            up.resume_reading()
+        w = self._drain_waiter
+        if w is not None and not w.done():
+            w.set_result(None)
+
+    def pause_reading(self) -> None:
+        self._read_pauses += 1
+        if self._read_pauses == 1 and self.transport is not None and not self.closed:
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self._read_pauses > 0:
+            self._read_pauses -= 1
+            if self._read_pauses == 0 and self.transport is not None and not self.closed:
+                self.transport.resume_reading()
+
+    def close(self) -> None:
+        if self.transport is not None and not self.closed:
+            self.transport.close()
+        self.closed = True
+
+    # -- llhttp callbacks -------------------------------------------------------------------
+    def on_message_begin(self) -> None:
+        self._url = b""
+        self._headers = []
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        p = self.parser
+        req = Request()
+        req.method = p.get_method().decode("ascii", "replace")
+        req.version = p.get_http_version()
+        req.keep_alive = p.should_keep_alive()
+        url = self._url
+        if not url.startswith(b"/"):  # absolute-form (proxy style) or '*'
+            if b"://" in url:
+                rest = url.split(b"://", 1)[1]
+                i = rest.find(b"/")
+                url = rest[i:] if i >= 0 else b"/"
+        req.target = url.decode("latin-1")
+        headers = self._headers
+        req.headers = headers
+        has_body = False
+        for name, value in headers:
+            n = name.lower()
+            if n == b"host":
+                req.host = value
+            elif n == b"content-length":
+                try:
+                    req.content_length = int(value)
+                except ValueError:
+                    req.content_length = 0
+                has_body = req.content_length > 0
+            elif n == b"transfer-encoding":
+                if b"chunked" in value.lower():
+                    req.chunked = True
+                    has_body = True
+            elif n == b"x-forwarded-for":
+                req.xff = value if req.xff is None else req.xff + b", " + value
+            elif n == b"via":
+                req.via = value
+            elif n == b"expect":
+                req.expect = value.lower() == b"100-continue"
+        if has_body:
+            req.body = RequestBody(self, req.chunked)
+        self._parsing = req
+        if self._active is None:
+            self._start(req)
+        else:
+            self._queue.append(req)
+            self.pause_reading()  # pipelined: don't read further ahead
+
+    def on_body(self, body: bytes) -> None:
+        req = self._parsing
+        if req is not None and req.body is not None:
+            req.body.feed(body)
+
+    def on_message_complete(self) -> None:
+        req = self._parsing
+        if req is not None:
+            req.done_parsing = True
+            if req.body is not None:
+                req.body.finish()
+        self._parsing = None
+
+    # -- serving ----------------------------------------------------------------------------
+    def _start(self, req: Request) -> None:
+        self._active = req
+        if req.expect and req.body is not None and self.transport is not None:
+            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        self.loop.create_task(self._serve(req))
+
+    async def _serve(self, req: Request) -> None:
+        srv = self.server
+        snap = srv.snapshot
+        snap.inflight += 1
+        srv.inflight += 1
+        try:
+            await srv.handle(self, req, snap)
+        except Exception:
+            log.exception("proxy error")
+            req.keep_alive = False
+        finally:
+            snap.inflight -= 1
+            srv.inflight -= 1
+            if snap.retired and snap.inflight == 0:
+                srv.snapshot_drained(snap)
+            if srv.inflight == 0 and srv.idle_waiter is not None and not srv.idle_waiter.done():
+                srv.idle_waiter.set_result(None)
+        self._done(req)
+
+    def _done(self, req: Request) -> None:
+        self._active = None
+        self.flow_upstream = None
+        if self.closed:
+            return
+        body = req.body
+        if not req.keep_alive or srv_closing(self.server):
+            self.close()
+            return
+        if body is not None and not body.complete:
+            if body.failed:
+                self.close()
+                return
+            body.discard()
+        if self._queue:
+            nxt = self._queue.popleft()
+            self.resume_reading()
+            self._start(nxt)
+
+    async def drain(self) -> None:
+        """Wait until the client's send buffer has room again."""
+        if self.write_paused and not self.closed:
+            self._drain_waiter = self.loop.create_future()
+            await self._drain_waiter
+            self._drain_waiter = None
+
+
+def srv_closing(server: ProxyServer) -> bool:
+    return server.closing
+
+
+class Services:
+    """``plugins.base.RuntimeServices``: long-lived state that survives configuration rebuilds."""
+
+    def __init__(self, node_id: str) -> None:
+        self.node_id = node_id
+        self._shared: dict[str, dict[str, Any]] = {}
+
+    def shared_state(self, name: str) -> dict[str, Any]:
+        d = self._shared.get(name)
+        if d is None:
+            d = self._shared[name] = {}
+        return d
+
+
+class _Exit(Exception):
+    """Internal: answer the client with a Kong-generated response."""
+
+    def __init__(self, status: int, message: str, error: str, headers: list[tuple[bytes, bytes]] | None = None,
+                 body: bytes | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.error = error
+        self.headers = headers or []
+        self.body = body
+
+
+class ProxyServer:
+    """The proxy listener of one runtime."""
+
+    def __init__(self, snapshot: Snapshot, services: Services, traffic: TrafficLog,
+                 loop: asyncio.AbstractEventLoop | None = None) -> None:
+        self.loop = loop or asyncio.get_running_loop()
+        self.snapshot = snapshot
+        self.services = services
+        self.traffic = traffic
+        self.pool = UpstreamPool(self.loop)
+        self.connections: set[ClientConnection] = set()
+        self.inflight = 0
+        self.idle_waiter: asyncio.Future[None] | None = None
+        self.closing = False
+        self._server: asyncio.AbstractServer | None = None
+        self.host = "127.0.0.1"
+        self.port = 0
+        self._id_prefix = os.urandom(8).hex()
+        self._id_counter = 0
+        self.on_snapshot_drained: Callable[[Snapshot], None] | None = None
+
+    # -- lifecycle --------------------------------------------------------------------------
+    async def start(self, host: str, port: int) -> None:
+        self._server = await self.loop.create_server(lambda: ClientConnection(self), host, port,
+                                                     reuse_address=True, backlog=1024)
+        sock = self._server.sockets[0]
+        self.host, self.port = sock.getsockname()[:2]
+
+    async def stop(self, drain_timeout: float = 10.0) -> None:
+        """Stop accepting, let in-flight requests finish (up to ``drain_timeout``), close."""
+        self.closing = True
+        if self._server is not None:
+            self._server.close()
+        # idle keep-alive connections: close now; busy ones close after their response
+        for c in list(self.connections):
+            if c._active is None:
+                c.close()
+        if self.inflight:
+            self.idle_waiter = self.loop.create_future()
+            try:
+                await asyncio.wait_for(asyncio.shield(self.idle_waiter), drain_timeout)
+            except TimeoutError:
+                log.warning("proxy stop: %d requests still running after %.1fs", self.inflight, drain_timeout)
+        for c in list(self.connections):
+            c.close()
+        self.pool.close()
+        if self._server is not None:
+            try:
+                await asyncio.wait_for(self._server.wait_closed(), 1.0)
+            except TimeoutError:
+                pass
+
+    def snapshot_drained(self, snap: Snapshot) -> None:
+        if self.on_snapshot_drained is not None:
+            self.on_snapshot_drained(snap)
+
+    def next_request_id(self) -> str:
+        self._id_counter += 1
+        return f"{self._id_prefix}{self._id_counter:016x}"
+
+    # -- one request ------------------------------------------------------------------------
+    async def handle(self, conn: ClientConnection, req: Request, snap: Snapshot) -> None:
+        loop = self.loop
+        t0 = loop.time()
+        rid = self.next_request_id()
+        entry = TrafficEntry()
+        entry.request_id = rid
+        entry.time = t0  # replaced by wall time below (cheap: one call per request)
+        entry.client_ip = conn.client_ip
+        entry.method = req.method
+        target = req.target
+        entry.raw_path = target
+        qi = target.find("?")
+        if qi >= 0:
+            path, query = target[:qi], target[qi + 1:]
+        else:
+            path, query = target, None
+        entry.path = path
+        host_header = _dec(req.host)
+        entry.host = host_header
+        entry.request_headers = req.headers
+        ctx: RequestContext | None = None
+        ran: list[Any] = []
+        try:
+            match = snap.router.match(req.method, host_header or None, path or "/", _HeaderView(req.headers),
+                                      "http", self.port)
+            if match is None:
+                raise _Exit(404, MSG_NO_ROUTE, "no route")
+            route = match.route
+            service = match.service
+            entry.route = route
+            entry.service = service
+            redirect = getattr(match, "redirect_status", None)
+            if redirect:
+                raise self._https_redirect(redirect, host_header, target)
+            if service is None:
+                raise _Exit(503, MSG_NO_SERVICE, "route without service")
+            route_id = route.get("id") if route else None
+            service_id = service.get("id")
+            chain = snap.chain(route_id, service_id, None) if snap.names else ()
+            upstream_path = match.upstream_path
+            if chain:
+                ctx = self._context(conn, req, rid, match.request_path, path, query, host_header, match, snap)
+                if req.body is not None:
+                    ctx.body_reader = req.body.read_all
+                await self._access(ctx, chain, snap, route_id, service_id, ran)
+                entry.consumer = ctx.consumer
+                await self._proxy_ctx(conn, req, ctx, ran, snap, service, entry, t0)
+            else:
+                await self._proxy_fast(conn, req, snap, service, match, upstream_path, query,
+                                       host_header, rid, entry, t0)
+        except _Exit as ex:
+            entry.error = ex.error
+            self._local_response(conn, req, rid, ex.status, ex.message, ex.headers, entry, t0, ctx, ran,
+                                 body=ex.body)
+        except PluginExit as ex:
+            assert ctx is not None
+            entry.consumer = ctx.consumer
+            self._plugin_exit(conn, req, ctx, ran, ex, entry, t0)
+        except ConnectionError:
+            req.keep_alive = False
+            entry.error = "client closed the connection"
+        if ctx is not None:
+            entry.decisions = ctx.decisions
+            if ran:
+                self._log_phase(ctx, ran, entry)
+        entry.total_latency = round((loop.time() - t0) * 1000.0, 3)
+        entry.time = self._wall(t0)
+        self.traffic.record(entry)
+
+    def _wall(self, t0: float) -> float:
+        import time
+
+        return time.time() - (self.loop.time() - t0)
+
+    @staticmethod
+    def _https_redirect(status: int, host: str, target: str) -> _Exit:
+        if status == 426:
+            return _Exit(426, "Please use HTTPS protocol", "https required",
+                         [(b"Connection", b"Upgrade"), (b"Upgrade", b"TLS/1.2, HTTP/1.1")])
+        h, _p = _split_host(host)
+        return _Exit(status, "", "https redirect", [(b"Location", _enc(f"https://{h}{target}"))], body=b"")
+
+    # -- plugin phases ----------------------------------------------------------------------
+    def _context(self, conn: ClientConnection, req: Request, rid: str, norm: str, path: str,
+                 query: str | None, host_header: str, match: Any, snap: Snapshot) -> RequestContext:
+        decoded = [(_dec(k), _dec(v)) for k, v in req.headers]
+        original_headers = CIMultiDict(decoded)
+        q = MultiDict(parse_qsl(query, keep_blank_values=True)) if query else MultiDict()
+        h, p = _split_host(host_header)
+        original = OriginalRequest(
+            method=req.method, path=norm, raw_path=req.target, query=q,
+            headers=CIMultiDictProxy(original_headers), scheme="http", host=h,
+            port=p if p is not None else self.port,
+        )
+        headers = CIMultiDict(decoded)
+        service = match.service
+        upstream_host = host_header if match.route and match.route.get("preserve_host") else _service_host(service)
+        headers["Host"] = upstream_host
+        ctx = RequestContext(
+            request_id=rid, client_ip=conn.client_ip, original=original, method=req.method,
+            path=match.upstream_path, query=MultiDict(q) if query else MultiDict(), headers=headers,
+            route=match.route, service=service, config=snap.view, runtime=self.services,
+            uri_captures=dict(getattr(match, "uri_captures", None) or {}),
+        )
+        ctx.shared["_kd_upstream_host"] = upstream_host
+        ctx.shared["_kd_query"] = query
+        ctx.shared["_kd_prefix"] = getattr(match, "stripped_prefix", None)
+        return ctx
+
+    async def _access(self, ctx: RequestContext, chain: tuple[Any, ...], snap: Snapshot,
+                      route_id: str | None, service_id: str | None, ran: list[Any]) -> None:
+        names = snap.names
+        cid: str | None = None
+        for i in range(len(names)):
+            consumer = ctx.consumer
+            if consumer is not None:
+                ccid = consumer.get("id")
+                if ccid != cid:
+                    cid = ccid
+                    chain = snap.chain(route_id, service_id, cid)
+            e = chain[i] if chain else None
+            if e is None:
+                continue
+            ran.append(e)
+            try:
+                await e[0].access(ctx)
+            except (PluginExit, ConnectionError):
+                raise
+            except Exception as exc:
+                log.exception("plugin %s failed in access", names[i])
+                ctx.decisions.append(Decision(names[i], "error", f"{type(exc).__name__}: {exc}"))
+                raise _Exit(500, MSG_UNEXPECTED, f"plugin {names[i]} failed") from None
+
+    def _log_phase(self, ctx: RequestContext, ran: list[Any], entry: TrafficEntry) -> None:
+        resp = ctx.shared.get("_kd_resp")
+        if resp is None:
+            resp = ResponseContext(entry.status, CIMultiDict())
+        for e in ran:
+            if e[3]:
+                try:
+                    e[0].log(ctx, resp)
+                except Exception:
+                    log.exception("plugin %s failed in log", e[0].plugin.get("name") if e[0].plugin else "?")
+
+    def _response_phases(self, ctx: RequestContext, ran: list[Any], resp: ResponseContext) -> None:
+        for e in ran:
+            if e[1]:
+                try:
+                    e[0].header_filter(ctx, resp)
+                except Exception:
+                    log.exception("plugin failed in header_filter")
+        if resp.body is not None:
+            for e in ran:
+                if e[2]:
+                    try:
+                        e[0].body_filter(ctx, resp)
+                    except Exception:
+                        log.exception("plugin failed in body_filter")
+        ctx.shared["_kd_resp"] = resp
+
+    # -- answers the proxy makes itself -----------------------------------------------------
+    def _local_response(self, conn: ClientConnection, req: Request, rid: str, status: int, message: str,
+                        headers: list[tuple[bytes, bytes]], entry: TrafficEntry, t0: float,
+                        ctx: RequestContext | None, ran: list[Any], body: bytes | None = None) -> None:
+        if body is None:
+            body = json.dumps({"message": message, "request_id": rid}, separators=(",", ":")).encode()
+            ctype = b"application/json; charset=utf-8"
+        else:
+            ctype = None
+        if ctx is not None and ran:
+            h = CIMultiDict((_dec(k), _dec(v)) for k, v in headers)
+            if ctype:
+                h["Content-Type"] = _dec(ctype)
+            self._apply_response_headers(h, ctx)
+            resp = ResponseContext(status, h, body)
+            self._response_phases(ctx, ran, resp)
+            self._send_buffered(conn, req, resp.status, resp.headers, resp.body or b"", rid, t0, entry)
+            return
+        out = [status_line(status)]
+        if ctype:
+            out += (b"Content-Type: ", ctype, b"\r\n")
+        for k, v in headers:
+            out += (k, b": ", v, b"\r\n")
+        self._finish_head(out, req, rid, t0, None)
+        out += (b"Content-Length: %d\r\n\r\n" % len(body), b"" if req.method == "HEAD" else body)
+        entry.status = status
+        entry.response_headers = headers
+        if conn.transport is not None and not conn.closed:
+            conn.transport.write(b"".join(out))
+
+    def _finish_head(self, out: list[bytes], req: Request, rid: str, t0: float, latencies: tuple[float, float] | None) -> None:
+        """Kong's own response headers + connection handling."""
+        if latencies is None:
+            out += (b"X-Kong-Response-Latency: %d\r\nServer: " % int((self.loop.time() - t0) * 1000), SERVER, b"\r\n")
+        else:
+            out.append(b"X-Kong-Upstream-Latency: %d\r\nX-Kong-Proxy-Latency: %d\r\nVia: %s\r\n"
+                       % (int(latencies[1]), int(latencies[0]), VIA_VALUE))
+        out += (b"X-Kong-Request-Id: ", rid.encode(), b"\r\n")
+        if not req.keep_alive or self.closing:
+            req.keep_alive = False
+            out.append(b"Connection: close\r\n")
+        elif req.version == "1.0":
+            out.append(b"Connection: keep-alive\r\n")
+
+    def _plugin_exit(self, conn: ClientConnection, req: Request, ctx: RequestContext, ran: list[Any],
+                     ex: PluginExit, entry: TrafficEntry, t0: float) -> None:
+        h: CIMultiDict[str] = CIMultiDict()
+        body = ex.body
+        if isinstance(body, dict):
+            payload = json.dumps(body, separators=(",", ":")).encode()
+            h["Content-Type"] = "application/json; charset=utf-8"
+        elif isinstance(body, str):
+            payload = body.encode()
+        else:
+            payload = body or b""
+        self._apply_response_headers(h, ctx)
+        for k, v in ex.headers.items():
+            h[k] = v
+        resp = ResponseContext(ex.status, h, payload)
+        self._response_phases(ctx, ran, resp)
+        self._send_buffered(conn, req, resp.status, resp.headers, resp.body or b"", ctx.request_id, t0, entry)
+
+    @staticmethod
+    def _apply_response_headers(h: CIMultiDict[str], ctx: RequestContext) -> None:
+        rh = ctx.response_headers
+        if rh:
+            for k in set(rh.keys()):
+                h.popall(k, None)
+            h.extend(rh)
+
+    def _send_buffered(self, conn: ClientConnection, req: Request, status: int, headers: CIMultiDict[str],
+                       body: bytes, rid: str, t0: float, entry: TrafficEntry,
+                       latencies: tuple[float, float] | None = None) -> None:
+        out = [status_line(status)]
+        for k, v in headers.items():
+            lk = k.lower()
+            if lk in _RESP_HOP_STR or lk == "content-length":
+                continue
+            out += (_enc(k), b": ", _enc(v), b"\r\n")
+        self._finish_head(out, req, rid, t0, latencies)
+        no_body = req.method == "HEAD" or status in _NO_BODY_STATUS or status < 200
+        if not (status in _NO_BODY_STATUS or status < 200):
+            out.append(b"Content-Length: %d\r\n" % len(body))
+        out.append(b"\r\n")
+        if not no_body:
+            out.append(body)
+        entry.status = status
+        entry.response_headers = list(headers.items())
+        if conn.transport is not None and not conn.closed:
+            conn.transport.write(b"".join(out))
+
+    # -- upstream ---------------------------------------------------------------------------
+    def _forwarding_headers(self, conn: ClientConnection, req: Request, host_header: str, path: str,
+                            prefix: str | None, rid: str) -> list[bytes]:
+        h, _p = _split_host(host_header)
+        xff = conn.client_ip.encode() if req.xff is None else req.xff + b", " + conn.client_ip.encode()
+        out = [
+            b"X-Forwarded-For: ", xff, b"\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: ", _enc(h),
+            b"\r\nX-Forwarded-Port: %d\r\nX-Forwarded-Path: " % self.port, _enc(path),
+            b"\r\nX-Real-IP: ", conn.client_ip.encode(),
+            b"\r\nX-Kong-Request-Id: ", rid.encode(), b"\r\n",
+        ]
+        if prefix:
+            out += (b"X-Forwarded-Prefix: ", _enc(prefix), b"\r\n")
+        out += (b"Via: ", VIA_VALUE if req.via is None else req.via + b", " + VIA_VALUE, b"\r\n")
+        return out
+
+    async def _proxy_fast(self, conn: ClientConnection, req: Request, snap: Snapshot, service: dict[str, Any],
+                          match: Any, upstream_path: str, query: str | None, host_header: str, rid: str,
+                          entry: TrafficEntry, t0: float) -> None:
+        """A route without plugins: forward the raw header bytes."""
+        target = upstream_path if query is None else f"{upstream_path}?{query}"
+        hdr = []
+        for k, v in req.headers:
+            if k.lower() in _REQ_DROP:
+                continue
+            hdr += (k, b": ", v, b"\r\n")
+        path = entry.path
+        hdr += self._forwarding_headers(conn, req, host_header, path, getattr(match, "stripped_prefix", None), rid)
+        route = match.route
+        preserve = host_header if route is not None and route.get("preserve_host") else None
+        await self._upstream(conn, req, snap, service, req.method, target, hdr, preserve, None, None, rid,
+                             entry, t0, None, [])
+
+    async def _proxy_ctx(self, conn: ClientConnection, req: Request, ctx: RequestContext, ran: list[Any],
+                         snap: Snapshot, service: dict[str, Any], entry: TrafficEntry, t0: float) -> None:
+        if ctx.query_dirty:
+            q = encode_args(ctx.query)
+        else:
+            q = ctx.shared.get("_kd_query")
+        target = ctx.path if not q else f"{ctx.path}?{q}"
+        hdr = []
+        host_value = None
+        for k, v in ctx.headers.items():
+            lk = k.lower()
+            if lk == "host":
+                host_value = v
+                continue
+            if lk in _REQ_DROP_STR:
+                continue
+            hdr += (_enc(k), b": ", _enc(v), b"\r\n")
+        hdr += self._forwarding_headers(conn, req, entry.host, entry.path, ctx.shared.get("_kd_prefix"),
+                                        ctx.request_id)
+        # the Host the plugins left: ours unless one changed it (then it wins over the balancer's)
+        preserve = None
+        if host_value is not None and (host_value != ctx.shared.get("_kd_upstream_host")
+                                       or (ctx.route or {}).get("preserve_host")):
+            preserve = host_value
+        body = ctx._body
+        await self._upstream(conn, req, snap, service, ctx.method, target, hdr, preserve, body, ctx,
+                             ctx.request_id, entry, t0, ctx, ran)
+
+    async def _upstream(self, conn: ClientConnection, req: Request, snap: Snapshot, service: dict[str, Any],
+                        method: str, target: str, hdr: list[bytes], host_override: str | None,
+                        body: bytes | None, _unused: Any, rid: str, entry: TrafficEntry, t0: float,
+                        ctx: RequestContext | None, ran: list[Any]) -> None:
+        loop = self.loop
+        svc_host = service.get("host") or ""
+        svc_port = service.get("port") or 80
+        entry.upstream_method = method
+        entry.upstream_target = target
+        stream = req.body if body is None else None
+        if body is not None:
+            framing = b"Content-Length: %d\r\n\r\n" % len(body)
+        elif stream is not None:
+            framing = b"Transfer-Encoding: chunked\r\n\r\n" if req.chunked else (
+                b"Content-Length: %d\r\n\r\n" % (req.content_length or 0))
+        elif method in ("POST", "PUT", "PATCH"):
+            framing = b"Content-Length: 0\r\n\r\n"
+        else:
+            framing = b"\r\n"
+        line = b"%s %s HTTP/1.1\r\n" % (method.encode(), _enc(target))
+        rest = b"".join(hdr)
+
+        if svc_host == ECHO_HOST:
+            host_line = host_override or _service_host(service)
+            data = body if body is not None else (await stream.read_all() if stream is not None else b"")
+            pairs = [("Host", host_line)] + _parse_header_block(rest)
+            if data:
+                pairs.append(("Content-Length", str(len(data))))
+            entry.upstream_headers = pairs
+            entry.upstream_addr = ECHO_HOST
+            entry.request_body = data[:4096] if data else None
+            t_sent = loop.time()
+            status, rh, payload = echo_response(method, target, pairs, data, conn.client_ip)
+            lat = ((t_sent - t0) * 1000.0, (loop.time() - t_sent) * 1000.0)
+            entry.proxy_latency, entry.upstream_latency = round(lat[0], 3), round(lat[1], 3)
+            self._respond_buffered(conn, req, ctx, ran, status, [(_enc(k), _enc(v)) for k, v in rh], payload,
+                                   rid, t0, entry, lat)
+            return
+
+        balancer = snap.balancers.get(svc_host)
+        ms = 1 / 1000.0
+        connect_timeout = (service.get("connect_timeout") or 60000) * ms
+        read_timeout = (service.get("read_timeout") or 60000) * ms
+        write_timeout = (service.get("write_timeout") or 60000) * ms
+        retries = service.get("retries")
+        max_tries = (5 if retries is None else retries) + 1
+        tries = 0
+        up: UpstreamConnection | None = None
+        idempotent = method in _IDEMPOTENT
+        while True:
+            if balancer is not None:
+                peer = balancer.next()
+                if peer is None:
+                    raise _Exit(503, MSG_NO_PEER, "no healthy target")
+                host, port = peer
+                if host_override is not None:
+                    host_line = host_override
+                elif balancer.host_header:
+                    host_line = balancer.host_header
+                else:
+                    host_line = host if port in (80, 443) else f"{host}:{port}"
+            else:
+                host, port = svc_host, svc_port
+                host_line = host_override or _service_host(service)
+            head = b"%s%s%sHost: %s\r\n%s" % (line, rest, b"", _enc(host_line), framing)
+            try:
+                up, reused = await self.pool.acquire(host, port, connect_timeout)
+            except UpstreamError as exc:
+                tries += 1
+                entry.upstream_addr = f"{host}:{port}"
+                if tries < max_tries and (stream is None or stream.replayable):
+                    continue
+                if exc.kind == "timeout":
+                    raise _Exit(504, MSG_TIMEOUT, f"upstream connect timeout ({host}:{port})") from None
+                if "Name or service not known" in exc.detail or "not known" in exc.detail:
+                    raise _Exit(503, MSG_NAME_RESOLUTION, f"name resolution failed ({host})") from None
+                raise _Exit(502, MSG_BAD_GATEWAY, f"upstream connect failed ({exc.detail})") from None
+            t_sent = loop.time()
+            up.begin(head, body, head_request=method == "HEAD", read_timeout=read_timeout,
+                     write_timeout=write_timeout)
+            if stream is not None:
+                stream.attach(up, req.chunked)
+            try:
+                await up.wait_headers()
+                break
+            except UpstreamError as exc:
+                if stream is not None:
+                    stream.detach()
+                up.finish()
+                entry.upstream_addr = f"{host}:{port}"
+                can_replay = stream is None or stream.replayable
+                if exc.kind == "timeout":
+                    raise _Exit(504, MSG_TIMEOUT, f"upstream {exc.detail} timeout ({host}:{port})") from None
+                if not exc.sent and can_replay and reused:
+                    continue  # a kept-alive connection the upstream had closed: not a real try
+                tries += 1
+                if not exc.sent and can_replay and idempotent and tries < max_tries:
+                    continue
+                raise _Exit(502, MSG_BAD_GATEWAY, f"upstream {exc.kind} ({exc.detail})") from None
+
+        t_hdr = loop.time()
+        entry.upstream_addr = f"{host}:{port}"
+        lat = ((t_sent - t0) * 1000.0, (t_hdr - t_sent) * 1000.0)
+        entry.proxy_latency, entry.upstream_latency = round(lat[0], 3), round(lat[1], 3)
+        entry.upstream_headers = head
+        if stream is not None:
+            entry.request_body = stream.preview
+        try:
+            await self._relay(conn, req, up, ctx, ran, rid, t0, entry, lat)
+        finally:
+            if stream is not None:
+                stream.detach()
+            up.body_source = None
+            up.finish()
+
+    def _respond_buffered(self, conn: ClientConnection, req: Request, ctx: RequestContext | None, ran: list[Any],
+                          status: int, headers: list[tuple[bytes, bytes]], body: bytes, rid: str, t0: float,
+                          entry: TrafficEntry, lat: tuple[float, float]) -> None:
+        h = CIMultiDict((_dec(k), _dec(v)) for k, v in headers)
+        if ctx is not None:
+            self._apply_response_headers(h, ctx)
+            resp = ResponseContext(status, h, body if any(e[0].buffers_response for e in ran) else None)
+            self._response_phases(ctx, ran, resp)
+            if resp.body is not None:
+                body = resp.body
+            status, h = resp.status, resp.headers
+        self._send_buffered(conn, req, status, h, body, rid, t0, entry, lat)
+
+    async def _relay(self, conn: ClientConnection, req: Request, up: UpstreamConnection, ctx: RequestContext | None,
+                     ran: list[Any], rid: str, t0: float, entry: TrafficEntry, lat: tuple[float, float]) -> None:
+        status = up.status
+        transport = conn.transport
+        phases = ctx is not None and (ctx.response_headers or any(e[1] or e[2] for e in ran))
+        if phases:
+            assert ctx is not None
+            buffering = any(e[0].buffers_response for e in ran)
+            h = CIMultiDict((_dec(k), _dec(v)) for k, v in up.headers if k.lower() not in _RESP_HOP)
+            self._apply_response_headers(h, ctx)
+            if buffering:
+                await up.wait_complete()
+                resp = ResponseContext(status, h, up.take_body())
+                self._response_phases(ctx, ran, resp)
+                self._send_buffered(conn, req, resp.status, resp.headers, resp.body or b"", rid, t0, entry, lat)
+                return
+            resp = ResponseContext(status, h)
+            self._response_phases(ctx, ran, resp)
+            status = resp.status
+            out = [status_line(status)]
+            clen = None
+            for k, v in resp.headers.items():
+                lk = k.lower()
+                if lk in _RESP_HOP_STR:
+                    continue
+                if lk == "content-length":
+                    clen = v
+                out += (_enc(k), b": ", _enc(v), b"\r\n")
+            chunked_up = any(k.lower() == b"transfer-encoding" for k, _ in up.headers)
+            entry.response_headers = list(resp.headers.items())
+        else:
+            out = [status_line(status)]
+            clen = None
+            chunked_up = False
+            for k, v in up.headers:
+                lk = k.lower()
+                if lk in _RESP_HOP:
+                    if lk == b"transfer-encoding":
+                        chunked_up = True
+                    continue
+                if lk == b"content-length":
+                    clen = v
+                out += (k, b": ", v, b"\r\n")
+            entry.response_headers = up.headers
+        entry.status = status
+        self._finish_head_proxied(out, req, rid, lat)
+        if req.method == "HEAD" or status in _NO_BODY_STATUS or status < 200:
+            mode = 0
+        elif clen is not None and not chunked_up:
+            mode = 1
+        elif req.version == "1.1":
+            mode = 2
+            out.append(b"Transfer-Encoding: chunked\r\n")
+        else:
+            mode = 3
+            req.keep_alive = False
+            out.append(b"Connection: close\r\n")
+        out.append(b"\r\n")
+        if transport is None or conn.closed:
+            raise ConnectionError("client gone")
+        write = transport.write
+        if up.complete:
+            body = up.take_body()
+            if mode == 2:
+                if body:
+                    out.append(b"%x\r\n" % len(body))
+                    out.append(body)
+                    out.append(b"\r\n0\r\n\r\n")
+                else:
+                    out.append(b"0\r\n\r\n")
+            elif mode:
+                out.append(body)
+            write(b"".join(out))
+            return
+        write(b"".join(out))
+        if mode == 2:
+            def sink(c: bytes) -> None:
+                if c:
+                    write(b"%x\r\n%s\r\n" % (len(c), c))
+        else:
+            sink = write
+        conn.flow_upstream = up
+        if conn.write_paused:
+            up.pause_reading()
+        up.set_sink(sink)
+        try:
+            await up.wait_complete()
+        except UpstreamError as exc:
+            # the head is out: all we can do is cut the connection so the client sees it
+            entry.error = f"upstream {exc.kind} during body ({exc.detail})"
+            req.keep_alive = False
+            conn.close()
+            return
+        finally:
+            conn.flow_upstream = None
+        if mode == 2:
+            write(b"0\r\n\r\n")
+
+    def _finish_head_proxied(self, out: list[bytes], req: Request, rid: str, lat: tuple[float, float]) -> None:
+        out.append(b"X-Kong-Upstream-Latency: %d\r\nX-Kong-Proxy-Latency: %d\r\nVia: %s\r\nX-Kong-Request-Id: %s\r\n"
+                   % (int(lat[1]), int(lat[0]), VIA_VALUE, rid.encode()))
+        if not req.keep_alive or self.closing:
+            req.keep_alive = False
+            out.append(b"Connection: close\r\n")
+        elif req.version == "1.0":
+            out.append(b"Connection: keep-alive\r\n")
+
+
+def _service_host(service: dict[str, Any]) -> str:
+    host = service.get("host") or ""
+    port = service.get("port")
+    proto = service.get("protocol") or "http"
+    default = 443 if proto in ("https", "grpcs", "wss", "tls") else 80
+    if port and port != default and host != ECHO_HOST:
+        return f"{host}:{port}"
+    return host
+
+
+def _parse_header_block(block: bytes) -> list[tuple[str, str]]:
+    out = []
+    for line in block.split(b"\r\n"):
+        if not line:
+            continue
+        k, _, v = line.partition(b":")
+        out.append((_dec(k), _dec(v.strip())))
+    return out
+
+
+class _HeaderView:
+    """Request headers for the router's header conditions, decoded only if a route asks."""
+
+    __slots__ = ("_raw", "_map")
+
+    def __init__(self, raw: list[tuple[bytes, bytes]]) -> None:
+        self._raw = raw
+        self._map: dict[str, list[str]] | None = None
+
+    def _build(self) -> dict[str, list[str]]:
+        m: dict[str, list[str]] = {}
+        for k, v in self._raw:
+            m.setdefault(_dec(k).lower(), []).append(_dec(v))
+        self._map = m
+        return m
+
+    def get(self, name: str, default: Any = None) -> Any:
+        m = self._map if self._map is not None else self._build()
+        return m.get(name.lower(), default)
+
+    def getall(self, name: str, default: Any = ()) -> list[str]:
+        m = self._map if self._map is not None else self._build()
+        return m.get(name.lower(), list(default))
+
+    def __contains__(self, name: object) -> bool:
+        m = self._map if self._map is not None else self._build()
+        return isinstance(name, str) and name.lower() in m
+
+    def __getitem__(self, name: str) -> list[str]:
+        m = self._map if self._map is not None else self._build()
+        return m[name.lower()]
+
+    def items(self) -> Any:
+        m = self._map if self._map is not None else self._build()
+        return m.items()

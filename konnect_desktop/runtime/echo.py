@@ -1,0 +1,137 @@
+"""The built-in echo upstream: answers with what it received, like httpbin's ``/anything``.
+
+A service whose host is ``echo.internal`` is answered in-process by ``echo_response`` (no socket:
+the proxy hands it the request exactly as it would have sent it upstream), so a fresh install
+has something to route to and the sample configuration works offline. ``create_echo_app`` serves
+the same answer over a real socket (aiohttp) for tests and demos.
+
+The JSON answer: ``method``, ``url``, ``path``, ``args`` (query; repeated keys become lists),
+``headers`` (lower-case names; repeated headers become lists), ``data`` (body text), ``json``
+(parsed when the body is JSON), ``form`` (urlencoded or multipart fields), ``files``, ``origin``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import parse_qsl
+
+ECHO_HOST = "echo.internal"
+
+
+def _multi(pairs: Iterable[tuple[str, str]], lower: bool = False) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if lower:
+            k = k.lower()
+        if k in out:
+            cur = out[k]
+            if isinstance(cur, list):
+                cur.append(v)
+            else:
+                out[k] = [cur, v]
+        else:
+            out[k] = v
+    return out
+
+
+def _multipart(body: bytes, ctype: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    from email.parser import BytesParser
+    from email.policy import HTTP
+
+    msg = BytesParser(policy=HTTP).parsebytes(b"Content-Type: " + ctype.encode("latin-1") + b"\r\n\r\n" + body)
+    form: list[tuple[str, str]] = []
+    files: list[tuple[str, str]] = []
+    if msg.is_multipart():
+        for part in msg.iter_parts():
+            name = part.get_param("name", header="content-disposition")
+            if not name:
+                continue
+            payload = part.get_payload(decode=True) or b""
+            text = payload.decode("utf-8", "replace")
+            (files if part.get_filename() else form).append((str(name), text))
+    return _multi(form), _multi(files)
+
+
+def echo_body(
+    method: str,
+    target: str,
+    headers: Iterable[tuple[str, str]],
+    body: bytes,
+    origin: str,
+    scheme: str = "http",
+) -> dict[str, Any]:
+    """The echo document for one request (``target`` = path + query as received)."""
+    hdrs = list(headers)
+    path, _, query = target.partition("?")
+    hmap = _multi(hdrs, lower=True)
+    host = hmap.get("host", "")
+    if isinstance(host, list):
+        host = host[0]
+    ctype = hmap.get("content-type", "")
+    if isinstance(ctype, list):
+        ctype = ctype[0]
+    lctype = ctype.lower()
+    data = body.decode("utf-8", "replace")
+    parsed_json: Any = None
+    form: dict[str, Any] = {}
+    files: dict[str, Any] = {}
+    if body:
+        if "json" in lctype:
+            try:
+                parsed_json = json.loads(data)
+            except ValueError:
+                parsed_json = None
+        elif "application/x-www-form-urlencoded" in lctype:
+            form = _multi(parse_qsl(data, keep_blank_values=True))
+        elif "multipart/form-data" in lctype:
+            try:
+                form, files = _multipart(body, ctype)
+            except Exception:  # malformed multipart: still echo the raw text
+                form, files = {}, {}
+    return {
+        "method": method,
+        "url": f"{scheme}://{host}{target}",
+        "path": path,
+        "query": query,
+        "args": _multi(parse_qsl(query, keep_blank_values=True)),
+        "headers": hmap,
+        "data": data,
+        "json": parsed_json,
+        "form": form,
+        "files": files,
+        "origin": origin,
+    }
+
+
+def echo_response(
+    method: str,
+    target: str,
+    headers: Iterable[tuple[str, str]],
+    body: bytes,
+    origin: str,
+) -> tuple[int, list[tuple[str, str]], bytes]:
+    """(status, headers, body) of the echo answer."""
+    doc = echo_body(method, target, headers, body, origin)
+    payload = json.dumps(doc, indent=2).encode() + b"\n"
+    return 200, [("Content-Type", "application/json"), ("Server", "konnect-desktop-echo")], payload
+
+
+def create_echo_app() -> Any:
+    """An aiohttp application answering every path with the echo document."""
+    from aiohttp import web
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        body = await request.read()
+        origin = request.remote or ""
+        pairs = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.raw_headers]
+        status, headers, payload = echo_response(request.method, request.raw_path, pairs, body, origin)
+        resp = web.Response(status=status, body=payload)
+        for k, v in headers:
+            resp.headers[k] = v
+        return resp
+
+    app = web.Application(client_max_size=1024**3)
+    app.router.add_route("*", "/{tail:.*}", handle)
+    return app

@@ -1,0 +1,272 @@
+"""``LocalRuntime``: one local gateway (store + proxy + Admin API + traffic log) on the current loop.
+
+A runtime lives inside whatever asyncio loop is running — the GUI's qasync loop, a test's loop,
+or the headless ``gateway run`` — and several run side by side, each with its own SQLite store
+and its own ports.
+
+Configuration changes reach the proxy like this: the store calls our subscriber after each
+commit (often on a worker thread); we hop onto the loop, wait a few milliseconds so a burst of
+changes (an import, a sync) becomes one rebuild, export the store and compile a new
+``Snapshot`` in a worker thread, then swap it in with one assignment. Requests already running
+finish on the snapshot they started with; the old snapshot's plugin handlers are closed once
+its last request is done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+from .. import appdirs
+from .config_view import Snapshot, build_snapshot
+from .dataplane import KONG_VERSION, ProxyServer, Services
+from .store import Store
+from .traffic import TrafficLog
+
+log = logging.getLogger(__name__)
+
+COALESCE_SECONDS = 0.02  # changes closer together than this become one rebuild
+
+STOPPED, STARTING, RUNNING, STOPPING, FAILED = "stopped", "starting", "running", "stopping", "failed"
+
+
+def _hostport(v: tuple[str, int] | str) -> tuple[str, int]:
+    if isinstance(v, str):
+        host, _, port = v.rpartition(":")
+        return host or "127.0.0.1", int(port)
+    return v[0], int(v[1])
+
+
+def _url(host: str, port: int) -> str:
+    if host in ("0.0.0.0", "", "::"):
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
+class LocalRuntime:
+    """A local gateway. ``await start()`` / ``await stop()`` on the running loop."""
+
+    def __init__(
+        self,
+        name: str = "default",
+        db_path: str | Path | None = None,
+        proxy_listen: tuple[str, int] | str = ("127.0.0.1", 0),
+        admin_listen: tuple[str, int] | str | None = ("127.0.0.1", 0),
+        admin_token: str | None = None,
+        traffic_capacity: int = 1000,
+    ) -> None:
+        self.name = name
+        self.db_path = Path(db_path) if db_path is not None else appdirs.runtime_db_path(name)
+        self.proxy_listen = _hostport(proxy_listen)
+        self.admin_listen = _hostport(admin_listen) if admin_listen is not None else None
+        self.admin_token = admin_token
+        self.node_id = str(uuid.uuid4())
+        self.traffic = TrafficLog(traffic_capacity)
+        self.services = Services(self.node_id)
+        self.state = STOPPED
+        self.last_error: str | None = None
+        self.store: Store | None = None
+        self.proxy: ProxyServer | None = None
+        self.proxy_url: str | None = None
+        self.admin_url: str | None = None
+        self.rebuilds = 0  # snapshots compiled since start (tests, stats)
+        self.config_errors: list[str] = []  # problems of the last compile (routes skipped, …)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._unsubscribe: Any = None
+        self._dirty = False
+        self._rebuilder: asyncio.Task[None] | None = None
+        self._synced: asyncio.Event | None = None
+        self._admin_runner: Any = None
+        self._closing: set[asyncio.Task[Any]] = set()
+
+    def __repr__(self) -> str:
+        return f"<LocalRuntime {self.name} {self.state} proxy={self.proxy_url} admin={self.admin_url}>"
+
+    # -- lifecycle --------------------------------------------------------------------------
+    async def start(self) -> None:
+        if self.state in (RUNNING, STARTING):
+            return
+        self.state = STARTING
+        self.last_error = None
+        self._loop = asyncio.get_running_loop()
+        try:
+            if self.store is None:
+                self.store = await asyncio.to_thread(Store, self.db_path)
+            snap = await self._compile()
+            self.proxy = ProxyServer(snap, self.services, self.traffic, self._loop)
+            self.proxy.on_snapshot_drained = self._snapshot_drained
+            await self.proxy.start(*self.proxy_listen)
+            self.proxy_url = _url(self.proxy.host, self.proxy.port)
+            if self.admin_listen is not None:
+                await self._start_admin()
+            self._synced = asyncio.Event()
+            self._unsubscribe = self.store.subscribe(self._on_store_change)
+            if self.store.version != snap.version:  # changed while we were starting
+                self._schedule_rebuild()
+            self.state = RUNNING
+        except BaseException as exc:
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            self.state = FAILED
+            await self._teardown()
+            raise
+
+    async def _start_admin(self) -> None:
+        from aiohttp import web
+
+        from .admin_api import create_admin_app
+
+        assert self.store is not None and self.admin_listen is not None
+        app = create_admin_app(self.store, info=self._info, admin_token=self.admin_token)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        self._admin_runner = runner
+        site = web.TCPSite(runner, self.admin_listen[0], self.admin_listen[1])
+        await site.start()
+        server = site._server  # aiohttp keeps the asyncio server here; we need its real port
+        host, port = server.sockets[0].getsockname()[:2] if server and server.sockets else self.admin_listen
+        self.admin_url = _url(host, port)
+
+    def _info(self) -> dict[str, Any]:
+        px = self.proxy
+        out: dict[str, Any] = {"node_id": self.node_id, "hostname": os.uname().nodename if hasattr(os, "uname") else "",
+                               "version": KONG_VERSION}
+        if px is not None:
+            out["proxy_listen"] = [f"{px.host}:{px.port}"]
+        if self.admin_url:
+            out["admin_listen"] = [self.admin_url.removeprefix("http://")]
+        return out
+
+    async def stop(self, drain_timeout: float = 10.0) -> None:
+        """Stop accepting, finish in-flight requests (up to ``drain_timeout``), release everything."""
+        if self.state in (STOPPED, STOPPING):
+            return
+        self.state = STOPPING
+        try:
+            await self._teardown(drain_timeout)
+            self.state = STOPPED
+        except BaseException as exc:
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            self.state = FAILED
+            raise
+
+    async def _teardown(self, drain_timeout: float = 10.0) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        if self._rebuilder is not None:
+            self._rebuilder.cancel()
+            with contextlib.suppress(BaseException):
+                await self._rebuilder
+            self._rebuilder = None
+        if self.proxy is not None:
+            await self.proxy.stop(drain_timeout)
+            with contextlib.suppress(Exception):
+                await self.proxy.snapshot.close()
+        if self._admin_runner is not None:
+            with contextlib.suppress(Exception):
+                await self._admin_runner.cleanup()
+            self._admin_runner = None
+        for t in list(self._closing):
+            with contextlib.suppress(BaseException):
+                await t
+        if self.store is not None:
+            store, self.store = self.store, None
+            await asyncio.to_thread(store.close)
+
+    # -- configuration ----------------------------------------------------------------------
+    async def _compile(self) -> Snapshot:
+        store = self.store
+        assert store is not None
+
+        def work() -> Snapshot:
+            version = store.version
+            config = store.export()
+            return build_snapshot(version, config, self.services)
+
+        snap = await asyncio.to_thread(work)
+        errors = getattr(snap.router, "errors", None)
+        self.config_errors = list(errors or [])
+        for e in self.config_errors:
+            log.warning("runtime %s: %s", self.name, e)
+        self.rebuilds += 1
+        return snap
+
+    def _on_store_change(self, version: int) -> None:
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        try:
+            loop.call_soon_threadsafe(self._schedule_rebuild)
+        except RuntimeError:  # loop closed meanwhile
+            pass
+
+    def _schedule_rebuild(self) -> None:
+        self._dirty = True
+        if self._synced is not None:
+            self._synced.clear()
+        if self._rebuilder is None or self._rebuilder.done():
+            assert self._loop is not None
+            self._rebuilder = self._loop.create_task(self._rebuild_loop())
+
+    async def _rebuild_loop(self) -> None:
+        while self._dirty:
+            await asyncio.sleep(COALESCE_SECONDS)
+            self._dirty = False
+            if self.proxy is None or self.store is None:
+                return
+            try:
+                snap = await self._compile()
+            except Exception as exc:  # keep serving the last good configuration
+                log.exception("runtime %s: could not compile the configuration", self.name)
+                self.last_error = f"configuration not applied: {exc}"
+                continue
+            old = self.proxy.snapshot
+            self.proxy.snapshot = snap
+            old.retired = True
+            if old.inflight == 0:
+                self._close_later(old)
+        if self._synced is not None:
+            self._synced.set()
+
+    def _snapshot_drained(self, snap: Snapshot) -> None:
+        self._close_later(snap)
+
+    def _close_later(self, snap: Snapshot) -> None:
+        if snap.closed or self._loop is None:
+            return
+        t = self._loop.create_task(snap.close())
+        self._closing.add(t)
+        t.add_done_callback(self._closing.discard)
+
+    @property
+    def snapshot(self) -> Snapshot | None:
+        return self.proxy.snapshot if self.proxy is not None else None
+
+    async def wait_synced(self, timeout: float = 10.0) -> None:
+        """Until the proxy serves the store's current version."""
+        assert self.store is not None
+        async with asyncio.timeout(timeout):
+            while self.proxy is None or self.proxy.snapshot.version < self.store.version:
+                if self._rebuilder is None or self._rebuilder.done():
+                    self._schedule_rebuild()
+                assert self._synced is not None
+                await self._synced.wait()
+
+    async def load_config(self, config: dict[str, Any]) -> dict[str, int]:
+        """Replace the whole configuration (one transaction) and wait until the proxy uses it.
+
+        ``config`` is a ``Config`` (table → entities, e.g. from ``model.declarative.load``).
+        Raises ``KongError`` on invalid input, leaving the store as it was.
+        """
+        assert self.store is not None, "start() the runtime first"
+        counts = await asyncio.to_thread(self.store.replace_all, config)
+        if self.state == RUNNING:
+            await self.wait_synced()
+        return counts

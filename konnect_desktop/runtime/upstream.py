@@ -1,0 +1,416 @@
+"""Upstream side of the proxy: keep-alive connection pool, one HTTP/1.1 exchange, load balancer.
+
+Why not an HTTP client library: the proxy's time goes into the upstream call, and a general client
+(sessions, URL objects, header objects, per-chunk awaits) costs several times more per request
+than the work itself. An ``UpstreamConnection`` is a bare asyncio ``Protocol`` with an llhttp
+response parser (``httptools``). The response body is handed chunk by chunk to a *sink* (the
+client connection) straight from ``data_received``: no task switch per chunk, and flow control
+is plain transport pause/resume in both directions.
+
+The balancer implements Kong's ``round-robin`` over an upstream's targets as smooth weighted
+round-robin (the same spreading nginx uses); weight 0 disables a target.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httptools
+
+
+class UpstreamError(Exception):
+    """The upstream could not be used. ``kind``: "connect", "timeout", "closed", "invalid"."""
+
+    def __init__(self, kind: str, detail: str = "", *, sent: bool = False) -> None:
+        super().__init__(f"{kind}: {detail}" if detail else kind)
+        self.kind = kind
+        self.detail = detail
+        self.sent = sent  # whether any response byte was seen (no retry then)
+
+
+Sink = Callable[[bytes], None]
+
+
+class UpstreamConnection(asyncio.Protocol):
+    """One keep-alive connection to an upstream; serves one exchange at a time."""
+
+    def __init__(self, pool: UpstreamPool, key: tuple[str, int]) -> None:
+        self.pool = pool
+        self.key = key
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.closed = False
+        self.uses = 0
+        self.idle_since = 0.0
+        self._reset_exchange()
+
+    # -- exchange state ---------------------------------------------------------------------
+    def _reset_exchange(self) -> None:
+        self.busy = False
+        self.status = 0
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.keep_alive = False
+        self.head_request = False
+        self.headers_done = False
+        self.complete = False
+        self.got_bytes = False
+        self.chunks: list[bytes] = []
+        self.sink: Sink | None = None
+        self.on_pause_client: Callable[[], None] | None = None
+        self.error: UpstreamError | None = None
+        self._waiter: asyncio.Future[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self.read_timeout = 60.0
+        self.write_timeout = 60.0
+        self.last_activity = 0.0
+        self.write_paused_since = 0.0
+        self._reset_parser = False
+        self.body_source: Any = None  # the request body being streamed, for flow control
+
+    # -- asyncio.Protocol -------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass
+
+    def data_received(self, data: bytes) -> None:
+        if not self.busy:
+            # bytes from an idle connection: the server is misbehaving or closing; drop it
+            self.close()
+            return
+        self.got_bytes = True
+        self.last_activity = self.pool.loop.time()
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            pass
+        except httptools.HttpParserError as exc:
+            self._fail(UpstreamError("invalid", str(exc), sent=self.headers_done))
+            self.close()
+            return
+        if self._reset_parser:
+            self._reset_parser = False
+            self.parser = httptools.HttpResponseParser(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.pool._discard(self)
+        if self.busy and not self.complete:
+            if self.headers_done and not self._has_framing():
+                # a close-delimited body: the end of the connection is the end of the message
+                self.on_message_complete()
+                return
+            self._fail(UpstreamError("closed", str(exc or "connection closed"), sent=self.got_bytes))
+
+    def pause_writing(self) -> None:
+        self.write_paused_since = self.pool.loop.time()
+        src = self.body_source
+        if src is not None:
+            src.pause()
+
+    def resume_writing(self) -> None:
+        self.write_paused_since = 0.0
+        self.last_activity = self.pool.loop.time()
+        src = self.body_source
+        if src is not None:
+            src.resume()
+
+    # -- llhttp callbacks -------------------------------------------------------------------
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        status = self.parser.get_status_code()
+        if 100 <= status < 200 and status != 101:
+            self.headers = []  # interim response (100 Continue): wait for the real one
+            return
+        self.status = status
+        self.keep_alive = self.parser.should_keep_alive()
+        self.headers_done = True
+        if self.head_request:
+            # a HEAD answer has no body whatever its Content-Length says; llhttp does not know
+            # the request method, so end the message here and start a fresh parser
+            self._reset_parser = True
+            self.on_message_complete()
+            return
+        self._wake()
+
+    def on_body(self, body: bytes) -> None:
+        sink = self.sink
+        if sink is not None:
+            sink(body)
+        else:
+            self.chunks.append(body)
+
+    def on_message_complete(self) -> None:
+        if self.status == 0 or self.complete:
+            return  # end of an interim response, or already ended (HEAD)
+        self.complete = True
+        self._cancel_timer()
+        self._wake()
+
+    def _has_framing(self) -> bool:
+        for k, _v in self.headers:
+            lk = k.lower()
+            if lk == b"content-length" or lk == b"transfer-encoding":
+                return True
+        return False
+
+    # -- driving one exchange ---------------------------------------------------------------
+    def begin(self, head: bytes, body: bytes | None, *, head_request: bool, read_timeout: float,
+              write_timeout: float) -> None:
+        """Send the request head (and a buffered body); streaming bodies attach separately."""
+        self.busy = True
+        self.uses += 1
+        self.head_request = head_request
+        self.read_timeout = read_timeout
+        self.write_timeout = write_timeout
+        loop = self.pool.loop
+        self.last_activity = loop.time()
+        self._timer = loop.call_later(min(read_timeout, write_timeout), self._on_timer)
+        transport = self.transport
+        assert transport is not None
+        if body:
+            transport.write(head + body)
+        else:
+            transport.write(head)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        if self.complete or not self.busy:
+            return
+        loop = self.pool.loop
+        now = loop.time()
+        if self.write_paused_since and now - self.write_paused_since >= self.write_timeout:
+            self._fail(UpstreamError("timeout", "write", sent=self.got_bytes))
+            self.close()
+            return
+        idle = now - self.last_activity
+        if not self.write_paused_since and idle >= self.read_timeout - 0.001:
+            self._fail(UpstreamError("timeout", "read", sent=self.got_bytes))
+            self.close()
+            return
+        wait = self.read_timeout - idle if not self.write_paused_since else (
+            self.write_timeout - (now - self.write_paused_since))
+        self._timer = loop.call_later(max(wait, 0.001), self._on_timer)
+
+    def touch(self) -> None:
+        """Record write progress (the request body is still flowing)."""
+        self.last_activity = self.pool.loop.time()
+
+    def _cancel_timer(self) -> None:
+        t = self._timer
+        if t is not None:
+            t.cancel()
+            self._timer = None
+
+    def _wake(self) -> None:
+        w = self._waiter
+        if w is not None and not w.done():
+            w.set_result(None)
+
+    def _fail(self, err: UpstreamError) -> None:
+        if self.error is None:
+            self.error = err
+        self._cancel_timer()
+        w = self._waiter
+        if w is not None and not w.done():
+            w.set_result(None)
+        src = self.body_source
+        if src is not None:
+            src.resume()
+
+    async def wait_headers(self) -> None:
+        """Until the response head arrived; raises ``UpstreamError``."""
+        if not self.headers_done and self.error is None:
+            self._waiter = self.pool.loop.create_future()
+            await self._waiter
+            self._waiter = None
+        if self.error is not None and not self.headers_done:
+            raise self.error
+
+    async def wait_complete(self) -> None:
+        """Until the response body has been fully handed to the sink; raises ``UpstreamError``."""
+        if not self.complete and self.error is None:
+            self._waiter = self.pool.loop.create_future()
+            await self._waiter
+            self._waiter = None
+        if self.error is not None and not self.complete:
+            raise self.error
+
+    def set_sink(self, sink: Sink) -> None:
+        """Hand the buffered and all further body chunks to ``sink``."""
+        chunks = self.chunks
+        if chunks:
+            self.chunks = []
+            for c in chunks:
+                sink(c)
+        self.sink = sink
+
+    def take_body(self) -> bytes:
+        body = b"".join(self.chunks)
+        self.chunks = []
+        return body
+
+    def pause_reading(self) -> None:
+        if self.transport is not None and not self.closed:
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self.transport is not None and not self.closed:
+            self.transport.resume_reading()
+
+    def finish(self) -> None:
+        """The exchange is over: back to the pool if reusable, else closed."""
+        self._cancel_timer()
+        reusable = self.complete and self.keep_alive and self.error is None and not self.closed
+        self._reset_exchange()
+        if reusable:
+            self.pool._release(self)
+        else:
+            self.close()
+
+    def close(self) -> None:
+        if self.transport is not None and not self.closed:
+            self.transport.close()
+        self.closed = True
+
+
+class UpstreamPool:
+    """Idle keep-alive connections per (host, port), newest first."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop | None = None, max_idle: int = 256,
+                 idle_timeout: float = 60.0) -> None:
+        self.loop = loop or asyncio.get_running_loop()
+        self.max_idle = max_idle
+        self.idle_timeout = idle_timeout
+        self._idle: dict[tuple[str, int], list[UpstreamConnection]] = {}
+        self._sweeper: asyncio.TimerHandle | None = None
+        self._closed = False
+        self.connects = 0  # new connections opened (for tests and stats)
+
+    async def acquire(self, host: str, port: int, connect_timeout: float) -> tuple[UpstreamConnection, bool]:
+        """(connection, reused). Raises ``UpstreamError`` ("connect" or "timeout")."""
+        key = (host, port)
+        idle = self._idle.get(key)
+        while idle:
+            conn = idle.pop()
+            if not conn.closed:
+                return conn, True
+        try:
+            async with asyncio.timeout(connect_timeout):
+                _t, conn = await self.loop.create_connection(lambda: UpstreamConnection(self, key), host, port)
+        except TimeoutError:
+            raise UpstreamError("timeout", f"connect to {host}:{port}") from None
+        except OSError as exc:
+            raise UpstreamError("connect", f"{host}:{port}: {exc.strerror or exc}") from None
+        self.connects += 1
+        return conn, False
+
+    def _release(self, conn: UpstreamConnection) -> None:
+        if self._closed:
+            conn.close()
+            return
+        idle = self._idle.setdefault(conn.key, [])
+        if len(idle) >= self.max_idle:
+            conn.close()
+            return
+        conn.idle_since = self.loop.time()
+        idle.append(conn)
+        if self._sweeper is None:
+            self._sweeper = self.loop.call_later(min(self.idle_timeout, 10.0), self._sweep)
+
+    def _discard(self, conn: UpstreamConnection) -> None:
+        idle = self._idle.get(conn.key)
+        if idle and conn in idle:
+            idle.remove(conn)
+
+    def _sweep(self) -> None:
+        self._sweeper = None
+        cutoff = self.loop.time() - self.idle_timeout
+        remaining = 0
+        for idle in self._idle.values():
+            for conn in [c for c in idle if c.idle_since < cutoff]:
+                idle.remove(conn)
+                conn.close()
+            remaining += len(idle)
+        if remaining and not self._closed:
+            self._sweeper = self.loop.call_later(min(self.idle_timeout, 10.0), self._sweep)
+
+    def idle_count(self) -> int:
+        return sum(len(v) for v in self._idle.values())
+
+    def close(self) -> None:
+        self._closed = True
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
+        for idle in self._idle.values():
+            for conn in idle:
+                conn.close()
+        self._idle.clear()
+
+
+# -- load balancing ---------------------------------------------------------------------------
+def split_target(target: str) -> tuple[str, int]:
+    """``host:port`` (IPv6 in brackets) → (host, port); Kong's default target port is 8000."""
+    if target.startswith("["):
+        end = target.find("]")
+        host = target[1:end]
+        rest = target[end + 1:]
+        return host, int(rest[1:]) if rest.startswith(":") else 8000
+    if target.count(":") == 1:
+        host, _, port = target.partition(":")
+        return host, int(port)
+    return target, 8000
+
+
+class Balancer:
+    """Smooth weighted round-robin over an upstream's targets (Kong's ``round-robin``)."""
+
+    def __init__(self, upstream: dict[str, Any], targets: list[dict[str, Any]]) -> None:
+        self.upstream = upstream
+        self.host_header: str | None = upstream.get("host_header")
+        latest: dict[str, dict[str, Any]] = {}
+        # several entries for one target: the newest wins (Kong keeps target history)
+        for t in sorted(targets, key=lambda t: (t.get("created_at") or 0)):
+            latest[t["target"]] = t
+        peers = []
+        for t in latest.values():
+            w = int(t.get("weight") if t.get("weight") is not None else 100)
+            if w > 0:
+                host, port = split_target(t["target"])
+                peers.append([host, port, w, 0])
+        self.peers = peers
+        self.total = sum(p[2] for p in peers)
+
+    def __len__(self) -> int:
+        return len(self.peers)
+
+    def next(self) -> tuple[str, int] | None:
+        peers = self.peers
+        if not peers:
+            return None
+        if len(peers) == 1:
+            p = peers[0]
+            return p[0], p[1]
+        best = None
+        for p in peers:
+            p[3] += p[2]
+            if best is None or p[3] > best[3]:
+                best = p
+        assert best is not None
+        best[3] -= self.total
+        return best[0], best[1]
+
+
+def now_ms() -> float:
+    return time.monotonic() * 1000.0
