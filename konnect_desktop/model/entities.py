@@ -38,7 +38,7 @@ HTTP_PROTOCOLS = ("http", "https")
 MAX_TIMEOUT = 2**31 - 2
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9.\-_~\u0080-\U0010ffff]+$")
-_TAG_BAD = re.compile(r"[,/]|[^\x21-\x7e\u0080-\U0010ffff]")
+_TAG_BAD = re.compile(r"[,/]|[^\x20-\x7e\u0080-\U0010ffff]")
 _METHOD_RE = re.compile(r"^[A-Z]+$")
 
 
