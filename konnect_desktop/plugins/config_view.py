@@ -1,0 +1,100 @@
+"""Ready-made implementations of the two things the data plane hands to plugins.
+
+``ConfigIndex`` is a :class:`~.base.ConfigView` compiled from a whole configuration
+(``dict[table, list[entity]]`` in Admin API shape, what ``Store.export()`` returns): consumers by
+id and username, credentials by key, ACL groups and consumer-group memberships per consumer, all
+looked up in O(1) on the hot path. ``Services`` is a minimal :class:`~.base.RuntimeServices`.
+A data plane may use these or bring its own.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+# which field of a credential table is its lookup key
+CREDENTIAL_KEYS: dict[str, str] = {
+    "keyauth_credentials": "key",
+    "basicauth_credentials": "username",
+    "jwt_secrets": "key",
+    "hmacauth_credentials": "username",
+}
+
+
+def _fk(entity: Mapping[str, Any], name: str) -> str | None:
+    ref = entity.get(name)
+    if isinstance(ref, dict):
+        v = ref.get("id")
+        return v if isinstance(v, str) else None
+    return ref if isinstance(ref, str) else None
+
+
+class ConfigIndex:
+    """A read-only, indexed view of consumers, credentials, ACLs and consumer groups."""
+
+    def __init__(self) -> None:
+        self._consumers: dict[str, dict[str, Any]] = {}
+        self._by_username: dict[str, dict[str, Any]] = {}
+        self._credentials: dict[str, dict[str, dict[str, Any]]] = {t: {} for t in CREDENTIAL_KEYS}
+        self._acls: dict[str, list[str]] = {}
+        self._groups: dict[str, dict[str, Any]] = {}
+        self._memberships: dict[str, list[dict[str, Any]]] = {}
+
+    @classmethod
+    def build(cls, config: Mapping[str, list[dict[str, Any]]]) -> ConfigIndex:
+        ix = cls()
+        for c in config.get("consumers", ()):
+            ix._consumers[c["id"]] = c
+            if c.get("username"):
+                ix._by_username[c["username"]] = c
+        for table, key_field in CREDENTIAL_KEYS.items():
+            for cred in config.get(table, ()):
+                key = cred.get(key_field)
+                if isinstance(key, str):
+                    ix._credentials[table][key] = cred
+        for acl in config.get("acls", ()):
+            cid = _fk(acl, "consumer")
+            if cid and isinstance(acl.get("group"), str):
+                groups = ix._acls.setdefault(cid, [])
+                if acl["group"] not in groups:
+                    groups.append(acl["group"])
+        for g in config.get("consumer_groups", ()):
+            ix._groups[g["id"]] = g
+        for m in config.get("consumer_group_consumers", ()):
+            cid, gid = _fk(m, "consumer"), _fk(m, "consumer_group")
+            if cid and gid and gid in ix._groups:
+                ix._memberships.setdefault(cid, []).append(ix._groups[gid])
+        for groups in ix._memberships.values():
+            groups.sort(key=lambda g: str(g.get("name") or ""))
+        return ix
+
+    # -- ConfigView -----------------------------------------------------------------------------
+    def consumer(self, id_or_username: str) -> dict[str, Any] | None:
+        return self._consumers.get(id_or_username) or self._by_username.get(id_or_username)
+
+    def credential(self, table: str, key: str) -> dict[str, Any] | None:
+        return self._credentials.get(table, {}).get(key)
+
+    def acl_groups(self, consumer_id: str) -> list[str]:
+        return list(self._acls.get(consumer_id, ()))
+
+    def consumer_groups(self, consumer_id: str) -> list[dict[str, Any]]:
+        return list(self._memberships.get(consumer_id, ()))
+
+
+class Services:
+    """Long-lived runtime services: a node id and named shared-state dicts."""
+
+    def __init__(self, node_id: str | None = None) -> None:
+        self.node_id = node_id or str(uuid.uuid4())
+        self._state: dict[str, dict[str, Any]] = {}
+
+    def shared_state(self, name: str) -> dict[str, Any]:
+        d = self._state.get(name)
+        if d is None:
+            d = self._state[name] = {}
+        return d
+
+
+__all__ = ["ConfigIndex", "Services", "CREDENTIAL_KEYS"]

@@ -1,0 +1,506 @@
+"""request-transformer: rewrite the request before it goes upstream (Kong's bundled plugin).
+
+Order, as Kong runs it: ``replace.uri`` → ``http_method`` → headers → body → querystring; inside
+headers, body and querystring: remove → rename → replace → add → append. Values may be templates
+(``$(headers.host)``, ``$(query_params.q)``, ``$(uri_captures.name)``, …) compiled once per
+config by :mod:`.templates` and rendered per request; a render error answers 500.
+
+The template environment is loaded lazily, as in Kong: ``headers`` and ``query_params`` are the
+request as this plugin received it (earlier plugins' changes included, this plugin's own not),
+``headers.host`` is the Host the client sent, ``uri_captures`` the route's regex captures and
+``shared`` the request's shared table (``kong.ctx.shared``).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from multidict import CIMultiDict
+
+from ..model.schema import Array, Record, String
+from .base import Decision, Handler, PluginSpec, RequestContext, RuntimeServices
+from .http_util import (
+    FORM,
+    JSON,
+    MULTIPART,
+    UNEXPECTED,
+    Args,
+    Multipart,
+    append_value,
+    args_from_multidict,
+    content_kind,
+    decode_args,
+    encode_form,
+    is_header_name,
+    is_header_value,
+    json_dumps,
+    multidict_from_args,
+    split_entry,
+)
+from .templates import (
+    LazyEnv,
+    LuaTable,
+    Template,
+    TemplateError,
+    TemplateSyntaxError,
+    compile_template,
+    header_key,
+)
+
+NAME = "request-transformer"
+PRIORITY = 801
+
+
+# -- schema ---------------------------------------------------------------------------------------
+def _check_for_value(entry: str) -> str | None:
+    """body/querystring entries: ``name:value`` with a non-empty value that compiles."""
+    name, value = split_entry(entry)
+    if name is None or value == "":
+        return f"key '{name or ''}' has no value"
+    try:
+        compile_template(value)
+    except TemplateSyntaxError as exc:
+        return f"value '{value}' is not in supported format, error:{exc}"
+    return None
+
+
+def _validate_header_pair(entry: str, value_check: Any = None) -> str | None:
+    name, value = split_entry(entry)
+    if name is None or not is_header_name(name):
+        return f"'{name}' is not a valid header"
+    if value_check is not None and not value_check(value):
+        return f"'{value}' is not a valid header"
+    return None
+
+
+def _header_only(entry: str) -> str | None:
+    return _validate_header_pair(entry)
+
+
+def _header_and_value(entry: str) -> str | None:
+    return _validate_header_pair(entry, is_header_value)
+
+
+def _header_and_header(entry: str) -> str | None:
+    return _validate_header_pair(entry, is_header_name)
+
+
+_COLON = r"^[^:]+:.*$"
+
+
+def _array(desc: str, **elem: Any) -> Any:
+    return Array(String(**elem), default=[], required=True, description=desc)
+
+
+def _section(verb: str, what: str, *, colon: bool, headers_rule: Any, uri: bool = False) -> Any:
+    fmt = "`name:value`" if colon else "names"
+    fields = [
+        ("body", _array(f"Body parameters to {verb}, as {fmt}. Applies to JSON, url-encoded form and multipart bodies{what}.",
+                        custom=_check_for_value if colon else None)),
+        ("headers", _array(f"Headers to {verb}, as {fmt if verb != 'rename' else '`old:new`'}.",
+                           match=_COLON if colon else None, custom=headers_rule)),
+        ("querystring", _array(f"Query-string parameters to {verb}, as {fmt if verb != 'rename' else '`old:new`'}.",
+                               custom=_check_for_value if colon else None)),
+    ]
+    if uri:
+        fields.append(("uri", String(description="Replaces the upstream request path (the query string is kept). May use templates, e.g. `/v2/$(uri_captures.id)`.")))
+    return Record(fields, nullable=False, description=f"Values to {verb}.")
+
+
+CONFIG = Record(
+    [
+        ("http_method", String(match=r"^[A-Z]+$", description="Changes the HTTP method of the upstream request (uppercase, e.g. `POST`). Changing to GET, HEAD or TRACE moves a url-encoded form body into the query string.")),
+        ("remove", _section("remove", "", colon=False, headers_rule=_header_only)),
+        ("rename", _section("rename", " (`old:new`)", colon=True, headers_rule=_header_and_header)),
+        ("replace", _section("replace", " (only existing keys are replaced)", colon=True, headers_rule=_header_and_value, uri=True)),
+        ("add", _section("add", " (only keys not already present are added)", colon=True, headers_rule=_header_and_value)),
+        ("append", _section("append", " (adds another value, keeping existing ones; not supported for multipart)", colon=True, headers_rule=_header_and_value)),
+    ],
+    nullable=False,
+    description="How to rewrite requests before proxying them.",
+)
+
+
+# -- compiled config ------------------------------------------------------------------------------
+class _Broken:
+    """A value whose template failed to compile: rendering it is a 500, as in Kong."""
+
+    def __init__(self, error: str) -> None:
+        self.error = error
+
+
+Value = Template | _Broken | None
+Entry = tuple[str, Value]
+_SECTIONS = ("remove", "rename", "replace", "add", "append")
+
+
+def _compile_value(value: str) -> Value:
+    if value == "":
+        return None
+    try:
+        return compile_template(value)
+    except TemplateSyntaxError as exc:
+        return _Broken(str(exc))
+
+
+def _compile_entries(entries: list[str] | None, names_only: bool = False) -> list[Entry]:
+    out: list[Entry] = []
+    for raw in entries or ():
+        name, value = split_entry(raw)
+        if name is None:
+            continue
+        out.append((name, None if names_only else _compile_value(value)))
+    return out
+
+
+def _render(value: Value, env: LazyEnv) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, _Broken):
+        raise TemplateError(f"invalid template: {value.error}")
+    if value.is_plain:
+        return value.source
+    return value.render(env)
+
+
+class RequestTransformerHandler(Handler):
+    def __init__(self, config: dict[str, Any], plugin: dict[str, Any], runtime: RuntimeServices) -> None:
+        super().__init__(config, plugin, runtime)
+        self.http_method: str | None = config.get("http_method")
+        self.ops: dict[str, dict[str, list[Entry]]] = {}
+        for section in _SECTIONS:
+            sec = config.get(section) or {}
+            self.ops[section] = {
+                part: _compile_entries(sec.get(part), names_only=section == "remove")
+                for part in ("headers", "querystring", "body")
+            }
+        uri = (config.get("replace") or {}).get("uri")
+        self.replace_uri: Value = _compile_value(uri) if uri else None
+        self.has_headers = any(self.ops[s]["headers"] for s in _SECTIONS)
+        self.has_query = any(self.ops[s]["querystring"] for s in _SECTIONS)
+        self.has_body = any(self.ops[s]["body"] for s in _SECTIONS)
+
+    # -- the phase ------------------------------------------------------------------------------
+    async def access(self, ctx: RequestContext) -> None:
+        done: list[str] = []
+        env = LazyEnv({
+            "headers": lambda: _headers_table(ctx),
+            "query_params": lambda: args_from_multidict(ctx.query),
+            "uri_captures": lambda: LuaTable(ctx.uri_captures),
+            "shared": lambda: ctx.shared,
+        })
+        try:
+            if self.replace_uri is not None:
+                res = _render(self.replace_uri, env)
+                if res:
+                    ctx.path = res
+                    done.append(f"path → {res}")
+            if self.http_method:
+                await self._transform_method(ctx, done)
+            if self.has_headers:
+                self._transform_headers(ctx, env, done)
+            if self.has_body:
+                await self._transform_body(ctx, env, done)
+            if self.has_query:
+                self._transform_query(ctx, env, done)
+        except TemplateError as exc:
+            ctx.decisions.append(Decision(NAME, "error", f"template failed to render: {exc}", {"error": str(exc)}))
+            raise ctx.kong_error(500, UNEXPECTED) from None
+        ctx.decisions.append(Decision(
+            NAME, "transform" if done else "pass",
+            "; ".join(done) if done else "nothing to change", {"changes": done}))
+
+    async def _transform_method(self, ctx: RequestContext, done: list[str]) -> None:
+        assert self.http_method is not None
+        method = self.http_method.upper()
+        ctx.method = method
+        done.append(f"method → {method}")
+        if method in ("GET", "HEAD", "TRACE") and content_kind(ctx.headers.get("Content-Type")) == FORM:
+            params = decode_args(await ctx.read_body())
+            if params:
+                query = args_from_multidict(ctx.query)
+                for name, value in params.items():
+                    values = value if isinstance(value, list) else [value]
+                    cur = query.get(name)
+                    if cur is None:
+                        query[name] = value
+                    else:
+                        query[name] = [*(cur if isinstance(cur, list) else [cur]), *values]
+                _set_query(ctx, query)
+                done.append("form fields → query")
+
+    def _transform_headers(self, ctx: RequestContext, env: LazyEnv, done: list[str]) -> None:
+        ops = {s: self.ops[s]["headers"] for s in _SECTIONS}
+        # working table: lower-case name -> [name as sent, values]; Host is kept aside
+        work: dict[str, list[Any]] = {}
+        for name, value in ctx.headers.items():
+            low = name.lower()
+            if low == "host":
+                continue
+            if low in work:
+                work[low][1].append(value)
+            else:
+                work[low] = [name, [value]]
+        host_values = ctx.headers.getall("Host", [])
+        new_host: str | None = None
+        changed = 0
+
+        for name, _ in ops["remove"]:
+            if work.pop(name.lower(), None) is not None:
+                changed += 1
+        for old, value in ops["rename"]:
+            new = _render(value, env)
+            low = old.lower()
+            if new is None or low not in work:
+                continue
+            values = work.pop(low)[1]
+            work[new.lower()] = [new, values]
+            changed += 1
+        for name, value in ops["replace"]:
+            low = name.lower()
+            if low != "host" and low not in work:
+                continue
+            rendered = _render(value, env)
+            if rendered is None:
+                continue
+            if low == "host":
+                new_host = rendered
+            else:
+                work[low] = [work[low][0], [rendered]]
+            changed += 1
+        for name, value in ops["add"]:
+            low = name.lower()
+            if low == "host" or low in work:
+                continue
+            rendered = _render(value, env)
+            if rendered is None:
+                continue
+            work[low] = [name, [rendered]]
+            changed += 1
+        for name, value in ops["append"]:
+            rendered = _render(value, env)
+            if rendered is None:
+                continue
+            low = name.lower()
+            if low == "host":
+                new_host = rendered
+            elif low in work:
+                work[low] = [name, [*work[low][1], rendered]]  # keeps the configured case
+            else:
+                work[low] = [name, [rendered]]
+            changed += 1
+
+        rebuilt: CIMultiDict[str] = CIMultiDict()
+        if new_host is not None:
+            rebuilt["Host"] = new_host
+        else:
+            for h in host_values:
+                rebuilt.add("Host", h)
+        for shown, values in work.values():
+            for v in values:
+                rebuilt.add(shown, v)
+        ctx.headers.clear()
+        ctx.headers.extend(rebuilt)
+        if changed:
+            done.append(f"headers: {changed} change{'s' if changed != 1 else ''}")
+
+    def _transform_query(self, ctx: RequestContext, env: LazyEnv, done: list[str]) -> None:
+        ops = {s: self.ops[s]["querystring"] for s in _SECTIONS}
+        base = env.get("query_params") or {}
+        query: Args = {k: (list(v) if isinstance(v, list) else v) for k, v in base.items()}
+        for name, _ in ops["remove"]:
+            query.pop(name, None)
+        for old, value in ops["rename"]:
+            new = _render(value, env)
+            if new is None:
+                continue
+            moved = query.pop(old, None)
+            if moved is None:
+                query.pop(new, None)  # Kong assigns nil to the new name
+            else:
+                query[new] = moved
+        for name, value in ops["replace"]:
+            if name in query:
+                rendered = _render(value, env)
+                if rendered is not None:
+                    query[name] = rendered
+        for name, value in ops["add"]:
+            if name not in query:
+                rendered = _render(value, env)
+                if rendered is not None:
+                    query[name] = rendered
+        for name, value in ops["append"]:
+            rendered = _render(value, env)
+            if rendered is not None:
+                query[name] = append_value(query.get(name), rendered)
+        _set_query(ctx, query)
+        done.append("query rewritten")
+
+    async def _transform_body(self, ctx: RequestContext, env: LazyEnv, done: list[str]) -> None:
+        content_type = ctx.headers.get("Content-Type")
+        kind = content_kind(content_type)
+        if kind is None:
+            return
+        body = await ctx.read_body()
+        ops = {s: self.ops[s]["body"] for s in _SECTIONS}
+        new: bytes | None
+        if kind == JSON:
+            new = self._json_body(body, ops, env)
+        elif kind == FORM:
+            new = self._form_body(body, ops, env)
+        else:
+            assert kind == MULTIPART
+            new = self._multipart_body(body, content_type or "", ops, env)
+        if new is not None:
+            ctx.set_body(new)
+            ctx.headers["Content-Length"] = str(len(new))
+            done.append(f"{kind} body rewritten")
+
+    @staticmethod
+    def _json_body(body: bytes, ops: dict[str, list[Entry]], env: LazyEnv) -> bytes | None:
+        params: Any = None
+        if body:
+            try:
+                params = json.loads(body)
+            except (ValueError, UnicodeDecodeError):
+                return None  # malformed JSON goes upstream unchanged
+            if not isinstance(params, dict):
+                return None
+        else:
+            params = {}
+        touched = False
+        if body and ops["remove"]:
+            for name, _ in ops["remove"]:
+                params.pop(name, None)
+            touched = True
+        if body and ops["rename"]:
+            for old, value in ops["rename"]:
+                new = _render(value, env)
+                if new is None:
+                    continue
+                if old in params:
+                    params[new] = params.pop(old)
+                else:
+                    params.pop(new, None)
+            touched = True
+        if body and ops["replace"]:
+            for name, value in ops["replace"]:
+                if name in params and params[name] is not False:
+                    rendered = _render(value, env)
+                    if rendered is not None:
+                        params[name] = rendered
+                        touched = True
+        for name, value in ops["add"]:
+            if name not in params or params[name] is False:
+                rendered = _render(value, env)
+                if rendered is not None:
+                    params[name] = rendered
+                    touched = True
+        for name, value in ops["append"]:
+            rendered = _render(value, env)
+            if rendered is not None:
+                params[name] = append_value(params.get(name), rendered)
+                touched = True
+        return json_dumps(params) if touched else None
+
+    @staticmethod
+    def _form_body(body: bytes, ops: dict[str, list[Entry]], env: LazyEnv) -> bytes | None:
+        params = decode_args(body)
+        touched = False
+        if body and ops["remove"]:
+            for name, _ in ops["remove"]:
+                params.pop(name, None)
+            touched = True
+        if body and ops["rename"]:
+            for old, value in ops["rename"]:
+                new = _render(value, env)
+                if new is None:
+                    continue
+                if old in params:
+                    params[new] = params.pop(old)
+                else:
+                    params.pop(new, None)
+            touched = True
+        if body and ops["replace"]:
+            for name, value in ops["replace"]:
+                if name in params:
+                    rendered = _render(value, env)
+                    if rendered is not None:
+                        params[name] = rendered
+                        touched = True
+        for name, value in ops["add"]:
+            if name not in params:
+                rendered = _render(value, env)
+                if rendered is not None:
+                    params[name] = rendered
+                    touched = True
+        for name, value in ops["append"]:
+            rendered = _render(value, env)
+            if rendered is not None:
+                params[name] = append_value(params.get(name), rendered)
+                touched = True
+        return encode_form(params).encode("utf-8") if touched else None
+
+    @staticmethod
+    def _multipart_body(body: bytes, content_type: str, ops: dict[str, list[Entry]], env: LazyEnv) -> bytes | None:
+        parts = Multipart.parse(body, content_type)
+        if parts is None:
+            return None
+        touched = False
+        # Kong's multipart order: rename, remove, replace, add (append is not implemented)
+        if body:
+            for old, value in ops["rename"]:
+                new = _render(value, env)
+                content = parts.get(old)
+                if new is not None and content is not None:
+                    parts.set_simple(new, content)
+                    parts.delete(old)
+                    touched = True
+            for name, _ in ops["remove"]:
+                parts.delete(name)
+                touched = True
+            for name, value in ops["replace"]:
+                if parts.get(name) is not None:
+                    rendered = _render(value, env)
+                    if rendered is not None:
+                        parts.delete(name)
+                        parts.set_simple(name, rendered)
+                        touched = True
+        for name, value in ops["add"]:
+            if parts.get(name) is None:
+                rendered = _render(value, env)
+                if rendered is not None:
+                    parts.set_simple(name, rendered)
+                    touched = True
+        return parts.to_bytes() if touched else None
+
+
+def _headers_table(ctx: RequestContext) -> LuaTable:
+    table: dict[str, Any] = {}
+    for name, value in ctx.headers.items():
+        low = name.lower()
+        if low == "host":
+            continue
+        cur = table.get(low)
+        table[low] = value if cur is None else ([*cur, value] if isinstance(cur, list) else [cur, value])
+    host = ctx.original.headers.get("Host") or ctx.original.host
+    if host:
+        table["host"] = host
+    return LuaTable(table, header_key)
+
+
+def _set_query(ctx: RequestContext, query: Args) -> None:
+    md = multidict_from_args(query)
+    ctx.query.clear()
+    ctx.query.extend(md)
+    ctx.query_dirty = True
+
+
+PLUGIN = PluginSpec(
+    name=NAME,
+    priority=PRIORITY,
+    config=CONFIG,
+    description="Transform the request before it reaches the upstream: headers, query string, body, method and path, with templates.",
+    handler=RequestTransformerHandler,
+)
