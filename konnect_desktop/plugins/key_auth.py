@@ -1,0 +1,197 @@
+"""key-auth: authenticate the client by an API key (Kong's bundled plugin).
+
+The key is looked for, name by name in ``key_names`` order, in a header, then the query string,
+then (if enabled) the body. A found key is resolved through ``keyauth_credentials`` to its
+consumer, whose identity is sent upstream in ``X-Consumer-*`` headers. Failures answer 401 with
+Kong's words and a ``WWW-Authenticate`` challenge, unless ``anonymous`` names a consumer to
+continue as. Keys never appear in decisions or logs (only the credential id does).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from ..model.schema import Array, Boolean, Record, String
+from .base import Decision, Handler, PluginSpec, RequestContext
+from .http_util import (
+    args_from_multidict,
+    header_name_error,
+    multidict_from_args,
+    parse_body,
+    serialize_body,
+)
+
+NAME = "key-auth"
+PRIORITY = 1250
+TABLE = "keyauth_credentials"
+
+NO_KEY = "No API key found in request"
+DUPLICATE = "Duplicate API key found"
+INVALID = "Unauthorized"
+
+CONSUMER_ID = "X-Consumer-ID"
+CONSUMER_CUSTOM_ID = "X-Consumer-Custom-ID"
+CONSUMER_USERNAME = "X-Consumer-Username"
+CREDENTIAL_IDENTIFIER = "X-Credential-Identifier"
+ANONYMOUS = "X-Anonymous-Consumer"
+
+CONFIG = Record(
+    [
+        ("key_names", Array(String(custom=header_name_error), required=True, default=["apikey"],
+                            description="Names of the header, query parameter or body field the key is read from, tried in order. Only A-Z, a-z, 0-9, `_` and `-`.")),
+        ("hide_credentials", Boolean(required=True, default=False,
+                                     description="Remove the key from the request (header, query and body) before proxying it upstream.")),
+        ("anonymous", String(description="Consumer (id or username) to continue as when authentication fails. When empty, a failed authentication answers 401.")),
+        ("key_in_header", Boolean(required=True, default=True, description="Look for the key in request headers.")),
+        ("key_in_query", Boolean(required=True, default=True, description="Look for the key in the query string.")),
+        ("key_in_body", Boolean(required=True, default=False,
+                                description="Look for the key in the request body (url-encoded form, JSON or multipart).")),
+        ("run_on_preflight", Boolean(required=True, default=True,
+                                     description="Authenticate OPTIONS preflight requests too. When false, OPTIONS requests pass without a key.")),
+        ("realm", String(description="Realm sent in the `WWW-Authenticate` header of 401 answers (`Key realm=\"<realm>\"`).")),
+    ],
+    nullable=False,
+    description="How API keys are found and checked.",
+)
+
+
+class _Fail(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def _expired(cred: dict[str, Any], now: float) -> bool:
+    ttl = cred.get("ttl")
+    created = cred.get("created_at")
+    return bool(ttl) and isinstance(created, (int, float)) and created + ttl <= now
+
+
+def set_consumer_headers(ctx: RequestContext, consumer: dict[str, Any] | None,
+                         credential: dict[str, Any] | None) -> None:
+    """What every Kong auth plugin does on success (or anonymous): authenticate the request and
+    tell the upstream who it is; client-sent copies of the headers are replaced or cleared."""
+    ctx.authenticate(consumer, credential)
+    h = ctx.headers
+    for header, value in (
+        (CONSUMER_ID, (consumer or {}).get("id")),
+        (CONSUMER_CUSTOM_ID, (consumer or {}).get("custom_id")),
+        (CONSUMER_USERNAME, (consumer or {}).get("username")),
+        (CREDENTIAL_IDENTIFIER, (credential or {}).get("id")),
+    ):
+        h.popall(header, None)
+        if value:
+            h[header] = str(value)
+    h.popall(ANONYMOUS, None)
+    if credential is None:
+        h[ANONYMOUS] = "true"
+
+
+def _who(consumer: dict[str, Any] | None) -> str:
+    if not consumer:
+        return "unknown consumer"
+    return str(consumer.get("username") or consumer.get("custom_id") or consumer.get("id"))
+
+
+class KeyAuthHandler(Handler):
+    def __init__(self, config: dict[str, Any], plugin: dict[str, Any], runtime: Any) -> None:
+        super().__init__(config, plugin, runtime)
+        self.key_names: list[str] = list(config.get("key_names") or ["apikey"])
+        realm = config.get("realm")
+        self.challenge = f'Key realm="{realm}"' if realm else "Key"
+        self.anonymous: str | None = config.get("anonymous") or None
+
+    async def access(self, ctx: RequestContext) -> None:
+        if not self.config.get("run_on_preflight", True) and ctx.method == "OPTIONS":
+            ctx.decisions.append(Decision(NAME, "skip", "preflight request not authenticated"))
+            return
+        if self.anonymous and ctx.credential is not None:
+            # logical OR with another auth plugin that already authenticated the request
+            ctx.decisions.append(Decision(NAME, "skip", "already authenticated by another plugin"))
+            return
+        try:
+            consumer, credential = await self._authenticate(ctx)
+        except _Fail as fail:
+            if not self.anonymous:
+                ctx.decisions.append(Decision(NAME, "reject", fail.message, {"status": 401}))
+                raise ctx.kong_error(401, fail.message, {"WWW-Authenticate": self.challenge}) from None
+            anon = ctx.config.consumer(self.anonymous)
+            if anon is None:
+                msg = f"anonymous consumer {self.anonymous} is configured but doesn't exist"
+                ctx.decisions.append(Decision(NAME, "error", msg, {"status": 500}))
+                raise ctx.kong_error(500, msg) from None
+            set_consumer_headers(ctx, anon, None)
+            ctx.decisions.append(Decision(NAME, "pass", f"anonymous consumer {_who(anon)} ({fail.message})",
+                                          {"consumer_id": anon.get("id"), "anonymous": True}))
+            return
+        set_consumer_headers(ctx, consumer, credential)
+        ctx.decisions.append(Decision(
+            NAME, "pass", f"consumer {_who(consumer)} via credential {str(credential.get('id'))[:8]}…",
+            {"consumer_id": (consumer or {}).get("id"), "credential_id": credential.get("id")}))
+
+    async def _authenticate(self, ctx: RequestContext) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+        cfg = self.config
+        body: dict[str, Any] | None = None
+        body_read = False
+        key: str | None = None
+        for name in self.key_names:
+            value: Any = None
+            if cfg.get("key_in_header", True):
+                values = ctx.headers.getall(name, [])
+                value = values[0] if len(values) == 1 else (values or None)
+            if value is None and cfg.get("key_in_query", True):
+                values = ctx.query.getall(name, [])
+                value = values[0] if len(values) == 1 else (values or None)
+            if value is None and cfg.get("key_in_body", False):
+                if not body_read:
+                    body = parse_body(await ctx.read_body(), ctx.headers.get("Content-Type")) or {}
+                    body_read = True
+                value = (body or {}).get(name)
+            if isinstance(value, str):
+                key = value
+                if cfg.get("hide_credentials"):
+                    await self._hide(ctx, name, body if body_read else None)
+                break
+            if isinstance(value, (list, dict)):
+                raise _Fail(DUPLICATE)
+        if not key:
+            raise _Fail(NO_KEY)
+        credential = ctx.config.credential(TABLE, key)
+        if credential is None or _expired(credential, time.time()):
+            raise _Fail(INVALID)
+        consumer_ref = credential.get("consumer") or {}
+        consumer_id = consumer_ref.get("id") if isinstance(consumer_ref, dict) else consumer_ref
+        # a credential whose consumer is gone authenticates without a consumer, as in Kong
+        consumer = ctx.config.consumer(consumer_id) if consumer_id else None
+        return consumer, credential
+
+    async def _hide(self, ctx: RequestContext, name: str, body: dict[str, Any] | None) -> None:
+        if name in ctx.query:
+            query = args_from_multidict(ctx.query)
+            query.pop(name, None)
+            md = multidict_from_args(query)
+            ctx.query.clear()
+            ctx.query.extend(md)
+            ctx.query_dirty = True
+        ctx.headers.popall(name, None)
+        if self.config.get("key_in_body"):
+            raw = await ctx.read_body()
+            content_type = ctx.headers.get("Content-Type")
+            table = body if body is not None else parse_body(raw, content_type)
+            if table and name in table:
+                table = dict(table)
+                table.pop(name)
+                new = serialize_body(table, content_type, raw)
+                ctx.set_body(new)
+                ctx.headers["Content-Length"] = str(len(new))
+
+
+PLUGIN = PluginSpec(
+    name=NAME,
+    priority=PRIORITY,
+    config=CONFIG,
+    description="Authenticate consumers with API keys sent in a header, the query string or the body.",
+    handler=KeyAuthHandler,
+    no_consumer=True,
+)
