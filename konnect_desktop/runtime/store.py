@@ -33,6 +33,7 @@ import logging
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -293,7 +294,7 @@ class Store:
         self._subscribers: list[Subscriber] = []
         self._sub_lock = threading.Lock()
         self._local = threading.local()
-        self._readers: list[sqlite3.Connection] = []
+        self._readers: list[tuple[weakref.ref[threading.Thread], sqlite3.Connection]] = []
         self._readers_lock = threading.Lock()
         self._w = self._connect(write=True)
         try:
@@ -337,7 +338,17 @@ class Store:
             conn = self._connect(write=False)
             self._local.conn = conn
             with self._readers_lock:
-                self._readers.append(conn)
+                # Close the connections of threads that have ended (nothing else can use them).
+                keep = []
+                for ref, other in self._readers:
+                    thread = ref()
+                    if thread is not None and thread.is_alive():
+                        keep.append((ref, other))
+                    else:
+                        with contextlib.suppress(sqlite3.Error):
+                            other.close()
+                keep.append((weakref.ref(threading.current_thread()), conn))
+                self._readers = keep
         return conn
 
     def close(self) -> None:
@@ -350,7 +361,7 @@ class Store:
                 self._w.execute("PRAGMA optimize")
             self._w.close()
         with self._readers_lock:
-            for conn in self._readers:
+            for _ref, conn in self._readers:
                 with contextlib.suppress(sqlite3.Error):
                     conn.close()
             self._readers.clear()
@@ -490,10 +501,13 @@ class Store:
 
     def poll_external_changes(self) -> bool:
         """Notice commits made by another process (or another ``Store`` on the same file).
-        Calls the subscribers and returns True when the stored version moved."""
-        with self._lock:
+        Calls the subscribers and returns True when the stored version moved. Never waits: while
+        a transaction of this store is open it returns False (its commit will announce itself)."""
+        if not self._lock.acquire(blocking=False):
+            return False
+        try:
             if self._depth:
-                return False  # our own open transaction: look again after it
+                return False
             try:
                 current = self._read_version(self._reader())
             except sqlite3.Error as exc:
@@ -501,6 +515,8 @@ class Store:
             if current == self._version:
                 return False
             self._version = current
+        finally:
+            self._lock.release()
         self._notify(current)
         return True
 

@@ -8,7 +8,14 @@ import uuid
 from typing import Any
 
 import pytest
-from test_store_support import ALL_TABLES, TAGGED_TABLES, Factory, needs_plugin, new_store
+from test_store_support import (
+    ALL_TABLES,
+    TAGGED_TABLES,
+    Factory,
+    bundled_plugin,
+    needs_plugin,
+    new_store,
+)
 
 from konnect_desktop import appdirs
 from konnect_desktop.model import ENTITIES
@@ -435,10 +442,13 @@ def test_delete_consumer_cascades(store: Store, make: Factory) -> None:
 
 def test_delete_cascades_plugins_of_each_scope(store: Store, make: Factory) -> None:
     name = needs_plugin()
+    consumer_plugin = bundled_plugin(consumer_scope=True)
     s, c, g = make("services"), make("consumers"), make("consumer_groups")
     r = make("routes", service={"id": s["id"]})
-    for scope in ({"route": {"id": r["id"]}}, {"consumer": {"id": c["id"]}}, {"consumer_group": {"id": g["id"]}}):
-        store.insert("plugins", {"name": name, **scope})
+    store.insert("plugins", {"name": name, "route": {"id": r["id"]}})
+    store.insert("plugins", {"name": name, "consumer_group": {"id": g["id"]}})
+    if consumer_plugin:  # key-auth and acl cannot be scoped to a consumer
+        store.insert("plugins", {"name": consumer_plugin, "consumer": {"id": c["id"]}})
     svc_plugin = store.insert("plugins", {"name": name, "service": {"id": s["id"]}})
     store.delete("routes", r["id"])
     store.delete("consumers", c["id"])

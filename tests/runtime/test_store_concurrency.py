@@ -309,3 +309,25 @@ def test_unique_id_kept_across_processes(store: Store) -> None:
         store.insert("services", {"id": sid, "host": "h"})
     assert ei.value.code == 3
     assert Factory(store)("routes", service={"id": sid})["service"] == {"id": sid}
+
+
+def test_short_lived_threads_do_not_leak_connections(store: Store) -> None:
+    store.insert("services", {"host": "h"})
+    for _ in range(30):
+        t = threading.Thread(target=lambda: store.count("services"))
+        t.start()
+        t.join(10)
+    store.count("services")  # a new reader (this thread) prunes the ended threads' connections
+    assert len(store._readers) <= 2
+
+
+def test_poll_never_waits_for_an_open_transaction(store: Store) -> None:
+    results: list[bool] = []
+    with store.transaction():
+        store.insert("services", {"host": "h"})
+        t = threading.Thread(target=lambda: results.append(store.poll_external_changes()))
+        t.start()
+        t.join(5)
+        assert results == [False]  # returned at once, though the lock was held
+        assert store.poll_external_changes() is False  # inside our own transaction
+    assert store.version == 1

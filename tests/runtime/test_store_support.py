@@ -21,12 +21,14 @@ KEY = "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n"
 _DEFAULT_OK_PLUGINS = ("correlation-id", "cors", "key-auth", "response-transformer", "request-transformer")
 
 
-def bundled_plugin() -> str | None:
-    """A bundled plugin that validates with an empty config, or None while none is written yet."""
+def bundled_plugin(*, consumer_scope: bool = False) -> str | None:
+    """A bundled plugin that validates with an empty config (and, if asked, may be scoped to a
+    consumer), or None while none such is written yet."""
     from konnect_desktop.model import check_entity
 
     for name in _DEFAULT_OK_PLUGINS:
-        if plugins.get(name) is None:
+        spec = plugins.get(name)
+        if spec is None or (consumer_scope and spec.no_consumer):
             continue
         _, errors = check_entity("plugins", {"name": name, "config": {}})
         if not errors:
@@ -34,10 +36,10 @@ def bundled_plugin() -> str | None:
     return None
 
 
-def needs_plugin() -> str:
-    name = bundled_plugin()
+def needs_plugin(*, consumer_scope: bool = False) -> str:
+    name = bundled_plugin(consumer_scope=consumer_scope)
     if name is None:
-        pytest.skip("no bundled plugin module is written yet")
+        pytest.skip("no suitable bundled plugin module is written yet")
     return name
 
 
