@@ -279,9 +279,28 @@ def keyring_available() -> bool:
     return True
 
 
+LOCKED_HINT = (
+    "The OS keyring is locked, or it could not ask you to unlock it (no desktop prompt). Unlock "
+    "it (logging in to the desktop session usually does) and try again, or keep the token for "
+    "this session only."
+)
+
+
+class KeyringLocked(KeyringUnavailable):
+    """A keyring exists but is locked and could not be unlocked here."""
+
+    def __init__(self, detail: str = "") -> None:
+        RuntimeError.__init__(self, f"{LOCKED_HINT} ({mask_text(detail)})" if detail else LOCKED_HINT)
+        self.detail = detail
+
+
 def _wrap(exc: Exception, action: str) -> KeyringUnavailable:
     # keyring / secretstorage errors may quote their input; mask before anything sees them
-    return KeyringUnavailable(f"{action} failed: {type(exc).__name__}: {mask_text(str(exc))}")
+    detail = f"{action} failed: {type(exc).__name__}: {mask_text(str(exc))}"
+    text = f"{type(exc).__name__} {exc}".lower()
+    if "locked" in text or "prompt" in text or "dismissed" in text:
+        return KeyringLocked(detail)
+    return KeyringUnavailable(detail)
 
 
 def _check_profile(profile: str) -> None:
@@ -354,7 +373,7 @@ async def adelete_token(profile: str) -> bool:
 
 __all__ = [
     "SERVICE", "Secret", "mask", "mask_text", "register_secret", "reveal", "SecretFilter",
-    "install_log_filter", "KeyringUnavailable", "use_session_store", "session_store_active",
+    "install_log_filter", "KeyringUnavailable", "KeyringLocked", "use_session_store", "session_store_active",
     "backend_name", "keyring_available", "store_token", "get_token", "delete_token",
     "astore_token", "aget_token", "adelete_token",
 ]

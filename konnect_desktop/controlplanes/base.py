@@ -129,7 +129,7 @@ def normalize_entity(table: str, data: dict[str, Any]) -> dict[str, Any]:
     d = ENTITIES.get(table)
     if d is None or not isinstance(data, dict):
         return data
-    out = {name: None for name in d.schema.field_names()}
+    out = dict.fromkeys(d.schema.field_names)
     out.update(data)
     return out
 

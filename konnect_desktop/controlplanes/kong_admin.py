@@ -287,6 +287,9 @@ class AdminApiControlPlane(ControlPlane):
     def _root(self) -> str:
         return ""
 
+    async def _prepare(self) -> None:
+        """Called before every entity operation (Konnect resolves its control plane here)."""
+
     def _collection(self, table: str, parent: Parent | None) -> str:
         check_table(table)
         d = ENTITIES[table]
@@ -344,6 +347,7 @@ class AdminApiControlPlane(ControlPlane):
         parent: Parent | None = None,
     ) -> AsyncIterator[dict[str, Any]]:
         check_table(table)
+        await self._prepare()
         if not 1 <= page_size <= 1000:
             raise ValueError("page_size must be between 1 and 1000")
         if table == MEMBERSHIP_TABLE:
@@ -381,10 +385,12 @@ class AdminApiControlPlane(ControlPlane):
         return f"{self._collection(table, parent)}/{_segment(key)}"
 
     async def get(self, table: str, id_or_key: str, *, parent: Parent | None = None) -> dict[str, Any]:
+        await self._prepare()
         _, body = await self._http.request("GET", await self._entity_path(table, id_or_key, parent))
         return self._out(table, body)
 
     async def create(self, table: str, data: dict[str, Any], parent: Parent | None = None) -> dict[str, Any]:
+        await self._prepare()
         self._check_writable()
         if table == "targets" and parent is None:
             up = (data.get("upstream") or {}).get("id") if isinstance(data.get("upstream"), dict) else None
@@ -396,11 +402,13 @@ class AdminApiControlPlane(ControlPlane):
         return self._out(table, body)
 
     async def update(self, table: str, id: str, patch: dict[str, Any], *, parent: Parent | None = None) -> dict[str, Any]:
+        await self._prepare()
         self._check_writable()
         _, body = await self._http.request("PATCH", await self._entity_path(table, id, parent), json=self._body(table, patch, parent))
         return self._out(table, body)
 
     async def upsert(self, table: str, id_or_key: str, data: dict[str, Any], *, parent: Parent | None = None) -> dict[str, Any]:
+        await self._prepare()
         self._check_writable()
         if table == "targets" and parent is None and isinstance(data.get("upstream"), dict):
             parent = ("upstreams", data["upstream"]["id"])
@@ -408,6 +416,7 @@ class AdminApiControlPlane(ControlPlane):
         return self._out(table, body)
 
     async def delete(self, table: str, id: str, *, parent: Parent | None = None) -> None:
+        await self._prepare()
         self._check_writable()
         try:
             path = await self._entity_path(table, id, parent)
@@ -420,14 +429,17 @@ class AdminApiControlPlane(ControlPlane):
         return f"{self._root()}/consumer_groups/{_segment(group)}/consumers"
 
     async def add_consumer_to_group(self, group: str, consumer: str) -> None:
+        await self._prepare()
         self._check_writable()
         await self._http.request("POST", self._group_path(group), json={"consumer": consumer})
 
     async def remove_consumer_from_group(self, group: str, consumer: str) -> None:
+        await self._prepare()
         self._check_writable()
         await self._http.request("DELETE", f"{self._group_path(group)}/{_segment(consumer)}")
 
     async def group_consumers(self, group: str) -> AsyncIterator[dict[str, Any]]:
+        await self._prepare()
         async for page in self._pages(self._group_path(group), {"size": 1000}):
             for item in page:
                 # Kong EE lists members either as consumers or as {"consumer": {...}} rows
@@ -437,6 +449,7 @@ class AdminApiControlPlane(ControlPlane):
 
     # -- schemas -------------------------------------------------------------------------------
     async def schema(self, plugin_name: str) -> dict[str, Any]:
+        await self._prepare()
         _, body = await self._http.request("GET", f"{self._root()}/schemas/plugins/{_segment(plugin_name)}")
         if not isinstance(body, dict):
             raise ApiError(f"unexpected schema answer for plugin '{plugin_name}'", body=body, target=self.target)
