@@ -102,6 +102,7 @@ class Snapshot:
         self.balancers = balancers
         self.names: tuple[str, ...] = tuple(plugins.names_by_priority()) if plugins is not None else ()
         self._chains: dict[tuple[str | None, str | None, str | None], tuple[Any, ...]] = {}
+        self.cache: dict[Any, Any] = {}  # per-snapshot memo of the proxy (e.g. service params)
         self.inflight = 0
         self.retired = False
         self.closed = False

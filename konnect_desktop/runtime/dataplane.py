@@ -54,6 +54,7 @@ log = logging.getLogger(__name__)
 KONG_VERSION = "3.9.1"
 SERVER = f"kong/{KONG_VERSION}".encode()
 VIA_VALUE = f"1.1 kong/{KONG_VERSION}".encode()
+_VIA_LINE = b"Via: " + VIA_VALUE + b"\r\n"
 
 HIGH_WATER = 256 * 1024  # request bytes buffered before we stop reading the client
 REPLAY_MAX = 1024 * 1024  # request bytes kept to retry on another connection
@@ -295,12 +296,15 @@ class ClientConnection(asyncio.Protocol):
         self.write_paused = False
         self._drain_waiter: asyncio.Future[None] | None = None
         self.flow_upstream: UpstreamConnection | None = None
+        self.ip_bytes = b""
+        self.fwd_cache: dict[str, bytes] = {}
 
     # -- asyncio.Protocol -------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         peer = transport.get_extra_info("peername")
         self.client_ip = peer[0] if peer else ""
+        self.ip_bytes = self.client_ip.encode()
         sock = transport.get_extra_info("socket")
         if sock is not None:
             try:
@@ -443,26 +447,7 @@ class ClientConnection(asyncio.Protocol):
         self._active = req
         if req.expect and req.body is not None and self.transport is not None:
             self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-        self.loop.create_task(self._serve(req))
-
-    async def _serve(self, req: Request) -> None:
-        srv = self.server
-        snap = srv.snapshot
-        snap.inflight += 1
-        srv.inflight += 1
-        try:
-            await srv.handle(self, req, snap)
-        except Exception:
-            log.exception("proxy error")
-            req.keep_alive = False
-        finally:
-            snap.inflight -= 1
-            srv.inflight -= 1
-            if snap.retired and snap.inflight == 0:
-                srv.snapshot_drained(snap)
-            if srv.inflight == 0 and srv.idle_waiter is not None and not srv.idle_waiter.done():
-                srv.idle_waiter.set_result(None)
-        self._done(req)
+        self.loop.create_task(self.server.handle(self, req))
 
     def _done(self, req: Request) -> None:
         self._active = None
@@ -583,7 +568,25 @@ class ProxyServer:
         return f"{self._id_prefix}{self._id_counter:016x}"
 
     # -- one request ------------------------------------------------------------------------
-    async def handle(self, conn: ClientConnection, req: Request, snap: Snapshot) -> None:
+    async def handle(self, conn: ClientConnection, req: Request) -> None:
+        snap = self.snapshot
+        snap.inflight += 1
+        self.inflight += 1
+        try:
+            await self._handle(conn, req, snap)
+        except Exception:
+            log.exception("proxy error")
+            req.keep_alive = False
+        finally:
+            snap.inflight -= 1
+            self.inflight -= 1
+            if snap.retired and snap.inflight == 0:
+                self.snapshot_drained(snap)
+            if self.inflight == 0 and self.idle_waiter is not None and not self.idle_waiter.done():
+                self.idle_waiter.set_result(None)
+        conn._done(req)
+
+    async def _handle(self, conn: ClientConnection, req: Request, snap: Snapshot) -> None:
         loop = self.loop
         t0 = loop.time()
         rid = self.next_request_id()
@@ -631,8 +634,12 @@ class ProxyServer:
                 entry.consumer = ctx.consumer
                 await self._proxy_ctx(conn, req, ctx, ran, snap, service, entry, t0)
             else:
-                await self._proxy_fast(conn, req, snap, service, match, upstream_path, query,
-                                       host_header, rid, entry, t0)
+                target = upstream_path if query is None else f"{upstream_path}?{query}"
+                hdr = [line for k, v in req.headers if k.lower() not in _REQ_DROP for line in (k, b": ", v, b"\r\n")]
+                hdr += self._forwarding_headers(conn, req, host_header, path, match.stripped_prefix, rid)
+                preserve = host_header if route is not None and route.get("preserve_host") else None
+                await self._upstream(conn, req, snap, service, req.method, target, hdr, preserve, None,
+                                     rid, entry, t0, None, ran)
         except _Exit as ex:
             entry.error = ex.error
             self._local_response(conn, req, rid, ex.status, ex.message, ex.headers, entry, t0, ctx, ran,
@@ -837,35 +844,24 @@ class ProxyServer:
     # -- upstream ---------------------------------------------------------------------------
     def _forwarding_headers(self, conn: ClientConnection, req: Request, host_header: str, path: str,
                             prefix: str | None, rid: str) -> list[bytes]:
-        h, _p = _split_host(host_header)
-        xff = conn.client_ip.encode() if req.xff is None else req.xff + b", " + conn.client_ip.encode()
-        out = [
-            b"X-Forwarded-For: ", xff, b"\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: ", _enc(h),
-            b"\r\nX-Forwarded-Port: %d\r\nX-Forwarded-Path: " % self.port, _enc(path),
-            b"\r\nX-Real-IP: ", conn.client_ip.encode(),
-            b"\r\nX-Kong-Request-Id: ", rid.encode(), b"\r\n",
-        ]
+        """X-Forwarded-*, X-Real-IP, X-Kong-Request-Id and Via for the upstream request."""
+        static = conn.fwd_cache.get(host_header)
+        if static is None:
+            h, _p = _split_host(host_header)
+            static = b"X-Forwarded-Proto: http\r\nX-Forwarded-Host: %s\r\nX-Forwarded-Port: %d\r\nX-Real-IP: %s\r\n" % (
+                _enc(h), self.port, conn.ip_bytes)
+            if len(conn.fwd_cache) < 8:
+                conn.fwd_cache[host_header] = static
+        xff = conn.ip_bytes if req.xff is None else req.xff + b", " + conn.ip_bytes
+        out = [b"X-Forwarded-For: ", xff, b"\r\n", static, b"X-Forwarded-Path: ", _enc(path),
+               b"\r\nX-Kong-Request-Id: ", rid.encode(), b"\r\n"]
         if prefix:
             out += (b"X-Forwarded-Prefix: ", _enc(prefix), b"\r\n")
-        out += (b"Via: ", VIA_VALUE if req.via is None else req.via + b", " + VIA_VALUE, b"\r\n")
+        if req.via is None:
+            out.append(_VIA_LINE)
+        else:
+            out += (b"Via: ", req.via, b", ", VIA_VALUE, b"\r\n")
         return out
-
-    async def _proxy_fast(self, conn: ClientConnection, req: Request, snap: Snapshot, service: dict[str, Any],
-                          match: Any, upstream_path: str, query: str | None, host_header: str, rid: str,
-                          entry: TrafficEntry, t0: float) -> None:
-        """A route without plugins: forward the raw header bytes."""
-        target = upstream_path if query is None else f"{upstream_path}?{query}"
-        hdr = []
-        for k, v in req.headers:
-            if k.lower() in _REQ_DROP:
-                continue
-            hdr += (k, b": ", v, b"\r\n")
-        path = entry.path
-        hdr += self._forwarding_headers(conn, req, host_header, path, getattr(match, "stripped_prefix", None), rid)
-        route = match.route
-        preserve = host_header if route is not None and route.get("preserve_host") else None
-        await self._upstream(conn, req, snap, service, req.method, target, hdr, preserve, None, None, rid,
-                             entry, t0, None, [])
 
     async def _proxy_ctx(self, conn: ClientConnection, req: Request, ctx: RequestContext, ran: list[Any],
                          snap: Snapshot, service: dict[str, Any], entry: TrafficEntry, t0: float) -> None:
@@ -892,16 +888,18 @@ class ProxyServer:
                                        or (ctx.route or {}).get("preserve_host")):
             preserve = host_value
         body = ctx._body
-        await self._upstream(conn, req, snap, service, ctx.method, target, hdr, preserve, body, ctx,
+        await self._upstream(conn, req, snap, service, ctx.method, target, hdr, preserve, body,
                              ctx.request_id, entry, t0, ctx, ran)
 
     async def _upstream(self, conn: ClientConnection, req: Request, snap: Snapshot, service: dict[str, Any],
                         method: str, target: str, hdr: list[bytes], host_override: str | None,
-                        body: bytes | None, _unused: Any, rid: str, entry: TrafficEntry, t0: float,
+                        body: bytes | None, rid: str, entry: TrafficEntry, t0: float,
                         ctx: RequestContext | None, ran: list[Any]) -> None:
         loop = self.loop
-        svc_host = service.get("host") or ""
-        svc_port = service.get("port") or 80
+        params = snap.cache.get(service["id"])
+        if params is None:
+            params = snap.cache[service["id"]] = _service_params(service)
+        svc_host, svc_port, svc_host_line, connect_timeout, read_timeout, write_timeout, max_tries = params
         entry.upstream_method = method
         entry.upstream_target = target
         stream = req.body if body is None else None
@@ -934,13 +932,7 @@ class ProxyServer:
                                    rid, t0, entry, lat)
             return
 
-        balancer = snap.balancers.get(svc_host)
-        ms = 1 / 1000.0
-        connect_timeout = (service.get("connect_timeout") or 60000) * ms
-        read_timeout = (service.get("read_timeout") or 60000) * ms
-        write_timeout = (service.get("write_timeout") or 60000) * ms
-        retries = service.get("retries")
-        max_tries = (5 if retries is None else retries) + 1
+        balancer = snap.balancers.get(svc_host) if snap.balancers else None
         tries = 0
         up: UpstreamConnection | None = None
         idempotent = method in _IDEMPOTENT
@@ -958,10 +950,13 @@ class ProxyServer:
                     host_line = host if port in (80, 443) else f"{host}:{port}"
             else:
                 host, port = svc_host, svc_port
-                host_line = host_override or _service_host(service)
+                host_line = host_override or svc_host_line
             head = b"%s%s%sHost: %s\r\n%s" % (line, rest, b"", _enc(host_line), framing)
+            up = self.pool.take_idle(host, port)
+            reused = up is not None
             try:
-                up, reused = await self.pool.acquire(host, port, connect_timeout)
+                if up is None:
+                    up = await self.pool.connect(host, port, connect_timeout)
             except UpstreamError as exc:
                 tries += 1
                 entry.upstream_addr = f"{host}:{port}"
@@ -1003,7 +998,17 @@ class ProxyServer:
         if stream is not None:
             entry.request_body = stream.preview
         try:
-            await self._relay(conn, req, up, ctx, ran, rid, t0, entry, lat)
+            sink = self._relay_head(conn, req, up, ctx, ran, rid, entry, lat)
+            if sink is _BUFFER:
+                assert ctx is not None
+                await up.wait_complete()
+                h = CIMultiDict((_dec(k), _dec(v)) for k, v in up.headers if k.lower() not in _RESP_HOP)
+                self._apply_response_headers(h, ctx)
+                resp = ResponseContext(up.status, h, up.take_body())
+                self._response_phases(ctx, ran, resp)
+                self._send_buffered(conn, req, resp.status, resp.headers, resp.body or b"", rid, t0, entry, lat)
+            elif sink is not None:
+                await self._relay_body(conn, req, up, entry, sink)
         finally:
             if stream is not None:
                 stream.detach()
@@ -1023,8 +1028,10 @@ class ProxyServer:
             status, h = resp.status, resp.headers
         self._send_buffered(conn, req, status, h, body, rid, t0, entry, lat)
 
-    async def _relay(self, conn: ClientConnection, req: Request, up: UpstreamConnection, ctx: RequestContext | None,
-                     ran: list[Any], rid: str, t0: float, entry: TrafficEntry, lat: tuple[float, float]) -> None:
+    def _relay_head(self, conn: ClientConnection, req: Request, up: UpstreamConnection, ctx: RequestContext | None,
+                    ran: list[Any], rid: str, entry: TrafficEntry, lat: tuple[float, float]) -> Any:
+        """Send the response head (and the body if it is already here). Returns the body sink
+        when the body is still to come (then ``_relay_body``), else None."""
         status = up.status
         transport = conn.transport
         phases = ctx is not None and (ctx.response_headers or any(e[1] or e[2] for e in ran))
@@ -1034,11 +1041,7 @@ class ProxyServer:
             h = CIMultiDict((_dec(k), _dec(v)) for k, v in up.headers if k.lower() not in _RESP_HOP)
             self._apply_response_headers(h, ctx)
             if buffering:
-                await up.wait_complete()
-                resp = ResponseContext(status, h, up.take_body())
-                self._response_phases(ctx, ran, resp)
-                self._send_buffered(conn, req, resp.status, resp.headers, resp.body or b"", rid, t0, entry, lat)
-                return
+                return _BUFFER
             resp = ResponseContext(status, h)
             self._response_phases(ctx, ran, resp)
             status = resp.status
@@ -1096,14 +1099,19 @@ class ProxyServer:
             elif mode:
                 out.append(body)
             write(b"".join(out))
-            return
+            return None
         write(b"".join(out))
         if mode == 2:
             def sink(c: bytes) -> None:
                 if c:
                     write(b"%x\r\n%s\r\n" % (len(c), c))
+            sink.chunked = True  # type: ignore[attr-defined]
         else:
             sink = write
+        return sink
+
+    async def _relay_body(self, conn: ClientConnection, req: Request, up: UpstreamConnection,
+                          entry: TrafficEntry, sink: Any) -> None:
         conn.flow_upstream = up
         if conn.write_paused:
             up.pause_reading()
@@ -1118,8 +1126,8 @@ class ProxyServer:
             return
         finally:
             conn.flow_upstream = None
-        if mode == 2:
-            write(b"0\r\n\r\n")
+        if getattr(sink, "chunked", False) and conn.transport is not None and not conn.closed:
+            conn.transport.write(b"0\r\n\r\n")
 
     def _finish_head_proxied(self, out: list[bytes], req: Request, rid: str, lat: tuple[float, float]) -> None:
         out.append(b"X-Kong-Upstream-Latency: %d\r\nX-Kong-Proxy-Latency: %d\r\nVia: %s\r\nX-Kong-Request-Id: %s\r\n"
@@ -1129,6 +1137,21 @@ class ProxyServer:
             out.append(b"Connection: close\r\n")
         elif req.version == "1.0":
             out.append(b"Connection: keep-alive\r\n")
+
+
+def _service_params(service: dict[str, Any]) -> tuple[Any, ...]:
+    """What the upstream call needs from a service, computed once per snapshot."""
+    ms = 1 / 1000.0
+    retries = service.get("retries")
+    return (
+        service.get("host") or "",
+        service.get("port") or 80,
+        _service_host(service),
+        (service.get("connect_timeout") or 60000) * ms,
+        (service.get("read_timeout") or 60000) * ms,
+        (service.get("write_timeout") or 60000) * ms,
+        (5 if retries is None else retries) + 1,
+    )
 
 
 def _service_host(service: dict[str, Any]) -> str:
@@ -1149,6 +1172,9 @@ def _parse_header_block(block: bytes) -> list[tuple[str, str]]:
         k, _, v = line.partition(b":")
         out.append((_dec(k), _dec(v.strip())))
     return out
+
+
+_BUFFER = object()  # _relay_head: "a plugin buffers the response"
 
 
 class _HeaderView:

@@ -40,7 +40,9 @@ class UpstreamConnection(asyncio.Protocol):
 
     def __init__(self, pool: UpstreamPool, key: tuple[str, int]) -> None:
         self.pool = pool
+        self.loop = pool.loop
         self.key = key
+        self._timer: asyncio.TimerHandle | None = None
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
         self.closed = False
@@ -63,7 +65,6 @@ class UpstreamConnection(asyncio.Protocol):
         self.on_pause_client: Callable[[], None] | None = None
         self.error: UpstreamError | None = None
         self._waiter: asyncio.Future[None] | None = None
-        self._timer: asyncio.TimerHandle | None = None
         self.read_timeout = 60.0
         self.write_timeout = 60.0
         self.last_activity = 0.0
@@ -87,7 +88,7 @@ class UpstreamConnection(asyncio.Protocol):
             self.close()
             return
         self.got_bytes = True
-        self.last_activity = self.pool.loop.time()
+        self.last_activity = self.loop.time()
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -102,6 +103,8 @@ class UpstreamConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        if not self.busy:
+            self._cancel_timer()
         self.pool._discard(self)
         if self.busy and not self.complete:
             if self.headers_done and not self._has_framing():
@@ -111,14 +114,14 @@ class UpstreamConnection(asyncio.Protocol):
             self._fail(UpstreamError("closed", str(exc or "connection closed"), sent=self.got_bytes))
 
     def pause_writing(self) -> None:
-        self.write_paused_since = self.pool.loop.time()
+        self.write_paused_since = self.loop.time()
         src = self.body_source
         if src is not None:
             src.pause()
 
     def resume_writing(self) -> None:
         self.write_paused_since = 0.0
-        self.last_activity = self.pool.loop.time()
+        self.last_activity = self.loop.time()
         src = self.body_source
         if src is not None:
             src.resume()
@@ -154,7 +157,6 @@ class UpstreamConnection(asyncio.Protocol):
         if self.status == 0 or self.complete:
             return  # end of an interim response, or already ended (HEAD)
         self.complete = True
-        self._cancel_timer()
         self._wake()
 
     def _has_framing(self) -> bool:
@@ -173,9 +175,16 @@ class UpstreamConnection(asyncio.Protocol):
         self.head_request = head_request
         self.read_timeout = read_timeout
         self.write_timeout = write_timeout
-        loop = self.pool.loop
-        self.last_activity = loop.time()
-        self._timer = loop.call_later(min(read_timeout, write_timeout), self._on_timer)
+        loop = self.loop
+        now = self.last_activity = loop.time()
+        # one watchdog timer per connection, re-armed only when it fires (not per request)
+        limit = read_timeout if read_timeout < write_timeout else write_timeout
+        t = self._timer
+        if t is None:
+            self._timer = loop.call_at(now + limit, self._on_timer)
+        elif t.when() > now + limit + 0.001:
+            t.cancel()
+            self._timer = loop.call_at(now + limit, self._on_timer)
         transport = self.transport
         assert transport is not None
         if body:
@@ -185,9 +194,9 @@ class UpstreamConnection(asyncio.Protocol):
 
     def _on_timer(self) -> None:
         self._timer = None
-        if self.complete or not self.busy:
-            return
-        loop = self.pool.loop
+        if self.complete or not self.busy or self.closed:
+            return  # idle: the next exchange arms it again
+        loop = self.loop
         now = loop.time()
         if self.write_paused_since and now - self.write_paused_since >= self.write_timeout:
             self._fail(UpstreamError("timeout", "write", sent=self.got_bytes))
@@ -204,7 +213,7 @@ class UpstreamConnection(asyncio.Protocol):
 
     def touch(self) -> None:
         """Record write progress (the request body is still flowing)."""
-        self.last_activity = self.pool.loop.time()
+        self.last_activity = self.loop.time()
 
     def _cancel_timer(self) -> None:
         t = self._timer
@@ -231,7 +240,7 @@ class UpstreamConnection(asyncio.Protocol):
     async def wait_headers(self) -> None:
         """Until the response head arrived; raises ``UpstreamError``."""
         if not self.headers_done and self.error is None:
-            self._waiter = self.pool.loop.create_future()
+            self._waiter = self.loop.create_future()
             await self._waiter
             self._waiter = None
         if self.error is not None and not self.headers_done:
@@ -240,7 +249,7 @@ class UpstreamConnection(asyncio.Protocol):
     async def wait_complete(self) -> None:
         """Until the response body has been fully handed to the sink; raises ``UpstreamError``."""
         if not self.complete and self.error is None:
-            self._waiter = self.pool.loop.create_future()
+            self._waiter = self.loop.create_future()
             await self._waiter
             self._waiter = None
         if self.error is not None and not self.complete:
@@ -270,7 +279,6 @@ class UpstreamConnection(asyncio.Protocol):
 
     def finish(self) -> None:
         """The exchange is over: back to the pool if reusable, else closed."""
-        self._cancel_timer()
         reusable = self.complete and self.keep_alive and self.error is None and not self.closed
         self._reset_exchange()
         if reusable:
@@ -279,6 +287,7 @@ class UpstreamConnection(asyncio.Protocol):
             self.close()
 
     def close(self) -> None:
+        self._cancel_timer()
         if self.transport is not None and not self.closed:
             self.transport.close()
         self.closed = True
@@ -297,14 +306,25 @@ class UpstreamPool:
         self._closed = False
         self.connects = 0  # new connections opened (for tests and stats)
 
-    async def acquire(self, host: str, port: int, connect_timeout: float) -> tuple[UpstreamConnection, bool]:
-        """(connection, reused). Raises ``UpstreamError`` ("connect" or "timeout")."""
-        key = (host, port)
-        idle = self._idle.get(key)
+    def take_idle(self, host: str, port: int) -> UpstreamConnection | None:
+        """A kept-alive connection to (host, port), newest first, or None."""
+        idle = self._idle.get((host, port))
         while idle:
             conn = idle.pop()
             if not conn.closed:
-                return conn, True
+                return conn
+        return None
+
+    async def acquire(self, host: str, port: int, connect_timeout: float) -> tuple[UpstreamConnection, bool]:
+        """(connection, reused). Raises ``UpstreamError`` ("connect" or "timeout")."""
+        conn = self.take_idle(host, port)
+        if conn is not None:
+            return conn, True
+        return await self.connect(host, port, connect_timeout), False
+
+    async def connect(self, host: str, port: int, connect_timeout: float) -> UpstreamConnection:
+        """A new connection. Raises ``UpstreamError`` ("connect" or "timeout")."""
+        key = (host, port)
         try:
             async with asyncio.timeout(connect_timeout):
                 _t, conn = await self.loop.create_connection(lambda: UpstreamConnection(self, key), host, port)
@@ -313,7 +333,7 @@ class UpstreamPool:
         except OSError as exc:
             raise UpstreamError("connect", f"{host}:{port}: {exc.strerror or exc}") from None
         self.connects += 1
-        return conn, False
+        return conn
 
     def _release(self, conn: UpstreamConnection) -> None:
         if self._closed:
