@@ -201,6 +201,83 @@ def _literal_prefix(regex: str) -> str:
     return "".join(out)
 
 
+def _required_literal(rx: re.Pattern[str]) -> str:
+    """The longest literal run outside groups and classes that every match must contain, so a
+    cheap substring test can skip the regex ("" when unsure: alternation, flags that change
+    literal meaning)."""
+    if rx.flags & (re.IGNORECASE | re.VERBOSE):
+        return ""
+    text = rx.pattern
+    best = ""
+    run: list[str] = []
+    depth = 0
+    in_class = False
+    i, n = 0, len(text)
+
+    def flush() -> None:
+        nonlocal best
+        if len(run) > len(best):
+            best = "".join(run)
+        run.clear()
+
+    while i < n:
+        c = text[i]
+        if in_class:
+            if c == "\\":
+                i += 2
+                continue
+            if c == "]":
+                in_class = False
+            i += 1
+            continue
+        if c == "\\":
+            nxt = text[i + 1 : i + 2]
+            if depth == 0 and nxt and not nxt.isalnum():
+                lit, step = nxt, 2
+            else:
+                flush()
+                i += 2
+                continue
+        elif c == "[":
+            flush()
+            in_class = True
+            i += 1
+            continue
+        elif c == "(":
+            flush()
+            depth += 1
+            i += 1
+            continue
+        elif c == ")":
+            depth -= 1
+            i += 1
+            continue
+        elif c == "|":
+            if depth == 0:
+                return ""
+            i += 1
+            continue
+        elif c in ".^$*+?{}":
+            flush()
+            i += 1
+            continue
+        else:
+            lit, step = c, 1
+        if depth > 0:
+            i += step
+            continue
+        after = text[i + step : i + step + 1]
+        if after in ("?", "*", "{"):
+            flush()
+        else:
+            run.append(lit)
+            if after == "+":
+                flush()
+        i += step
+    flush()
+    return best
+
+
 class _Headers:
     """A case-insensitive ``getall`` view over a plain mapping (tests pass dicts)."""
 
@@ -229,7 +306,7 @@ class _Matcher:
     __slots__ = (
         "route", "service", "mid", "rank", "sort_key",
         "methods", "hosts", "headers", "snis", "prefixes", "regexes",
-        "strip_path", "base", "redirect_status",
+        "strip_path", "base", "redirect_status", "need",
     )
 
     def __init__(self) -> None:
@@ -241,6 +318,8 @@ class _Matcher:
         self.snis: tuple[tuple[int, str], ...] | None = None
         self.prefixes: tuple[str, ...] = ()
         self.regexes: tuple[re.Pattern[str], ...] = ()
+        # text the normalized path must contain (single-regex groups): a cheap pre-test
+        self.need = ""
 
     def check(self, method: str, host: str | None, dport: int | None, path: str,
               headers: Any, scheme: str, sni: str | None) -> tuple[str, re.Match[str] | None] | None:
@@ -503,6 +582,8 @@ class Router:
                         raise ValueError(f"regex not supported: {p}")
                     rxs.append(compile_pcre("^" + text))
                 m.regexes = tuple(rxs)
+                if len(rxs) == 1:
+                    m.need = _required_literal(rxs[0])
             else:
                 m.prefixes = tuple(group)
             m.strip_path = bool(route.get("strip_path"))
@@ -609,6 +690,8 @@ class Router:
                 for m in lst:
                     if m.rank >= best_rank:
                         break
+                    if m.need and m.need not in npath:
+                        continue
                     hit = m.check(method, hname, dport, npath, headers, scheme, sni)
                     if hit is not None:
                         best, best_rank, best_hit = m, m.rank, hit
@@ -622,6 +705,8 @@ class Router:
                 for m in lst:
                     if m.rank >= best_rank:
                         break
+                    if m.need and m.need not in npath:
+                        continue
                     hit = m.check(method, hname, dport, npath, headers, scheme, sni)
                     if hit is not None:
                         best, best_rank, best_hit = m, m.rank, hit
