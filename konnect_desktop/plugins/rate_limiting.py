@@ -1,0 +1,295 @@
+"""rate-limiting: limit how many requests a client may make per second/minute/hour/day/month/year.
+
+Kong's bundled plugin, with fixed windows aligned to UTC calendar boundaries. The client is
+counted by ``limit_by`` (consumer, credential, ip, service, header or path; falling back to the
+client IP) in counters keyed by the route and service the *plugin instance* is attached to, so a
+global instance shares one counter per client across all routes (as Kong does).
+
+Policies: ``local`` (this runtime's memory; ``cluster`` is the same on a single-node desktop
+gateway) and ``redis`` (shared by every runtime using the same Redis). Both check and count in
+one atomic step, so a limit of N lets exactly N requests through under concurrency; a rejected
+request is not counted. ``sync_rate`` is accepted for compatibility; counting is always
+synchronous here, which is the exact end of what it trades off.
+
+Responses carry Kong's headers (``X-RateLimit-Limit-<Period>``, ``X-RateLimit-Remaining-<Period>``,
+``RateLimit-Limit/Remaining/Reset``, and ``Retry-After`` on rejections) unless
+``hide_client_headers``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+from ..model.paths import validate_host, validate_service_path
+from ..model.schema import (
+    AtLeastOneOf,
+    Boolean,
+    Conditional,
+    Integer,
+    Number,
+    Record,
+    String,
+)
+from .base import Decision, Handler, PluginExit, PluginSpec, RequestContext, ResponseContext
+from .http_util import UNEXPECTED, header_name_error
+from .rate_limiting_policies import (
+    EXPIRATION,
+    NULL_ID,
+    PERIODS,
+    Counter,
+    LocalPolicy,
+    PolicyError,
+    RedisPolicy,
+    window_end,
+    window_starts,
+)
+
+NAME = "rate-limiting"
+PRIORITY = 910
+SYNC_RATE_REALTIME = -1
+DEFAULT_MESSAGE = "API rate limit exceeded"
+
+X_LIMIT = {p: f"X-RateLimit-Limit-{p.capitalize()}" for p in PERIODS}
+X_REMAINING = {p: f"X-RateLimit-Remaining-{p.capitalize()}" for p in PERIODS}
+RATELIMIT_LIMIT = "RateLimit-Limit"
+RATELIMIT_REMAINING = "RateLimit-Remaining"
+RATELIMIT_RESET = "RateLimit-Reset"
+RETRY_AFTER = "Retry-After"
+
+
+# -- schema ---------------------------------------------------------------------------------------
+def _fmt1(v: float) -> str:
+    return f"{v:.1f}"
+
+
+def _validate_config(config: dict[str, Any]) -> str | None:
+    """Kong's record-level check: longer periods may not have lower limits; sync_rate rules."""
+    for i, lower in enumerate(PERIODS):
+        v1 = config.get(lower)
+        if isinstance(v1, (int, float)) and not isinstance(v1, bool):
+            for upper in PERIODS[i + 1:]:
+                v2 = config.get(upper)
+                if isinstance(v2, (int, float)) and not isinstance(v2, bool) and v2 < v1:
+                    return (f"The limit for {upper}({_fmt1(v2)}) cannot be lower than the limit "
+                            f"for {lower}({_fmt1(v1)})")
+    sync_rate = config.get("sync_rate")
+    if config.get("policy") != "redis" and sync_rate != SYNC_RATE_REALTIME:
+        return "sync_rate can only be used with the redis policy"
+    if config.get("policy") == "redis" and sync_rate != SYNC_RATE_REALTIME and isinstance(sync_rate, (int, float)) \
+            and sync_rate < 0.02:
+        return "sync_rate must be greater than 0.02, or -1 to disable"
+    return None
+
+
+def _path_check(v: str) -> str | None:
+    return validate_service_path(v)
+
+
+REDIS = Record(
+    [
+        ("host", String(custom=validate_host, description="Host name or IP address of the Redis server.")),
+        ("port", Integer(between=(0, 65535), default=6379, description="Port of the Redis server.")),
+        ("timeout", Integer(between=(0, 2**31 - 2), default=2000,
+                            description="Connect, send and read timeout for Redis, in milliseconds.")),
+        ("username", String(description="Username for Redis ACL authentication (Redis 6+). When unset, no ACL authentication is done.")),
+        ("password", String(len_min=0, secret=True, description="Password for Redis. When unset, no AUTH command is sent.")),
+        ("database", Integer(default=0, description="Redis database number to keep the counters in.")),
+        ("ssl", Boolean(required=True, default=False, description="Connect to Redis over TLS.")),
+        ("ssl_verify", Boolean(required=True, default=False, description="Verify the Redis server's TLS certificate.")),
+        ("server_name", String(custom=validate_host, description="Server name (SNI) for the TLS connection to Redis.")),
+    ],
+    nullable=False,
+    description="Redis connection, used when `policy` is `redis`.",
+)
+
+CONFIG = Record(
+    [
+        *[(p, Number(gt=0, description=f"How many HTTP requests a client may make per {p}."))
+          for p in PERIODS],
+        ("limit_by", String(one_of=("consumer", "credential", "ip", "service", "header", "path"), default="consumer",
+                            description="What a client is counted by. When it cannot be determined (e.g. no consumer was identified), the client IP is used.")),
+        ("header_name", String(custom=header_name_error, description="Header whose value identifies the client when `limit_by` is `header`.")),
+        ("path", String(starts_with="/", custom=_path_check, description="Request path counted together when `limit_by` is `path` (exact match)." )),
+        ("policy", String(one_of=("local", "cluster", "redis"), default="local", len_min=0,
+                          description="Where counters are kept: `local` (this runtime's memory), `cluster` (same as local on a single-node gateway) or `redis` (shared by all runtimes using the same Redis).")),
+        ("fault_tolerant", Boolean(required=True, default=True,
+                                   description="When the counter store cannot be reached: proxy the request anyway (`true`), or answer 500 (`false`).")),
+        ("redis", REDIS),
+        ("hide_client_headers", Boolean(required=True, default=False,
+                                        description="Do not send the rate-limit headers to the client.")),
+        ("error_code", Number(gt=0, default=429, description="Status code answered when the limit is exceeded.")),
+        ("error_message", String(default=DEFAULT_MESSAGE, description="Message answered when the limit is exceeded.")),
+        ("sync_rate", Number(required=True, default=-1,
+                             description="How often (seconds) counters are synchronized with Redis; -1 counts synchronously. Only with the redis policy (this gateway always counts synchronously).")),
+    ],
+    nullable=False,
+    custom=_validate_config,
+    description="Limits per period and where counters are kept.",
+)
+
+ENTITY_CHECKS = [
+    AtLeastOneOf([f"config.{p}" for p in PERIODS]),
+    Conditional("config.policy", {"eq": "redis"}, "config.redis.host", {"required": True}),
+    Conditional("config.policy", {"eq": "redis"}, "config.redis.port", {"required": True}),
+    Conditional("config.policy", {"eq": "redis"}, "config.redis.timeout", {"required": True}),
+    Conditional("config.limit_by", {"eq": "header"}, "config.header_name", {"required": True}),
+    Conditional("config.limit_by", {"eq": "path"}, "config.path", {"required": True}),
+]
+
+_SHORTHANDS = ("host", "port", "password", "username", "ssl", "ssl_verify", "server_name", "timeout", "database")
+
+
+def _shorthands(config: dict[str, Any]) -> dict[str, Any]:
+    """Deprecated flat ``redis_*`` fields (Kong < 3.6) move into ``redis``."""
+    if not any(f"redis_{k}" in config for k in _SHORTHANDS):
+        return config
+    out = dict(config)
+    redis = dict(out.get("redis") or {}) if isinstance(out.get("redis") or {}, dict) else out["redis"]
+    for k in _SHORTHANDS:
+        if f"redis_{k}" in out:
+            value = out.pop(f"redis_{k}")
+            if value is not None and isinstance(redis, dict):
+                redis[k] = value
+    out["redis"] = redis
+    return out
+
+
+# -- handler --------------------------------------------------------------------------------------
+def _num(v: float) -> str:
+    return str(int(v)) if float(v).is_integer() else str(v)
+
+
+def _fk_id(entity: dict[str, Any], name: str) -> str:
+    ref = entity.get(name)
+    if isinstance(ref, dict) and ref.get("id"):
+        return str(ref["id"])
+    return NULL_ID
+
+
+class RateLimitingHandler(Handler):
+    def __init__(self, config: dict[str, Any], plugin: dict[str, Any], runtime: Any) -> None:
+        super().__init__(config, plugin, runtime)
+        self.limits: dict[str, float] = {p: config[p] for p in PERIODS if config.get(p) is not None}
+        self.limit_by: str = config.get("limit_by") or "consumer"
+        self.route_id = _fk_id(plugin, "route")
+        self.service_id = _fk_id(plugin, "service")
+        self.hide = bool(config.get("hide_client_headers"))
+        self.error_code = int(config.get("error_code") or 429)
+        self.error_message = config.get("error_message")
+        if self.error_message is None:
+            self.error_message = DEFAULT_MESSAGE
+        self.fault_tolerant = config.get("fault_tolerant", True) is not False
+        self.clock = time.time  # replaceable in tests
+        self.policy: LocalPolicy | RedisPolicy
+        if config.get("policy") == "redis":
+            self.policy = RedisPolicy(config.get("redis") or {})
+        else:
+            self.policy = LocalPolicy(runtime.shared_state(NAME))
+
+    def identifier(self, ctx: RequestContext) -> tuple[str, str]:
+        """(identifier, how it was found) per Kong's ``get_identifier``."""
+        by = self.limit_by
+        ident: str | None = None
+        if by == "service":
+            ident = (ctx.service or {}).get("id")
+        elif by == "consumer":
+            ident = (ctx.consumer or {}).get("id") or (ctx.credential or {}).get("id")
+        elif by == "credential":
+            ident = (ctx.credential or {}).get("id")
+        elif by == "header":
+            name = self.config.get("header_name")
+            ident = ctx.headers.get(name) if name else None
+        elif by == "path":
+            if ctx.original.path == self.config.get("path"):
+                ident = ctx.original.path
+        if ident:
+            return str(ident), by
+        return ctx.client_ip, "ip"
+
+    async def access(self, ctx: RequestContext) -> None:
+        now = self.clock()
+        ident, kind = self.identifier(ctx)
+        starts = window_starts(now)
+        counters = [
+            Counter(f"ratelimit:{self.route_id}:{self.service_id}:{ident}:{starts[p]}:{p}", limit,
+                    window_end(p, starts[p]))
+            for p, limit in self.limits.items()
+        ]
+        try:
+            if isinstance(self.policy, LocalPolicy):  # synchronous: atomic on the event loop
+                usages, _allowed = self.policy.check_and_count(counters, now)
+            else:
+                usages, _allowed = await self.policy.check_and_count(counters, now)
+        except PolicyError as exc:
+            if self.fault_tolerant:
+                ctx.decisions.append(Decision(NAME, "error", f"{self.policy.name} store unavailable; request allowed (fault_tolerant): {exc}",
+                                              {"policy": self.policy.name, "fault_tolerant": True, "error": str(exc)}))
+                return
+            ctx.decisions.append(Decision(NAME, "error", f"{self.policy.name} store unavailable: {exc}",
+                                          {"policy": self.policy.name, "fault_tolerant": False, "error": str(exc),
+                                           "status": 500}))
+            raise ctx.kong_error(500, UNEXPECTED) from None
+
+        stop: str | None = None
+        usage: dict[str, dict[str, float]] = {}
+        for (period, limit), used in zip(self.limits.items(), usages, strict=True):
+            remaining = limit - used
+            usage[period] = {"limit": limit, "remaining": remaining}
+            if remaining <= 0:
+                stop = period
+
+        headers: dict[str, str] = {}
+        best: tuple[float, int, float] | None = None  # (remaining, window, limit) shown in RateLimit-*
+        reset = 1
+        now_ms = now * 1000
+        shown: dict[str, dict[str, float]] = {}
+        for period, u in usage.items():
+            current = u["remaining"] - 1 if stop is None or stop == period else u["remaining"]
+            current = max(0, current)
+            shown[period] = {"limit": u["limit"], "remaining": current}
+            window = EXPIRATION[period]
+            if best is None or current < best[0] or (current == best[0] and window > best[1]):
+                best = (current, window, u["limit"])
+                reset = max(1, window - math.floor((now_ms - starts[period]) / 1000))
+            headers[X_LIMIT[period]] = _num(u["limit"])
+            headers[X_REMAINING[period]] = _num(current)
+        if best is not None:
+            headers[RATELIMIT_LIMIT] = _num(best[2])
+            headers[RATELIMIT_REMAINING] = _num(best[0])
+            headers[RATELIMIT_RESET] = str(reset)
+
+        data = {"policy": self.policy.name, "limit_by": kind, "periods": shown,
+                "identifier": ident if kind in ("ip", "consumer", "credential", "service", "path") else f"header {self.config.get('header_name')}"}
+        summary = ", ".join(f"{p} {_num(v['remaining'])}/{_num(v['limit'])} left" for p, v in shown.items())
+        if stop is not None:
+            data["status"] = self.error_code
+            data["exceeded"] = stop
+            ctx.decisions.append(Decision(NAME, "reject", f"{stop} limit exceeded ({summary})", data))
+            exit_headers = {} if self.hide else {**headers, RETRY_AFTER: str(reset)}
+            raise PluginExit(self.error_code, {"message": self.error_message, "request_id": ctx.request_id},
+                             exit_headers)
+        ctx.decisions.append(Decision(NAME, "pass", summary, data))
+        if not self.hide:
+            ctx.plugin_ctx(self)["headers"] = headers
+
+    def header_filter(self, ctx: RequestContext, resp: ResponseContext) -> None:
+        headers = ctx.plugin_ctx(self).get("headers")
+        if headers:
+            for k, v in headers.items():
+                resp.headers[k] = v
+
+    async def close(self) -> None:
+        await self.policy.close()
+
+
+PLUGIN = PluginSpec(
+    name=NAME,
+    priority=PRIORITY,
+    config=CONFIG,
+    description="Limit how many requests clients can make per second, minute, hour, day, month or year.",
+    handler=RateLimitingHandler,
+    entity_checks=ENTITY_CHECKS,
+    shorthands=_shorthands,
+)

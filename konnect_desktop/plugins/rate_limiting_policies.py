@@ -1,0 +1,186 @@
+"""Counter stores for the rate-limiting plugin: fixed UTC windows, checked and counted atomically.
+
+Each request asks one question of a policy: "for these counters (one per configured period) and
+these limits, is every counter below its limit? If so, count this request in all of them" — and
+gets back the counts *before* this request. Answering it in one step is what keeps a limit of N
+at exactly N under concurrency:
+
+* ``LocalPolicy`` keeps counters in a dict owned by the runtime (they survive config rebuilds)
+  and answers synchronously, so nothing else runs on the event loop between check and count.
+* ``RedisPolicy`` runs one Lua script on Redis, which Redis executes atomically, so several
+  runtimes (or a Kong node using the same key format) share one exact limit.
+
+Counter keys follow Kong's: ``ratelimit:<route_id>:<service_id>:<identifier>:<window start ms>:<period>``.
+"""
+
+from __future__ import annotations
+
+import calendar
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+PERIODS: tuple[str, ...] = ("second", "minute", "hour", "day", "month", "year")
+# window lengths Kong uses for RateLimit-Reset (month = 30 days, year = 365 days)
+EXPIRATION: dict[str, int] = {"second": 1, "minute": 60, "hour": 3600, "day": 86400,
+                              "month": 2592000, "year": 31536000}
+NULL_ID = "00000000-0000-0000-0000-000000000000"
+
+
+def window_starts(now: float) -> dict[str, int]:
+    """Start of the current fixed window of every period, in Unix milliseconds (UTC)."""
+    sec = math.floor(now)
+    dt = datetime.fromtimestamp(sec, UTC)
+    month = calendar.timegm((dt.year, dt.month, 1, 0, 0, 0))
+    year = calendar.timegm((dt.year, 1, 1, 0, 0, 0))
+    return {
+        "second": sec * 1000,
+        "minute": (sec - sec % 60) * 1000,
+        "hour": (sec - sec % 3600) * 1000,
+        "day": (sec - sec % 86400) * 1000,
+        "month": month * 1000,
+        "year": year * 1000,
+    }
+
+
+def window_end(period: str, start_ms: int) -> float:
+    """When the window starting at ``start_ms`` ends (Unix seconds); calendar-aware."""
+    start = start_ms / 1000
+    if period == "month":
+        dt = datetime.fromtimestamp(start, UTC)
+        y, m = (dt.year + 1, 1) if dt.month == 12 else (dt.year, dt.month + 1)
+        return float(calendar.timegm((y, m, 1, 0, 0, 0)))
+    if period == "year":
+        dt = datetime.fromtimestamp(start, UTC)
+        return float(calendar.timegm((dt.year + 1, 1, 1, 0, 0, 0)))
+    return start + EXPIRATION[period]
+
+
+@dataclass(frozen=True)
+class Counter:
+    key: str
+    limit: float
+    expires_at: float  # Unix seconds: end of the window
+
+
+class PolicyError(Exception):
+    """The counter store could not answer (Redis down, timeout, ...)."""
+
+
+class LocalPolicy:
+    """Counters in one runtime's memory. ``state`` is a dict that outlives handler rebuilds."""
+
+    name = "local"
+    _SWEEP_EVERY = 1.0
+
+    def __init__(self, state: dict[str, Any]) -> None:
+        self.counters: dict[str, list[float]] = state.setdefault("counters", {})
+        self._state = state
+        state.setdefault("next_sweep", 0.0)
+
+    def _sweep(self, now: float) -> None:
+        if now < self._state["next_sweep"]:
+            return
+        self._state["next_sweep"] = now + self._SWEEP_EVERY
+        dead = [k for k, (_count, exp) in self.counters.items() if exp <= now]
+        for k in dead:
+            del self.counters[k]
+
+    def check_and_count(self, counters: Sequence[Counter], now: float) -> tuple[list[float], bool]:
+        """Synchronous on purpose: no other request can run between the check and the count."""
+        self._sweep(now)
+        usages: list[float] = []
+        for c in counters:
+            entry = self.counters.get(c.key)
+            usages.append(entry[0] if entry is not None and entry[1] > now else 0)
+        allowed = all(u < c.limit for u, c in zip(usages, counters, strict=True))
+        if allowed:
+            for u, c in zip(usages, counters, strict=True):
+                self.counters[c.key] = [u + 1, c.expires_at]
+        return usages, allowed
+
+    async def close(self) -> None:
+        return None
+
+
+# KEYS: counter keys; ARGV: limits..., ttls (seconds)...
+# Returns {allowed (0/1), usage1, usage2, ...} with the usages before this request.
+_SCRIPT = """
+local n = #KEYS
+local usages = {}
+local allowed = 1
+for i = 1, n do
+  local v = tonumber(redis.call('GET', KEYS[i]) or '0')
+  usages[i] = v
+  if v >= tonumber(ARGV[i]) then allowed = 0 end
+end
+if allowed == 1 then
+  for i = 1, n do
+    if redis.call('INCR', KEYS[i]) == 1 then
+      redis.call('EXPIRE', KEYS[i], ARGV[n + i])
+    end
+  end
+end
+local out = {allowed}
+for i = 1, n do out[i + 1] = usages[i] end
+return out
+"""
+
+
+class RedisPolicy:
+    """Counters in Redis, shared by every runtime that points at the same server and database."""
+
+    name = "redis"
+
+    def __init__(self, conf: dict[str, Any]) -> None:
+        import redis
+        import redis.asyncio as aioredis
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
+
+        timeout = (conf.get("timeout") or 2000) / 1000
+        kwargs: dict[str, Any] = {
+            "host": conf.get("host"),
+            "port": conf.get("port") or 6379,
+            "db": conf.get("database") or 0,
+            "username": conf.get("username"),
+            "password": conf.get("password"),
+            "socket_timeout": timeout,
+            "socket_connect_timeout": timeout,
+            # one try per request: a down Redis must not slow every request by retries
+            "retry": Retry(NoBackoff(), 0),
+        }
+        if conf.get("ssl"):
+            kwargs["ssl"] = True
+            kwargs["ssl_cert_reqs"] = "required" if conf.get("ssl_verify") else "none"
+            kwargs["ssl_check_hostname"] = bool(conf.get("ssl_verify"))
+        self.client = aioredis.Redis(**kwargs)
+        self.script = self.client.register_script(_SCRIPT)
+        self._errors: tuple[type[BaseException], ...] = (redis.exceptions.RedisError, OSError, TimeoutError)
+
+    async def check_and_count(self, counters: Sequence[Counter], now: float) -> tuple[list[float], bool]:
+        keys = [c.key for c in counters]
+        ttls = [max(1, math.ceil(c.expires_at - now)) for c in counters]
+        limits = [_num(c.limit) for c in counters]
+        try:
+            res = await self.script(keys=keys, args=[*limits, *ttls])
+        except self._errors as exc:
+            raise PolicyError(f"{type(exc).__name__}: {exc}") from exc
+        allowed = bool(int(res[0]))
+        return [float(x) if not isinstance(x, int) else x for x in res[1:]], allowed
+
+    async def close(self) -> None:
+        try:
+            await self.client.aclose()
+        except self._errors:  # pragma: no cover - closing a broken connection
+            pass
+
+
+def _num(v: float) -> str:
+    return str(int(v)) if float(v).is_integer() else repr(float(v))
+
+
+__all__ = ["PERIODS", "EXPIRATION", "NULL_ID", "window_starts", "window_end", "Counter", "PolicyError",
+           "LocalPolicy", "RedisPolicy"]
