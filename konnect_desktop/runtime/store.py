@@ -222,6 +222,8 @@ def _ddl(tables: Mapping[str, _Table]) -> list[str]:
 
 
 LAYOUT = _build_layout()
+# Parents first; a kind missing from DEPENDENCY_ORDER still gets stored, exported and cleared.
+ORDER: tuple[str, ...] = (*DEPENDENCY_ORDER, *(t for t in LAYOUT if t not in DEPENDENCY_ORDER))
 _DDL = _ddl(LAYOUT)
 LAYOUT_FINGERPRINT = hashlib.sha256("\n;\n".join(_DDL).encode()).hexdigest()[:16]
 
@@ -415,7 +417,7 @@ class Store:
                 w.execute(f"DROP TABLE {_quote(name)}")
         for stmt in _DDL:
             w.execute(stmt)
-        for name in DEPENDENCY_ORDER:
+        for name in ORDER:  # foreign keys are off here: order only keeps it tidy
             t = LAYOUT[name]
             for seq, body in saved.get(name, ()):
                 entity = json.loads(body)
@@ -430,7 +432,12 @@ class Store:
     def transaction(self) -> Iterator[Store]:
         """All writes inside happen atomically; nested calls join (with a savepoint, so a failing
         inner block can be caught without losing the outer one's work). Subscribers are called once,
-        after the outermost commit."""
+        after the outermost commit.
+
+        The transaction belongs to the calling thread and holds the store's write lock: other
+        threads' writes wait, their reads see the last committed state. From async code, run the
+        whole block in a worker (``await asyncio.to_thread(fn)``); never hold it across an ``await``.
+        """
         if self._closed:
             raise database_error(RuntimeError("the store is closed"))
         new_version: int | None = None
@@ -695,7 +702,7 @@ class Store:
                 conn.execute("BEGIN")
             try:
                 out: Config = {}
-                for name in DEPENDENCY_ORDER:
+                for name in ORDER:
                     t = LAYOUT[name]
                     out[name] = [json.loads(r[0]) for r in conn.execute(f"SELECT body FROM {t.sql} ORDER BY seq")]
                 return out
@@ -780,17 +787,17 @@ class Store:
         with self._write():
             w = self._w
             try:
-                for name in reversed(DEPENDENCY_ORDER):
+                for name in reversed(ORDER):
                     t = LAYOUT[name]
                     if t.has_tags:
                         w.execute(f"DELETE FROM {t.tags_sql}")
                     w.execute(f"DELETE FROM {t.sql}")
-                for name in DEPENDENCY_ORDER:
+                for name in ORDER:
                     self._bulk_insert(LAYOUT[name], prepared.get(name, []))
             except sqlite3.IntegrityError as exc:  # pragma: no cover - the checks above catch these
                 raise database_error(exc) from exc
             self._dirty = True
-        return {name: len(prepared.get(name, [])) for name in DEPENDENCY_ORDER}
+        return {name: len(prepared.get(name, [])) for name in ORDER}
 
     def import_entities(self, config: Mapping[str, Any]) -> dict[str, int]:
         """Insert many entities in one transaction (parents first), keeping given ids and
@@ -954,7 +961,7 @@ class Store:
         unknown = [k for k in config if not k.startswith("_") and k not in LAYOUT]
         if unknown:
             raise declarative_error({k: "unknown entity type" for k in unknown})
-        return [name for name in DEPENDENCY_ORDER if config.get(name)]
+        return [name for name in ORDER if config.get(name)]
 
     def _prepare_config(self, config: Mapping[str, Any]) -> Config:
         """Validate a whole configuration on its own: schemas, duplicate ids and unique values,
