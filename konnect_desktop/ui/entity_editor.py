@@ -311,7 +311,7 @@ class EntityEditor(QWidget):
         self.sig_saved.emit(entity)
 
     def _failed(self, info: ErrorInfo) -> None:
-        self.show_errors(info.fields or {}, info.message)
+        self.show_errors(info.field_messages(), info.message)
 
     def confirm_delete(self) -> None:
         if self.entity is None or self._delete_fn is None:

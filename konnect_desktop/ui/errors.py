@@ -26,13 +26,25 @@ class ErrorInfo:
     message: str
     fields: dict[str, Any] = field(default_factory=dict)
     status: int | None = None
+    code: int | None = None  # Kong's error code (2 schema, 4 foreign key, 5 unique, ...)
+
+    def field_messages(self) -> dict[str, Any]:
+        """Field errors worded for the field they sit on. Kong's unique and foreign-key errors
+        carry the offending values, not messages; turn those into sentences."""
+        if self.code == 5:
+            return {k: f"must be unique: “{v}” is already used" for k, v in self.fields.items() if not k.startswith("@")}
+        if self.code == 4:
+            return {k: "does not reference an existing entity" for k in self.fields if not k.startswith("@")}
+        return {k: v for k, v in self.fields.items() if not k.startswith("@") or k == "@entity"}
 
     def lines(self) -> list[str]:
         """The field errors flattened the way Kong words them (``config.minute: ...``)."""
         if not self.fields:
             return []
+        if self.code in (4, 5):
+            return [f"{k}: {v}" for k, v in self.field_messages().items()]
         try:
-            return flatten_messages({k: v for k, v in self.fields.items() if not k.startswith("@") or k == "@entity"})
+            return flatten_messages(self.field_messages())
         except Exception:  # an odd shape from a remote server: show it raw rather than fail
             return [str(self.fields)]
 
@@ -53,8 +65,10 @@ def describe_error(exc: BaseException, *, action: str = "") -> ErrorInfo:
     status = getattr(exc, "status", None) if isinstance(getattr(exc, "status", None), int) else None
     fields = getattr(exc, "fields", None)
     message = getattr(exc, "message", None)
+    code = getattr(exc, "code", None)
     if isinstance(message, str) and message:
-        return ErrorInfo(title, message, fields if isinstance(fields, dict) else {}, status)
+        return ErrorInfo(title, message, fields if isinstance(fields, dict) else {}, status,
+                         code if isinstance(code, int) else None)
     if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
         return ErrorInfo(title, "The operation timed out.", {}, status)
     for e in _exc_chain(exc):

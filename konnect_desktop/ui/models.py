@@ -226,17 +226,24 @@ class EntityFilterProxy(QSortFilterProxyModel):
         self._tag: str | None = None
         self._sort: tuple[int, Qt.SortOrder] = (-1, Qt.SortOrder.AscendingOrder)
 
+    def _refilter(self, change: Any) -> None:
+        if hasattr(self, "beginFilterChange"):  # Qt >= 6.10
+            self.beginFilterChange()
+            change()
+            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+        else:
+            change()
+            self.invalidateRowsFilter()
+
     def set_search(self, text: str) -> None:
         needle = text.strip().lower()
         if needle != self._needle:
-            self._needle = needle
-            self.invalidateRowsFilter()
+            self._refilter(lambda: setattr(self, "_needle", needle))
 
     def set_tag(self, tag: str | None) -> None:
         tag = tag or None
         if tag != self._tag:
-            self._tag = tag
-            self.invalidateRowsFilter()
+            self._refilter(lambda: setattr(self, "_tag", tag))
 
     def filterAcceptsRow(self, source_row: int, source_parent: QModelIndex | QPersistentModelIndex) -> bool:  # noqa: N802
         src = self.sourceModel()

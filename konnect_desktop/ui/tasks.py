@@ -13,6 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
+import shiboken6
 from PySide6.QtCore import QObject, Signal
 
 from .errors import ErrorInfo, describe_error
@@ -62,6 +63,8 @@ class TaskRunner(QObject):
         self.sig_busy.emit(True, label)
 
         def finished(t: asyncio.Task[Any]) -> None:
+            if not shiboken6.isValid(self):  # the owner widget is gone: nobody to tell
+                return
             current = self._tasks.get(key)
             if current is not None and current[0] is t:
                 del self._tasks[key]

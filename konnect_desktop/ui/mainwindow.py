@@ -1,0 +1,317 @@
+"""The main window: connection bar, sidebar of pages, and a status bar with the local runtime.
+
+The connection bar says which connection and runtime group every page shows and switches in
+one click; the status bar always shows the current group and the local runtime's state
+(running/stopped, proxy and admin addresses) with Start/Stop. Pages come from the registry in
+``pages/__init__.py`` and are built when first shown.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from PySide6.QtCore import QByteArray, Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMainWindow,
+    QPushButton,
+    QSplitter,
+    QStackedWidget,
+    QStatusBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from .errors import ErrorInfo, describe_error
+from .pages import PAGES, PageSpec
+from .pages.base import Page
+from .session import Connection, Session
+from .theme import set_status
+
+log = logging.getLogger(__name__)
+
+
+class ErrorPage(Page):
+    """Shown instead of a page whose module failed to import (the window stays usable)."""
+
+    def __init__(self, session: Session, title: str, exc: BaseException) -> None:
+        self.title = title
+        super().__init__(session)
+        self.title_label.setText(title)
+        self.error_panel.show_error(describe_error(exc, action=f"opening {title}"))
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, session: Session, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.setWindowTitle("Konnect Desktop")
+        self.resize(1280, 820)
+        self.pages: dict[str, Page] = {}
+
+        central = QWidget()
+        outer = QVBoxLayout(central)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.setSpacing(0)
+
+        # -- connection bar --------------------------------------------------------------------
+        bar = QWidget()
+        bar.setObjectName("ConnectionBar")
+        bh = QHBoxLayout(bar)
+        bh.setContentsMargins(10, 6, 10, 6)
+        self.connection_combo = QComboBox()
+        self.connection_combo.setAccessibleName("Connection")
+        self.connection_combo.setToolTip("The connection and runtime group every page shows")
+        self.connection_combo.setMinimumWidth(220)
+        self.connection_combo.activated.connect(self._combo_activated)
+        bh.addWidget(self.connection_combo)
+        self.group_label = QLabel()
+        bh.addWidget(self.group_label)
+        bh.addStretch(1)
+        outer.addWidget(bar)
+
+        # -- sidebar + pages -------------------------------------------------------------------
+        split = QSplitter(Qt.Orientation.Horizontal)
+        self.sidebar = QListWidget()
+        self.sidebar.setObjectName("Sidebar")
+        self.sidebar.setAccessibleName("Pages")
+        self.sidebar.setMaximumWidth(200)
+        self.sidebar.setMinimumWidth(150)
+        self.stack = QStackedWidget()
+        for spec in PAGES:
+            item = QListWidgetItem(spec.title)
+            item.setData(Qt.ItemDataRole.UserRole, spec.id)
+            self.sidebar.addItem(item)
+            holder = QWidget()  # replaced by the page when first shown
+            holder.setProperty("page_id", spec.id)
+            self.stack.addWidget(holder)
+        self.sidebar.currentRowChanged.connect(self.show_page_at)
+        split.addWidget(self.sidebar)
+        split.addWidget(self.stack)
+        split.setStretchFactor(1, 1)
+        split.setCollapsible(1, False)
+        outer.addWidget(split, 1)
+        self.setCentralWidget(central)
+
+        # -- status bar ------------------------------------------------------------------------
+        sb = QStatusBar()
+        self.setStatusBar(sb)
+        self.status_group = QLabel()
+        self.status_group.setAccessibleName("Current runtime group")
+        self.runtime_status = QLabel()
+        self.runtime_addresses = QLabel()
+        self.runtime_addresses.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.runtime_button = QPushButton("Start")
+        self.runtime_button.setAccessibleName("Start or stop the local runtime")
+        self.runtime_button.clicked.connect(self.toggle_runtime)
+        self.activity = QLabel()
+        self.activity.setObjectName("Muted")
+        sb.addWidget(self.status_group)
+        sb.addWidget(self.activity, 1)
+        sb.addPermanentWidget(self.runtime_status)
+        sb.addPermanentWidget(self.runtime_addresses)
+        sb.addPermanentWidget(self.runtime_button)
+
+        self._build_actions()
+        session.sig_connections_changed.connect(self.fill_connections)
+        session.sig_current_changed.connect(self._current_changed)
+        session.sig_runtime_state.connect(self._runtime_state)
+        session.sig_error.connect(self.show_error)
+        session.runner.sig_busy.connect(self._busy)
+        self.fill_connections()
+        self._update_status()
+        self._clock = QTimer(self)
+        self._clock.setInterval(5000)
+        self._clock.timeout.connect(self._update_status)
+        self._clock.start()
+
+    # -- actions and shortcuts ----------------------------------------------------------------
+    def _build_actions(self) -> None:
+        menu = self.menuBar()
+        file_menu = menu.addMenu("&File")
+        view_menu = menu.addMenu("&View")
+        help_menu = menu.addMenu("&Help")
+
+        def action(text: str, key: Any, slot: Any, where: Any) -> QAction:
+            a = QAction(text, self)
+            a.setShortcut(QKeySequence(key))
+            a.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+            a.triggered.connect(slot)
+            where.addAction(a)
+            self.addAction(a)
+            return a
+
+        self.act_new = action("&New", QKeySequence.StandardKey.New, self._new, file_menu)
+        self.act_find = action("&Find", QKeySequence.StandardKey.Find, self._find, view_menu)
+        self.act_refresh = action("&Refresh", QKeySequence.StandardKey.Refresh, self._refresh, view_menu)
+        self.act_prefs = action("&Preferences…", QKeySequence.StandardKey.Preferences, self._preferences, file_menu)
+        if self.act_prefs.shortcut().isEmpty():  # not every platform defines one
+            self.act_prefs.setShortcut(QKeySequence("Ctrl+,"))
+        if self.act_refresh.shortcut().isEmpty():
+            self.act_refresh.setShortcut(QKeySequence("F5"))
+        file_menu.addSeparator()
+        action("&Quit", QKeySequence.StandardKey.Quit, self.close, file_menu)
+        a = QAction("&About Konnect Desktop", self)
+        a.triggered.connect(self.about)
+        help_menu.addAction(a)
+        for i, spec in enumerate(PAGES[:9]):
+            act = QAction(spec.title, self)
+            act.setShortcut(QKeySequence(f"Ctrl+{i + 1}"))
+            act.triggered.connect(lambda _c=False, i=i: self.sidebar.setCurrentRow(i))
+            view_menu.addAction(act)
+
+    def current_page(self) -> Page | None:
+        w = self.stack.currentWidget()
+        return w if isinstance(w, Page) else None
+
+    def _new(self) -> None:
+        p = self.current_page()
+        if p is not None:
+            p.new()
+
+    def _find(self) -> None:
+        p = self.current_page()
+        if p is not None:
+            p.find()
+
+    def _refresh(self) -> None:
+        p = self.current_page()
+        if p is not None:
+            p.refresh()
+
+    def _preferences(self) -> None:
+        self.show_page("runtimes")
+
+    def about(self) -> None:
+        from .about import AboutDialog
+
+        AboutDialog(self).open()
+
+    # -- pages --------------------------------------------------------------------------------
+    def page(self, page_id: str) -> Page:
+        """The page ``page_id``, built on first use."""
+        if page_id in self.pages:
+            return self.pages[page_id]
+        idx = next(i for i, s in enumerate(PAGES) if s.id == page_id)
+        spec: PageSpec = PAGES[idx]
+        try:
+            page: Page = spec.load()(self.session)
+        except Exception as exc:  # a broken page must not take the window down
+            log.exception("page %s failed to build", page_id)
+            page = ErrorPage(self.session, spec.title, exc)
+        old = self.stack.widget(idx)
+        self.stack.removeWidget(old)
+        old.deleteLater()
+        self.stack.insertWidget(idx, page)
+        self.pages[page_id] = page
+        return page
+
+    def show_page(self, page_id: str) -> Page:
+        idx = next(i for i, s in enumerate(PAGES) if s.id == page_id)
+        self.sidebar.setCurrentRow(idx)
+        return self.pages[page_id]
+
+    def show_page_at(self, row: int) -> None:
+        if row < 0:
+            return
+        spec = PAGES[row]
+        page = self.page(spec.id)
+        self.stack.setCurrentWidget(page)
+        page.on_shown()
+
+    # -- connections --------------------------------------------------------------------------
+    def fill_connections(self) -> None:
+        self.connection_combo.blockSignals(True)
+        self.connection_combo.clear()
+        for c in self.session.connections:
+            self.connection_combo.addItem(c.label, c.id)
+        cur = self.session.current
+        if cur is not None:
+            self.connection_combo.setCurrentIndex(max(0, self.connection_combo.findData(cur.id)))
+        self.connection_combo.blockSignals(False)
+
+    def _combo_activated(self, index: int) -> None:
+        conn = self.session.find(self.connection_combo.itemData(index))
+        if conn is not None:
+            self.switch_to(conn)
+
+    def switch_to(self, conn: Connection) -> None:
+        self.session.runner.run(self.session.switch(conn), label=f"Connecting to {conn.label}", key="switch")
+
+    def _current_changed(self, conn: Connection | None) -> None:
+        self.fill_connections()
+        self._update_status()
+
+    def _runtime_state(self, _name: str, _state: str) -> None:
+        self._update_status()
+
+    def _busy(self, busy: bool, label: str) -> None:
+        self.activity.setText(f"{label}…" if busy else "")
+
+    def show_error(self, info: ErrorInfo) -> None:
+        self.activity.setText(f"⚠ {info.title}: {info.message}")
+        self.activity.setToolTip("\n".join([info.message, *info.lines()]))
+
+    def _update_status(self) -> None:
+        conn = self.session.current
+        if conn is None:
+            self.status_group.setText("runtime group: —")
+            self.group_label.setText("")
+        else:
+            group = conn.name if conn.kind != "konnect" else (conn.control_plane or conn.name)
+            self.status_group.setText(f"runtime group: {group}")
+            where = self.session.cp.target if self.session.cp is not None else ""
+            self.group_label.setText(f"runtime group: {group}   ·   {where}")
+        local = conn.name if conn is not None and conn.kind == "local" else None
+        if local is None:
+            # the status bar always tells about a local runtime: the first running one, or default
+            running = [n for n in self.session.runtimes if self.session.runtime_state(n) == "running"]
+            local = running[0] if running else next(
+                (c.name for c in self.session.connections if c.kind == "local"), "default")
+        state = self.session.runtime_state(local)
+        set_status(self.runtime_status, state, f"{'●' if state == 'running' else '○'} local “{local}” {state}")
+        rt = self.session.runtime(local)
+        if rt is not None and state == "running":
+            self.runtime_addresses.setText(f"proxy {getattr(rt, 'proxy_url', '?')}  admin {getattr(rt, 'admin_url', '?')}")
+        else:
+            self.runtime_addresses.setText("")
+        self.runtime_button.setText("Stop" if state in ("running", "starting") else "Start")
+        self.runtime_button.setEnabled(state in ("running", "stopped", "failed"))
+        self.runtime_button.setProperty("runtime", local)
+
+    def toggle_runtime(self) -> None:
+        name = self.runtime_button.property("runtime") or "default"
+        if self.session.runtime_state(name) == "running":
+            self.session.runner.run(self.session.stop_runtime(name), label=f"Stopping {name}", key=f"rt-{name}")
+        else:
+            self.session.runner.run(self.session.start_runtime(name), label=f"Starting {name}", key=f"rt-{name}")
+
+    # -- window state --------------------------------------------------------------------------
+    def restore_state(self) -> None:
+        geo = self.session.store.get_value("window/geometry")
+        state = self.session.store.get_value("window/state")
+        if isinstance(geo, QByteArray):
+            self.restoreGeometry(geo)
+        if isinstance(state, QByteArray):
+            self.restoreState(state)
+        page = self.session.store.get_value("window/page", "services")
+        ids = [s.id for s in PAGES]
+        self.sidebar.setCurrentRow(ids.index(page) if page in ids else 1)
+
+    def save_state(self) -> None:
+        self.session.store.set_value("window/geometry", self.saveGeometry())
+        self.session.store.set_value("window/state", self.saveState())
+        row = self.sidebar.currentRow()
+        if 0 <= row < len(PAGES):
+            self.session.store.set_value("window/page", PAGES[row].id)
+        self.session.store._s.sync()
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        self.save_state()
+        super().closeEvent(event)

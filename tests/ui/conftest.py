@@ -1,0 +1,86 @@
+"""GUI test fixtures: a qasync loop around pytest-qt's QApplication, and helpers to wait on it.
+
+The loop is created ``already_running`` so coroutines scheduled by widgets run whenever Qt
+processes events (``qtbot.waitUntil``/``wait``), exactly as in the app.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import qasync
+
+
+@pytest.fixture(scope="session")
+def _session_loop(qapp: Any) -> Iterator[asyncio.AbstractEventLoop]:
+    # one loop for the whole run (like the app: one loop per QApplication)
+    loop = qasync.QEventLoop(qapp, already_running=True)
+    asyncio.set_event_loop(loop)
+    yield loop
+    for t in asyncio.all_tasks(loop):
+        t.cancel()
+    for _ in range(5):
+        qapp.processEvents()
+    loop._QEventLoop__is_running = False  # type: ignore[attr-defined]  # it never ran exec()
+    loop.close()  # joins the worker threads of asyncio.to_thread
+    asyncio.events._set_running_loop(None)
+
+
+@pytest.fixture
+def aloop(qapp: Any, _session_loop: asyncio.AbstractEventLoop) -> Iterator[asyncio.AbstractEventLoop]:
+    asyncio.set_event_loop(_session_loop)
+    asyncio.events._set_running_loop(_session_loop)
+    yield _session_loop
+    # cancel what a test left running, so it cannot touch the next test's widgets
+    leftovers = [t for t in asyncio.all_tasks(_session_loop) if not t.done()]
+    for t in leftovers:
+        t.cancel()
+    for _ in range(5):
+        qapp.processEvents()
+
+
+@pytest.fixture
+def arun(qtbot: Any, aloop: asyncio.AbstractEventLoop) -> Callable[..., Any]:
+    """``arun(coro)``: await a coroutine on the running qasync loop while Qt processes events."""
+
+    def run(coro: Any, timeout: float = 15.0) -> Any:
+        task = aloop.create_task(coro)
+        qtbot.waitUntil(task.done, timeout=int(timeout * 1000))
+        return task.result()
+
+    return run
+
+
+@pytest.fixture
+def store_cp(tmp_path: Any, arun: Callable[..., Any]) -> Iterator[Any]:
+    """A real SQLite store behind the local control plane (no runtime started)."""
+    from konnect_desktop.controlplanes.local import LocalControlPlane
+    from konnect_desktop.runtime.store import Store
+
+    store = Store(tmp_path / "ui.db")
+    cp = LocalControlPlane(store=store, name="ui-test")
+    yield cp
+    arun(cp.close())
+    store.close()
+
+
+@pytest.fixture
+def session(tmp_path: Any, aloop: asyncio.AbstractEventLoop, arun: Callable[..., Any]) -> Iterator[Any]:
+    from konnect_desktop.ui.session import ConnectionStore, Session
+
+    s = Session(ConnectionStore(str(tmp_path / "settings.ini")))
+    s.listen = ("127.0.0.1:0", "127.0.0.1:0")
+    yield s
+    arun(s.close(), timeout=30)
+
+
+@pytest.fixture
+def local_session(session: Any, store_cp: Any) -> Any:
+    """A session whose current connection is a real store-backed local control plane."""
+    from konnect_desktop.ui.session import Connection
+
+    session.use(Connection(kind="local", name="ui-test", id="ui-test"), store_cp)
+    return session
