@@ -44,6 +44,14 @@ plain-host-only, header count (capped at 255), regex bit, regex_priority (regex 
 prefix length in bytes (capped at 2**19-1); then the matcher UUID. We compare them as a tuple, so
 negative ``regex_priority`` values simply sort lower.
 
+A known deviation, on purpose: in Kong itself ``lshift_uint64`` rebinds its upvalue instead of
+converting, so the weight, header-count and regex_priority shifts run as LuaJIT 32-bit ``bit``
+operations (``bit.lshift(2, 61)`` is ``2 << 29``). Run under LuaJIT 2.1, the real values put
+the plain-host bit (60) and the regex bit (51) above the match weight, and give routes with
+weight >= 4 or a negative regex_priority a sign-extended, top priority. We follow the documented
+order above (which every case of Kong's router spec also satisfies); the two differ only when
+a plain-host or regex route with fewer fields competes with a heavier route, or for weight >= 4.
+
 Speed: compile once; index matchers by host (exact / ``*.x`` suffix / ``x.*`` prefix / none) and
 inside each host bucket by literal path prefix (prefix paths, and the literal head of regex
 paths), so a request only looks at the few matchers that could hold; each bucket list is in

@@ -77,7 +77,7 @@ def key(m):
                                    tuple(sorted(map(str, m.uri_captures.items()))))
 
 
-PROPS = settings(max_examples=100, deadline=None,
+PROPS = settings(max_examples=75, deadline=None,
                  suppress_health_check=[HealthCheck.too_slow])
 
 
