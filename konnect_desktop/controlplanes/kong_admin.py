@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import random
+import socket
 import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -252,15 +253,25 @@ class _Http:
         await asyncio.sleep(delay)
 
 
-def _describe_connect_error(exc: Exception) -> str:
-    text = str(exc) or type(exc).__name__
-    cause = exc.__cause__ or exc.__context__
-    while cause is not None and (not text or text == type(exc).__name__):
-        text = str(cause) or text
-        cause = cause.__cause__
-    if "Connection refused" in text or "Errno 111" in text:
-        return "connection refused"
-    return mask_text(text)
+def _describe_connect_error(exc: BaseException) -> str:
+    """The most telling words in an httpx/httpcore/anyio connect error chain."""
+    chain: list[BaseException] = []
+    node: BaseException | None = exc
+    while node is not None and len(chain) < 10:
+        chain.append(node)
+        node = node.__cause__ or node.__context__
+    for e in chain:
+        if isinstance(e, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(e, ssl.SSLError):
+            return f"TLS: {getattr(e, 'reason', None) or e}"
+        if isinstance(e, socket.gaierror):
+            return f"name not resolved: {e.strerror or e}"
+    for e in reversed(chain):  # the innermost error usually says the most
+        text = str(e)
+        if text:
+            return mask_text(text)
+    return type(exc).__name__
 
 
 def _decode(resp: httpx.Response) -> Any:
