@@ -1187,27 +1187,28 @@ class _HeaderView:
         self._map: dict[str, list[str]] | None = None
 
     def _build(self) -> dict[str, list[str]]:
+        # names compare case-insensitively and with '_' = '-' (Kong's router does the same)
         m: dict[str, list[str]] = {}
         for k, v in self._raw:
-            m.setdefault(_dec(k).lower(), []).append(_dec(v))
+            m.setdefault(_dec(k).lower().replace("_", "-"), []).append(_dec(v))
         self._map = m
         return m
 
     def get(self, name: str, default: Any = None) -> Any:
         m = self._map if self._map is not None else self._build()
-        return m.get(name.lower(), default)
+        return m.get(name.lower().replace("_", "-"), default)
 
     def getall(self, name: str, default: Any = ()) -> list[str]:
         m = self._map if self._map is not None else self._build()
-        return m.get(name.lower(), list(default))
+        return m.get(name.lower().replace("_", "-"), list(default))
 
     def __contains__(self, name: object) -> bool:
         m = self._map if self._map is not None else self._build()
-        return isinstance(name, str) and name.lower() in m
+        return isinstance(name, str) and name.lower().replace("_", "-") in m
 
     def __getitem__(self, name: str) -> list[str]:
         m = self._map if self._map is not None else self._build()
-        return m[name.lower()]
+        return m[name.lower().replace("_", "-")]
 
     def items(self) -> Any:
         m = self._map if self._map is not None else self._build()
