@@ -115,7 +115,20 @@ _UNSAFE = re.compile(r"[^!#$&'()*+,/:;=?@\[\]A-Za-z0-9\-_.~%]")
 
 
 def _escape_char(m: re.Match[str]) -> str:
-    return "".join(f"%{b:02X}" for b in m.group(0).encode("utf-8", "surrogateescape"))
+    # The proxy hands us the request line decoded as latin-1 (one char per byte), so a char
+    # below 256 is one byte, as Kong sees it; anything wider came from Python and goes as UTF-8.
+    c = m.group(0)
+    if ord(c) < 256:
+        return f"%{ord(c):02X}"
+    return "".join(f"%{b:02X}" for b in c.encode("utf-8", "surrogateescape"))
+
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def _lower(value: str) -> str:
+    """Lua's ``string.lower``: ASCII letters only."""
+    return value.lower() if value.isascii() else value.translate(_ASCII_LOWER)
 
 
 @lru_cache(maxsize=8192)
@@ -240,6 +253,8 @@ def _required_literal(rx: re.Pattern[str]) -> str:
             continue
         if c == "\\":
             nxt = text[i + 1 : i + 2]
+            if nxt and nxt in "xuUN0123456789":
+                return ""  # a char code or back-reference: do not guess
             if depth == 0 and nxt and not nxt.isalnum():
                 lit, step = nxt, 2
             else:
@@ -265,7 +280,12 @@ def _required_literal(rx: re.Pattern[str]) -> str:
                 return ""
             i += 1
             continue
-        elif c in ".^$*+?{}":
+        elif c == "{":
+            flush()
+            end = text.find("}", i)
+            i = n if end == -1 else end + 1  # a repeat count is not literal text
+            continue
+        elif c in ".^$*+?}":
             flush()
             i += 1
             continue
@@ -367,7 +387,7 @@ class _Matcher:
         for name, exact, regexes in self.headers:
             values = headers.getall(name, ()) if headers is not None else ()
             for v in values:
-                lv = v.lower()
+                lv = _lower(v)
                 if lv in exact:
                     break
                 for rx in regexes:
@@ -565,12 +585,12 @@ class Router:
             rxs: list[re.Pattern[str]] = []
             for v in values or ():
                 if v.startswith("~*"):
-                    text = v[2:].lower()
+                    text = _lower(v[2:])
                     if _RUST_UNSUPPORTED.search(text):
                         raise ValueError(f"regex not supported: {v}")
                     rxs.append(compile_pcre(text))
                 else:
-                    exact.add(v.lower())
+                    exact.add(_lower(v))
             compiled_headers.append((lookup, frozenset(exact), tuple(rxs)))
             header_names.add(lookup)
 

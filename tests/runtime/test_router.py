@@ -443,3 +443,22 @@ def test_cache_key_includes_header_values_routes_look_at():
     assert winner(r, headers={"x-v": "1"}) == rid(1)
     assert winner(r, headers={"x-v": "2"}) == rid(2)
     assert winner(r, headers={"x-v": "1"}) == rid(1)
+
+
+def test_header_values_lowercased_ascii_only_like_lua():
+    r = compile_(route(1, headers={"x-name": ["\u00c9t\u00c9"]}))
+    assert winner(r, headers={"x-name": "\u00c9T\u00c9"}) == rid(1)
+    assert winner(r, headers={"x-name": "\u00e9t\u00e9"}) is None
+
+
+@pytest.mark.parametrize(("regex", "path", "matches"), [
+    (r"~/a{12}", "/" + "a" * 12, True),
+    (r"~/\x61bc", "/abc", True),
+    (r"~/(a|b)/r12/\d+", "/b/r12/7", True),
+    (r"~/(a|b)/r12/\d+", "/b/r13/7", False),
+    (r"~/v\.1/[a-z]+$", "/v.1/abc", True),
+    (r"~/x+y", "/xxxy", True),
+])
+def test_regex_prefilters_never_hide_a_match(regex, path, matches):
+    r = compile_(route(1, paths=[regex]))
+    assert (winner(r, path=path) == rid(1)) is matches

@@ -22,7 +22,8 @@ prefix_path = st.builds(
     st.lists(st.sampled_from(["a", "b", "ab", "v1", "x.y"]), max_size=3), st.booleans(),
 ).map(lambda p: normalize_request_path(p))
 regex_path = st.sampled_from([r"~/a/(\d+)", r"~/(a|b)", r"~/v1/(?<rest>.*)", "~/ab?", r"~/b/\w+$",
-                              r"~/(a|b)/v1", r"~/[ab]+/x\.y", r"~/a\.?b", r"~/(?:x|a)b/", "~/a|/v1"])
+                              r"~/(a|b)/v1", r"~/[ab]+/x\.y", r"~/a\.?b", r"~/(?:x|a)b/", "~/a|/v1",
+                              r"~/a{2}b", r"~/\x61b", r"~/a{1,3}/23", r"~/[/]ab\.?"])
 request_path = st.builds(
     lambda segs, slash: "/" + "/".join(segs) + ("/" if slash else ""),
     st.lists(st.sampled_from(SEGMENTS + ["1", "23", ".", ".."]), max_size=4), st.booleans(),
