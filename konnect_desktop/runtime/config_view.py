@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..model.entities import CREDENTIAL_TABLES, ENTITIES
+from ..model.entities import CREDENTIAL_TABLES
 from ..plugins.base import Handler, RuntimeServices
 from .upstream import Balancer
 
@@ -35,54 +35,23 @@ def _fk(entity: dict[str, Any], field: str) -> str | None:
 
 
 class IndexedConfig:
-    """``plugins.base.ConfigView`` over one configuration, with O(1) lookups."""
+    """``plugins.base.ConfigView`` (the plugin room's ``ConfigIndex``) plus consumer-group ids."""
 
     def __init__(self, config: dict[str, list[dict[str, Any]]]) -> None:
-        self._consumers: dict[str, dict[str, Any]] = {}
-        self._by_username: dict[str, dict[str, Any]] = {}
-        for c in config.get("consumers", ()):
-            self._consumers[c["id"]] = c
-            if c.get("username"):
-                self._by_username[c["username"]] = c
-        self._credentials: dict[str, dict[str, dict[str, Any]]] = {}
-        for table in CREDENTIAL_TABLES:
-            key_field = ENTITIES[table].endpoint_key
-            idx: dict[str, dict[str, Any]] = {}
-            for cred in config.get(table, ()):
-                if key_field and cred.get(key_field) is not None:
-                    idx[str(cred[key_field])] = cred
-                idx.setdefault(cred["id"], cred)
-            self._credentials[table] = idx
-        self._acl_groups: dict[str, list[str]] = {}
-        for acl in sorted(config.get("acls", ()), key=lambda a: a.get("created_at") or 0):
-            cid = _fk(acl, "consumer")
-            if cid:
-                self._acl_groups.setdefault(cid, []).append(acl["group"])
-        groups = {g["id"]: g for g in config.get("consumer_groups", ())}
-        self._groups_of: dict[str, list[dict[str, Any]]] = {}
-        for m in config.get("consumer_group_consumers", ()):
-            cid, gid = _fk(m, "consumer"), _fk(m, "consumer_group")
-            if cid and gid in groups:
-                self._groups_of.setdefault(cid, []).append(groups[gid])
-        for lst in self._groups_of.values():
-            lst.sort(key=lambda g: g.get("name") or "")
+        from ..plugins.config_view import ConfigIndex
 
-    # ConfigView
-    def consumer(self, id_or_username: str) -> dict[str, Any] | None:
-        return self._consumers.get(id_or_username) or self._by_username.get(id_or_username)
-
-    def credential(self, table: str, key: str) -> dict[str, Any] | None:
-        idx = self._credentials.get(table)
-        return None if idx is None else idx.get(key)
-
-    def acl_groups(self, consumer_id: str) -> list[str]:
-        return list(self._acl_groups.get(consumer_id, ()))
-
-    def consumer_groups(self, consumer_id: str) -> list[dict[str, Any]]:
-        return list(self._groups_of.get(consumer_id, ()))
+        self._index = ConfigIndex.build(config)
+        self.consumer = self._index.consumer
+        self.credential = self._index.credential
+        self.acl_groups = self._index.acl_groups
+        self.consumer_groups = self._index.consumer_groups
+        self._group_ids: dict[str, tuple[str, ...]] = {}
 
     def group_ids(self, consumer_id: str) -> tuple[str, ...]:
-        return tuple(g["id"] for g in self._groups_of.get(consumer_id, ()))
+        ids = self._group_ids.get(consumer_id)
+        if ids is None:
+            ids = self._group_ids[consumer_id] = tuple(g["id"] for g in self._index.consumer_groups(consumer_id))
+        return ids
 
 
 def _overrides(handler: Handler, phase: str) -> bool:
@@ -100,7 +69,8 @@ class Snapshot:
         self.plugins = plugins  # plugins.chain.PluginIndex or None
         self.view = view
         self.balancers = balancers
-        self.names: tuple[str, ...] = tuple(plugins.names_by_priority()) if plugins is not None else ()
+        names = plugins.names_by_priority if plugins is not None else ()
+        self.names: tuple[str, ...] = tuple(names() if callable(names) else names)
         self._chains: dict[tuple[str | None, str | None, str | None], tuple[Any, ...]] = {}
         self.cache: dict[Any, Any] = {}  # per-snapshot memo of the proxy (e.g. service params)
         self.inflight = 0
@@ -149,18 +119,14 @@ class Snapshot:
 def build_snapshot(version: int, config: dict[str, list[dict[str, Any]]],
                    runtime: RuntimeServices) -> Snapshot:
     """Compile ``config`` (table → entities, Admin API shape). Pure CPU; safe in a thread."""
+    from ..plugins.chain import PluginIndex
     from .router import Router
-
-    try:
-        from ..plugins.chain import PluginIndex
-    except ModuleNotFoundError:  # pragma: no cover - only while the plugin runner is not installed
-        PluginIndex = None  # noqa: N806
 
     services = {s["id"]: s for s in config.get("services", ())}
     # the router leaves out routes of disabled services (Kong does too)
     router = Router.compile(config.get("routes", ()), services)
     plugins = [p for p in config.get("plugins", ()) if p.get("enabled", True) is not False]
-    index = PluginIndex.build(plugins, runtime) if PluginIndex is not None and plugins else None
+    index = PluginIndex.build(plugins, runtime) if plugins else None
     view = IndexedConfig(config)
     targets_by_upstream: dict[str, list[dict[str, Any]]] = {}
     for t in config.get("targets", ()):

@@ -191,8 +191,10 @@ class LocalRuntime:
             return build_snapshot(version, config, self.services)
 
         snap = await asyncio.to_thread(work)
-        errors = getattr(snap.router, "errors", None)
-        self.config_errors = list(errors or [])
+        errors = list(getattr(snap.router, "errors", None) or [])
+        for sk in getattr(snap.plugins, "skipped", None) or []:
+            errors.append(f"plugin {sk.plugin.get('name')} ({sk.plugin.get('id')}) not applied: {sk.reason}")
+        self.config_errors = errors
         for e in self.config_errors:
             log.warning("runtime %s: %s", self.name, e)
         self.rebuilds += 1
