@@ -261,7 +261,8 @@ class KonnectControlPlane(AdminApiControlPlane):
             nxt = ((body.get("page") or {}).get("next")) if isinstance(body, dict) else None
             if not nxt or not items:
                 return out
-            token = parse_qs(urlsplit(nxt).query).get("page[after]", [nxt])[0] if "page[after]" in nxt else nxt
+            # ``next`` may be the cursor itself or a URL carrying it as page[after]
+            token = parse_qs(urlsplit(nxt).query).get("page[after]", [nxt])[0] if "?" in nxt else nxt
             if token in seen:
                 raise ApiError("the server repeated a node page cursor", target=self.target)
             seen.add(token)
