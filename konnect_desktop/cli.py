@@ -10,19 +10,26 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from typing import Any
 
 from . import __version__
 
-# command -> (module, one-line help)
+# command -> ("module" or "module:attribute", one-line help); the target has add_arguments and run
 COMMANDS: dict[str, tuple[str, str]] = {
     "gui": ("konnect_desktop.ui.app", "open the desktop app (the default)"),
     "gateway": ("konnect_desktop.runtime.gateway_cli", "run the bundled gateway headless"),
     "validate": ("konnect_desktop.model.validate_cli", "validate decK files offline"),
-    "dump": ("konnect_desktop.controlplanes.cli_dump", "write a control plane's configuration to a decK file"),
-    "diff": ("konnect_desktop.controlplanes.cli_diff", "show what a sync would change"),
-    "sync": ("konnect_desktop.controlplanes.cli_sync", "make a control plane match a decK file"),
-    "replicate": ("konnect_desktop.controlplanes.cli_replicate", "copy one control plane's configuration to another"),
+    "dump": ("konnect_desktop.controlplanes.commands:dump", "write a control plane's configuration to a decK file"),
+    "diff": ("konnect_desktop.controlplanes.commands:diff", "show what a sync would change"),
+    "sync": ("konnect_desktop.controlplanes.commands:sync", "make a control plane match a decK file"),
+    "replicate": ("konnect_desktop.controlplanes.commands:replicate", "copy one control plane's configuration to another"),
 }
+
+
+def _load(target: str) -> Any:
+    module_name, _, attr = target.partition(":")
+    module = importlib.import_module(module_name)
+    return getattr(module, attr) if attr else module
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,11 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.set_defaults(_module=module_name)
         try:
-            module = importlib.import_module(module_name)
-        except ImportError as exc:  # a room not built yet, or an optional dependency missing
+            command = _load(module_name)
+        except ImportError as exc:  # an optional dependency missing
             p.set_defaults(_import_error=str(exc))
             continue
-        module.add_arguments(p)
+        command.add_arguments(p)
     return parser
 
 
@@ -53,8 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "_import_error", None):
         print(f"konnect-desktop {args.command}: unavailable ({args._import_error})", file=sys.stderr)
         return 1
-    module = importlib.import_module(args._module)
     try:
-        return int(module.run(args) or 0)
+        return int(_load(args._module).run(args) or 0)
     except KeyboardInterrupt:
         return 130

@@ -18,6 +18,7 @@ from typing import Any
 from ..model.diff import Change, Plan
 from ..model.entities import ENTITIES
 
+MEMBERSHIP = "consumer_group_consumers"
 ProgressFn = Callable[[int, int, Change, str], None]  # (done, total, change, outcome)
 
 
@@ -94,6 +95,15 @@ async def apply(
     async def run_one(c: Change) -> Outcome:
         async with sem:
             try:
+                if c.table == MEMBERSHIP:
+                    # memberships have no collection of their own on Kong's Admin API
+                    m = _body(c, id_map, keep_id=False) if c.action == "create" else (c.old or {})
+                    group, consumer = m["consumer_group"]["id"], m["consumer"]["id"]
+                    if c.action == "create":
+                        await target.add_consumer_to_group(group, consumer)
+                    else:
+                        await target.remove_consumer_from_group(group, consumer)
+                    return Outcome(c, "applied")
                 if c.action == "create":
                     body = _body(c, id_map, keep_id=True)
                     res = await target.create(c.table, body)
