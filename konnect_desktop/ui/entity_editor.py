@@ -115,7 +115,12 @@ class EntityEditor(QWidget):
         holder = QWidget()
         hv = QVBoxLayout(holder)
         hv.setContentsMargins(8, 8, 8, 8)
-        hv.addWidget(self.form)
+        # forms read best at a line length, not stretched across a wide window
+        self.form.setMaximumWidth(900)
+        row = QHBoxLayout()
+        row.addWidget(self.form, 10)
+        row.addStretch(1)
+        hv.addLayout(row)
         hv.addStretch(1)
         scroll.setWidget(holder)
         self.tabs.addTab(scroll, "Form")

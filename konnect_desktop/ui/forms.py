@@ -342,7 +342,7 @@ class NumberEditor(FieldEditor):
         if self.nullable:
             self.spin.setSpecialValueText(UNSET_TEXT)
         self.spin.setAccelerated(True)
-        self.spin.setMinimumWidth(90)
+        self.spin.setMinimumWidth(72)
         self.spin.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # no accidental wheel edits
         self.spin.valueChanged.connect(self.sig_changed)
         self._finish(self.spin)
@@ -465,7 +465,7 @@ class ListEditor(FieldEditor):
             | QAbstractItemView.EditTrigger.EditKeyPressed
             | QAbstractItemView.EditTrigger.AnyKeyPressed
         )
-        self.list.setMaximumHeight(int(f.ui.get("height", 84)))
+        self.list.setMaximumHeight(int(f.ui.get("height", 66)))
         self.list.setAlternatingRowColors(True)
         self.list.itemChanged.connect(self.sig_changed)
         v.addWidget(self.list)
@@ -888,7 +888,10 @@ class FormEditor(QWidget):
         if horizontal:
             outer = QHBoxLayout(self)
             outer.setContentsMargins(0, 0, 0, 0)
-            for name, ed in self.editors.items():
+            h_order = [n for n in spec.order if n in self.editors]
+            h_order += [n for n in self.editors if n not in h_order]
+            for name in h_order:
+                ed = self.editors[name]
                 col = QVBoxLayout()
                 lab = QLabel(spec.titles.get(name, humanize(name)))
                 lab.setToolTip(ed.toolTip())

@@ -27,7 +27,7 @@ PLUGIN_LAYOUTS: dict[str, FormLayout] = {
     "rate-limiting": FormLayout(
         order=[*PERIODS, "limit_by", "header_name", "path", "policy", "redis"],
         groups=[("Limits", PERIODS)],
-        radio={"limit_by", "policy"},
+        radio={"policy"},
         titles={"limit_by": "Limit by", "hide_client_headers": "Hide client headers"},
         visible_when={
             "header_name": ("limit_by", ("header",)),
@@ -39,11 +39,13 @@ PLUGIN_LAYOUTS: dict[str, FormLayout] = {
         order=["http_method", *TRANSFORM_STEPS],
         titles={s: f"{i + 1}. {s.capitalize()}" for i, s in enumerate(TRANSFORM_STEPS)},
         horizontal=set(TRANSFORM_STEPS),
+        sub={s: FormLayout(order=["headers", "querystring", "body"]) for s in TRANSFORM_STEPS},
     ),
     "response-transformer": FormLayout(
         order=TRANSFORM_STEPS,
         titles={s: f"{i + 1}. {s.capitalize()}" for i, s in enumerate(TRANSFORM_STEPS)},
         horizontal=set(TRANSFORM_STEPS),
+        sub={s: FormLayout(order=["headers", "json", "json_types"]) for s in TRANSFORM_STEPS},
     ),
 }
 

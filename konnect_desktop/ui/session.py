@@ -26,7 +26,7 @@ from .tasks import TaskRunner
 log = logging.getLogger(__name__)
 
 KINDS = {"local": "Local runtime", "kong-admin": "Kong Gateway Admin API", "konnect": "Konnect"}
-KONNECT_REGIONS = ("us", "eu", "au", "me", "in")
+KONNECT_REGIONS = ("us", "eu", "au", "me", "in", "sg")  # kept in step with controlplanes.konnect
 _RUNTIME_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 
 
@@ -172,7 +172,7 @@ class Session(QObject):
         self._cps[conn.id] = cp
         return cp
 
-    async def _build(self, conn: Connection) -> ControlPlane:
+    async def _build(self, conn: Connection, token: Any = None) -> ControlPlane:
         if conn.kind == "local":
             from ..controlplanes.local import LocalControlPlane
 
@@ -184,8 +184,7 @@ class Session(QObject):
         if conn.kind == "kong-admin":
             from ..controlplanes.kong_admin import KongAdminControlPlane
 
-            token = None
-            if conn.has_token:
+            if token is None and conn.has_token:
                 from .. import credentials
 
                 token = await credentials.aget_token(conn.id)
@@ -195,11 +194,16 @@ class Session(QObject):
             from .. import credentials
             from ..controlplanes import konnect
 
-            token = await credentials.aget_token(conn.id)
+            if token is None:
+                token = await credentials.aget_token(conn.id)
             if token is None:
                 raise LookupError(f"No Konnect token saved for “{conn.name}”: edit the connection to add one.")
             return konnect.KonnectControlPlane(conn.region or "us", token, conn.control_plane)
         raise ValueError(f"unknown connection kind '{conn.kind}'")
+
+    async def build_control_plane(self, conn: Connection, token: Any = None) -> ControlPlane:
+        """A fresh, uncached control plane (the add-connection dialog tests with it, then closes it)."""
+        return await self._build(conn, token)
 
     async def switch(self, conn: Connection) -> ControlPlane:
         cp = await self.control_plane_for(conn)
@@ -232,31 +236,25 @@ class Session(QObject):
     def runtime(self, name: str) -> Any:
         return self.runtimes.get(name)
 
-    async def start_runtime(self, name: str) -> Any:
-        """Start the local runtime group ``name`` (its store in the app's data folder)."""
+    async def start_runtime(self, name: str, *, sample: bool = True) -> Any:
+        """Start the local runtime group ``name`` (its store in the app's data folder). An empty
+        store first gets the sample configuration, so a new user has something to call."""
         from ..runtime.runtime import LocalRuntime
 
         rt = self.runtimes.get(name)
+        if rt is not None and self.runtime_state(name) in ("running", "starting"):
+            return rt
         self.sig_runtime_state.emit(name, "starting")
-        if rt is None:
-            # close the store-backed control plane first: one writer per SQLite file is calmer
-            await self._drop_local(name)
-            rt = _make_runtime(LocalRuntime, name, *self.listen)
-            self.runtimes[name] = rt
+        # close the store-backed control plane first: the runtime opens the file itself
+        await self._drop_local(name)
         try:
-            try:
-                await rt.start()
-            except OSError:
-                if self.listen[0].endswith(":0"):
-                    raise
-                # the usual ports are taken (another gateway?): any free port will do
-                rt = _make_runtime(LocalRuntime, name, "127.0.0.1:0", "127.0.0.1:0")
-                self.runtimes[name] = rt
-                await rt.start()
+            rt = await _start_runtime(LocalRuntime, name, self.listen, sample=sample)
         except BaseException:
             self.runtimes.pop(name, None)
             self.sig_runtime_state.emit(name, "stopped")
+            await self._reopen_local(name)
             raise
+        self.runtimes[name] = rt
         await self._reopen_local(name)
         self.sig_runtime_state.emit(name, self.runtime_state(name))
         return rt
@@ -383,6 +381,44 @@ async def _open_store(name: str) -> Any:
     return await asyncio.to_thread(Store, appdirs.runtime_db_path(name))
 
 
-def _make_runtime(cls: Any, name: str, proxy_listen: str, admin_listen: str) -> Any:
-    """A LocalRuntime with its store in the app's data folder."""
-    return cls(name, appdirs.runtime_db_path(name), proxy_listen=proxy_listen, admin_listen=admin_listen)
+async def _start_runtime(cls: Any, name: str, listen: tuple[str, str], *, sample: bool) -> Any:
+    import asyncio
+
+    from ..runtime.store import Store
+
+    db = appdirs.runtime_db_path(name)
+    store = await asyncio.to_thread(Store, db)
+    try:
+        if sample:
+            await asyncio.to_thread(_load_sample_if_empty, store)
+    except BaseException:
+        await asyncio.to_thread(store.close)
+        raise
+    for proxy_listen, admin_listen in (listen, ("127.0.0.1:0", "127.0.0.1:0")):
+        rt = cls(name, db, proxy_listen=proxy_listen, admin_listen=admin_listen)
+        rt.store = store
+        try:
+            await rt.start()
+            return rt
+        except OSError:
+            if listen[0].endswith(":0") or proxy_listen.endswith(":0"):
+                raise
+            # the usual ports are taken (another gateway?): any free port will do
+            log.info("ports %s/%s busy, using free ports", proxy_listen, admin_listen)
+            store = await asyncio.to_thread(Store, db)
+    raise RuntimeError("unreachable")
+
+
+def _load_sample_if_empty(store: Any) -> None:
+    from ..model import declarative
+    from ..runtime.gateway_cli import sample_config_path
+
+    if any(store.count(t) for t in ("services", "routes", "plugins", "consumers", "upstreams")):
+        return
+    path = sample_config_path()
+    if not path.exists():
+        return
+    try:
+        store.replace_all(declarative.load(path))
+    except Exception as exc:  # a sample the bundled plugins cannot take: start empty, say why
+        log.warning("sample configuration not loaded: %s", exc)

@@ -310,8 +310,9 @@ class ServiceHubPage(Page):
         self.detail_stack.addWidget(self.empty)
         self.detail_stack.addWidget(self.detail)
         split.addWidget(self.detail_stack)
-        split.setStretchFactor(0, 2)
-        split.setStretchFactor(1, 3)
+        split.setStretchFactor(0, 1)
+        split.setStretchFactor(1, 2)
+        split.setSizes([260, 540])
         self.body.addWidget(split, 1)
 
         self._search_timer = QTimer(self)
