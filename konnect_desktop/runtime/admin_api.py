@@ -210,7 +210,9 @@ class AdminAPI:
         self._build_routes()
         self.app = web.Application(client_max_size=max_body)
         self.app[ADMIN_API_KEY] = self
-        self.app.router.add_route("*", "/{tail:.*}", self._handle)
+        # one catch-all route: the path table below decides (404/405 in Kong's words, any byte in a
+        # segment, trailing slashes)
+        self.app.router.add_route("*", r"/{tail:[\s\S]*}", self._handle)
         self.app.on_cleanup.append(self._on_cleanup)
 
     async def _on_cleanup(self, _app: web.Application) -> None:
@@ -440,7 +442,9 @@ class AdminAPI:
                 items.append((name, value))
         except ApiError:
             raise
-        except (ValueError, AssertionError, KeyError, RuntimeError, UnicodeDecodeError):
+        except web.HTTPRequestEntityTooLarge:
+            raise _message(413, "Request body too large") from None
+        except Exception:  # malformed parts, headers or boundaries: the client's fault, not ours
             raise _message(400, "Cannot parse multipart body") from None
         return items
 
