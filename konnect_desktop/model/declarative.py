@@ -586,7 +586,7 @@ class _Builder:
                 for label, value, fname in checks:
                     if value is None:
                         continue
-                    k = (label, json.dumps(value, sort_keys=True))
+                    k = (label, value if isinstance(value, (str, int)) else json.dumps(value, sort_keys=True))
                     if k in seen:
                         self.err(f"{item.loc}.{fname}",
                                  f"uniqueness violation: '{table}' entity with {label} set to '{value}' already declared at {seen[k]}")

@@ -12,6 +12,7 @@ import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -102,7 +103,7 @@ class EntityDef:
     opaque: bool = False  # modelled shallowly: carried, validated loosely
     generate: dict[str, Callable[[], Any]] = field(default_factory=dict)
 
-    @property
+    @cached_property
     def foreign_keys(self) -> dict[str, Field]:
         return {n: f for n, f in self.schema.fields if f.type == "foreign"}
 
