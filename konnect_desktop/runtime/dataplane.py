@@ -24,7 +24,9 @@ import asyncio
 import json
 import logging
 import os
+import re
 import socket
+import time as _time
 from collections import deque
 from collections.abc import Callable
 from http import HTTPStatus
@@ -95,6 +97,10 @@ _RESP_HOP = frozenset({b"connection", b"keep-alive", b"proxy-connection", b"trai
                        b"transfer-encoding"})
 _RESP_HOP_STR = frozenset(x.decode() for x in _RESP_HOP)
 _NO_BODY_STATUS = frozenset({204, 304})
+_HOP_RE = re.compile(rb"\r\n(?:connection|keep-alive|proxy-connection|trailer|upgrade|transfer-encoding)[ \t]*:[^\r\n]*",
+                     re.IGNORECASE)
+_CL_RE = re.compile(rb"\r\ncontent-length[ \t]*:", re.IGNORECASE)
+_TE_CHUNKED_RE = re.compile(rb"\r\ntransfer-encoding[ \t]*:[^\r\n]*chunked", re.IGNORECASE)
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 
 
@@ -124,7 +130,7 @@ class Request:
     """One client request as parsed (raw bytes where possible)."""
 
     __slots__ = ("method", "version", "target", "headers", "host", "keep_alive", "body",
-                 "chunked", "content_length", "xff", "via", "expect", "done_parsing")
+                 "chunked", "content_length", "xff", "via", "expect", "done_parsing", "fwd")
 
     def __init__(self) -> None:
         self.method = "GET"
@@ -140,6 +146,7 @@ class Request:
         self.via: bytes | None = None
         self.expect = False
         self.done_parsing = False
+        self.fwd: list[bytes] = []  # header lines forwarded as received (pieces to join)
 
 
 class RequestBody:
@@ -298,6 +305,9 @@ class ClientConnection(asyncio.Protocol):
         self.flow_upstream: UpstreamConnection | None = None
         self.ip_bytes = b""
         self.fwd_cache: dict[str, bytes] = {}
+        self._ready: Request | None = None
+        self._wakeup: asyncio.Future[None] | None = None
+        self._task: asyncio.Task[None] | None = None
 
     # -- asyncio.Protocol -------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -336,6 +346,9 @@ class ClientConnection(asyncio.Protocol):
         if a is not None and a.body is not None and not a.body.complete:
             a.body.fail()
         w = self._drain_waiter
+        if w is not None and not w.done():
+            w.set_result(None)
+        w = self._wakeup
         if w is not None and not w.done():
             w.set_result(None)
         up = self.flow_upstream
@@ -400,8 +413,13 @@ class ClientConnection(asyncio.Protocol):
         headers = self._headers
         req.headers = headers
         has_body = False
+        fwd = req.fwd
+        drop = _REQ_DROP
         for name, value in headers:
             n = name.lower()
+            if n not in drop:
+                fwd += (name, b": ", value, b"\r\n")
+                continue
             if n == b"host":
                 req.host = value
             elif n == b"content-length":
@@ -447,7 +465,29 @@ class ClientConnection(asyncio.Protocol):
         self._active = req
         if req.expect and req.body is not None and self.transport is not None:
             self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-        self.loop.create_task(self.server.handle(self, req))
+        self._ready = req
+        if self._task is None:
+            # one long-lived task per connection serves its requests in turn: cheaper than a
+            # task per request on keep-alive connections
+            self._task = self.loop.create_task(self._serve())
+        else:
+            w = self._wakeup
+            if w is not None and not w.done():
+                w.set_result(None)
+
+    async def _serve(self) -> None:
+        handle = self.server.handle
+        loop = self.loop
+        while not self.closed:
+            req = self._ready
+            if req is None:
+                self._wakeup = w = loop.create_future()
+                await w
+                self._wakeup = None
+                continue
+            self._ready = None
+            await handle(self, req)
+        self._task = None
 
     def _done(self, req: Request) -> None:
         self._active = None
@@ -564,8 +604,8 @@ class ProxyServer:
             self.on_snapshot_drained(snap)
 
     def next_request_id(self) -> str:
-        self._id_counter += 1
-        return f"{self._id_prefix}{self._id_counter:016x}"
+        self._id_counter = n = self._id_counter + 1
+        return self._id_prefix + format(n, "016x")
 
     # -- one request ------------------------------------------------------------------------
     async def handle(self, conn: ClientConnection, req: Request) -> None:
@@ -635,8 +675,7 @@ class ProxyServer:
                 await self._proxy_ctx(conn, req, ctx, ran, snap, service, entry, t0)
             else:
                 target = upstream_path if query is None else f"{upstream_path}?{query}"
-                hdr = [line for k, v in req.headers if k.lower() not in _REQ_DROP for line in (k, b": ", v, b"\r\n")]
-                hdr += self._forwarding_headers(conn, req, host_header, path, match.stripped_prefix, rid)
+                hdr = req.fwd + self._forwarding_headers(conn, req, host_header, path, match.stripped_prefix, rid)
                 preserve = host_header if route is not None and route.get("preserve_host") else None
                 await self._upstream(conn, req, snap, service, req.method, target, hdr, preserve, None,
                                      rid, entry, t0, None, ran)
@@ -655,14 +694,12 @@ class ProxyServer:
             entry.decisions = ctx.decisions
             if ran:
                 self._log_phase(ctx, ran, entry)
-        entry.total_latency = round((loop.time() - t0) * 1000.0, 3)
+        entry.total_latency = (loop.time() - t0) * 1000.0
         entry.time = self._wall(t0)
         self.traffic.record(entry)
 
     def _wall(self, t0: float) -> float:
-        import time
-
-        return time.time() - (self.loop.time() - t0)
+        return _time.time() - (self.loop.time() - t0)
 
     @staticmethod
     def _https_redirect(status: int, host: str, target: str) -> _Exit:
@@ -927,7 +964,7 @@ class ProxyServer:
             t_sent = loop.time()
             status, rh, payload = echo_response(method, target, pairs, data, conn.client_ip)
             lat = ((t_sent - t0) * 1000.0, (loop.time() - t_sent) * 1000.0)
-            entry.proxy_latency, entry.upstream_latency = round(lat[0], 3), round(lat[1], 3)
+            entry.proxy_latency, entry.upstream_latency = lat
             self._respond_buffered(conn, req, ctx, ran, status, [(_enc(k), _enc(v)) for k, v in rh], payload,
                                    rid, t0, entry, lat)
             return
@@ -993,7 +1030,7 @@ class ProxyServer:
         t_hdr = loop.time()
         entry.upstream_addr = f"{host}:{port}"
         lat = ((t_sent - t0) * 1000.0, (t_hdr - t_sent) * 1000.0)
-        entry.proxy_latency, entry.upstream_latency = round(lat[0], 3), round(lat[1], 3)
+        entry.proxy_latency, entry.upstream_latency = lat
         entry.upstream_headers = head
         if stream is not None:
             entry.request_body = stream.preview
@@ -1057,19 +1094,16 @@ class ProxyServer:
             chunked_up = any(k.lower() == b"transfer-encoding" for k, _ in up.headers)
             entry.response_headers = list(resp.headers.items())
         else:
-            out = [status_line(status)]
-            clen = None
-            chunked_up = False
-            for k, v in up.headers:
-                lk = k.lower()
-                if lk in _RESP_HOP:
-                    if lk == b"transfer-encoding":
-                        chunked_up = True
-                    continue
-                if lk == b"content-length":
-                    clen = v
-                out += (k, b": ", v, b"\r\n")
-            entry.response_headers = up.headers
+            # no plugin looks at the response: pass the upstream's header lines through as bytes,
+            # minus hop-by-hop ones
+            raw = up.raw_head
+            block = raw[raw.find(b"\r\n"):]  # "\r\nName: value..." lines, ending in CRLF
+            clen = True if _CL_RE.search(block) else None
+            chunked_up = _TE_CHUNKED_RE.search(block) is not None
+            if _HOP_RE.search(block):
+                block = _HOP_RE.sub(b"", block)
+            out = [_STATUS_LINES.get(status) or status_line(status), block[2:]]
+            entry.response_headers = raw
         entry.status = status
         self._finish_head_proxied(out, req, rid, lat)
         if req.method == "HEAD" or status in _NO_BODY_STATUS or status < 200:

@@ -39,6 +39,10 @@ def _headers(pairs: Any) -> list[list[str]]:
     return [[_s(k), _s(v)] for k, v in pairs]
 
 
+def _ms(v: float | None) -> float | None:
+    return None if v is None else round(v, 3)
+
+
 def _preview(body: bytes | None) -> str | None:
     if body is None:
         return None
@@ -104,9 +108,9 @@ class TrafficEntry:
             "consumer": ref(self.consumer, "username"),
             "status": self.status,
             "latencies": {
-                "proxy": self.proxy_latency,
-                "upstream": self.upstream_latency,
-                "total": self.total_latency,
+                "proxy": _ms(self.proxy_latency),
+                "upstream": _ms(self.upstream_latency),
+                "total": _ms(self.total_latency),
             },
             "decisions": [
                 {"plugin": d.plugin, "outcome": d.outcome, "summary": d.summary, "data": d.data}

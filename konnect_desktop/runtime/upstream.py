@@ -54,7 +54,9 @@ class UpstreamConnection(asyncio.Protocol):
     def _reset_exchange(self) -> None:
         self.busy = False
         self.status = 0
-        self.headers: list[tuple[bytes, bytes]] = []
+        self.raw_head = b""  # status line + header lines as received (each ending in CRLF)
+        self._headers: list[tuple[bytes, bytes]] | None = None
+        self._buf = b""
         self.keep_alive = False
         self.head_request = False
         self.headers_done = False
@@ -89,6 +91,9 @@ class UpstreamConnection(asyncio.Protocol):
             return
         self.got_bytes = True
         self.last_activity = self.loop.time()
+        if not self.headers_done:
+            # keep the raw head: the proxy forwards header lines without parsing them one by one
+            self._buf = self._buf + data if self._buf else data
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -127,14 +132,15 @@ class UpstreamConnection(asyncio.Protocol):
             src.resume()
 
     # -- llhttp callbacks -------------------------------------------------------------------
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers.append((name, value))
-
     def on_headers_complete(self) -> None:
+        buf = self._buf
+        end = buf.find(b"\r\n\r\n")
         status = self.parser.get_status_code()
         if 100 <= status < 200 and status != 101:
-            self.headers = []  # interim response (100 Continue): wait for the real one
+            self._buf = buf[end + 4:] if end >= 0 else b""  # interim response (100 Continue)
             return
+        self.raw_head = buf[: end + 2] if end >= 0 else buf
+        self._buf = b""
         self.status = status
         self.keep_alive = self.parser.should_keep_alive()
         self.headers_done = True
@@ -158,6 +164,24 @@ class UpstreamConnection(asyncio.Protocol):
             return  # end of an interim response, or already ended (HEAD)
         self.complete = True
         self._wake()
+
+    @property
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        """The response headers as (name, value) byte pairs, parsed on first use."""
+        h = self._headers
+        if h is None:
+            h = []
+            for line in self.raw_head.split(b"\r\n")[1:]:
+                if not line:
+                    continue
+                if line[0] in (32, 9) and h:  # obsolete line folding: continue the last value
+                    k, v = h[-1]
+                    h[-1] = (k, v + b" " + line.strip())
+                    continue
+                k, _, v = line.partition(b":")
+                h.append((k.strip(), v.strip()))
+            self._headers = h
+        return h
 
     def _has_framing(self) -> bool:
         for k, _v in self.headers:
