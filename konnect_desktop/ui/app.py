@@ -108,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
             window.show_page(args.page)
 
     session.runner.run(startup(), label="Starting", key="startup")
+    session.runner.run(session.warm_up(), label="Loading", key="warm-up")
     if args.quit_after:
         loop.call_later(args.quit_after, window.close)
 

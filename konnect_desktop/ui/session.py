@@ -10,6 +10,7 @@ Connections are kept as profiles without secrets; tokens live in the OS keyring
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -182,23 +183,33 @@ class Session(QObject):
             store = await _open_store(conn.name)
             return LocalControlPlane(store=store, name=conn.name)
         if conn.kind == "kong-admin":
-            from ..controlplanes.kong_admin import KongAdminControlPlane
-
             if token is None and conn.has_token:
                 from .. import credentials
 
                 token = await credentials.aget_token(conn.id)
-            return KongAdminControlPlane(conn.url or "", dict(conn.headers), name=conn.name,
-                                         admin_token=token, verify=conn.verify_tls)
+
+            def make_kong() -> ControlPlane:
+                # importing httpx and loading the CA bundle take ~100s of ms: not on the UI thread
+                from ..controlplanes.kong_admin import KongAdminControlPlane
+
+                return KongAdminControlPlane(conn.url or "", dict(conn.headers), name=conn.name,
+                                             admin_token=token, verify=conn.verify_tls)
+
+            return await asyncio.to_thread(make_kong)
         if conn.kind == "konnect":
             from .. import credentials
-            from ..controlplanes import konnect
 
             if token is None:
                 token = await credentials.aget_token(conn.id)
             if token is None:
                 raise LookupError(f"No Konnect token saved for “{conn.name}”: edit the connection to add one.")
-            return konnect.KonnectControlPlane(conn.region or "us", token, conn.control_plane)
+
+            def make_konnect() -> ControlPlane:
+                from ..controlplanes.konnect import KonnectControlPlane
+
+                return KonnectControlPlane(conn.region or "us", token, conn.control_plane)
+
+            return await asyncio.to_thread(make_konnect)
         raise ValueError(f"unknown connection kind '{conn.kind}'")
 
     async def build_control_plane(self, conn: Connection, token: Any = None) -> ControlPlane:
@@ -211,6 +222,19 @@ class Session(QObject):
         self.store.set_value("connections/current", conn.id)
         self.sig_current_changed.emit(conn)
         return cp
+
+    async def warm_up(self) -> None:
+        """Import the remote backends (httpx, TLS) in a worker thread, so the first remote
+        connection does not pause the window while Python loads them."""
+        def imports() -> None:
+            import httpx
+
+            from ..controlplanes import kong_admin, konnect  # noqa: F401
+
+            with httpx.Client() as client:  # builds the default TLS context once
+                del client
+
+        await asyncio.to_thread(imports)
 
     def use(self, conn: Connection, cp: ControlPlane) -> None:
         """Make an already open control plane current (scripts and tests bring their own)."""
@@ -374,16 +398,12 @@ class Session(QObject):
 
 
 async def _open_store(name: str) -> Any:
-    import asyncio
-
     from ..runtime.store import Store
 
     return await asyncio.to_thread(Store, appdirs.runtime_db_path(name))
 
 
 async def _start_runtime(cls: Any, name: str, listen: tuple[str, str], *, sample: bool) -> Any:
-    import asyncio
-
     from ..runtime.store import Store
 
     db = appdirs.runtime_db_path(name)
