@@ -157,7 +157,21 @@ def _shorthands(config: dict[str, Any]) -> dict[str, Any]:
 
 
 # -- handler --------------------------------------------------------------------------------------
+_ends: dict[tuple[str, int], float] = {}
+
+
+def _window_end(period: str, start_ms: int) -> float:
+    end = _ends.get((period, start_ms))
+    if end is None:
+        if len(_ends) > 4096:
+            _ends.clear()
+        end = _ends[(period, start_ms)] = window_end(period, start_ms)
+    return end
+
+
 def _num(v: float) -> str:
+    if type(v) is int:
+        return str(v)
     return str(int(v)) if float(v).is_integer() else str(v)
 
 
@@ -212,11 +226,9 @@ class RateLimitingHandler(Handler):
         now = self.clock()
         ident, kind = self.identifier(ctx)
         starts = window_starts(now)
-        counters = [
-            Counter(f"ratelimit:{self.route_id}:{self.service_id}:{ident}:{starts[p]}:{p}", limit,
-                    window_end(p, starts[p]))
-            for p, limit in self.limits.items()
-        ]
+        prefix = f"ratelimit:{self.route_id}:{self.service_id}:{ident}:"
+        counters = [Counter(f"{prefix}{starts[p]}:{p}", limit, _window_end(p, starts[p]))
+                    for p, limit in self.limits.items()]
         try:
             if isinstance(self.policy, LocalPolicy):  # synchronous: atomic on the event loop
                 usages, _allowed = self.policy.check_and_count(counters, now)

@@ -29,9 +29,23 @@ EXPIRATION: dict[str, int] = {"second": 1, "minute": 60, "hour": 3600, "day": 86
 NULL_ID = "00000000-0000-0000-0000-000000000000"
 
 
+_last_starts: tuple[int, dict[str, int]] = (-1, {})
+
+
 def window_starts(now: float) -> dict[str, int]:
-    """Start of the current fixed window of every period, in Unix milliseconds (UTC)."""
+    """Start of the current fixed window of every period, in Unix milliseconds (UTC).
+    Computed once per second (the hot path asks on every request)."""
+    global _last_starts
     sec = math.floor(now)
+    cached_sec, cached = _last_starts
+    if sec == cached_sec:
+        return cached
+    starts = _compute_starts(sec)
+    _last_starts = (sec, starts)
+    return starts
+
+
+def _compute_starts(sec: int) -> dict[str, int]:
     dt = datetime.fromtimestamp(sec, UTC)
     month = calendar.timegm((dt.year, dt.month, 1, 0, 0, 0))
     year = calendar.timegm((dt.year, 1, 1, 0, 0, 0))
