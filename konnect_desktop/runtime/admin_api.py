@@ -32,7 +32,6 @@ import json
 import logging
 import os
 import re
-import resource
 import socket
 import time
 import uuid
@@ -919,7 +918,12 @@ class AdminAPI:
                 return False
 
         reachable = await self.run(probe)
-        rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        try:
+            import resource  # Unix only; Windows has no peak-RSS counter here
+
+            rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        except ImportError:  # pragma: no cover
+            rss_kib = 0
         total = self.stats["total_requests"]
         active = self.stats["active"]
         body = {
