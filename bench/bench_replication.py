@@ -1,0 +1,90 @@
+"""Replication speed: 5,000 entities, local runtime → local runtime over the Admin API.
+
+Prints seconds for dump (export over HTTP), diff (export of the target + plan) and sync (apply),
+the medians of a few runs, plus entities per second. Never asserts on time.
+
+    .venv/bin/python bench/bench_replication.py [--entities 5000] [--runs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from konnect_desktop.controlplanes.kong_admin import KongAdminControlPlane
+from konnect_desktop.controlplanes.sync import apply
+from konnect_desktop.model import declarative
+from konnect_desktop.model.diff import plan
+from konnect_desktop.runtime.runtime import LocalRuntime
+
+
+def make_config(n: int) -> declarative.Config:
+    """About ``n`` entities: services with 2 routes, a plugin per service, consumers with a key."""
+    services, consumers = [], []
+    per_service = 4  # service + 2 routes + 1 plugin
+    n_services = max(1, int(n * 0.6) // per_service)
+    for i in range(n_services):
+        services.append({
+            "name": f"svc-{i:05d}", "url": f"http://upstream-{i % 50}.internal:8080/v1",
+            "routes": [{"name": f"r-{i:05d}-{j}", "paths": [f"/s{i}/r{j}"]} for j in range(2)],
+            "plugins": [{"name": "rate-limiting", "config": {"minute": 100 + i}}],
+        })
+    n_consumers = max(1, (n - n_services * per_service) // 2)
+    for i in range(n_consumers):
+        consumers.append({"username": f"user-{i:05d}", "keyauth_credentials": [{"key": f"key-{i:05d}-secret"}]})
+    doc = {"_format_version": "3.0", "services": services, "consumers": consumers}
+    return declarative.load(json.dumps(doc).encode())
+
+
+async def one_run(tmp: Path, config: declarative.Config) -> dict[str, float]:
+    us = LocalRuntime("us", db_path=tmp / "us.db")
+    eu = LocalRuntime("eu", db_path=tmp / "eu.db")
+    await us.start()
+    await eu.start()
+    try:
+        await us.load_config(config)
+        await eu.load_config(declarative.Config())
+        async with KongAdminControlPlane(us.admin_url) as src, KongAdminControlPlane(eu.admin_url) as dst:
+            t0 = time.perf_counter()
+            desired = await src.export()
+            t1 = time.perf_counter()
+            current = await dst.export()
+            the_plan = plan(current, desired)
+            t2 = time.perf_counter()
+            report = await apply(the_plan, dst, concurrency=16)
+            t3 = time.perf_counter()
+            assert report.ok, [o.error for o in report.failed][:3]
+            again = plan(await dst.export(), desired)
+            assert again.empty, f"{len(again.changes)} changes left after sync"
+        return {"dump": t1 - t0, "diff": t2 - t1, "sync": t3 - t2, "changes": float(len(the_plan.changes))}
+    finally:
+        await us.stop()
+        await eu.stop()
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--entities", type=int, default=5000)
+    ap.add_argument("--runs", type=int, default=3)
+    args = ap.parse_args()
+    config = make_config(args.entities)
+    total = sum(len(v) for v in config.values())
+    print(f"configuration: {total} entities ({', '.join(f'{t} {len(v)}' for t, v in config.items() if v)})")
+    results = []
+    for i in range(args.runs):
+        with tempfile.TemporaryDirectory() as d:
+            r = await one_run(Path(d), config)
+        results.append(r)
+        print(f"run {i + 1}: dump {r['dump']:.2f} s  diff {r['diff']:.2f} s  sync {r['sync']:.2f} s  ({int(r['changes'])} changes)")
+    med = {k: statistics.median(r[k] for r in results) for k in ("dump", "diff", "sync")}
+    print(f"median over {args.runs} runs: dump {med['dump']:.2f} s  diff {med['diff']:.2f} s  sync {med['sync']:.2f} s")
+    print(f"rates: dump {total / med['dump']:.0f} entities/s  sync {total / med['sync']:.0f} changes/s")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
