@@ -1,0 +1,202 @@
+"""Which parts of a request are secret, and how they are blanked before anything is stored.
+
+Secret by name: ``Authorization``, ``Proxy-Authorization``, ``Cookie``/``Set-Cookie``, API-key
+headers (``apikey``, ``x-api-key`` … and the key names the local runtime's key-auth plugins
+use), anything called *token*, *secret* or *password*; query and form fields such as
+``apikey=``, ``key=``, ``token=``, ``access_token=``, ``client_secret=``. Secret by value: the
+values of secret environment variables and every value found under a secret name — those are
+scrubbed from any text (URLs, response headers, response bodies that echo them back), in their
+plain, URL-encoded and JSON-escaped spellings.
+
+``Redactor`` is used at the storage boundary (history) and by every export, so no caller can
+forget it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from collections.abc import Iterable
+from urllib.parse import quote, quote_plus, urlsplit
+
+from ..credentials import mask_text
+from .request import FormField, RequestSpec, query_pairs, set_query
+
+REDACTED = "REDACTED"
+
+SECRET_HEADERS = frozenset({
+    "authorization", "proxy-authorization", "cookie", "set-cookie", "apikey", "api-key", "api_key",
+    "x-api-key", "x-apikey", "kong-admin-token", "x-auth-token", "x-access-token", "x-csrf-token",
+    "x-amz-security-token", "private-token", "x-goog-api-key", "ocp-apim-subscription-key",
+})
+SECRET_PARAMS = frozenset({
+    "apikey", "api_key", "api-key", "key", "token", "access_token", "refresh_token", "id_token",
+    "client_secret", "password", "passwd", "secret", "sig", "signature", "x-amz-signature",
+    "x-amz-security-token", "auth", "session", "sessionid", "code_verifier",
+})
+_WORDS = re.compile(r"token|secret|passw|apikey|api[-_]key|credential|session", re.I)
+_MIN_SCRUB = 3  # shorter values would blank ordinary characters in stored text
+
+
+class Redactor:
+    """Decides what is secret and blanks it. ``extra_names``: more header/param names (e.g. the
+    runtime's key-auth ``key_names``); ``secret_values``: values to scrub wherever they appear."""
+
+    def __init__(self, extra_names: Iterable[str] = (), secret_values: Iterable[str] = ()) -> None:
+        self.extra = {n.strip().lower() for n in extra_names if n and n.strip()}
+        self.values: set[str] = {v for v in secret_values if isinstance(v, str) and v}
+
+    # -- names ----------------------------------------------------------------------------------
+    def secret_header(self, name: str) -> bool:
+        n = name.strip().lower()
+        return n in SECRET_HEADERS or n in self.extra or bool(_WORDS.search(n))
+
+    def secret_param(self, name: str) -> bool:
+        n = name.strip().lower()
+        return n in SECRET_PARAMS or n in self.extra or bool(_WORDS.search(n))
+
+    # -- values ---------------------------------------------------------------------------------
+    def _add_header_value(self, value: str) -> None:
+        v = value.strip()
+        if not v:
+            return
+        self.values.add(v)
+        scheme, _, cred = v.partition(" ")
+        if cred.strip():
+            cred = cred.strip()
+            self.values.add(cred)
+            if scheme.lower() == "basic":
+                try:
+                    plain = base64.b64decode(cred, validate=True).decode("utf-8")
+                except (binascii.Error, UnicodeDecodeError, ValueError):
+                    plain = ""
+                if plain:
+                    self.values.add(plain)
+                    user, _, pw = plain.partition(":")
+                    if pw:
+                        self.values.add(pw)
+        # cookies: every cookie value
+        if ";" in v or "=" in v:
+            for part in v.split(";"):
+                _, eq, cv = part.partition("=")
+                if eq and cv.strip():
+                    self.values.add(cv.strip())
+
+    def collect(self, spec: RequestSpec) -> RequestSpec:
+        """Remember the secret values ``spec`` carries (so ``text`` scrubs them); returns spec."""
+        for k, v in spec.headers:
+            if self.secret_header(k):
+                self._add_header_value(v)
+        for k, v in query_pairs(spec.url):
+            if self.secret_param(k) and v:
+                self.values.add(v)
+        for f in spec.form:
+            if not f.file and self.secret_param(f.name) and f.value:
+                self.values.add(f.value)
+        if spec.body_kind == "json" and spec.body:
+            try:
+                doc = json.loads(spec.body)
+            except ValueError:
+                doc = None
+            for v in self._json_secrets(doc):
+                self.values.add(v)
+        return spec
+
+    def _json_secrets(self, doc: object, depth: int = 0) -> list[str]:
+        out: list[str] = []
+        if depth > 20:
+            return out
+        if isinstance(doc, dict):
+            for k, v in doc.items():
+                if isinstance(v, str) and self.secret_param(str(k)) and v:
+                    out.append(v)
+                else:
+                    out.extend(self._json_secrets(v, depth + 1))
+        elif isinstance(doc, list):
+            for v in doc:
+                out.extend(self._json_secrets(v, depth + 1))
+        return out
+
+    def _variants(self) -> list[str]:
+        out: set[str] = set()
+        for v in self.values:
+            if len(v) < _MIN_SCRUB:
+                continue
+            out.add(v)
+            out.add(quote(v, safe=""))
+            out.add(quote_plus(v))
+            out.add(json.dumps(v)[1:-1])
+        return sorted(out, key=len, reverse=True)  # longest first: one may contain another
+
+    def text(self, s: str | None) -> str | None:
+        """``s`` with every known secret value (any spelling) replaced and token-looking words masked."""
+        if not s:
+            return s
+        for v in self._variants():
+            if v in s:
+                s = s.replace(v, REDACTED)
+        return mask_text(s)
+
+    def url(self, url: str) -> str:
+        """Secret query parameters blanked, then known values scrubbed."""
+        pairs = query_pairs(url)
+        if any(self.secret_param(k) for k, _ in pairs):
+            url = set_query(url, [(k, REDACTED if self.secret_param(k) and v else v) for k, v in pairs])
+        try:
+            parts = urlsplit(url)
+            if parts.password:
+                url = url.replace(f":{parts.password}@", f":{REDACTED}@", 1)
+        except ValueError:
+            pass
+        return self.text(url) or url
+
+    def headers(self, headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+        out = []
+        for k, v in headers:
+            if self.secret_header(k) and v:
+                scheme, sp, cred = v.strip().partition(" ")
+                keep = sp and scheme.lower() in ("bearer", "basic", "digest", "token", "apikey")
+                out.append((k, f"{scheme} {REDACTED}" if keep else REDACTED))
+            else:
+                out.append((k, self.text(v) or v))
+        return out
+
+    def spec(self, spec: RequestSpec) -> RequestSpec:
+        """A copy of ``spec`` with its secrets blanked (``{{ variables }}`` stay as typed)."""
+        self.collect(spec)
+        body = spec.body
+        if spec.body_kind == "json" and body:
+            try:
+                doc = json.loads(body)
+            except ValueError:
+                doc = None
+            if doc is not None:
+                body = json.dumps(self._blank_json(doc), ensure_ascii=False)
+        form = [
+            FormField(f.name, REDACTED if (not f.file and self.secret_param(f.name) and f.value) else (self.text(f.value) or f.value), f.file)
+            for f in spec.form
+        ]
+        return RequestSpec(spec.method, self.url(spec.url), self.headers(spec.headers), spec.body_kind,
+                           self.text(body) or body, form)
+
+    def _blank_json(self, doc: object, depth: int = 0) -> object:
+        if depth > 20:
+            return doc
+        if isinstance(doc, dict):
+            return {k: (REDACTED if isinstance(v, str) and v and self.secret_param(str(k)) else self._blank_json(v, depth + 1))
+                    for k, v in doc.items()}
+        if isinstance(doc, list):
+            return [self._blank_json(v, depth + 1) for v in doc]
+        return doc
+
+
+def redacted_places(spec: RequestSpec) -> list[str]:
+    """Where a stored request had a secret blanked ("header Authorization", "query apikey")."""
+    out = [f"header {k}" for k, v in spec.headers if REDACTED in v]
+    out += [f"query {k}" for k, v in query_pairs(spec.url) if v == REDACTED]
+    out += [f"form field {f.name}" for f in spec.form if f.value == REDACTED]
+    if REDACTED in spec.body:
+        out.append("body")
+    return out
