@@ -272,7 +272,14 @@ def read_source(source: str | Path | bytes) -> tuple[dict[str, Any], str]:
 
 
 def _looks_like_path(s: str) -> bool:
-    return s.endswith((".yaml", ".yml", ".json")) or Path(s).exists()
+    if s.lstrip().startswith(("{", "[", "_format_version")):
+        return False  # a one-line document, not a file name
+    if s.endswith((".yaml", ".yml", ".json")):
+        return True
+    try:
+        return Path(s).exists()
+    except (OSError, ValueError):  # too long or not a valid file name: it is text
+        return False
 
 
 # -- loading --------------------------------------------------------------------------------------
