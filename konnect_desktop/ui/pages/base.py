@@ -37,7 +37,8 @@ class BusyIndicator(QWidget):
         self.label.setObjectName("Muted")
         self.cancel = QPushButton("Cancel")
         self.cancel.setAccessibleName("Cancel running operation")
-        self.cancel.clicked.connect(runner.cancel)
+        # not connect(runner.cancel): clicked(bool) would pass False as the task key and cancel nothing
+        self.cancel.clicked.connect(lambda _checked=False: runner.cancel())
         h.addWidget(self.bar)
         h.addWidget(self.label)
         h.addWidget(self.cancel)
