@@ -305,6 +305,7 @@ class ClientConnection(asyncio.Protocol):
         self.flow_upstream: UpstreamConnection | None = None
         self.ip_bytes = b""
         self.fwd_cache: dict[str, bytes] = {}
+        self.host_cache: dict[str, tuple[str, int | None]] = {}
         self._ready: Request | None = None
         self._wakeup: asyncio.Future[None] | None = None
         self._task: asyncio.Task[None] | None = None
@@ -712,28 +713,43 @@ class ProxyServer:
     # -- plugin phases ----------------------------------------------------------------------
     def _context(self, conn: ClientConnection, req: Request, rid: str, norm: str, path: str,
                  query: str | None, host_header: str, match: Any, snap: Snapshot) -> RequestContext:
-        decoded = [(_dec(k), _dec(v)) for k, v in req.headers]
+        decoded = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in req.headers]
         original_headers = CIMultiDict(decoded)
-        q = MultiDict(parse_qsl(query, keep_blank_values=True)) if query else MultiDict()
-        h, p = _split_host(host_header)
-        original = OriginalRequest(
-            method=req.method, path=norm, raw_path=req.target, query=q,
-            headers=CIMultiDictProxy(original_headers), scheme="http", host=h,
-            port=p if p is not None else self.port,
-        )
-        headers = CIMultiDict(decoded)
+        hp = conn.host_cache.get(host_header)
+        if hp is None:
+            hp = _split_host(host_header)
+            if len(conn.host_cache) < 8:
+                conn.host_cache[host_header] = hp
+        route = match.route
         service = match.service
-        upstream_host = host_header if match.route and match.route.get("preserve_host") else _service_host(service)
+        if route is not None and route.get("preserve_host"):
+            upstream_host = host_header
+        else:
+            params = snap.cache.get(service["id"])
+            if params is None:
+                params = snap.cache[service["id"]] = _service_params(service)
+            upstream_host = params[2]
+        headers = original_headers.copy()
         headers["Host"] = upstream_host
-        ctx = RequestContext(
-            request_id=rid, client_ip=conn.client_ip, original=original, method=req.method,
-            path=match.upstream_path, query=MultiDict(q) if query else MultiDict(), headers=headers,
-            route=match.route, service=service, config=snap.view, runtime=self.services,
-            uri_captures=dict(getattr(match, "uri_captures", None) or {}),
+        if query:
+            q = MultiDict(parse_qsl(query, keep_blank_values=True))
+            q2 = q.copy()
+        else:
+            q = MultiDict()
+            q2 = MultiDict()
+        original = _new_original(
+            method=req.method, path=norm, raw_path=req.target, query=q,
+            headers=CIMultiDictProxy(original_headers), scheme="http", host=hp[0],
+            port=hp[1] if hp[1] is not None else self.port,
         )
-        ctx.shared["_kd_upstream_host"] = upstream_host
-        ctx.shared["_kd_query"] = query
-        ctx.shared["_kd_prefix"] = getattr(match, "stripped_prefix", None)
+        ctx = _new_context(
+            request_id=rid, client_ip=conn.client_ip, original=original, method=req.method,
+            path=match.upstream_path, query=q2, headers=headers,
+            route=route, service=service, config=snap.view, runtime=self.services,
+            uri_captures=dict(match.uri_captures) if match.uri_captures else {},
+        )
+        # what the proxy itself needs later (kept off ctx.shared, which plugins and templates see)
+        ctx._kd = _Pending(upstream_host, query, match.stripped_prefix)  # type: ignore[attr-defined]
         return ctx
 
     async def _access(self, ctx: RequestContext, chain: tuple[Any, ...], snap: Snapshot,
@@ -761,7 +777,7 @@ class ProxyServer:
                 raise _Exit(500, MSG_UNEXPECTED, f"plugin {names[i]} failed") from None
 
     def _log_phase(self, ctx: RequestContext, ran: list[Any], entry: TrafficEntry) -> None:
-        resp = ctx.shared.get("_kd_resp")
+        resp = ctx._kd.resp  # type: ignore[attr-defined]
         if resp is None:
             resp = ResponseContext(entry.status, CIMultiDict())
         for e in ran:
@@ -785,7 +801,7 @@ class ProxyServer:
                         e[0].body_filter(ctx, resp)
                     except Exception:
                         log.exception("plugin failed in body_filter")
-        ctx.shared["_kd_resp"] = resp
+        ctx._kd.resp = resp  # type: ignore[attr-defined]
 
     # -- answers the proxy makes itself -----------------------------------------------------
     def _local_response(self, conn: ClientConnection, req: Request, rid: str, status: int, message: str,
@@ -860,12 +876,11 @@ class ProxyServer:
     def _send_buffered(self, conn: ClientConnection, req: Request, status: int, headers: CIMultiDict[str],
                        body: bytes, rid: str, t0: float, entry: TrafficEntry,
                        latencies: tuple[float, float] | None = None) -> None:
-        out = [status_line(status)]
-        for k, v in headers.items():
-            lk = k.lower()
-            if lk in _RESP_HOP_STR or lk == "content-length":
-                continue
-            out += (_enc(k), b": ", _enc(v), b"\r\n")
+        for name in _RESP_HOP_STR:
+            if name in headers:
+                del headers[name]
+        headers.popall("content-length", None)
+        out = [status_line(status), _header_lines(headers.items())]
         self._finish_head(out, req, rid, t0, latencies)
         no_body = req.method == "HEAD" or status in _NO_BODY_STATUS or status < 200
         if not (status in _NO_BODY_STATUS or status < 200):
@@ -905,23 +920,16 @@ class ProxyServer:
         if ctx.query_dirty:
             q = encode_args(ctx.query)
         else:
-            q = ctx.shared.get("_kd_query")
+            q = ctx._kd.query  # type: ignore[attr-defined]
         target = ctx.path if not q else f"{ctx.path}?{q}"
-        hdr = []
-        host_value = None
-        for k, v in ctx.headers.items():
-            lk = k.lower()
-            if lk == "host":
-                host_value = v
-                continue
-            if lk in _REQ_DROP_STR:
-                continue
-            hdr += (_enc(k), b": ", _enc(v), b"\r\n")
-        hdr += self._forwarding_headers(conn, req, entry.host, entry.path, ctx.shared.get("_kd_prefix"),
-                                        ctx.request_id)
+        headers = ctx.headers
+        host_value = headers.get("host")
+        hdr = [_header_lines([(k, v) for k, v in headers.items() if k.lower() not in _REQ_DROP_STR])]
+        pending = ctx._kd  # type: ignore[attr-defined]
+        hdr += self._forwarding_headers(conn, req, entry.host, entry.path, pending.prefix, ctx.request_id)
         # the Host the plugins left: ours unless one changed it (then it wins over the balancer's)
         preserve = None
-        if host_value is not None and (host_value != ctx.shared.get("_kd_upstream_host")
+        if host_value is not None and (host_value != pending.upstream_host
                                        or (ctx.route or {}).get("preserve_host")):
             preserve = host_value
         body = ctx._body
@@ -1039,7 +1047,7 @@ class ProxyServer:
             if sink is _BUFFER:
                 assert ctx is not None
                 await up.wait_complete()
-                h = CIMultiDict((_dec(k), _dec(v)) for k, v in up.headers if k.lower() not in _RESP_HOP)
+                h = _response_multidict(up.raw_head)
                 self._apply_response_headers(h, ctx)
                 resp = ResponseContext(up.status, h, up.take_body())
                 self._response_phases(ctx, ran, resp)
@@ -1075,24 +1083,22 @@ class ProxyServer:
         if phases:
             assert ctx is not None
             buffering = any(e[0].buffers_response for e in ran)
-            h = CIMultiDict((_dec(k), _dec(v)) for k, v in up.headers if k.lower() not in _RESP_HOP)
-            self._apply_response_headers(h, ctx)
             if buffering:
                 return _BUFFER
+            raw = up.raw_head
+            chunked_up = _TE_CHUNKED_RE.search(raw) is not None
+            h = _response_multidict(raw)
+            self._apply_response_headers(h, ctx)
             resp = ResponseContext(status, h)
             self._response_phases(ctx, ran, resp)
             status = resp.status
-            out = [status_line(status)]
-            clen = None
-            for k, v in resp.headers.items():
-                lk = k.lower()
-                if lk in _RESP_HOP_STR:
-                    continue
-                if lk == "content-length":
-                    clen = v
-                out += (_enc(k), b": ", _enc(v), b"\r\n")
-            chunked_up = any(k.lower() == b"transfer-encoding" for k, _ in up.headers)
-            entry.response_headers = list(resp.headers.items())
+            h = resp.headers
+            for name in _RESP_HOP_STR:
+                if name in h:
+                    del h[name]
+            clen = h.get("content-length")
+            out = [status_line(status), _header_lines(h.items())]
+            entry.response_headers = list(h.items())
         else:
             # no plugin looks at the response: pass the upstream's header lines through as bytes,
             # minus hop-by-hop ones
@@ -1173,6 +1179,28 @@ class ProxyServer:
             out.append(b"Connection: keep-alive\r\n")
 
 
+def _header_lines(items: Any) -> bytes:
+    """``Name: value`` lines (CRLF-terminated) as bytes; latin-1, or UTF-8 where it must."""
+    text = "".join([f"{k}: {v}\r\n" for k, v in items])
+    try:
+        return text.encode("latin-1")
+    except UnicodeEncodeError:
+        return text.encode("utf-8")
+
+
+def _response_multidict(raw_head: bytes) -> CIMultiDict[str]:
+    """The upstream's response headers (minus hop-by-hop ones) for plugins' header filters."""
+    pairs = []
+    for line in raw_head.decode("latin-1").split("\r\n")[1:]:
+        if not line:
+            continue
+        k, _, v = line.partition(":")
+        k = k.strip()
+        if k.lower() not in _RESP_HOP_STR:
+            pairs.append((k, v.strip()))
+    return CIMultiDict(pairs)
+
+
 def _service_params(service: dict[str, Any]) -> tuple[Any, ...]:
     """What the upstream call needs from a service, computed once per snapshot."""
     ms = 1 / 1000.0
@@ -1209,6 +1237,53 @@ def _parse_header_block(block: bytes) -> list[tuple[str, str]]:
 
 
 _BUFFER = object()  # _relay_head: "a plugin buffers the response"
+
+
+class _Pending:
+    """The proxy's own notes on a request with plugins (not visible to plugins)."""
+
+    __slots__ = ("upstream_host", "query", "prefix", "resp")
+
+    def __init__(self, upstream_host: str, query: str | None, prefix: str | None) -> None:
+        self.upstream_host = upstream_host
+        self.query = query
+        self.prefix = prefix
+        self.resp: ResponseContext | None = None
+
+
+def _fast_factory(cls: type) -> Callable[..., Any]:
+    """A constructor for a (non-slotted) dataclass that fills ``__dict__`` directly.
+
+    The generated ``__init__`` of a dataclass with ~25 fields (and ``object.__setattr__`` for
+    frozen ones) is a measurable share of a request with plugins; this keeps the dataclass
+    contract (every field present, defaults and default factories applied per instance) at a
+    fraction of the cost, and follows fields added to the class later.
+    """
+    import dataclasses
+
+    static: dict[str, Any] = {}
+    factories: list[tuple[str, Callable[[], Any]]] = []
+    for f in dataclasses.fields(cls):
+        if f.default is not dataclasses.MISSING:
+            static[f.name] = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            factories.append((f.name, f.default_factory))
+    new = object.__new__
+
+    def make(**values: Any) -> Any:
+        obj = new(cls)
+        d = obj.__dict__
+        d.update(static)
+        for name, factory in factories:
+            d[name] = factory()
+        d.update(values)
+        return obj
+
+    return make
+
+
+_new_original = _fast_factory(OriginalRequest)
+_new_context = _fast_factory(RequestContext)
 
 
 class _HeaderView:
