@@ -142,10 +142,12 @@ def main() -> int:
     from konnect_desktop.ui import theme
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
-    if args.dark:
-        app.styleHints().setColorScheme(Qt.ColorScheme.Dark)
     app.setQuitOnLastWindowClosed(False)
     app.setStyle("Fusion")  # the offscreen platform has no native style; Fusion follows the palette
+    if args.dark:
+        app.styleHints().setColorScheme(Qt.ColorScheme.Dark)
+        # offscreen has no system scheme to follow: hand the app the palette a dark desktop would
+        app.setPalette(theme.dark_palette())
     theme.apply(app)  # type: ignore[arg-type]
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)

@@ -300,10 +300,10 @@ class Session(QObject):
             if conn.kind == "local" and conn.name == name:
                 old = self._cps.pop(conn.id, None)
                 if old is not None:
+                    # the store-backed control plane stops taking calls; its SQLite connection is
+                    # left to the garbage collector: closing it here could race a query that a
+                    # page's worker thread is still running (WAL lets both files stay open)
                     await old.close()
-                    store = getattr(old, "store", None)
-                    if store is not None and getattr(old, "runtime", None) is None and hasattr(store, "close"):
-                        store.close()
 
     async def _reopen_local(self, name: str) -> None:
         """Swap the control plane of a local connection between runtime-backed and store-backed."""

@@ -64,6 +64,8 @@ class TaskRunner(QObject):
 
         def finished(t: asyncio.Task[Any]) -> None:
             if not shiboken6.isValid(self):  # the owner widget is gone: nobody to tell
+                if not t.cancelled():
+                    t.exception()  # retrieved, so asyncio does not report it as lost
                 return
             current = self._tasks.get(key)
             if current is not None and current[0] is t:

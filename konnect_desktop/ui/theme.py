@@ -78,9 +78,38 @@ QListWidget#Sidebar::item {{ padding: 6px 10px; }}
 """
 
 
+def dark_palette() -> QPalette:
+    """A dark palette for styles that do not follow the system scheme by themselves."""
+    p = QPalette()
+    roles = QPalette.ColorRole
+    for role, c in (
+        (roles.Window, "#1f2328"), (roles.WindowText, "#e6edf3"), (roles.Base, "#161b22"),
+        (roles.AlternateBase, "#1c2128"), (roles.Text, "#e6edf3"), (roles.Button, "#2d333b"),
+        (roles.ButtonText, "#e6edf3"), (roles.Highlight, "#1f6feb"), (roles.HighlightedText, "#ffffff"),
+        (roles.ToolTipBase, "#2d333b"), (roles.ToolTipText, "#e6edf3"), (roles.PlaceholderText, "#8b949e"),
+        (roles.Link, "#58a6ff"), (roles.Mid, "#30363d"), (roles.Dark, "#0d1117"), (roles.Light, "#484f58"),
+    ):
+        p.setColor(role, QColor(c))
+    for role in (roles.Text, roles.WindowText, roles.ButtonText):
+        p.setColor(QPalette.ColorGroup.Disabled, role, QColor("#6e7681"))
+    return p
+
+
+def _scheme_is_dark(app: QGuiApplication) -> bool:
+    try:
+        return app.styleHints().colorScheme() == Qt.ColorScheme.Dark
+    except AttributeError:  # Qt < 6.5
+        return False
+
+
 def apply(app: QApplication) -> None:
     """Apply the theme now and whenever the system scheme changes."""
+
     def refresh() -> None:
+        palette_dark = app.palette().color(QPalette.ColorRole.Window).lightness() < 128
+        if _scheme_is_dark(app) and not palette_dark:
+            # the system asks for dark but the style kept a light palette (Fusion, some desktops)
+            app.setPalette(dark_palette())
         app.setStyleSheet(style_sheet(is_dark(app)))
 
     refresh()

@@ -63,8 +63,24 @@ def store_cp(tmp_path: Any, arun: Callable[..., Any]) -> Iterator[Any]:
     store = Store(tmp_path / "ui.db")
     cp = LocalControlPlane(store=store, name="ui-test")
     yield cp
+    _drain(arun)
     arun(cp.close())
     store.close()
+
+
+def _drain(arun: Callable[..., Any]) -> None:
+    """Wait for what the test's widgets still have in flight (a worker thread may be inside the
+    store): closing a SQLite connection under a running query is not safe."""
+
+    async def wait() -> None:
+        me = asyncio.current_task()
+        for _ in range(200):
+            pending = [t for t in asyncio.all_tasks() if t is not me and not t.done()]
+            if not pending:
+                return
+            await asyncio.sleep(0.05)
+
+    arun(wait(), timeout=30)
 
 
 @pytest.fixture
@@ -74,6 +90,7 @@ def session(tmp_path: Any, aloop: asyncio.AbstractEventLoop, arun: Callable[...,
     s = Session(ConnectionStore(str(tmp_path / "settings.ini")))
     s.listen = ("127.0.0.1:0", "127.0.0.1:0")
     yield s
+    _drain(arun)
     arun(s.close(), timeout=30)
 
 

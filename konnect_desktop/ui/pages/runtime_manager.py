@@ -134,7 +134,7 @@ class RuntimeManagerPage(Page):
 
         session.sig_connections_changed.connect(self.fill_tree)
         session.sig_runtime_state.connect(self._runtime_state)
-        session.sig_current_changed.connect(lambda _c: self.fill_tree())
+        session.sig_current_changed.connect(self._current_changed)
         self.fill_tree()
 
     # -- tree ---------------------------------------------------------------------------------
@@ -177,6 +177,9 @@ class RuntimeManagerPage(Page):
             select_item = self.tree.topLevelItem(0).child(0)
         if select_item is not None:
             self.tree.setCurrentItem(select_item)
+
+    def _current_changed(self, _conn: Any) -> None:
+        self.fill_tree()
 
     def _state_text(self, c: Connection) -> str:
         if c.kind == "local":
