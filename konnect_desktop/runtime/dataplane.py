@@ -826,14 +826,15 @@ class ProxyServer:
             out += (b"Content-Type: ", ctype, b"\r\n")
         for k, v in headers:
             out += (k, b": ", v, b"\r\n")
-        self._finish_head(out, req, rid, t0, None)
+        self._finish_head(out, req, rid, t0, None, any(k.lower() == b"connection" for k, _v in headers))
         out += (b"Content-Length: %d\r\n\r\n" % len(body), b"" if req.method == "HEAD" else body)
         entry.status = status
         entry.response_headers = headers
         if conn.transport is not None and not conn.closed:
             conn.transport.write(b"".join(out))
 
-    def _finish_head(self, out: list[bytes], req: Request, rid: str, t0: float, latencies: tuple[float, float] | None) -> None:
+    def _finish_head(self, out: list[bytes], req: Request, rid: str, t0: float, latencies: tuple[float, float] | None,
+                     has_connection: bool = False) -> None:
         """Kong's own response headers + connection handling."""
         if latencies is None:
             out += (b"X-Kong-Response-Latency: %d\r\nServer: " % int((self.loop.time() - t0) * 1000), SERVER, b"\r\n")
@@ -843,8 +844,9 @@ class ProxyServer:
         out += (b"X-Kong-Request-Id: ", rid.encode(), b"\r\n")
         if not req.keep_alive or self.closing:
             req.keep_alive = False
-            out.append(b"Connection: close\r\n")
-        elif req.version == "1.0":
+            if not has_connection:
+                out.append(b"Connection: close\r\n")
+        elif req.version == "1.0" and not has_connection:
             out.append(b"Connection: keep-alive\r\n")
 
     def _plugin_exit(self, conn: ClientConnection, req: Request, ctx: RequestContext, ran: list[Any],
@@ -876,12 +878,14 @@ class ProxyServer:
     def _send_buffered(self, conn: ClientConnection, req: Request, status: int, headers: CIMultiDict[str],
                        body: bytes, rid: str, t0: float, entry: TrafficEntry,
                        latencies: tuple[float, float] | None = None) -> None:
-        for name in _RESP_HOP_STR:
+        # an upstream's hop-by-hop headers stop here; an answer of our own may carry
+        # Connection/Upgrade on purpose (426)
+        for name in (_RESP_HOP_STR if latencies is not None else ("transfer-encoding", "keep-alive")):
             if name in headers:
                 del headers[name]
         headers.popall("content-length", None)
         out = [status_line(status), _header_lines(headers.items())]
-        self._finish_head(out, req, rid, t0, latencies)
+        self._finish_head(out, req, rid, t0, latencies, "connection" in headers)
         no_body = req.method == "HEAD" or status in _NO_BODY_STATUS or status < 200
         if not (status in _NO_BODY_STATUS or status < 200):
             out.append(b"Content-Length: %d\r\n" % len(body))
