@@ -102,7 +102,7 @@ class ReplicationPage(Page):
         row.addWidget(QLabel("Select tags"))
         self.tags = QLineEdit()
         self.tags.setAccessibleName("Select tags")
-        self.tags.setPlaceholderText("only entities with all these tags (comma separated)")
+        self.tags.setPlaceholderText("tag, tag … (entities with all of them)")
         self.tags.setToolTip("Like decK's --select-tag: only entities carrying every tag are compared, "
                              "created or deleted; other entities on the target are left alone.")
         self.tags.setMaximumWidth(320)
@@ -176,7 +176,7 @@ class ReplicationPage(Page):
         self.source.sig_changed.connect(self._sides_changed)
         self.target.sig_changed.connect(self._sides_changed)
         self.tags.textChanged.connect(self._sides_changed)
-        self.runner.sig_busy.connect(lambda *_: self._update_buttons())
+        self.runner.sig_busy.connect(self._busy_changed)
         ctrl_enter = QShortcut(QKeySequence("Ctrl+Return"), self)
         ctrl_enter.activated.connect(self.make_plan)
         self._choose_defaults()
@@ -209,6 +209,9 @@ class ReplicationPage(Page):
         if self.result is not None:
             self.plan_stale = True
         self._show_summary()
+        self._update_buttons()
+
+    def _busy_changed(self, _busy: bool, _label: str) -> None:
         self._update_buttons()
 
     def _update_buttons(self) -> None:
@@ -279,8 +282,28 @@ class ReplicationPage(Page):
         label = "Checking the target again" if after_apply else "Planning (reading source and target)"
         if not after_apply:
             self.tree.show_message("Reading source and target…")
-        self.runner.run(compute_plan(self.session, source, target, tags), label=label, key="plan",
-                        on_done=lambda r: self._planned(r, after_apply))
+
+        async def go() -> PlanResult:
+            try:
+                return await compute_plan(self.session, source, target, tags)
+            except asyncio.CancelledError:
+                if not after_apply:
+                    self._plan_stopped("Planning was cancelled: press Plan to try again.")
+                raise
+            except BaseException:
+                if not after_apply:
+                    self._plan_stopped("No plan: see the error above.")
+                raise
+
+        self.runner.run(go(), label=label, key="plan", on_done=lambda r: self._planned(r, after_apply))
+
+    def _plan_stopped(self, text: str) -> None:
+        if self.result is not None:
+            self.tree.set_plan(self.result.plan)  # the last plan stays, marked out of date
+            self.plan_stale = True
+        else:
+            self.tree.show_message(text)
+        self._show_summary()
 
     def _planned(self, r: PlanResult, after_apply: bool) -> None:
         self.result = r

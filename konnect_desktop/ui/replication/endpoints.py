@@ -91,8 +91,7 @@ class EndpointPicker(QGroupBox):
         self.stack.addWidget(file_page)
         v.addWidget(self.stack)
 
-        self.state = QLabel()
-        self.state.setObjectName("Muted")
+        self.state = QLabel()  # tone comes from set_status (an object name would override it)
         self.state.setAccessibleName(f"{self.title()} state")
         v.addWidget(self.state)
 
@@ -101,7 +100,7 @@ class EndpointPicker(QGroupBox):
         self.group.currentIndexChanged.connect(self._changed)
         self.path.textChanged.connect(self._changed)
         session.sig_connections_changed.connect(self.fill_connections)
-        session.sig_runtime_state.connect(lambda *_: self._show_state())
+        session.sig_runtime_state.connect(self._runtime_state)
         self.dialog: QFileDialog | None = None
         self.fill_connections()
 
@@ -206,6 +205,9 @@ class EndpointPicker(QGroupBox):
             return
         self._show_state()
         self.sig_changed.emit()
+
+    def _runtime_state(self, _name: str, _state: str) -> None:
+        self._show_state()
 
     def _show_state(self) -> None:
         ep = self.endpoint()

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from ...controlplanes import commands
-from ...controlplanes.errors import ControlPlaneError
 from ...controlplanes.sync import ApplyReport, Outcome, apply
 from ...credentials import mask_text
 from ...model import declarative
@@ -372,8 +371,45 @@ class FieldView:
         return out
 
 
-def describe_error(exc: BaseException) -> str:
-    """One sentence for an exception from this module or a control plane."""
-    if isinstance(exc, (ReplicationError, ControlPlaneError)):
-        return exc.message
-    return mask_text(str(exc)) or type(exc).__name__
+def _blank(v: Any) -> bool:
+    if isinstance(v, dict):
+        return all(_blank(x) for x in v.values())
+    return v is None or v == [] or v is False
+
+
+def _non_default(fields: list[tuple[str, Any]] | None, value: dict[str, Any]) -> dict[str, Any]:
+    from ...model.schema import UNSET
+
+    fmap = dict(fields or ())
+    out = {}
+    for k, v in value.items():
+        f = fmap.get(k)
+        if f is not None and f.type == "record" and isinstance(v, dict):
+            v = _non_default(f.fields, v)
+        default = None if f is None or f.default is UNSET else f.default
+        if not _blank(v) and v != default:
+            out[k] = v
+    return out
+
+
+def brief(table: str, e: dict[str, Any] | None) -> str:
+    """A few words on what a created entity is (its address, paths, config), secrets masked."""
+    d = display_entity(table, e)
+    if table == "services":
+        port = d.get("port")
+        return f"{d.get('protocol') or 'http'}://{d.get('host') or ''}{f':{port}' if port else ''}{d.get('path') or ''}"
+    if table == "routes":
+        parts = [" ".join(d.get(k) or []) for k in ("methods", "hosts", "paths") if d.get(k)]
+        return "  ".join(parts)
+    if table == "plugins":
+        from ...plugins import get
+
+        spec = get(str(d.get("name") or ""))
+        # what the user set: values that differ from the plugin's defaults
+        cfg = _non_default(spec.config.fields if spec else None, d.get("config") or {})
+        off = "" if d.get("enabled", True) else "disabled · "
+        text = ", ".join(f"{k}={value_text(v, 60)}" for k, v in sorted(cfg.items()))
+        return off + (text if len(text) <= 140 else text[:139] + "…") if cfg else off + "default config"
+    if table == "targets":
+        return f"weight {d.get('weight')}"
+    return ", ".join(f"{k} {value_text(d[k], 40)}" for k in ("group", "username", "custom_id") if d.get(k)) or ""

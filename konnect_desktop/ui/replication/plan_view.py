@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 from ...controlplanes.sync import ApplyReport, Outcome
 from ...model.diff import Change, Plan
 from ..theme import qcolor
-from .engine import FieldView, display_entity, value_text
+from .engine import FieldView, brief, display_entity, value_text
 
 CHANGE_ROLE = Qt.ItemDataRole.UserRole
 ACTIONS = (
@@ -143,7 +143,7 @@ class PlanTree(QTreeWidget):
             it.setFont(0, font)
             it.setText(1, "removed from the target")
         elif c.action == "create":
-            it.setText(1, "new on the target")
+            it.setText(1, brief(c.table, c.new) or "new on the target")
         else:
             changed = fields.fields(c)
             it.setText(1, f"{len(changed)} field{'s' if len(changed) != 1 else ''} changed: "
