@@ -88,12 +88,15 @@ def resolve(
     spec: RequestSpec,
     env: Environment | None,
     builtins: dict[str, Callable[[], str]] | None = None,
+    *,
+    strict: bool = True,
 ) -> Resolved:
     """Replace every ``{{ name }}`` in ``spec``. Raises ``VariableError`` naming unknown ones.
 
     ``env``'s secret variables must carry their values (``EnvironmentStore.with_secrets``).
     An empty value in the environment falls back to the built-in of the same name (so
-    ``base`` left blank means "the local runtime").
+    ``base`` left blank means "the local runtime"). ``strict=False`` is the preview ("Copy as
+    cURL"): unknown names and secret variables stay as typed, nothing raises.
     """
     values: dict[str, tuple[str, bool]] = {}
     if env is not None:
@@ -110,11 +113,18 @@ def resolve(
             name = m.group(1)
             if name in values:
                 val, secret = values[name]
+                if secret and not strict:
+                    return m.group(0)
                 if secret and val == "":
                     missing.setdefault(name, where + " (secret value not found in the keyring)")
                     return m.group(0)
             elif name in builtins:
-                val, secret = builtins[name](), False
+                try:
+                    val, secret = builtins[name](), False
+                except VariableError:
+                    if strict:
+                        raise
+                    return m.group(0)
             else:
                 missing.setdefault(name, where)
                 return m.group(0)
@@ -136,7 +146,7 @@ def resolve(
         sub(spec.body, "the body"),
         [FormField(sub(f.name, "a form field name"), sub(f.value, f"form field {f.name}"), f.file) for f in spec.form],
     )
-    if missing:
+    if missing and strict:
         env_name = f"the environment “{env.name}”" if env is not None else "an environment"
         parts = [f"{{{{{n}}}}} in {w}" for n, w in missing.items()]
         noun = "variable" if len(parts) == 1 else "variables"

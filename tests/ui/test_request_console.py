@@ -1,0 +1,260 @@
+"""The Request Console against a real local runtime (sample configuration), offscreen."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from console.keyring_fixture import secret_service  # noqa: F401  (fixture, from tests/console)
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QGuiApplication
+
+from konnect_desktop.console.curl import parse_curl
+from konnect_desktop.console.environments import Environment, Variable
+from konnect_desktop.ui.pages.request_console import RequestConsolePage
+
+SHOTS = os.environ.get("KONNECT_DESKTOP_SHOTS")  # folder: also save the screenshots there
+
+
+@pytest.fixture
+def runtime(session: Any, arun: Any) -> Any:
+    name = f"console-{uuid.uuid4().hex[:8]}"
+    rt = arun(session.start_runtime(name), timeout=30)
+    return rt
+
+
+def _page(qtbot: Any, session: Any, tmp_path: Path, arun: Any) -> RequestConsolePage:
+    page = RequestConsolePage(session, history_path=tmp_path / "hist" / "history.db",
+                              environments_path=tmp_path / "envs.json")
+    qtbot.addWidget(page)
+    page.resize(1280, 900)
+    page.show()
+    qtbot.waitUntil(lambda: page.history is not None and not page.runner.busy, timeout=10000)
+    return page
+
+
+def _send(qtbot: Any, page: RequestConsolePage, url: str, headers: list[tuple[str, str]] | None = None) -> None:
+    page.url.setText(url)
+    page.headers.set_rows(headers or [])
+    before = page.exchange
+    page.url.setFocus()
+    qtbot.keyClick(page.url, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)  # Ctrl+Enter
+    qtbot.waitUntil(lambda: not page.runner.busy and (page.exchange is not before or page.error_panel.isVisible()),
+                    timeout=10000)
+
+
+def _close(arun: Any, page: RequestConsolePage) -> None:
+    arun(page.aclose())
+
+
+def test_transformer_header_shows_in_the_upstream_view(qtbot: Any, session: Any, runtime: Any, tmp_path: Path, arun: Any) -> None:
+    page = _page(qtbot, session, tmp_path, arun)
+    try:
+        _send(qtbot, page, "{{base}}/transformed?x=1", [("X-Mine", "1")])
+        ex = page.exchange
+        assert ex is not None and ex.status == 200
+        assert page.response.status.text().startswith("200 OK · ")
+        assert "x-sample-greeting" in ex.text()  # the echo upstream got it
+        qtbot.waitUntil(lambda: page.insight.insight is not None, timeout=3000)
+        assert "+ X-Sample-Greeting: hello from the gateway" in page.insight.diff_lines()
+        assert "~ path: /transformed?x=1 → /?x=1" in page.insight.diff_lines()
+        info = page.insight.info.text()
+        assert "echo-transformed" in info and "request-transformer" in info
+        # timings are labelled honestly
+        rows = {page.response.timing.item(r, 0).text(): page.response.timing.item(r, 2).text()
+                for r in range(page.response.timing.rowCount())}
+        assert "DNS" in rows["Connect"] and "TTFB" in " ".join(rows)
+    finally:
+        _close(arun, page)
+
+
+def test_quota_and_errors_as_sentences(qtbot: Any, session: Any, runtime: Any, tmp_path: Path, arun: Any) -> None:
+    page = _page(qtbot, session, tmp_path, arun)
+    try:
+        if time.time() % 60 > 57:
+            qtbot.wait(int((61 - time.time() % 60) * 1000))
+        _send(qtbot, page, "{{base}}/limited")
+        qtbot.waitUntil(lambda: page.insight.insight is not None, timeout=3000)
+        assert "quota: minute 4/5 left, resets in" in page.insight.info.text()
+        page.url.setText("http://127.0.0.1:1/nothing-listens")
+        page.send()
+        qtbot.waitUntil(lambda: page.error_panel.isVisible(), timeout=10000)
+        assert page.error_panel.message.text() == "Could not connect to 127.0.0.1:1: connection refused"
+        assert "connection refused" in page.response.status.text()
+        page.url.setText("{{nope}}/x")
+        page.send()
+        qtbot.waitUntil(lambda: "Unknown variable {{nope}} in the URL" in page.error_panel.message.text(), timeout=5000)
+    finally:
+        _close(arun, page)
+
+
+def test_burst_of_ten_against_minute_five(qtbot: Any, session: Any, runtime: Any, tmp_path: Path, arun: Any) -> None:
+    page = _page(qtbot, session, tmp_path, arun)
+    try:
+        if time.time() % 60 > 55:  # do not straddle a minute boundary
+            qtbot.wait(int((61 - time.time() % 60) * 1000))
+        page.url.setText("{{base}}/limited")
+        page.bottom.setCurrentWidget(page.burst_panel)
+        page.burst_panel.count.setValue(10)
+        page.burst_panel.mode.setCurrentIndex(0)  # one at a time
+        qtbot.mouseClick(page.burst_panel.start, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: page.burst is not None and page.burst.result.state != "running"
+                        and not page.burst_panel.running, timeout=20000)
+        res = page.burst.result
+        assert res.statuses() == [200] * 5 + [429] * 5
+        assert res.trip is not None and res.trip.index == 5 and res.trip.retry_after is not None
+        data = page.burst_panel.chart.series()
+        assert [s[1] for s in data["status"]] == [200] * 5 + [429] * 5
+        assert [s[2] for s in data["status"]] == ["2xx/3xx"] * 5 + ["rejected"] * 5
+        assert [r for _, r in data["remaining"]] == [4, 3, 2, 1, 0, 0, 0, 0, 0, 0]
+        assert data["limit"] == 5
+        assert data["trip"]["index"] == 5 and data["trip"]["retry_after"] == res.trip.retry_after
+        assert "limit tripped at request #6 after 5 successes" in page.burst_panel.summary.text()
+        assert page.burst_panel.progress.value() == 10
+        png = tmp_path / "burst-chart.png"
+        assert page.burst_panel.chart.grab().save(str(png)) and png.stat().st_size > 2000
+        if SHOTS:
+            page.burst_panel.chart.grab().save(str(Path(SHOTS) / "burst-chart.png"))
+    finally:
+        _close(arun, page)
+
+
+def test_burst_can_be_cancelled(qtbot: Any, session: Any, runtime: Any, tmp_path: Path, arun: Any) -> None:
+    page = _page(qtbot, session, tmp_path, arun)
+    try:
+        page.url.setText("{{base}}/echo")
+        page.burst_panel.count.setValue(10_000)
+        page.burst_panel.mode.setCurrentIndex(1)
+        page.burst_panel.rate.setValue(50)
+        page.burst_panel.start.click()
+        qtbot.waitUntil(lambda: page.burst is not None and len(page.burst.result.samples) >= 3, timeout=10000)
+        assert page.burst_panel.start.text() == "Cancel burst"
+        page.burst_panel.start.click()
+        qtbot.waitUntil(lambda: not page.burst_panel.running, timeout=5000)
+        assert page.burst.result.state == "cancelled" and len(page.burst.result.samples) < 10_000
+    finally:
+        _close(arun, page)
+
+
+def test_curl_round_trips_through_import_and_copy(qtbot: Any, session: Any, tmp_path: Path, arun: Any) -> None:
+    page = _page(qtbot, session, tmp_path, arun)
+    try:
+        cmd = ("curl -X PATCH 'http://127.0.0.1:8000/echo/items?id=7&tag=a%20b' \\\n"
+               "  -H 'X-Trace: on' -H 'Content-Type: application/json' \\\n"
+               "  --data-raw '{\"name\": \"widget\", \"qty\": 3}'")
+        qtbot.keyClicks(page.url, "")  # focus
+        page.url.setText("")
+        page.url.textEdited.emit(cmd)  # as if pasted into the URL field
+        spec = page.build_spec()
+        assert spec == parse_curl(cmd).request
+        assert page.method.currentText() == "PATCH"
+        assert page.params.pairs() == [("id", "7"), ("tag", "a b")]
+        assert page.body_editor.kind() == "json"
+        copied = page.curl_text()
+        assert parse_curl(copied).request == spec
+        page.copy_curl(False)
+        assert parse_curl(QGuiApplication.clipboard().text()).request == spec
+        assert page.response.curl.toPlainText() == copied
+        # a bad command is a sentence in the error panel, editors untouched
+        assert not page.import_curl("curl 'unclosed")
+        assert "could not be read" in page.error_panel.message.text()
+        assert page.build_spec() == spec
+    finally:
+        _close(arun, page)
+
+
+def test_history_survives_a_restart_and_is_searchable(qtbot: Any, session: Any, runtime: Any, tmp_path: Path, arun: Any) -> None:
+    page = _page(qtbot, session, tmp_path, arun)
+    try:
+        _send(qtbot, page, "{{base}}/echo/one")
+        _send(qtbot, page, "{{base}}/transformed")
+        _send(qtbot, page, "{{base}}/private")  # 401
+        qtbot.waitUntil(lambda: page.history_panel.model.rowCount() == 3, timeout=5000)
+    finally:
+        _close(arun, page)
+    page.deleteLater()
+    page = _page(qtbot, session, tmp_path, arun)
+    try:
+        assert page.history_panel.model.rowCount() == 3
+        page.history_panel.search.setText("401")
+        qtbot.waitUntil(lambda: page.history_panel.model.rowCount() == 1, timeout=5000)
+        e = page.history_panel.model.entries[0]
+        assert e.url.endswith("/private") and e.status == 401
+        page.history_panel.search.setText("GET transformed")
+        qtbot.waitUntil(lambda: [e.url.rsplit("/", 1)[-1] for e in page.history_panel.model.entries] == ["transformed"],
+                        timeout=5000)
+        page.history_panel.table.selectRow(0)
+        page.history_panel.replay.click()  # loads and sends again
+        qtbot.waitUntil(lambda: page.exchange is not None and page.exchange.status == 200, timeout=10000)
+        assert page.url.text() == "{{base}}/transformed"
+    finally:
+        _close(arun, page)
+
+
+def test_no_secret_is_written_in_clear(qtbot: Any, session: Any, runtime: Any, tmp_path: Path, arun: Any,
+                                       secret_service: Any) -> None:
+    secret_value = "env-secret-" + uuid.uuid4().hex[:10]
+    page = _page(qtbot, session, tmp_path, arun)
+    try:
+        # a secret variable saved through the Environment tab goes to the keyring
+        page.env_editor.set_environment(Environment("local", [Variable("base", ""), Variable("secret", "", True)]))
+        edit = page.env_editor.table.cellWidget(1, 1)
+        edit.setText(secret_value)
+        page.env_editor.save.click()
+        qtbot.waitUntil(lambda: not page.runner.busy, timeout=10000)
+        assert secret_service.get_password("konnect-desktop", "console-env/local/secret") == secret_value
+        assert secret_value.encode() not in (tmp_path / "envs.json").read_bytes()
+        _send(qtbot, page, "{{base}}/private?token=qs-tok-4455",
+              [("apikey", "demo-key"), ("Authorization", "Bearer xyz"), ("X-Env", "{{secret}}")])
+        ex = page.exchange
+        assert ex is not None and ex.status == 200
+        echoed = json.loads(ex.body)["headers"]
+        assert echoed["x-env"] == secret_value and echoed["apikey"] == "demo-key"  # really sent
+        qtbot.waitUntil(lambda: page.insight.insight is not None, timeout=3000)
+        assert "consumer <b>demo</b>" in page.insight.info.text()
+        out_json, out_curl = tmp_path / "export.json", tmp_path / "export.sh"
+        arun(page.export_history("json", out_json))
+        arun(page.export_history("curl", out_curl))
+        page.copy_curl(False)
+        clip = QGuiApplication.clipboard().text()
+    finally:
+        _close(arun, page)
+    stored = b"".join(p.read_bytes() for p in (tmp_path / "hist").rglob("*") if p.is_file())
+    assert stored  # the DB (and WAL) exist
+    everything = stored + out_json.read_bytes() + out_curl.read_bytes() + clip.encode() + (tmp_path / "envs.json").read_bytes()
+    for secret in ("demo-key", "xyz", secret_value, "qs-tok-4455"):
+        assert secret.encode() not in everything, secret
+    exported = json.loads(out_json.read_text())["requests"][0]
+    assert exported["request"]["headers"][2] == ["X-Env", "{{secret}}"]
+
+
+def test_shortcuts(qtbot: Any, session: Any, tmp_path: Path, arun: Any) -> None:
+    page = _page(qtbot, session, tmp_path, arun)
+    try:
+        page.body_editor.json.setFocus()
+        qtbot.keyClick(page.body_editor.json, Qt.Key.Key_L, Qt.KeyboardModifier.ControlModifier)
+        assert page.url.hasFocus()
+        assert page.url.selectedText() == page.url.text()
+    finally:
+        _close(arun, page)
+
+
+def test_screenshot(qtbot: Any, session: Any, runtime: Any, tmp_path: Path, arun: Any) -> None:
+    page = _page(qtbot, session, tmp_path, arun)
+    try:
+        _send(qtbot, page, "{{base}}/echo/anything")
+        _send(qtbot, page, "{{base}}/private", [("apikey", "demo-key")])
+        _send(qtbot, page, "{{base}}/transformed?x=1", [("X-Demo", "1")])
+        qtbot.waitUntil(lambda: page.insight.insight is not None, timeout=3000)
+        qtbot.wait(100)
+        png = tmp_path / "request-console.png"
+        assert page.grab().save(str(png))
+        if SHOTS:
+            page.grab().save(str(Path(SHOTS) / "request-console.png"))
+    finally:
+        _close(arun, page)
