@@ -1,0 +1,160 @@
+"""``konnect-desktop gateway run`` as a subprocess: ready line with the real ports, serving the
+sample configuration on first start, SIGTERM/SIGINT → drain and exit 0, ``--config`` import, and
+an invalid file → located problems and exit 1."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+READY = re.compile(r"^Konnect Desktop gateway ready: proxy (http://127\.0\.0\.1:(\d+))  admin (http://127\.0\.0\.1:(\d+))$")
+
+
+def gateway(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
+    env = dict(os.environ, KONNECT_DESKTOP_HOME=str(tmp_path / "home"))
+    return subprocess.Popen(
+        [sys.executable, "-m", "konnect_desktop", "gateway", "run",
+         "--proxy-listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )
+
+
+def ready(p: subprocess.Popen[str]) -> tuple[str, str]:
+    line = p.stdout.readline().rstrip("\n") if p.stdout else ""
+    m = READY.match(line)
+    assert m, f"not a ready line: {line!r}; stderr: {p.stderr.read() if p.stderr and p.poll() is not None else ''}"
+    assert int(m.group(2)) > 0 and int(m.group(4)) > 0
+    return m.group(1), m.group(3)
+
+
+def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+    req = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def stop(p: subprocess.Popen[str], sig: int = signal.SIGTERM) -> int:
+    p.send_signal(sig)
+    try:
+        return p.wait(15)
+    finally:
+        if p.poll() is None:
+            p.kill()
+
+
+def test_first_start_serves_the_sample_and_sigterm_exits_0(tmp_path: Path) -> None:
+    p = gateway(tmp_path)
+    try:
+        proxy, admin = ready(p)
+        status, body = get(proxy + "/echo/hello?x=1")
+        assert status == 200
+        doc = json.loads(body)
+        assert doc["path"] == "/hello" and doc["args"] == {"x": "1"}
+        status, body = get(admin + "/services")
+        assert status == 200
+        names = [s["name"] for s in json.loads(body)["data"]]
+        assert "echo" in names
+        from konnect_desktop import plugins
+
+        if plugins.get("key-auth") and plugins.get("acl"):
+            assert get(proxy + "/private")[0] == 401
+            assert get(proxy + "/private", {"apikey": "demo-key"})[0] == 200
+    finally:
+        code = stop(p)
+    assert code == 0
+
+
+def test_sigint_exits_0_and_state_persists(tmp_path: Path) -> None:
+    db = tmp_path / "gw.db"
+    p = gateway(tmp_path, "--db", str(db))
+    try:
+        _proxy, admin = ready(p)
+        req = urllib.request.Request(admin + "/services", data=json.dumps({"name": "kept", "url": "http://127.0.0.1:9"}).encode(),
+                                     headers={"Content-Type": "application/json"}, method="POST")
+        with urllib.request.urlopen(req, timeout=5) as r:
+            assert r.status == 201
+    finally:
+        assert stop(p, signal.SIGINT) == 0
+    p = gateway(tmp_path, "--db", str(db))
+    try:
+        _proxy, admin = ready(p)
+        names = [s["name"] for s in json.loads(get(admin + "/services")[1])["data"]]
+        assert "kept" in names  # not replaced by the sample: the store was not empty
+    finally:
+        assert stop(p) == 0
+
+
+def test_config_file_is_loaded(tmp_path: Path) -> None:
+    conf = tmp_path / "kong.yaml"
+    conf.write_text("""
+_format_version: "3.0"
+services:
+  - name: only
+    host: echo.internal
+    routes:
+      - name: only-route
+        paths: [/only]
+""")
+    p = gateway(tmp_path, "--config", str(conf), "--db", str(tmp_path / "c.db"))
+    try:
+        proxy, admin = ready(p)
+        assert get(proxy + "/only/x")[0] == 200
+        assert get(proxy + "/echo")[0] == 404  # the file replaced everything: no sample
+    finally:
+        assert stop(p) == 0
+
+
+def test_invalid_config_prints_located_errors_and_exits_1(tmp_path: Path) -> None:
+    conf = tmp_path / "bad.yaml"
+    conf.write_text("""
+_format_version: "3.0"
+services:
+  - name: svc
+    host: echo.internal
+    routes:
+      - name: r
+        paths: [no-leading-slash]
+""")
+    p = gateway(tmp_path, "--config", str(conf), "--db", str(tmp_path / "bad.db"))
+    try:
+        code = p.wait(30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    out, err = p.communicate()
+    assert code == 1
+    assert "ready" not in out
+    assert "bad.yaml" in err
+    assert "services[0].routes[0]" in err and "paths" in err
+
+
+def test_admin_token_is_enforced(tmp_path: Path) -> None:
+    p = gateway(tmp_path, "--admin-token", "s3cret", "--db", str(tmp_path / "t.db"))
+    try:
+        _proxy, admin = ready(p)
+        assert get(admin + "/services")[0] == 401
+        assert get(admin + "/services", {"Kong-Admin-Token": "s3cret"})[0] == 200
+    finally:
+        assert stop(p) == 0
+
+
+@pytest.mark.parametrize("argv", [["gateway"], ["gateway", "run", "--proxy-listen", "nonsense"]])
+def test_usage_errors(tmp_path: Path, argv: list[str]) -> None:
+    env = dict(os.environ, KONNECT_DESKTOP_HOME=str(tmp_path / "home"))
+    t0 = time.monotonic()
+    r = subprocess.run([sys.executable, "-m", "konnect_desktop", *argv], capture_output=True, text=True, env=env, timeout=30)
+    assert r.returncode == 2
+    assert "usage" in r.stderr.lower()
+    assert time.monotonic() - t0 < 30
