@@ -93,6 +93,16 @@ async def apply(
     failed = False
 
     async def run_one(c: Change) -> Outcome:
+        # progress is told as each change finishes (not when its whole batch has), so a bar
+        # moves during a large batch and a cancelled run knows exactly what was done
+        nonlocal done
+        o = await attempt(c)
+        done += 1
+        if progress:
+            progress(done, total, o.change, o.status)
+        return o
+
+    async def attempt(c: Change) -> Outcome:
         async with sem:
             try:
                 if c.table == MEMBERSHIP:
@@ -127,10 +137,7 @@ async def apply(
             continue
         results = await asyncio.gather(*(run_one(c) for c in batch))
         for o in results:
-            done += 1
             report.outcomes.append(o)
-            if progress:
-                progress(done, total, o.change, o.status)
             if o.status == "failed":
                 failed = True
     return report
