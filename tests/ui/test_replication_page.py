@@ -268,6 +268,42 @@ def test_cancelling_a_slow_plan_leaves_the_page_usable(qtbot: Any, session: Any,
         arun(server.wait_closed())
 
 
+def test_cancelling_an_apply_reports_what_was_done(
+    qtbot: Any, session: Any, us_eu: dict[str, Any], tmp_path: Path
+) -> None:
+    many = tmp_path / "many.yaml"
+    many.write_text('_format_version: "3.0"\nservices:\n' + "".join(
+        f"  - {{name: s{i:03d}, host: h{i}.internal, tags: [bulk]}}\n" for i in range(300)))
+    page = make_page(qtbot, session)
+    page.source.use_file.click()
+    page.source.path.setText(str(many))
+    page.target.connection.setCurrentIndex(page.target.connection.findData(us_eu["conn_eu"].id))
+    page.tags.setText("bulk")
+    plan(qtbot, page)
+    assert page.summary.text().startswith("300 to create · 0 to update · 0 to delete")
+    qtbot.mouseClick(page.apply_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: page.confirm_box is not None and page.confirm_box.isVisible(), timeout=5000)
+    page.confirm_apply_button.click()
+    bar = page.progress.bars[0]
+    # press Cancel as soon as a few services are in (the bar moves per finished change)
+    bar.valueChanged.connect(lambda v: page.busy.cancel.click() if v == 5 else None)
+    idle(qtbot, page)
+
+    rows = page.results.rows()
+    applied = [r for r in rows if r[0] == "✓ applied"]
+    cancelled = [r for r in rows if r[0] == "– not applied (cancelled)"]
+    assert len(rows) == 300 and len(applied) >= 5 and cancelled and len(applied) + len(cancelled) == 300
+    assert "(cancelled)" in page.result_summary.text() and "press Plan" in page.result_summary.text()
+    assert "cancelled" in bar.format()
+    assert page.error_panel.isHidden()
+    assert not page.apply_button.isEnabled() and page.plan_button.isEnabled()
+    # what reached eu is at least what was reported applied, and planning again shows the rest
+    on_eu = {s["name"] for s in us_eu["eu"].store.all("services") if s["name"].startswith("s")}
+    assert {r[1].split()[-1] for r in applied} <= on_eu and len(on_eu) < 300
+    plan(qtbot, page)
+    assert page.result is not None and len(page.result.plan.creates) == 300 - len(on_eu)
+
+
 # -- files ---------------------------------------------------------------------------------------
 def test_file_target_dump_export_and_in_sync(qtbot: Any, session: Any, us_eu: dict[str, Any], tmp_path: Path) -> None:
     page = make_page(qtbot, session)

@@ -155,6 +155,7 @@ class ReplicationPage(Page):
         rv.setContentsMargins(4, 6, 4, 4)
         self.result_summary = QLabel("Nothing applied yet.")
         self.result_summary.setAccessibleName("Apply summary")
+        self.result_summary.setWordWrap(True)
         rv.addWidget(self.result_summary)
         split = QSplitter(Qt.Orientation.Vertical)
         self.progress = ApplyProgress()
@@ -391,6 +392,8 @@ class ReplicationPage(Page):
         self.progress.finish(report, cancelled=cancelled)
         self.results.set_outcomes(outcomes, cancelled=cancelled)
         text, tone = outcome_summary(outcomes, cancelled)
+        if cancelled:
+            text += ". Requests in flight may still have reached the target: press Plan to see what it holds now."
         set_status(self.result_summary, {"ok": "ok", "bad": "failed", "warn": "starting"}[tone], text)
         self.result_summary.setAccessibleName(f"Apply summary: {text}")
         if replan:
