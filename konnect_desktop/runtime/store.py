@@ -18,6 +18,11 @@ never wait behind a long import (WAL). Callers on an event loop use ``asyncio.to
 ``store.aio``. Every committed change bumps ``version`` (a counter row, so another process writing
 the same file is noticed by ``poll_external_changes``) and then calls the subscribers, outside the
 transaction and the lock.
+
+Closing: ``close()`` is safe while other threads are inside the store. It stops new operations
+first (they raise ``StoreClosed``), waits for the running transaction and for reads in flight
+(interrupting reads still running after ``grace`` seconds), and only then closes the SQLite
+connections: closing a connection under a running statement crashes the interpreter.
 """
 
 from __future__ import annotations
@@ -259,6 +264,14 @@ def database_error(exc: BaseException) -> KongError:
     return KongError(DATABASE_ERROR, f"database error: {exc}")
 
 
+class StoreClosed(KongError):
+    """The store was closed (or is closing): nothing more can be read or written through it."""
+
+    def __init__(self, path: Path | str | None = None) -> None:
+        where = f" ({path})" if path else ""
+        super().__init__(DATABASE_ERROR, f"database error: the store is closed{where}")
+
+
 def declarative_error(fields: dict[str, Any]) -> KongError:
     return KongError(DECLARATIVE_CONFIG, f"declarative config is invalid: {lua_pretty(fields)}", fields)
 
@@ -298,6 +311,11 @@ class Store:
         self._local = threading.local()
         self._readers: list[tuple[weakref.ref[threading.Thread], sqlite3.Connection]] = []
         self._readers_lock = threading.Lock()
+        # operations in flight (reads outside a transaction), and whether close() has begun;
+        # close() waits on this condition until the count is zero
+        self._gate = threading.Condition(threading.Lock())
+        self._active = 0
+        self._closing = False
         self._w = self._connect(write=True)
         try:
             self._migrate()
@@ -328,11 +346,35 @@ class Store:
             conn.execute("PRAGMA query_only = ON")
         return conn
 
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        """The connection this thread reads with, for the length of the block. ``close()`` waits
+        for every such block to end before it closes connections; once it has begun, new blocks
+        raise ``StoreClosed`` (except inside this thread's own open transaction, which close()
+        waits for anyway)."""
+        mine = self._owner == threading.get_ident()
+        with self._gate:
+            if self._closing and not mine:
+                raise StoreClosed(self.path)
+            self._active += 1
+        try:
+            yield self._reader()
+        except sqlite3.Error as exc:
+            if self._closing:  # interrupted by close(): say so rather than "interrupted"
+                raise StoreClosed(self.path) from exc
+            raise
+        finally:
+            with self._gate:
+                self._active -= 1
+                if self._active == 0:
+                    self._gate.notify_all()
+
     def _reader(self) -> sqlite3.Connection:
         """The connection this thread reads with: the writer's inside its own transaction (to see
-        its uncommitted changes), otherwise a per-thread read-only connection."""
+        its uncommitted changes), otherwise a per-thread read-only connection. Use it only inside
+        ``_reading()``."""
         if self._closed:
-            raise database_error(RuntimeError("the store is closed"))
+            raise StoreClosed(self.path)
         if self._owner == threading.get_ident():
             return self._w
         conn = getattr(self._local, "conn", None)
@@ -353,20 +395,57 @@ class Store:
                 self._readers = keep
         return conn
 
-    def close(self) -> None:
-        """Close every connection. Further calls raise a database error."""
-        with self._lock:
-            if self._closed:
+    def close(self, *, grace: float = 2.0) -> None:
+        """Close every connection; safe while other threads are reading or writing.
+
+        New operations are refused at once (``StoreClosed``); the open transaction, if any, is
+        waited for; reads in flight finish, and those still running after ``grace`` seconds are
+        interrupted (they raise ``StoreClosed``). Only then are the connections closed. Calling it
+        again, from any thread, waits for the first call to finish and returns.
+        """
+        if self._owner == threading.get_ident():
+            raise RuntimeError("Store.close() called inside one of its own transactions")
+        with self._gate:
+            if self._closing:
+                while not self._closed:
+                    self._gate.wait()
                 return
-            self._closed = True
-            with contextlib.suppress(sqlite3.Error):
-                self._w.execute("PRAGMA optimize")
-            self._w.close()
-        with self._readers_lock:
-            for _ref, conn in self._readers:
+            self._closing = True
+        try:
+            with self._lock:  # the running transaction ends first (it holds this lock)
+                self._drain_readers(grace)
                 with contextlib.suppress(sqlite3.Error):
-                    conn.close()
-            self._readers.clear()
+                    self._w.execute("PRAGMA optimize")
+                with contextlib.suppress(sqlite3.Error):
+                    self._w.close()
+                with self._readers_lock:
+                    for _ref, conn in self._readers:
+                        with contextlib.suppress(sqlite3.Error):
+                            conn.close()
+                    self._readers.clear()
+        finally:
+            with self._gate:
+                self._closed = True
+                self._gate.notify_all()
+
+    def _drain_readers(self, grace: float) -> None:
+        """Wait until no read is in flight, interrupting the stragglers after ``grace`` seconds."""
+        deadline = time.monotonic() + grace
+        with self._gate:
+            while self._active:
+                if time.monotonic() >= deadline:
+                    # sqlite3_interrupt may be called from any thread; a connection that is not
+                    # running a statement ignores it
+                    with self._readers_lock:
+                        for _ref, conn in self._readers:
+                            with contextlib.suppress(sqlite3.Error):
+                                conn.interrupt()
+                self._gate.wait(0.05)
+
+    @property
+    def closed(self) -> bool:
+        """True once ``close()`` has begun: every further call raises ``StoreClosed``."""
+        return self._closing
 
     def __enter__(self) -> Store:
         return self
@@ -438,12 +517,15 @@ class Store:
         threads' writes wait, their reads see the last committed state. From async code, run the
         whole block in a worker (``await asyncio.to_thread(fn)``); never hold it across an ``await``.
         """
-        if self._closed:
-            raise database_error(RuntimeError("the store is closed"))
+        mine = self._owner == threading.get_ident()
+        if self._closing and not mine:
+            raise StoreClosed(self.path)
         new_version: int | None = None
         with self._lock:
             w = self._w
             if self._depth == 0:
+                if self._closing:  # close() ran while we waited for the lock
+                    raise StoreClosed(self.path)
                 try:
                     w.execute("BEGIN IMMEDIATE")
                 except sqlite3.Error as exc:
@@ -516,7 +598,8 @@ class Store:
             if self._depth:
                 return False
             try:
-                current = self._read_version(self._reader())
+                with self._reading() as conn:
+                    current = self._read_version(conn)
             except sqlite3.Error as exc:
                 raise database_error(exc) from exc
             if current == self._version:
@@ -608,7 +691,8 @@ class Store:
         e.g. ``{"consumer": cid}``) restricts the lookup, for nested Admin API paths."""
         t = self._layout(table)
         try:
-            found = self._find(self._reader(), t, id_or_key, where)
+            with self._reading() as conn:
+                found = self._find(conn, t, id_or_key, where)
         except sqlite3.Error as exc:
             raise database_error(exc) from exc
         if found is None:
@@ -646,7 +730,8 @@ class Store:
         sql = f"SELECT seq, body FROM {t.sql} WHERE {' AND '.join(clauses)} ORDER BY seq LIMIT ?"
         args.append(size + 1)
         try:
-            rows = self._reader().execute(sql, args).fetchall()
+            with self._reading() as conn:
+                rows = conn.execute(sql, args).fetchall()
         except sqlite3.Error as exc:
             raise database_error(exc) from exc
         next_offset = None
@@ -679,7 +764,8 @@ class Store:
         clauses, args = self._where_sql(t, where)
         cond = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         try:
-            rows = self._reader().execute(f"SELECT body FROM {t.sql}{cond} ORDER BY seq", args).fetchall()
+            with self._reading() as conn:
+                rows = conn.execute(f"SELECT body FROM {t.sql}{cond} ORDER BY seq", args).fetchall()
         except sqlite3.Error as exc:
             raise database_error(exc) from exc
         return [json.loads(r[0]) for r in rows]
@@ -689,26 +775,28 @@ class Store:
         clauses, args = self._where_sql(t, where)
         cond = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         try:
-            return self._reader().execute(f"SELECT COUNT(*) FROM {t.sql}{cond}", args).fetchone()[0]
+            with self._reading() as conn:
+                return conn.execute(f"SELECT COUNT(*) FROM {t.sql}{cond}", args).fetchone()[0]
         except sqlite3.Error as exc:
             raise database_error(exc) from exc
 
     def export(self) -> Config:
         """The whole configuration, every table (parents first), from one consistent snapshot."""
-        conn = self._reader()
-        own = conn is self._w
         try:
-            if not own:
-                conn.execute("BEGIN")
-            try:
-                out: Config = {}
-                for name in ORDER:
-                    t = LAYOUT[name]
-                    out[name] = [json.loads(r[0]) for r in conn.execute(f"SELECT body FROM {t.sql} ORDER BY seq")]
-                return out
-            finally:
+            with self._reading() as conn:
+                own = conn is self._w
                 if not own:
-                    conn.execute("COMMIT")
+                    conn.execute("BEGIN")
+                try:
+                    out: Config = {}
+                    for name in ORDER:
+                        t = LAYOUT[name]
+                        out[name] = [json.loads(r[0]) for r in conn.execute(f"SELECT body FROM {t.sql} ORDER BY seq")]
+                    return out
+                finally:
+                    if not own and conn.in_transaction:
+                        with contextlib.suppress(sqlite3.Error):  # an interrupted read already ended it
+                            conn.execute("COMMIT")
         except sqlite3.Error as exc:
             raise database_error(exc) from exc
 
@@ -1078,6 +1166,6 @@ class AsyncStore:
 
 
 __all__ = [
-    "Store", "AsyncStore", "LAYOUT", "encode_offset", "decode_offset", "is_uuid",
+    "Store", "StoreClosed", "AsyncStore", "LAYOUT", "encode_offset", "decode_offset", "is_uuid",
     "primary_key_violation", "declarative_error", "MAX_PAGE_SIZE",
 ]
