@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from ..plugins.base import Decision
@@ -53,41 +53,36 @@ def _preview(body: bytes | None) -> str | None:
 
 
 class TrafficEntry:
-    """One proxied (or locally answered) request."""
+    """One proxied (or locally answered) request.
 
-    __slots__ = (
-        "request_id", "time", "client_ip", "method", "path", "raw_path", "host", "scheme",
-        "route", "service", "consumer", "status", "proxy_latency", "upstream_latency",
-        "total_latency", "decisions", "request_headers", "request_body",
-        "upstream_method", "upstream_target", "upstream_headers", "response_headers",
-        "error", "upstream_addr",
-    )
+    Class attributes are the defaults, so the proxy sets only what a request actually has (an
+    entry is made for every request: it must be cheap).
+    """
 
-    def __init__(self) -> None:
-        self.request_id = ""
-        self.time = 0.0  # Unix seconds when the request arrived
-        self.client_ip = ""
-        self.method = ""
-        self.path = ""  # path without query, as sent
-        self.raw_path = ""  # path + query as sent
-        self.host = ""
-        self.scheme = "http"
-        self.route: dict[str, Any] | None = None
-        self.service: dict[str, Any] | None = None
-        self.consumer: dict[str, Any] | None = None
-        self.status = 0
-        self.proxy_latency: float | None = None  # ms: arrival → upstream request sent
-        self.upstream_latency: float | None = None  # ms: upstream request sent → response headers
-        self.total_latency: float | None = None  # ms: arrival → response complete
-        self.decisions: list[Decision] = []
-        self.request_headers: Any = None  # as the client sent them (pairs)
-        self.request_body: bytes | None = None  # first bytes only
-        self.upstream_method: str | None = None
-        self.upstream_target: str | None = None  # path + query the upstream received
-        self.upstream_headers: Any = None
-        self.response_headers: Any = None
-        self.error: str | None = None  # why the proxy answered itself (timeout, refused, …)
-        self.upstream_addr: str | None = None  # host:port actually contacted
+    request_id = ""
+    time = 0.0  # Unix seconds when the request arrived
+    client_ip = ""
+    method = ""
+    path = ""  # path without query, as sent
+    raw_path = ""  # path + query as sent
+    host = ""
+    scheme = "http"
+    route: dict[str, Any] | None = None
+    service: dict[str, Any] | None = None
+    consumer: dict[str, Any] | None = None
+    status = 0
+    proxy_latency: float | None = None  # ms: arrival → upstream request sent
+    upstream_latency: float | None = None  # ms: upstream request sent → response headers
+    total_latency: float | None = None  # ms: arrival → response complete
+    decisions: Sequence[Decision] = ()
+    request_headers: Any = None  # as the client sent them (pairs)
+    request_body: bytes | None = None  # first bytes only
+    upstream_method: str | None = None
+    upstream_target: str | None = None  # path + query the upstream received
+    upstream_headers: Any = None
+    response_headers: Any = None
+    error: str | None = None  # why the proxy answered itself (timeout, refused, …)
+    upstream_addr: str | None = None  # host:port actually contacted
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready view (strings, numbers, lists)."""

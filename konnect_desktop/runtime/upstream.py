@@ -48,28 +48,28 @@ class UpstreamConnection(asyncio.Protocol):
         self.closed = False
         self.uses = 0
         self.idle_since = 0.0
+        self.head_request = False
+        self.read_timeout = 60.0
+        self.write_timeout = 60.0
+        self.last_activity = 0.0
         self._reset_exchange()
 
     # -- exchange state ---------------------------------------------------------------------
     def _reset_exchange(self) -> None:
+        """Per-exchange state (timeouts and the HEAD flag are set by ``begin``)."""
         self.busy = False
         self.status = 0
         self.raw_head = b""  # status line + header lines as received (each ending in CRLF)
         self._headers: list[tuple[bytes, bytes]] | None = None
         self._buf = b""
         self.keep_alive = False
-        self.head_request = False
         self.headers_done = False
         self.complete = False
         self.got_bytes = False
         self.chunks: list[bytes] = []
         self.sink: Sink | None = None
-        self.on_pause_client: Callable[[], None] | None = None
         self.error: UpstreamError | None = None
         self._waiter: asyncio.Future[None] | None = None
-        self.read_timeout = 60.0
-        self.write_timeout = 60.0
-        self.last_activity = 0.0
         self.write_paused_since = 0.0
         self._reset_parser = False
         self.body_source: Any = None  # the request body being streamed, for flow control
