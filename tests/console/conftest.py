@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from console.keyring_fixture import secret_service  # noqa: F401  (fixture)
 
 

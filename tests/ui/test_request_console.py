@@ -197,7 +197,7 @@ def test_history_survives_a_restart_and_is_searchable(qtbot: Any, session: Any, 
 
 
 def test_no_secret_is_written_in_clear(qtbot: Any, session: Any, runtime: Any, tmp_path: Path, arun: Any,
-                                       secret_service: Any) -> None:
+                                       secret_service: Any) -> None:  # noqa: F811
     secret_value = "env-secret-" + uuid.uuid4().hex[:10]
     page = _page(qtbot, session, tmp_path, arun)
     try:
@@ -244,17 +244,27 @@ def test_shortcuts(qtbot: Any, session: Any, tmp_path: Path, arun: Any) -> None:
         _close(arun, page)
 
 
-def test_screenshot(qtbot: Any, session: Any, runtime: Any, tmp_path: Path, arun: Any) -> None:
+def test_screenshot(qtbot: Any, session: Any, runtime: Any, tmp_path: Path, arun: Any, qapp: Any) -> None:
+    from konnect_desktop.ui import theme
+
+    theme.apply(qapp)
     page = _page(qtbot, session, tmp_path, arun)
     try:
         _send(qtbot, page, "{{base}}/echo/anything")
         _send(qtbot, page, "{{base}}/private", [("apikey", "demo-key")])
+        for _ in range(3):
+            _send(qtbot, page, "{{base}}/limited")
         _send(qtbot, page, "{{base}}/transformed?x=1", [("X-Demo", "1")])
         qtbot.waitUntil(lambda: page.insight.insight is not None, timeout=3000)
+        assert page.params.pairs() == [("x", "1")] and page.request_tabs.tabText(1) == "Headers (1)"
         qtbot.wait(100)
         png = tmp_path / "request-console.png"
         assert page.grab().save(str(png))
         if SHOTS:
             page.grab().save(str(Path(SHOTS) / "request-console.png"))
+        _send(qtbot, page, "{{base}}/limited")
+        qtbot.waitUntil(lambda: "quota" in page.insight.info.text(), timeout=3000)
+        if SHOTS:
+            page.grab().save(str(Path(SHOTS) / "request-console-quota.png"))
     finally:
         _close(arun, page)

@@ -63,7 +63,7 @@ def nice_step(span: float, target: int = 6) -> float:
 class BurstChart(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setMinimumHeight(220)
+        self.setMinimumHeight(150)
         self.setAccessibleName("Burst chart: status and quota left over time")
         self.result: BurstResult | None = None
 
@@ -81,7 +81,9 @@ class BurstChart(QWidget):
         reset = None
         if trip is not None and trip.retry_after is not None:
             reset = trip.done + trip.retry_after
-        x_max = max([1.0] + [s.done for s in samples])
+        # scale to the burst itself (a fast burst lasts milliseconds); a reset soon after the
+        # end is drawn inside, a far one as an arrow at the right edge
+        x_max = max([0.05] + [s.done for s in samples])
         if reset is not None and reset <= x_max * 1.5:
             x_max = max(x_max, reset)
         return {
@@ -111,7 +113,7 @@ class BurstChart(QWidget):
         w, h = self.width() - left - right, self.height() - top - bottom
         if w < 40 or h < 60:
             return
-        lane_h = min(18, h * 0.08)
+        lane_h = max(fm.height() + 1, min(20, h * 0.1))
         lanes_h = lane_h * len(LANES)
         quota = QRectF(left, top, w, h - lanes_h - 10)
         strip = QRectF(left, quota.bottom() + 10, w, lanes_h)
@@ -123,11 +125,12 @@ class BurstChart(QWidget):
         # axes and grid
         p.setPen(QPen(grid, 1))
         step = nice_step(x_max)
+        decimals = max(0, -math.floor(math.log10(step) + 1e-9))
         t = 0.0
         while t <= x_max + 1e-9:
             p.drawLine(QPointF(x(t), quota.top()), QPointF(x(t), strip.bottom()))
             p.setPen(fg)
-            label = f"{t:g} s"
+            label = f"{t:.{decimals}f} s"
             p.drawText(QPointF(x(t) - fm.horizontalAdvance(label) / 2, strip.bottom() + fm.height() + 2), label)
             p.setPen(QPen(grid, 1))
             t += step
@@ -141,7 +144,7 @@ class BurstChart(QWidget):
             return quota.bottom() - quota.height() * (v / y_max if y_max else 0)
 
         p.setPen(muted)
-        for v in (0.0, y_max / 2, y_max):
+        for v in sorted({0.0, float(round(y_max / 2)), y_max}):
             label = f"{v:g}"
             p.drawText(QPointF(left - fm.horizontalAdvance(label) - 6, y(v) + fm.ascent() / 2 - 1), label)
         p.save()

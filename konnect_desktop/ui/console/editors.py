@@ -134,12 +134,12 @@ class KeyValueTable(QWidget):
             self._add_row(row[0], row[1], bool(row[2]) if len(row) > 2 else False)
         self._add_row()
         self._loading = False
+        self.sig_changed.emit()
 
     def append(self, name: str, value: str, is_file: bool = False) -> None:
         rows = self.rows()
         rows.append((name, value, is_file))
         self.set_rows(rows)
-        self.sig_changed.emit()
 
 
 class BodyEditor(QWidget):

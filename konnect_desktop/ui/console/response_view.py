@@ -52,7 +52,7 @@ class ResponseView(QWidget):
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         self.status = QLabel("No request sent yet. Press Ctrl+Enter to send.")
-        self.status.setObjectName("Muted")
+        self.status.setProperty("status", "muted")
         self.status.setAccessibleName("Response status")
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         f = self.status.font()

@@ -170,13 +170,14 @@ class RequestConsolePage(Page):
         split.addWidget(self.request_tabs)
         split.addWidget(middle)
         split.addWidget(self.bottom)
-        split.setStretchFactor(0, 2)
-        split.setStretchFactor(1, 4)
-        split.setStretchFactor(2, 2)
-        split.setSizes([190, 380, 220])
+        split.setStretchFactor(0, 0)
+        split.setStretchFactor(1, 1)  # extra height goes to the response
+        split.setStretchFactor(2, 0)
+        split.setSizes([180, 440, 240])
         self.body.addWidget(split, 1)
 
         self.url.textEdited.connect(self._url_edited)
+        self.url.textChanged.connect(self._url_changed)
         self.params.sig_changed.connect(self._params_changed)
         self.headers.sig_changed.connect(self._editors_changed)
         self.body_editor.sig_changed.connect(self._editors_changed)
@@ -192,7 +193,7 @@ class RequestConsolePage(Page):
         self.burst_panel.sig_cancel.connect(lambda: self.runner.cancel("burst"))
         self.runner.sig_busy.connect(self._busy_changed)
         self.session.sig_runtime_state.connect(self._runtime_state_changed)
-        self._url_edited(self.url.text())
+        self._url_changed(self.url.text())
 
     def _runtime_state_changed(self, _name: str, _state: str) -> None:
         # a bound method: Qt drops the connection when this page is destroyed
@@ -241,7 +242,10 @@ class RequestConsolePage(Page):
 
     def _url_edited(self, text: str) -> None:
         if text.lstrip().startswith("curl ") and not self._syncing:
-            self.import_curl(text)
+            self.import_curl(text)  # a curl command pasted into the URL field
+
+    def _url_changed(self, text: str) -> None:
+        if self._syncing or text.lstrip().startswith("curl "):
             return
         self._syncing = True
         self.params.set_rows(query_pairs(text))
