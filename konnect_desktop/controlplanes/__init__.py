@@ -10,6 +10,7 @@ the keyring. Backends are imported lazily so ``import konnect_desktop.controlpla
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
 
 from .base import Capabilities, ConnectionReport, ControlPlane, Node, RuntimeGroup
@@ -60,6 +61,12 @@ async def open_profile(profile: Profile, *, secret: str | Secret | None = None, 
         secret = await credentials.aget_token(profile.name)
         if secret is None:
             raise AuthFailed(f"no token stored for profile '{profile.name}'; enter it in the connection settings")
+    # Building a backend loads httpx and a TLS context (or opens an SQLite file): done in a worker
+    # thread, so a caller on a GUI event loop never stalls on it.
+    return await asyncio.to_thread(_build, profile, secret, runtime)
+
+
+def _build(profile: Profile, secret: str | Secret | None, runtime: Any) -> ControlPlane:
     if profile.kind == "local":
         from .local import LocalControlPlane
 
