@@ -121,14 +121,14 @@ def plan(qtbot: Any, page: ReplicationPage) -> None:
 
 
 def top_rows(page: ReplicationPage) -> list[str]:
-    return [page.tree.topLevelItem(i).text(0) for i in range(page.tree.topLevelItemCount())]
+    return page.tree.top_texts()
 
 
 def entity_item(page: ReplicationPage, action: str, label: str) -> Any:
-    for it in page.tree.entity_items():
-        c = it.data(0, Qt.ItemDataRole.UserRole)
-        if c.action == action and it.text(0).endswith(label):
-            return it
+    for idx in page.tree.entity_indexes():
+        c = idx.data(Qt.ItemDataRole.UserRole)
+        if c.action == action and idx.data().endswith(label):
+            return idx
     raise AssertionError(f"no {action} row {label!r} in\n{page.tree.text_dump()}")
 
 
@@ -157,24 +157,25 @@ def test_us_to_eu_plan_apply_and_in_sync(qtbot: Any, session: Any, us_eu: dict[s
     assert page.summary.text().startswith("3 to create · 2 to update · 1 to delete")
     assert "us-" in page.summary.text() and "Kong · eu" in page.summary.text()
     assert top_rows(page) == ["+ Create (3)", "~ Update (2)", "− Delete (1)"]
-    create = page.tree.action_item("create")
-    kinds = sorted(create.child(i).text(0) for i in range(create.childCount()))
+    kinds = sorted(name for name, _ in page.tree.child_rows(page.tree.action_index("create")))
     assert kinds == ["key-auth (1)", "plugin (1)", "route (1)"]
 
     # an update opens onto its changed fields only, old → new
     echo = entity_item(page, "update", "echo")
-    assert echo.isExpanded()
-    assert [(echo.child(i).text(0), echo.child(i).text(1)) for i in range(echo.childCount())] == [("port", "80  →  8080")]
+    assert page.tree.isExpanded(echo)
+    assert page.tree.child_rows(echo) == [("port", "80  →  8080")]
+    assert echo.siblingAtColumn(1).data() == "1 field changed: port"
     # a secret that changed is shown as changed, never in clear
     hmac = entity_item(page, "update", "h1 for consumer demo")
-    assert [(hmac.child(i).text(0), hmac.child(i).text(1)) for i in range(hmac.childCount())] == [
-        ("secret", "[masked]  →  [masked]")]
+    assert page.tree.child_rows(hmac) == [("secret", "[masked]  →  [masked]")]
     dump = page.tree.text_dump()
     assert "s3cr3t" not in dump and "demo-key-us-0001" not in dump
     # deletes are marked in words and struck out, not by colour alone
     legacy = entity_item(page, "delete", "legacy")
-    assert legacy.text(0) == "− legacy" and legacy.font(0).strikeOut()
-    assert legacy.text(1) == "removed from the target"
+    assert legacy.data() == "− legacy" and legacy.data(Qt.ItemDataRole.FontRole).strikeOut()
+    assert legacy.siblingAtColumn(1).data() == "removed from the target"
+    # a created plugin says what it sets (not its defaults)
+    assert entity_item(page, "create", "rate-limiting for route echo-r").siblingAtColumn(1).data() == "minute=5"
 
     # apply: the confirmation states the counts and the target
     text = apply_confirmed(qtbot, page)
@@ -416,7 +417,7 @@ def test_screenshot_with_a_plan(qtbot: Any, session: Any, arun: Any, us_eu: dict
     assert isinstance(page, ReplicationPage)
     choose(page, us_eu["conn_us"], us_eu["conn_eu"])
     plan(qtbot, page)
-    page.tree.setCurrentItem(entity_item(page, "update", "echo"))
+    page.tree.setCurrentIndex(entity_item(page, "update", "echo"))
     qtbot.wait(200)
     path = tmp_path / "replication.png"
     assert win.grab().save(str(path))
