@@ -18,7 +18,7 @@ import time
 import uuid as uuid_mod
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, ClassVar
 
 from .errors import KongError, schema_violation
 
@@ -158,7 +158,6 @@ def _quoted(names: Iterable[str]) -> str:
 class Check:
     """A cross-field rule. ``run`` returns field errors ({"@entity": [...], ...}) or None."""
 
-
     def run(self, entity: dict[str, Any]) -> dict[str, Any] | None:  # pragma: no cover
         raise NotImplementedError
 
@@ -167,72 +166,63 @@ class Check:
 
 
 @dataclass
-class AtLeastOneOf(Check):
-    fields: Sequence[str]
-
-    def run(self, entity: dict[str, Any]) -> dict[str, Any] | None:
-        if any(_nonempty(_get(entity, f)) for f in self.fields):
-            return None
-        return {"@entity": [f"at least one of these fields must be non-empty: {_quoted(self.fields)}"]}
-
-    def to_kong(self) -> dict[str, Any]:
-        return {"at_least_one_of": list(self.fields)}
-
-
-@dataclass
-class OnlyOneOf(Check):
-    """Kong's ``only_one_of``: exactly one of the fields non-empty (Kong's own words say so).
-    For "at most one" use ``MutuallyExclusive``."""
+class _CountCheck(Check):
+    """A rule on how many of ``fields`` are non-empty; subclasses name Kong's check and words."""
 
     fields: Sequence[str]
+    kong_name: ClassVar[str]
+    message: ClassVar[str]  # Kong's words; {} takes the quoted field list
 
-    def run(self, entity: dict[str, Any]) -> dict[str, Any] | None:
-        if sum(1 for f in self.fields if _nonempty(_get(entity, f))) == 1:
-            return None
-        return {"@entity": [f"exactly one of these fields must be non-empty: {_quoted(self.fields)}"]}
-
-    def to_kong(self) -> dict[str, Any]:
-        return {"only_one_of": list(self.fields)}
-
-
-@dataclass
-class ExactlyOneOf(Check):
-    fields: Sequence[str]
-
-    def run(self, entity: dict[str, Any]) -> dict[str, Any] | None:
-        if sum(1 for f in self.fields if _nonempty(_get(entity, f))) == 1:
-            return None
-        return {"@entity": [f"exactly one of these fields must be non-empty: {_quoted(self.fields)}"]}
-
-    def to_kong(self) -> dict[str, Any]:
-        return {"exactly_one_of": list(self.fields)}
-
-
-@dataclass
-class MutuallyRequired(Check):
-    fields: Sequence[str]
+    def allowed(self, n: int) -> bool:  # pragma: no cover - each subclass says
+        raise NotImplementedError
 
     def run(self, entity: dict[str, Any]) -> dict[str, Any] | None:
         n = sum(1 for f in self.fields if _nonempty(_get(entity, f)))
-        if n in (0, len(self.fields)):
+        if self.allowed(n):
             return None
-        return {"@entity": [f"all or none of these fields must be set: {_quoted(self.fields)}"]}
+        return {"@entity": [self.message.format(_quoted(self.fields))]}
 
     def to_kong(self) -> dict[str, Any]:
-        return {"mutually_required": list(self.fields)}
+        return {self.kong_name: list(self.fields)}
 
 
-@dataclass
-class MutuallyExclusive(Check):
-    fields: Sequence[str]
+class AtLeastOneOf(_CountCheck):
+    kong_name = "at_least_one_of"
+    message = "at least one of these fields must be non-empty: {}"
 
-    def run(self, entity: dict[str, Any]) -> dict[str, Any] | None:
-        if sum(1 for f in self.fields if _nonempty(_get(entity, f))) <= 1:
-            return None
-        return {"@entity": [f"only one or none of these fields must be set: {_quoted(self.fields)}"]}
+    def allowed(self, n: int) -> bool:
+        return n >= 1
 
-    def to_kong(self) -> dict[str, Any]:
-        return {"mutually_exclusive": list(self.fields)}
+
+class OnlyOneOf(_CountCheck):
+    """Kong's ``only_one_of``: exactly one of the fields non-empty (Kong's own words say so).
+    For "at most one" use ``MutuallyExclusive``."""
+
+    kong_name = "only_one_of"
+    message = "exactly one of these fields must be non-empty: {}"
+
+    def allowed(self, n: int) -> bool:
+        return n == 1
+
+
+class ExactlyOneOf(OnlyOneOf):
+    kong_name = "exactly_one_of"
+
+
+class MutuallyRequired(_CountCheck):
+    kong_name = "mutually_required"
+    message = "all or none of these fields must be set: {}"
+
+    def allowed(self, n: int) -> bool:
+        return n in (0, len(self.fields))
+
+
+class MutuallyExclusive(_CountCheck):
+    kong_name = "mutually_exclusive"
+    message = "only one or none of these fields must be set: {}"
+
+    def allowed(self, n: int) -> bool:
+        return n <= 1
 
 
 @dataclass
