@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import hmac
 import ipaddress
 import json
@@ -106,6 +107,22 @@ def _json_response(status: int, body: Any = None, headers: dict[str, str] | None
 
 def is_uuid(value: Any) -> bool:
     return isinstance(value, str) and UUID_RE.match(value) is not None
+
+
+@dataclass(frozen=True)
+class _Side:
+    """One end of a consumer-group membership, as a URL stands on it."""
+
+    table: str  # the collection in the URL: consumer_groups | consumers
+    fk: str  # its field in a membership row
+    other_table: str
+    other_fk: str
+    body_key: str  # what a POST body names the other side with
+    other_word: str  # for "… not found"
+
+
+_GROUP_SIDE = _Side("consumer_groups", "consumer_group", "consumers", "consumer", "consumer", "Consumer")
+_CONSUMER_SIDE = _Side("consumers", "consumer", "consumer_groups", "consumer_group", "group", "Consumer group")
 
 
 def _escape_uri(value: str) -> str:
@@ -273,14 +290,12 @@ class AdminAPI:
                     self.route(f"/{ppath}/{pph}/{nested}/{ph}", verb, self._nested_entity_handler(edef, fname, parent, verb))
         # consumer groups: membership and Enterprise's wrapped GET
         self.route("/consumer_groups/{consumer_groups}", "GET", self._get_consumer_group)
-        self.route("/consumer_groups/{consumer_groups}/consumers", "GET", self._group_members)
-        self.route("/consumer_groups/{consumer_groups}/consumers", "POST", self._group_add)
-        self.route("/consumer_groups/{consumer_groups}/consumers", "DELETE", self._group_clear)
-        self.route("/consumer_groups/{consumer_groups}/consumers/{consumers}", "DELETE", self._group_remove)
-        self.route("/consumers/{consumers}/consumer_groups", "GET", self._consumer_groups_of)
-        self.route("/consumers/{consumers}/consumer_groups", "POST", self._consumer_join)
-        self.route("/consumers/{consumers}/consumer_groups", "DELETE", self._consumer_leave_all)
-        self.route("/consumers/{consumers}/consumer_groups/{consumer_groups}", "DELETE", self._consumer_leave)
+        for side in (_GROUP_SIDE, _CONSUMER_SIDE):
+            base = f"/{side.table}/{{{side.table}}}/{side.other_table}"
+            self.route(base, "GET", functools.partial(self._members_list, side=side))
+            self.route(base, "POST", functools.partial(self._members_add, side=side))
+            self.route(base, "DELETE", functools.partial(self._members_clear, side=side))
+            self.route(f"{base}/{{{side.other_table}}}", "DELETE", functools.partial(self._members_remove, side=side))
         # information
         self.route("/", "GET", self._root)
         self.route("/status", "GET", self._status)
@@ -742,51 +757,8 @@ class AdminAPI:
 
         return _json_response(200, await self.run(work))
 
-    async def _group_members(self, call: Call) -> web.StreamResponse:
-        opts = self._page_options(call, ENTITIES["consumer_group_consumers"])
-
-        def work() -> tuple[list[dict[str, Any]], str | None]:
-            g = self._resolve("consumer_groups", call.params[0])
-            rows, offset = self.store.page("consumer_group_consumers", size=opts["size"], offset=opts["offset"],
-                                           where={"consumer_group": g["id"]})
-            data = [c for c in (self.store.find("consumers", r["consumer"]["id"]) for r in rows) if c]
-            return data, offset
-
-        data, offset = await self.run(work)
-        next_url = None
-        if offset is not None:
-            key = quote(call.params[0], safe="-_.~!*'()@:$+;=,")
-            next_url = f"/consumer_groups/{key}/consumers?offset={_escape_uri(offset)}"
-        return _json_response(200, self._list_body(data, offset, next_url))
-
-    async def _group_add(self, call: Call) -> web.StreamResponse:
-        names = self._names(call.body, "consumer")
-
-        def work() -> dict[str, Any]:
-            with self.store.transaction():
-                g = self._resolve("consumer_groups", call.params[0])
-                added = []
-                for n in names:
-                    c = self.store.find("consumers", n)
-                    if c is None:
-                        raise _message(404, f"Consumer '{n}' not found")
-                    self.store.insert("consumer_group_consumers",
-                                      {"consumer_group": {"id": g["id"]}, "consumer": {"id": c["id"]}})
-                    added.append(c)
-                return {"consumer_group": g, "consumers": added}
-
-        return _json_response(201, await self.run(work))
-
-    async def _group_clear(self, call: Call) -> web.StreamResponse:
-        def work() -> None:
-            with self.store.transaction():
-                g = self._resolve("consumer_groups", call.params[0])
-                for m in self.store.all("consumer_group_consumers", where={"consumer_group": g["id"]}):
-                    self.store.delete("consumer_group_consumers", m["id"])
-
-        await self.run(work)
-        return _json_response(204)
-
+    # Membership is reachable from both sides: /consumer_groups/{g}/consumers and
+    # /consumers/{c}/consumer_groups. One implementation, told which side the URL stands on.
     def _membership(self, group_key: str, consumer_key: str) -> dict[str, Any]:
         g = self._resolve("consumer_groups", group_key)
         c = self._resolve("consumers", consumer_key)
@@ -795,65 +767,57 @@ class AdminAPI:
             raise NotFound()
         return rows[0]
 
-    async def _group_remove(self, call: Call) -> web.StreamResponse:
-        def work() -> None:
-            with self.store.transaction():
-                m = self._membership(call.params[0], call.params[1])
-                self.store.delete("consumer_group_consumers", m["id"])
-
-        await self.run(work)
-        return _json_response(204)
-
-    async def _consumer_groups_of(self, call: Call) -> web.StreamResponse:
+    async def _members_list(self, call: Call, side: _Side) -> web.StreamResponse:
         opts = self._page_options(call, ENTITIES["consumer_group_consumers"])
 
         def work() -> tuple[list[dict[str, Any]], str | None]:
-            c = self._resolve("consumers", call.params[0])
+            own = self._resolve(side.table, call.params[0])
             rows, offset = self.store.page("consumer_group_consumers", size=opts["size"], offset=opts["offset"],
-                                           where={"consumer": c["id"]})
-            data = [g for g in (self.store.find("consumer_groups", r["consumer_group"]["id"]) for r in rows) if g]
+                                           where={side.fk: own["id"]})
+            data = [e for e in (self.store.find(side.other_table, r[side.other_fk]["id"]) for r in rows) if e]
             return data, offset
 
         data, offset = await self.run(work)
         next_url = None
         if offset is not None:
             key = quote(call.params[0], safe="-_.~!*'()@:$+;=,")
-            next_url = f"/consumers/{key}/consumer_groups?offset={_escape_uri(offset)}"
+            next_url = f"/{side.table}/{key}/{side.other_table}?offset={_escape_uri(offset)}"
         return _json_response(200, self._list_body(data, offset, next_url))
 
-    async def _consumer_join(self, call: Call) -> web.StreamResponse:
-        names = self._names(call.body, "group")
+    async def _members_add(self, call: Call, side: _Side) -> web.StreamResponse:
+        names = self._names(call.body, side.body_key)
 
         def work() -> dict[str, Any]:
             with self.store.transaction():
-                c = self._resolve("consumers", call.params[0])
-                joined = []
+                own = self._resolve(side.table, call.params[0])
+                added = []
                 for n in names:
-                    g = self.store.find("consumer_groups", n)
-                    if g is None:
-                        raise _message(404, f"Consumer group '{n}' not found")
+                    other = self.store.find(side.other_table, n)
+                    if other is None:
+                        raise _message(404, f"{side.other_word} '{n}' not found")
                     self.store.insert("consumer_group_consumers",
-                                      {"consumer_group": {"id": g["id"]}, "consumer": {"id": c["id"]}})
-                    joined.append(g)
-                return {"consumer": c, "consumer_groups": joined}
+                                      {side.fk: {"id": own["id"]}, side.other_fk: {"id": other["id"]}})
+                    added.append(other)
+                return {side.fk: own, side.other_table: added}
 
         return _json_response(201, await self.run(work))
 
-    async def _consumer_leave_all(self, call: Call) -> web.StreamResponse:
+    async def _members_clear(self, call: Call, side: _Side) -> web.StreamResponse:
         def work() -> None:
             with self.store.transaction():
-                c = self._resolve("consumers", call.params[0])
-                for m in self.store.all("consumer_group_consumers", where={"consumer": c["id"]}):
+                own = self._resolve(side.table, call.params[0])
+                for m in self.store.all("consumer_group_consumers", where={side.fk: own["id"]}):
                     self.store.delete("consumer_group_consumers", m["id"])
 
         await self.run(work)
         return _json_response(204)
 
-    async def _consumer_leave(self, call: Call) -> web.StreamResponse:
+    async def _members_remove(self, call: Call, side: _Side) -> web.StreamResponse:
         def work() -> None:
             with self.store.transaction():
-                m = self._membership(call.params[1], call.params[0])
-                self.store.delete("consumer_group_consumers", m["id"])
+                own, other = call.params[0], call.params[1]
+                group, consumer = (own, other) if side is _GROUP_SIDE else (other, own)
+                self.store.delete("consumer_group_consumers", self._membership(group, consumer)["id"])
 
         await self.run(work)
         return _json_response(204)
