@@ -466,10 +466,27 @@ class ClientConnection(asyncio.Protocol):
         self._active = req
         if req.expect and req.body is not None and self.transport is not None:
             self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        if req.body is None and not self.server.closing:
+            try:
+                if self.server.fast_lane(self, req):
+                    return
+            except Exception:  # the general path below handles (and reports) anything odd
+                log.exception("fast lane failed; using the general path")
         self._ready = req
         if self._task is None:
             # one long-lived task per connection serves its requests in turn: cheaper than a
             # task per request on keep-alive connections
+            self._task = self.loop.create_task(self._serve())
+        else:
+            w = self._wakeup
+            if w is not None and not w.done():
+                w.set_result(None)
+
+    def _start_general(self, req: Request) -> None:
+        """Serve ``req`` with the serving task (coroutines: plugins, retries, new connections)."""
+        self._active = req
+        self._ready = req
+        if self._task is None:
             self._task = self.loop.create_task(self._serve())
         else:
             w = self._wakeup
@@ -624,6 +641,94 @@ class ProxyServer:
     def next_request_id(self) -> str:
         self._id_counter = n = self._id_counter + 1
         return self._id_prefix + format(n, "016x")
+
+    # -- the fast lane ----------------------------------------------------------------------
+    def fast_lane(self, conn: ClientConnection, req: Request) -> bool:
+        """Serve a plain request without a coroutine, if it is the common case.
+
+        The common case: no request body, a route without plugins to an ordinary service (no
+        balancer, not the echo), and a kept-alive upstream connection at hand. The exchange is
+        then driven by callbacks from the two protocols (``_FastExchange``): no task, no future,
+        no context switch. Anything else returns False and takes the general path, which gives
+        the same answers.
+        """
+        loop = self.loop
+        t0 = loop.time()
+        snap = self.snapshot
+        target = req.target
+        qi = target.find("?")
+        if qi >= 0:
+            path, query = target[:qi], target[qi + 1:]
+        else:
+            path, query = target, None
+        host_header = req.host.decode("latin-1")
+        match = snap.router.match(req.method, host_header or None, path or "/", _HeaderView(req.headers),
+                                  "http", self.port)
+        if match is None or match.redirect_status or match.service is None:
+            return False
+        route = match.route
+        service = match.service
+        if snap.names and snap.chain(route.get("id") if route else None, service.get("id"), None):
+            return False
+        params = snap.cache.get(service["id"])
+        if params is None:
+            params = snap.cache[service["id"]] = _service_params(service)
+        svc_host, svc_port, svc_host_line, _connect_timeout, read_timeout, write_timeout, _tries, host_b = params
+        if svc_host == ECHO_HOST or (snap.balancers and svc_host in snap.balancers):
+            return False
+        up = self.pool.take_idle(svc_host, svc_port)
+        if up is None:
+            return False
+        # committed from here on
+        rid = self.next_request_id()
+        entry = TrafficEntry()
+        entry.request_id = rid
+        entry.client_ip = conn.client_ip
+        method = entry.method = req.method
+        entry.raw_path = target
+        entry.path = path
+        entry.host = host_header
+        entry.request_headers = req.headers
+        entry.route = route
+        entry.service = service
+        upstream_target = match.upstream_path if query is None else f"{match.upstream_path}?{query}"
+        entry.upstream_method = method
+        entry.upstream_target = upstream_target
+        entry.upstream_addr = f"{svc_host}:{svc_port}"
+        parts = [b"%s %s HTTP/1.1\r\n" % (method.encode(), _enc(upstream_target))]
+        parts += req.fwd
+        parts += self._forwarding_headers(conn, req, host_header, path, match.stripped_prefix, rid)
+        parts += (b"Host: ", req.host if route is not None and route.get("preserve_host") else host_b,
+                  b"\r\nContent-Length: 0\r\n\r\n" if method in ("POST", "PUT", "PATCH") else b"\r\n\r\n")
+        head = b"".join(parts)
+        entry.upstream_headers = head
+        snap.inflight += 1
+        self.inflight += 1
+        ex = _FastExchange(self, conn, req, snap, entry, t0, rid, up)
+        up.listener = ex
+        ex.t_sent = loop.time()
+        up.begin(head, None, head_request=method == "HEAD", read_timeout=read_timeout,
+                 write_timeout=write_timeout)
+        return True
+
+    def _fast_done(self, ex: _FastExchange, record: bool = True) -> None:
+        up = ex.up
+        up.listener = None
+        up.body_source = None
+        ex.conn.flow_upstream = None
+        up.finish()
+        snap = ex.snap
+        snap.inflight -= 1
+        self.inflight -= 1
+        if snap.retired and snap.inflight == 0:
+            self.snapshot_drained(snap)
+        if self.inflight == 0 and self.idle_waiter is not None and not self.idle_waiter.done():
+            self.idle_waiter.set_result(None)
+        if record:
+            entry = ex.entry
+            entry.total_latency = (self.loop.time() - ex.t0) * 1000.0
+            entry.time = self._wall(ex.t0)
+            self.traffic.record(entry)
 
     # -- one request ------------------------------------------------------------------------
     async def _handle(self, conn: ClientConnection, req: Request, snap: Snapshot) -> None:
@@ -947,7 +1052,7 @@ class ProxyServer:
         params = snap.cache.get(service["id"])
         if params is None:
             params = snap.cache[service["id"]] = _service_params(service)
-        svc_host, svc_port, svc_host_line, connect_timeout, read_timeout, write_timeout, max_tries = params
+        svc_host, svc_port, svc_host_line, connect_timeout, read_timeout, write_timeout, max_tries, _hb = params
         entry.upstream_method = method
         entry.upstream_target = target
         stream = req.body if body is None else None
@@ -1209,14 +1314,16 @@ def _service_params(service: dict[str, Any]) -> tuple[Any, ...]:
     """What the upstream call needs from a service, computed once per snapshot."""
     ms = 1 / 1000.0
     retries = service.get("retries")
+    host_line = _service_host(service)
     return (
         service.get("host") or "",
         service.get("port") or 80,
-        _service_host(service),
+        host_line,
         (service.get("connect_timeout") or 60000) * ms,
         (service.get("read_timeout") or 60000) * ms,
         (service.get("write_timeout") or 60000) * ms,
         (5 if retries is None else retries) + 1,
+        _enc(host_line),
     )
 
 
@@ -1241,6 +1348,82 @@ def _parse_header_block(block: bytes) -> list[tuple[str, str]]:
 
 
 _BUFFER = object()  # _relay_head: "a plugin buffers the response"
+
+
+class _FastExchange:
+    """One request on the fast lane: a small state machine fed by ``UpstreamConnection`` events."""
+
+    __slots__ = ("srv", "conn", "req", "snap", "entry", "t0", "t_sent", "rid", "up", "state", "sink")
+
+    def __init__(self, srv: ProxyServer, conn: ClientConnection, req: Request, snap: Snapshot,
+                 entry: TrafficEntry, t0: float, rid: str, up: UpstreamConnection) -> None:
+        self.srv = srv
+        self.conn = conn
+        self.req = req
+        self.snap = snap
+        self.entry = entry
+        self.t0 = t0
+        self.t_sent = t0
+        self.rid = rid
+        self.up = up
+        self.state = 0  # 0: waiting for the response head, 1: relaying the body, 2: done
+        self.sink: Any = None
+
+    def upstream_event(self, up: UpstreamConnection) -> None:
+        srv, conn, req, entry = self.srv, self.conn, self.req, self.entry
+        if self.state == 0:
+            if not up.headers_done:
+                err = up.error
+                if err is None:
+                    return
+                self.state = 2
+                if err.kind == "timeout":
+                    entry.error = f"upstream {err.detail} timeout ({entry.upstream_addr})"
+                    srv._fast_done(self, record=False)
+                    srv._local_response(conn, req, self.rid, 504, MSG_TIMEOUT, [], entry, self.t0, None, [])
+                    entry.total_latency = (srv.loop.time() - self.t0) * 1000.0
+                    entry.time = srv._wall(self.t0)
+                    srv.traffic.record(entry)
+                    conn._done(req)
+                else:
+                    # a kept-alive connection the upstream had closed, or a failure: the general
+                    # path retries (new connection, service.retries) and answers
+                    srv._fast_done(self, record=False)
+                    conn._start_general(req)
+                return
+            t_hdr = srv.loop.time()
+            lat = ((self.t_sent - self.t0) * 1000.0, (t_hdr - self.t_sent) * 1000.0)
+            entry.proxy_latency, entry.upstream_latency = lat
+            try:
+                sink = srv._relay_head(conn, req, up, None, [], self.rid, entry, lat)
+            except ConnectionError:
+                sink = None
+                req.keep_alive = False
+            if sink is None:
+                self.state = 2
+                srv._fast_done(self)
+                conn._done(req)
+                return
+            self.state = 1
+            self.sink = sink
+            conn.flow_upstream = up
+            if conn.write_paused:
+                up.pause_reading()
+            up.set_sink(sink)
+        if self.state == 1:
+            if up.complete:
+                self.state = 2
+                if getattr(self.sink, "chunked", False) and conn.transport is not None and not conn.closed:
+                    conn.transport.write(b"0\r\n\r\n")
+                srv._fast_done(self)
+                conn._done(req)
+            elif up.error is not None:
+                self.state = 2
+                entry.error = f"upstream {up.error.kind} during body ({up.error.detail})"
+                req.keep_alive = False
+                conn.close()
+                srv._fast_done(self)
+                conn._done(req)
 
 
 class _Pending:

@@ -73,6 +73,9 @@ class UpstreamConnection(asyncio.Protocol):
         self.write_paused_since = 0.0
         self._reset_parser = False
         self.body_source: Any = None  # the request body being streamed, for flow control
+        # callback-driven exchanges: ``listener.upstream_event(conn)`` after every state change,
+        # instead of waking a coroutine
+        self.listener: Any = None
 
     # -- asyncio.Protocol -------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -105,6 +108,9 @@ class UpstreamConnection(asyncio.Protocol):
         if self._reset_parser:
             self._reset_parser = False
             self.parser = httptools.HttpResponseParser(self)
+        listener = self.listener
+        if listener is not None and (self.headers_done or self.error is not None):
+            listener.upstream_event(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -115,6 +121,8 @@ class UpstreamConnection(asyncio.Protocol):
             if self.headers_done and not self._has_framing():
                 # a close-delimited body: the end of the connection is the end of the message
                 self.on_message_complete()
+                if self.listener is not None:
+                    self.listener.upstream_event(self)
                 return
             self._fail(UpstreamError("closed", str(exc or "connection closed"), sent=self.got_bytes))
 
@@ -246,6 +254,8 @@ class UpstreamConnection(asyncio.Protocol):
             self._timer = None
 
     def _wake(self) -> None:
+        if self.listener is not None:
+            return  # told after the parser returns (data_received), with the whole packet seen
         w = self._waiter
         if w is not None and not w.done():
             w.set_result(None)
@@ -260,6 +270,9 @@ class UpstreamConnection(asyncio.Protocol):
         src = self.body_source
         if src is not None:
             src.resume()
+        listener = self.listener
+        if listener is not None:
+            listener.upstream_event(self)
 
     async def wait_headers(self) -> None:
         """Until the response head arrived; raises ``UpstreamError``."""
@@ -289,9 +302,11 @@ class UpstreamConnection(asyncio.Protocol):
         self.sink = sink
 
     def take_body(self) -> bytes:
-        body = b"".join(self.chunks)
+        chunks = self.chunks
+        if not chunks:
+            return b""
         self.chunks = []
-        return body
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     def pause_reading(self) -> None:
         if self.transport is not None and not self.closed:
