@@ -59,6 +59,8 @@ VIA_VALUE = f"1.1 kong/{KONG_VERSION}".encode()
 _VIA_LINE = b"Via: " + VIA_VALUE + b"\r\n"
 
 HIGH_WATER = 256 * 1024  # request bytes buffered before we stop reading the client
+MAX_HEAD = 64 * 1024  # request line + headers (nginx allows 4 x 8k by default)
+KEEPALIVE_TIMEOUT = 60.0  # idle client connections are closed after this (nginx's keepalive_timeout)
 REPLAY_MAX = 1024 * 1024  # request bytes kept to retry on another connection
 
 MSG_NO_ROUTE = "no Route matched with those values"
@@ -124,6 +126,10 @@ def _split_host(host: str) -> tuple[str, int | None]:
     if sep and p.isdigit() and ":" not in h:
         return h, int(p)
     return host, None
+
+
+class _HeadTooLarge(Exception):
+    pass
 
 
 class Request:
@@ -306,6 +312,8 @@ class ClientConnection(asyncio.Protocol):
         self.ip_bytes = b""
         self.fwd_cache: dict[str, bytes] = {}
         self.host_cache: dict[str, tuple[str, int | None]] = {}
+        self._head_size = 0
+        self.last_active = self.loop.time()
         self._ready: Request | None = None
         self._wakeup: asyncio.Future[None] | None = None
         self._task: asyncio.Task[None] | None = None
@@ -325,10 +333,20 @@ class ClientConnection(asyncio.Protocol):
         self.server.connections.add(self)
 
     def data_received(self, data: bytes) -> None:
+        self.last_active = self.loop.time()
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
             pass  # protocol upgrades are not proxied; the request itself was dispatched
+        except httptools.HttpParserCallbackError as exc:
+            if isinstance(exc.__context__, _HeadTooLarge) and self.transport is not None and self._active is None:
+                body = b'{"message":"Request Header Fields Too Large"}'
+                self.transport.write(
+                    b"HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Type: application/json; charset=utf-8\r\n"
+                    b"Content-Length: %d\r\nServer: %s\r\nConnection: close\r\n\r\n%s" % (len(body), SERVER, body))
+            else:
+                log.warning("request parsing failed: %s", exc)
+            self.close()
         except httptools.HttpParserError:
             if self._active is None and self.transport is not None:
                 body = b"{\"message\":\"Bad request\"}"
@@ -391,12 +409,19 @@ class ClientConnection(asyncio.Protocol):
     def on_message_begin(self) -> None:
         self._url = b""
         self._headers = []
+        self._head_size = 0
 
     def on_url(self, url: bytes) -> None:
         self._url += url
+        self._head_size += len(url)
+        if self._head_size > MAX_HEAD:
+            raise _HeadTooLarge
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._headers.append((name, value))
+        self._head_size += len(name) + len(value)
+        if self._head_size > MAX_HEAD:
+            raise _HeadTooLarge
 
     def on_headers_complete(self) -> None:
         p = self.parser
@@ -526,6 +551,7 @@ class ClientConnection(asyncio.Protocol):
 
     def _done(self, req: Request) -> None:
         self._active = None
+        self.last_active = self.loop.time()
         self.flow_upstream = None
         if self.closed:
             return
@@ -602,6 +628,8 @@ class ProxyServer:
         self._id_prefix = os.urandom(8).hex()
         self._id_counter = 0
         self.on_snapshot_drained: Callable[[Snapshot], None] | None = None
+        self.keepalive_timeout = KEEPALIVE_TIMEOUT
+        self._sweeper: asyncio.TimerHandle | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
     async def start(self, host: str, port: int) -> None:
@@ -609,10 +637,23 @@ class ProxyServer:
                                                      reuse_address=True, backlog=1024)
         sock = self._server.sockets[0]
         self.host, self.port = sock.getsockname()[:2]
+        self._sweeper = self.loop.call_later(KEEPALIVE_TIMEOUT / 4, self._sweep)
+
+    def _sweep(self) -> None:
+        """Close client connections idle (between requests) for longer than the keep-alive timeout."""
+        cutoff = self.loop.time() - self.keepalive_timeout
+        for c in list(self.connections):
+            if c._active is None and c._parsing is None and c.last_active < cutoff:
+                c.close()
+        if not self.closing:
+            self._sweeper = self.loop.call_later(self.keepalive_timeout / 4, self._sweep)
 
     async def stop(self, drain_timeout: float = 10.0) -> None:
         """Stop accepting, let in-flight requests finish (up to ``drain_timeout``), close."""
         self.closing = True
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
         if self._server is not None:
             self._server.close()
         # idle keep-alive connections: close now; busy ones close after their response
@@ -1166,6 +1207,9 @@ class ProxyServer:
         finally:
             if stream is not None:
                 stream.detach()
+                if not stream.complete:
+                    # answered before the whole body went up: that connection is out of step
+                    up.keep_alive = False
             up.body_source = None
             up.finish()
 

@@ -543,3 +543,26 @@ async def test_builtin_echo_service(rt) -> None:
     assert doc["origin"] == "127.0.0.1"
     assert doc["url"] == "http://echo.internal/anything?a=1&a=2&b=x"
     assert form == {"f": "v", "g": "w"}
+
+
+async def test_oversized_request_head_is_refused(rt) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port_of(rt.proxy_url))
+    writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n" + b"X-Big: " + b"a" * 70000 + b"\r\n\r\n")
+    data = await asyncio.wait_for(reader.read(), 5)
+    writer.close()
+    assert data.startswith(b"HTTP/1.1 431")
+
+
+async def test_idle_client_connections_are_closed(rt, echo) -> None:
+    cfg = Cfg()
+    cfg.route(cfg.service(port=echo.port), paths=["/"])
+    await rt.load_config(cfg.config())
+    reader, writer = await asyncio.open_connection("127.0.0.1", port_of(rt.proxy_url))
+    writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    rt.proxy.keepalive_timeout = 0.05
+    await asyncio.sleep(0.1)
+    rt.proxy._sweep()  # (runs every keepalive_timeout / 4 on its own)
+    rest = await asyncio.wait_for(reader.read(), 5)  # EOF: the proxy closed the idle connection
+    assert b"HTTP/1.1" not in rest
+    writer.close()
