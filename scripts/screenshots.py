@@ -43,7 +43,7 @@ async def shoot(out: Path, dark: bool) -> list[Path]:
 
     saved: list[Path] = []
     app = QApplication.instance()
-    session = Session(ConnectionStore(str(Path(os.environ["KONNECT_DESKTOP_HOME"]) / "shots.ini")))
+    session = Session(ConnectionStore(Path(os.environ["KONNECT_DESKTOP_HOME"]) / "shots-settings.json"))
     session.listen = ("127.0.0.1:0", "127.0.0.1:0")
     rt = await session.start_runtime("default")
     await session.switch(session.connections[0])

@@ -98,11 +98,11 @@ def run(args: argparse.Namespace) -> int:
         conn = session.last_connection() or next(c for c in session.connections if c.kind == "local")
         if conn.kind == "local" and not args.no_start:
             try:
-                await session.start_runtime(conn.name)
+                await session.start_runtime(conn.runtime_name)
             except Exception as exc:  # the window still opens; the status bar offers Start
                 from .errors import describe_error
 
-                session.sig_error.emit(describe_error(exc, action=f"starting local runtime {conn.name}"))
+                session.sig_error.emit(describe_error(exc, action=f"starting local runtime {conn.runtime_name}"))
         await session.switch(conn)
         if args.page:
             window.show_page(args.page)

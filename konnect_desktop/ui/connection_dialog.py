@@ -1,9 +1,12 @@
 """Add or edit a connection: choose the kind, then only the fields that kind needs.
 
 Local runtime group: a name. Kong Gateway Admin API: URL, optional headers, optional admin token,
-TLS verification. Konnect: region, personal/system access token, control plane. Tokens are typed
-into a masked field and saved to the OS keyring (the backend's name is shown beneath); "Test"
-builds the control plane from what is typed and shows what it reached, or the exact error.
+TLS verification. Konnect: region, personal/system access token, control plane. A saved connection
+is a ``settings.Profile`` (the CLI can use it by name). Tokens are typed into a masked field and
+saved to the OS keyring under the connection's name, never to a file; the keyring's name is shown
+beneath ("stored in: Secret Service"). Without a usable keyring the dialog says what to install
+and offers to keep the token for this session only. "Test" builds the control plane from what is
+typed and shows what it reached, or the exact error.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ from PySide6.QtWidgets import (
 from .errors import ErrorInfo
 from .session import KINDS, KONNECT_REGIONS, Connection, Session, validate_runtime_name
 from .tasks import TaskRunner
+
+SESSION_ONLY_TEXT = "Keep the token for this session only (forgotten when the app quits)"
 
 
 def parse_headers(text: str) -> tuple[dict[str, str], str | None]:
@@ -61,9 +66,19 @@ class TokenField(QWidget):
         self.show_box.toggled.connect(self._toggle)
         self.where = QLabel("stored in: …")
         self.where.setObjectName("Muted")
+        self.where.setAccessibleName("Where the token is stored")
+        self.hint = QLabel()  # what to install when there is no keyring
+        self.hint.setWordWrap(True)
+        self.hint.setObjectName("Muted")
+        self.hint.hide()
+        self.session_only = QCheckBox(SESSION_ONLY_TEXT)
+        self.session_only.setAccessibleName("Keep the token for this session only")
+        self.session_only.hide()
         v.addWidget(self.edit)
         v.addWidget(self.show_box)
         v.addWidget(self.where)
+        v.addWidget(self.hint)
+        v.addWidget(self.session_only)
 
     def _toggle(self, on: bool) -> None:
         self.edit.setEchoMode(QLineEdit.EchoMode.Normal if on else QLineEdit.EchoMode.Password)
@@ -177,9 +192,26 @@ class ConnectionDialog(QDialog):
         from .. import credentials
 
         name = await asyncio.to_thread(credentials.backend_name)
-        text = f"stored in: {name}" if name != "none" else "no usable OS keyring: the token cannot be saved"
+        self._show_keyring(name)
+
+    def _show_keyring(self, name: str, detail: str | None = None) -> None:
+        """“stored in: <backend>”, or, with no usable keyring, what to install and the offer to
+        keep the token for this session only."""
+        from .. import credentials
+
+        missing = name == "none" or detail is not None
         for tf in (self.kong_token, self.konnect_token):
-            tf.where.setText(text)
+            tf.where.setText("stored in: nowhere yet (no usable OS keyring)" if missing else f"stored in: {name}")
+            tf.hint.setText(detail or credentials.INSTALL_HINT)
+            tf.hint.setVisible(missing)
+            tf.session_only.setVisible(missing)
+
+    def offers_session_store(self) -> bool:
+        return not self.kong_token.session_only.isHidden() or not self.konnect_token.session_only.isHidden()
+
+    def _session_only_chosen(self) -> bool:
+        tf = self.kong_token if self.kind.currentData() == "kong-admin" else self.konnect_token
+        return tf.session_only.isChecked()
 
     def _kind_changed(self, *_: Any) -> None:
         self.pages.setCurrentIndex(self.kind.currentIndex())
@@ -202,8 +234,6 @@ class ConnectionDialog(QDialog):
             err = validate_runtime_name(name)
             if err:
                 return None, err
-            if self.original is None and any(c.kind == "local" and c.name == name for c in self.session.connections):
-                return None, f"A local runtime group named “{name}” already exists."
         elif kind == "kong-admin":
             url = self.url.text().strip()
             if not url.startswith(("http://", "https://")):
@@ -212,11 +242,18 @@ class ConnectionDialog(QDialog):
             if err:
                 return None, f"Headers: {err}"
             conn.url, conn.headers, conn.verify_tls = url.rstrip("/"), headers, self.verify.isChecked()
+            if self.token() and conn.auth == "none":
+                conn.auth = "admin-token"
         else:
             conn.region = self.region.currentText()
             conn.control_plane = self.control_plane.text().strip() or None
-            if not self.token() and not conn.has_token:
+            original_token = self.original is not None and self.original.has_token
+            if not self.token() and not original_token:
                 return None, "Konnect needs an access token (kpat_… or spat_…)."
+        try:
+            self.session.check_connection(conn, self.original)
+        except ValueError as exc:  # a name taken, a secret-looking value, a header that is a secret
+            return None, str(exc)
         return conn, None
 
     def _problem(self, text: str | None) -> None:
@@ -243,7 +280,7 @@ class ConnectionDialog(QDialog):
         try:
             return await cp.test_connection()
         finally:
-            await cp.close()
+            await self.session.close_control_plane(cp)
 
     def _tested(self, report: Any) -> None:
         ok = getattr(report, "ok", True)
@@ -262,19 +299,27 @@ class ConnectionDialog(QDialog):
         if conn is None:
             return
         self.runner.run(self._save(conn, self.token()), label="Saving", key="save",
-                        on_done=self._saved, on_error=lambda info: self._problem(info.message))
+                        on_done=self._saved, on_error=self._save_failed)
 
     async def _save(self, conn: Connection, token: str) -> Connection:
-        if token:
-            from .. import credentials
+        from .. import credentials
 
-            await credentials.astore_token(conn.id, token)
-            conn.has_token = True
-        if self.original is None:
-            self.session.add_connection(conn)
+        if token and self._session_only_chosen() and not credentials.session_store_active():
+            credentials.use_session_store(True)  # asked for, in so many words, by the user
+            self._show_keyring(credentials.backend_name())
+        try:
+            return await self.session.save_connection(conn, token=token or None, original=self.original)
+        except credentials.KeyringUnavailable as exc:
+            # nothing was saved; say what to install (or unlock) and offer this session only
+            self._show_keyring("none", str(exc))
+            raise
+
+    def _save_failed(self, info: ErrorInfo) -> None:
+        if self.offers_session_store() and info.message == self.kong_token.hint.text():
+            # the full words (what to install, the session-only offer) are under the token field
+            self._problem("Nothing was saved: there is no usable OS keyring for the token (see below).")
         else:
-            self.session.update_connection(conn)
-        return conn
+            self._problem(info.message)
 
     def _saved(self, conn: Connection) -> None:
         self.result_connection = conn

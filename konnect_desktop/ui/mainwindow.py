@@ -125,6 +125,7 @@ class MainWindow(QMainWindow):
         session.sig_current_changed.connect(self._current_changed)
         session.sig_runtime_state.connect(self._runtime_state)
         session.sig_error.connect(self.show_error)
+        session.sig_open_page.connect(self.open_page_with)
         session.runner.sig_busy.connect(self._busy)
         self.fill_connections()
         self._update_status()
@@ -219,6 +220,18 @@ class MainWindow(QMainWindow):
         self.sidebar.setCurrentRow(idx)
         return self.pages[page_id]
 
+    def open_page_with(self, page_id: str, action: Any = None) -> Page:
+        """Show ``page_id`` and hand it to ``action`` (a page asking for another, e.g. the Runtime
+        Manager's “Replicate to…” opening Replication with its group as the source)."""
+        page = self.show_page(page_id)
+        if action is not None:
+            try:
+                action(page)
+            except Exception as exc:  # the page may be an error page, or an older one
+                log.exception("acting on page %s failed", page_id)
+                self.show_error(describe_error(exc, action=f"opening {page_id}"))
+        return page
+
     def show_page_at(self, row: int) -> None:
         if row < 0:
             return
@@ -270,12 +283,12 @@ class MainWindow(QMainWindow):
             self.status_group.setText(f"runtime group: {group}")
             where = self.session.cp.target if self.session.cp is not None else ""
             self.group_label.setText(f"runtime group: {group}   ·   {where}")
-        local = conn.name if conn is not None and conn.kind == "local" else None
+        local = conn.runtime_name if conn is not None and conn.kind == "local" else None
         if local is None:
             # the status bar always tells about a local runtime: the first running one, or default
             running = [n for n in self.session.runtimes if self.session.runtime_state(n) == "running"]
             local = running[0] if running else next(
-                (c.name for c in self.session.connections if c.kind == "local"), "default")
+                (c.runtime_name for c in self.session.connections if c.kind == "local"), "default")
         state = self.session.runtime_state(local)
         set_status(self.runtime_status, state, f"{'●' if state == 'running' else '○'} local “{local}” {state}")
         rt = self.session.runtime(local)
@@ -296,23 +309,24 @@ class MainWindow(QMainWindow):
 
     # -- window state --------------------------------------------------------------------------
     def restore_state(self) -> None:
+        # kept in the settings file as base64 text (it is JSON)
         geo = self.session.store.get_value("window/geometry")
         state = self.session.store.get_value("window/state")
-        if isinstance(geo, QByteArray):
-            self.restoreGeometry(geo)
-        if isinstance(state, QByteArray):
-            self.restoreState(state)
+        if isinstance(geo, str):
+            self.restoreGeometry(QByteArray.fromBase64(geo.encode("ascii")))
+        if isinstance(state, str):
+            self.restoreState(QByteArray.fromBase64(state.encode("ascii")))
         page = self.session.store.get_value("window/page", "services")
         ids = [s.id for s in PAGES]
         self.sidebar.setCurrentRow(ids.index(page) if page in ids else 1)
 
     def save_state(self) -> None:
-        self.session.store.set_value("window/geometry", self.saveGeometry())
-        self.session.store.set_value("window/state", self.saveState())
+        self.session.store.set_value("window/geometry", bytes(self.saveGeometry().toBase64().data()).decode("ascii"))
+        self.session.store.set_value("window/state", bytes(self.saveState().toBase64().data()).decode("ascii"))
         row = self.sidebar.currentRow()
         if 0 <= row < len(PAGES):
             self.session.store.set_value("window/page", PAGES[row].id)
-        self.session.store._s.sync()
+        self.session.save_ui()  # written off the UI thread; the app waits for it before quitting
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         self.save_state()

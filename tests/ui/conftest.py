@@ -40,6 +40,8 @@ def aloop(qapp: Any, _session_loop: asyncio.AbstractEventLoop) -> Iterator[async
         t.cancel()
     for _ in range(5):
         qapp.processEvents()
+    # tests after this one (other folders) may start their own loops with asyncio.run()
+    asyncio.events._set_running_loop(None)
 
 
 @pytest.fixture
@@ -87,7 +89,7 @@ def _drain(arun: Callable[..., Any]) -> None:
 def session(tmp_path: Any, aloop: asyncio.AbstractEventLoop, arun: Callable[..., Any]) -> Iterator[Any]:
     from konnect_desktop.ui.session import ConnectionStore, Session
 
-    s = Session(ConnectionStore(str(tmp_path / "settings.ini")))
+    s = Session(ConnectionStore(tmp_path / "settings.json"))
     s.listen = ("127.0.0.1:0", "127.0.0.1:0")
     yield s
     _drain(arun)

@@ -3,7 +3,8 @@
 Left, a tree: local runtime groups, Kong Gateway Admin URLs, Konnect organisations (by region)
 with their control planes. Right, the overview: where it is, capability badges ("read-only:
 DB-less"), entity counts, the nodes table (hostname, version, last seen, status with a word), and
-the actions that make sense for the kind: Test, Use, Start/Stop (local), Edit, Remove.
+the actions that make sense for the kind: Test, Use, Start/Stop (local), Replicate to…, Edit, Remove.
+"Replicate to…" opens the Replication page with the selected connection/runtime group as source.
 """
 
 from __future__ import annotations
@@ -90,11 +91,16 @@ class RuntimeManagerPage(Page):
         self.start_button = QPushButton("Start")
         self.start_button.setAccessibleName("Start or stop this local runtime")
         self.start_button.clicked.connect(self.start_stop_selected)
+        self.replicate_button = QPushButton("Replicate to…")
+        self.replicate_button.setAccessibleName("Replicate this runtime group to another")
+        self.replicate_button.setToolTip("Open Replication with this runtime group as the source")
+        self.replicate_button.clicked.connect(self.replicate_selected)
         self.edit_button = QPushButton("Edit…")
         self.edit_button.clicked.connect(self.edit_selected)
         self.remove_button = QPushButton("Remove…")
         self.remove_button.clicked.connect(self.remove_selected)
-        for b in (self.use_button, self.test_button, self.start_button, self.edit_button, self.remove_button):
+        for b in (self.use_button, self.test_button, self.start_button, self.replicate_button, self.edit_button,
+                  self.remove_button):
             actions.addWidget(b)
         actions.addStretch(1)
         rv.addLayout(actions)
@@ -183,7 +189,7 @@ class RuntimeManagerPage(Page):
 
     def _state_text(self, c: Connection) -> str:
         if c.kind == "local":
-            return status_text(self.session.runtime_state(c.name))
+            return status_text(self.session.runtime_state(c.runtime_name))
         return ""
 
     def selected_connection(self) -> Connection | None:
@@ -213,7 +219,8 @@ class RuntimeManagerPage(Page):
     def _selected(self, *_: Any) -> None:
         conn = self.selected_connection()
         self.test_result.setText("")
-        for b in (self.use_button, self.test_button, self.edit_button, self.remove_button, self.start_button):
+        for b in (self.use_button, self.test_button, self.edit_button, self.remove_button, self.start_button,
+                  self.replicate_button):
             b.setEnabled(conn is not None)
         if conn is None:
             self.heading.setText("Select a connection")
@@ -225,7 +232,7 @@ class RuntimeManagerPage(Page):
         self.refresh()
 
     def _update_start_button(self, conn: Connection) -> None:
-        st = self.session.runtime_state(conn.name)
+        st = self.session.runtime_state(conn.runtime_name)
         self.start_button.setText("Stop" if st == "running" else "Start")
         self.start_button.setEnabled(st in ("running", "stopped", "failed"))
 
@@ -233,10 +240,10 @@ class RuntimeManagerPage(Page):
         for i in range(self.tree.topLevelItem(0).childCount() if self.tree.topLevelItemCount() else 0):
             item = self.tree.topLevelItem(0).child(i)
             conn = self.session.find(item.data(0, CONN_ROLE))
-            if conn is not None and conn.name == name:
+            if conn is not None and conn.runtime_name == name:
                 item.setText(1, self._state_text(conn))
         conn = self.selected_connection()
-        if conn is not None and conn.kind == "local" and conn.name == name:
+        if conn is not None and conn.kind == "local" and conn.runtime_name == name:
             self._update_start_button(conn)
             if _state in ("running", "stopped"):
                 self.refresh()
@@ -295,8 +302,8 @@ class RuntimeManagerPage(Page):
             set_status(status, node.status)
             self.nodes.setCellWidget(r, 3, status)
         if conn.kind == "local":
-            rt = self.session.runtime(conn.name)
-            if rt is not None and self.session.runtime_state(conn.name) == "running":
+            rt = self.session.runtime(conn.runtime_name)
+            if rt is not None and self.session.runtime_state(conn.runtime_name) == "running":
                 self.target.setText(f"{cp.target} · proxy {rt.proxy_url} · admin {rt.admin_url}")
 
     # -- actions --------------------------------------------------------------------------------
@@ -335,10 +342,23 @@ class RuntimeManagerPage(Page):
         conn = self.selected_connection()
         if conn is None or conn.kind != "local":
             return
-        if self.session.runtime_state(conn.name) == "running":
-            self.runner.run(self.session.stop_runtime(conn.name), label=f"Stopping {conn.name}", key="rt")
+        name = conn.runtime_name
+        if self.session.runtime_state(name) == "running":
+            self.runner.run(self.session.stop_runtime(name), label=f"Stopping {name}", key="rt")
         else:
-            self.runner.run(self.session.start_runtime(conn.name), label=f"Starting {conn.name}", key="rt")
+            self.runner.run(self.session.start_runtime(name), label=f"Starting {name}", key="rt")
+
+    def replicate_selected(self) -> None:
+        """Open Replication with the selected connection (and Konnect control plane) as source."""
+        conn = self.selected_connection()
+        if conn is None:
+            return
+        group = self.selected_group() or (conn.control_plane if conn.kind == "konnect" else None)
+
+        def preselect(page: Any) -> None:
+            page.replicate_from(conn.id, group)
+
+        self.session.sig_open_page.emit("replication", preselect)
 
     def add_connection(self) -> None:
         dlg = ConnectionDialog(self.session, parent=self)
@@ -368,6 +388,7 @@ class RuntimeManagerPage(Page):
         extra = " Its saved token is removed from the keyring." if conn.has_token else ""
         if conn.kind == "local":
             extra = " The runtime is stopped; its configuration file stays on disk."
+        extra += " The command line can no longer use it by name."
         box = QMessageBox(QMessageBox.Icon.Warning, "Remove connection", f"Remove “{conn.label}”?{extra}",
                           QMessageBox.StandardButton.Cancel | QMessageBox.StandardButton.Yes, self)
 
