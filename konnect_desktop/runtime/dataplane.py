@@ -56,7 +56,6 @@ log = logging.getLogger(__name__)
 KONG_VERSION = "3.9.1"
 SERVER = f"kong/{KONG_VERSION}".encode()
 VIA_VALUE = f"1.1 kong/{KONG_VERSION}".encode()
-_VIA_LINE = b"Via: " + VIA_VALUE + b"\r\n"
 
 HIGH_WATER = 256 * 1024  # request bytes buffered before we stop reading the client
 MAX_HEAD = 64 * 1024  # request line + headers (nginx allows 4 x 8k by default)
@@ -101,7 +100,9 @@ _RESP_HOP_STR = frozenset(x.decode() for x in _RESP_HOP)
 _NO_BODY_STATUS = frozenset({204, 304})
 _HOP_RE = re.compile(rb"\r\n(?:connection|keep-alive|proxy-connection|trailer|upgrade|transfer-encoding)[ \t]*:[^\r\n]*",
                      re.IGNORECASE)
-_CL_RE = re.compile(rb"\r\ncontent-length[ \t]*:", re.IGNORECASE)
+_FRAMING_RE = re.compile(
+    rb"\r\n(content-length|connection|keep-alive|proxy-connection|trailer|upgrade|transfer-encoding)[ \t]*:([^\r\n]*)",
+    re.IGNORECASE)
 _TE_CHUNKED_RE = re.compile(rb"\r\ntransfer-encoding[ \t]*:[^\r\n]*chunked", re.IGNORECASE)
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 
@@ -310,6 +311,7 @@ class ClientConnection(asyncio.Protocol):
         self._drain_waiter: asyncio.Future[None] | None = None
         self.flow_upstream: UpstreamConnection | None = None
         self.ip_bytes = b""
+        self.xff_via_line = b""
         self.fwd_cache: dict[str, bytes] = {}
         self.host_cache: dict[str, tuple[str, int | None]] = {}
         self._head_size = 0
@@ -324,6 +326,7 @@ class ClientConnection(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         self.client_ip = peer[0] if peer else ""
         self.ip_bytes = self.client_ip.encode()
+        self.xff_via_line = b"X-Forwarded-For: %s\r\nVia: %s\r\n" % (self.ip_bytes, VIA_VALUE)
         sock = transport.get_extra_info("socket")
         if sock is not None:
             try:
@@ -1048,20 +1051,22 @@ class ProxyServer:
         """X-Forwarded-*, X-Real-IP, X-Kong-Request-Id and Via for the upstream request."""
         static = conn.fwd_cache.get(host_header)
         if static is None:
+            # what is the same for every request of this connection and Host: computed once
             h, _p = _split_host(host_header)
             static = b"X-Forwarded-Proto: http\r\nX-Forwarded-Host: %s\r\nX-Forwarded-Port: %d\r\nX-Real-IP: %s\r\n" % (
                 _enc(h), self.port, conn.ip_bytes)
             if len(conn.fwd_cache) < 8:
                 conn.fwd_cache[host_header] = static
-        xff = conn.ip_bytes if req.xff is None else req.xff + b", " + conn.ip_bytes
-        out = [b"X-Forwarded-For: ", xff, b"\r\n", static, b"X-Forwarded-Path: ", _enc(path),
-               b"\r\nX-Kong-Request-Id: ", rid.encode(), b"\r\n"]
+        if req.xff is None and req.via is None:
+            out = [conn.xff_via_line, static, b"X-Forwarded-Path: ", _enc(path),
+                   b"\r\nX-Kong-Request-Id: ", rid.encode(), b"\r\n"]
+        else:
+            xff = conn.ip_bytes if req.xff is None else req.xff + b", " + conn.ip_bytes
+            via = VIA_VALUE if req.via is None else req.via + b", " + VIA_VALUE
+            out = [b"X-Forwarded-For: %s\r\nVia: %s\r\n" % (xff, via), static, b"X-Forwarded-Path: ", _enc(path),
+                   b"\r\nX-Kong-Request-Id: ", rid.encode(), b"\r\n"]
         if prefix:
             out += (b"X-Forwarded-Prefix: ", _enc(prefix), b"\r\n")
-        if req.via is None:
-            out.append(_VIA_LINE)
-        else:
-            out += (b"Via: ", req.via, b", ", VIA_VALUE, b"\r\n")
         return out
 
     async def _proxy_ctx(self, conn: ClientConnection, req: Request, ctx: RequestContext, ran: list[Any],
@@ -1257,10 +1262,21 @@ class ProxyServer:
             # minus hop-by-hop ones
             raw = up.raw_head
             block = raw[raw.find(b"\r\n"):]  # "\r\nName: value..." lines, ending in CRLF
-            clen = True if _CL_RE.search(block) else None
-            chunked_up = _TE_CHUNKED_RE.search(block) is not None
-            if _HOP_RE.search(block):
-                block = _HOP_RE.sub(b"", block)
+            clen = None
+            chunked_up = False
+            found = _FRAMING_RE.findall(block)  # one pass for framing and hop-by-hop headers
+            if found:
+                hop = False
+                for name, value in found:
+                    n = name.lower()
+                    if n == b"content-length":
+                        clen = value
+                    else:
+                        hop = True
+                        if n == b"transfer-encoding" and b"chunked" in value.lower():
+                            chunked_up = True
+                if hop:
+                    block = _HOP_RE.sub(b"", block)
             out = [_STATUS_LINES.get(status) or status_line(status), block[2:]]
             entry.response_headers = raw
         entry.status = status
