@@ -34,7 +34,7 @@ from .errors import ErrorInfo
 from .session import KINDS, KONNECT_REGIONS, Connection, Session, validate_runtime_name
 from .tasks import TaskRunner
 
-SESSION_ONLY_TEXT = "Keep the token for this session only (forgotten when the app quits)"
+SESSION_ONLY_TEXT = "Keep the token for this session only"
 
 
 def parse_headers(text: str) -> tuple[dict[str, str], str | None]:
@@ -67,18 +67,9 @@ class TokenField(QWidget):
         self.where = QLabel("stored in: …")
         self.where.setObjectName("Muted")
         self.where.setAccessibleName("Where the token is stored")
-        self.hint = QLabel()  # what to install when there is no keyring
-        self.hint.setWordWrap(True)
-        self.hint.setObjectName("Muted")
-        self.hint.hide()
-        self.session_only = QCheckBox(SESSION_ONLY_TEXT)
-        self.session_only.setAccessibleName("Keep the token for this session only")
-        self.session_only.hide()
         v.addWidget(self.edit)
         v.addWidget(self.show_box)
         v.addWidget(self.where)
-        v.addWidget(self.hint)
-        v.addWidget(self.session_only)
 
     def _toggle(self, on: bool) -> None:
         self.edit.setEchoMode(QLineEdit.EchoMode.Normal if on else QLineEdit.EchoMode.Password)
@@ -151,6 +142,22 @@ class ConnectionDialog(QDialog):
         self.pages.addWidget(konnect)
         v.addWidget(self.pages)
 
+        # without a usable keyring: what to install, and the explicit "this session only" choice
+        self.keyring_hint = QLabel()
+        self.keyring_hint.setWordWrap(True)
+        self.keyring_hint.setObjectName("Muted")
+        self.keyring_hint.setAccessibleName("No usable OS keyring")
+        self.keyring_hint.hide()
+        v.addWidget(self.keyring_hint)
+        self.session_only = QCheckBox(SESSION_ONLY_TEXT)
+        self.session_only.setAccessibleName(SESSION_ONLY_TEXT)
+        self.session_only.setToolTip("The token stays in memory and is forgotten when the app quits; "
+                                     "nothing is written to disk.")
+        self.session_only.hide()
+        v.addWidget(self.session_only)
+        self._no_keyring = False
+        self._keyring_failed = False
+
         self.problem = QLabel()
         self.problem.setObjectName("FieldError")
         self.problem.setWordWrap(True)
@@ -194,27 +201,33 @@ class ConnectionDialog(QDialog):
         name = await asyncio.to_thread(credentials.backend_name)
         self._show_keyring(name)
 
-    def _show_keyring(self, name: str, detail: str | None = None) -> None:
-        """“stored in: <backend>”, or, with no usable keyring, what to install and the offer to
-        keep the token for this session only."""
+    def _show_keyring(self, name: str, hint: str | None = None) -> None:
+        """“stored in: <backend>”, or, with no usable keyring, what to install (``hint``) and the
+        offer to keep the token for this session only."""
         from .. import credentials
 
-        missing = name == "none" or detail is not None
+        self._no_keyring = name == "none" or hint is not None
         for tf in (self.kong_token, self.konnect_token):
-            tf.where.setText("stored in: nowhere yet (no usable OS keyring)" if missing else f"stored in: {name}")
-            tf.hint.setText(detail or credentials.INSTALL_HINT)
-            tf.hint.setVisible(missing)
-            tf.session_only.setVisible(missing)
+            tf.where.setText("stored in: nowhere yet (no usable OS keyring)" if self._no_keyring else f"stored in: {name}")
+        self.keyring_hint.setText(hint or credentials.INSTALL_HINT)
+        self._update_keyring_offer()
+
+    def _update_keyring_offer(self) -> None:
+        show = self._no_keyring and self.kind.currentData() != "local"
+        self.keyring_hint.setVisible(show)
+        self.session_only.setVisible(show)
+        self.adjustSize()
 
     def offers_session_store(self) -> bool:
-        return not self.kong_token.session_only.isHidden() or not self.konnect_token.session_only.isHidden()
+        return not self.session_only.isHidden()
 
     def _session_only_chosen(self) -> bool:
-        tf = self.kong_token if self.kind.currentData() == "kong-admin" else self.konnect_token
-        return tf.session_only.isChecked()
+        return self.offers_session_store() and self.session_only.isChecked()
 
     def _kind_changed(self, *_: Any) -> None:
         self.pages.setCurrentIndex(self.kind.currentIndex())
+        if hasattr(self, "session_only"):
+            self._update_keyring_offer()
         self.name.setPlaceholderText({"local": "dev", "kong-admin": "staging", "konnect": "my-org"}[self.kind.currentData()])
 
     # -- building ----------------------------------------------------------------------------
@@ -311,13 +324,16 @@ class ConnectionDialog(QDialog):
             return await self.session.save_connection(conn, token=token or None, original=self.original)
         except credentials.KeyringUnavailable as exc:
             # nothing was saved; say what to install (or unlock) and offer this session only
-            self._show_keyring("none", str(exc))
+            locked = isinstance(exc, credentials.KeyringLocked)
+            self._show_keyring("none", credentials.LOCKED_HINT if locked else credentials.INSTALL_HINT)
+            self._keyring_failed = True
             raise
 
     def _save_failed(self, info: ErrorInfo) -> None:
-        if self.offers_session_store() and info.message == self.kong_token.hint.text():
-            # the full words (what to install, the session-only offer) are under the token field
-            self._problem("Nothing was saved: there is no usable OS keyring for the token (see below).")
+        if self._keyring_failed:
+            self._keyring_failed = False
+            # the full words (what to install or unlock, the session-only offer) are just above
+            self._problem("Nothing was saved: the token could not be kept in the OS keyring (see above).")
         else:
             self._problem(info.message)
 

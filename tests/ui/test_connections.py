@@ -143,9 +143,9 @@ def test_without_a_keyring_the_dialog_says_what_to_install_and_offers_this_sessi
         _fill_kong(dlg, "guarded", rt.admin_url, token=TOKEN)
         assert dlg.kong_token.edit.echoMode() == dlg.kong_token.edit.EchoMode.Password
         qtbot.waitUntil(lambda: "no usable OS keyring" in dlg.kong_token.where.text(), timeout=15000)
-        hint = dlg.kong_token.hint.text()
+        hint = dlg.keyring_hint.text()
         assert "gnome-keyring" in hint and "Secret Service" in hint
-        assert dlg.kong_token.session_only.isVisibleTo(dlg)
+        assert dlg.session_only.isVisibleTo(dlg)
 
         # saving without choosing: nothing saved anywhere, and the dialog says why
         dlg.save()
@@ -155,7 +155,7 @@ def test_without_a_keyring_the_dialog_says_what_to_install_and_offers_this_sessi
         assert "guarded" not in Settings.load(home / "config" / "settings.json").profiles
 
         # "this session only", asked for explicitly
-        dlg.kong_token.session_only.setChecked(True)
+        dlg.session_only.setChecked(True)
         dlg.save()
         qtbot.waitUntil(lambda: dlg.result_connection is not None, timeout=15000)
         assert credentials.backend_name() == "this session only (not saved)"
