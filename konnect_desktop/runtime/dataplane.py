@@ -746,13 +746,19 @@ class ProxyServer:
                   b"\r\nContent-Length: 0\r\n\r\n" if method in ("POST", "PUT", "PATCH") else b"\r\n\r\n")
         head = b"".join(parts)
         entry.upstream_headers = head
-        snap.inflight += 1
-        self.inflight += 1
         ex = _FastExchange(self, conn, req, snap, entry, t0, rid, up)
         up.listener = ex
         ex.t_sent = loop.time()
-        up.begin(head, None, head_request=method == "HEAD", read_timeout=read_timeout,
-                 write_timeout=write_timeout)
+        try:
+            up.begin(head, None, head_request=method == "HEAD", read_timeout=read_timeout,
+                     write_timeout=write_timeout)
+        except Exception:
+            up.listener = None
+            up.close()
+            raise
+        # (the answer can only arrive once we are back in the loop: counting it now is in time)
+        snap.inflight += 1
+        self.inflight += 1
         return True
 
     def _fast_done(self, ex: _FastExchange, record: bool = True) -> None:

@@ -43,6 +43,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.loop = pool.loop
         self.key = key
         self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0  # when it fires (not every loop's handles tell: qasync's don't)
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
         self.closed = False
@@ -214,9 +215,11 @@ class UpstreamConnection(asyncio.Protocol):
         t = self._timer
         if t is None:
             self._timer = loop.call_at(now + limit, self._on_timer)
-        elif t.when() > now + limit + 0.001:
+            self._timer_at = now + limit
+        elif self._timer_at > now + limit + 0.001:
             t.cancel()
             self._timer = loop.call_at(now + limit, self._on_timer)
+            self._timer_at = now + limit
         transport = self.transport
         assert transport is not None
         if body:
@@ -242,6 +245,7 @@ class UpstreamConnection(asyncio.Protocol):
         wait = self.read_timeout - idle if not self.write_paused_since else (
             self.write_timeout - (now - self.write_paused_since))
         self._timer = loop.call_later(max(wait, 0.001), self._on_timer)
+        self._timer_at = now + max(wait, 0.001)
 
     def touch(self) -> None:
         """Record write progress (the request body is still flowing)."""

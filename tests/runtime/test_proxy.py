@@ -566,3 +566,58 @@ async def test_idle_client_connections_are_closed(rt, echo) -> None:
     rest = await asyncio.wait_for(reader.read(), 5)  # EOF: the proxy closed the idle connection
     assert b"HTTP/1.1" not in rest
     writer.close()
+
+
+async def test_timeout_on_a_kept_alive_connection(rt) -> None:
+    # the second request reuses the pooled connection (the proxy's callback fast lane)
+    async def handler(request: web.Request) -> web.StreamResponse:
+        if request.query.get("slow"):
+            await asyncio.sleep(3)
+        return web.Response(text="ok")
+
+    up = await app_server(handler)
+    try:
+        cfg = Cfg()
+        cfg.route(cfg.service(port=up.port, read_timeout=200), paths=["/t"])
+        await rt.load_config(cfg.config())
+        async with aiohttp.ClientSession() as s:
+            async with s.get(rt.proxy_url + "/t") as r:
+                assert r.status == 200
+            t0 = time.monotonic()
+            async with s.get(rt.proxy_url + "/t?slow=1") as r:
+                assert r.status == 504
+                assert (await r.json())["message"] == "The upstream server is timing out"
+            assert time.monotonic() - t0 < 2
+            async with s.get(rt.proxy_url + "/t") as r:  # and the proxy carries on
+                assert r.status == 200
+        assert rt.proxy.inflight == 0
+    finally:
+        await up.stop()
+
+
+async def test_upstream_closing_idle_connections_is_transparent(rt) -> None:
+    # an upstream that answers one request per connection and hangs up on the next one without
+    # a word: the proxy's pooled connection turns out dead only when it is used again
+    async def one_shot(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        await writer.drain()
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        writer.close()
+
+    server = await asyncio.start_server(one_shot, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        cfg = Cfg()
+        cfg.route(cfg.service(port=port, retries=0), paths=["/s"])
+        await rt.load_config(cfg.config())
+        async with aiohttp.ClientSession() as s:
+            for _ in range(5):
+                async with s.get(rt.proxy_url + "/s") as r:
+                    assert r.status == 200 and await r.read() == b"ok"
+        assert rt.proxy.pool.connects == 5  # each stale connection replaced, not counted as a try
+    finally:
+        server.close()
