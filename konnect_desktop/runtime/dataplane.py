@@ -1129,7 +1129,8 @@ class ProxyServer:
                 pairs.append(("Content-Length", str(len(data))))
             entry.upstream_headers = pairs
             entry.upstream_addr = ECHO_HOST
-            entry.request_body = data[:4096] if data else None
+            entry.request_body = req.body.preview if req.body is not None else None
+            entry.upstream_body = data[:4096] if data else None
             t_sent = loop.time()
             status, rh, payload = echo_response(method, target, pairs, data, conn.client_ip)
             lat = ((t_sent - t0) * 1000.0, (loop.time() - t_sent) * 1000.0)
@@ -1201,8 +1202,10 @@ class ProxyServer:
         lat = ((t_sent - t0) * 1000.0, (t_hdr - t_sent) * 1000.0)
         entry.proxy_latency, entry.upstream_latency = lat
         entry.upstream_headers = head
-        if stream is not None:
-            entry.request_body = stream.preview
+        if req.body is not None:
+            entry.request_body = req.body.preview
+        if body is not None:
+            entry.upstream_body = body[:4096]
         try:
             sink = self._relay_head(conn, req, up, ctx, ran, rid, entry, lat)
             if sink is _BUFFER:

@@ -77,6 +77,7 @@ class TrafficEntry:
     decisions: Sequence[Decision] = ()
     request_headers: Any = None  # as the client sent them (pairs)
     request_body: bytes | None = None  # first bytes only
+    upstream_body: bytes | None = None  # first bytes sent upstream, when a plugin buffered/changed it
     upstream_method: str | None = None
     upstream_target: str | None = None  # path + query the upstream received
     upstream_headers: Any = None
@@ -121,6 +122,7 @@ class TrafficEntry:
                 "method": self.upstream_method,
                 "path": self.upstream_target,
                 "headers": _headers(self.upstream_headers),
+                "body": _preview(self.upstream_body if self.upstream_body is not None else self.request_body),
                 "address": self.upstream_addr,
             },
             "response": {"status": self.status, "headers": _headers(self.response_headers)},

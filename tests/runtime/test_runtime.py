@@ -295,3 +295,24 @@ async def test_plugin_decisions_and_exit_answers_are_logged(tmp_path) -> None:
         assert any(d.plugin == "rate-limiting" and d.outcome == "reject" for d in entry.decisions)
     finally:
         await rt.stop()
+
+
+async def test_traffic_log_shows_both_bodies_when_a_plugin_changes_it(tmp_path) -> None:
+    from konnect_desktop import plugins
+
+    if not plugins.get("request-transformer"):
+        pytest.skip("request-transformer not bundled yet")
+    rt = await make_runtime(tmp_path)
+    try:
+        cfg = Cfg()
+        route = cfg.route(cfg.service(host="echo.internal"), paths=["/t"])
+        cfg.plugin("request-transformer", {"add": {"body": ["added:1"]}}, route=route)
+        await rt.load_config(cfg.config())
+        resp = await raw_request(port_of(rt.proxy_url), "POST", "/t", body=b"a=1",
+                                 headers=[("Content-Type", "application/x-www-form-urlencoded")])
+        assert resp.json()["form"] == {"a": "1", "added": "1"}
+        d = rt.traffic.get(resp.header("X-Kong-Request-Id")).to_dict()
+        assert d["request"]["body"] == "a=1"
+        assert d["upstream_request"]["body"] in ("a=1&added=1", "added=1&a=1")
+    finally:
+        await rt.stop()
