@@ -40,3 +40,15 @@ def test_core_does_not_import_ui() -> None:
             if rel.name != "cli.py":  # cli only names the gui module as a string to import lazily
                 offenders.append(str(rel))
     assert offenders == [], f"core modules import the ui: {offenders}"
+
+
+def test_ruff_is_clean() -> None:
+    """The lint rules (pyproject.toml) hold for the whole tree, Qt-only-in-ui included (TID251)."""
+    import shutil
+    import subprocess
+    import sys
+
+    ruff = shutil.which("ruff") or str(Path(sys.executable).with_name("ruff"))
+    root = PACKAGE.parent
+    proc = subprocess.run([ruff, "check", "--no-cache", "."], cwd=root, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
