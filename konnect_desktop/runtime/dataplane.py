@@ -717,10 +717,10 @@ class ProxyServer:
         params = snap.cache.get(service["id"])
         if params is None:
             params = snap.cache[service["id"]] = _service_params(service)
-        svc_host, svc_port, svc_host_line, _connect_timeout, read_timeout, write_timeout, _tries, host_b = params
+        svc_host, svc_port, svc_host_line, _connect_timeout, read_timeout, write_timeout, _tries, host_b, tls = params
         if svc_host == ECHO_HOST or (snap.balancers and svc_host in snap.balancers):
             return False
-        up = self.pool.take_idle(svc_host, svc_port)
+        up = self.pool.take_idle(svc_host, svc_port, tls)
         if up is None:
             return False
         # committed from here on
@@ -1104,7 +1104,7 @@ class ProxyServer:
         params = snap.cache.get(service["id"])
         if params is None:
             params = snap.cache[service["id"]] = _service_params(service)
-        svc_host, svc_port, svc_host_line, connect_timeout, read_timeout, write_timeout, max_tries, _hb = params
+        svc_host, svc_port, svc_host_line, connect_timeout, read_timeout, write_timeout, max_tries, _hb, tls = params
         entry.upstream_method = method
         entry.upstream_target = target
         stream = req.body if body is None else None
@@ -1159,11 +1159,11 @@ class ProxyServer:
                 host, port = svc_host, svc_port
                 host_line = host_override or svc_host_line
             head = b"%sHost: %s\r\n%s" % (rest, _enc(host_line), framing)
-            up = self.pool.take_idle(host, port)
+            up = self.pool.take_idle(host, port, tls)
             reused = up is not None
             try:
                 if up is None:
-                    up = await self.pool.connect(host, port, connect_timeout)
+                    up = await self.pool.connect(host, port, connect_timeout, tls)
             except UpstreamError as exc:
                 tries += 1
                 entry.upstream_addr = f"{host}:{port}"
@@ -1393,6 +1393,8 @@ def _service_params(service: dict[str, Any]) -> tuple[Any, ...]:
         (service.get("write_timeout") or 60000) * ms,
         (5 if retries is None else retries) + 1,
         _enc(host_line),
+        # TLS to the upstream: None (http), else whether to verify its certificate (tls_verify)
+        bool(service.get("tls_verify")) if service.get("protocol") in ("https", "grpcs", "tls") else None,
     )
 
 

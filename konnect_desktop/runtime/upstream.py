@@ -38,7 +38,7 @@ Sink = Callable[[bytes], None]
 class UpstreamConnection(asyncio.Protocol):
     """One keep-alive connection to an upstream; serves one exchange at a time."""
 
-    def __init__(self, pool: UpstreamPool, key: tuple[str, int]) -> None:
+    def __init__(self, pool: UpstreamPool, key: tuple[Any, ...]) -> None:
         self.pool = pool
         self.loop = pool.loop
         self.key = key
@@ -344,33 +344,43 @@ class UpstreamPool:
         self.loop = loop or asyncio.get_running_loop()
         self.max_idle = max_idle
         self.idle_timeout = idle_timeout
-        self._idle: dict[tuple[str, int], list[UpstreamConnection]] = {}
+        self._idle: dict[tuple[Any, ...], list[UpstreamConnection]] = {}
         self._sweeper: asyncio.TimerHandle | None = None
         self._closed = False
         self.connects = 0  # new connections opened (for tests and stats)
 
-    def take_idle(self, host: str, port: int) -> UpstreamConnection | None:
-        """A kept-alive connection to (host, port), newest first, or None."""
-        idle = self._idle.get((host, port))
+    def take_idle(self, host: str, port: int, tls: bool | None = None) -> UpstreamConnection | None:
+        """A kept-alive connection to (host, port), newest first, or None.
+
+        ``tls``: None for plain HTTP, else TLS with (True) or without (False) verification.
+        """
+        idle = self._idle.get((host, port) if tls is None else (host, port, tls))
         while idle:
             conn = idle.pop()
             if not conn.closed:
                 return conn
         return None
 
-    async def acquire(self, host: str, port: int, connect_timeout: float) -> tuple[UpstreamConnection, bool]:
+    async def acquire(self, host: str, port: int, connect_timeout: float,
+                      tls: bool | None = None) -> tuple[UpstreamConnection, bool]:
         """(connection, reused). Raises ``UpstreamError`` ("connect" or "timeout")."""
-        conn = self.take_idle(host, port)
+        conn = self.take_idle(host, port, tls)
         if conn is not None:
             return conn, True
-        return await self.connect(host, port, connect_timeout), False
+        return await self.connect(host, port, connect_timeout, tls), False
 
-    async def connect(self, host: str, port: int, connect_timeout: float) -> UpstreamConnection:
-        """A new connection. Raises ``UpstreamError`` ("connect" or "timeout")."""
-        key = (host, port)
+    async def connect(self, host: str, port: int, connect_timeout: float,
+                      tls: bool | None = None) -> UpstreamConnection:
+        """A new connection (TLS when ``tls`` is not None). Raises ``UpstreamError``."""
+        key: tuple[Any, ...] = (host, port) if tls is None else (host, port, tls)
         try:
             async with asyncio.timeout(connect_timeout):
-                _t, conn = await self.loop.create_connection(lambda: UpstreamConnection(self, key), host, port)
+                if tls is None:
+                    _t, conn = await self.loop.create_connection(lambda: UpstreamConnection(self, key), host, port)
+                else:
+                    _t, conn = await self.loop.create_connection(
+                        lambda: UpstreamConnection(self, key), host, port, ssl=tls_context(tls),
+                        server_hostname=host)
         except TimeoutError:
             raise UpstreamError("timeout", f"connect to {host}:{port}") from None
         except OSError as exc:
@@ -473,6 +483,23 @@ class Balancer:
         assert best is not None
         best[3] -= self.total
         return best[0], best[1]
+
+
+_TLS: dict[bool, Any] = {}
+
+
+def tls_context(verify: bool) -> Any:
+    """Client TLS settings for upstreams: Kong's ``tls_verify`` is off unless a service asks."""
+    ctx = _TLS.get(verify)
+    if ctx is None:
+        import ssl
+
+        ctx = ssl.create_default_context()
+        if not verify:
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        _TLS[verify] = ctx
+    return ctx
 
 
 def now_ms() -> float:

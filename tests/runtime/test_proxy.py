@@ -621,3 +621,43 @@ async def test_upstream_closing_idle_connections_is_transparent(rt) -> None:
         assert rt.proxy.pool.connects == 5  # each stale connection replaced, not counted as a try
     finally:
         server.close()
+
+
+async def test_https_upstream(rt, tmp_path) -> None:
+    import shutil
+    import ssl
+    import subprocess
+
+    if not shutil.which("openssl"):
+        pytest.skip("openssl not installed")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    sslctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    sslctx.load_cert_chain(cert, key)
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        return web.json_response({"secure": request.secure, "path": request.raw_path})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=sslctx)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    try:
+        cfg = Cfg()
+        cfg.route(cfg.service(port=port, protocol="https"), paths=["/tls"])  # tls_verify off: Kong's default
+        cfg.route(cfg.service(port=port, protocol="https", tls_verify=True, retries=0), paths=["/verified"])
+        await rt.load_config(cfg.config())
+        async with aiohttp.ClientSession() as s:
+            for _ in range(3):  # the second and third reuse the TLS connection
+                async with s.get(rt.proxy_url + "/tls/x") as r:
+                    assert r.status == 200
+                    assert await r.json() == {"secure": True, "path": "/x"}
+            async with s.get(rt.proxy_url + "/verified") as r:
+                assert r.status == 502  # a self-signed certificate does not verify
+        assert rt.proxy.pool.connects == 1  # one TLS connection served all three (the refused one never opened)
+    finally:
+        await runner.cleanup()
