@@ -28,7 +28,7 @@ import re
 import socket
 import time as _time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
@@ -533,6 +533,13 @@ class ClientConnection(asyncio.Protocol):
                 self._wakeup = None
                 continue
             self._ready = None
+            st = srv.store
+            if st is not None and srv.snapshot.version < st.version and srv.refresh is not None:
+                # the configuration changed since the snapshot was built: this request sees it
+                try:
+                    await srv.refresh()
+                except Exception:  # a failed or slow rebuild: serve the last good snapshot
+                    log.warning("proxy: serving the previous configuration (rebuild failed or late)")
             # (ProxyServer.handle, inlined: one coroutine frame less per request)
             snap = srv.snapshot
             snap.inflight += 1
@@ -631,6 +638,10 @@ class ProxyServer:
         self._id_prefix = os.urandom(8).hex()
         self._id_counter = 0
         self.on_snapshot_drained: Callable[[Snapshot], None] | None = None
+        # Freshness: when ``store.version`` is past the snapshot's, a request awaits ``refresh()``
+        # (the runtime's rebuild) first, so a change is seen by the very next request.
+        self.store: Any = None
+        self.refresh: Callable[[], Awaitable[None]] | None = None
         self.keepalive_timeout = KEEPALIVE_TIMEOUT
         self._sweeper: asyncio.TimerHandle | None = None
 
@@ -699,6 +710,9 @@ class ProxyServer:
         loop = self.loop
         t0 = loop.time()
         snap = self.snapshot
+        st = self.store
+        if st is not None and snap.version < st.version:
+            return False  # stale: the general path refreshes first
         target = req.target
         qi = target.find("?")
         if qi >= 0:

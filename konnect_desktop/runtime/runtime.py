@@ -113,6 +113,8 @@ class LocalRuntime:
             snap = await self._compile()
             self.proxy = ProxyServer(snap, self.services, self.traffic, self._loop)
             self.proxy.on_snapshot_drained = self._snapshot_drained
+            self.proxy.store = self.store
+            self.proxy.refresh = self.ensure_fresh
             await self.proxy.start(*self.proxy_listen)
             self.proxy_url = _url(self.proxy.host, self.proxy.port)
             if self.admin_listen is not None:
