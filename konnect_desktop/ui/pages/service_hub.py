@@ -54,6 +54,10 @@ def route_text(r: dict[str, Any]) -> str:
     return "  ".join(bits)
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 class RoutesTab(QWidget):
     """The service's routes, and the route editor beside them."""
 
@@ -387,9 +391,9 @@ class ServiceHubPage(Page):
     def _update_count(self, *_: Any) -> None:
         total, shown = self.model.rowCount(), self.proxy.rowCount()
         routes = len(self.routes)
-        text = f"{total} services · {routes} routes · {len(self.plugins)} plugins"
+        text = f"{_count(total, 'service')} · {_count(routes, 'route')} · {_count(len(self.plugins), 'plugin')}"
         if shown != total:
-            text = f"{shown} of {total} services shown · {routes} routes"
+            text = f"{shown} of {_count(total, 'service')} shown · {_count(routes, 'route')}"
         self.count_label.setText(text)
 
     def _data_changed(self, table: str) -> None:
