@@ -143,6 +143,19 @@ def _lua_tonumber(raw: str) -> float | int | None:
             return None
 
 
+def _page_size(call: Call) -> int:
+    """The ``size`` argument of a listing (entities and /tags alike), Kong's words on bad input."""
+    size_raw = call.arg("size")
+    if size_raw is None:
+        return DEFAULT_PAGE_SIZE
+    n = _lua_tonumber(size_raw)
+    if n is None:
+        raise KongError(9, "size must be a number")
+    if isinstance(n, float) and not n.is_integer() or not 1 <= n <= MAX_PAGE_SIZE:
+        raise KongError(9, f"size must be an integer between 1 and {MAX_PAGE_SIZE}")
+    return int(n)
+
+
 def require_token_for(host: str | None) -> bool:
     """Whether binding the Admin API on ``host`` needs an admin token: anything but loopback.
 
@@ -479,17 +492,8 @@ class AdminAPI:
             raise schema_violation({"@entity": ["expected an input table"]})
         return args
 
-    def _page_options(self, call: Call, edef: EntityDef) -> dict[str, Any]:
-        size_raw = call.arg("size")
-        size = DEFAULT_PAGE_SIZE
-        if size_raw is not None:
-            n = _lua_tonumber(size_raw)
-            if n is None:
-                raise KongError(9, "size must be a number")
-            if isinstance(n, float) and not n.is_integer() or not 1 <= n <= MAX_PAGE_SIZE:
-                raise KongError(9, f"size must be an integer between 1 and {MAX_PAGE_SIZE}")
-            size = int(n)
-        opts: dict[str, Any] = {"size": size, "offset": call.arg("offset")}
+    def _page_options(self, call: Call) -> dict[str, Any]:
+        opts: dict[str, Any] = {"size": _page_size(call), "offset": call.arg("offset")}
         tags_raw = call.arg("tags")
         if tags_raw:
             tags, mode = parse_tags_filter(tags_raw)
@@ -534,7 +538,7 @@ class AdminAPI:
         path = edef.admin_path.strip("/")
 
         async def handler(call: Call) -> web.StreamResponse:
-            opts = self._page_options(call, edef)
+            opts = self._page_options(call)
 
             def work() -> tuple[list[dict[str, Any]], str | None]:
                 where = None
@@ -726,14 +730,6 @@ class AdminAPI:
                 out.append(c)
         return out
 
-    def _groups_of(self, consumer_id: str) -> list[dict[str, Any]]:
-        out = []
-        for m in self.store.all("consumer_group_consumers", where={"consumer": consumer_id}):
-            g = self.store.find("consumer_groups", m["consumer_group"]["id"])
-            if g is not None:
-                out.append(g)
-        return out
-
     @staticmethod
     def _names(body: Body | None, field_name: str) -> list[str]:
         data = body.data if body is not None else None
@@ -768,7 +764,7 @@ class AdminAPI:
         return rows[0]
 
     async def _members_list(self, call: Call, side: _Side) -> web.StreamResponse:
-        opts = self._page_options(call, ENTITIES["consumer_group_consumers"])
+        opts = self._page_options(call)
 
         def work() -> tuple[list[dict[str, Any]], str | None]:
             own = self._resolve(side.table, call.params[0])
@@ -951,15 +947,7 @@ class AdminAPI:
 
     async def _tags(self, call: Call) -> web.StreamResponse:
         tag = call.params[0] if call.params else None
-        size_raw = call.arg("size")
-        size = DEFAULT_PAGE_SIZE
-        if size_raw is not None:
-            n = _lua_tonumber(size_raw)
-            if n is None:
-                raise KongError(9, "size must be a number")
-            if isinstance(n, float) and not n.is_integer() or not 1 <= n <= MAX_PAGE_SIZE:
-                raise KongError(9, f"size must be an integer between 1 and {MAX_PAGE_SIZE}")
-            size = int(n)
+        size = _page_size(call)
         offset_raw = call.arg("offset")
         start = 0
         if offset_raw is not None:
