@@ -429,7 +429,8 @@ class _Bucket:
     def freeze(self) -> None:
         for lst in self.by_prefix.values():
             lst.sort(key=_rank)
-        self.lengths = tuple(sorted({len(k) for k in self.by_prefix if k}))
+        # every prefix length, ascending; 0 (the matchers that need no prefix) comes first
+        self.lengths = tuple(sorted({len(k) for k in self.by_prefix}))
 
 
 def _rank(m: _Matcher) -> int:
@@ -713,18 +714,7 @@ class Router:
         plen = len(npath)
         for b in buckets:
             by_prefix = b.by_prefix
-            lst = by_prefix.get("")
-            if lst is not None:
-                for m in lst:
-                    if m.rank >= best_rank:
-                        break
-                    if m.need and m.need not in npath:
-                        continue
-                    hit = m.check(method, hname, dport, npath, headers, scheme, sni)
-                    if hit is not None:
-                        best, best_rank, best_hit = m, m.rank, hit
-                        break
-            for length in b.lengths:
+            for length in b.lengths:  # 0 first when the bucket has matchers without a prefix
                 if length > plen:
                     break
                 lst = by_prefix.get(npath[:length])
