@@ -127,6 +127,13 @@ class LocalControlPlane(ControlPlane):
         p = await self._call(self.store.get, ptable, pkey)
         return {fk: p["id"]}
 
+    async def _under(self, table: str, data: dict[str, Any], parent: Parent | None) -> dict[str, Any]:
+        """A copy of ``data`` with its foreign key set to ``parent`` (create/upsert under a parent)."""
+        data = dict(data)
+        for fk, pid in (await self._where(table, parent) or {}).items():
+            data[fk] = {"id": pid}
+        return data
+
     async def list(
         self,
         table: str,
@@ -156,13 +163,7 @@ class LocalControlPlane(ControlPlane):
 
     async def create(self, table: str, data: dict[str, Any], parent: Parent | None = None) -> dict[str, Any]:
         check_table(table)
-        data = dict(data)
-        if parent is not None:
-            where = await self._where(table, parent)
-            assert where is not None
-            for fk, pid in where.items():
-                data[fk] = {"id": pid}
-        return await self._call(self.store.insert, table, data)
+        return await self._call(self.store.insert, table, await self._under(table, data, parent))
 
     async def update(self, table: str, id: str, patch: dict[str, Any], *, parent: Parent | None = None) -> dict[str, Any]:
         check_table(table)
@@ -170,13 +171,7 @@ class LocalControlPlane(ControlPlane):
 
     async def upsert(self, table: str, id_or_key: str, data: dict[str, Any], *, parent: Parent | None = None) -> dict[str, Any]:
         check_table(table)
-        data = dict(data)
-        if parent is not None:
-            where = await self._where(table, parent)
-            assert where is not None
-            for fk, pid in where.items():
-                data[fk] = {"id": pid}
-        return await self._call(self.store.upsert, table, id_or_key, data)
+        return await self._call(self.store.upsert, table, id_or_key, await self._under(table, data, parent))
 
     async def delete(self, table: str, id: str, *, parent: Parent | None = None) -> None:
         check_table(table)
