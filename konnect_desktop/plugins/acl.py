@@ -62,6 +62,14 @@ class AclHandler(Handler):
                                       {"groups": list(groups), "mode": mode}))
 
     async def access(self, ctx: RequestContext) -> None:
+        self.access_sync(ctx)
+
+    def access_sync(self, ctx: RequestContext) -> bool:
+        """The whole phase: nothing here awaits."""
+        self._access(ctx)
+        return True
+
+    def _access(self, ctx: RequestContext) -> None:
         consumer = ctx.consumer
         credential = ctx.credential
         auth_groups = list(ctx.authenticated_groups or [])

@@ -101,60 +101,113 @@ class KeyAuthHandler(Handler):
         realm = config.get("realm")
         self.challenge = f'Key realm="{realm}"' if realm else "Key"
         self.anonymous: str | None = config.get("anonymous") or None
+        self.run_on_preflight = config.get("run_on_preflight", True)
+        self.key_in_header = config.get("key_in_header", True)
+        self.key_in_query = config.get("key_in_query", True)
+        self.key_in_body = config.get("key_in_body", False)
+        self.hide_credentials = config.get("hide_credentials")
 
     async def access(self, ctx: RequestContext) -> None:
-        if not self.config.get("run_on_preflight", True) and ctx.method == "OPTIONS":
-            ctx.decisions.append(Decision(NAME, "skip", "preflight request not authenticated"))
-            return
-        if self.anonymous and ctx.credential is not None:
-            # logical OR with another auth plugin that already authenticated the request
-            ctx.decisions.append(Decision(NAME, "skip", "already authenticated by another plugin"))
+        if self._skip(ctx):
             return
         try:
             consumer, credential = await self._authenticate(ctx)
         except _Fail as fail:
-            if not self.anonymous:
-                ctx.decisions.append(Decision(NAME, "reject", fail.message, {"status": 401}))
-                raise ctx.kong_error(401, fail.message, {"WWW-Authenticate": self.challenge}) from None
-            anon = ctx.config.consumer(self.anonymous)
-            if anon is None:
-                msg = f"anonymous consumer {self.anonymous} is configured but doesn't exist"
-                ctx.decisions.append(Decision(NAME, "error", msg, {"status": 500}))
-                raise ctx.kong_error(500, msg) from None
-            set_consumer_headers(ctx, anon, None)
-            ctx.decisions.append(Decision(NAME, "pass", f"anonymous consumer {_who(anon)} ({fail.message})",
-                                          {"consumer_id": anon.get("id"), "anonymous": True}))
+            self._failed(ctx, fail)
             return
+        self._passed(ctx, consumer, credential)
+
+    def access_sync(self, ctx: RequestContext) -> bool:
+        """The whole phase when the body is not a place to look (``key_in_body`` off)."""
+        if self.key_in_body:
+            return False
+        if self._skip(ctx):
+            return True
+        try:
+            consumer, credential = self._resolve(ctx, self._find_key(ctx))
+        except _Fail as fail:
+            self._failed(ctx, fail)
+            return True
+        self._passed(ctx, consumer, credential)
+        return True
+
+    def _skip(self, ctx: RequestContext) -> bool:
+        if not self.run_on_preflight and ctx.method == "OPTIONS":
+            ctx.decisions.append(Decision(NAME, "skip", "preflight request not authenticated"))
+            return True
+        if self.anonymous and ctx.credential is not None:
+            # logical OR with another auth plugin that already authenticated the request
+            ctx.decisions.append(Decision(NAME, "skip", "already authenticated by another plugin"))
+            return True
+        return False
+
+    def _failed(self, ctx: RequestContext, fail: _Fail) -> None:
+        if not self.anonymous:
+            ctx.decisions.append(Decision(NAME, "reject", fail.message, {"status": 401}))
+            raise ctx.kong_error(401, fail.message, {"WWW-Authenticate": self.challenge}) from None
+        anon = ctx.config.consumer(self.anonymous)
+        if anon is None:
+            msg = f"anonymous consumer {self.anonymous} is configured but doesn't exist"
+            ctx.decisions.append(Decision(NAME, "error", msg, {"status": 500}))
+            raise ctx.kong_error(500, msg) from None
+        set_consumer_headers(ctx, anon, None)
+        ctx.decisions.append(Decision(NAME, "pass", f"anonymous consumer {_who(anon)} ({fail.message})",
+                                      {"consumer_id": anon.get("id"), "anonymous": True}))
+
+    @staticmethod
+    def _passed(ctx: RequestContext, consumer: dict[str, Any] | None, credential: dict[str, Any]) -> None:
         set_consumer_headers(ctx, consumer, credential)
         ctx.decisions.append(Decision(
             NAME, "pass", f"consumer {_who(consumer)} via credential {str(credential.get('id'))[:8]}…",
             {"consumer_id": (consumer or {}).get("id"), "credential_id": credential.get("id")}))
 
     async def _authenticate(self, ctx: RequestContext) -> tuple[dict[str, Any] | None, dict[str, Any]]:
-        cfg = self.config
+        if not self.key_in_body:
+            return self._resolve(ctx, self._find_key(ctx))
         body: dict[str, Any] | None = None
         body_read = False
         key: str | None = None
         for name in self.key_names:
-            value: Any = None
-            if cfg.get("key_in_header", True):
-                values = ctx.headers.getall(name, [])
-                value = values[0] if len(values) == 1 else (values or None)
-            if value is None and cfg.get("key_in_query", True):
-                values = ctx.query.getall(name, [])
-                value = values[0] if len(values) == 1 else (values or None)
-            if value is None and cfg.get("key_in_body", False):
+            value = self._lookup(ctx, name)
+            if value is None:
                 if not body_read:
                     body = parse_body(await ctx.read_body(), ctx.headers.get("Content-Type")) or {}
                     body_read = True
                 value = (body or {}).get(name)
             if isinstance(value, str):
                 key = value
-                if cfg.get("hide_credentials"):
+                if self.hide_credentials:
                     await self._hide(ctx, name, body if body_read else None)
                 break
             if isinstance(value, (list, dict)):
                 raise _Fail(DUPLICATE)
+        return self._resolve(ctx, key)
+
+    def _lookup(self, ctx: RequestContext, name: str) -> Any:
+        """The key named ``name`` in the headers, then the query: a str, a list (several), or None."""
+        value: Any = None
+        if self.key_in_header:
+            values = ctx.headers.getall(name, ())
+            value = values[0] if len(values) == 1 else (values or None)
+        if value is None and self.key_in_query:
+            values = ctx.query.getall(name, ())
+            value = values[0] if len(values) == 1 else (values or None)
+        return value
+
+    def _find_key(self, ctx: RequestContext) -> str | None:
+        """Headers and query only (``key_in_body`` off)."""
+        for name in self.key_names:
+            value = self._lookup(ctx, name)
+            if isinstance(value, str):
+                if self.hide_credentials:
+                    self._hide_sync(ctx, name)
+                return value
+            if isinstance(value, (list, dict)):
+                raise _Fail(DUPLICATE)
+        return None
+
+    @staticmethod
+    def _resolve(ctx: RequestContext, key: str | None) -> tuple[dict[str, Any] | None, dict[str, Any]]:
         if not key:
             raise _Fail(NO_KEY)
         credential = ctx.config.credential(TABLE, key)
@@ -166,7 +219,8 @@ class KeyAuthHandler(Handler):
         consumer = ctx.config.consumer(consumer_id) if consumer_id else None
         return consumer, credential
 
-    async def _hide(self, ctx: RequestContext, name: str, body: dict[str, Any] | None) -> None:
+    @staticmethod
+    def _hide_sync(ctx: RequestContext, name: str) -> None:
         if name in ctx.query:
             query = args_from_multidict(ctx.query)
             query.pop(name, None)
@@ -175,7 +229,10 @@ class KeyAuthHandler(Handler):
             ctx.query.extend(md)
             ctx.query_dirty = True
         ctx.headers.popall(name, None)
-        if self.config.get("key_in_body"):
+
+    async def _hide(self, ctx: RequestContext, name: str, body: dict[str, Any] | None) -> None:
+        self._hide_sync(ctx, name)
+        if self.key_in_body:
             raw = await ctx.read_body()
             content_type = ctx.headers.get("Content-Type")
             table = body if body is not None else parse_body(raw, content_type)

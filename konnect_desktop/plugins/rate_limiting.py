@@ -222,28 +222,52 @@ class RateLimitingHandler(Handler):
             return str(ident), by
         return ctx.client_ip, "ip"
 
-    async def access(self, ctx: RequestContext) -> None:
-        now = self.clock()
+    def _counters(self, ctx: RequestContext, now: float) -> tuple[str, str, dict[str, int], list[Counter]]:
         ident, kind = self.identifier(ctx)
         starts = window_starts(now)
         prefix = f"ratelimit:{self.route_id}:{self.service_id}:{ident}:"
         counters = [Counter(f"{prefix}{starts[p]}:{p}", limit, _window_end(p, starts[p]))
                     for p, limit in self.limits.items()]
-        try:
-            if isinstance(self.policy, LocalPolicy):  # synchronous: atomic on the event loop
-                usages, _allowed = self.policy.check_and_count(counters, now)
-            else:
-                usages, _allowed = await self.policy.check_and_count(counters, now)
-        except PolicyError as exc:
-            if self.fault_tolerant:
-                ctx.decisions.append(Decision(NAME, "error", f"{self.policy.name} store unavailable; request allowed (fault_tolerant): {exc}",
-                                              {"policy": self.policy.name, "fault_tolerant": True, "error": str(exc)}))
-                return
-            ctx.decisions.append(Decision(NAME, "error", f"{self.policy.name} store unavailable: {exc}",
-                                          {"policy": self.policy.name, "fault_tolerant": False, "error": str(exc),
-                                           "status": 500}))
-            raise ctx.kong_error(500, UNEXPECTED) from None
+        return ident, kind, starts, counters
 
+    async def access(self, ctx: RequestContext) -> None:
+        if self.access_sync(ctx):
+            return
+        now = self.clock()
+        ident, kind, starts, counters = self._counters(ctx, now)
+        try:
+            usages, _allowed = await self.policy.check_and_count(counters, now)  # type: ignore[misc]
+        except PolicyError as exc:
+            self._policy_failed(ctx, exc)
+            return
+        self._conclude(ctx, now, ident, kind, starts, usages)
+
+    def access_sync(self, ctx: RequestContext) -> bool:
+        """The whole phase with the ``local`` policy (synchronous: atomic on the event loop)."""
+        if not isinstance(self.policy, LocalPolicy):
+            return False
+        now = self.clock()
+        ident, kind, starts, counters = self._counters(ctx, now)
+        try:
+            usages, _allowed = self.policy.check_and_count(counters, now)  # type: ignore[misc]
+        except PolicyError as exc:
+            self._policy_failed(ctx, exc)
+            return True
+        self._conclude(ctx, now, ident, kind, starts, usages)
+        return True
+
+    def _policy_failed(self, ctx: RequestContext, exc: PolicyError) -> None:
+        if self.fault_tolerant:
+            ctx.decisions.append(Decision(NAME, "error", f"{self.policy.name} store unavailable; request allowed (fault_tolerant): {exc}",
+                                          {"policy": self.policy.name, "fault_tolerant": True, "error": str(exc)}))
+            return
+        ctx.decisions.append(Decision(NAME, "error", f"{self.policy.name} store unavailable: {exc}",
+                                      {"policy": self.policy.name, "fault_tolerant": False, "error": str(exc),
+                                       "status": 500}))
+        raise ctx.kong_error(500, UNEXPECTED) from None
+
+    def _conclude(self, ctx: RequestContext, now: float, ident: str, kind: str, starts: dict[str, int],
+                  usages: list[float]) -> None:
         stop: str | None = None
         usage: dict[str, dict[str, float]] = {}
         for (period, limit), used in zip(self.limits.items(), usages, strict=True):

@@ -133,6 +133,7 @@ class _Broken:
 Value = Template | _Broken | None
 Entry = tuple[str, Value]
 _SECTIONS = ("remove", "rename", "replace", "add", "append")
+_BODY_TO_QUERY = ("GET", "HEAD", "TRACE")  # a method change to these moves a form body to the query
 
 
 def _compile_value(value: str) -> Value:
@@ -182,14 +183,51 @@ class RequestTransformerHandler(Handler):
         self.has_body = any(self.ops[s]["body"] for s in _SECTIONS)
 
     # -- the phase ------------------------------------------------------------------------------
-    async def access(self, ctx: RequestContext) -> None:
-        done: list[str] = []
-        env = LazyEnv({
+    @staticmethod
+    def _env(ctx: RequestContext) -> LazyEnv:
+        return LazyEnv({
             "headers": lambda: _headers_table(ctx),
             "query_params": lambda: args_from_multidict(ctx.query),
             "uri_captures": lambda: LuaTable(ctx.uri_captures),
             "shared": lambda: ctx.shared,
         })
+
+    def _decide(self, ctx: RequestContext, done: list[str]) -> None:
+        ctx.decisions.append(Decision(
+            NAME, "transform" if done else "pass",
+            "; ".join(done) if done else "nothing to change", {"changes": done}))
+
+    def access_sync(self, ctx: RequestContext) -> bool:
+        """The whole phase when no body is read: no body rules, and no method change that
+        moves a url-encoded form into the query."""
+        if self.has_body or (self.http_method and self.http_method.upper() in _BODY_TO_QUERY
+                             and content_kind(ctx.headers.get("Content-Type")) == FORM):
+            return False
+        done: list[str] = []
+        env = self._env(ctx)
+        try:
+            if self.replace_uri is not None:
+                res = _render(self.replace_uri, env)
+                if res:
+                    ctx.path = res
+                    done.append(f"path → {res}")
+            if self.http_method:
+                method = self.http_method.upper()
+                ctx.method = method
+                done.append(f"method → {method}")
+            if self.has_headers:
+                self._transform_headers(ctx, env, done)
+            if self.has_query:
+                self._transform_query(ctx, env, done)
+        except TemplateError as exc:
+            ctx.decisions.append(Decision(NAME, "error", f"template failed to render: {exc}", {"error": str(exc)}))
+            raise ctx.kong_error(500, UNEXPECTED) from None
+        self._decide(ctx, done)
+        return True
+
+    async def access(self, ctx: RequestContext) -> None:
+        done: list[str] = []
+        env = self._env(ctx)
         try:
             if self.replace_uri is not None:
                 res = _render(self.replace_uri, env)
@@ -207,16 +245,14 @@ class RequestTransformerHandler(Handler):
         except TemplateError as exc:
             ctx.decisions.append(Decision(NAME, "error", f"template failed to render: {exc}", {"error": str(exc)}))
             raise ctx.kong_error(500, UNEXPECTED) from None
-        ctx.decisions.append(Decision(
-            NAME, "transform" if done else "pass",
-            "; ".join(done) if done else "nothing to change", {"changes": done}))
+        self._decide(ctx, done)
 
     async def _transform_method(self, ctx: RequestContext, done: list[str]) -> None:
         assert self.http_method is not None
         method = self.http_method.upper()
         ctx.method = method
         done.append(f"method → {method}")
-        if method in ("GET", "HEAD", "TRACE") and content_kind(ctx.headers.get("Content-Type")) == FORM:
+        if method in _BODY_TO_QUERY and content_kind(ctx.headers.get("Content-Type")) == FORM:
             params = decode_args(await ctx.read_body())
             if params:
                 query = args_from_multidict(ctx.query)

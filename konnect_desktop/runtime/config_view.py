@@ -58,6 +58,32 @@ def _overrides(handler: Handler, phase: str) -> bool:
     return getattr(type(handler), phase) is not getattr(Handler, phase)
 
 
+def _defined_by(cls: type, name: str) -> type | None:
+    for klass in cls.__mro__:
+        if name in klass.__dict__:
+            return klass
+    return None
+
+
+# how the proxy runs a handler's access phase (the 5th item of a chain entry)
+ACCESS_NONE, ACCESS_SYNC, ACCESS_ASYNC = 0, 1, 2
+
+
+def access_kind(handler: Handler) -> int:
+    """ACCESS_NONE: no access phase; ACCESS_SYNC: ``access_sync`` may do it (it says when it
+    can't); ACCESS_ASYNC: only ``access``. ``access_sync`` counts only where it is defined at
+    least as deep in the class tree as ``access`` (a subclass overriding ``access`` alone must
+    not have its parent's fast path run instead)."""
+    cls = type(handler)
+    a = _defined_by(cls, "access")
+    if a is Handler or a is None:
+        return ACCESS_NONE
+    s = _defined_by(cls, "access_sync")
+    if s is not None and s is not Handler and issubclass(s, a):
+        return ACCESS_SYNC
+    return ACCESS_ASYNC
+
+
 class Snapshot:
     """One compiled configuration. ``inflight`` counts requests running on it."""
 
@@ -80,7 +106,8 @@ class Snapshot:
     def chain(self, route_id: str | None, service_id: str | None, consumer_id: str | None) -> tuple[Any, ...]:
         """Handlers (or None) aligned with ``names`` for this route/service/consumer.
 
-        Each entry is ``(handler, has_header_filter, has_body_filter, has_log)`` or None.
+        Each entry is ``(handler, has_header_filter, has_body_filter, has_log, access_kind)``
+        or None.
         """
         key = (route_id, service_id, consumer_id)
         chain = self._chains.get(key)
@@ -101,7 +128,7 @@ class Snapshot:
                     out.append(None)
                     continue
                 out.append((h, _overrides(h, "header_filter"), _overrides(h, "body_filter"),
-                            _overrides(h, "log")))
+                            _overrides(h, "log"), access_kind(h)))
             chain = tuple(out) if any(x is not None for x in out) else ()
         if len(self._chains) >= _CHAIN_MEMO_MAX:
             self._chains.clear()

@@ -44,6 +44,7 @@ from ..plugins.base import (
     ResponseContext,
     encode_args,
 )
+from .config_view import ACCESS_ASYNC, ACCESS_NONE, ACCESS_SYNC
 from .echo import ECHO_HOST, echo_response
 from .traffic import TrafficEntry, TrafficLog
 from .upstream import UpstreamConnection, UpstreamError, UpstreamPool
@@ -105,6 +106,7 @@ _FRAMING_RE = re.compile(
     re.IGNORECASE)
 _TE_CHUNKED_RE = re.compile(rb"\r\ntransfer-encoding[ \t]*:[^\r\n]*chunked", re.IGNORECASE)
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
+_EMPTY_BODY_METHODS = ("POST", "PUT", "PATCH")  # sent upstream with "Content-Length: 0" when body-less
 
 
 def _enc(s: str) -> bytes:
@@ -317,6 +319,10 @@ class ClientConnection(asyncio.Protocol):
         self._head_size = 0
         self.last_active = self.loop.time()
         self._ready: Request | None = None
+        # a request the plugin lane began and the serving task finishes: (coroutine fn, snapshot)
+        self._cont: tuple[Callable[[], Awaitable[None]], Snapshot] | None = None
+        self._starting = False  # inside _start: a request answered at once hands the next one back
+        self._next_ready = False
         self._wakeup: asyncio.Future[None] | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -491,6 +497,23 @@ class ClientConnection(asyncio.Protocol):
 
     # -- serving ----------------------------------------------------------------------------
     def _start(self, req: Request) -> None:
+        # A request answered synchronously (a plugin's 401/429 on the callback lane) finishes
+        # inside this call; the next pipelined one is then started by this loop rather than by
+        # recursion through _done (hundreds may be queued).
+        self._starting = True
+        try:
+            self._start_one(req)
+            while self._next_ready:
+                self._next_ready = False
+                if self.closed or not self._queue:
+                    break
+                nxt = self._queue.popleft()
+                self.resume_reading()
+                self._start_one(nxt)
+        finally:
+            self._starting = False
+
+    def _start_one(self, req: Request) -> None:
         self._active = req
         if req.expect and req.body is not None and self.transport is not None:
             self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
@@ -514,6 +537,17 @@ class ClientConnection(asyncio.Protocol):
         """Serve ``req`` with the serving task (coroutines: plugins, retries, new connections)."""
         self._active = req
         self._ready = req
+        self._wake_task()
+
+    def _continue(self, req: Request, cont: Callable[[], Awaitable[None]], snap: Snapshot) -> None:
+        """Let the serving task finish a request the callback lane began (``cont`` does the
+        rest, including the traffic record; the request's in-flight count passes to it)."""
+        self._active = req
+        self._ready = req
+        self._cont = (cont, snap)
+        self._wake_task()
+
+    def _wake_task(self) -> None:
         if self._task is None:
             self._task = self.loop.create_task(self._serve())
         else:
@@ -525,7 +559,9 @@ class ClientConnection(asyncio.Protocol):
         srv = self.server
         handle = srv._handle
         loop = self.loop
-        while not self.closed:
+        # (a continuation runs even if the client left meanwhile: it owns an in-flight count and
+        # a traffic record)
+        while not self.closed or self._cont is not None:
             req = self._ready
             if req is None:
                 self._wakeup = w = loop.create_future()
@@ -533,6 +569,18 @@ class ClientConnection(asyncio.Protocol):
                 self._wakeup = None
                 continue
             self._ready = None
+            cont = self._cont
+            if cont is not None:
+                self._cont = None
+                try:
+                    await cont[0]()
+                except Exception:
+                    log.exception("proxy error")
+                    req.keep_alive = False
+                finally:
+                    srv._end_inflight(cont[1])
+                self._done(req)
+                continue
             st = srv.store
             if st is not None and srv.snapshot.version < st.version and srv.refresh is not None:
                 # the configuration changed since the snapshot was built: this request sees it
@@ -550,12 +598,7 @@ class ClientConnection(asyncio.Protocol):
                 log.exception("proxy error")
                 req.keep_alive = False
             finally:
-                snap.inflight -= 1
-                srv.inflight -= 1
-                if snap.retired and snap.inflight == 0:
-                    srv.snapshot_drained(snap)
-                if srv.inflight == 0 and srv.idle_waiter is not None and not srv.idle_waiter.done():
-                    srv.idle_waiter.set_result(None)
+                srv._end_inflight(snap)
             self._done(req)
         self._task = None
 
@@ -575,6 +618,9 @@ class ClientConnection(asyncio.Protocol):
                 return
             body.discard()
         if self._queue:
+            if self._starting:
+                self._next_ready = True  # _start's loop takes it (no recursion)
+                return
             nxt = self._queue.popleft()
             self.resume_reading()
             self._start(nxt)
@@ -689,6 +735,14 @@ class ProxyServer:
             except TimeoutError:
                 pass
 
+    def _end_inflight(self, snap: Snapshot) -> None:
+        snap.inflight -= 1
+        self.inflight -= 1
+        if snap.retired and snap.inflight == 0:
+            self.snapshot_drained(snap)
+        if self.inflight == 0 and self.idle_waiter is not None and not self.idle_waiter.done():
+            self.idle_waiter.set_result(None)
+
     def snapshot_drained(self, snap: Snapshot) -> None:
         if self.on_snapshot_drained is not None:
             self.on_snapshot_drained(snap)
@@ -726,14 +780,16 @@ class ProxyServer:
             return False
         route = match.route
         service = match.service
-        if snap.names and snap.chain(route.get("id") if route else None, service.get("id"), None):
-            return False
+        chain = snap.chain(route.get("id") if route else None, service.get("id"), None) if snap.names else ()
         params = snap.cache.get(service["id"])
         if params is None:
             params = snap.cache[service["id"]] = _service_params(service)
         svc_host, svc_port, svc_host_line, _connect_timeout, read_timeout, write_timeout, _tries, host_b, tls = params
         if svc_host == ECHO_HOST or (snap.balancers and svc_host in snap.balancers):
             return False
+        if chain:
+            self._plugin_lane(conn, req, snap, match, chain, params, t0, path, query, host_header)
+            return True
         up = self.pool.take_idle(svc_host, svc_port, tls)
         if up is None:
             return False
@@ -775,24 +831,184 @@ class ProxyServer:
         self.inflight += 1
         return True
 
-    def _fast_done(self, ex: _FastExchange, record: bool = True) -> None:
+    def _fast_release(self, ex: _FastExchange) -> None:
         up = ex.up
         up.listener = None
         up.body_source = None
         ex.conn.flow_upstream = None
         up.finish()
-        snap = ex.snap
-        snap.inflight -= 1
-        self.inflight -= 1
-        if snap.retired and snap.inflight == 0:
-            self.snapshot_drained(snap)
-        if self.inflight == 0 and self.idle_waiter is not None and not self.idle_waiter.done():
-            self.idle_waiter.set_result(None)
+
+    def _fast_done(self, ex: _FastExchange, record: bool = True) -> None:
+        self._fast_release(ex)
         if record:
-            entry = ex.entry
-            entry.total_latency = (self.loop.time() - ex.t0) * 1000.0
-            entry.time = self._wall(ex.t0)
-            self.traffic.record(entry)
+            if ex.ctx is not None:
+                self._finish_plugins(ex.ctx, ex.ran, ex.entry, ex.t0)
+            else:
+                entry = ex.entry
+                entry.total_latency = (self.loop.time() - ex.t0) * 1000.0
+                entry.time = self._wall(ex.t0)
+                self.traffic.record(entry)
+        self._end_inflight(ex.snap)
+
+    # -- the plugin lane --------------------------------------------------------------------
+    def _plugin_lane(self, conn: ClientConnection, req: Request, snap: Snapshot, match: Any,
+                     chain: tuple[Any, ...], params: tuple[Any, ...], t0: float, path: str,
+                     query: str | None, host_header: str) -> None:
+        """A body-less request on a route with plugins, as callbacks while it can be.
+
+        Access phases run as plain calls (``Handler.access_sync``); a plugin answering the
+        client (401, 429, ...) is answered right here; a request that passes goes upstream on a
+        kept-alive connection as a ``_FastExchange`` whose callbacks run the header filters, log
+        phases and traffic record. The moment something needs to await (a handler without a
+        synchronous access, a body, a buffered response, no idle upstream connection, a stale
+        connection to retry), the connection's serving task takes over exactly where the lane
+        stopped (``_serve_plugins``): no phase runs twice, the answers are the general path's.
+        """
+        snap.inflight += 1
+        self.inflight += 1
+        rid = self.next_request_id()
+        entry = TrafficEntry()
+        entry.request_id = rid
+        entry.client_ip = conn.client_ip
+        entry.method = req.method
+        entry.raw_path = req.target
+        entry.path = path
+        entry.host = host_header
+        entry.request_headers = req.headers
+        route = match.route
+        service = match.service
+        entry.route = route
+        entry.service = service
+        route_id = route.get("id") if route else None
+        service_id = service.get("id")
+        ctx: RequestContext | None = None
+        ran: list[Any] = []
+        try:
+            ctx = self._context(conn, req, rid, match.request_path, path, query, host_header, match, snap)
+            start = self._access_sync(ctx, chain, snap, route_id, service_id, ran)
+            if start < 0:
+                entry.consumer = ctx.consumer
+                if ctx._body is None and not any(e[0].buffers_response for e in ran):
+                    svc_host, svc_port, svc_host_line, _ct, read_timeout, write_timeout, _tries, _hb, tls = params
+                    up = self.pool.take_idle(svc_host, svc_port, tls)
+                    if up is not None:
+                        self._plugin_exchange(conn, req, snap, ctx, ran, entry, t0, rid, up, params)
+                        return
+            conn._continue(req, lambda: self._serve_plugins(conn, req, snap, ctx, chain, ran, entry, t0, service,
+                                                            route_id, service_id, start), snap)
+            return
+        except _Exit as ex:
+            entry.error = ex.error
+            self._local_response(conn, req, rid, ex.status, ex.message, ex.headers, entry, t0, ctx, ran,
+                                 body=ex.body)
+        except PluginExit as ex:
+            assert ctx is not None
+            entry.consumer = ctx.consumer
+            self._plugin_exit(conn, req, ctx, ran, ex, entry, t0)
+        except Exception:
+            # committed (phases ran): never replayed on the general path; as there, the
+            # connection is closed
+            log.exception("proxy error")
+            req.keep_alive = False
+            self._end_inflight(snap)
+            conn._done(req)
+            return
+        if ctx is not None:
+            self._finish_plugins(ctx, ran, entry, t0)
+        self._end_inflight(snap)
+        conn._done(req)
+
+    def _plugin_exchange(self, conn: ClientConnection, req: Request, snap: Snapshot, ctx: RequestContext,
+                         ran: list[Any], entry: TrafficEntry, t0: float, rid: str, up: UpstreamConnection,
+                         params: tuple[Any, ...]) -> None:
+        svc_host, svc_port, svc_host_line, _ct, read_timeout, write_timeout, _tries, _hb, _tls = params
+        method = ctx.method
+        target, hdr, preserve = self._ctx_request(conn, req, ctx, entry)
+        hdr.insert(0, b"%s %s HTTP/1.1\r\n" % (method.encode(), _enc(target)))
+        head = b"%sHost: %s\r\n%s" % (b"".join(hdr), _enc(preserve or svc_host_line),
+                                      b"Content-Length: 0\r\n\r\n" if method in _EMPTY_BODY_METHODS else b"\r\n")
+        entry.upstream_method = method
+        entry.upstream_target = target
+        entry.upstream_addr = f"{svc_host}:{svc_port}"
+        entry.upstream_headers = head
+        ex = _FastExchange(self, conn, req, snap, entry, t0, rid, up)
+        ex.ctx = ctx
+        ex.ran = ran
+        up.listener = ex
+        ex.t_sent = self.loop.time()
+        try:
+            up.begin(head, None, head_request=method == "HEAD", read_timeout=read_timeout,
+                     write_timeout=write_timeout)
+        except Exception:
+            up.listener = None
+            up.close()
+            raise
+
+    def _access_sync(self, ctx: RequestContext, chain: tuple[Any, ...], snap: Snapshot,
+                     route_id: str | None, service_id: str | None, ran: list[Any]) -> int:
+        """The access phases as plain calls, as far as they go: -1 when all ran, else the index
+        of the first one that must be awaited (not run, not in ``ran``)."""
+        names = snap.names
+        cid: str | None = None
+        for i in range(len(names)):
+            consumer = ctx.consumer
+            if consumer is not None:
+                ccid = consumer.get("id")
+                if ccid != cid:
+                    cid = ccid
+                    chain = snap.chain(route_id, service_id, cid)
+            e = chain[i] if chain else None
+            if e is None:
+                continue
+            kind = e[4]
+            if kind == ACCESS_ASYNC:
+                return i
+            ran.append(e)
+            if kind == ACCESS_NONE:
+                continue
+            try:
+                if e[0].access_sync(ctx):
+                    continue
+            except (PluginExit, ConnectionError):
+                raise
+            except Exception as exc:
+                log.exception("plugin %s failed in access", names[i])
+                ctx.decisions.append(Decision(names[i], "error", f"{type(exc).__name__}: {exc}"))
+                raise _Exit(500, MSG_UNEXPECTED, f"plugin {names[i]} failed") from None
+            ran.pop()
+            return i
+        return -1
+
+    async def _serve_plugins(self, conn: ClientConnection, req: Request, snap: Snapshot, ctx: RequestContext,
+                             chain: tuple[Any, ...], ran: list[Any], entry: TrafficEntry, t0: float,
+                             service: dict[str, Any], route_id: str | None, service_id: str | None,
+                             start: int) -> None:
+        """A request with plugins from access phase ``start`` on (-1: all ran): upstream,
+        response phases, answer, log phases, traffic record."""
+        try:
+            if start >= 0:
+                await self._access(ctx, chain, snap, route_id, service_id, ran, start)
+                entry.consumer = ctx.consumer
+            await self._proxy_ctx(conn, req, ctx, ran, snap, service, entry, t0)
+        except _Exit as ex:
+            entry.error = ex.error
+            self._local_response(conn, req, ctx.request_id, ex.status, ex.message, ex.headers, entry, t0, ctx,
+                                 ran, body=ex.body)
+        except PluginExit as ex:
+            entry.consumer = ctx.consumer
+            self._plugin_exit(conn, req, ctx, ran, ex, entry, t0)
+        except ConnectionError:
+            req.keep_alive = False
+            entry.error = "client closed the connection"
+        self._finish_plugins(ctx, ran, entry, t0)
+
+    def _finish_plugins(self, ctx: RequestContext, ran: list[Any], entry: TrafficEntry, t0: float) -> None:
+        entry.decisions = ctx.decisions
+        if ran:
+            self._log_phase(ctx, ran, entry)
+        entry.total_latency = (self.loop.time() - t0) * 1000.0
+        entry.time = self._wall(t0)
+        self.traffic.record(entry)
 
     # -- one request ------------------------------------------------------------------------
     async def _handle(self, conn: ClientConnection, req: Request, snap: Snapshot) -> None:
@@ -839,9 +1055,10 @@ class ProxyServer:
                 ctx = self._context(conn, req, rid, match.request_path, path, query, host_header, match, snap)
                 if req.body is not None:
                     ctx.body_reader = req.body.read_all
-                await self._access(ctx, chain, snap, route_id, service_id, ran)
-                entry.consumer = ctx.consumer
-                await self._proxy_ctx(conn, req, ctx, ran, snap, service, entry, t0)
+                # (records the request itself)
+                await self._serve_plugins(conn, req, snap, ctx, chain, ran, entry, t0, service, route_id,
+                                          service_id, 0)
+                return
             else:
                 target = upstream_path if query is None else f"{upstream_path}?{query}"
                 hdr = req.fwd + self._forwarding_headers(conn, req, host_header, path, match.stripped_prefix, rid)
@@ -921,10 +1138,10 @@ class ProxyServer:
         return ctx
 
     async def _access(self, ctx: RequestContext, chain: tuple[Any, ...], snap: Snapshot,
-                      route_id: str | None, service_id: str | None, ran: list[Any]) -> None:
+                      route_id: str | None, service_id: str | None, ran: list[Any], start: int = 0) -> None:
         names = snap.names
         cid: str | None = None
-        for i in range(len(names)):
+        for i in range(start, len(names)):
             consumer = ctx.consumer
             if consumer is not None:
                 ccid = consumer.get("id")
@@ -935,7 +1152,12 @@ class ProxyServer:
             if e is None:
                 continue
             ran.append(e)
+            kind = e[4]
+            if kind == ACCESS_NONE:
+                continue
             try:
+                if kind == ACCESS_SYNC and e[0].access_sync(ctx):
+                    continue
                 await e[0].access(ctx)
             except (PluginExit, ConnectionError):
                 raise
@@ -1091,6 +1313,13 @@ class ProxyServer:
 
     async def _proxy_ctx(self, conn: ClientConnection, req: Request, ctx: RequestContext, ran: list[Any],
                          snap: Snapshot, service: dict[str, Any], entry: TrafficEntry, t0: float) -> None:
+        target, hdr, preserve = self._ctx_request(conn, req, ctx, entry)
+        await self._upstream(conn, req, snap, service, ctx.method, target, hdr, preserve, ctx._body,
+                             ctx.request_id, entry, t0, ctx, ran)
+
+    def _ctx_request(self, conn: ClientConnection, req: Request, ctx: RequestContext,
+                     entry: TrafficEntry) -> tuple[str, list[bytes], str | None]:
+        """The upstream request the plugins left: (target, header lines, Host override)."""
         if ctx.query_dirty:
             q = encode_args(ctx.query)
         else:
@@ -1106,9 +1335,7 @@ class ProxyServer:
         if host_value is not None and (host_value != pending.upstream_host
                                        or (ctx.route or {}).get("preserve_host")):
             preserve = host_value
-        body = ctx._body
-        await self._upstream(conn, req, snap, service, ctx.method, target, hdr, preserve, body,
-                             ctx.request_id, entry, t0, ctx, ran)
+        return target, hdr, preserve
 
     async def _upstream(self, conn: ClientConnection, req: Request, snap: Snapshot, service: dict[str, Any],
                         method: str, target: str, hdr: list[bytes], host_override: str | None,
@@ -1127,7 +1354,7 @@ class ProxyServer:
         elif stream is not None:
             framing = b"Transfer-Encoding: chunked\r\n\r\n" if req.chunked else (
                 b"Content-Length: %d\r\n\r\n" % (req.content_length or 0))
-        elif method in ("POST", "PUT", "PATCH"):
+        elif method in _EMPTY_BODY_METHODS:
             framing = b"Content-Length: 0\r\n\r\n"
         else:
             framing = b"\r\n"
@@ -1433,12 +1660,16 @@ def _parse_header_block(block: bytes) -> list[tuple[str, str]]:
 
 
 _BUFFER = object()  # _relay_head: "a plugin buffers the response"
+_NO_PHASES: list[Any] = []  # (never appended to)
 
 
 class _FastExchange:
-    """One request on the fast lane: a small state machine fed by ``UpstreamConnection`` events."""
+    """One request on the fast lane: a small state machine fed by ``UpstreamConnection`` events.
 
-    __slots__ = ("srv", "conn", "req", "snap", "entry", "t0", "t_sent", "rid", "up", "state", "sink")
+    ``ctx``/``ran`` are set for a request of the plugin lane (its access phases have run)."""
+
+    __slots__ = ("srv", "conn", "req", "snap", "entry", "t0", "t_sent", "rid", "up", "state", "sink", "ctx",
+                 "ran")
 
     def __init__(self, srv: ProxyServer, conn: ClientConnection, req: Request, snap: Snapshot,
                  entry: TrafficEntry, t0: float, rid: str, up: UpstreamConnection) -> None:
@@ -1453,6 +1684,8 @@ class _FastExchange:
         self.up = up
         self.state = 0  # 0: waiting for the response head, 1: relaying the body, 2: done
         self.sink: Any = None
+        self.ctx: RequestContext | None = None
+        self.ran: list[Any] = _NO_PHASES
 
     def upstream_event(self, up: UpstreamConnection) -> None:
         srv, conn, req, entry = self.srv, self.conn, self.req, self.entry
@@ -1462,14 +1695,31 @@ class _FastExchange:
                 if err is None:
                     return
                 self.state = 2
+                ctx = self.ctx
                 if err.kind == "timeout":
                     entry.error = f"upstream {err.detail} timeout ({entry.upstream_addr})"
+                    if ctx is not None:
+                        # as the general path: the 504 goes through the response phases
+                        srv._local_response(conn, req, self.rid, 504, MSG_TIMEOUT, [], entry, self.t0, ctx,
+                                            self.ran)
+                        srv._fast_done(self)
+                        conn._done(req)
+                        return
                     srv._fast_done(self, record=False)
                     srv._local_response(conn, req, self.rid, 504, MSG_TIMEOUT, [], entry, self.t0, None, [])
                     entry.total_latency = (srv.loop.time() - self.t0) * 1000.0
                     entry.time = srv._wall(self.t0)
                     srv.traffic.record(entry)
                     conn._done(req)
+                elif ctx is not None:
+                    # a kept-alive connection the upstream had closed, or a failure: the serving
+                    # task retries from the upstream call on (the access phases ran already)
+                    srv._fast_release(self)
+                    snap, ran, t0 = self.snap, self.ran, self.t0
+                    service = entry.service
+                    assert service is not None
+                    conn._continue(req, lambda: srv._serve_plugins(conn, req, snap, ctx, (), ran, entry, t0,
+                                                                   service, None, None, -1), snap)
                 else:
                     # a kept-alive connection the upstream had closed, or a failure: the general
                     # path retries (new connection, service.retries) and answers
@@ -1480,7 +1730,7 @@ class _FastExchange:
             lat = ((self.t_sent - self.t0) * 1000.0, (t_hdr - self.t_sent) * 1000.0)
             entry.proxy_latency, entry.upstream_latency = lat
             try:
-                sink = srv._relay_head(conn, req, up, None, [], self.rid, entry, lat)
+                sink = srv._relay_head(conn, req, up, self.ctx, self.ran, self.rid, entry, lat)
             except ConnectionError:
                 sink = None
                 req.keep_alive = False
