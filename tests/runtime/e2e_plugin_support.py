@@ -4,12 +4,11 @@ per test module, a configuration loader, and a raw HTTP/1.1 client that can conn
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 from typing import Any
 
-from test_proxy_support import Cfg, Server, echo_server, make_runtime, parse_response
+from test_proxy_support import Cfg, Server, echo_server, make_runtime, raw_request
 
 from konnect_desktop.runtime.runtime import LocalRuntime
 
@@ -82,22 +81,7 @@ async def request(port: int, method: str = "GET", target: str = "/", headers: An
     if isinstance(headers, dict):
         headers = list(headers.items())
     data = body.encode() if isinstance(body, str) else body
-    reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(client_ip, 0))
-    try:
-        lines = [f"{method} {target} HTTP/1.1"]
-        if host is not None:
-            lines.append(f"Host: {host}")
-        for k, v in headers or []:
-            lines.append(f"{k}: {v}")
-        if data or method in ("POST", "PUT", "PATCH"):
-            lines.append(f"Content-Length: {len(data)}")
-        lines.append("Connection: close")
-        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + data)
-        await writer.drain()
-        raw = await asyncio.wait_for(reader.read(), timeout)
-    finally:
-        writer.close()
-    return Reply(parse_response(raw, head=method == "HEAD"))
+    return Reply(await raw_request(port, method, target, headers, data, host, timeout, client_ip))
 
 
 async def start_gateway(tmp: Path, name: str = "e2e") -> Gateway:

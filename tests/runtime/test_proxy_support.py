@@ -124,9 +124,12 @@ class RawResponse:
 
 
 async def raw_request(port: int, method: str = "GET", target: str = "/", headers: list[tuple[str, str]] | None = None,
-                      body: bytes = b"", host: str | None = "127.0.0.1", timeout: float = 10.0) -> RawResponse:
-    """One request on a fresh connection, the target sent byte for byte."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                      body: bytes = b"", host: str | None = "127.0.0.1", timeout: float = 10.0,
+                      client_ip: str | None = None) -> RawResponse:
+    """One request on a fresh connection, the target sent byte for byte; from ``client_ip`` when
+    given (any 127.x.y.z works on Linux)."""
+    local_addr = (client_ip, 0) if client_ip is not None else None
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=local_addr)
     try:
         lines = [f"{method} {target} HTTP/1.1"]
         if host is not None:
