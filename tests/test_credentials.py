@@ -14,7 +14,6 @@ import shutil
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import keyring
@@ -125,18 +124,6 @@ def test_install_log_filter_covers_root_handlers() -> None:
 
 
 # -- no usable keyring --------------------------------------------------------------------------
-
-@pytest.fixture
-def no_keyring() -> Iterator[None]:
-    before = keyring.get_keyring()
-    keyring.set_keyring(keyring.backends.fail.Keyring())
-    credentials.use_session_store(False)
-    try:
-        yield
-    finally:
-        credentials.use_session_store(False)
-        keyring.set_keyring(before)
-
 
 def test_no_backend_says_what_to_install(no_keyring: None) -> None:
     assert credentials.backend_name() == "none"

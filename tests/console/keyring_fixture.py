@@ -1,8 +1,10 @@
-"""A real Secret Service for in-process tests: a private D-Bus session bus with an unlocked
-gnome-keyring-daemon, and keyring pointed at it for the duration of the test.
+"""Keyrings for in-process tests. ``secret_service``: a real Secret Service — a private D-Bus
+session bus with an unlocked gnome-keyring-daemon, and keyring pointed at it for the duration of
+the test. ``no_keyring`` / ``session_tokens``: no usable keyring at all, without or with the
+user's "this session only" choice.
 
-Import ``secret_service`` into a test module (or conftest). Tests are skipped with a clear
-reason when dbus-daemon or gnome-keyring-daemon is not installed.
+Import the fixtures into a test module (or conftest). ``secret_service`` tests are skipped with a
+clear reason when dbus-daemon or gnome-keyring-daemon is not installed.
 """
 
 from __future__ import annotations
@@ -59,3 +61,31 @@ def secret_service() -> Iterator[Any]:
         bus.terminate()  # the keyring daemon leaves with its bus
         bus.wait(10)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _without_keyring(session_store: bool) -> Iterator[None]:
+    import keyring
+    import keyring.backends.fail
+
+    from konnect_desktop import credentials
+
+    before = keyring.get_keyring()
+    keyring.set_keyring(keyring.backends.fail.Keyring())
+    credentials.use_session_store(session_store)
+    try:
+        yield
+    finally:
+        credentials.use_session_store(False)
+        keyring.set_keyring(before)
+
+
+@pytest.fixture
+def no_keyring() -> Iterator[None]:
+    """No usable keyring and no session store."""
+    yield from _without_keyring(False)
+
+
+@pytest.fixture
+def session_tokens() -> Iterator[None]:
+    """No usable keyring; tokens kept in memory for this session (the user's choice)."""
+    yield from _without_keyring(True)

@@ -20,8 +20,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import keyring
-import keyring.backends.fail
 import pytest
 from PySide6.QtCore import QSettings
 
@@ -73,18 +71,6 @@ def app_session(home: Path, aloop: Any, arun: Any) -> Iterator[Session]:
     s.listen = ("127.0.0.1:0", "127.0.0.1:0")
     yield s
     arun(s.close(), timeout=30)
-
-
-@pytest.fixture
-def no_keyring() -> Iterator[None]:
-    before = keyring.get_keyring()
-    keyring.set_keyring(keyring.backends.fail.Keyring())
-    credentials.use_session_store(False)
-    try:
-        yield
-    finally:
-        credentials.use_session_store(False)
-        keyring.set_keyring(before)
 
 
 def _fill_kong(dlg: ConnectionDialog, name: str, url: str, token: str = "", headers: str = "") -> None:

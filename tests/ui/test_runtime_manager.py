@@ -7,12 +7,9 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import keyring
-import keyring.backends.fail
 import pytest
 from PySide6.QtCore import Qt
 
@@ -40,18 +37,6 @@ def _item(page: RuntimeManagerPage, conn: Connection, group: str | None = None) 
                 if item.child(j).data(0, GROUP_ROLE) == group:
                     return item.child(j)
     return None
-
-
-@pytest.fixture
-def session_tokens() -> Iterator[None]:
-    before = keyring.get_keyring()
-    keyring.set_keyring(keyring.backends.fail.Keyring())
-    credentials.use_session_store(True)
-    try:
-        yield
-    finally:
-        credentials.use_session_store(False)
-        keyring.set_keyring(before)
 
 
 def test_replicate_to_opens_replication_with_the_selected_group_as_source(qtbot: Any, arun: Any, session: Any) -> None:
