@@ -14,20 +14,9 @@ import time
 import aiohttp
 import pytest
 from aiohttp import web
-from test_proxy_support import Cfg, app_server, echo_server, make_runtime, raw_request
+from test_proxy_support import Cfg, app_server, make_runtime, port_of, raw_request
 
 KONG_VIA = "1.1 kong/3.9.1"
-
-
-def port_of(url: str) -> int:
-    return int(url.rsplit(":", 1)[1])
-
-
-@pytest.fixture
-async def echo():
-    up = await echo_server()
-    yield up
-    await up.stop()
 
 
 @pytest.fixture

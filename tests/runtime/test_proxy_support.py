@@ -94,6 +94,11 @@ async def app_server(handler: Callable[[web.Request], Awaitable[web.StreamRespon
     return await Server(app).start()
 
 
+def port_of(url: str) -> int:
+    """The port of a runtime's ``proxy_url`` / ``admin_url``."""
+    return int(url.rsplit(":", 1)[1])
+
+
 async def make_runtime(tmp_path: Path, name: str = "test", **kw: Any) -> LocalRuntime:
     rt = LocalRuntime(name, db_path=tmp_path / f"{name}-{uid()[:8]}.db", **kw)
     await rt.start()

@@ -10,21 +10,10 @@ import time
 import aiohttp
 import pytest
 from aiohttp import web
-from test_proxy_support import Cfg, app_server, echo_server, make_runtime, raw_request
+from test_proxy_support import Cfg, app_server, make_runtime, port_of, raw_request
 
 from konnect_desktop.model.errors import KongError
 from konnect_desktop.runtime.runtime import LocalRuntime
-
-
-def port_of(url: str) -> int:
-    return int(url.rsplit(":", 1)[1])
-
-
-@pytest.fixture
-async def echo():
-    up = await echo_server()
-    yield up
-    await up.stop()
 
 
 async def test_lifecycle_states_and_urls(tmp_path) -> None:
