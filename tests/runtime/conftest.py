@@ -1,8 +1,13 @@
-"""Fixtures shared by the data-plane tests: the echo upstream over a real socket."""
+"""Fixtures shared by the data-plane tests: the echo upstream over a real socket, and for the
+plugin black-box tests (``test_e2e_plugins_*``) one gateway per test module."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import pytest
+import pytest_asyncio
+from e2e_plugin_support import Gateway, start_gateway
 from test_proxy_support import echo_server
 
 
@@ -11,3 +16,10 @@ async def echo():
     up = await echo_server()
     yield up
     await up.stop()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def gw(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Gateway]:
+    g = await start_gateway(tmp_path_factory.mktemp("e2e"))
+    yield g
+    await g.stop()

@@ -4,22 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_asyncio
-from e2e_plugin_support import Cfg, Gateway, start_gateway
+from e2e_plugin_support import Cfg, Gateway
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def gw(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Gateway]:
-    g = await start_gateway(Path(tmp_path_factory.mktemp("auth")))
-    yield g
-    await g.stop()
 
 
 class World:

@@ -4,22 +4,12 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_asyncio
-from e2e_plugin_support import Gateway, start_gateway
+from e2e_plugin_support import Gateway
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def gw(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Gateway]:
-    g = await start_gateway(Path(tmp_path_factory.mktemp("misc")))
-    yield g
-    await g.stop()
 
 
 async def one_route(gw: Gateway, name: str, config: dict[str, Any], path: str = "/p") -> None:

@@ -7,24 +7,15 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_asyncio
 from e2e_plugin_support import Cfg, Gateway, Reply, request, start_gateway
 from redis_fixture import redis_server  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 RL = "rate-limiting"
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def gw(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Gateway]:
-    g = await start_gateway(Path(tmp_path_factory.mktemp("rl")))
-    yield g
-    await g.stop()
 
 
 async def fresh_window(period: int = 60, need: float = 4.0) -> None:

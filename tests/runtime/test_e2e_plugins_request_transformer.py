@@ -4,25 +4,15 @@ KONG-REFERENCE §3.4 (Kong's spec/03-plugins/36-request-transformer/02-access_sp
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_asyncio
-from e2e_plugin_support import Gateway, start_gateway
+from e2e_plugin_support import Gateway
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 RT = "request-transformer"
 FORM = ("Content-Type", "application/x-www-form-urlencoded")
 JSON = ("Content-Type", "application/json")
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def gw(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Gateway]:
-    g = await start_gateway(Path(tmp_path_factory.mktemp("rt")))
-    yield g
-    await g.stop()
 
 
 async def setup(gw: Gateway, config: dict[str, Any], **route: Any) -> None:
