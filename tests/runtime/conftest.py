@@ -1,5 +1,6 @@
-"""Fixtures shared by the data-plane tests: the echo upstream over a real socket, and for the
-plugin black-box tests (``test_e2e_plugins_*``) one gateway per test module."""
+"""Fixtures shared by the runtime tests: a fresh store (``test_store*``), the echo upstream over a
+real socket, and for the plugin black-box tests (``test_e2e_plugins_*``) one gateway per test
+module."""
 
 from __future__ import annotations
 
@@ -9,6 +10,14 @@ import pytest
 import pytest_asyncio
 from e2e_plugin_support import Gateway, start_gateway
 from test_proxy_support import echo_server
+from test_store_support import new_store
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = new_store(tmp_path)
+    yield s
+    s.close()
 
 
 @pytest.fixture

@@ -24,13 +24,6 @@ from konnect_desktop.runtime.store import Store
 
 
 @pytest.fixture
-def store(tmp_path):
-    s = new_store(tmp_path)
-    yield s
-    s.close()
-
-
-@pytest.fixture
 def make(store):
     return Factory(store)
 

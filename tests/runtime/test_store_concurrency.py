@@ -19,13 +19,6 @@ from konnect_desktop.model.errors import KongError
 from konnect_desktop.runtime.store import Store
 
 
-@pytest.fixture
-def store(tmp_path):
-    s = new_store(tmp_path)
-    yield s
-    s.close()
-
-
 def _names(store: Store) -> list[str]:
     return [s["name"] for s in store.all("services")]
 

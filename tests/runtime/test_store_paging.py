@@ -17,13 +17,6 @@ from konnect_desktop.model.errors import KongError
 from konnect_desktop.runtime.store import Store
 
 
-@pytest.fixture
-def store(tmp_path):
-    s = new_store(tmp_path)
-    yield s
-    s.close()
-
-
 def _walk(store: Store, table: str, size: int, **kw: Any) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     offset = None
