@@ -61,15 +61,21 @@ async def test_errors_are_sentences(sender: Any) -> None:
         await sender.send(RequestSpec("GET", "127.0.0.1:1/x"))
 
 
-async def test_read_timeout_names_the_address() -> None:
-    from konnect_desktop.console.sender import Sender
+async def _silent_server() -> tuple[asyncio.Server, int]:
+    """A server on 127.0.0.1 that accepts and never answers (closes after 5 s)."""
 
     async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await asyncio.sleep(5)
         writer.close()
 
     server = await asyncio.start_server(silent, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
+    return server, server.sockets[0].getsockname()[1]
+
+
+async def test_read_timeout_names_the_address() -> None:
+    from konnect_desktop.console.sender import Sender
+
+    server, port = await _silent_server()
     s = Sender(timeout=0.3)
     try:
         with pytest.raises(SendError) as ei:
@@ -81,12 +87,7 @@ async def test_read_timeout_names_the_address() -> None:
 
 
 async def test_cancelling_a_send_stops_it(sender: Any) -> None:
-    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await asyncio.sleep(5)
-        writer.close()
-
-    server = await asyncio.start_server(silent, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
+    server, port = await _silent_server()
     task = asyncio.ensure_future(sender.send(RequestSpec("GET", f"http://127.0.0.1:{port}/")))
     await asyncio.sleep(0.2)
     t = time.perf_counter()
