@@ -755,6 +755,9 @@ def to_deck_dict(config: Config | dict[str, list[dict[str, Any]]], *, with_id: b
                       else rows) for t, rows in tables.items()}
     by_id = {t: {e["id"]: e for e in rows if e.get("id")} for t, rows in tables.items()}
 
+    def ordered(table: str) -> list[dict[str, Any]]:
+        return sorted(tables[table], key=lambda e: _sort_key(table, e))
+
     def keep_id(table: str, e: dict[str, Any]) -> bool:
         if with_id or table in ("certificates", "ca_certificates"):
             return True  # certificates have no name: decK always writes their ids
@@ -795,7 +798,7 @@ def to_deck_dict(config: Config | dict[str, list[dict[str, Any]]], *, with_id: b
     nested_plugins: dict[tuple[str, str], list[dict[str, Any]]] = {}
     top_plugins: list[dict[str, Any]] = []
     scope_tables = {"route": "routes", "service": "services", "consumer": "consumers", "consumer_group": "consumer_groups"}
-    for p in sorted(tables["plugins"], key=lambda e: _sort_key("plugins", e)):
+    for p in ordered("plugins"):
         scopes = [f for f in scope_tables if p.get(f)]
         if len(scopes) == 1:
             f = scopes[0]
@@ -816,7 +819,7 @@ def to_deck_dict(config: Config | dict[str, list[dict[str, Any]]], *, with_id: b
         """Rows of ``table`` grouped by parent id (fk dropped); orphans (parent not in file) kept apart."""
         grouped: dict[str, list[dict[str, Any]]] = {}
         orphans = []
-        for e in sorted(tables[table], key=lambda x: _sort_key(table, x)):
+        for e in ordered(table):
             pid = (e.get(fk) or {}).get("id")
             if pid in by_id[parent_table]:
                 grouped.setdefault(pid, []).append(e)
@@ -836,7 +839,7 @@ def to_deck_dict(config: Config | dict[str, list[dict[str, Any]]], *, with_id: b
 
     routes_by_service, serviceless = children("routes", "service", "services")
     services = []
-    for s in sorted(tables["services"], key=lambda e: _sort_key("services", e)):
+    for s in ordered("services"):
         out = clean("services", s)
         rts = [{**clean("routes", r, drop=("service",)), **plugins_of("route", r["id"])}
                for r in routes_by_service.get(s["id"], [])]
@@ -857,7 +860,7 @@ def to_deck_dict(config: Config | dict[str, list[dict[str, Any]]], *, with_id: b
         else:
             member_orphans.append({"consumer_group": gid, "consumer": cid})
     consumers = []
-    for c in sorted(tables["consumers"], key=lambda e: _sort_key("consumers", e)):
+    for c in ordered("consumers"):
         out = clean("consumers", c)
         for t in CREDENTIALS:
             rows = creds[t][0].get(c["id"])
@@ -867,7 +870,7 @@ def to_deck_dict(config: Config | dict[str, list[dict[str, Any]]], *, with_id: b
         out.update(cfg.consumer_extra.get(c["id"], {}))
         consumers.append(out)
     groups = []
-    for g in sorted(tables["consumer_groups"], key=lambda e: _sort_key("consumer_groups", e)):
+    for g in ordered("consumer_groups"):
         out = clean("consumer_groups", g)
         ms = []
         for cid in members.get(g["id"], []):
@@ -880,7 +883,7 @@ def to_deck_dict(config: Config | dict[str, list[dict[str, Any]]], *, with_id: b
 
     targets, target_orphans = children("targets", "upstream", "upstreams")
     upstreams = []
-    for u in sorted(tables["upstreams"], key=lambda e: _sort_key("upstreams", e)):
+    for u in ordered("upstreams"):
         out = clean("upstreams", u)
         ts = [clean("targets", t, drop=("upstream",)) for t in targets.get(u["id"], [])]
         if ts:
@@ -888,7 +891,7 @@ def to_deck_dict(config: Config | dict[str, list[dict[str, Any]]], *, with_id: b
         upstreams.append(out)
     snis, sni_orphans = children("snis", "certificate", "certificates")
     certificates = []
-    for c in sorted(tables["certificates"], key=lambda e: _sort_key("certificates", e)):
+    for c in ordered("certificates"):
         out = clean("certificates", c)
         ss = [clean("snis", s, drop=("certificate",)) for s in snis.get(c["id"], [])]
         if ss:
@@ -898,8 +901,8 @@ def to_deck_dict(config: Config | dict[str, list[dict[str, Any]]], *, with_id: b
     sections: dict[str, list[dict[str, Any]]] = {
         "services": services, "routes": top_routes, "consumers": consumers, "consumer_groups": groups,
         "plugins": top_plugins, "upstreams": upstreams, "certificates": certificates,
-        "ca_certificates": [clean("ca_certificates", e) for e in sorted(tables["ca_certificates"], key=lambda e: _sort_key("ca_certificates", e))],
-        "vaults": [clean("vaults", e) for e in sorted(tables["vaults"], key=lambda e: _sort_key("vaults", e))],
+        "ca_certificates": [clean("ca_certificates", e) for e in ordered("ca_certificates")],
+        "vaults": [clean("vaults", e) for e in ordered("vaults")],
         "targets": [clean("targets", e) for e in target_orphans],
         "snis": [clean("snis", e) for e in sni_orphans],
         "consumer_group_consumers": member_orphans,
