@@ -881,22 +881,20 @@ def to_deck_dict(config: Config | dict[str, list[dict[str, Any]]], *, with_id: b
         out.update(plugins_of("consumer_group", g["id"]))
         groups.append(out)
 
-    targets, target_orphans = children("targets", "upstream", "upstreams")
-    upstreams = []
-    for u in ordered("upstreams"):
-        out = clean("upstreams", u)
-        ts = [clean("targets", t, drop=("upstream",)) for t in targets.get(u["id"], [])]
-        if ts:
-            out["targets"] = ts
-        upstreams.append(out)
-    snis, sni_orphans = children("snis", "certificate", "certificates")
-    certificates = []
-    for c in ordered("certificates"):
-        out = clean("certificates", c)
-        ss = [clean("snis", s, drop=("certificate",)) for s in snis.get(c["id"], [])]
-        if ss:
-            out["snis"] = ss
-        certificates.append(out)
+    def with_children(parent_table: str, table: str, fk: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Parents with their children nested under ``table`` (when any), and the orphans."""
+        grouped, orphans = children(table, fk, parent_table)
+        parents = []
+        for p in ordered(parent_table):
+            out = clean(parent_table, p)
+            kids = [clean(table, e, drop=(fk,)) for e in grouped.get(p["id"], [])]
+            if kids:
+                out[table] = kids
+            parents.append(out)
+        return parents, orphans
+
+    upstreams, target_orphans = with_children("upstreams", "targets", "upstream")
+    certificates, sni_orphans = with_children("certificates", "snis", "certificate")
 
     sections: dict[str, list[dict[str, Any]]] = {
         "services": services, "routes": top_routes, "consumers": consumers, "consumer_groups": groups,
