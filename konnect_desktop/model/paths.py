@@ -238,11 +238,6 @@ def normalize_ip(address: str) -> tuple[str | None, int | None, str | None, str]
     return host, port, err, kind
 
 
-def _is_ipv4(h: str) -> bool:
-    m = _IPV4.match(h)
-    return bool(m) and m.group(5) is None and all(0 <= int(x) <= 255 for x in m.groups()[:4])
-
-
 def _is_ipv6(h: str) -> bool:
     import ipaddress
 
@@ -251,10 +246,6 @@ def _is_ipv6(h: str) -> bool:
         return True
     except ValueError:
         return False
-
-
-def _is_hostname(h: str) -> bool:
-    return len(h) <= 253 and _check_hostname(h)[2] is None and ":" not in h
 
 
 def split_host_port(value: str) -> tuple[str, int | None, str | None]:
