@@ -32,7 +32,6 @@ from ..models import (
     Column,
     EntityFilterProxy,
     EntityTableModel,
-    join_list,
     load_entities,
     relative_time,
 )
@@ -43,15 +42,6 @@ from .base import Page
 
 SERVICE_LAYOUT = FormLayout(order=["name", "protocol", "host", "port", "path", "tags", "enabled", "retries"])
 ROUTE_LAYOUT = FormLayout(order=["name", "protocols", "methods", "paths", "hosts", "headers", "strip_path", "preserve_host", "tags"])
-
-
-def route_text(r: dict[str, Any]) -> str:
-    bits = [join_list(r.get("paths")) or "(any path)"]
-    if r.get("methods"):
-        bits.append(",".join(r["methods"]))
-    if r.get("hosts"):
-        bits.append("host " + ",".join(r["hosts"]))
-    return "  ".join(bits)
 
 
 def _count(n: int, noun: str) -> str:
