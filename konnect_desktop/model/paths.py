@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 # Kong (kong/tools/uri.lua) decodes every %-triplet except these reserved characters, which it
 # only upper-cases. Non-ASCII bytes stay encoded here: Python strings are text, not bytes.
 RESERVED = frozenset("!#$%&'()*+,/:;=?@[]")
@@ -91,7 +90,6 @@ def normalize_regex_path(path: str) -> str:
 
 
 _NAMED_GROUP = re.compile(r"\(\?<(?![=!])([A-Za-z_][A-Za-z0-9_]*)>")
-_POSSESSIVE = re.compile(r"(?<!\\)([*+?}])\+")
 
 
 @lru_cache(maxsize=4096)
