@@ -160,6 +160,9 @@ def _shorthands(config: dict[str, Any]) -> dict[str, Any]:
 _ends: dict[tuple[str, int], float] = {}
 
 
+_MEMO_MAX = 10000  # clients whose counters one handler remembers within a second
+
+
 def _window_end(period: str, start_ms: int) -> float:
     end = _ends.get((period, start_ms))
     if end is None:
@@ -186,6 +189,10 @@ class RateLimitingHandler(Handler):
     def __init__(self, config: dict[str, Any], plugin: dict[str, Any], runtime: Any) -> None:
         super().__init__(config, plugin, runtime)
         self.limits: dict[str, float] = {p: config[p] for p in PERIODS if config.get(p) is not None}
+        # per period: (period, limit, limit as shown, window length, header names)
+        self._periods = tuple((p, limit, _num(limit), EXPIRATION[p], X_LIMIT[p], X_REMAINING[p])
+                              for p, limit in self.limits.items())
+        self._memo: tuple[dict[str, int] | None, dict[str, list[Counter]]] = (None, {})
         self.limit_by: str = config.get("limit_by") or "consumer"
         self.route_id = _fk_id(plugin, "route")
         self.service_id = _fk_id(plugin, "service")
@@ -225,9 +232,19 @@ class RateLimitingHandler(Handler):
     def _counters(self, ctx: RequestContext, now: float) -> tuple[str, str, dict[str, int], list[Counter]]:
         ident, kind = self.identifier(ctx)
         starts = window_starts(now)
-        prefix = f"ratelimit:{self.route_id}:{self.service_id}:{ident}:"
-        counters = [Counter(f"{prefix}{starts[p]}:{p}", limit, _window_end(p, starts[p]))
-                    for p, limit in self.limits.items()]
+        # the counters of one client are the same for a whole second: built once per second
+        # (``window_starts`` hands out one dict per second, so its identity marks the second)
+        memo_starts, memo = self._memo
+        if memo_starts is not starts:
+            memo = {}
+            self._memo = (starts, memo)
+        counters = memo.get(ident)
+        if counters is None:
+            if len(memo) >= _MEMO_MAX:
+                memo.clear()
+            prefix = f"ratelimit:{self.route_id}:{self.service_id}:{ident}:"
+            counters = memo[ident] = [Counter(f"{prefix}{starts[p]}:{p}", limit, _window_end(p, starts[p]))
+                                      for p, limit in self.limits.items()]
         return ident, kind, starts, counters
 
     async def access(self, ctx: RequestContext) -> None:
@@ -268,29 +285,32 @@ class RateLimitingHandler(Handler):
 
     def _conclude(self, ctx: RequestContext, now: float, ident: str, kind: str, starts: dict[str, int],
                   usages: list[float]) -> None:
+        periods = self._periods
         stop: str | None = None
-        usage: dict[str, dict[str, float]] = {}
-        for (period, limit), used in zip(self.limits.items(), usages, strict=True):
-            remaining = limit - used
-            usage[period] = {"limit": limit, "remaining": remaining}
-            if remaining <= 0:
+        for (period, limit, *_rest), used in zip(periods, usages, strict=True):
+            if limit - used <= 0:
                 stop = period
 
         headers: dict[str, str] = {}
+        shown: dict[str, dict[str, float]] = {}
+        parts: list[str] = []
         best: tuple[float, int, float] | None = None  # (remaining, window, limit) shown in RateLimit-*
         reset = 1
         now_ms = now * 1000
-        shown: dict[str, dict[str, float]] = {}
-        for period, u in usage.items():
-            current = u["remaining"] - 1 if stop is None or stop == period else u["remaining"]
-            current = max(0, current)
-            shown[period] = {"limit": u["limit"], "remaining": current}
-            window = EXPIRATION[period]
+        for (period, limit, limit_s, window, x_limit, x_remaining), used in zip(periods, usages, strict=True):
+            current = limit - used
+            if stop is None or stop == period:
+                current = current - 1
+            if not current > 0:
+                current = 0  # (as max(0, current): an int 0)
+            shown[period] = {"limit": limit, "remaining": current}
             if best is None or current < best[0] or (current == best[0] and window > best[1]):
-                best = (current, window, u["limit"])
+                best = (current, window, limit)
                 reset = max(1, window - math.floor((now_ms - starts[period]) / 1000))
-            headers[X_LIMIT[period]] = _num(u["limit"])
-            headers[X_REMAINING[period]] = _num(current)
+            current_s = _num(current)
+            headers[x_limit] = limit_s
+            headers[x_remaining] = current_s
+            parts.append(f"{period} {current_s}/{limit_s} left")
         if best is not None:
             headers[RATELIMIT_LIMIT] = _num(best[2])
             headers[RATELIMIT_REMAINING] = _num(best[0])
@@ -298,7 +318,7 @@ class RateLimitingHandler(Handler):
 
         data = {"policy": self.policy.name, "limit_by": kind, "periods": shown,
                 "identifier": ident if kind in ("ip", "consumer", "credential", "service", "path") else f"header {self.config.get('header_name')}"}
-        summary = ", ".join(f"{p} {_num(v['remaining'])}/{_num(v['limit'])} left" for p, v in shown.items())
+        summary = ", ".join(parts)
         if stop is not None:
             data["status"] = self.error_code
             data["exceeded"] = stop

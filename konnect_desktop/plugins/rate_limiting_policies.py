@@ -104,15 +104,20 @@ class LocalPolicy:
 
     def check_and_count(self, counters: Sequence[Counter], now: float) -> tuple[list[float], bool]:
         """Synchronous on purpose: no other request can run between the check and the count."""
-        self._sweep(now)
+        if now >= self._state["next_sweep"]:
+            self._sweep(now)
+        table = self.counters
         usages: list[float] = []
+        allowed = True
         for c in counters:
-            entry = self.counters.get(c.key)
-            usages.append(entry[0] if entry is not None and entry[1] > now else 0)
-        allowed = all(u < c.limit for u, c in zip(usages, counters, strict=True))
+            entry = table.get(c.key)
+            u = entry[0] if entry is not None and entry[1] > now else 0
+            usages.append(u)
+            if not u < c.limit:
+                allowed = False
         if allowed:
             for u, c in zip(usages, counters, strict=True):
-                self.counters[c.key] = [u + 1, c.expires_at]
+                table[c.key] = [u + 1, c.expires_at]
         return usages, allowed
 
     async def close(self) -> None:

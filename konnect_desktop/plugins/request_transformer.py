@@ -179,6 +179,12 @@ class RequestTransformerHandler(Handler):
         uri = (config.get("replace") or {}).get("uri")
         self.replace_uri: Value = _compile_value(uri) if uri else None
         self.has_headers = any(self.ops[s]["headers"] for s in _SECTIONS)
+        # header rules that can be applied in place (see _headers_in_place): no rename/replace/
+        # append, and every added value compiled (a broken one answers 500 with nothing changed)
+        adds = [v for _n, v in self.ops["add"]["headers"]]
+        self.headers_add_remove_only = (not any(self.ops[s]["headers"] for s in ("rename", "replace", "append"))
+                                        and not any(isinstance(v, _Broken) for v in adds))
+        self.add_header_templates = any(isinstance(v, Template) and not v.is_plain for v in adds)
         self.has_query = any(self.ops[s]["querystring"] for s in _SECTIONS)
         self.has_body = any(self.ops[s]["body"] for s in _SECTIONS)
 
@@ -266,7 +272,40 @@ class RequestTransformerHandler(Handler):
                 _set_query(ctx, query)
                 done.append("form fields → query")
 
+    def _headers_in_place(self, ctx: RequestContext, env: LazyEnv, done: list[str]) -> bool:
+        """``remove`` and ``add`` rules only, on headers with no name twice and Host (if any)
+        first: then the rebuilt table of ``_transform_headers`` equals the current headers minus
+        the removed ones plus the added ones at the end, which is cheaper done in place.
+        False (nothing changed) when that does not hold."""
+        headers = ctx.headers
+        keys = [k for k, _v in headers.items()]  # (keys() of multidict 7 leaves out repeats)
+        names = [k.lower() for k in keys]
+        if len(set(names)) != len(names) or ("host" in names and keys[0] != "Host"):
+            return False
+        if self.add_header_templates:
+            env.get("headers")  # templates see the headers as this plugin received them
+        ops = self.ops
+        changed = 0
+        for name, _ in ops["remove"]["headers"]:
+            low = name.lower()
+            if low != "host" and low in headers:
+                del headers[name]
+                changed += 1
+        for name, value in ops["add"]["headers"]:
+            if name.lower() == "host" or name in headers:
+                continue
+            rendered = _render(value, env)
+            if rendered is None:
+                continue
+            headers.add(name, rendered)
+            changed += 1
+        if changed:
+            done.append(f"headers: {changed} change{'s' if changed != 1 else ''}")
+        return True
+
     def _transform_headers(self, ctx: RequestContext, env: LazyEnv, done: list[str]) -> None:
+        if self.headers_add_remove_only and self._headers_in_place(ctx, env, done):
+            return
         ops = {s: self.ops[s]["headers"] for s in _SECTIONS}
         # working table: lower-case name -> [name as sent, values]; Host is kept aside
         work: dict[str, list[Any]] = {}
