@@ -1098,13 +1098,6 @@ class ProxyServer:
     # -- plugin phases ----------------------------------------------------------------------
     def _context(self, conn: ClientConnection, req: Request, rid: str, norm: str, path: str,
                  query: str | None, host_header: str, match: Any, snap: Snapshot) -> RequestContext:
-        decoded = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in req.headers]
-        original_headers = CIMultiDict(decoded)
-        hp = conn.host_cache.get(host_header)
-        if hp is None:
-            hp = _split_host(host_header)
-            if len(conn.host_cache) < 8:
-                conn.host_cache[host_header] = hp
         route = match.route
         service = match.service
         if route is not None and route.get("preserve_host"):
@@ -1114,27 +1107,19 @@ class ProxyServer:
             if params is None:
                 params = snap.cache[service["id"]] = _service_params(service)
             upstream_host = params[2]
-        headers = original_headers.copy()
+        headers = CIMultiDict([(k.decode("latin-1"), v.decode("latin-1")) for k, v in req.headers])
         headers["Host"] = upstream_host
-        if query:
-            q = MultiDict(parse_qsl(query, keep_blank_values=True))
-            q2 = q.copy()
-        else:
-            q = MultiDict()
-            q2 = MultiDict()
-        original = _new_original(
-            method=req.method, path=norm, raw_path=req.target, query=q,
-            headers=CIMultiDictProxy(original_headers), scheme="http", host=hp[0],
-            port=hp[1] if hp[1] is not None else self.port,
-        )
+        # ``original`` and ``query`` are built on first use (_LazyContext): most requests'
+        # plugins read neither
         ctx = _new_context(
-            request_id=rid, client_ip=conn.client_ip, original=original, method=req.method,
-            path=match.upstream_path, query=q2, headers=headers,
+            request_id=rid, client_ip=conn.client_ip, method=req.method,
+            path=match.upstream_path, headers=headers,
             route=route, service=service, config=snap.view, runtime=self.services,
             uri_captures=dict(match.uri_captures) if match.uri_captures else {},
         )
         # what the proxy itself needs later (kept off ctx.shared, which plugins and templates see)
-        ctx._kd = _Pending(upstream_host, query, match.stripped_prefix)  # type: ignore[attr-defined]
+        ctx._kd = _Pending(upstream_host, query, match.stripped_prefix, conn, req, norm,  # type: ignore[attr-defined]
+                           host_header)
         return ctx
 
     async def _access(self, ctx: RequestContext, chain: tuple[Any, ...], snap: Snapshot,
@@ -1764,13 +1749,69 @@ class _FastExchange:
 class _Pending:
     """The proxy's own notes on a request with plugins (not visible to plugins)."""
 
-    __slots__ = ("upstream_host", "query", "prefix", "resp")
+    __slots__ = ("upstream_host", "query", "prefix", "resp", "conn", "req", "norm", "host_header")
 
-    def __init__(self, upstream_host: str, query: str | None, prefix: str | None) -> None:
+    def __init__(self, upstream_host: str, query: str | None, prefix: str | None, conn: ClientConnection,
+                 req: Request, norm: str, host_header: str) -> None:
         self.upstream_host = upstream_host
-        self.query = query
+        self.query = query  # raw query string (None: no '?')
         self.prefix = prefix
         self.resp: ResponseContext | None = None
+        self.conn = conn
+        self.req = req
+        self.norm = norm  # normalized request path
+        self.host_header = host_header
+
+
+def _parse_query(query: str | None) -> MultiDict[str]:
+    return MultiDict(parse_qsl(query, keep_blank_values=True)) if query else MultiDict()
+
+
+class _LazyContext(RequestContext):
+    """A ``RequestContext`` whose ``original`` and ``query`` are built when first read.
+
+    Same fields, same behaviour (a subclass: ``isinstance`` holds, assignment works); only the
+    work of decoding the client's headers and query a second time is skipped for requests whose
+    plugins never look.
+    """
+
+    @property  # type: ignore[override]
+    def original(self) -> OriginalRequest:
+        d = self.__dict__
+        o = d.get("_original")
+        if o is None:
+            pending: _Pending = d["_kd"]
+            req = pending.req
+            conn = pending.conn
+            host_header = pending.host_header
+            hp = conn.host_cache.get(host_header)
+            if hp is None:
+                hp = _split_host(host_header)
+                if len(conn.host_cache) < 8:
+                    conn.host_cache[host_header] = hp
+            o = d["_original"] = _new_original(
+                method=req.method, path=pending.norm, raw_path=req.target, query=_parse_query(pending.query),
+                headers=CIMultiDictProxy(CIMultiDict([(k.decode("latin-1"), v.decode("latin-1"))
+                                                      for k, v in req.headers])),
+                scheme="http", host=hp[0], port=hp[1] if hp[1] is not None else conn.server.port,
+            )
+        return o
+
+    @original.setter
+    def original(self, value: OriginalRequest) -> None:
+        self.__dict__["_original"] = value
+
+    @property  # type: ignore[override]
+    def query(self) -> MultiDict[str]:
+        d = self.__dict__
+        q = d.get("_query")
+        if q is None:
+            q = d["_query"] = _parse_query(d["_kd"].query)
+        return q
+
+    @query.setter
+    def query(self, value: MultiDict[str]) -> None:
+        self.__dict__["_query"] = value
 
 
 def _fast_factory(cls: type) -> Callable[..., Any]:
@@ -1805,7 +1846,7 @@ def _fast_factory(cls: type) -> Callable[..., Any]:
 
 
 _new_original = _fast_factory(OriginalRequest)
-_new_context = _fast_factory(RequestContext)
+_new_context = _fast_factory(_LazyContext)
 
 
 class _HeaderView:
