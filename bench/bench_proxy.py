@@ -175,8 +175,8 @@ def tree_cpu(pid: int | None) -> float:
 
 
 def wrk(url: str, cpu: str, duration: int, conns: int, headers: list[str],
-        pid: int | None = None) -> tuple[float, float, float, float] | None:
-    """(wall req/s, p50 ms, p99 ms, req per CPU-second of ``pid``)."""
+        pid: int | None = None) -> tuple[float, float, float, float, float] | None:
+    """(wall req/s, p50 ms, p99 ms, req per CPU-second of ``pid``, CPU seconds ``pid`` used)."""
     cmd = ["taskset", "-c", cpu, "wrk", "-t1", f"-c{conns}", f"-d{duration}s", "--latency"]
     for h in headers:
         cmd += ["-H", h]
@@ -195,10 +195,11 @@ def wrk(url: str, cpu: str, duration: int, conns: int, headers: list[str],
         print(f"    ({non2xx.group(1)} non-2xx responses)")
     n = re.search(r"(\d+) requests in", out)
     per_core = int(n.group(1)) / cpu_used if n and cpu_used > 0 else 0.0
-    return float(m.group(1)), lat.get("50", 0.0), lat.get("99", 0.0), per_core
+    return float(m.group(1)), lat.get("50", 0.0), lat.get("99", 0.0), per_core, cpu_used
 
 
-def summarize(name: str, runs: list[tuple[float, float, float, float]], per_core: bool) -> tuple[float, float, float, float] | None:
+def summarize(name: str, runs: list[tuple[float, float, float, float, float]], per_core: bool,
+              duration: int = 0) -> tuple[float, float, float, float] | None:
     if not runs:
         print(f"{name:<30} failed")
         return None
@@ -209,6 +210,10 @@ def summarize(name: str, runs: list[tuple[float, float, float, float]], per_core
     pcs = f"{pc:>8.0f} req/CPU-s" if per_core else " " * 17
     print(f"{name:<30} {rps:>8.0f} req/s  {pcs}  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms"
           f"  (runs: {', '.join(f'{r[0]:.0f}' for r in runs)})")
+    if per_core:
+        # the basis of req/CPU-s: CPU seconds the proxy process (and its children) used per run
+        print(f"{'':<30} per-core runs: {', '.join(f'{r[3]:.0f}' for r in runs)};"
+              f" proxy CPU s per {duration}s run: {', '.join(f'{r[4]:.2f}' for r in runs)}")
     return rps, p50, p99, pc
 
 
@@ -273,14 +278,15 @@ def main() -> int:
             print("plugins not available: skipping the plugin run")
         for _name, url, headers, _pid in contenders:  # warm-up
             wrk(url, load_cpu, 1, args.connections, headers)
-        runs: dict[str, list[tuple[float, float, float, float]]] = {c[0]: [] for c in contenders}
+        runs: dict[str, list[tuple[float, float, float, float, float]]] = {c[0]: [] for c in contenders}
         # round by round, so that a change in the machine's load hits every contender alike
         for _ in range(args.repeat):
             for name, url, headers, pid in contenders:
                 r = wrk(url, load_cpu, args.duration, args.connections, headers, pid)
                 if r:
                     runs[name].append(r)
-        results = {name: summarize(name, runs[name], pid is not None) for name, _u, _h, pid in contenders}
+        results = {name: summarize(name, runs[name], pid is not None, args.duration)
+                   for name, _u, _h, pid in contenders}
         stop(gw)
     finally:
         for p in procs:
@@ -292,9 +298,11 @@ def main() -> int:
         mine = runs.get(name) or []
         if base_runs and mine and results.get(name):
             # per-round ratios (same round = same machine load), then the median
-            per_core = statistics.median(m[3] / b[3] for m, b in zip(mine, base_runs, strict=False) if b[3])
+            ratios = sorted(m[3] / b[3] for m, b in zip(mine, base_runs, strict=False) if b[3])
+            per_core = statistics.median(ratios)
             wall = statistics.median(m[0] / b[0] for m, b in zip(mine, base_runs, strict=False) if b[0])
-            print(f"ratio to nginx, {label}: {per_core:.2f}x req per CPU-second (per core), {wall:.2f}x wall req/s")
+            print(f"ratio to nginx, {label}: {per_core:.2f}x req per CPU-second (per core; rounds"
+                  f" {ratios[0]:.2f}-{ratios[-1]:.2f}), {wall:.2f}x wall req/s")
     print("(wall req/s of the proxies is capped by the load generator and upstream sharing one core;"
           " the per-core figure is the comparison that counts)")
     if args.inprocess:
