@@ -595,8 +595,10 @@ class _Builder:
                         continue
                     k = (label, value if isinstance(value, (str, int)) else json.dumps(value, sort_keys=True))
                     if k in seen:
+                        field_def = edef.schema.get(fname)
+                        shown = "******" if field_def is not None and field_def.secret else value  # as the store says it
                         self.err(f"{item.loc}.{fname}",
-                                 f"uniqueness violation: '{table}' entity with {label} set to '{value}' already declared at {seen[k]}")
+                                 f"uniqueness violation: '{table}' entity with {label} set to '{shown}' already declared at {seen[k]}")
                     else:
                         seen[k] = item.loc
                 if edef.cache_key and table in ("plugins", "acls", "targets"):
