@@ -10,7 +10,9 @@ the request but cannot be honoured (a body ``@file``, ``-T``) come back as warni
 
 ``to_curl(spec)`` writes a command that sends the same request: ``parse_curl(to_curl(r))``
 gives ``r`` back for every canonical ``RequestSpec`` (a property test holds us to it). The body
-kinds map onto curl's own: JSON without an explicit type → ``--json``; a form →
+Auth tab maps onto ``-u`` (Basic), ``-H 'Authorization: Bearer …'`` and ``-H 'apikey: …'``, which
+import reads back as auth; an API key in the query is written into the URL (and comes back as
+part of it). The body kinds map onto curl's own: JSON without an explicit type → ``--json``; a form →
 ``--data-urlencode`` per field; multipart → ``-F`` / ``--form-string``; raw text →
 ``--data-raw`` with its ``Content-Type`` (or ``-H 'Content-Type:'`` to stop curl adding its
 form default).
@@ -25,6 +27,7 @@ import shlex
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
+from .auth import DEFAULT_KEY_NAME, NO_AUTH, Auth, from_header
 from .request import FORM_TYPE, FormField, RequestSpec, _enc, encode_form, is_json_type
 
 
@@ -410,8 +413,23 @@ def parse_curl(text: str) -> CurlImport:
             body_kind = "raw"
     if method is None:
         method = "HEAD" if head else "GET" if get else ("POST" if body_kind != "none" or data else "GET")
-    spec = RequestSpec(method, url, headers, body_kind, body, fields).canonical()
+    headers, auth = _lift_auth(headers)
+    spec = RequestSpec(method, url, headers, body_kind, body, fields, auth).canonical()
     return CurlImport(spec, warnings)
+
+
+def _lift_auth(headers: list[tuple[str, str]]) -> tuple[list[tuple[str, str]], Auth]:
+    """Move the one header the Auth tab would have written (``-u``, ``--oauth2-bearer``,
+    ``Authorization: Bearer/Basic …``, ``apikey: …``) into the request's auth. Only when it is
+    the only header of its name — two of them is not something the Auth tab writes."""
+    for wanted in ("authorization", DEFAULT_KEY_NAME):
+        same = [i for i, (k, _) in enumerate(headers) if k.strip().lower() == wanted]
+        if len(same) == 1:
+            k, v = headers[same[0]]
+            auth = from_header(k, v)
+            if auth is not None:
+                return headers[:same[0]] + headers[same[0] + 1:], auth
+    return headers, NO_AUTH
 
 
 # -- export ---------------------------------------------------------------------------------------
@@ -430,9 +448,20 @@ def to_curl(spec: RequestSpec, *, multiline: bool = True) -> str:
         parts.append("-I")
     elif r.method != implied:
         parts.append(f"-X {_q(r.method)}")
-    parts.append(f"--url {_q(r.url)}" if r.url.startswith("-") or not r.url else _q(r.url))
-    for k, v in r.headers:
+    # the Auth tab: a query API key goes into the URL, the rest after the typed headers (which it
+    # replaces when they share its name, as sending does)
+    auth = r.auth
+    wire = r.applied()
+    url = wire.url
+    parts.append(f"--url {_q(url)}" if url.startswith("-") or not url else _q(url))
+    auth_header = auth.header()
+    typed = wire.headers[:-1] if auth_header is not None else wire.headers
+    for k, v in typed:
         parts.append(f"-H {_q(f'{k}: {v}' if v else f'{k};')}")
+    if auth.kind == "basic":
+        parts.append(f"-u {_q(auth.user + ':' + auth.password)}")
+    elif auth_header is not None:
+        parts.append(f"-H {_q(auth_header[0] + ': ' + auth_header[1])}")
     ct = r.header("content-type")
     if r.body_kind == "json":
         if ct is None:

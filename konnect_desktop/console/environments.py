@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import appdirs
+from .auth import Auth
 from .request import FormField, RequestSpec
 
 VAR = re.compile(r"\{\{\s*([A-Za-z_$][A-Za-z0-9_.$-]*)\s*\}\}")
@@ -138,6 +139,7 @@ def resolve(
 
         return VAR.sub(one, text) if "{{" in text else text
 
+    auth = spec.auth.canonical()  # only the fields in use: an unused one may name anything
     out = RequestSpec(
         spec.method,
         sub(spec.url, "the URL"),
@@ -145,6 +147,8 @@ def resolve(
         spec.body_kind,
         sub(spec.body, "the body"),
         [FormField(sub(f.name, "a form field name"), sub(f.value, f"form field {f.name}"), f.file) for f in spec.form],
+        Auth(auth.kind, sub(auth.name, "the Auth key name"), sub(auth.value, "the Auth value"),
+             auth.location, sub(auth.user, "the Auth user"), sub(auth.password, "the Auth password")),
     )
     if missing and strict:
         env_name = f"the environment “{env.name}”" if env is not None else "an environment"
@@ -156,7 +160,7 @@ def resolve(
 
 def variables_in(spec: RequestSpec) -> list[str]:
     texts = [spec.url, spec.body, *[x for kv in spec.headers for x in kv],
-             *[x for f in spec.form for x in (f.name, f.value)]]
+             *[x for f in spec.form for x in (f.name, f.value)], *spec.auth.canonical().texts()]
     out: list[str] = []
     for t in texts:
         for m in VAR.finditer(t):

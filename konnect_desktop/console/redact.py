@@ -19,9 +19,11 @@ import binascii
 import json
 import re
 from collections.abc import Iterable
+from dataclasses import replace
 from urllib.parse import quote, quote_plus, urlsplit
 
 from ..credentials import mask_text
+from .auth import Auth
 from .request import FormField, RequestSpec, query_pairs, set_query
 
 REDACTED = "REDACTED"
@@ -95,6 +97,16 @@ class Redactor:
         for f in spec.form:
             if not f.file and self.secret_param(f.name) and f.value:
                 self.values.add(f.value)
+        # the Auth tab's values are secret whatever the key is called: remember them the way the
+        # header they become would be remembered (Basic: the credential, user:password, password)
+        a = spec.auth.canonical()
+        hdr = a.header()
+        if hdr is not None:
+            self._add_header_value(hdr[1])
+        if a.kind in ("apikey", "bearer"):
+            self.values.add(a.value)
+        elif a.kind == "basic" and a.password:
+            self.values.add(a.password)
         if spec.body_kind == "json" and spec.body:
             try:
                 doc = json.loads(spec.body)
@@ -179,7 +191,17 @@ class Redactor:
             for f in spec.form
         ]
         return RequestSpec(spec.method, self.url(spec.url), self.headers(spec.headers), spec.body_kind,
-                           self.text(body) or body, form)
+                           self.text(body) or body, form, self.auth(spec.auth))
+
+    def auth(self, auth: Auth) -> Auth:
+        """The Auth tab blanked like a typed secret header: the key or token REDACTED; for Basic
+        the user name stays (it names who, not how) and the password is REDACTED."""
+        a = auth.canonical()
+        if a.kind in ("apikey", "bearer"):
+            return replace(a, value=REDACTED)
+        if a.kind == "basic":
+            return replace(a, user=self.text(a.user) or a.user, password=REDACTED if a.password else "")
+        return a
 
     def _blank_json(self, doc: object, depth: int = 0) -> object:
         if depth > 20:
@@ -199,4 +221,6 @@ def redacted_places(spec: RequestSpec) -> list[str]:
     out += [f"form field {f.name}" for f in spec.form if f.value == REDACTED]
     if REDACTED in spec.body:
         out.append("body")
+    if REDACTED in (spec.auth.value, spec.auth.password):
+        out.append(f"auth {spec.auth.summary() or spec.auth.kind}")
     return out

@@ -15,6 +15,10 @@ Body kinds:
   sent ``multipart/form-data``.
 * ``raw`` — ``body`` text sent as it is, with whatever ``Content-Type`` the headers give (none
   when they give none).
+
+``auth`` (the Auth tab, ``auth.py``) stays its own field through editing, history and cURL;
+``applied()`` is the request as it goes on the wire, the auth turned into its header or query
+parameter.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
+
+from .auth import NO_AUTH, Auth
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 BODY_KINDS = ("none", "json", "form", "multipart", "raw")
@@ -48,6 +54,7 @@ class RequestSpec:
     body_kind: str = "none"
     body: str = ""  # json / raw
     form: list[FormField] = field(default_factory=list)  # form / multipart
+    auth: Auth = NO_AUTH
 
     # -- headers -------------------------------------------------------------------------------
     def header(self, name: str) -> str | None:
@@ -96,7 +103,30 @@ class RequestSpec:
         if kind == "json" and ct is None:
             # implied by a JSON body, like curl --json
             headers = [(k, v) for k, v in headers if not (k.lower() == "accept" and v == JSON_TYPE)]
-        return RequestSpec(method, self.url.strip(), headers, kind, body, form)
+        return RequestSpec(method, self.url.strip(), headers, kind, body, form, self.auth.canonical())
+
+    def applied(self) -> RequestSpec:
+        """The request as sent: the auth written into its header (replacing typed headers of that
+        name) or query parameter (replacing parameters of that name); ``auth`` then none."""
+        a = self.auth.canonical()
+        if a.kind == "none":
+            return replace(self, auth=NO_AUTH)
+        headers, url = list(self.headers), self.url
+        hdr = a.header()
+        if hdr is not None:
+            low = hdr[0].lower()
+            headers = [(k, v) for k, v in headers if k.strip().lower() != low] + [hdr]
+        qp = a.query_param()
+        if qp is not None:
+            pairs = query_pairs(url)
+            if any(k == qp[0] for k, _ in pairs):
+                url = set_query(url, [(k, v) for k, v in pairs if k != qp[0]] + [qp])
+            else:
+                # append without re-spelling the rest of the query as typed
+                base, hash_, frag = url.partition("#")
+                sep = "&" if "?" in base and not base.endswith(("?", "&")) else "" if "?" in base else "?"
+                url = f"{base}{sep}{encode_component(qp[0])}={encode_component(qp[1])}{hash_}{frag}"
+        return replace(self, headers=headers, url=url, auth=NO_AUTH)
 
     def with_(self, **changes: Any) -> RequestSpec:
         return replace(self, **changes)
@@ -117,6 +147,7 @@ class RequestSpec:
             "body_kind": self.body_kind,
             "body": self.body,
             "form": [{"name": f.name, "value": f.value, "file": f.file} for f in self.form],
+            "auth": self.auth.to_dict(),
         }
 
     @classmethod
@@ -129,6 +160,7 @@ class RequestSpec:
             body=str(d.get("body") or ""),
             form=[FormField(str(f.get("name", "")), str(f.get("value", "")), bool(f.get("file")))
                   for f in d.get("form") or []],
+            auth=Auth.from_dict(d.get("auth")),
         )
 
 

@@ -224,8 +224,8 @@ def _read_files(spec: RequestSpec) -> list[tuple[str, tuple[str | None, bytes] |
 
 
 async def build_request(client: httpx.AsyncClient, spec: RequestSpec) -> httpx.Request:
-    """The httpx request for ``spec`` (files read in a worker thread)."""
-    r = spec.canonical()
+    """The httpx request for ``spec`` (files read in a worker thread; the Auth tab applied)."""
+    r = spec.canonical().applied()
     if not _SCHEME.match(r.url):
         hint = f" Did you mean http://{r.url}?" if r.url and "://" not in r.url else ""
         raise SendError(f"The URL must start with http:// or https:// (got “{r.url}”).{hint}")
