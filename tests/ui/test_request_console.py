@@ -268,3 +268,54 @@ def test_screenshot(qtbot: Any, session: Any, runtime: Any, tmp_path: Path, arun
             page.grab().save(str(Path(SHOTS) / "request-console-quota.png"))
     finally:
         _close(arun, page)
+
+
+def test_auth_tab_api_key_against_private(qtbot: Any, session: Any, runtime: Any, tmp_path: Path, arun: Any,
+                                          qapp: Any) -> None:
+    from konnect_desktop.console.auth import Auth
+    from konnect_desktop.ui import theme
+
+    theme.apply(qapp)
+    page = _page(qtbot, session, tmp_path, arun)
+    auth = page.auth_editor
+    try:
+        _send(qtbot, page, "{{base}}/private")
+        assert page.exchange is not None and page.exchange.status == 401
+        assert page.request_tabs.tabText(page.request_tabs.indexOf(auth)) == "Auth"
+        page.request_tabs.setCurrentWidget(auth)
+        auth.kind_combo.setCurrentIndex(auth.kind_combo.findData("apikey"))
+        assert auth.key_name.text() == "apikey"  # Kong key-auth's default key name
+        assert "Nothing is sent" in auth.note.text()
+        qtbot.keyClicks(auth.key_value, "demo-key")
+        assert auth.key_value.echoMode() == auth.key_value.EchoMode.Password  # masked
+        assert page.request_tabs.tabText(page.request_tabs.indexOf(auth)) == "Auth (API key)"
+        assert "Sent as the header “apikey”" in auth.note.text()
+        assert page.build_spec().auth == Auth("apikey", "apikey", "demo-key")
+        assert "apikey: REDACTED" in page.curl_text() and "demo-key" not in page.curl_text()
+        page.insight.insight = None
+        _send(qtbot, page, "{{base}}/private")
+        assert page.exchange is not None and page.exchange.status == 200
+        qtbot.waitUntil(lambda: page.insight.insight is not None, timeout=3000)
+        assert "consumer <b>demo</b>" in page.insight.info.text()
+        # a typed header of the same name is replaced, and the tab says so
+        page.headers.set_rows([("apikey", "typed-wrong")])
+        assert "replaces the “apikey” typed in Headers" in auth.note.text()
+        page.headers.set_rows([])
+        qtbot.wait(100)
+        png = tmp_path / "request-console-auth.png"
+        assert page.grab().save(str(png)) and png.stat().st_size > 5000
+        if SHOTS:
+            page.grab().save(str(Path(SHOTS) / "request-console-auth.png"))
+        auth.show_secrets.setChecked(True)
+        assert auth.key_value.echoMode() == auth.key_value.EchoMode.Normal
+        # cURL import fills the Auth tab: -u is Basic, an Authorization: Bearer header is Bearer
+        assert page.import_curl("curl -u alice:pw-9 http://127.0.0.1:8000/echo")
+        assert auth.kind() == "basic" and auth.user.text() == "alice" and auth.password.text() == "pw-9"
+        assert page.headers.pairs() == []
+        assert page.import_curl("curl -H 'Authorization: Bearer {{token}}' http://127.0.0.1:8000/echo")
+        assert auth.kind() == "bearer" and auth.token.text() == "{{token}}"
+        assert page.request_tabs.tabText(page.request_tabs.indexOf(auth)) == "Auth (Bearer)"
+    finally:
+        _close(arun, page)
+    stored = b"".join(p.read_bytes() for p in (tmp_path / "hist").rglob("*") if p.is_file())
+    assert stored and b"demo-key" not in stored

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ...console.auth import Auth
 from ...console.burst import Burst, BurstPlan, BurstResult
 from ...console.curl import CurlError, parse_curl, to_curl
 from ...console.environments import (
@@ -45,6 +46,7 @@ from ...console.insight import build_insight, lookup
 from ...console.redact import Redactor
 from ...console.request import METHODS, RequestSpec, query_pairs, set_query
 from ...console.sender import Exchange, Sender, SendError
+from ..console.auth_editor import AuthEditor
 from ..console.burst_chart import BurstPanel
 from ..console.editors import BodyEditor, EnvironmentEditor, KeyValueTable
 from ..console.history_panel import HistoryPanel
@@ -145,10 +147,12 @@ class RequestConsolePage(Page):
         self.params = KeyValueTable("Parameter", "Value")
         self.headers = KeyValueTable("Header", "Value")
         self.body_editor = BodyEditor()
+        self.auth_editor = AuthEditor()
         self.env_editor = EnvironmentEditor()
         self.request_tabs.addTab(self.params, "Params")
         self.request_tabs.addTab(self.headers, "Headers")
         self.request_tabs.addTab(self.body_editor, "Body")
+        self.request_tabs.addTab(self.auth_editor, "Auth")
         self.request_tabs.addTab(self.env_editor, "Environment")
 
         self.response = ResponseView()
@@ -181,6 +185,7 @@ class RequestConsolePage(Page):
         self.params.sig_changed.connect(self._params_changed)
         self.headers.sig_changed.connect(self._editors_changed)
         self.body_editor.sig_changed.connect(self._editors_changed)
+        self.auth_editor.sig_changed.connect(self._editors_changed)
         self.method.currentTextChanged.connect(lambda _t: self._editors_changed())
         self.env.currentIndexChanged.connect(self._env_changed)
         self.env_editor.sig_save.connect(self._save_environment)
@@ -226,7 +231,8 @@ class RequestConsolePage(Page):
     # -- editors <-> RequestSpec --------------------------------------------------------------------
     def build_spec(self) -> RequestSpec:
         kind, body, form = self.body_editor.value()
-        return RequestSpec(self.method.currentText(), self.url.text(), self.headers.pairs(), kind, body, form).canonical()
+        return RequestSpec(self.method.currentText(), self.url.text(), self.headers.pairs(), kind, body, form,
+                           self.auth_editor.value()).canonical()
 
     def load_spec(self, spec: RequestSpec) -> None:
         self._syncing = True
@@ -236,6 +242,7 @@ class RequestConsolePage(Page):
             self.params.set_rows(query_pairs(spec.url))
             self.headers.set_rows(list(spec.headers))
             self.body_editor.set_value(spec.body_kind, spec.body, spec.form)
+            self.auth_editor.set_value(spec.auth)
         finally:
             self._syncing = False
         self._editors_changed()
@@ -265,7 +272,31 @@ class RequestConsolePage(Page):
         self.request_tabs.setTabText(1, f"Headers ({n})" if n else "Headers")
         k = self.body_editor.kind()
         self.request_tabs.setTabText(2, "Body" if k == "none" else f"Body ({self.body_editor.LABELS[k]})")
+        auth = self.auth_editor.value().canonical()
+        i = self.request_tabs.indexOf(self.auth_editor)
+        self.request_tabs.setTabText(i, f"Auth ({auth.summary()})" if auth.active else "Auth")
+        self.auth_editor.set_note(self._auth_note(auth))
         self.response.set_curl(self.curl_text())
+
+    def _auth_note(self, auth: Auth) -> str:
+        """What the Auth tab will add, and which typed header or parameter it replaces."""
+        kind = self.auth_editor.kind()
+        if kind == "none":
+            return ""
+        if not auth.active:
+            return "Nothing is sent until a value is filled in."
+        hdr, qp = auth.header(), auth.query_param()
+        if hdr is not None:
+            where = f"Sent as the header “{hdr[0]}”"
+            clash = any(k.strip().lower() == hdr[0].lower() for k, _ in self.headers.pairs())
+            extra = f"; it replaces the “{hdr[0]}” typed in Headers." if clash else "."
+        else:
+            assert qp is not None
+            where = f"Sent as the query parameter “{qp[0]}”"
+            clash = any(k == qp[0] for k, _ in self.params.pairs())
+            extra = f"; it replaces the “{qp[0]}” typed in Params." if clash else "."
+        return (where + extra + " Values may use {{variables}}; secret ones stay in the OS keyring. "
+                "History and exports keep the key, token or password REDACTED.")
 
     # -- environments ------------------------------------------------------------------------------
     def current_env(self) -> Environment | None:
