@@ -103,6 +103,8 @@ class Redactor:
         hdr = a.header()
         if hdr is not None:
             self._add_header_value(hdr[1])
+        if a.kind == "apikey":
+            self.extra.add(a.name.lower())  # its own name is secret too (sent headers, URLs)
         if a.kind in ("apikey", "bearer"):
             self.values.add(a.value)
         elif a.kind == "basic" and a.password:
