@@ -384,31 +384,7 @@ class RequestTransformerHandler(Handler):
         ops = {s: self.ops[s]["querystring"] for s in _SECTIONS}
         base = env.get("query_params") or {}
         query: Args = {k: (list(v) if isinstance(v, list) else v) for k, v in base.items()}
-        for name, _ in ops["remove"]:
-            query.pop(name, None)
-        for old, value in ops["rename"]:
-            new = _render(value, env)
-            if new is None:
-                continue
-            moved = query.pop(old, None)
-            if moved is None:
-                query.pop(new, None)  # Kong assigns nil to the new name
-            else:
-                query[new] = moved
-        for name, value in ops["replace"]:
-            if name in query:
-                rendered = _render(value, env)
-                if rendered is not None:
-                    query[name] = rendered
-        for name, value in ops["add"]:
-            if name not in query:
-                rendered = _render(value, env)
-                if rendered is not None:
-                    query[name] = rendered
-        for name, value in ops["append"]:
-            rendered = _render(value, env)
-            if rendered is not None:
-                query[name] = append_value(query.get(name), rendered)
+        _apply_args(query, ops, env)
         _set_query(ctx, query)
         done.append("query rewritten")
 
@@ -444,77 +420,14 @@ class RequestTransformerHandler(Handler):
                 return None
         else:
             params = {}
-        touched = False
-        if body and ops["remove"]:
-            for name, _ in ops["remove"]:
-                params.pop(name, None)
-            touched = True
-        if body and ops["rename"]:
-            for old, value in ops["rename"]:
-                new = _render(value, env)
-                if new is None:
-                    continue
-                if old in params:
-                    params[new] = params.pop(old)
-                else:
-                    params.pop(new, None)
-            touched = True
-        if body and ops["replace"]:
-            for name, value in ops["replace"]:
-                if name in params and params[name] is not False:
-                    rendered = _render(value, env)
-                    if rendered is not None:
-                        params[name] = rendered
-                        touched = True
-        for name, value in ops["add"]:
-            if name not in params or params[name] is False:
-                rendered = _render(value, env)
-                if rendered is not None:
-                    params[name] = rendered
-                    touched = True
-        for name, value in ops["append"]:
-            rendered = _render(value, env)
-            if rendered is not None:
-                params[name] = append_value(params.get(name), rendered)
-                touched = True
+        # a JSON false counts as absent for replace and add
+        touched = _apply_args(params, ops, env, has_body=bool(body), false_is_absent=True)
         return json_dumps(params) if touched else None
 
     @staticmethod
     def _form_body(body: bytes, ops: dict[str, list[Entry]], env: LazyEnv) -> bytes | None:
         params = decode_args(body)
-        touched = False
-        if body and ops["remove"]:
-            for name, _ in ops["remove"]:
-                params.pop(name, None)
-            touched = True
-        if body and ops["rename"]:
-            for old, value in ops["rename"]:
-                new = _render(value, env)
-                if new is None:
-                    continue
-                if old in params:
-                    params[new] = params.pop(old)
-                else:
-                    params.pop(new, None)
-            touched = True
-        if body and ops["replace"]:
-            for name, value in ops["replace"]:
-                if name in params:
-                    rendered = _render(value, env)
-                    if rendered is not None:
-                        params[name] = rendered
-                        touched = True
-        for name, value in ops["add"]:
-            if name not in params:
-                rendered = _render(value, env)
-                if rendered is not None:
-                    params[name] = rendered
-                    touched = True
-        for name, value in ops["append"]:
-            rendered = _render(value, env)
-            if rendered is not None:
-                params[name] = append_value(params.get(name), rendered)
-                touched = True
+        touched = _apply_args(params, ops, env, has_body=bool(body))
         return encode_form(params).encode("utf-8") if touched else None
 
     @staticmethod
@@ -549,6 +462,51 @@ class RequestTransformerHandler(Handler):
                     parts.set_simple(name, rendered)
                     touched = True
         return parts.to_bytes() if touched else None
+
+
+def _apply_args(params: dict[str, Any], ops: dict[str, list[Entry]], env: LazyEnv, *,
+                has_body: bool = True, false_is_absent: bool = False) -> bool:
+    """Kong's remove → rename → replace → add → append on a name → value table (the query, a
+    form body or a JSON body). remove, rename and replace act only on a non-empty body. Returns
+    whether anything was (or may have been) changed."""
+
+    def present(name: str) -> bool:
+        return name in params and not (false_is_absent and params[name] is False)
+
+    touched = False
+    if has_body and ops["remove"]:
+        for name, _ in ops["remove"]:
+            params.pop(name, None)
+        touched = True
+    if has_body and ops["rename"]:
+        for old, value in ops["rename"]:
+            new = _render(value, env)
+            if new is None:
+                continue
+            if old in params:
+                params[new] = params.pop(old)
+            else:
+                params.pop(new, None)  # Kong assigns nil to the new name
+        touched = True
+    if has_body:
+        for name, value in ops["replace"]:
+            if present(name):
+                rendered = _render(value, env)
+                if rendered is not None:
+                    params[name] = rendered
+                    touched = True
+    for name, value in ops["add"]:
+        if not present(name):
+            rendered = _render(value, env)
+            if rendered is not None:
+                params[name] = rendered
+                touched = True
+    for name, value in ops["append"]:
+        rendered = _render(value, env)
+        if rendered is not None:
+            params[name] = append_value(params.get(name), rendered)
+            touched = True
+    return touched
 
 
 def _headers_table(ctx: RequestContext) -> LuaTable:
