@@ -897,14 +897,8 @@ class ProxyServer:
             conn._continue(req, lambda: self._serve_plugins(conn, req, snap, ctx, chain, ran, entry, t0, service,
                                                             route_id, service_id, start), snap)
             return
-        except _Exit as ex:
-            entry.error = ex.error
-            self._local_response(conn, req, rid, ex.status, ex.message, ex.headers, entry, t0, ctx, ran,
-                                 body=ex.body)
-        except PluginExit as ex:
-            assert ctx is not None
-            entry.consumer = ctx.consumer
-            self._plugin_exit(conn, req, ctx, ran, ex, entry, t0)
+        except (_Exit, PluginExit) as ex:
+            self._answer_exit(conn, req, rid, ex, entry, t0, ctx, ran)
         except Exception:
             # committed (phases ran): never replayed on the general path; as there, the
             # connection is closed
@@ -990,17 +984,25 @@ class ProxyServer:
                 await self._access(ctx, chain, snap, route_id, service_id, ran, start)
                 entry.consumer = ctx.consumer
             await self._proxy_ctx(conn, req, ctx, ran, snap, service, entry, t0)
-        except _Exit as ex:
-            entry.error = ex.error
-            self._local_response(conn, req, ctx.request_id, ex.status, ex.message, ex.headers, entry, t0, ctx,
-                                 ran, body=ex.body)
-        except PluginExit as ex:
-            entry.consumer = ctx.consumer
-            self._plugin_exit(conn, req, ctx, ran, ex, entry, t0)
+        except (_Exit, PluginExit) as ex:
+            self._answer_exit(conn, req, ctx.request_id, ex, entry, t0, ctx, ran)
         except ConnectionError:
             req.keep_alive = False
             entry.error = "client closed the connection"
         self._finish_plugins(ctx, ran, entry, t0)
+
+    def _answer_exit(self, conn: ClientConnection, req: Request, rid: str, ex: _Exit | PluginExit,
+                     entry: TrafficEntry, t0: float, ctx: RequestContext | None, ran: list[Any]) -> None:
+        """Answer the client for a request cut short: by the proxy (``_Exit``: 404, 502, …) or
+        by a plugin (``PluginExit``: 401, 429, …)."""
+        if isinstance(ex, _Exit):
+            entry.error = ex.error
+            self._local_response(conn, req, rid, ex.status, ex.message, ex.headers, entry, t0, ctx, ran,
+                                 body=ex.body)
+            return
+        assert ctx is not None
+        entry.consumer = ctx.consumer
+        self._plugin_exit(conn, req, ctx, ran, ex, entry, t0)
 
     def _finish_plugins(self, ctx: RequestContext, ran: list[Any], entry: TrafficEntry, t0: float) -> None:
         entry.decisions = ctx.decisions
@@ -1065,14 +1067,8 @@ class ProxyServer:
                 preserve = host_header if route is not None and route.get("preserve_host") else None
                 await self._upstream(conn, req, snap, service, req.method, target, hdr, preserve, None,
                                      rid, entry, t0, None, ran)
-        except _Exit as ex:
-            entry.error = ex.error
-            self._local_response(conn, req, rid, ex.status, ex.message, ex.headers, entry, t0, ctx, ran,
-                                 body=ex.body)
-        except PluginExit as ex:
-            assert ctx is not None
-            entry.consumer = ctx.consumer
-            self._plugin_exit(conn, req, ctx, ran, ex, entry, t0)
+        except (_Exit, PluginExit) as ex:
+            self._answer_exit(conn, req, rid, ex, entry, t0, ctx, ran)
         except ConnectionError:
             req.keep_alive = False
             entry.error = "client closed the connection"
