@@ -71,82 +71,74 @@ class KeepAlive:
         self.writer.close()
 
 
-async def test_four_plugins_on_a_kept_alive_connection(rt) -> None:
-    echo = await echo_server()
+async def test_four_plugins_on_a_kept_alive_connection(rt, echo) -> None:
+    cfg = Cfg()
+    route = cfg.route(cfg.service(port=echo.port), paths=["/p"])
+    consumer_cfg(cfg)
+    cfg.plugin("key-auth", route=route)
+    cfg.plugin("acl", {"allow": ["lane"]}, route=route)
+    cfg.plugin("rate-limiting", {"minute": 5}, route=route)
+    cfg.plugin("request-transformer", {"add": {"headers": ["X-Lane:yes"]}}, route=route)
+    await rt.load_config(cfg.config())
+    client = await KeepAlive.open(port_of(rt.proxy_url))
     try:
-        cfg = Cfg()
-        route = cfg.route(cfg.service(port=echo.port), paths=["/p"])
-        consumer_cfg(cfg)
-        cfg.plugin("key-auth", route=route)
-        cfg.plugin("acl", {"allow": ["lane"]}, route=route)
-        cfg.plugin("rate-limiting", {"minute": 5}, route=route)
-        cfg.plugin("request-transformer", {"add": {"headers": ["X-Lane:yes"]}}, route=route)
-        await rt.load_config(cfg.config())
-        client = await KeepAlive.open(port_of(rt.proxy_url))
-        try:
-            remaining = []
-            for _ in range(5):
-                r = await client.request("/p/x?q=1", {"apikey": KEY})
-                assert r.status == 200, r
-                remaining.append(r.header("X-RateLimit-Remaining-Minute"))
-                up = r.json()
-                assert up["headers"]["x-lane"] == "yes"
-                assert up["headers"]["x-consumer-username"] == "alice"
-                assert up["headers"]["x-consumer-groups"] == "lane"
-            assert remaining == ["4", "3", "2", "1", "0"]  # each request counted exactly once
-            r = await client.request("/p/x", {"apikey": KEY})
-            assert r.status == 429 and r.header("Retry-After") is not None
-            r = await client.request("/p/x", {"apikey": "wrong"})
-            assert r.status == 401 and r.json()["message"] == "Unauthorized"
-        finally:
-            client.close()
-        assert rt.proxy.pool.connects == 1  # one kept-alive upstream connection served them all
-        ok = rt.traffic.recent()[-3]
-        assert [d.plugin for d in ok.decisions] == ["key-auth", "acl", "rate-limiting", "request-transformer"]
-        assert ok.consumer["username"] == "alice" and ok.status == 200
-        sent = ok.to_dict()["upstream_request"]
-        assert sent["path"] == "/x?q=1"  # (strip_path)
-        assert ["X-Lane", "yes"] in sent["headers"] and ["X-Consumer-Username", "alice"] in sent["headers"]
-        assert ["apikey", KEY] in sent["headers"]
-        rejected = rt.traffic.recent()[-1]
-        assert rejected.status == 401 and [d.outcome for d in rejected.decisions] == ["reject"]
-        assert rt.proxy.inflight == 0
+        remaining = []
+        for _ in range(5):
+            r = await client.request("/p/x?q=1", {"apikey": KEY})
+            assert r.status == 200, r
+            remaining.append(r.header("X-RateLimit-Remaining-Minute"))
+            up = r.json()
+            assert up["headers"]["x-lane"] == "yes"
+            assert up["headers"]["x-consumer-username"] == "alice"
+            assert up["headers"]["x-consumer-groups"] == "lane"
+        assert remaining == ["4", "3", "2", "1", "0"]  # each request counted exactly once
+        r = await client.request("/p/x", {"apikey": KEY})
+        assert r.status == 429 and r.header("Retry-After") is not None
+        r = await client.request("/p/x", {"apikey": "wrong"})
+        assert r.status == 401 and r.json()["message"] == "Unauthorized"
     finally:
-        await echo.stop()
+        client.close()
+    assert rt.proxy.pool.connects == 1  # one kept-alive upstream connection served them all
+    ok = rt.traffic.recent()[-3]
+    assert [d.plugin for d in ok.decisions] == ["key-auth", "acl", "rate-limiting", "request-transformer"]
+    assert ok.consumer["username"] == "alice" and ok.status == 200
+    sent = ok.to_dict()["upstream_request"]
+    assert sent["path"] == "/x?q=1"  # (strip_path)
+    assert ["X-Lane", "yes"] in sent["headers"] and ["X-Consumer-Username", "alice"] in sent["headers"]
+    assert ["apikey", KEY] in sent["headers"]
+    rejected = rt.traffic.recent()[-1]
+    assert rejected.status == 401 and [d.outcome for d in rejected.decisions] == ["reject"]
+    assert rt.proxy.inflight == 0
 
 
-async def test_many_pipelined_requests_answered_at_once_stay_in_order(rt) -> None:
+async def test_many_pipelined_requests_answered_at_once_stay_in_order(rt, echo) -> None:
     # 401s are answered inside the lane, synchronously: the ~400 queued behind a request that
     # is upstream are answered in a row when it returns, which must neither recurse (a stack
     # frame per request) nor reorder them; the good ones still go upstream
-    echo = await echo_server()
+    cfg = Cfg()
+    route = cfg.route(cfg.service(port=echo.port), paths=["/p"])
+    consumer_cfg(cfg)
+    cfg.plugin("key-auth", route=route)
+    await rt.load_config(cfg.config())
+    client = await KeepAlive.open(port_of(rt.proxy_url))
     try:
-        cfg = Cfg()
-        route = cfg.route(cfg.service(port=echo.port), paths=["/p"])
-        consumer_cfg(cfg)
-        cfg.plugin("key-auth", route=route)
-        await rt.load_config(cfg.config())
-        client = await KeepAlive.open(port_of(rt.proxy_url))
-        try:
-            expected = []
-            blob = []
-            for i in range(400):
-                good = i in (0, 200, 399)
-                blob.append(client.head(f"/p/{i}", {"apikey": KEY if good else f"bad-{i}"}))
-                expected.append((i, good))
-            client.writer.write(b"".join(blob))  # one write: the proxy reads them in one go
-            for i, good in expected:
-                r = await client.response()
-                if good:
-                    assert r.status == 200 and r.json()["path"] == f"/{i}", (i, r)
-                else:
-                    assert r.status == 401, (i, r)
-        finally:
-            client.close()
-        assert rt.proxy.inflight == 0
-        assert rt.traffic.total == 400
+        expected = []
+        blob = []
+        for i in range(400):
+            good = i in (0, 200, 399)
+            blob.append(client.head(f"/p/{i}", {"apikey": KEY if good else f"bad-{i}"}))
+            expected.append((i, good))
+        client.writer.write(b"".join(blob))  # one write: the proxy reads them in one go
+        for i, good in expected:
+            r = await client.response()
+            if good:
+                assert r.status == 200 and r.json()["path"] == f"/{i}", (i, r)
+            else:
+                assert r.status == 401, (i, r)
     finally:
-        await echo.stop()
+        client.close()
+    assert rt.proxy.inflight == 0
+    assert rt.traffic.total == 400
 
 
 async def test_stale_upstream_connection_is_retried_without_rerunning_the_plugins(rt) -> None:
@@ -221,54 +213,46 @@ async def test_upstream_timeout_on_the_lane_runs_the_response_phases(rt) -> None
         await up.stop()
 
 
-async def test_a_plugin_without_a_synchronous_access_hands_over_mid_chain(rt) -> None:
+async def test_a_plugin_without_a_synchronous_access_hands_over_mid_chain(rt, echo) -> None:
     # key-auth (sync) → ip-restriction (async only) → acl, rate-limiting (sync, now on the
     # serving task): every phase once, in order
-    echo = await echo_server()
+    cfg = Cfg()
+    route = cfg.route(cfg.service(port=echo.port), paths=["/m"])
+    consumer_cfg(cfg)
+    cfg.plugin("key-auth", route=route)
+    cfg.plugin("ip-restriction", {"allow": ["127.0.0.1"]}, route=route)
+    cfg.plugin("acl", {"allow": ["lane"]}, route=route)
+    cfg.plugin("rate-limiting", {"minute": 10}, route=route)
+    await rt.load_config(cfg.config())
+    client = await KeepAlive.open(port_of(rt.proxy_url))
     try:
-        cfg = Cfg()
-        route = cfg.route(cfg.service(port=echo.port), paths=["/m"])
-        consumer_cfg(cfg)
-        cfg.plugin("key-auth", route=route)
-        cfg.plugin("ip-restriction", {"allow": ["127.0.0.1"]}, route=route)
-        cfg.plugin("acl", {"allow": ["lane"]}, route=route)
-        cfg.plugin("rate-limiting", {"minute": 10}, route=route)
-        await rt.load_config(cfg.config())
-        client = await KeepAlive.open(port_of(rt.proxy_url))
-        try:
-            for left in ("9", "8", "7"):
-                r = await client.request("/m", {"apikey": KEY})
-                assert r.status == 200 and r.header("X-RateLimit-Remaining-Minute") == left, r
-            r = await client.request("/m")
-            assert r.status == 401
-        finally:
-            client.close()
-        ok = rt.traffic.recent()[-2]
-        assert [d.plugin for d in ok.decisions] == ["key-auth", "ip-restriction", "acl", "rate-limiting"]
+        for left in ("9", "8", "7"):
+            r = await client.request("/m", {"apikey": KEY})
+            assert r.status == 200 and r.header("X-RateLimit-Remaining-Minute") == left, r
+        r = await client.request("/m")
+        assert r.status == 401
     finally:
-        await echo.stop()
+        client.close()
+    ok = rt.traffic.recent()[-2]
+    assert [d.plugin for d in ok.decisions] == ["key-auth", "ip-restriction", "acl", "rate-limiting"]
 
 
-async def test_a_buffering_response_plugin_takes_the_serving_task(rt) -> None:
-    echo = await echo_server()
+async def test_a_buffering_response_plugin_takes_the_serving_task(rt, echo) -> None:
+    cfg = Cfg()
+    route = cfg.route(cfg.service(port=echo.port), paths=["/b"])
+    consumer_cfg(cfg)
+    cfg.plugin("key-auth", route=route)
+    cfg.plugin("response-transformer", {"add": {"json": ["added:yes"], "headers": ["X-Resp:1"]}}, route=route)
+    await rt.load_config(cfg.config())
+    client = await KeepAlive.open(port_of(rt.proxy_url))
     try:
-        cfg = Cfg()
-        route = cfg.route(cfg.service(port=echo.port), paths=["/b"])
-        consumer_cfg(cfg)
-        cfg.plugin("key-auth", route=route)
-        cfg.plugin("response-transformer", {"add": {"json": ["added:yes"], "headers": ["X-Resp:1"]}}, route=route)
-        await rt.load_config(cfg.config())
-        client = await KeepAlive.open(port_of(rt.proxy_url))
-        try:
-            for _ in range(2):
-                r = await client.request("/b", {"apikey": KEY})
-                assert r.status == 200 and r.header("X-Resp") == "1"
-                doc = json.loads(r.body)
-                assert doc["added"] == "yes" and doc["headers"]["x-consumer-username"] == "alice"
-        finally:
-            client.close()
+        for _ in range(2):
+            r = await client.request("/b", {"apikey": KEY})
+            assert r.status == 200 and r.header("X-Resp") == "1"
+            doc = json.loads(r.body)
+            assert doc["added"] == "yes" and doc["headers"]["x-consumer-username"] == "alice"
     finally:
-        await echo.stop()
+        client.close()
 
 
 async def test_a_plugin_declining_its_synchronous_access_continues_on_the_serving_task(
