@@ -11,7 +11,7 @@ without sockets; the proxy adapts aiohttp requests to them.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import quote
@@ -204,7 +204,10 @@ class Handler:
         self.plugin = plugin
         self.runtime = runtime
 
-    async def access(self, ctx: RequestContext) -> None:
+    def access(self, ctx: RequestContext) -> Awaitable[None] | None:
+        """The access phase. A plain call: return None when done; when the request must wait
+        (a body to read, a remote store to ask) return an awaitable and the proxy awaits it.
+        (``async def access`` still works: its coroutine is that awaitable.)"""
         return None
 
     def access_sync(self, ctx: RequestContext) -> bool:

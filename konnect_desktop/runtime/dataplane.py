@@ -1139,7 +1139,9 @@ class ProxyServer:
             try:
                 if kind == ACCESS_SYNC and e[0].access_sync(ctx):
                     continue
-                await e[0].access(ctx)
+                waiting = e[0].access(ctx)
+                if waiting is not None:  # a plain ``def access`` that had to wait returned an awaitable
+                    await waiting
             except (PluginExit, ConnectionError):
                 raise
             except Exception as exc:

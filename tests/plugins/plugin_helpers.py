@@ -82,7 +82,9 @@ def make_handler(name: str, config: dict[str, Any] | None = None, runtime: Servi
 async def run_access(handler: Handler, ctx: RequestContext) -> PluginExit | None:
     """Run the access phase; return the exit it raised (or None when the request goes on)."""
     try:
-        await handler.access(ctx)
+        waiting = handler.access(ctx)
+        if waiting is not None:
+            await waiting
     except PluginExit as exc:
         return exc
     return None
