@@ -128,7 +128,7 @@ def parse_query(q: str) -> tuple[str, list[Any]]:
 class History:
     def __init__(self, path: str | Path | None = None, max_entries: int = DEFAULT_MAX_ENTRIES) -> None:
         self.path = Path(path) if path is not None else default_path()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        appdirs.private_file(self.path, companions=appdirs.SQLITE_COMPANIONS)  # 0600 in a 0700 folder
         self.max_entries = max_entries
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)

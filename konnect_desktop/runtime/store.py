@@ -299,7 +299,8 @@ class Store:
 
     def __init__(self, path: str | Path, *, busy_timeout: float = 10.0) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # the file (and so its WAL, which holds key-auth keys) is private: 0600 in a 0700 folder
+        appdirs.private_file(self.path, companions=appdirs.SQLITE_COMPANIONS)
         self._busy_ms = int(busy_timeout * 1000)
         self._lock = threading.RLock()
         self._depth = 0  # transaction nesting on the write connection

@@ -55,7 +55,8 @@ def _setup_logging() -> None:
         from ..credentials import install_log_filter
     except ImportError:  # pragma: no cover - credentials is part of the package
         install_log_filter = None  # type: ignore[assignment]
-    handler = logging.FileHandler(appdirs.log_dir() / "konnect-desktop.log", encoding="utf-8")
+    # the log may name hosts, paths and (masked) headers: private like the rest of the app's files
+    handler = logging.FileHandler(appdirs.private_file(appdirs.log_dir() / "konnect-desktop.log"), encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.addHandler(handler)
