@@ -48,7 +48,9 @@ def _err(msg: str) -> None:
 
 
 def sample_config_path() -> Path:
-    return Path(__file__).resolve().parent.parent / "resources" / "sample" / "kong.yaml"
+    from ..appdirs import resource_path
+
+    return resource_path("sample", "kong.yaml")
 
 
 def _load_file(path: Path) -> Any:

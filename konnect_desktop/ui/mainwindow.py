@@ -12,7 +12,7 @@ import logging
 from typing import Any
 
 from PySide6.QtCore import QByteArray, Qt, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from .. import appdirs
 from .errors import ErrorInfo, describe_error
 from .pages import PAGES, PageSpec
 from .pages.base import Page
@@ -35,6 +36,12 @@ from .session import Connection, Session
 from .theme import set_status
 
 log = logging.getLogger(__name__)
+
+
+def page_icon(page_id: str) -> QIcon:
+    """The sidebar icon of a page (``resources/icons/pages/<id>.svg``); empty when not shipped."""
+    path = appdirs.resource_path("icons", "pages", f"{page_id}.svg")
+    return QIcon(str(path)) if path.is_file() else QIcon()
 
 
 class ErrorPage(Page):
@@ -85,7 +92,7 @@ class MainWindow(QMainWindow):
         self.sidebar.setMinimumWidth(150)
         self.stack = QStackedWidget()
         for spec in PAGES:
-            item = QListWidgetItem(spec.title)
+            item = QListWidgetItem(page_icon(spec.id), spec.title)
             item.setData(Qt.ItemDataRole.UserRole, spec.id)
             self.sidebar.addItem(item)
             holder = QWidget()  # replaced by the page when first shown
