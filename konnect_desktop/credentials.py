@@ -30,7 +30,27 @@ log = logging.getLogger(__name__)
 
 # -- masking -------------------------------------------------------------------------------------
 
+# Names whose values are secret wherever they appear: headers, query and form fields (the request
+# console's history, the gateway's access log and every log line use these).
+SECRET_HEADERS = frozenset({
+    "authorization", "proxy-authorization", "cookie", "set-cookie", "apikey", "api-key", "api_key",
+    "x-api-key", "x-apikey", "kong-admin-token", "x-auth-token", "x-access-token", "x-csrf-token",
+    "x-amz-security-token", "private-token", "x-goog-api-key", "ocp-apim-subscription-key",
+})
+SECRET_PARAMS = frozenset({
+    "apikey", "api_key", "api-key", "key", "token", "access_token", "refresh_token", "id_token",
+    "client_secret", "password", "passwd", "secret", "sig", "signature", "x-amz-signature",
+    "x-amz-security-token", "auth", "session", "sessionid", "code_verifier",
+})
+SECRET_NAME_WORDS = re.compile(r"token|secret|passw|apikey|api[-_]key|credential|session", re.I)
+
 _TOKEN_RE = re.compile(r"\b(?:kpat|spat|kat)_[A-Za-z0-9]{6,}\b")
+# "?apikey=v" / "&token=v" in a URL or a request line
+_PARAM_RE = re.compile(r"([?&;])([^=&\s\"'#]+)=([^&\s\"'#]*)")
+# "Kong-Admin-Token: v", "apikey=v", '"authorization": "Bearer v"' in free text
+_HEADER_RE = re.compile(
+    r"(?i)\b(" + "|".join(re.escape(h) for h in sorted(SECRET_HEADERS, key=len, reverse=True))
+    + r")(\"?'?\s*[:=]\s*\"?'?)((?:bearer|basic|token)\s+)?[^\s\"',;&]+")
 _BEARER_RE = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{6,}")
 _MIN_REGISTERED = 6  # shorter values would blank ordinary words in messages
 
@@ -67,7 +87,24 @@ def mask_text(text: str) -> str:
         if value in text:
             text = text.replace(value, mask(value))
     text = _TOKEN_RE.sub(lambda m: mask(m.group(0)), text)
+    text = mask_query(text)
+    text = _HEADER_RE.sub(lambda m: f"{m.group(1)}{m.group(2)}{m.group(3) or ''}****", text)
     return _BEARER_RE.sub(lambda m: f"{m.group(1)} ****", text)
+
+
+def secret_param(name: str) -> bool:
+    """Is a query or form field of this name secret (``apikey``, ``token``, ``client_secret`` …)?"""
+    n = name.strip().lower()
+    return n in SECRET_PARAMS or bool(SECRET_NAME_WORDS.search(n))
+
+
+def mask_query(text: str) -> str:
+    """``text`` with the values of secret query parameters (``?apikey=…&x=1``) masked."""
+    if "=" not in text:
+        return text
+    return _PARAM_RE.sub(
+        lambda m: f"{m.group(1)}{m.group(2)}=****" if m.group(3) and secret_param(m.group(2)) else m.group(0),
+        text)
 
 
 class Secret:

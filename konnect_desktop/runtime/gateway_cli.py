@@ -14,6 +14,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..applog import add_log_level_argument
+
+OWNER = "konnect-desktop gateway run"
 READY = "Konnect Desktop gateway ready: proxy {proxy}  admin {admin}"
 
 
@@ -41,6 +44,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="require the header Kong-Admin-Token: TOKEN on the Admin API")
     run_p.add_argument("--drain-timeout", type=float, default=10.0, metavar="SECONDS",
                        help="how long to let in-flight requests finish on shutdown (default 10)")
+    run_p.add_argument("--access-log", default="-", metavar="FILE",
+                       help="one line per proxied request, nginx combined format + Kong latencies: "
+                            "'-' for stdout (default), a file to append to (created 0600), or 'off'")
+    add_log_level_argument(run_p, default="info")
 
 
 def _err(msg: str) -> None:
@@ -73,12 +80,8 @@ def _store_is_empty(store: Any) -> bool:
 
 
 async def _serve(args: argparse.Namespace) -> int:
-    import asyncio
-    import signal
-
-    from ..model.errors import KongError
     from .runtime import LocalRuntime
-    from .store import Store
+    from .store_lock import StoreInUse
 
     config = None
     if args.config is not None:
@@ -86,7 +89,25 @@ async def _serve(args: argparse.Namespace) -> int:
         if config is None:
             return 1
     rt = LocalRuntime(args.name, db_path=args.db, proxy_listen=args.proxy_listen,
-                      admin_listen=args.admin_listen, admin_token=args.admin_token)
+                      admin_listen=args.admin_listen, admin_token=args.admin_token, owner=OWNER)
+    try:  # before anything touches the store: --config must not replace a store another serves
+        rt.lock.acquire()
+    except StoreInUse as exc:
+        _err(f"gateway: {exc}")
+        return 3
+    try:
+        return await _serve_locked(args, rt, config)
+    finally:
+        rt.lock.release()
+
+
+async def _serve_locked(args: argparse.Namespace, rt: Any, config: Any) -> int:
+    import asyncio
+    import signal
+
+    from ..model.errors import KongError
+    from .store import Store
+
     store = await asyncio.to_thread(Store, rt.db_path)
     try:
         if config is not None:
@@ -115,10 +136,41 @@ async def _serve(args: argparse.Namespace) -> int:
             loop.add_signal_handler(sig, stop.set)
         except (NotImplementedError, RuntimeError):  # pragma: no cover - non-Unix
             signal.signal(sig, lambda *_: loop.call_soon_threadsafe(stop.set))
+    access = _open_access_log(args.access_log, rt)
     print(READY.format(proxy=rt.proxy_url, admin=rt.admin_url), flush=True)
-    await stop.wait()
-    await rt.stop(drain_timeout=args.drain_timeout)
+    try:
+        await stop.wait()
+        await rt.stop(drain_timeout=args.drain_timeout)
+    finally:
+        if access is not None:
+            access.close()
+            if access.stream is not sys.stdout:
+                access.stream.close()
     return 0
+
+
+def _open_access_log(where: str, rt: Any) -> Any:
+    from ..applog import open_private
+    from .access_log import AccessLog
+
+    if where == "off":
+        return None
+    stream = sys.stdout if where == "-" else open_private(Path(where))
+    return AccessLog(rt.traffic, stream)
+
+
+def _setup_logging(level: str) -> None:
+    """Log lines to stderr (stdout carries the ready line and the access log)."""
+    import logging
+
+    from ..credentials import install_log_filter
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(getattr(logging, level.upper()))
+    install_log_filter(root)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -128,6 +180,7 @@ def run(args: argparse.Namespace) -> int:
         _err("usage: konnect-desktop gateway run [--proxy-listen HOST:PORT] [--admin-listen HOST:PORT] "
              "[--db PATH] [--config KONG_YAML] [--name NAME] [--admin-token TOKEN]")
         return 2
+    _setup_logging(getattr(args, "log_level", "info"))
     try:
         import uvloop  # optional: faster loop for the headless gateway when installed
     except ImportError:

@@ -27,6 +27,7 @@ from .. import appdirs
 from .config_view import Snapshot, build_snapshot
 from .dataplane import KONG_VERSION, ProxyServer, Services
 from .store import Store
+from .store_lock import StoreLock
 from .traffic import TrafficLog
 
 log = logging.getLogger(__name__)
@@ -69,12 +70,15 @@ class LocalRuntime:
         admin_listen: tuple[str, int] | str | None = ("127.0.0.1", 0),
         admin_token: str | None = None,
         traffic_capacity: int = 1000,
+        owner: str = "Konnect Desktop",
     ) -> None:
         self.name = name
         self.db_path = Path(db_path) if db_path is not None else appdirs.runtime_db_path(name)
         self.proxy_listen = _hostport(proxy_listen)
         self.admin_listen = _hostport(admin_listen) if admin_listen is not None else None
         self.admin_token = admin_token
+        # held while running: another process asking to serve this store is told who has it
+        self.lock = StoreLock(self.db_path, owner)
         self.node_id = str(uuid.uuid4())
         self.traffic = TrafficLog(traffic_capacity)
         self.services = Services(self.node_id)
@@ -108,6 +112,7 @@ class LocalRuntime:
         self.last_error = None
         self._loop = asyncio.get_running_loop()
         try:
+            self.lock.acquire()
             if self.store is None:
                 self.store = await asyncio.to_thread(Store, self.db_path)
             snap = await self._compile()
@@ -133,11 +138,14 @@ class LocalRuntime:
     async def _start_admin(self) -> None:
         from aiohttp import web
 
+        from .access_log import ADMIN_LOGGER, AdminAccessLogger
         from .admin_api import create_admin_app
 
         assert self.store is not None and self.admin_listen is not None
         app = create_admin_app(self.store, info=self._info, admin_token=self.admin_token)
-        runner = web.AppRunner(app, access_log=None)
+        # each Admin API call at DEBUG (secrets masked); aiohttp skips the work when DEBUG is off
+        runner = web.AppRunner(app, access_log=logging.getLogger(ADMIN_LOGGER),
+                               access_log_class=AdminAccessLogger)
         await runner.setup()
         self._admin_runner = runner
         site = web.TCPSite(runner, self.admin_listen[0], self.admin_listen[1])
@@ -192,6 +200,7 @@ class LocalRuntime:
         if self.store is not None:
             store, self.store = self.store, None
             await asyncio.to_thread(store.close)
+        self.lock.release()
 
     # -- configuration ----------------------------------------------------------------------
     async def _compile(self) -> Snapshot:
