@@ -24,7 +24,7 @@ from typing import IO, Any
 
 from aiohttp.abc import AbstractAccessLogger
 
-from ..credentials import mask_text
+from ..credentials import mask_secrets
 from .traffic import TrafficEntry, TrafficLog, _headers
 
 ADMIN_LOGGER = "konnect_desktop.admin"
@@ -60,10 +60,10 @@ def format_line(entry: TrafficEntry) -> str:
     for name, value in _headers(entry.response_headers):
         if name.lower() == "content-length":
             length = value.strip()
-    request = mask_text(f"{entry.method} {entry.raw_path} HTTP/1.1")
+    request = mask_secrets(f"{entry.method} {entry.raw_path} HTTP/1.1")
     return (
         f'{entry.client_ip or "-"} - - [{_time_local(entry.time)}] "{_quote(request)}" '
-        f'{entry.status} {length or "-"} "{_quote(mask_text(referer or ""))}" "{_quote(agent)}" '
+        f'{entry.status} {length or "-"} "{_quote(mask_secrets(referer or ""))}" "{_quote(agent)}" '
         f'kong_request_id: "{entry.request_id}" '
         f"latencies: kong={_ms(entry.proxy_latency)} upstream={_ms(entry.upstream_latency)} "
         f"request={_ms(entry.total_latency)}"
@@ -113,7 +113,7 @@ class AdminAccessLogger(AbstractAccessLogger):
 
     def log(self, request: Any, response: Any, time: float) -> None:
         self.logger.debug("admin %s %s -> %s in %.1f ms from %s", request.method,
-                          mask_text(request.path_qs), response.status, time * 1000.0, request.remote)
+                          mask_secrets(request.path_qs), response.status, time * 1000.0, request.remote)
 
     @property
     def enabled(self) -> bool:

@@ -167,6 +167,11 @@ class MainWindow(QMainWindow):
             self.act_refresh.setShortcut(QKeySequence("F5"))
         file_menu.addSeparator()
         action("&Quit", QKeySequence.StandardKey.Quit, self.close, file_menu)
+        self.act_log_folder = QAction("Open &Log Folder", self)
+        self.act_log_folder.setToolTip(f"Logs and crash reports: {appdirs.log_dir()}")
+        self.act_log_folder.triggered.connect(self.open_log_folder)
+        help_menu.addAction(self.act_log_folder)
+        help_menu.addSeparator()
         a = QAction("&About Konnect Desktop", self)
         a.triggered.connect(self.about)
         help_menu.addAction(a)
@@ -197,6 +202,20 @@ class MainWindow(QMainWindow):
 
     def _preferences(self) -> None:
         self.show_page("runtimes")
+
+    def open_log_folder(self) -> None:
+        from .crash import open_log_folder
+
+        if not open_log_folder():
+            self.activity.setText(f"Logs and crash reports are in {appdirs.log_dir()}")
+
+    def bring_to_front(self) -> None:
+        """A second launch of the app asked for this window."""
+        if self.isMinimized():
+            self.showNormal()
+        self.show()
+        self.raise_()
+        self.activateWindow()
 
     def about(self) -> None:
         from .about import AboutDialog
