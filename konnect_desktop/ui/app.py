@@ -29,6 +29,8 @@ NO_DISPLAY = (
     "No display found. Run the headless gateway with `{cmd} gateway run`, "
     "or start the app under a virtual display: `xvfb-run -a {cmd}`"
 )
+# the desktop entry's name (packaging/<APP_ID>.desktop): Wayland matches the window to it
+APP_ID = "io.github.konnect_desktop.KonnectDesktop"
 # set by scripts/run-app to the path it was started as, so hints name the script
 LAUNCHER_ENV = "KONNECT_DESKTOP_LAUNCHER"
 
@@ -104,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
     import qasync
     from PySide6.QtWidgets import QApplication
 
-    from .. import applog
+    from .. import applog, appdirs
     from . import theme
     from .crash import CrashHandler
     from .single_instance import SingleInstance
@@ -114,8 +116,11 @@ def run(args: argparse.Namespace) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Konnect Desktop")
     app.setOrganizationName("konnect-desktop")
-    app.setDesktopFileName("konnect-desktop")
-    app.setWindowIcon(app_icon())
+    app.setDesktopFileName(APP_ID)
+    icon = app_icon()
+    if icon.isNull():  # a bundle or install without resources/ (packaging/smoke looks for this)
+        logging.getLogger(__name__).warning("app icon not found under %s", appdirs.resource_path("icons"))
+    app.setWindowIcon(icon)
     instance = SingleInstance()
     if not instance.start():
         print("Konnect Desktop is already running: its window was brought to the front.", file=sys.stderr)
