@@ -106,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
     import qasync
     from PySide6.QtWidgets import QApplication
 
-    from .. import applog, appdirs
+    from .. import appdirs, applog
     from . import theme
     from .crash import CrashHandler
     from .single_instance import SingleInstance
