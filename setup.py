@@ -5,6 +5,10 @@ top-level ``resources/`` (icons, sample configuration) is installed as ``konnect
 through ``package-dir`` in pyproject.toml, and listed here.
 """
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, find_packages, setup
 
-setup(packages=[*find_packages(include=["konnect_desktop*"]), "konnect_desktop.resources"])
+# its sub-folders too: setuptools warns about data folders that are not listed as packages
+RESOURCES = ["konnect_desktop.resources",
+             *(f"konnect_desktop.resources.{p}" for p in find_namespace_packages(where="resources"))]
+
+setup(packages=[*find_packages(include=["konnect_desktop*"]), *RESOURCES])

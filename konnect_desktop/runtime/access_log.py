@@ -18,14 +18,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Callable
 from typing import IO, Any
 
 from aiohttp.abc import AbstractAccessLogger
 
-from ..credentials import mask_secrets
-from .traffic import TrafficEntry, TrafficLog, _headers
+from ..credentials import mask_query, mask_secrets, mask_text
+from .traffic import TrafficEntry, TrafficLog, _headers, _s
 
 ADMIN_LOGGER = "konnect_desktop.admin"
 
@@ -43,28 +44,61 @@ def _ms(v: float | None) -> str:
     return "-" if v is None else f"{v:.2f}"
 
 
+_last_second: list[Any] = [None, ""]  # nginx's $time_local has a one-second resolution: format once
+
+
 def _time_local(t: float) -> str:
-    return time.strftime("%d/%b/%Y:%H:%M:%S %z", time.localtime(t))
+    sec = int(t)
+    if _last_second[0] != sec:
+        _last_second[:] = [sec, time.strftime("%d/%b/%Y:%H:%M:%S %z", time.localtime(sec))]
+    return _last_second[1]
+
+
+_CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d+)", re.I)
+
+
+def _request_fields(headers: Any) -> tuple[str | None, str | None]:
+    """(Referer, User-Agent) of the request's headers, without building the whole list."""
+    referer = agent = None
+    if headers is None:
+        return None, None
+    pairs = headers.items() if hasattr(headers, "items") else headers
+    if isinstance(pairs, bytes | bytearray):
+        pairs = _headers(pairs)
+    for name, value in pairs:
+        n = name.lower()
+        if n in (b"referer", "referer"):
+            referer = _s(value)
+        elif n in (b"user-agent", "user-agent"):
+            agent = _s(value)
+    return referer, agent
+
+
+def _body_bytes(headers: Any) -> str:
+    """The response's Content-Length, ``-`` when it has none (chunked, or no response)."""
+    if headers is None:
+        return "-"
+    if isinstance(headers, bytes | bytearray):  # the raw head block the proxy keeps
+        m = _CONTENT_LENGTH.search(headers)
+        return m.group(1).decode() if m else "-"
+    for name, value in (headers.items() if hasattr(headers, "items") else headers):
+        if _s(name).lower() == "content-length":
+            return _s(value).strip()
+    return "-"
 
 
 def format_line(entry: TrafficEntry) -> str:
-    """One access-log line for ``entry`` (secrets masked)."""
-    referer = agent = None
-    length = None
-    for name, value in _headers(entry.request_headers):
-        n = name.lower()
-        if n == "referer":
-            referer = value
-        elif n == "user-agent":
-            agent = value
-    for name, value in _headers(entry.response_headers):
-        if name.lower() == "content-length":
-            length = value.strip()
-    request = mask_secrets(f"{entry.method} {entry.raw_path} HTTP/1.1")
+    """One access-log line for ``entry`` (secrets masked). Runs once per request: it looks only
+    at the few fields it prints."""
+    referer, agent = _request_fields(entry.request_headers)
+    path = entry.raw_path
+    if "=" in path:
+        path = mask_query(path)
+    request = mask_text(f"{entry.method} {path} HTTP/1.1")
     return (
         f'{entry.client_ip or "-"} - - [{_time_local(entry.time)}] "{_quote(request)}" '
-        f'{entry.status} {length or "-"} "{_quote(mask_secrets(referer or ""))}" "{_quote(agent)}" '
-        f'kong_request_id: "{entry.request_id}" '
+        f'{entry.status} {_body_bytes(entry.response_headers)} "{_quote(mask_secrets(referer) if referer else None)}" '
+        f'"{_quote(agent)}" kong_request_id: "{entry.request_id}" '
         f"latencies: kong={_ms(entry.proxy_latency)} upstream={_ms(entry.upstream_latency)} "
         f"request={_ms(entry.total_latency)}"
     )
