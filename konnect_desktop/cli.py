@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "diff": ("konnect_desktop.controlplanes.commands:diff", "show what a sync would change"),
     "sync": ("konnect_desktop.controlplanes.commands:sync", "make a control plane match a decK file"),
     "replicate": ("konnect_desktop.controlplanes.commands:replicate", "copy one control plane's configuration to another"),
+    "completion": ("konnect_desktop.completion", "print a bash or zsh completion script"),
 }
 
 

@@ -28,6 +28,7 @@ from .admin_guard import AdminAccess, check_bind
 from .config_view import Snapshot, build_snapshot
 from .dataplane import KONG_VERSION, ProxyServer, Services
 from .store import Store
+from .store_lock import StoreLock
 from .traffic import TrafficLog
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,7 @@ class LocalRuntime:
         traffic_capacity: int = 1000,
         admin_allow_hosts: tuple[str, ...] | list[str] = (),
         admin_allow_origins: tuple[str, ...] | list[str] = (),
+        owner: str = "Konnect Desktop",
     ) -> None:
         self.name = name
         self.db_path = Path(db_path) if db_path is not None else appdirs.runtime_db_path(name)
@@ -88,6 +90,8 @@ class LocalRuntime:
         self.admin_token = admin_token
         self.admin_allow_hosts = tuple(admin_allow_hosts)  # more Host names the Admin API answers to
         self.admin_allow_origins = tuple(admin_allow_origins)  # browser origins allowed to call it
+        # held while running: another process asking to serve this store is told who has it
+        self.lock = StoreLock(self.db_path, owner)
         self.node_id = str(uuid.uuid4())
         self.traffic = TrafficLog(traffic_capacity)
         self.services = Services(self.node_id)
@@ -128,6 +132,7 @@ class LocalRuntime:
             if self.admin_listen is not None:
                 # before any socket or file is opened: a refused start leaves nothing behind
                 check_bind(self.admin_listen[0], self.admin_token)
+            self.lock.acquire()
             if self.store is None:
                 self.store = await asyncio.to_thread(Store, self.db_path)
             snap = await self._compile()
@@ -154,12 +159,15 @@ class LocalRuntime:
     async def _start_admin(self) -> None:
         from aiohttp import web
 
+        from .access_log import ADMIN_LOGGER, AdminAccessLogger
         from .admin_api import create_admin_app
 
         assert self.store is not None and self.admin_listen is not None
         access = AdminAccess.of(self.admin_listen[0], self.admin_allow_hosts, self.admin_allow_origins)
         app = create_admin_app(self.store, info=self._info, admin_token=self.admin_token, access=access)
-        runner = web.AppRunner(app, access_log=None)
+        # each Admin API call at DEBUG (secrets masked); aiohttp skips the work when DEBUG is off
+        runner = web.AppRunner(app, access_log=logging.getLogger(ADMIN_LOGGER),
+                               access_log_class=AdminAccessLogger)
         await runner.setup()
         self._admin_runner = runner
         site = web.TCPSite(runner, self.admin_listen[0], self.admin_listen[1])
@@ -215,6 +223,7 @@ class LocalRuntime:
         if self.store is not None:
             store, self.store = self.store, None
             await asyncio.to_thread(store.close)
+        self.lock.release()
 
     # -- configuration ----------------------------------------------------------------------
     async def _compile(self) -> Snapshot:
