@@ -20,6 +20,11 @@ from multidict import CIMultiDict, CIMultiDictProxy, MultiDict
 
 from ..model.schema import Check, Field
 
+# the protocols of Kong's http subsystem: what typedefs.protocols_http accepts and defaults to
+HTTP_SUBSYSTEM_PROTOCOLS: tuple[str, ...] = ("grpc", "grpcs", "http", "https")
+# the fields that scope a plugin instance, most specific first
+SCOPE_FIELDS: tuple[str, ...] = ("route", "service", "consumer", "consumer_group")
+
 
 @dataclass(eq=False)
 class PluginSpec:
@@ -29,12 +34,36 @@ class PluginSpec:
     description: str
     handler: type[Handler] | None = None
     entity_checks: list[Check] = field(default_factory=list)  # on the whole plugin entity
-    no_consumer: bool = False  # Kong's typedefs.no_consumer: cannot be scoped to a consumer
-    protocols: tuple[str, ...] = ("grpc", "grpcs", "http", "https")
+    # -- where an instance may be attached (Kong's plugin schema fields; refused with Kong's words
+    # "value must be null" by the Admin API, decK files and the GUI's scope picker alike)
+    no_consumer: bool = False  # typedefs.no_consumer: cannot be scoped to a consumer
+    no_route: bool = False  # typedefs.no_route
+    no_service: bool = False  # typedefs.no_service
+    # Kong Enterprise/Konnect consumer-group scoping, which only some plugins support (Kong's plugin
+    # reference, "Supported scopes by plugin"; the others declare typedefs.no_consumer_group)
+    consumer_groups: bool = False
+    # the protocols field: Kong's typedefs.protocols_http (grpc, grpcs, http, https) unless
+    # ``any_protocol`` (typedefs.protocols: stream protocols too); ``protocols`` is its default
+    any_protocol: bool = False
+    protocols: tuple[str, ...] = HTTP_SUBSYSTEM_PROTOCOLS
     version: str = "3.9.1"
     # Kong's shorthand_fields: rewrites deprecated config keys (e.g. rate-limiting's flat
     # ``redis_host``) into their current place before validation. Takes and returns a config dict.
     shorthands: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    # Carried but not run by the local runtime: why not (None = it runs). Such a plugin validates,
+    # stores, dumps and syncs like any other; its handler (plugins.not_run) refuses or skips.
+    not_run: str | None = None
+
+    @property
+    def runs_locally(self) -> bool:
+        return self.not_run is None
+
+    @property
+    def scopes(self) -> tuple[str, ...]:
+        """The scope fields an instance may set, of ``route, service, consumer, consumer_group``."""
+        refused = {"route": self.no_route, "service": self.no_service, "consumer": self.no_consumer,
+                   "consumer_group": not self.consumer_groups}
+        return tuple(k for k in SCOPE_FIELDS if not refused[k])
 
 
 class ConfigView(Protocol):
