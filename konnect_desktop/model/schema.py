@@ -136,6 +136,13 @@ def Record(fields: list[tuple[str, Field]], entity_checks: list[Check] | None = 
     return Field("record", fields=fields, entity_checks=entity_checks or [], **kw)
 
 
+def OptionalRecord(fields: list[tuple[str, Field]], entity_checks: list[Check] | None = None, **kw: Any) -> Field:
+    """A record Kong declares ``required = false``: null unless given (other records are filled
+    with their fields' defaults, as Kong's entities make records required by default)."""
+    ui = {"null_default": True, **kw.pop("ui", {})}
+    return Record(fields, entity_checks, ui=ui, **kw)
+
+
 def Foreign(reference: str, **kw: Any) -> Field:
     return Field("foreign", reference=reference, **kw)
 
@@ -252,7 +259,9 @@ class Conditional(Check):
         return (self.if_field, self.then_field)
 
     def run(self, entity: dict[str, Any]) -> dict[str, Any] | None:
-        if _match_attrs(self.if_match, _get(entity, self.if_field)) is not None:
+        if_value = _get(entity, self.if_field)
+        # Kong does not run the check without its if-field (that field's own error says why)
+        if if_value is None or _match_attrs(self.if_match, if_value) is not None:
             return None
         err = _match_attrs(self.then_match, _get(entity, self.then_field))
         if err is None:
@@ -728,7 +737,7 @@ def schema_from_kong(name: str, d: dict[str, Any]) -> Schema:
 
 __all__ = [
     "UNSET", "Field", "Schema", "Check", "String", "Integer", "Number", "Boolean", "Array", "Set",
-    "Map", "Record", "Foreign", "AtLeastOneOf", "OnlyOneOf", "ExactlyOneOf", "MutuallyRequired",
+    "Map", "Record", "OptionalRecord", "Foreign", "AtLeastOneOf", "OnlyOneOf", "ExactlyOneOf", "MutuallyRequired",
     "MutuallyExclusive", "Conditional", "ConditionalAtLeastOneOf", "Custom", "KongError", "validate_value", "default_for",
     "field_to_kong", "field_from_kong", "schema_from_kong",
 ]

@@ -24,6 +24,21 @@ BUNDLED: tuple[str, ...] = (
     "cors",
     "correlation-id",
     "ip-restriction",
+    # carried but not run by the local runtime (PluginSpec.not_run; handlers in not_run.py)
+    "pre-function",
+    "post-function",
+    "aws-lambda",
+    "azure-functions",
+    "acme",
+    "grpc-gateway",
+    "grpc-web",
+    "zipkin",
+    "opentelemetry",
+    "ldap-auth",
+    "datadog",
+    "loggly",
+    "ai-request-transformer",
+    "ai-response-transformer",
 )
 
 _OPAQUE_CONFIG = Map(Field("string"), Field("any"), description="Configuration of a plugin this app does not bundle (carried as given).")

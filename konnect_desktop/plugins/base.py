@@ -66,6 +66,58 @@ class PluginSpec:
         return tuple(k for k in SCOPE_FIELDS if not refused[k])
 
 
+def moved_fields(*moves: tuple[str, str]) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """Kong's deprecated ``shorthand_fields`` as data, for ``PluginSpec.shorthands``: each
+    ``(old, new)`` pair is a dotted path inside the config; a non-null value at ``old`` moves to
+    ``new``. When both are given, the value at ``new`` wins (Kong >= 3.8 also refuses the pair when
+    they differ: "both deprecated and new field are used but their values mismatch")."""
+
+    def apply(config: dict[str, Any]) -> dict[str, Any]:
+        out = config
+        for old, new in moves:
+            *old_parents, old_key = old.split(".")
+            holder = _walk(out, old_parents)
+            if holder is None or old_key not in holder:
+                continue
+            out = _copy_path(out, old_parents)
+            holder = _walk(out, old_parents)
+            assert holder is not None
+            value = holder.pop(old_key)
+            if value is None:
+                continue
+            *new_parents, new_key = new.split(".")
+            out = _copy_path(out, new_parents, create=True)
+            target = _walk(out, new_parents)
+            if isinstance(target, dict) and target.get(new_key) is None:
+                target[new_key] = value
+        return out
+
+    return apply
+
+
+def _walk(d: Any, parts: list[str]) -> dict[str, Any] | None:
+    for p in parts:
+        d = d.get(p) if isinstance(d, dict) else None
+    return d if isinstance(d, dict) else None
+
+
+def _copy_path(d: dict[str, Any], parts: list[str], *, create: bool = False) -> dict[str, Any]:
+    """``d`` with the dicts along ``parts`` copied (the caller's input is never changed)."""
+    root = dict(d)
+    cur = root
+    for p in parts:
+        nxt = cur.get(p)
+        if isinstance(nxt, dict):
+            nxt = dict(nxt)
+        elif nxt is None and create:
+            nxt = {}
+        else:
+            return root
+        cur[p] = nxt
+        cur = nxt
+    return root
+
+
 class ConfigView(Protocol):
     """Read-only view of the runtime's current configuration, indexed for the hot path.
 
