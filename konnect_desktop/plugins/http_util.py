@@ -17,20 +17,13 @@ from urllib.parse import quote, unquote, unquote_plus
 
 from multidict import MultiDict
 
+from ..model.typedefs import header_name_error
+
 UNEXPECTED = "An unexpected error occurred"
 
 # -- headers --------------------------------------------------------------------------------------
 _HEADER_NAME = re.compile(r"^[a-zA-Z0-9_-]+$")
 _BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
-
-
-def header_name_error(name: Any) -> str | None:
-    """Kong's ``validate_header_name`` (typedefs.header_name): nginx-safe header names only."""
-    if not isinstance(name, str) or name == "":
-        return "no header name provided"
-    if _HEADER_NAME.match(name):
-        return None
-    return f"bad header name '{name}', allowed characters are A-Z, a-z, 0-9, '_', and '-'"
 
 
 def is_header_name(name: str) -> bool:
