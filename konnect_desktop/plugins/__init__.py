@@ -17,6 +17,7 @@ from .base import PluginSpec
 
 BUNDLED: tuple[str, ...] = (
     "key-auth",
+    "basic-auth",
     "acl",
     "rate-limiting",
     "request-transformer",
