@@ -425,12 +425,47 @@ BASICAUTH_SCHEMA = credential_schema("basicauth_credentials", [
     ("username", String(required=True, unique=True, description="The username to use in the Basic Authentication.")),
     ("password", String(required=True, secret=True, description="The password to use in the Basic Authentication.")),
 ])
+JWT_ALGORITHMS = ("HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384", "ES512",
+                  "PS256", "PS384", "PS512", "EdDSA")
+# kong/plugins/jwt/daos.lua: these need a parseable public key (ES* are not in Kong's list)
+JWT_KEYED_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "EdDSA")
+
+
+def pem_key_valid(text: str) -> bool:
+    """What ``resty.openssl.pkey.new`` accepts: a PEM public or private key."""
+    from cryptography.hazmat.primitives import serialization
+
+    data = text.encode()
+    for load in (serialization.load_pem_public_key,
+                 lambda d: serialization.load_pem_private_key(d, password=None)):
+        try:
+            load(data)
+            return True
+        except Exception:  # noqa: BLE001 - any parse failure is "invalid key"
+            continue
+    return False
+
+
+def _jwt_key_check(entity: dict[str, Any]) -> dict[str, Any] | None:
+    """daos.lua's conditional: an RS/PS/EdDSA secret needs ``rsa_public_key``, a valid key."""
+    if entity.get("algorithm") not in JWT_KEYED_ALGORITHMS:
+        return None
+    key = entity.get("rsa_public_key")
+    if key is None:
+        err = "required field missing"
+    elif not pem_key_valid(key):
+        err = "invalid key"
+    else:
+        return None
+    return {"rsa_public_key": err, "@entity": ["failed conditional validation given value of field 'algorithm'"]}
+
+
 JWT_SCHEMA = credential_schema("jwt_secrets", [
-    ("key", String(unique=True, description="A unique string identifying the credential (the iss claim).")),
-    ("secret", String(secret=True, description="The secret for HMAC algorithms.")),
-    ("rsa_public_key", String(description="The public key for RS/ES algorithms.")),
-    ("algorithm", String(default="HS256", one_of=("HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "PS384", "PS512", "EdDSA"), description="The algorithm used to verify the token's signature.")),
-])
+    ("key", String(unique=True, description="A unique string identifying the credential: the value of the token's `key_claim_name` claim (`iss` by default). Generated when omitted.")),
+    ("secret", String(secret=True, description="The secret for HS algorithms (also what signs tokens). Generated when omitted.")),
+    ("rsa_public_key", String(description="The PEM public key for RS, PS, ES and EdDSA algorithms.")),
+    ("algorithm", String(default="HS256", one_of=JWT_ALGORITHMS, description="The algorithm used to verify the token's signature.")),
+], [Custom(("algorithm", "rsa_public_key"), _jwt_key_check, name="conditional")])
 # A password as Kong stores it: 40 lowercase hex digits (SHA1).
 KONG_PASSWORD_HASH = re.compile(r"^[0-9a-f]{40}$")
 

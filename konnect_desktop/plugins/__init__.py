@@ -18,6 +18,7 @@ from .base import PluginSpec
 BUNDLED: tuple[str, ...] = (
     "key-auth",
     "basic-auth",
+    "jwt",
     "acl",
     "rate-limiting",
     "request-transformer",

@@ -16,7 +16,8 @@ sends upstream (a username or key id, never a password, key or token).
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from .base import Decision, Handler, PluginExit, RequestContext
@@ -28,6 +29,14 @@ CREDENTIAL_IDENTIFIER = "X-Credential-Identifier"
 ANONYMOUS = "X-Anonymous-Consumer"
 
 Identity = tuple[dict[str, Any] | None, dict[str, Any]]
+
+# The wall clock the auth plugins read (token expiry, request dates). Tests replace it
+# (``monkeypatch.setattr(auth_common, "clock", ...)``) instead of waiting for time to pass.
+clock: Callable[[], float] = time.time
+
+
+def now() -> float:
+    return clock()
 
 
 class AuthFailure(Exception):
@@ -165,6 +174,6 @@ class AuthHandler(Handler):
 
 
 __all__ = [
-    "ANONYMOUS", "CONSUMER_CUSTOM_ID", "CONSUMER_ID", "CONSUMER_USERNAME", "CREDENTIAL_IDENTIFIER",
+    "now", "ANONYMOUS", "CONSUMER_CUSTOM_ID", "CONSUMER_ID", "CONSUMER_USERNAME", "CREDENTIAL_IDENTIFIER",
     "AuthFailure", "AuthHandler", "Identity", "consumer_of", "fail", "set_consumer", "skip", "succeed", "who",
 ]

@@ -89,11 +89,11 @@ class TestBuild:
 
     def test_disabled_and_unknown_skipped(self) -> None:
         disabled = {**plugin_entity("cors"), "enabled": False}
-        unknown = {"id": str(uuid.uuid4()), "name": "jwt", "config": {}, "enabled": True,
+        unknown = {"id": str(uuid.uuid4()), "name": "not-bundled", "config": {}, "enabled": True,
                    "route": None, "service": None, "consumer": None, "consumer_group": None}
         ix = PluginIndex.build([disabled, unknown], Services())
         assert ix.names_by_priority == ()
-        assert [s.reason for s in ix.skipped] == ["plugin 'jwt' is not bundled with this gateway"]
+        assert [s.reason for s in ix.skipped] == ["plugin 'not-bundled' is not bundled with this gateway"]
 
     def test_one_handler_per_instance_and_buffering(self) -> None:
         ix = PluginIndex.build([plugin_entity("response-transformer", {"add": {"json": ["a:1"]}}),
