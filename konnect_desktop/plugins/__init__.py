@@ -19,6 +19,7 @@ BUNDLED: tuple[str, ...] = (
     "key-auth",
     "basic-auth",
     "jwt",
+    "hmac-auth",
     "acl",
     "rate-limiting",
     "request-transformer",
