@@ -2,7 +2,7 @@
 
 Each test names the spec file and the ``it`` titles it covers. Credentials are loaded the way a
 decK file or ``POST /config`` loads them (``LocalRuntime.load_config``); the Admin API door is
-in test_basic_auth_credentials.py.
+in test_auth_credentials.py.
 """
 
 from __future__ import annotations

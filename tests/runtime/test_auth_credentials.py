@@ -1,6 +1,7 @@
-"""basic-auth credentials as entities: Kong's hashing on write through the Admin API (ported from
-spec/03-plugins/10-basic-auth/02-api_spec.lua and 01-crypto_spec.lua), decK files carrying the
-hash, and a diff that shows no drift for it (decK never compares basic-auth passwords)."""
+"""Auth credentials as entities. basic-auth: Kong's hashing on write through the Admin API (ported
+from spec/03-plugins/10-basic-auth/02-api_spec.lua and 01-crypto_spec.lua), decK files carrying
+the hash, and a diff that shows no drift for it (decK never compares basic-auth passwords). All
+three kinds nested under consumers in decK files, round-tripped through the store."""
 
 from __future__ import annotations
 
@@ -131,5 +132,51 @@ consumers:
         raw = declarative.load(("_transform: false\n" + text.replace(stored, "kong")).encode())
         store.replace_all(raw)
         assert store.all("basicauth_credentials")[0]["password"] == "kong"
+    finally:
+        store.close()
+
+
+def test_deck_nested_credentials_round_trip(tmp_path: Any) -> None:
+    """decK nests every auth credential under its consumer (basicauth_credentials, jwt_secrets,
+    hmacauth_credentials): load → store → dump gives the same nesting, and diffing the dump
+    against the store plans nothing. Secrets are masked in diff output."""
+    text = """
+_format_version: "3.0"
+consumers:
+- username: alice
+  basicauth_credentials:
+  - username: alice
+    password: open-sesame
+  jwt_secrets:
+  - key: alice-iss
+    secret: alice-jwt-secret
+    algorithm: HS256
+  hmacauth_credentials:
+  - username: alice-hmac
+    secret: alice-hmac-secret
+plugins:
+- name: jwt
+  config:
+    claims_to_verify: [exp]
+- name: hmac-auth
+  config:
+    enforce_headers: [date]
+"""
+    store = Store(tmp_path / "kong.db")
+    try:
+        store.replace_all(declarative.load(text.encode()))
+        dumped = declarative.to_deck_dict(store.export())
+        [alice] = dumped["consumers"]
+        assert [c["key"] for c in alice["jwt_secrets"]] == ["alice-iss"]
+        assert [c["username"] for c in alice["hmacauth_credentials"]] == ["alice-hmac"]
+        assert alice["basicauth_credentials"][0]["password"] == basicauth_hash(store.all("consumers")[0]["id"], "open-sesame")
+        again = declarative.load(declarative.dump(store.export()).encode())
+        assert not diff.plan(store.export(), again).changes
+        # a changed jwt secret is drift, shown masked
+        changed = declarative.load(text.replace("alice-jwt-secret", "rotated").encode())
+        plan = diff.plan(store.export(), changed)
+        [change] = plan.changes
+        assert change.table == "jwt_secrets" and change.fields == ["secret"]
+        assert "rotated" not in diff.render_text(plan) and "alice-jwt-secret" not in diff.render_text(plan)
     finally:
         store.close()
