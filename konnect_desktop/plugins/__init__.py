@@ -17,6 +17,9 @@ from .base import HTTP_SUBSYSTEM_PROTOCOLS, SCOPE_FIELDS, PluginSpec
 
 BUNDLED: tuple[str, ...] = (
     "key-auth",
+    "basic-auth",
+    "jwt",
+    "hmac-auth",
     "acl",
     "rate-limiting",
     "request-transformer",
