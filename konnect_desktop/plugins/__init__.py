@@ -24,6 +24,10 @@ BUNDLED: tuple[str, ...] = (
     "cors",
     "correlation-id",
     "ip-restriction",
+    "request-termination",
+    "request-size-limiting",
+    "redirect",
+    "bot-detection",
 )
 
 _OPAQUE_CONFIG = Map(Field("string"), Field("any"), description="Configuration of a plugin this app does not bundle (carried as given).")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 from typing import Any
-from urllib.parse import quote, unquote, unquote_plus
+from urllib.parse import quote, unquote, unquote_plus, urlsplit
 
 from multidict import MultiDict
 
@@ -31,6 +31,19 @@ def header_name_error(name: Any) -> str | None:
     if _HEADER_NAME.match(name):
         return None
     return f"bad header name '{name}', allowed characters are A-Z, a-z, 0-9, '_', and '-'"
+
+
+def url_error(value: Any) -> str | None:
+    """Kong's ``typedefs.url`` check: the URL must parse with a scheme and a host."""
+    try:
+        parts = urlsplit(value)
+    except ValueError as exc:
+        return f"could not parse url. {exc}"
+    if not parts.netloc:
+        return "missing host in url"
+    if not parts.scheme:
+        return "missing scheme in url"
+    return None
 
 
 def is_header_name(name: str) -> bool:
@@ -278,7 +291,7 @@ def serialize_body(table: dict[str, Any], content_type: str | None, original: by
 
 
 __all__ = [
-    "UNEXPECTED", "header_name_error", "is_header_name", "is_header_value", "split_entry",
+    "UNEXPECTED", "header_name_error", "url_error", "is_header_name", "is_header_value", "split_entry",
     "decode_args", "encode_form", "args_from_multidict", "multidict_from_args", "append_value",
     "content_kind", "json_dumps", "Multipart", "parse_body", "serialize_body", "JSON", "MULTIPART",
     "FORM",
