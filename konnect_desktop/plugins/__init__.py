@@ -28,6 +28,7 @@ BUNDLED: tuple[str, ...] = (
     "request-size-limiting",
     "redirect",
     "bot-detection",
+    "proxy-cache",
 )
 
 _OPAQUE_CONFIG = Map(Field("string"), Field("any"), description="Configuration of a plugin this app does not bundle (carried as given).")

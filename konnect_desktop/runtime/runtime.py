@@ -136,7 +136,7 @@ class LocalRuntime:
         from .admin_api import create_admin_app
 
         assert self.store is not None and self.admin_listen is not None
-        app = create_admin_app(self.store, info=self._info, admin_token=self.admin_token)
+        app = create_admin_app(self.store, info=self._info, admin_token=self.admin_token, services=self.services)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         self._admin_runner = runner

@@ -63,3 +63,26 @@ def test_bot_detection_bad_regex() -> None:
     bad = r"(https?:\/\/.*"
     assert config_errors("bot-detection", {"allow": [bad]}) == {"allow": [f"not a valid regex: {bad}"]}
     assert config_errors("bot-detection", {"deny": [bad]}) == {"deny": [f"not a valid regex: {bad}"]}
+
+
+# -- proxy-cache: 01-schema_spec.lua --------------------------------------------------------------
+def test_proxy_cache_schema() -> None:
+    """spec/03-plugins/31-proxy-cache/01-schema_spec.lua: every ``it``."""
+    pc = "proxy-cache"
+    out, errors = plugins.check_plugin({"name": pc, "config": {"strategy": "memory"}})
+    assert errors == {}  # "accepts a minimal config"
+    assert out["config"]["content_type"] == ["text/plain", "application/json"]  # "defines default content-type values"
+    for good in ({"response_code": [200, 301], "request_method": ["GET"], "content_type": ["application/json"]},
+                 {"response_code": [123, 200]}, {"vary_query_params": ["foo"]}, {"vary_headers": ["foo"]},
+                 {"content_type": ["application/*", "*/text"]}, {"content_type": ["*/*"]},
+                 {"content_type": ["application/json; charset=UTF-8"]}):
+        assert config_errors(pc, {"strategy": "memory", **good}) is None, good
+    assert config_errors(pc, {"strategy": "memory", "response_code": [99]}) \
+        == {"response_code": ["value should be between 100 and 900"]}
+    assert config_errors(pc, {"strategy": "memory", "response_code": []}) == {"response_code": "length must be at least 1"}
+    assert config_errors(pc, {"strategy": "memory", "response_code": ""}) == {"response_code": "expected an array"}
+    # Kong's error list is sparse (no entry for the valid 123); here the valid position holds None
+    assert config_errors(pc, {"strategy": "memory", "response_code": [True, "alo", 123]}) \
+        == {"response_code": ["expected an integer", "expected an integer", None]}
+    assert config_errors(pc, {"strategy": "memory", "response_code": [123.5]}) == {"response_code": ["expected an integer"]}
+    assert config_errors(pc, {"strategy": "memory", "cache_ttl": -1}) == {"cache_ttl": "value must be greater than 0"}
