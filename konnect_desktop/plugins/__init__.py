@@ -29,6 +29,7 @@ BUNDLED: tuple[str, ...] = (
     "redirect",
     "bot-detection",
     "proxy-cache",
+    "response-ratelimiting",
 )
 
 _OPAQUE_CONFIG = Map(Field("string"), Field("any"), description="Configuration of a plugin this app does not bundle (carried as given).")

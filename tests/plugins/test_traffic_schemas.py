@@ -86,3 +86,31 @@ def test_proxy_cache_schema() -> None:
         == {"response_code": ["expected an integer", "expected an integer", None]}
     assert config_errors(pc, {"strategy": "memory", "response_code": [123.5]}) == {"response_code": ["expected an integer"]}
     assert config_errors(pc, {"strategy": "memory", "cache_ttl": -1}) == {"cache_ttl": "value must be greater than 0"}
+
+
+# -- response-ratelimiting: 01-schema_spec.lua ----------------------------------------------------
+def test_response_ratelimiting_schema() -> None:
+    """spec/03-plugins/24-response-rate-limiting/01-schema_spec.lua: every ``it``."""
+    rrl = "response-ratelimiting"
+    assert config_errors(rrl, {"limits": {"video": {"second": 1}}}) is None  # "proper config validates"
+    assert config_errors(rrl, {"limits": {"video": dict(zip(("second", "minute", "hour", "day", "month", "year"),
+                                                             range(1, 7), strict=True))}}) is None
+    assert config_errors(rrl, {}) == {"limits": "required field missing"}  # "empty config"
+    assert config_errors(rrl, {"limits": {}}) == {"limits": "length must be at least 1"}
+    assert config_errors(rrl, {"limits": {"video": {"seco": 1}}})["limits"]["seco"] == "unknown field"
+    assert config_errors(rrl, {"limits": {"video": {"second": None, "minute": 1}}}) is None  # issue #8314
+    assert config_errors(rrl, {"limits": {"video": {"second": 2, "minute": 1}}}) \
+        == {"limits": "the limit for minute(1.0) cannot be lower than the limit for second(2.0)"}
+    assert config_errors(rrl, {"limits": {"video": {"second": 1, "minute": 2, "hour": 3, "day": 4, "month": 6, "year": 5}}}) \
+        == {"limits": "the limit for year(5.0) cannot be lower than the limit for month(6.0)"}
+    assert config_errors(rrl, {"limits": {"second": 10}}) == {"limits": "expected a record"}  # "invaldid unit type"
+    redis = {"host": "127.0.0.1", "port": 6379, "database": 0, "username": "test", "password": "testXXX",
+             "ssl": True, "ssl_verify": False, "timeout": 1100, "server_name": "redis.test"}
+    assert config_errors(rrl, {"limits": {"video": {"second": 10}}, "policy": "redis", "redis": redis}) is None
+    legacy = {f"redis_{k}": v for k, v in redis.items()}
+    out, errors = plugins.check_plugin({"name": rrl, "config": {"limits": {"video": {"second": 10}}, "policy": "redis", **legacy}})
+    assert errors == {} and out["config"]["redis"]["host"] == "127.0.0.1"  # "... with redis legacy structure"
+    no_host = {k: v for k, v in redis.items() if k != "host"}
+    _out, errors = plugins.check_plugin({"name": rrl, "config": {"limits": {"video": {"second": 10}}, "policy": "redis",
+                                                                 "redis": no_host}})
+    assert errors["config"]["redis"]["host"] == "required field missing"

@@ -15,8 +15,8 @@ from urllib.parse import quote
 import httpx
 import pytest
 import pytest_asyncio
-from aiohttp import web
 from e2e_plugin_support import Cfg, Gateway, Reply
+from httpbin_support import Clock, Upstream
 from test_proxy_support import app_server, make_runtime
 
 from konnect_desktop.plugins.proxy_cache_store import storage_of
@@ -24,50 +24,6 @@ from konnect_desktop.plugins.proxy_cache_store import storage_of
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 PC = "proxy-cache"
 BASE = {"strategy": "memory", "content_type": ["text/plain", "application/json"], "memory": {"dictionary_name": "kong"}}
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-class Upstream:
-    """httpbin's endpoints the spec uses; ``served`` counts requests that reached it."""
-
-    def __init__(self) -> None:
-        self.served = 0
-
-    async def handle(self, request: web.Request) -> web.StreamResponse:
-        self.served += 1
-        path = request.path
-        doc = json.dumps({"path": path, "args": dict(request.query), "n": self.served}).encode()
-        if path.startswith("/status/"):
-            return web.Response(status=int(path.split("/")[2]), body=doc, content_type="application/json")
-        if path.startswith("/pad/"):
-            return web.Response(body=b"x" * int(path.rsplit("/", 1)[1]), content_type="text/plain")
-        if path.startswith("/cache/"):
-            return web.Response(body=doc, content_type="application/json",
-                                headers={"Cache-Control": f"public, max-age={path.rsplit('/', 1)[1]}"})
-        if path == "/response-headers":
-            resp = web.Response(body=doc)
-            for k, v in request.query.items():
-                resp.headers[k] = v
-            resp.headers.setdefault("Content-Type", "application/json")
-            return resp
-        if path == "/xml":
-            return web.Response(body=b"<?xml version='1.0'?><slideshow/>", headers={"Content-Type": "application/xml"})
-        if path.startswith("/stream/"):
-            resp = web.StreamResponse(headers={"Content-Type": "application/json"})
-            resp.enable_chunked_encoding()
-            await resp.prepare(request)
-            for i in range(int(path.rsplit("/", 1)[1])):
-                await resp.write(json.dumps({"id": i, "n": self.served}).encode() + b"\n")
-            await resp.write_eof()
-            return resp
-        return web.Response(body=doc, content_type="application/json")
 
 
 class CacheGateway(Gateway):
