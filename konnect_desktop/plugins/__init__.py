@@ -27,6 +27,12 @@ BUNDLED: tuple[str, ...] = (
     "cors",
     "correlation-id",
     "ip-restriction",
+    "request-termination",
+    "request-size-limiting",
+    "redirect",
+    "bot-detection",
+    "proxy-cache",
+    "response-ratelimiting",
     # carried but not run by the local runtime (PluginSpec.not_run; handlers in not_run.py)
     "pre-function",
     "post-function",

@@ -11,7 +11,7 @@ without sockets; the proxy adapts aiohttp requests to them.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import quote
@@ -53,6 +53,9 @@ class PluginSpec:
     # Carried but not run by the local runtime: why not (None = it runs). Such a plugin validates,
     # stores, dumps and syncs like any other; its handler (plugins.not_run) refuses or skips.
     not_run: str | None = None
+    # Endpoints the plugin adds to the Admin API (Kong's ``kong/plugins/<name>/api.lua``), e.g.
+    # proxy-cache's ``DELETE /proxy-cache``.
+    admin_routes: tuple[AdminRoute, ...] = ()
 
     @property
     def runs_locally(self) -> bool:
@@ -116,6 +119,29 @@ def _copy_path(d: dict[str, Any], parts: list[str], *, create: bool = False) -> 
         cur[p] = nxt
         cur = nxt
     return root
+
+
+@dataclass(frozen=True)
+class AdminCall:
+    """One Admin API request as a plugin's endpoint sees it (plain Python, no web framework)."""
+
+    params: dict[str, str]  # path parameters by name, decoded: {"cache_key": "..."}
+    query: Mapping[str, str]
+    runtime: RuntimeServices | None  # the running gateway's services; None when none runs
+    # the stored instances of this plugin, and one stored instance of it by id (None if absent
+    # or another plugin); both read the store off the event loop
+    plugins: Callable[[], Awaitable[list[dict[str, Any]]]]
+    plugin: Callable[[str], Awaitable[dict[str, Any] | None]]
+
+
+@dataclass(frozen=True)
+class AdminRoute:
+    """An Admin API endpoint contributed by a plugin: ``handler`` answers (status, JSON body or
+    None for an empty body)."""
+
+    method: str
+    template: str  # "/proxy-cache/{plugin_id}/caches/{cache_key}"
+    handler: Callable[[AdminCall], Awaitable[tuple[int, Any]]]
 
 
 class ConfigView(Protocol):

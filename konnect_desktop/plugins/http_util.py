@@ -17,7 +17,7 @@ from urllib.parse import quote, unquote, unquote_plus
 
 from multidict import MultiDict
 
-from ..model.typedefs import header_name_error
+from ..model.typedefs import header_name_error, url_error
 
 UNEXPECTED = "An unexpected error occurred"
 
@@ -271,7 +271,7 @@ def serialize_body(table: dict[str, Any], content_type: str | None, original: by
 
 
 __all__ = [
-    "UNEXPECTED", "header_name_error", "is_header_name", "is_header_value", "split_entry",
+    "UNEXPECTED", "header_name_error", "url_error", "is_header_name", "is_header_value", "split_entry",
     "decode_args", "encode_form", "args_from_multidict", "multidict_from_args", "append_value",
     "content_kind", "json_dumps", "Multipart", "parse_body", "serialize_body", "JSON", "MULTIPART",
     "FORM",

@@ -164,7 +164,8 @@ class LocalRuntime:
 
         assert self.store is not None and self.admin_listen is not None
         access = AdminAccess.of(self.admin_listen[0], self.admin_allow_hosts, self.admin_allow_origins)
-        app = create_admin_app(self.store, info=self._info, admin_token=self.admin_token, access=access)
+        app = create_admin_app(self.store, info=self._info, admin_token=self.admin_token, access=access,
+                               services=self.services)
         # each Admin API call at DEBUG (secrets masked); aiohttp skips the work when DEBUG is off
         runner = web.AppRunner(app, access_log=logging.getLogger(ADMIN_LOGGER),
                                access_log_class=AdminAccessLogger)
