@@ -24,6 +24,7 @@ BUNDLED: tuple[str, ...] = (
     "cors",
     "correlation-id",
     "ip-restriction",
+    "http-log",
 )
 
 _OPAQUE_CONFIG = Map(Field("string"), Field("any"), description="Configuration of a plugin this app does not bundle (carried as given).")
