@@ -25,6 +25,7 @@ BUNDLED: tuple[str, ...] = (
     "correlation-id",
     "ip-restriction",
     "http-log",
+    "file-log",
 )
 
 _OPAQUE_CONFIG = Map(Field("string"), Field("any"), description="Configuration of a plugin this app does not bundle (carried as given).")
