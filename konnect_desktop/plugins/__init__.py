@@ -26,6 +26,7 @@ BUNDLED: tuple[str, ...] = (
     "ip-restriction",
     "http-log",
     "file-log",
+    "prometheus",
 )
 
 _OPAQUE_CONFIG = Map(Field("string"), Field("any"), description="Configuration of a plugin this app does not bundle (carried as given).")

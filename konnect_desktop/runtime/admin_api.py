@@ -225,9 +225,11 @@ class AdminAPI:
         info: Callable[[], dict[str, Any]] | None = None,
         admin_token: str | None = None,
         max_body: int = MAX_BODY,
+        metrics: Callable[[], Awaitable[str]] | None = None,
     ) -> None:
         self.store = store
         self._info = info
+        self._metrics = metrics
         self._token = admin_token.encode("utf-8") if admin_token else None
         self.max_body = max_body
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="admin-api")
@@ -322,6 +324,7 @@ class AdminAPI:
         self.route("/tags/{tags}", "GET", self._tags)
         self.route("/config", "GET", self._config_get, raw_body=True)
         self.route("/config", "POST", self._config_post, raw_body=True)
+        self.route("/metrics", "GET", self._metrics_get)
 
     # -- request pipeline ---------------------------------------------------------------------
     async def _handle(self, request: web.Request) -> web.StreamResponse:
@@ -869,6 +872,14 @@ class AdminAPI:
         body.update(extra)
         return _json_response(200, body)
 
+    async def _metrics_get(self, call: Call) -> web.StreamResponse:
+        """The prometheus plugin's ``GET /metrics`` (Prometheus text format)."""
+        if self._metrics is None:  # an Admin API over a bare store: no runtime to measure
+            raise _message(404, "Not found")
+        from .metrics import CONTENT_TYPE
+
+        return web.Response(body=(await self._metrics()).encode("utf-8"), headers={"Content-Type": CONTENT_TYPE})
+
     async def _status(self, call: Call) -> web.StreamResponse:
         def probe() -> bool:
             try:
@@ -1093,14 +1104,16 @@ def create_admin_app(
     info: Callable[[], dict[str, Any]] | None = None,
     admin_token: str | None = None,
     max_body: int = MAX_BODY,
+    metrics: Callable[[], Awaitable[str]] | None = None,
 ) -> web.Application:
     """The Kong-compatible Admin API over ``store``, as an aiohttp application.
 
     ``info()`` (optional) adds to ``GET /``: e.g. ``node_id``, ``hostname``, ``admin_listen``,
     ``proxy_listen`` (lists of "host:port") or a ``configuration`` dict merged into Kong's.
     With ``admin_token`` every request needs the header ``Kong-Admin-Token: <token>``.
+    ``metrics()`` (optional) produces the Prometheus text served on ``GET /metrics``.
     """
-    return AdminAPI(store, info=info, admin_token=admin_token, max_body=max_body).app
+    return AdminAPI(store, info=info, admin_token=admin_token, max_body=max_body, metrics=metrics).app
 
 
 def admin_api_of(app: web.Application) -> AdminAPI:

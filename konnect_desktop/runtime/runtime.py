@@ -136,7 +136,7 @@ class LocalRuntime:
         from .admin_api import create_admin_app
 
         assert self.store is not None and self.admin_listen is not None
-        app = create_admin_app(self.store, info=self._info, admin_token=self.admin_token)
+        app = create_admin_app(self.store, info=self._info, admin_token=self.admin_token, metrics=self.metrics_text)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         self._admin_runner = runner
@@ -145,6 +145,12 @@ class LocalRuntime:
         server = site._server  # aiohttp keeps the asyncio server here; we need its real port
         host, port = server.sockets[0].getsockname()[:2] if server and server.sockets else self.admin_listen
         self.admin_url = _url(host, port)
+
+    async def metrics_text(self) -> str:
+        """This runtime's metrics in the Prometheus text format (what ``GET /metrics`` serves)."""
+        from .metrics import prometheus_text
+
+        return await prometheus_text(self)
 
     def _info(self) -> dict[str, Any]:
         px = self.proxy
