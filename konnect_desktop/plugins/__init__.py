@@ -27,6 +27,8 @@ BUNDLED: tuple[str, ...] = (
     "http-log",
     "file-log",
     "prometheus",
+    "tcp-log",
+    "udp-log",
 )
 
 _OPAQUE_CONFIG = Map(Field("string"), Field("any"), description="Configuration of a plugin this app does not bundle (carried as given).")
