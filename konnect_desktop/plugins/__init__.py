@@ -29,6 +29,7 @@ BUNDLED: tuple[str, ...] = (
     "prometheus",
     "tcp-log",
     "udp-log",
+    "statsd",
 )
 
 _OPAQUE_CONFIG = Map(Field("string"), Field("any"), description="Configuration of a plugin this app does not bundle (carried as given).")
