@@ -30,6 +30,7 @@ BUNDLED: tuple[str, ...] = (
     "tcp-log",
     "udp-log",
     "statsd",
+    "syslog",
 )
 
 _OPAQUE_CONFIG = Map(Field("string"), Field("any"), description="Configuration of a plugin this app does not bundle (carried as given).")
