@@ -33,6 +33,13 @@ BUNDLED: tuple[str, ...] = (
     "bot-detection",
     "proxy-cache",
     "response-ratelimiting",
+    "http-log",
+    "file-log",
+    "prometheus",
+    "tcp-log",
+    "udp-log",
+    "statsd",
+    "syslog",
     # carried but not run by the local runtime (PluginSpec.not_run; handlers in not_run.py)
     "pre-function",
     "post-function",

@@ -11,6 +11,7 @@ without sockets; the proxy adapts aiohttp requests to them.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -241,6 +242,9 @@ class RequestContext:
     _body: bytes | None = None
     body_dirty: bool = False
     plugin_data: dict[int, dict[str, Any]] = field(default_factory=dict)  # kong.ctx.plugin
+    # Unix seconds when the proxy built this context, right after routing (Kong's
+    # ``kong.request.get_start_time``, up to the routing time); the log serializer reads it
+    started_at: float = field(default_factory=time.time)
 
     def plugin_ctx(self, handler: Handler) -> dict[str, Any]:
         """Per-request scratch space of one plugin instance (Kong's ``kong.ctx.plugin``):
@@ -278,6 +282,27 @@ class ResponseContext:
     headers: CIMultiDict[str]
     body: bytes | None = None  # None while streaming; set when a handler asked for buffering
     body_dirty: bool = False
+    # What the proxy measured for this request, for the log phase (None: the proxy did not say;
+    # the log serializer then writes Kong's own "unknown" values)
+    served: Served | None = None
+
+
+@dataclass
+class Served:
+    """Facts only the proxy knows, handed to the log phase on ``ResponseContext.served``.
+
+    The fields mirror what Kong's log serializer reads from nginx: ``KONG_PROXY_LATENCY``
+    (``proxy_latency``), ``KONG_WAITING_TIME`` (``upstream_latency``), ``$request_length``,
+    ``$bytes_sent``, ``$upstream_status``, the balancer's tries and the response's source.
+    """
+
+    proxy_latency: float | None = None  # ms: arrival → request sent upstream (or → exit answered)
+    upstream_latency: float | None = None  # ms: request sent upstream → response headers received
+    request_size: int | None = None  # bytes received from the client (head + body)
+    response_size: int | None = None  # bytes sent to the client (head + body)
+    upstream_status: int | None = None
+    source: str | None = None  # "service" (upstream answered) | "exit" (a plugin) | "error" (the proxy)
+    tries: list[dict[str, Any]] | None = None  # balancer tries: {"ip", "port", "balancer_latency"}
 
 
 def _escape_uri(s: str) -> str:

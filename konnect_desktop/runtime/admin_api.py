@@ -205,11 +205,13 @@ class AdminAPI:
         max_body: int = MAX_BODY,
         access: AdminAccess | None = None,
         services: Any = None,
+        metrics: Callable[[], Awaitable[str]] | None = None,
     ) -> None:
         self.store = store
         self.services = services  # the gateway's RuntimeServices, for plugin endpoints
         self._info = info
         self.access = access if access is not None else AdminAccess()
+        self._metrics = metrics
         self._token = admin_token.encode("utf-8") if admin_token else None
         self.max_body = max_body
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="admin-api")
@@ -304,6 +306,7 @@ class AdminAPI:
         self.route("/tags/{tags}", "GET", self._tags)
         self.route("/config", "GET", self._config_get, raw_body=True)
         self.route("/config", "POST", self._config_post, raw_body=True)
+        self.route("/metrics", "GET", self._metrics_get)
         # endpoints bundled plugins contribute (Kong's kong/plugins/<name>/api.lua)
         for spec in plugin_registry.all_specs():
             for pr in spec.admin_routes:
@@ -880,6 +883,14 @@ class AdminAPI:
         body.update(extra)
         return _json_response(200, body)
 
+    async def _metrics_get(self, call: Call) -> web.StreamResponse:
+        """The prometheus plugin's ``GET /metrics`` (Prometheus text format)."""
+        if self._metrics is None:  # an Admin API over a bare store: no runtime to measure
+            raise _message(404, "Not found")
+        from .metrics import CONTENT_TYPE
+
+        return web.Response(body=(await self._metrics()).encode("utf-8"), headers={"Content-Type": CONTENT_TYPE})
+
     async def _status(self, call: Call) -> web.StreamResponse:
         def probe() -> bool:
             try:
@@ -1106,6 +1117,7 @@ def create_admin_app(
     max_body: int = MAX_BODY,
     access: AdminAccess | None = None,
     services: Any = None,
+    metrics: Callable[[], Awaitable[str]] | None = None,
 ) -> web.Application:
     """The Kong-compatible Admin API over ``store``, as an aiohttp application.
 
@@ -1114,10 +1126,11 @@ def create_admin_app(
     With ``admin_token`` every request needs the header ``Kong-Admin-Token: <token>``.
     ``access`` (default: bound to 127.0.0.1, nothing else allowed) decides which ``Host`` and
     ``Origin`` headers are served. ``services`` (the running gateway's ``RuntimeServices``) lets
-    plugin endpoints reach their runtime state (proxy-cache's purge endpoints).
+    plugin endpoints reach their runtime state (proxy-cache's purge endpoints). ``metrics()``
+    (optional) produces the Prometheus text served on ``GET /metrics``.
     """
     return AdminAPI(store, info=info, admin_token=admin_token, max_body=max_body, access=access,
-                    services=services).app
+                    services=services, metrics=metrics).app
 
 
 def admin_api_of(app: web.Application) -> AdminAPI:

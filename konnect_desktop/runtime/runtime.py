@@ -165,7 +165,7 @@ class LocalRuntime:
         assert self.store is not None and self.admin_listen is not None
         access = AdminAccess.of(self.admin_listen[0], self.admin_allow_hosts, self.admin_allow_origins)
         app = create_admin_app(self.store, info=self._info, admin_token=self.admin_token, access=access,
-                               services=self.services)
+                               services=self.services, metrics=self.metrics_text)
         # each Admin API call at DEBUG (secrets masked); aiohttp skips the work when DEBUG is off
         runner = web.AppRunner(app, access_log=logging.getLogger(ADMIN_LOGGER),
                                access_log_class=AdminAccessLogger)
@@ -177,6 +177,12 @@ class LocalRuntime:
         names = [s.getsockname()[:2] for s in server.sockets] if server and server.sockets else [self.admin_listen]
         self.admin_bound = [_hostport_text(h, p) for h, p in names]
         self.admin_url = _url(*names[0])
+
+    async def metrics_text(self) -> str:
+        """This runtime's metrics in the Prometheus text format (what ``GET /metrics`` serves)."""
+        from .metrics import prometheus_text
+
+        return await prometheus_text(self)
 
     def _info(self) -> dict[str, Any]:
         px = self.proxy
