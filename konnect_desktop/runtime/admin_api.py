@@ -48,7 +48,7 @@ from .. import plugins as plugin_registry
 from ..model import ENTITIES, EntityDef, check_entity
 from ..model.errors import DECLARATIVE_CONFIG, KongError, NotFound, lua_pretty, schema_violation
 from ..model.schema import UUID_RE, Schema
-from . import admin_config
+from . import admin_config, admin_debug
 from .admin_body import Body, BodyError, decode_form, parse_json, parse_urlencoded
 
 log = logging.getLogger(__name__)
@@ -322,6 +322,7 @@ class AdminAPI:
         self.route("/tags/{tags}", "GET", self._tags)
         self.route("/config", "GET", self._config_get, raw_body=True)
         self.route("/config", "POST", self._config_post, raw_body=True)
+        admin_debug.register(self)  # /timers, /debug/node/log-level, /status/dns
 
     # -- request pipeline ---------------------------------------------------------------------
     async def _handle(self, request: web.Request) -> web.StreamResponse:
