@@ -48,7 +48,7 @@ from .. import plugins as plugin_registry
 from ..model import ENTITIES, EntityDef, check_entity
 from ..model.errors import DECLARATIVE_CONFIG, KongError, NotFound, lua_pretty, schema_violation
 from ..model.schema import UUID_RE, Schema
-from . import admin_config, admin_debug
+from . import admin_config, admin_debug, admin_upstreams
 from .admin_body import Body, BodyError, decode_form, parse_json, parse_urlencoded
 
 log = logging.getLogger(__name__)
@@ -225,8 +225,10 @@ class AdminAPI:
         info: Callable[[], dict[str, Any]] | None = None,
         admin_token: str | None = None,
         max_body: int = MAX_BODY,
+        health: Any = None,
     ) -> None:
         self.store = store
+        self.health = health  # runtime.health.HealthRegistry shared with the balancers
         self._info = info
         self._token = admin_token.encode("utf-8") if admin_token else None
         self.max_body = max_body
@@ -323,6 +325,7 @@ class AdminAPI:
         self.route("/config", "GET", self._config_get, raw_body=True)
         self.route("/config", "POST", self._config_post, raw_body=True)
         admin_debug.register(self)  # /timers, /debug/node/log-level, /status/dns
+        admin_upstreams.register(self)  # /upstreams/{u}/health, target health by hand
 
     # -- request pipeline ---------------------------------------------------------------------
     async def _handle(self, request: web.Request) -> web.StreamResponse:
@@ -1094,14 +1097,16 @@ def create_admin_app(
     info: Callable[[], dict[str, Any]] | None = None,
     admin_token: str | None = None,
     max_body: int = MAX_BODY,
+    health: Any = None,
 ) -> web.Application:
     """The Kong-compatible Admin API over ``store``, as an aiohttp application.
 
     ``info()`` (optional) adds to ``GET /``: e.g. ``node_id``, ``hostname``, ``admin_listen``,
     ``proxy_listen`` (lists of "host:port") or a ``configuration`` dict merged into Kong's.
     With ``admin_token`` every request needs the header ``Kong-Admin-Token: <token>``.
+    ``health`` is the runtime's ``HealthRegistry`` (its own one when omitted).
     """
-    return AdminAPI(store, info=info, admin_token=admin_token, max_body=max_body).app
+    return AdminAPI(store, info=info, admin_token=admin_token, max_body=max_body, health=health).app
 
 
 def admin_api_of(app: web.Application) -> AdminAPI:

@@ -26,6 +26,7 @@ from typing import Any
 from .. import appdirs
 from .config_view import Snapshot, build_snapshot
 from .dataplane import KONG_VERSION, ProxyServer, Services
+from .health import HealthRegistry
 from .store import Store
 from .traffic import TrafficLog
 
@@ -78,6 +79,7 @@ class LocalRuntime:
         self.node_id = str(uuid.uuid4())
         self.traffic = TrafficLog(traffic_capacity)
         self.services = Services(self.node_id)
+        self.health = HealthRegistry()  # target health: balancers, Admin API, health checker
         self.state = STOPPED
         self.last_error: str | None = None
         self.store: Store | None = None
@@ -136,7 +138,7 @@ class LocalRuntime:
         from .admin_api import create_admin_app
 
         assert self.store is not None and self.admin_listen is not None
-        app = create_admin_app(self.store, info=self._info, admin_token=self.admin_token)
+        app = create_admin_app(self.store, info=self._info, admin_token=self.admin_token, health=self.health)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         self._admin_runner = runner
@@ -201,9 +203,11 @@ class LocalRuntime:
         def work() -> Snapshot:
             version = store.version
             config = store.export()
-            return build_snapshot(version, config, self.services)
+            return build_snapshot(version, config, self.services, self.health)
 
         snap = await asyncio.to_thread(work)
+        self.health.forget({uid: set(b.addresses()) for uid, b in
+                            ((b.id, b) for b in (snap.balancers or {}).values())})
         errors = list(getattr(snap.router, "errors", None) or [])
         for sk in getattr(snap.plugins, "skipped", None) or []:
             errors.append(f"plugin {sk.plugin.get('name')} ({sk.plugin.get('id')}) not applied: {sk.reason}")
