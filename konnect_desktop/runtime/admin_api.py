@@ -52,7 +52,7 @@ from ..model import ENTITIES, EntityDef, check_entity
 from ..model.errors import DECLARATIVE_CONFIG, KongError, NotFound, lua_pretty, schema_violation
 from ..model.schema import UUID_RE, Schema
 from ..plugins.base import AdminCall as PluginAdminCall
-from . import admin_config
+from . import admin_config, admin_debug, admin_upstreams
 from .admin_body import Body, BodyError, decode_form, parse_json, parse_urlencoded
 from .admin_guard import TOKEN_HEADER, AdminAccess, check_bind, require_token_for
 
@@ -206,9 +206,11 @@ class AdminAPI:
         access: AdminAccess | None = None,
         services: Any = None,
         metrics: Callable[[], Awaitable[str]] | None = None,
+        health: Any = None,
     ) -> None:
         self.store = store
         self.services = services  # the gateway's RuntimeServices, for plugin endpoints
+        self.health = health  # runtime.health.HealthRegistry shared with the balancers
         self._info = info
         self.access = access if access is not None else AdminAccess()
         self._metrics = metrics
@@ -307,6 +309,8 @@ class AdminAPI:
         self.route("/config", "GET", self._config_get, raw_body=True)
         self.route("/config", "POST", self._config_post, raw_body=True)
         self.route("/metrics", "GET", self._metrics_get)
+        admin_debug.register(self)  # /timers, /debug/node/log-level, /status/dns
+        admin_upstreams.register(self)  # /upstreams/{u}/health, target health by hand
         # endpoints bundled plugins contribute (Kong's kong/plugins/<name>/api.lua)
         for spec in plugin_registry.all_specs():
             for pr in spec.admin_routes:
@@ -1118,6 +1122,7 @@ def create_admin_app(
     access: AdminAccess | None = None,
     services: Any = None,
     metrics: Callable[[], Awaitable[str]] | None = None,
+    health: Any = None,
 ) -> web.Application:
     """The Kong-compatible Admin API over ``store``, as an aiohttp application.
 
@@ -1127,10 +1132,11 @@ def create_admin_app(
     ``access`` (default: bound to 127.0.0.1, nothing else allowed) decides which ``Host`` and
     ``Origin`` headers are served. ``services`` (the running gateway's ``RuntimeServices``) lets
     plugin endpoints reach their runtime state (proxy-cache's purge endpoints). ``metrics()``
-    (optional) produces the Prometheus text served on ``GET /metrics``.
+    (optional) produces the Prometheus text served on ``GET /metrics``; ``health`` is the
+    runtime's health registry (upstream/target health endpoints).
     """
     return AdminAPI(store, info=info, admin_token=admin_token, max_body=max_body, access=access,
-                    services=services, metrics=metrics).app
+                    services=services, metrics=metrics, health=health).app
 
 
 def admin_api_of(app: web.Application) -> AdminAPI:

@@ -27,6 +27,7 @@ from .. import appdirs
 from .admin_guard import AdminAccess, check_bind
 from .config_view import Snapshot, build_snapshot
 from .dataplane import KONG_VERSION, ProxyServer, Services
+from .health import HealthRegistry
 from .store import Store
 from .store_lock import StoreLock
 from .traffic import TrafficLog
@@ -95,6 +96,7 @@ class LocalRuntime:
         self.node_id = str(uuid.uuid4())
         self.traffic = TrafficLog(traffic_capacity)
         self.services = Services(self.node_id)
+        self.health = HealthRegistry()  # target health: balancers, Admin API, health checker
         self.state = STOPPED
         self.last_error: str | None = None
         self.store: Store | None = None
@@ -165,7 +167,8 @@ class LocalRuntime:
         assert self.store is not None and self.admin_listen is not None
         access = AdminAccess.of(self.admin_listen[0], self.admin_allow_hosts, self.admin_allow_origins)
         app = create_admin_app(self.store, info=self._info, admin_token=self.admin_token, access=access,
-                               services=self.services, metrics=self.metrics_text)
+                               services=self.services, metrics=self.metrics_text,
+                               health=self.health)
         # each Admin API call at DEBUG (secrets masked); aiohttp skips the work when DEBUG is off
         runner = web.AppRunner(app, access_log=logging.getLogger(ADMIN_LOGGER),
                                access_log_class=AdminAccessLogger)
@@ -240,9 +243,11 @@ class LocalRuntime:
         def work() -> Snapshot:
             version = store.version
             config = store.export()
-            return build_snapshot(version, config, self.services)
+            return build_snapshot(version, config, self.services, self.health)
 
         snap = await asyncio.to_thread(work)
+        self.health.forget({uid: set(b.addresses()) for uid, b in
+                            ((b.id, b) for b in (snap.balancers or {}).values())})
         errors = list(getattr(snap.router, "errors", None) or [])
         for sk in getattr(snap.plugins, "skipped", None) or []:
             errors.append(f"plugin {sk.plugin.get('name')} ({sk.plugin.get('id')}) not applied: {sk.reason}")
