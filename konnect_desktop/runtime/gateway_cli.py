@@ -41,6 +41,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="require the header Kong-Admin-Token: TOKEN on the Admin API")
     run_p.add_argument("--drain-timeout", type=float, default=10.0, metavar="SECONDS",
                        help="how long to let in-flight requests finish on shutdown (default 10)")
+    run_p.add_argument("--access-log", action="store_true",
+                       help="print one line per proxied request to stderr (with the gateway's warnings, "
+                            "e.g. a Host that differs from a route's host only in case)")
+    # the proxy's limits on client requests, with nginx's (Kong's) names and defaults
+    lim = run_p.add_argument_group("client request limits (nginx's names and defaults)")
+    lim.add_argument("--client-header-timeout", type=float, default=None, metavar="SECONDS",
+                     help="time to send the whole request head, else 408 (default 60)")
+    lim.add_argument("--large-client-header-buffers", default=None, metavar="'NUMBER SIZE'",
+                     help="a header line must fit SIZE (else 400), the head NUMBER x SIZE (else 431) "
+                          "(default '4 8k')")
+    lim.add_argument("--client-body-buffer-size", default=None, metavar="SIZE",
+                     help="a body read whole stays in memory up to SIZE, beyond it in a temporary file "
+                          "(default 8k)")
+    lim.add_argument("--client-max-body-size", default=None, metavar="SIZE",
+                     help="larger request bodies get 413 (default 0: no limit)")
 
 
 def _err(msg: str) -> None:
@@ -70,6 +85,21 @@ def _store_is_empty(store: Any) -> bool:
     return all(store.count(t) == 0 for t in ("services", "routes", "plugins", "consumers", "upstreams"))
 
 
+def limits_from_args(args: argparse.Namespace) -> Any:
+    """The ``ProxyLimits`` the options ask for (a ValueError names the bad option)."""
+    from .limits import DEFAULT_LIMITS, ProxyLimits, parse_header_buffers, parse_size
+
+    kw: dict[str, Any] = {}
+    if getattr(args, "client_header_timeout", None) is not None:
+        kw["client_header_timeout"] = args.client_header_timeout
+    if getattr(args, "large_client_header_buffers", None) is not None:
+        kw["header_buffers"], kw["header_buffer_size"] = parse_header_buffers(args.large_client_header_buffers)
+    for name in ("client_body_buffer_size", "client_max_body_size"):
+        if getattr(args, name, None) is not None:
+            kw[name] = parse_size(getattr(args, name), name)
+    return ProxyLimits(**kw) if kw else DEFAULT_LIMITS
+
+
 async def _serve(args: argparse.Namespace) -> int:
     import asyncio
     import signal
@@ -83,8 +113,13 @@ async def _serve(args: argparse.Namespace) -> int:
         config = _load_file(args.config)
         if config is None:
             return 1
+    try:
+        limits = limits_from_args(args)
+    except ValueError as exc:
+        _err(f"gateway: {exc}")
+        return 2
     rt = LocalRuntime(args.name, db_path=args.db, proxy_listen=args.proxy_listen,
-                      admin_listen=args.admin_listen, admin_token=args.admin_token)
+                      admin_listen=args.admin_listen, admin_token=args.admin_token, limits=limits)
     store = await asyncio.to_thread(Store, rt.db_path)
     try:
         if config is not None:
@@ -113,6 +148,8 @@ async def _serve(args: argparse.Namespace) -> int:
             loop.add_signal_handler(sig, stop.set)
         except (NotImplementedError, RuntimeError):  # pragma: no cover - non-Unix
             signal.signal(sig, lambda *_: loop.call_soon_threadsafe(stop.set))
+    if getattr(args, "access_log", False):
+        rt.traffic.add_listener(lambda entry: _err(entry.access_log_line()))
     print(READY.format(proxy=rt.proxy_url, admin=rt.admin_url), flush=True)
     await stop.wait()
     await rt.stop(drain_timeout=args.drain_timeout)

@@ -26,6 +26,7 @@ from typing import Any
 from .. import appdirs
 from .config_view import Snapshot, build_snapshot
 from .dataplane import KONG_VERSION, ProxyServer, Services
+from .limits import DEFAULT_LIMITS, ProxyLimits
 from .store import Store
 from .traffic import TrafficLog
 
@@ -69,12 +70,14 @@ class LocalRuntime:
         admin_listen: tuple[str, int] | str | None = ("127.0.0.1", 0),
         admin_token: str | None = None,
         traffic_capacity: int = 1000,
+        limits: ProxyLimits = DEFAULT_LIMITS,
     ) -> None:
         self.name = name
         self.db_path = Path(db_path) if db_path is not None else appdirs.runtime_db_path(name)
         self.proxy_listen = _hostport(proxy_listen)
         self.admin_listen = _hostport(admin_listen) if admin_listen is not None else None
         self.admin_token = admin_token
+        self.limits = limits  # what a client request may take (nginx's names and defaults)
         self.node_id = str(uuid.uuid4())
         self.traffic = TrafficLog(traffic_capacity)
         self.services = Services(self.node_id)
@@ -111,7 +114,7 @@ class LocalRuntime:
             if self.store is None:
                 self.store = await asyncio.to_thread(Store, self.db_path)
             snap = await self._compile()
-            self.proxy = ProxyServer(snap, self.services, self.traffic, self._loop)
+            self.proxy = ProxyServer(snap, self.services, self.traffic, self._loop, limits=self.limits)
             self.proxy.on_snapshot_drained = self._snapshot_drained
             self.proxy.store = self.store
             self.proxy.refresh = self.ensure_fresh

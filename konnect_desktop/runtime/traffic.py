@@ -84,6 +84,9 @@ class TrafficEntry:
     response_headers: Any = None
     error: str | None = None  # why the proxy answered itself (timeout, refused, …)
     upstream_addr: str | None = None  # host:port actually contacted
+    # what Kong would not tell: the Host equals another route's host but for case or a trailing
+    # dot (Router.host_case_note); shown by the request console and printed by an access log
+    host_note: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready view (strings, numbers, lists)."""
@@ -127,7 +130,15 @@ class TrafficEntry:
             },
             "response": {"status": self.status, "headers": _headers(self.response_headers)},
             "error": self.error,
+            "warnings": [self.host_note] if self.host_note else [],
         }
+
+    def access_log_line(self) -> str:
+        """One line for an access log (nginx's combined-ish order), with any warning at the end."""
+        line = (f'{self.client_ip} "{self.method} {self.raw_path}" {self.status} host={self.host!r} '
+                f"route={(self.route or {}).get('name') or (self.route or {}).get('id') or '-'} "
+                f"latency={_ms(self.total_latency)}ms id={self.request_id}")
+        return line + (f" warning: {self.host_note}" if self.host_note else "")
 
     def __repr__(self) -> str:
         return f"<TrafficEntry {self.request_id} {self.method} {self.raw_path} → {self.status}>"
