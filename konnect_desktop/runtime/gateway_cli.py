@@ -63,6 +63,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="one line per proxied request, nginx combined format + Kong latencies: "
                             "'-' for stdout (default), a file to append to (created 0600), or 'off'")
     add_log_level_argument(run_p, default="info")
+    # the proxy's limits on client requests, with nginx's (Kong's) names and defaults
+    lim = run_p.add_argument_group("client request limits (nginx's names and defaults)")
+    lim.add_argument("--client-header-timeout", type=float, default=None, metavar="SECONDS",
+                     help="time to send the whole request head, else 408 (default 60)")
+    lim.add_argument("--large-client-header-buffers", default=None, metavar="'NUMBER SIZE'",
+                     help="a header line must fit SIZE (else 400), the head NUMBER x SIZE (else 431) "
+                          "(default '4 8k')")
+    lim.add_argument("--client-body-buffer-size", default=None, metavar="SIZE",
+                     help="a body read whole stays in memory up to SIZE, beyond it in a temporary file "
+                          "(default 8k)")
+    lim.add_argument("--client-max-body-size", default=None, metavar="SIZE",
+                     help="larger request bodies get 413 (default 0: no limit)")
 
 
 def _err(msg: str) -> None:
@@ -110,6 +122,21 @@ def admin_token(args: argparse.Namespace) -> str | None:
     return os.environ.get(TOKEN_ENV) or None
 
 
+def limits_from_args(args: argparse.Namespace) -> Any:
+    """The ``ProxyLimits`` the options ask for (a ValueError names the bad option)."""
+    from .limits import DEFAULT_LIMITS, ProxyLimits, parse_header_buffers, parse_size
+
+    kw: dict[str, Any] = {}
+    if getattr(args, "client_header_timeout", None) is not None:
+        kw["client_header_timeout"] = args.client_header_timeout
+    if getattr(args, "large_client_header_buffers", None) is not None:
+        kw["header_buffers"], kw["header_buffer_size"] = parse_header_buffers(args.large_client_header_buffers)
+    for name in ("client_body_buffer_size", "client_max_body_size"):
+        if getattr(args, name, None) is not None:
+            kw[name] = parse_size(getattr(args, name), name)
+    return ProxyLimits(**kw) if kw else DEFAULT_LIMITS
+
+
 async def _serve(args: argparse.Namespace) -> int:
     from .admin_guard import TokenFileError, UnsafeBindError, check_bind
     from .runtime import LocalRuntime
@@ -126,10 +153,15 @@ async def _serve(args: argparse.Namespace) -> int:
         config = _load_file(args.config)
         if config is None:
             return 1
+    try:
+        limits = limits_from_args(args)
+    except ValueError as exc:
+        _err(f"gateway: {exc}")
+        return 2
     rt = LocalRuntime(args.name, db_path=args.db, proxy_listen=args.proxy_listen,
                       admin_listen=args.admin_listen, admin_token=token,
                       admin_allow_hosts=args.admin_allow_host, admin_allow_origins=args.admin_allow_origin,
-                      owner=OWNER)
+                      owner=OWNER, limits=limits)
     try:  # before anything touches the store: --config must not replace a store another serves
         rt.lock.acquire()
     except StoreInUse as exc:

@@ -28,6 +28,7 @@ from .admin_guard import AdminAccess, check_bind
 from .config_view import Snapshot, build_snapshot
 from .dataplane import KONG_VERSION, ProxyServer, Services
 from .health import HealthRegistry
+from .limits import DEFAULT_LIMITS, ProxyLimits
 from .store import Store
 from .store_lock import StoreLock
 from .traffic import TrafficLog
@@ -83,6 +84,7 @@ class LocalRuntime:
         admin_allow_hosts: tuple[str, ...] | list[str] = (),
         admin_allow_origins: tuple[str, ...] | list[str] = (),
         owner: str = "Konnect Desktop",
+        limits: ProxyLimits = DEFAULT_LIMITS,
     ) -> None:
         self.name = name
         self.db_path = Path(db_path) if db_path is not None else appdirs.runtime_db_path(name)
@@ -93,6 +95,7 @@ class LocalRuntime:
         self.admin_allow_origins = tuple(admin_allow_origins)  # browser origins allowed to call it
         # held while running: another process asking to serve this store is told who has it
         self.lock = StoreLock(self.db_path, owner)
+        self.limits = limits  # what a client request may take (nginx's names and defaults)
         self.node_id = str(uuid.uuid4())
         self.traffic = TrafficLog(traffic_capacity)
         self.services = Services(self.node_id)
@@ -138,7 +141,7 @@ class LocalRuntime:
             if self.store is None:
                 self.store = await asyncio.to_thread(Store, self.db_path)
             snap = await self._compile()
-            self.proxy = ProxyServer(snap, self.services, self.traffic, self._loop)
+            self.proxy = ProxyServer(snap, self.services, self.traffic, self._loop, limits=self.limits)
             self.proxy.on_snapshot_drained = self._snapshot_drained
             self.proxy.store = self.store
             self.proxy.refresh = self.ensure_fresh
