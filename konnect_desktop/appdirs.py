@@ -91,3 +91,17 @@ def log_dir() -> Path:
 def runtime_db_path(name: str) -> Path:
     """The SQLite file of the local runtime group ``name``."""
     return _ensure(data_dir() / "runtimes") / f"{name}.db"
+
+
+def resource_path(*parts: str) -> Path:
+    """A file the app ships (icons, sample configuration) under the top-level ``resources/``.
+
+    An installed package (wheel or bundle) carries the folder as ``konnect_desktop/resources``
+    (pyproject's package-dir maps it there); a checkout has it beside the package. The path may
+    not exist: callers that can do without the file check.
+    """
+    package = Path(__file__).resolve().parent
+    for base in (package / "resources", package.parent / "resources"):
+        if base.is_dir():
+            return base.joinpath(*parts)
+    return package.parent.joinpath("resources", *parts)

@@ -26,23 +26,13 @@ from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qsl, quote, quote_plus, urlsplit
 
-from ..credentials import mask_text
+from ..credentials import SECRET_HEADERS, SECRET_PARAMS, mask_text
+from ..credentials import SECRET_NAME_WORDS as _WORDS
 from .auth import Auth
 from .request import FormField, RequestSpec, query_pairs, set_query
 
 REDACTED = "REDACTED"
 
-SECRET_HEADERS = frozenset({
-    "authorization", "proxy-authorization", "cookie", "set-cookie", "apikey", "api-key", "api_key",
-    "x-api-key", "x-apikey", "kong-admin-token", "x-auth-token", "x-access-token", "x-csrf-token",
-    "x-amz-security-token", "private-token", "x-goog-api-key", "ocp-apim-subscription-key",
-})
-SECRET_PARAMS = frozenset({
-    "apikey", "api_key", "api-key", "key", "token", "access_token", "refresh_token", "id_token",
-    "client_secret", "password", "passwd", "secret", "sig", "signature", "x-amz-signature",
-    "x-amz-security-token", "auth", "session", "sessionid", "code_verifier",
-})
-_WORDS = re.compile(r"token|secret|passw|api[-_]?key|credential|session|signature|private[-_]?key|access[-_]?key", re.I)
 # header names are freer than field names: anything auth-looking (X-Custom-Auth, X-Client-Key)
 _HEADER_WORDS = re.compile(r"auth|cookie|(?:^|[-_])key$", re.I)
 _FORM_BODY = re.compile(r"[^\s=&]+=[^\s&]*(?:&[^\s=&]+=[^\s&]*)*")

@@ -547,4 +547,6 @@ PLUGIN = PluginSpec(
     config=CONFIG,
     description="Transform the request before it reaches the upstream: headers, query string, body, method and path, with templates.",
     handler=RequestTransformerHandler,
+    consumer_groups=True,
+    any_protocol=True,
 )

@@ -7,7 +7,8 @@ error bodies follow Kong 3.x (``kong/api/endpoints.lua``, ``kong/api/arguments.l
 (``ENTITIES``): for each entity its collection and entity paths, and for each foreign key the
 nested collection (``/services/{s}/routes``), the nested entity (``/services/{s}/routes/{r}``) and
 the foreign-entity path (``/routes/{r}/service``). Hand-written handlers cover what Kong writes by
-hand too: consumer-group membership, info and status, schemas, tags and ``/config``.
+hand too: consumer-group membership, info and status, schemas, tags and ``/config``. Bundled
+plugins add their own endpoints (``PluginSpec.admin_routes``, e.g. proxy-cache's purges).
 
 The store is synchronous SQLite; every store call runs on one worker thread owned by this app, so
 the event loop (shared with the proxy and the GUI) never waits on disk, and a multi-step change
@@ -50,7 +51,8 @@ from .. import plugins as plugin_registry
 from ..model import ENTITIES, EntityDef, check_entity
 from ..model.errors import DECLARATIVE_CONFIG, KongError, NotFound, lua_pretty, schema_violation
 from ..model.schema import UUID_RE, Schema
-from . import admin_config
+from ..plugins.base import AdminCall as PluginAdminCall
+from . import admin_config, admin_debug, admin_upstreams
 from .admin_body import Body, BodyError, decode_form, parse_json, parse_urlencoded
 from .admin_guard import TOKEN_HEADER, AdminAccess, check_bind, require_token_for
 
@@ -202,10 +204,16 @@ class AdminAPI:
         admin_token: str | None = None,
         max_body: int = MAX_BODY,
         access: AdminAccess | None = None,
+        services: Any = None,
+        metrics: Callable[[], Awaitable[str]] | None = None,
+        health: Any = None,
     ) -> None:
         self.store = store
+        self.services = services  # the gateway's RuntimeServices, for plugin endpoints
+        self.health = health  # runtime.health.HealthRegistry shared with the balancers
         self._info = info
         self.access = access if access is not None else AdminAccess()
+        self._metrics = metrics
         self._token = admin_token.encode("utf-8") if admin_token else None
         self.max_body = max_body
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="admin-api")
@@ -300,6 +308,34 @@ class AdminAPI:
         self.route("/tags/{tags}", "GET", self._tags)
         self.route("/config", "GET", self._config_get, raw_body=True)
         self.route("/config", "POST", self._config_post, raw_body=True)
+        self.route("/metrics", "GET", self._metrics_get)
+        admin_debug.register(self)  # /timers, /debug/node/log-level, /status/dns
+        admin_upstreams.register(self)  # /upstreams/{u}/health, target health by hand
+        # endpoints bundled plugins contribute (Kong's kong/plugins/<name>/api.lua)
+        for spec in plugin_registry.all_specs():
+            for pr in spec.admin_routes:
+                self.route(pr.template, pr.method, self._plugin_endpoint(spec.name, pr))
+
+    def _plugin_endpoint(self, name: str, pr: Any) -> Handler:
+        names = [p[1:-1] for p in pr.template.strip("/").split("/") if p.startswith("{")]
+
+        async def instances() -> list[dict[str, Any]]:
+            stored = await self.run(lambda: self.store.all("plugins"))
+            return [p for p in stored if p.get("name") == name]
+
+        async def instance(plugin_id: str) -> dict[str, Any] | None:
+            if not is_uuid(plugin_id):
+                return None
+            found = await self.run(lambda: self.store.find("plugins", plugin_id))
+            return found if found is not None and found.get("name") == name else None
+
+        async def handler(call: Call) -> web.StreamResponse:
+            pcall = PluginAdminCall(dict(zip(names, call.params, strict=True)), call.query, self.services,
+                                    instances, instance)
+            status, body = await pr.handler(pcall)
+            return _json_response(status, body)
+
+        return handler
 
     # -- request pipeline ---------------------------------------------------------------------
     async def _handle(self, request: web.Request) -> web.StreamResponse:
@@ -851,6 +887,14 @@ class AdminAPI:
         body.update(extra)
         return _json_response(200, body)
 
+    async def _metrics_get(self, call: Call) -> web.StreamResponse:
+        """The prometheus plugin's ``GET /metrics`` (Prometheus text format)."""
+        if self._metrics is None:  # an Admin API over a bare store: no runtime to measure
+            raise _message(404, "Not found")
+        from .metrics import CONTENT_TYPE
+
+        return web.Response(body=(await self._metrics()).encode("utf-8"), headers={"Content-Type": CONTENT_TYPE})
+
     async def _status(self, call: Call) -> web.StreamResponse:
         def probe() -> bool:
             try:
@@ -1076,6 +1120,9 @@ def create_admin_app(
     admin_token: str | None = None,
     max_body: int = MAX_BODY,
     access: AdminAccess | None = None,
+    services: Any = None,
+    metrics: Callable[[], Awaitable[str]] | None = None,
+    health: Any = None,
 ) -> web.Application:
     """The Kong-compatible Admin API over ``store``, as an aiohttp application.
 
@@ -1083,9 +1130,13 @@ def create_admin_app(
     ``proxy_listen`` (lists of "host:port") or a ``configuration`` dict merged into Kong's.
     With ``admin_token`` every request needs the header ``Kong-Admin-Token: <token>``.
     ``access`` (default: bound to 127.0.0.1, nothing else allowed) decides which ``Host`` and
-    ``Origin`` headers are served.
+    ``Origin`` headers are served. ``services`` (the running gateway's ``RuntimeServices``) lets
+    plugin endpoints reach their runtime state (proxy-cache's purge endpoints). ``metrics()``
+    (optional) produces the Prometheus text served on ``GET /metrics``; ``health`` is the
+    runtime's health registry (upstream/target health endpoints).
     """
-    return AdminAPI(store, info=info, admin_token=admin_token, max_body=max_body, access=access).app
+    return AdminAPI(store, info=info, admin_token=admin_token, max_body=max_body, access=access,
+                    services=services, metrics=metrics, health=health).app
 
 
 def admin_api_of(app: web.Application) -> AdminAPI:

@@ -27,7 +27,10 @@ from .. import appdirs
 from .admin_guard import AdminAccess, check_bind
 from .config_view import Snapshot, build_snapshot
 from .dataplane import KONG_VERSION, ProxyServer, Services
+from .health import HealthRegistry
+from .limits import DEFAULT_LIMITS, ProxyLimits
 from .store import Store
+from .store_lock import StoreLock
 from .traffic import TrafficLog
 
 log = logging.getLogger(__name__)
@@ -80,6 +83,8 @@ class LocalRuntime:
         traffic_capacity: int = 1000,
         admin_allow_hosts: tuple[str, ...] | list[str] = (),
         admin_allow_origins: tuple[str, ...] | list[str] = (),
+        owner: str = "Konnect Desktop",
+        limits: ProxyLimits = DEFAULT_LIMITS,
     ) -> None:
         self.name = name
         self.db_path = Path(db_path) if db_path is not None else appdirs.runtime_db_path(name)
@@ -88,9 +93,13 @@ class LocalRuntime:
         self.admin_token = admin_token
         self.admin_allow_hosts = tuple(admin_allow_hosts)  # more Host names the Admin API answers to
         self.admin_allow_origins = tuple(admin_allow_origins)  # browser origins allowed to call it
+        # held while running: another process asking to serve this store is told who has it
+        self.lock = StoreLock(self.db_path, owner)
+        self.limits = limits  # what a client request may take (nginx's names and defaults)
         self.node_id = str(uuid.uuid4())
         self.traffic = TrafficLog(traffic_capacity)
         self.services = Services(self.node_id)
+        self.health = HealthRegistry()  # target health: balancers, Admin API, health checker
         self.state = STOPPED
         self.last_error: str | None = None
         self.store: Store | None = None
@@ -128,10 +137,11 @@ class LocalRuntime:
             if self.admin_listen is not None:
                 # before any socket or file is opened: a refused start leaves nothing behind
                 check_bind(self.admin_listen[0], self.admin_token)
+            self.lock.acquire()
             if self.store is None:
                 self.store = await asyncio.to_thread(Store, self.db_path)
             snap = await self._compile()
-            self.proxy = ProxyServer(snap, self.services, self.traffic, self._loop)
+            self.proxy = ProxyServer(snap, self.services, self.traffic, self._loop, limits=self.limits)
             self.proxy.on_snapshot_drained = self._snapshot_drained
             self.proxy.store = self.store
             self.proxy.refresh = self.ensure_fresh
@@ -154,12 +164,17 @@ class LocalRuntime:
     async def _start_admin(self) -> None:
         from aiohttp import web
 
+        from .access_log import ADMIN_LOGGER, AdminAccessLogger
         from .admin_api import create_admin_app
 
         assert self.store is not None and self.admin_listen is not None
         access = AdminAccess.of(self.admin_listen[0], self.admin_allow_hosts, self.admin_allow_origins)
-        app = create_admin_app(self.store, info=self._info, admin_token=self.admin_token, access=access)
-        runner = web.AppRunner(app, access_log=None)
+        app = create_admin_app(self.store, info=self._info, admin_token=self.admin_token, access=access,
+                               services=self.services, metrics=self.metrics_text,
+                               health=self.health)
+        # each Admin API call at DEBUG (secrets masked); aiohttp skips the work when DEBUG is off
+        runner = web.AppRunner(app, access_log=logging.getLogger(ADMIN_LOGGER),
+                               access_log_class=AdminAccessLogger)
         await runner.setup()
         self._admin_runner = runner
         site = web.TCPSite(runner, self.admin_listen[0], self.admin_listen[1])
@@ -168,6 +183,12 @@ class LocalRuntime:
         names = [s.getsockname()[:2] for s in server.sockets] if server and server.sockets else [self.admin_listen]
         self.admin_bound = [_hostport_text(h, p) for h, p in names]
         self.admin_url = _url(*names[0])
+
+    async def metrics_text(self) -> str:
+        """This runtime's metrics in the Prometheus text format (what ``GET /metrics`` serves)."""
+        from .metrics import prometheus_text
+
+        return await prometheus_text(self)
 
     def _info(self) -> dict[str, Any]:
         px = self.proxy
@@ -215,6 +236,7 @@ class LocalRuntime:
         if self.store is not None:
             store, self.store = self.store, None
             await asyncio.to_thread(store.close)
+        self.lock.release()
 
     # -- configuration ----------------------------------------------------------------------
     async def _compile(self) -> Snapshot:
@@ -224,9 +246,11 @@ class LocalRuntime:
         def work() -> Snapshot:
             version = store.version
             config = store.export()
-            return build_snapshot(version, config, self.services)
+            return build_snapshot(version, config, self.services, self.health)
 
         snap = await asyncio.to_thread(work)
+        self.health.forget({uid: set(b.addresses()) for uid, b in
+                            ((b.id, b) for b in (snap.balancers or {}).values())})
         errors = list(getattr(snap.router, "errors", None) or [])
         for sk in getattr(snap.plugins, "skipped", None) or []:
             errors.append(f"plugin {sk.plugin.get('name')} ({sk.plugin.get('id')}) not applied: {sk.reason}")
