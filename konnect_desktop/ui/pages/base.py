@@ -86,9 +86,17 @@ class Page(QWidget):
         self.error_panel.show_error(info)
 
     def _connection_changed(self, _conn: Any) -> None:
+        # first forget what the old connection showed (also on hidden pages: no view ever keeps
+        # another group's data), then reload when seen
+        self.runner.cancel()
+        self.error_panel.clear()
+        self.clear_view()
         self._stale = True
         if self.isVisible():
             self.on_shown()
+
+    def clear_view(self) -> None:
+        """Drop every entity the page shows (the connection or runtime group changed)."""
 
     def on_shown(self) -> None:
         """Called when the page becomes visible: reload if the connection or data changed."""

@@ -416,6 +416,17 @@ class ConsumersPage(Page):
         session.sig_data_changed.connect(self._data_changed)
 
     # -- loading ----------------------------------------------------------------------------------
+    def clear_view(self) -> None:
+        self.model.set_rows([])
+        self.memberships, self.groups_list = [], []
+        self.group_model.set_rows([])
+        self.editor.load(None)
+        self.credentials.set_consumer(None, [])
+        self.groups_box.set_consumer(None, [], [], set())
+        self.members_label.setText("")
+        self.group_plugins.set_filter(lambda _p: False)
+        self.group_plugins.clear()
+
     def refresh(self) -> None:
         self.runner.run(self.load(), label="Loading consumers", key="load")
 

@@ -229,7 +229,16 @@ class RuntimeManagerPage(Page):
         self.heading.setText(f"{KINDS[conn.kind]} · {self.selected_group() or conn.name}")
         self.start_button.setVisible(conn.kind == "local")
         self._update_start_button(conn)
+        self.clear_view()  # nothing of the previous selection stays while (or if) this one is read
         self.refresh()
+
+    def clear_view(self) -> None:
+        """An overview with nothing in it: no badges, counts "—", no nodes."""
+        self.target.setText("")
+        self._set_badges([])
+        for lab in self.count_labels.values():
+            lab.setText("—")
+        self.nodes.setRowCount(0)
 
     def _update_start_button(self, conn: Connection) -> None:
         st = self.session.runtime_state(conn.runtime_name)
@@ -251,12 +260,19 @@ class RuntimeManagerPage(Page):
     def refresh(self) -> None:
         conn = self.selected_connection()
         if conn is not None:
-            self.runner.run(self._overview(conn), label=f"Reading {conn.name}", key="overview")
+            self.runner.run(self._overview(conn), label=f"Reading {conn.name}", key="overview",
+                            on_error=self._read_failed)
+
+    def _read_failed(self, info: ErrorInfo) -> None:
+        # the failed connection's overview is empty, never the previous one's badges and counts
+        self.clear_view()
+        self._set_badges([("unreachable", "warn")])
+        self.show_error(info)
 
     def on_shown(self) -> None:
-        if self._stale:
-            self._stale = False
-            self.refresh()
+        # counts change on other pages (and in other processes): read again each time it is shown
+        self._stale = False
+        self.refresh()
 
     def _set_badges(self, texts: list[tuple[str, str]]) -> None:
         while self.badges.count():
@@ -268,6 +284,7 @@ class RuntimeManagerPage(Page):
         self.badges.addStretch(1)
 
     async def _overview(self, conn: Connection) -> None:
+        self.error_panel.clear()
         cp = await self.session.control_plane_for(conn)
         self.target.setText(cp.target)
         info = await cp.info()
@@ -282,14 +299,18 @@ class RuntimeManagerPage(Page):
         if caps.plugins:
             badges.append((f"{len(caps.plugins)} plugins available", "info"))
         self._set_badges(badges)
-        counts = info.get("counts") if isinstance(info.get("counts"), dict) else None
-        if counts is None:
-            counts = {}
-            for t in ("services", "routes", "plugins", "consumers"):
+        counts = dict(info["counts"]) if isinstance(info.get("counts"), dict) else {}
+        for t in COUNT_TABLES:
+            if t in counts or (t == "consumer_groups" and not caps.consumer_groups):
+                continue
+            # not in the node's info (a Kong Admin API): count the list, when the endpoint answers
+            try:
                 n = 0
                 async for _ in cp.list(t):
                     n += 1
                 counts[t] = n
+            except Exception:  # an endpoint this gateway does not have: "—"
+                continue
         for t, lab in self.count_labels.items():
             lab.setText(str(counts[t]) if t in counts else "—")
         nodes = await cp.nodes()

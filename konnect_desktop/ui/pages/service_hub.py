@@ -322,6 +322,18 @@ class ServiceHubPage(Page):
         session.sig_data_changed.connect(self._data_changed)
 
     # -- loading ---------------------------------------------------------------------------------
+    def clear_view(self) -> None:
+        self.model.set_rows([])
+        self.routes, self.plugins = [], []
+        self._index_routes()
+        self.detail.service = None
+        self.detail.overview.load(None)
+        self.detail.routes.set_service(None, [])
+        self.detail.plugins.clear()
+        self.detail.yaml.set_source(None)
+        self.detail_stack.setCurrentWidget(self.empty)
+        self._update_count()
+
     def refresh(self) -> None:
         self.runner.run(self.load(), label="Loading services", key="load")
 
