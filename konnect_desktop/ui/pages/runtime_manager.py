@@ -156,6 +156,7 @@ class RuntimeManagerPage(Page):
             f.setBold(True)
             item.setFont(0, f)
             self.tree.addTopLevelItem(item)
+            item.setFirstColumnSpanned(True)  # a heading: the whole row, never clipped by "State"
             roots[key] = item
         current_id = self.session.current.id if self.session.current else None
         select_item = None
@@ -167,6 +168,7 @@ class RuntimeManagerPage(Page):
             if c.id == current_id:
                 state = f"{state} · in use" if state else "in use"
             item = QTreeWidgetItem([text, state])
+            item.setToolTip(0, text)
             if c.id == current_id:
                 f = item.font(0)
                 f.setBold(True)
@@ -394,8 +396,21 @@ class RuntimeManagerPage(Page):
         self.add_connection()
 
     def new_local_group(self) -> None:
-        name, ok = QInputDialog.getText(self, "New local runtime group", "Name (letters, digits, . - _):")
-        if not ok or not name.strip():
+        dlg = QInputDialog(self)
+        title = "New local runtime group"
+        dlg.setWindowTitle(title)
+        dlg.setLabelText("Name (letters, digits, . - _):")
+        dlg.textValueSelected.connect(self._create_local_group)
+        self.group_dialog = dlg
+        dlg.open()
+        # wide enough for its title (window managers clip a title to the dialog's width); set
+        # once shown, as QInputDialog sizes itself to its contents when it opens
+        width = dlg.fontMetrics().horizontalAdvance(title) + 160
+        dlg.setMinimumWidth(width)
+        dlg.resize(max(width, dlg.width()), dlg.height())
+
+    def _create_local_group(self, name: str) -> None:
+        if not name.strip():
             return
         try:
             self.session.create_local_group(name.strip())
