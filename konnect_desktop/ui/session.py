@@ -691,6 +691,10 @@ class Session(QObject):
         return sorted(out, key=lambda p: p[0].lower())
 
     # -- entity operations (the page's way to write; emits sig_data_changed) --------------------------
+    def require_cp(self) -> ControlPlane:
+        """The current control plane, or a sentence saying to pick a connection."""
+        return self._require_cp()
+
     def _require_cp(self) -> ControlPlane:
         if self.cp is None:
             raise LookupError("No connection selected: pick one in the Runtime Manager.")

@@ -1,0 +1,115 @@
+"""Workflow traps a new user fell into, each through the real widgets against a real store (and
+a real local runtime where a request proves the result)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+from PySide6.QtCore import Qt
+
+from konnect_desktop.ui.entity_editor import EntityEditor
+from konnect_desktop.ui.pages.consumers import ConsumersPage, RegisterApplicationDialog
+
+
+def test_a_field_error_goes_once_the_value_is_fixed(qtbot: Any) -> None:
+    """Issue: field errors stayed after the value was fixed, until the next Save."""
+    saved: list[dict[str, Any]] = []
+
+    async def save(data: dict[str, Any], _existing: Any) -> dict[str, Any]:
+        saved.append(data)
+        return {**data, "id": "x"}
+
+    ed = EntityEditor("services", save=save)
+    qtbot.addWidget(ed)
+    ed.load(None)
+    ed.form.editors["host"].edit.setText("")
+    ed.save()
+    assert "host" in ed.form.errors_shown()
+    assert ed.summary.isVisibleTo(ed) or ed.summary.text()
+    ed.form.editors["host"].edit.setText("billing.internal")
+    assert "host" not in ed.form.errors_shown()
+    assert ed.summary.text() == ""
+    assert not saved  # fixing a value does not save by itself
+
+
+def _consumers(qtbot: Any, arun: Any, session: Any) -> tuple[ConsumersPage, dict[str, Any]]:
+    consumer = arun(session.create("consumers", {"username": "migrated"}))
+    page = ConsumersPage(session)
+    qtbot.addWidget(page)
+    page.resize(1200, 800)
+    page.show()
+    page.refresh()
+    qtbot.waitUntil(lambda: page.model.rowCount() == 1 and not page.runner.busy)
+    qtbot.waitUntil(lambda: page.credentials.consumer is not None)
+    return page, consumer
+
+
+def test_a_key_can_be_typed_not_only_generated(qtbot: Any, arun: Any, local_session: Any) -> None:
+    page, consumer = _consumers(qtbot, arun, local_session)
+    box = page.credentials
+    box.key_input.setText("existing-key-from-the-old-gateway")
+    assert box.generate_button.text() == "Add key"
+    box.generate_button.click()
+    qtbot.waitUntil(lambda: len(box.keys) == 1 and not page.runner.busy)
+    assert box.keys[0]["key"] == "existing-key-from-the-old-gateway"
+    assert box.key_input.text() == "" and box.generate_button.text() == "Generate key"
+    box.generate_button.click()  # nothing typed: Kong makes one
+    qtbot.waitUntil(lambda: len(box.keys) == 2 and not page.runner.busy)
+    assert all(k["key"] for k in box.keys)
+
+
+def test_enter_creates_the_consumer_group(qtbot: Any, arun: Any, local_session: Any) -> None:
+    page, _ = _consumers(qtbot, arun, local_session)
+    page.tabs.setCurrentIndex(1)
+    page.group_name.setText("gold")
+    qtbot.keyClick(page.group_name, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: page.group_model.rowCount() == 1 and not page.runner.busy)
+    assert page.group_model.entity(0)["name"] == "gold"
+
+
+def test_register_application_protects_the_service_with_key_auth(qtbot: Any, arun: Any, session: Any) -> None:
+    """Issue: Register application made a consumer and a key but left the service open; key-auth
+    had to be added by hand. Now it offers (on by default) to add it, and shows the request."""
+    name = f"reg-{uuid.uuid4().hex[:6]}"
+    conn = session.create_local_group(name)
+    rt = arun(session.start_runtime(name, sample=False), timeout=30)
+    arun(session.switch(conn))
+    svc = arun(session.create("services", {"name": "orders", "url": "http://127.0.0.1:9"}))
+    arun(session.create("routes", {"name": "orders-r", "paths": ["/orders"], "service": {"id": svc["id"]}}))
+    arun(session.create("plugins", {"name": "request-termination", "service": {"id": svc["id"]},
+                                    "config": {"status_code": 200, "message": "ok"}}))
+    arun(rt.wait_synced())
+
+    async def call(headers: dict[str, str]) -> int:
+        async with httpx.AsyncClient() as client:
+            return (await client.get(f"{rt.proxy_url}/orders", headers=headers)).status_code
+
+    assert arun(call({})) == 200  # open before
+
+    dlg = RegisterApplicationDialog(session, [("orders", svc["id"])], [])
+    qtbot.addWidget(dlg)
+    dlg.app_name.setText("mobile-app")
+    dlg.service.setCurrentIndex(dlg.service.findData(svc["id"]))
+    assert dlg.protect.isEnabled() and dlg.protect.isChecked()
+    dlg.register_button.click()
+    qtbot.waitUntil(lambda: dlg.result is not None, timeout=15000)
+    key = dlg.result["key"]["key"]
+    assert dlg.result["plugin"]["name"] == "key-auth"
+    assert dlg.full_request == f"curl -H 'apikey: {key}' {rt.proxy_url}/orders"
+    assert key not in dlg.request.text() and dlg.request.isVisibleTo(dlg)
+    arun(rt.wait_synced())
+    assert arun(call({})) == 401
+    assert arun(call({"apikey": key})) == 200
+
+    # a second application: key-auth is there already, none is added
+    again = RegisterApplicationDialog(session, [("orders", svc["id"])], [])
+    qtbot.addWidget(again)
+    again.app_name.setText("web-app")
+    again.service.setCurrentIndex(again.service.findData(svc["id"]))
+    again.register_button.click()
+    qtbot.waitUntil(lambda: again.result is not None, timeout=15000)
+    assert again.result["plugin"] is None
+    keyauth = [p for p in arun(session.cp.list_all("plugins")) if p["name"] == "key-auth"]
+    assert len(keyauth) == 1
