@@ -113,3 +113,64 @@ def test_register_application_protects_the_service_with_key_auth(qtbot: Any, aru
     assert again.result["plugin"] is None
     keyauth = [p for p in arun(session.cp.list_all("plugins")) if p["name"] == "key-auth"]
     assert len(keyauth) == 1
+
+
+def _hub(qtbot: Any, arun: Any, session: Any) -> Any:
+    from konnect_desktop.ui.pages.service_hub import ServiceHubPage
+
+    hub = ServiceHubPage(session)
+    qtbot.addWidget(hub)
+    hub.resize(1200, 800)
+    hub.show()
+    hub.refresh()
+    qtbot.waitUntil(lambda: not hub.runner.busy)
+    return hub
+
+
+def test_the_service_url_comes_first_and_a_url_in_host_gets_a_hint(qtbot: Any, arun: Any, local_session: Any) -> None:
+    """Issue: no URL field; a URL pasted into Host gave "invalid value" with no hint."""
+    hub = _hub(qtbot, arun, local_session)
+    hub.new()
+    row = hub.detail.url_row
+    form = hub.detail.overview.form
+    assert row.isVisibleTo(hub) and row.y() < hub.detail.overview.tabs.y()  # above the form
+    qtbot.keyClicks(row.edit, "https://api.example.com:8443/v1")
+    assert (form.editors["protocol"].value(), form.editors["host"].value(), form.editors["port"].value(),
+            form.editors["path"].value()) == ("https", "api.example.com", 8443, "/v1")
+    form.editors["name"].edit.setText("billing")
+    hub.detail.overview.save()
+    qtbot.waitUntil(lambda: hub.model.rowCount() == 1 and not hub.detail.overview.runner.busy)
+    saved = arun(local_session.cp.get("services", "billing"))
+    assert (saved["protocol"], saved["host"], saved["port"], saved["path"]) == ("https", "api.example.com", 8443, "/v1")
+
+    hub.new()
+    assert row.edit.text() == ""
+    qtbot.keyClicks(form.editors["host"].edit, "http://orders.internal:8080/x")
+    assert row.hint_box.isVisibleTo(hub)
+    row.use_button.click()
+    assert form.editors["host"].value() == "orders.internal" and form.editors["port"].value() == 8080
+    assert row.edit.text() == "http://orders.internal:8080/x" and not row.hint_box.isVisibleTo(hub)
+    row.edit.clear()
+    qtbot.keyClicks(row.edit, "http://orders.internal:99999/x")
+    assert row.error.isVisibleTo(hub) and "port" in row.error.text()
+    assert form.editors["port"].value() == 9999  # the last URL that was valid while typing
+
+
+def test_deleting_a_service_with_routes_says_so_and_can_delete_them_too(qtbot: Any, arun: Any,
+                                                                        local_session: Any) -> None:
+    """Issue: the confirmation did not mention the routes, then failed with "an existing 'routes'
+    entity references this 'services' entity"."""
+    cp = local_session.cp
+    svc = arun(cp.create("services", {"name": "old", "url": "http://127.0.0.1:9"}))
+    arun(cp.create("routes", {"name": "old-a", "paths": ["/a"], "service": {"id": svc["id"]}}))
+    arun(cp.create("routes", {"name": "old-b", "paths": ["/b"], "service": {"id": svc["id"]}}))
+    hub = _hub(qtbot, arun, local_session)
+    hub.select_service(svc["id"])
+    hub.detail.overview.delete_button.click()
+    box = hub.detail.delete_box
+    qtbot.waitUntil(box.isVisible)
+    assert "2 routes" in box.text() and "old-a" in box.text() and "old-b" in box.text()
+    hub.detail.delete_all_button.click()
+    qtbot.waitUntil(lambda: hub.model.rowCount() == 0 and not hub.detail.overview.runner.busy)
+    assert arun(cp.list_all("services")) == [] and arun(cp.list_all("routes")) == []
+    assert hub.detail_stack.currentWidget() is hub.empty
