@@ -174,3 +174,73 @@ def test_deleting_a_service_with_routes_says_so_and_can_delete_them_too(qtbot: A
     qtbot.waitUntil(lambda: hub.model.rowCount() == 0 and not hub.detail.overview.runner.busy)
     assert arun(cp.list_all("services")) == [] and arun(cp.list_all("routes")) == []
     assert hub.detail_stack.currentWidget() is hub.empty
+
+
+def test_konnect_test_works_without_a_control_plane(qtbot: Any, arun: Any, session: Any, tmp_path: Any,
+                                                     session_tokens: None) -> None:
+    """Issue: the dialog says "Control plane (optional: pick later)" but Test refused without one.
+    A Konnect API server built from Konnect's OpenAPI files (tests/controlplanes/konnect_server.py)."""
+    import sys
+    from pathlib import Path
+
+    import pytest
+
+    from konnect_desktop import credentials
+    from konnect_desktop.ui.connection_dialog import ConnectionDialog
+    from konnect_desktop.ui.session import Connection
+
+    here = str(Path(__file__).resolve().parents[1] / "controlplanes")
+    sys.path.insert(0, here)
+    try:
+        from konnect_server import KonnectTestServer, specs_available
+    finally:
+        sys.path.remove(here)
+    if not specs_available():
+        pytest.skip("Konnect OpenAPI files are not available here")
+    token = "kpat_" + "Tq4" * 14
+    server = KonnectTestServer(token=token, tmp=tmp_path)
+    arun(server.start())
+    try:
+        server.add_control_plane("prod-eu")
+        server.add_control_plane("staging-eu")
+        credentials.store_token("org", token)
+        org = Connection(kind="konnect", name="org", region="eu", base_url=server.base_url)
+        session.add_connection(org)
+        dlg = ConnectionDialog(session, org)
+        qtbot.addWidget(dlg)
+        assert dlg.control_plane.text() == ""
+        dlg.test()
+        qtbot.waitUntil(lambda: not dlg.runner.busy, timeout=15000)
+        text = dlg.test_result.text()
+        assert text.startswith("✓") and "2 control planes" in text and "prod-eu" in text, text
+    finally:
+        arun(session.flush())
+        arun(server.stop())
+
+
+def test_plus_in_a_list_editor_opens_the_new_rows_editor_in_view(qtbot: Any) -> None:
+    """Issue: "+" added an empty row with no visible editor (below the list's visible rows, or
+    a row too short for the inline editor)."""
+    from PySide6.QtWidgets import QAbstractItemView, QLineEdit
+
+    ed = EntityEditor("routes")
+    qtbot.addWidget(ed)
+    ed.resize(800, 900)
+    ed.show()
+    ed.load(None)
+    paths = ed.form.editors["paths"]
+    for n in range(1, 7):
+        paths.buttons.add.click()
+        lst = paths.list
+        assert lst.state() == QAbstractItemView.State.EditingState
+        item = lst.item(lst.count() - 1)
+        rect = lst.visualItemRect(item)
+        assert lst.currentItem() is item
+        assert lst.viewport().rect().contains(rect), (n, rect)
+        assert rect.height() >= lst.fontMetrics().height() + 6
+        editor = lst.focusWidget() if isinstance(lst.focusWidget(), QLineEdit) else ed.focusWidget()
+        assert isinstance(editor, QLineEdit)
+        qtbot.keyClicks(editor, f"/p{n}")
+        qtbot.keyClick(editor, Qt.Key.Key_Return)
+        qtbot.waitUntil(lambda: paths.list.state() != QAbstractItemView.State.EditingState, timeout=2000)
+    assert paths.value() == [f"/p{n}" for n in range(1, 7)]
