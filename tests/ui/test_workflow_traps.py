@@ -244,3 +244,52 @@ def test_plus_in_a_list_editor_opens_the_new_rows_editor_in_view(qtbot: Any) -> 
         qtbot.keyClick(editor, Qt.Key.Key_Return)
         qtbot.waitUntil(lambda: paths.list.state() != QAbstractItemView.State.EditingState, timeout=2000)
     assert paths.value() == [f"/p{n}" for n in range(1, 7)]
+
+
+def test_replaying_a_history_entry_asks_for_its_secret_instead_of_sending_redacted(
+        qtbot: Any, arun: Any, session: Any, tmp_path: Any) -> None:
+    """Issue: replaying a history entry sent the literal REDACTED. The sample's /private route
+    needs key-auth (demo-key); the echo answer shows what the upstream received."""
+    import json
+
+    from PySide6.QtWidgets import QApplication
+
+    from konnect_desktop.ui.pages.request_console import RequestConsolePage
+
+    rt = arun(session.start_runtime(f"replay-{uuid.uuid4().hex[:6]}"), timeout=30)
+    page = RequestConsolePage(session, history_path=tmp_path / "hist" / "history.db",
+                              environments_path=tmp_path / "envs.json")
+    qtbot.addWidget(page)
+    page.resize(1280, 900)
+    page.show()
+    try:
+        qtbot.waitUntil(lambda: page.history is not None and not page.runner.busy, timeout=10000)
+        page.url.setText(f"{rt.proxy_url}/private")
+        page.headers.set_rows([("apikey", "demo-key")])
+        page.send()
+        qtbot.waitUntil(lambda: page.exchange is not None and not page.runner.busy, timeout=10000)
+        assert page.exchange.status == 200
+        qtbot.waitUntil(lambda: page.history_panel.model.rowCount() == 1, timeout=5000)
+        entry = page.history_panel.model.entries[0]
+        assert entry.redacted == ["header apikey"]
+        first = page.exchange
+
+        page.replay(entry, send_now=True)
+        prompt = page.secret_prompt
+        qtbot.waitUntil(lambda: prompt.dialog is not None and prompt.dialog.isVisible())
+        assert "header apikey" in prompt.dialog.labelText()
+        assert page.exchange is first and not page.runner.busy  # nothing sent yet
+        prompt.dialog.setTextValue("demo-key")
+        prompt.dialog.accept()
+        qtbot.waitUntil(lambda: page.exchange is not first and not page.runner.busy, timeout=10000)
+        assert page.exchange.status == 200
+        assert json.loads(page.exchange.body)["headers"]["apikey"] == "demo-key"
+
+        # cancelling sends nothing
+        page.replay(entry, send_now=True)
+        second = page.exchange
+        page.secret_prompt.dialog.reject()
+        QApplication.processEvents()
+        assert page.exchange is second and not page.runner.busy
+    finally:
+        arun(page.aclose())

@@ -43,7 +43,7 @@ from ...console.environments import (
 )
 from ...console.history import History, HistoryEntry
 from ...console.insight import build_insight, lookup
-from ...console.redact import Redactor, runtime_secrets
+from ...console.redact import Redactor, redacted_places, runtime_secrets
 from ...console.request import METHODS, RequestSpec, query_pairs, set_query
 from ...console.sender import Exchange, Sender, SendError
 from ..console.auth_editor import AuthEditor
@@ -52,6 +52,7 @@ from ..console.editors import BodyEditor, EnvironmentEditor, KeyValueTable
 from ..console.history_panel import HistoryPanel
 from ..console.insight_panel import InsightPanel
 from ..console.response_view import ResponseView
+from ..console.secret_prompt import SecretPrompt
 from ..errors import ErrorInfo
 from ..session import Session
 from .base import Page
@@ -392,6 +393,12 @@ class RequestConsolePage(Page):
 
     def send(self) -> None:
         template = self.build_spec()
+        if redacted_places(template):  # replayed from history without its secret: ask, never send REDACTED
+            self.secret_prompt = SecretPrompt(self, template, self._send_spec)
+            return
+        self._send_spec(template)
+
+    def _send_spec(self, template: RequestSpec) -> None:
         self.error_panel.clear()
         self.response.set_pending("Sending…")
         self.runner.run(self._send(template), label="Sending request", key="send", on_error=self._send_failed)
@@ -517,10 +524,10 @@ class RequestConsolePage(Page):
         self.load_spec(entry.template)
         if entry.redacted:
             self._note("Secrets were not saved with this request (" + ", ".join(entry.redacted) +
-                       "): type them again, or keep them in a secret environment variable.")
+                       "): Send asks for them, or keep them in a secret environment variable.")
         else:
             self._note(f"Loaded from history ({entry.method} {entry.url}).")
-        if send_now and not entry.redacted:
+        if send_now:
             self.send()
 
     async def export_history(self, kind: str, path: str | Path) -> Path:
