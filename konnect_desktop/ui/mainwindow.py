@@ -223,7 +223,10 @@ class MainWindow(QMainWindow):
             p.refresh()
 
     def _preferences(self) -> None:
-        self.show_page("runtimes")
+        from .preferences import PreferencesDialog
+
+        self.preferences_dialog = PreferencesDialog(self.session, self)
+        self.preferences_dialog.open()
 
     def open_log_folder(self) -> None:
         from .crash import open_log_folder

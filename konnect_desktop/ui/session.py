@@ -294,6 +294,7 @@ class Session(QObject):
     sig_error = Signal(object)  # ErrorInfo
     # a page asks the window to show another page and act on it: (page id, callable(page))
     sig_open_page = Signal(str, object)
+    sig_preferences = Signal(object)  # dict: the Preferences were saved (``preferences.py``)
 
     def __init__(self, store: ConnectionStore | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -313,6 +314,7 @@ class Session(QObject):
         self._writes: set[asyncio.Future[Any]] = set()
         # where new local runtimes listen; tests use port 0 (any free port)
         self.listen: tuple[str, str] = ("127.0.0.1:8000", "127.0.0.1:8001")
+        self.preferences: dict[str, Any] = {}  # set by ``preferences.apply``
         # small tables every page needs for names and choices (services, routes, consumers, ...)
         self.cache: dict[str, list[dict[str, Any]]] = {}
         self.sig_data_changed.connect(self._invalidate)

@@ -199,6 +199,7 @@ class RequestConsolePage(Page):
         self.burst_panel.sig_cancel.connect(lambda: self.runner.cancel("burst"))
         self.runner.sig_busy.connect(self._busy_changed)
         self.session.sig_runtime_state.connect(self._runtime_state_changed)
+        self.session.sig_preferences.connect(self._preferences_changed)
         self._url_changed(self.url.text())
 
     def _runtime_state_changed(self, _name: str, _state: str) -> None:
@@ -373,12 +374,14 @@ class RequestConsolePage(Page):
     async def _runtime_secrets(self, rt: Any) -> tuple[list[str], list[str]]:
         """What the runtime makes secret (redacted too): its key-auth key names and the values of
         its stored credentials (keys, passwords, secrets)."""
+        extra = list(self.session.preferences.get("redact_names") or [])  # the Preferences' names
         if rt is None or getattr(rt, "store", None) is None:
-            return [], []
+            return extra, []
         try:
-            return await asyncio.to_thread(runtime_secrets, rt.store)
+            names, values = await asyncio.to_thread(runtime_secrets, rt.store)
         except Exception:  # a store being closed: fall back to the built-in names
-            return [], []
+            return extra, []
+        return [*names, *extra], values
 
     # -- sending -----------------------------------------------------------------------------------
     def _busy_changed(self, _busy: bool, _label: str) -> None:
@@ -476,7 +479,7 @@ class RequestConsolePage(Page):
         (secret variables stay as ``{{name}}``)."""
         template = template or self.build_spec()
         preview = resolve(template, self.current_env(), self.builtins(), strict=False).spec
-        return to_curl(Redactor().spec(preview))
+        return to_curl(Redactor(self.session.preferences.get("redact_names") or ()).spec(preview))
 
     def copy_curl(self, with_secrets: bool = False) -> None:
         if not with_secrets:
@@ -493,6 +496,10 @@ class RequestConsolePage(Page):
 
         self.runner.run(full(), label="Preparing cURL", key="curl", on_done=done)
 
+    def _preferences_changed(self, prefs: dict[str, Any]) -> None:
+        if self.history is not None and prefs.get("history_max"):
+            self.history.max_entries = int(prefs["history_max"])
+
     def _note(self, text: str) -> None:
         self.notice.setText(text)
         self.notice.setVisible(bool(text))
@@ -501,6 +508,7 @@ class RequestConsolePage(Page):
     async def _open(self) -> None:
         path = self._history_path
         self.history = await asyncio.to_thread(History, path) if path is not None else await asyncio.to_thread(History)
+        self._preferences_changed(self.session.preferences)
         try:
             envs = await asyncio.to_thread(self.env_store.load)
         except VariableError as exc:
