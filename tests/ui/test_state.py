@@ -168,3 +168,22 @@ def test_header_status_bar_and_combo_always_agree(qtbot: Any, arun: Any, session
     arun(session.remove_connection(konnect))
     combo, header, status = _bars(win)
     assert combo == "" and header == "" and status == "runtime group: —"
+
+
+def test_a_kong_admin_connection_shows_consumer_group_and_upstream_counts(qtbot: Any, arun: Any,
+                                                                          session: Any) -> None:
+    """Issue: a Kong Admin API connection showed "—" for consumer groups and upstreams although
+    both endpoints answer (the node's info has no counts: they are counted from the lists)."""
+    name = f"k-{uuid.uuid4().hex[:6]}"
+    rt = arun(session.start_runtime(name, sample=False), timeout=30)
+    arun(rt.store.aio.insert("upstreams", {"name": "orders.upstream"}))
+    arun(rt.store.aio.insert("consumer_groups", {"name": "gold"}))
+    kong = Connection(kind="kong-admin", name=f"admin-{name}", url=rt.admin_url)
+    session.add_connection(kong)
+    page = RuntimeManagerPage(session)
+    qtbot.addWidget(page)
+    page.show()
+    page.tree.setCurrentItem(_item(page, kong))
+    qtbot.waitUntil(lambda: not page.runner.busy and page.count_labels["services"].text() != "—", timeout=15000)
+    assert page.count_labels["upstreams"].text() == "1"
+    assert page.count_labels["consumer_groups"].text() == "1"
