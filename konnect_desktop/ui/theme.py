@@ -22,6 +22,7 @@ STATUS_WORDS = {
     "disconnected": ("✕", "bad"),
     "failed": ("✕", "bad"),
     "error": ("✕", "bad"),
+    "warn": ("⚠", "warn"),
 }
 
 _COLOURS = {
