@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QSplitter
 
 from konnect_desktop.ui.errors import ErrorInfo
@@ -54,7 +55,7 @@ def test_a_long_status_message_is_elided_and_kept_whole_elsewhere(qtbot: Any, ar
     assert shown.endswith("…") and len(shown) < len(message)
     assert message in win.activity.toolTip()
     assert message in win.notifications.messages[0][1]
-    assert win.notify_button.text().endswith("1")
+    assert win.notify_button.text() == "1 message"
     # the Stop/Start button stays on screen
     button = win.runtime_button
     assert button.mapTo(win, button.rect().bottomRight()).x() <= W
@@ -146,3 +147,57 @@ def test_tree_labels_and_dialog_titles_are_not_clipped(qtbot: Any, arun: Any, se
     dlg.setTextValue("made-here")
     dlg.accept()
     assert session.find("made-here") is not None
+
+
+def _clipped(root: Any) -> list[str]:
+    """Visible one-line labels and buttons whose text does not fit their width."""
+    from PySide6.QtWidgets import QAbstractButton, QLabel
+
+    from konnect_desktop.ui.status import ElidedLabel
+
+    out = []
+    for w in root.findChildren(QLabel):
+        if not w.isVisible() or w.wordWrap() or isinstance(w, ElidedLabel) or w.textFormat() == Qt.TextFormat.RichText:
+            continue
+        text = w.text()
+        if not text or "<" in text or "\n" in text or w.pixmap() is not None and not w.pixmap().isNull():
+            continue
+        if w.fontMetrics().horizontalAdvance(text) > w.contentsRect().width() + 1:
+            out.append(f"label {text!r}: {w.fontMetrics().horizontalAdvance(text)} > {w.contentsRect().width()}")
+    for b in root.findChildren(QAbstractButton):
+        text = b.text().replace("&", "")
+        if b.isVisible() and text and b.width() < b.fontMetrics().horizontalAdvance(text) + 8:
+            out.append(f"button {text!r}: {b.width()} < {b.fontMetrics().horizontalAdvance(text) + 8}")
+    return out
+
+
+def test_every_page_at_1280x720_shows_its_labels_and_buttons_whole(qtbot: Any, arun: Any, session: Any) -> None:
+    """What a user notices in a screenshot: clipped words. Every page, its sidebar entry, its
+    buttons and one-line labels at the size the app must fit; the console fits with its burst
+    chart shown (no page scrolling needed there)."""
+    from PySide6.QtWidgets import QScrollArea
+
+    win = _window(qtbot, arun, session)
+    sidebar = win.sidebar
+    for i in range(sidebar.count()):
+        item = sidebar.item(i)
+        # icon, text and the style sheet's 10 px padding on each side
+        need = max(sidebar.iconSize().width(), 16) + sidebar.fontMetrics().horizontalAdvance(item.text()) + 20 + 6
+        assert sidebar.visualItemRect(item).width() >= need, item.text()
+    problems: dict[str, list[str]] = {}
+    for spec in PAGES:
+        page = win.show_page(spec.id)
+        qtbot.waitUntil(lambda p=page: not p.runner.busy, timeout=10000)
+        QApplication.processEvents()
+        bad = _clipped(win)
+        if bad:
+            problems[spec.id] = bad
+    assert not problems, problems
+    console = win.show_page("console")
+    console.bottom.setCurrentWidget(console.burst_panel)
+    QApplication.processEvents()
+    scroll = win.stack.currentWidget()
+    assert isinstance(scroll, QScrollArea)
+    assert not scroll.verticalScrollBar().isVisible()
+    assert console.burst_panel.chart.height() >= console.burst_panel.chart.minimumHeight()
+    arun(console.aclose())

@@ -126,8 +126,10 @@ class BurstChart(QWidget):
             return
 
         def text(x0: float, baseline: float, s: str) -> None:
+            box = QRectF(x0, baseline - fm.ascent(), fm.horizontalAdvance(s), fm.height())
+            p.fillRect(box.adjusted(-2, 0, 2, 0), base)  # a marker line passing behind stays behind
             p.drawText(QPointF(x0, baseline), s)
-            self.text_boxes.append((s, QRectF(x0, baseline - fm.ascent(), fm.horizontalAdvance(s), fm.height())))
+            self.text_boxes.append((s, box))
 
         quota = QRectF(left, top, w, h - lanes_h - 10)
         strip = QRectF(left, quota.bottom() + 10, w, lanes_h)

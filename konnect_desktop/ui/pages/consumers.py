@@ -388,6 +388,7 @@ class ConsumersPage(Page):
         self.search.setPlaceholderText("Search consumers…")
         self.search.setClearButtonEnabled(True)
         self.search.setAccessibleName("Search consumers")
+        self.search.setMinimumWidth(self.search.fontMetrics().horizontalAdvance(self.search.placeholderText()) + 40)
         self.register_button = QPushButton("Register application…")
         self.register_button.clicked.connect(self.register_application)
         self.new_button = QPushButton("+ New consumer")

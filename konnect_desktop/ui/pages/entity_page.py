@@ -45,6 +45,7 @@ class EntityListPage(Page):
         self.search.setPlaceholderText(f"Search {self.noun}s…")
         self.search.setClearButtonEnabled(True)
         self.search.setAccessibleName(f"Search {self.noun}s")
+        self.search.setMinimumWidth(self.search.fontMetrics().horizontalAdvance(self.search.placeholderText()) + 40)
         self.new_button = QPushButton(f"+ New {self.noun}")
         self.new_button.clicked.connect(self.new)
         self.header.addWidget(self.search)

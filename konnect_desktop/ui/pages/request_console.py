@@ -179,6 +179,12 @@ class RequestConsolePage(Page):
         split.setStretchFactor(1, 1)  # extra height goes to the response
         split.setStretchFactor(2, 0)
         split.setSizes([180, 440, 240])
+        # each part may shrink to a few lines, so the page fits a 1280×720 window with the burst
+        # chart shown; choosing Burst gives the chart the room it needs
+        self.request_tabs.setMinimumHeight(80)
+        self.response.setMinimumHeight(90)
+        self.insight.setMinimumHeight(90)
+        self.bottom.currentChanged.connect(lambda _i: self._bottom_changed(split))
         self.body.addWidget(split, 1)
 
         self.url.textEdited.connect(self._url_edited)
@@ -495,6 +501,14 @@ class RequestConsolePage(Page):
             self._note("Copied as cURL with secrets: handle the clipboard with care.")
 
         self.runner.run(full(), label="Preparing cURL", key="curl", on_done=done)
+
+    def _bottom_changed(self, split: QSplitter) -> None:
+        if self.bottom.currentWidget() is self.burst_panel:
+            need = self.burst_panel.minimumSizeHint().height() + 40
+            total = sum(split.sizes())
+            if split.sizes()[2] < need and total > need:
+                rest = total - need
+                split.setSizes([rest * 2 // 5, rest - rest * 2 // 5, need])
 
     def _preferences_changed(self, prefs: dict[str, Any]) -> None:
         if self.history is not None and prefs.get("history_max"):
