@@ -146,3 +146,21 @@ def test_the_new_pages_are_in_the_sidebar_and_clear_on_a_switch(qtbot: Any, arun
     arun(session.switch(session.create_local_group(f"b-{uuid.uuid4().hex[:6]}")))
     qtbot.waitUntil(lambda: not page.runner.busy, timeout=10000)
     assert page.model.rowCount() == 0 and page.editor.entity is None
+
+
+def test_upstream_health_through_a_kong_admin_connection(arun: Any, session: Any) -> None:
+    """The Upstreams page's health column for a Kong Admin API connection: ``GET
+    /upstreams/{u}/health`` of a real gateway (the local runtime's Admin API on a free port)."""
+    from konnect_desktop.ui.session import Connection
+
+    name = f"h-{uuid.uuid4().hex[:6]}"
+    group = session.create_local_group(name)
+    rt = arun(session.start_runtime(name, sample=False), timeout=30)
+    local = arun(session.control_plane_for(group))
+    up = arun(local.create("upstreams", {"name": "pay.upstream"}))
+    arun(local.create("targets", {"target": "10.1.1.1:80"}, parent=("upstreams", up["id"])))
+    conn = Connection(kind="kong-admin", name=f"admin-{name}", url=rt.admin_url)
+    session.add_connection(conn)
+    cp = arun(session.control_plane_for(conn))
+    assert arun(cp.upstream_health(up["id"])) == {"10.1.1.1:80": "HEALTHCHECKS_OFF"}
+    assert arun(local.upstream_health("pay.upstream")) == {"10.1.1.1:80": "HEALTHCHECKS_OFF"}

@@ -1,12 +1,12 @@
 """Upstreams & targets: the load balancers of the runtime group, each with its targets (address,
-weight and, where the gateway reports it, health from ``GET /upstreams/{u}/health``); targets
-are added and removed here. The upstream itself is the schema-generated form."""
+weight and, where the gateway reports it, health: ``ControlPlane.upstream_health``, i.e.
+``GET /upstreams/{u}/health``); targets are added and removed here. The upstream itself is the
+schema-generated form."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import httpx
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -97,7 +97,8 @@ class TargetsBox(QWidget):
         if self.upstream is not upstream:
             return  # the user moved on
         self.note.setText("" if health is not None else
-                          "Health is shown for a running local runtime or a Kong Admin API without a token.")
+                          "No health here: the gateway reports it when it runs (a started local runtime "
+                          "or a Kong node's Admin API).")
         self.show_targets(targets, health or {})
 
     def show_targets(self, targets: list[dict[str, Any]], health: dict[str, str]) -> None:
@@ -157,26 +158,7 @@ class UpstreamsPage(EntityListPage):
         self.targets.set_upstream(entity)
 
     async def fetch_health(self, upstream: dict[str, Any]) -> dict[str, str] | None:
-        """target → Kong's health word, from the gateway's ``/upstreams/{u}/health``; None when
-        this connection cannot be asked (no running local runtime; an Admin API behind a token)."""
-        conn = self.session.current
-        if conn is None:
-            return None
-        base, headers, verify = None, {}, True
-        if conn.kind == "local":
-            rt = self.session.runtime(conn.runtime_name)
-            if rt is not None and self.session.runtime_state(conn.runtime_name) == "running":
-                base = rt.admin_url
-        elif conn.kind == "kong-admin" and conn.auth == "none" and conn.url:
-            base, headers, verify = conn.url, dict(conn.headers), conn.verify_tls
-        if base is None:
-            return None
-        try:
-            async with httpx.AsyncClient(timeout=5, verify=verify, headers=headers) as client:
-                r = await client.get(f"{base.rstrip('/')}/upstreams/{upstream['id']}/health")
-            if r.status_code != 200:
-                return None
-            return {str(t.get("target")): str(t.get("health")) for t in r.json().get("data") or []
-                    if isinstance(t, dict)}
-        except (httpx.HTTPError, ValueError):
-            return None
+        """target → Kong's health word, as the gateway's ``/upstreams/{u}/health`` reports it;
+        None when this connection cannot tell (a stopped local runtime, a Konnect control plane)."""
+        cp = self.session.cp
+        return await cp.upstream_health(upstream["id"]) if cp is not None else None
