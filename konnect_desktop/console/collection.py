@@ -1,6 +1,6 @@
 """Request collections as files: a folder of YAML files, one request per file, git-friendly.
 
-Layout (sub-folders are groups; files and folders run in name order)::
+Layout (sub-folders are groups; files and folders run in name order, a leading ``NN-`` only orders)::
 
     my-api/
       collection.yaml          optional: name, description
@@ -44,6 +44,7 @@ from .request import METHODS, FormField, RequestSpec
 REQUEST_KEYS = {"name", "method", "url", "headers", "body", "burst", "expect", "description"}
 ENV_DIR = "environments"
 META_FILE = "collection.yaml"
+_ORDER_PREFIX = re.compile(r"^\d+-")  # "01-orders" sorts first and is shown as "orders"
 _ENV_REF = re.compile(r"\{\{\s*env:([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 
 
@@ -178,9 +179,8 @@ def load(root: str | Path) -> Collection:
     def walk(folder: Path, group: tuple[str, ...]) -> None:
         for p in sorted(folder.iterdir(), key=lambda q: q.name):
             if p.is_dir():
-                if p.name != ENV_DIR or folder != root:
-                    if not p.name.startswith("."):
-                        walk(p, (*group, p.name))
+                if (p.name != ENV_DIR or folder != root) and not p.name.startswith("."):
+                    walk(p, (*group, _ORDER_PREFIX.sub("", p.name) or p.name))
             elif p.suffix in (".yaml", ".yml") and not (folder == root and p.name == META_FILE):
                 req = request_from_dict(_read_yaml(p), str(p), group)
                 req.path = p
@@ -214,10 +214,11 @@ def request_to_dict(req: CollectionRequest) -> dict[str, Any]:
         names = [k.lower() for k, _ in spec.headers]
         out["headers"] = dict(spec.headers) if len(set(names)) == len(names) else [list(p) for p in spec.headers]
     if spec.body_kind == "json":
-        try:
-            out["body"] = {"json": json.loads(spec.body)}
+        try:  # as YAML when that reads back to the same text, else the text itself
+            doc = json.loads(spec.body)
+            out["body"] = {"json": doc if json.dumps(doc, indent=2) == spec.body else spec.body}
         except ValueError:
-            out["body"] = {"raw": spec.body}
+            out["body"] = {"json": spec.body}
     elif spec.body_kind == "raw":
         out["body"] = {"raw": spec.body}
     elif spec.body_kind in ("form", "multipart"):
@@ -242,10 +243,21 @@ def save(collection: Collection, root: str | Path) -> list[Path]:
     meta = root / META_FILE
     meta.write_text(yaml.safe_dump({"name": collection.name}, sort_keys=False), encoding="utf-8")
     written.append(meta)
+    # files and folders are numbered in order of first appearance, so the run order survives
     counters: dict[tuple[str, ...], int] = {}
+    folders: dict[tuple[str, ...], Path] = {(): root}
+
+    def folder_of(group: tuple[str, ...]) -> Path:
+        if group not in folders:
+            parent = folder_of(group[:-1])
+            counters[group[:-1]] = counters.get(group[:-1], 0) + 1
+            name = re.sub(r"[/\\]", "-", group[-1])
+            folders[group] = parent / f"{counters[group[:-1]]:02d}-{name}"
+            folders[group].mkdir(parents=True, exist_ok=True)
+        return folders[group]
+
     for req in collection.requests:
-        folder = root.joinpath(*[re.sub(r"[/\\]", "-", g) for g in req.group])
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = folder_of(req.group)
         counters[req.group] = counters.get(req.group, 0) + 1
         p = folder / file_name(counters[req.group], req.name)
         p.write_text(yaml.safe_dump(request_to_dict(req), sort_keys=False, allow_unicode=True), encoding="utf-8")

@@ -16,8 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..credentials import SECRET_HEADERS
-from ..credentials import SECRET_NAME_WORDS as _SECRET_WORDS
+from ..credentials import SECRET_HEADERS, secret_param
 from .collection import Collection, CollectionError, CollectionRequest
 from .curl import CurlError, parse_curl
 from .environments import Environment, Variable
@@ -51,7 +50,7 @@ def _spec(method: str, url: str, headers: list[tuple[str, str]], mime: str | Non
 
 
 def _secret_name(name: str) -> bool:
-    return name.lower() in SECRET_HEADERS or bool(_SECRET_WORDS.search(name))
+    return name.lower() in SECRET_HEADERS or secret_param(name)
 
 
 def _environment(name: str, values: dict[str, Any], warnings: list[str]) -> Environment:

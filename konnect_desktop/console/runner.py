@@ -45,10 +45,11 @@ class RequestResult:
         head = f"{'PASS' if self.ok else 'FAIL'}  {self.request.title}"
         status = f" → {self.responses[0].status}" if self.responses else ""
         burst = f" ×{len(self.responses)}" if len(self.responses) > 1 else ""
-        counts = f"  ({len(self.checks) - len(self.skipped)} checks"
+        n = len(self.checks) - len(self.skipped)
+        counts = f"  ({n} check{'' if n == 1 else 's'}"
         counts += f", {len(self.skipped)} skipped)" if self.skipped else ")"
         out = [head + status + burst + counts]
-        if self.error:
+        if self.error and not self.checks:  # otherwise the "response" check says it
             out.append(f"      ✗ {self.error}")
         out += [f"      {c.line()}" for c in self.failed]
         return out

@@ -21,8 +21,8 @@ from typing import Any
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("collection", type=Path, metavar="COLLECTION",
                         help="a collection folder (or one request file)")
-    parser.add_argument("--config", type=Path, metavar="KONG_YAML",
-                        help="decK file the local runtime loads before the run")
+    parser.add_argument("--config", type=Path, action="append", default=[], metavar="KONG_YAML",
+                        help="decK file the local runtime loads before the run (repeat to merge several)")
     parser.add_argument("--env", metavar="NAME", help="the collection's environment to use (environments/NAME.yaml)")
     parser.add_argument("--target", metavar="URL",
                         help="send to this gateway instead of an in-process local runtime (client-side checks only)")
@@ -48,7 +48,13 @@ def _pick_env(collection: Any, name: str | None) -> Any:
 async def _run(args: argparse.Namespace) -> int:
     import tempfile
 
-    from ..model.declarative import DeclarativeError, FileFormatError, load
+    from ..model.declarative import (
+        DeclarativeError,
+        FileFormatError,
+        load_document,
+        merge_documents,
+        read_source,
+    )
     from .collection import CollectionError, with_process_env
     from .collection import load as load_collection
     from .runner import run_collection
@@ -75,15 +81,16 @@ async def _run(args: argparse.Namespace) -> int:
     sender = Sender(timeout=args.timeout)
     try:
         if args.target:
-            if args.config is not None:
+            if args.config:
                 print("note: --config is for the local runtime; with --target it is not loaded", file=sys.stderr)
             report = await run_collection(collection, sender, env, base=args.target.rstrip("/"), only=only,
                                           on_result=show)
         else:
             config = None
-            if args.config is not None:
+            if args.config:
                 try:
-                    config = load(args.config, strict_plugins=True)
+                    doc = merge_documents([read_source(p) for p in args.config])
+                    config = load_document(doc, strict_plugins=True)
                 except (FileFormatError, DeclarativeError) as exc:
                     print(f"konnect-desktop test: {exc}", file=sys.stderr)
                     return 2
@@ -96,7 +103,8 @@ async def _run(args: argparse.Namespace) -> int:
                 try:
                     if config is not None:
                         await rt.load_config(config)
-                    print(f"local runtime on {rt.proxy_url} ({args.config or 'empty configuration'})", flush=True)
+                    loaded = ", ".join(map(str, args.config)) or "empty configuration"
+                    print(f"local runtime on {rt.proxy_url} ({loaded})", flush=True)
                     report = await run_collection(collection, sender, env, base=rt.proxy_url, traffic=rt.traffic,
                                                   only=only, on_result=show)
                 finally:
