@@ -43,7 +43,8 @@ SECRET_PARAMS = frozenset({
     "client_secret", "password", "passwd", "secret", "sig", "signature", "x-amz-signature",
     "x-amz-security-token", "auth", "session", "sessionid", "code_verifier",
 })
-SECRET_NAME_WORDS = re.compile(r"token|secret|passw|apikey|api[-_]key|credential|session", re.I)
+SECRET_NAME_WORDS = re.compile(
+    r"token|secret|passw|api[-_]?key|credential|session|signature|private[-_]?key|access[-_]?key", re.I)
 
 _TOKEN_RE = re.compile(r"\b(?:kpat|spat|kat)_[A-Za-z0-9]{6,}\b")
 # "?apikey=v" / "&token=v" in a URL or a request line

@@ -101,6 +101,7 @@ def format_line(entry: TrafficEntry) -> str:
         f'"{_quote(agent)}" kong_request_id: "{entry.request_id}" '
         f"latencies: kong={_ms(entry.proxy_latency)} upstream={_ms(entry.upstream_latency)} "
         f"request={_ms(entry.total_latency)}"
+        + (f' warning: "{_quote(entry.host_note)}"' if entry.host_note else "")
     )
 
 

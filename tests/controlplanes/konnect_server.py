@@ -155,8 +155,10 @@ def _iso(ts: float) -> str:
 
 
 def _strip_nulls(entity: Any) -> Any:
+    """Konnect leaves unset fields out at every level (an upstream's ``healthchecks.active.
+    https_sni`` too), where the Admin API answers null."""
     if isinstance(entity, dict):
-        return {k: v for k, v in entity.items() if v is not None}
+        return {k: _strip_nulls(v) for k, v in entity.items() if v is not None}
     return entity
 
 

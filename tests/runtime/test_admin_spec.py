@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import logging
 import threading
 import time
 from pathlib import Path
@@ -42,9 +43,7 @@ UNSUPPORTED: dict[str, str] = {
     "/routes/{route_id_or_name}/filter-chains": "filter chains (WebAssembly) are not supported",
     "/services/{service_id_or_name}/filter-chains": "filter chains (WebAssembly) are not supported",
     "/routes/{route_id_or_name}/{filter_chain_id}": "filter chains (WebAssembly) are not supported",
-    "/timers": "no nginx timers in this runtime",
-    "/status/dns": "no DNS client statistics in this runtime",
-    "/debug": "log levels are not changeable over the Admin API",
+    "/debug/cluster/control-planes-nodes": "hybrid mode only (no control plane nodes here)",
     "/clustering": "no hybrid-mode clustering",
     "/cache": "no shared-dict cache to inspect",
     "/schemas/filters": "filter chains (WebAssembly) are not supported",
@@ -157,7 +156,8 @@ def _nullable_properties(schema: Any) -> None:
 
 def _is_collection(path: str) -> bool:
     last = path.rstrip("/").rsplit("/", 1)[-1]
-    return not last.startswith("{") and path not in ("/", "/status", "/endpoints", "/config")
+    return not last.startswith("{") and path not in ("/", "/status", "/endpoints", "/config", "/timers",
+                                                              "/debug/node/log-level")
 
 
 class ServerThread:
@@ -206,7 +206,7 @@ def seed(base: str) -> None:
 
 
 @pytest.mark.slow
-def test_responses_conform_to_kong_openapi(tmp_path) -> None:
+def test_responses_conform_to_kong_openapi(tmp_path, request) -> None:
     import schemathesis
     from hypothesis import HealthCheck, Phase, given, settings
     from schemathesis.checks import (
@@ -219,10 +219,17 @@ def test_responses_conform_to_kong_openapi(tmp_path) -> None:
     spec = patch_spec(load_spec())
     schema = schemathesis.openapi.from_dict(spec)
     store = Store(tmp_path / "kong.db")
+    # generated PUT /debug/node/log-level/{level} calls change the package logger: restore it
+    logger = logging.getLogger("konnect_desktop")
+    saved_level = logger.level
+    request.addfinalizer(lambda: logger.setLevel(saved_level))
     failures: list[str] = []
     counts: dict[str, int] = {}
     timings: dict[str, float] = {}
     checks = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+    # GET /status/dns answers its documented 501 (no DNS statistics: the OS resolves), which the
+    # generic "no server error" check would flag; its body is checked in test_admin_details.
+    checks_501 = [status_code_conformance, content_type_conformance, response_schema_conformance]
     with ServerThread(create_admin_app(store)) as server:
         base = f"http://127.0.0.1:{server.port}"
         seed(base)
@@ -248,7 +255,7 @@ def test_responses_conform_to_kong_openapi(tmp_path) -> None:
                 counts[label] = counts.get(label, 0) + 1
                 response = case.call(base_url=base, session=session, timeout=10)
                 try:
-                    case.validate_response(response, checks=checks)
+                    case.validate_response(response, checks=checks_501 if label == "GET /status/dns" else checks)
                 except BaseException as exc:  # noqa: BLE001 - failures come as exception groups
                     if isinstance(exc, (KeyboardInterrupt, SystemExit)):
                         raise
