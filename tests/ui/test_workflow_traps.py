@@ -293,3 +293,17 @@ def test_replaying_a_history_entry_asks_for_its_secret_instead_of_sending_redact
         assert page.exchange is second and not page.runner.busy
     finally:
         arun(page.aclose())
+
+
+def test_enter_confirms_the_register_application_dialog(qtbot: Any, arun: Any, local_session: Any) -> None:
+    """Issue: Enter did not confirm the dialog that puts an application in consumer groups."""
+    gold = arun(local_session.cp.create("consumer_groups", {"name": "gold"}))
+    dlg = RegisterApplicationDialog(local_session, [], [("gold", gold["id"])])
+    qtbot.addWidget(dlg)
+    dlg.show()
+    dlg.groups.item(0).setCheckState(Qt.CheckState.Checked)
+    dlg.app_name.setFocus()
+    qtbot.keyClicks(dlg.app_name, "cli-tool")
+    qtbot.keyClick(dlg.app_name, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: dlg.result is not None, timeout=10000)
+    assert dlg.result["consumer"]["username"] == "cli-tool" and dlg.result["groups"] == [gold["id"]]

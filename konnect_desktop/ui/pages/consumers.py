@@ -286,6 +286,7 @@ class RegisterApplicationDialog(QDialog):
         self.buttons.accepted.connect(self.register)
         self.buttons.rejected.connect(self.reject)
         v.addWidget(self.buttons)
+        self.register_button.setDefault(True)  # Enter registers; set once it is inside the dialog
 
     def chosen_groups(self) -> list[str]:
         return [self.groups.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.groups.count())
