@@ -187,3 +187,19 @@ def test_a_kong_admin_connection_shows_consumer_group_and_upstream_counts(qtbot:
     qtbot.waitUntil(lambda: not page.runner.busy and page.count_labels["services"].text() != "—", timeout=15000)
     assert page.count_labels["upstreams"].text() == "1"
     assert page.count_labels["consumer_groups"].text() == "1"
+
+
+def test_a_switch_does_not_cancel_work_that_is_not_the_groups(qtbot: Any, arun: Any, session: Any,
+                                                               tmp_path: Any, store_cp: Any) -> None:
+    """The console's history opening (the app switches to the last connection right after the
+    window shows a page) and a replication are not the current group's data: a switch leaves
+    them running."""
+    from konnect_desktop.ui.pages.request_console import RequestConsolePage
+
+    page = RequestConsolePage(session, history_path=tmp_path / "h.db", environments_path=tmp_path / "e.json")
+    qtbot.addWidget(page)
+    page.show()
+    assert "open" in page.runner.keys()
+    session.use(Connection(kind="local", name="other", id="other"), store_cp)  # while "Opening history" runs
+    qtbot.waitUntil(lambda: page.history is not None and not page.runner.busy, timeout=10000)
+    arun(page.aclose())

@@ -91,6 +91,8 @@ def _same_listener(url_a: str, url_b: str) -> bool:
 
 class RequestConsolePage(Page):
     title = "Request Console"
+    # history, environments and requests go to URLs, not to the current group: a switch keeps them
+    switch_keeps = ("open", "history", "export", "env", "send", "burst", "curl")
 
     def __init__(self, session: Session, parent: QWidget | None = None, *,
                  history_path: str | Path | None = None, environments_path: str | Path | None = None) -> None:
