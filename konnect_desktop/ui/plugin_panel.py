@@ -104,8 +104,13 @@ class PluginPanel(QWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.verticalHeader().hide()
-        self.table.horizontalHeader().setStretchLastSection(True)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        # name, scope and enabled as wide as their text; the settings summary takes the rest and is
+        # elided there (no sideways scrolling in a narrow pane)
+        hh = self.table.horizontalHeader()
+        hh.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        hh.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
+        self.table.setWordWrap(False)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.table.setAlternatingRowColors(True)
         self.table.setAccessibleName("Plugins")
         self.table.selectionModel().currentRowChanged.connect(self._selected)
@@ -121,7 +126,7 @@ class PluginPanel(QWidget):
         split.addWidget(self.editor_holder)
         split.setStretchFactor(0, 1)
         split.setStretchFactor(1, 2)
-        split.setSizes([380, 760])
+        split.setSizes([500, 640])
         v = QVBoxLayout(self)
         v.setContentsMargins(0, 0, 0, 0)
         v.addWidget(split)
@@ -152,7 +157,6 @@ class PluginPanel(QWidget):
         editor = self.editor
         keep = editor.entity.get("id") if editor is not None and editor.entity else None
         self.model.set_rows([p for p in plugins if self._filter(p)])
-        self.table.resizeColumnsToContents()
         if keep and self.model.row_of(keep) is not None:
             self.select_id(keep)
         elif editor is not None and (keep or not self._editor_in_scope(editor)):

@@ -466,7 +466,7 @@ class ConsumersPage(Page):
         gl.setContentsMargins(0, 0, 0, 0)
         grow = QHBoxLayout()
         self.group_name = QLineEdit()
-        self.group_name.setPlaceholderText("new group name, e.g. gold")
+        self.group_name.setPlaceholderText("new group, e.g. gold")
         self.group_name.setAccessibleName("New consumer group name")
         self.group_name.returnPressed.connect(self.create_group)  # Enter confirms, as the button
         add_group = QPushButton("+ Create group")
@@ -485,7 +485,7 @@ class ConsumersPage(Page):
         gsplit.addWidget(self.group_plugins)
         gsplit.setStretchFactor(0, 1)
         gsplit.setStretchFactor(1, 3)
-        gsplit.setSizes([260, 900])
+        gsplit.setSizes([300, 900])
         self.groups_tab = gsplit
         self.tabs.addTab(gsplit, "Consumer groups")
         self.group_plugins.set_filter(lambda _p: False)
