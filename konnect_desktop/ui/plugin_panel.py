@@ -127,6 +127,7 @@ class PluginPanel(QWidget):
         split.setStretchFactor(0, 1)
         split.setStretchFactor(1, 2)
         split.setSizes([500, 640])
+        self.split = split  # a page with little width stacks the editor below (setOrientation)
         v = QVBoxLayout(self)
         v.setContentsMargins(0, 0, 0, 0)
         v.addWidget(split)

@@ -481,6 +481,9 @@ class ConsumersPage(Page):
         gl.addWidget(self.members_label)
         gsplit.addWidget(gleft)
         self.group_plugins = PluginPanel(session, self.runner)
+        # beside the group list there is room for the editor only below the group's plugins
+        self.group_plugins.split.setOrientation(Qt.Orientation.Vertical)
+        self.group_plugins.split.setSizes([160, 520])
         self.group_plugins.sig_changed.connect(self._reload_group_plugins)
         gsplit.addWidget(self.group_plugins)
         gsplit.setStretchFactor(0, 1)
