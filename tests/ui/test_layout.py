@@ -200,4 +200,7 @@ def test_every_page_at_1280x720_shows_its_labels_and_buttons_whole(qtbot: Any, a
     assert isinstance(scroll, QScrollArea)
     assert not scroll.verticalScrollBar().isVisible()
     assert console.burst_panel.chart.height() >= console.burst_panel.chart.minimumHeight()
+    console.bottom.setCurrentWidget(console.history_panel)
+    QApplication.processEvents()
+    assert console.response.height() >= 180  # back on History, the response has its room again
     arun(console.aclose())

@@ -14,7 +14,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QComboBox,
@@ -186,6 +186,9 @@ class RequestConsolePage(Page):
         self.request_tabs.setMinimumHeight(80)
         self.response.setMinimumHeight(90)
         self.insight.setMinimumHeight(90)
+        self.bottom.setMinimumHeight(140)  # not the burst chart's height while History is shown
+        self.split = split
+        self._split_fitted = False
         self.bottom.currentChanged.connect(lambda _i: self._bottom_changed(split))
         self.body.addWidget(split, 1)
 
@@ -237,6 +240,9 @@ class RequestConsolePage(Page):
 
     def on_shown(self) -> None:
         self._editors_changed()
+        if not self._split_fitted:  # once laid out at the window's real size: share it sensibly
+            self._split_fitted = True
+            QTimer.singleShot(0, lambda: self._bottom_changed(self.split))
 
     # -- editors <-> RequestSpec --------------------------------------------------------------------
     def build_spec(self) -> RequestSpec:
@@ -505,12 +511,18 @@ class RequestConsolePage(Page):
         self.runner.run(full(), label="Preparing cURL", key="curl", on_done=done)
 
     def _bottom_changed(self, split: QSplitter) -> None:
+        """Burst gets the height its chart needs; back on History the response gets it back."""
         if self.bottom.currentWidget() is self.burst_panel:
             need = self.burst_panel.minimumSizeHint().height() + 40
             total = sum(split.sizes())
             if split.sizes()[2] < need and total > need:
                 rest = total - need
                 split.setSizes([rest * 2 // 5, rest - rest * 2 // 5, need])
+        else:
+            total = sum(split.sizes())
+            bottom = min(240, total // 3)
+            top = min(split.sizes()[0], 180)
+            split.setSizes([top, total - top - bottom, bottom])
 
     def _preferences_changed(self, prefs: dict[str, Any]) -> None:
         if self.history is not None and prefs.get("history_max"):
