@@ -214,8 +214,12 @@ class TrafficChart(QWidget):
         p.setPen(fg)
         x_text = float(left)
         ok, bad = qcolor("ok"), qcolor("bad")
-        for text, colour in (("Requests per second (last 60 s) · ", fg), ("■", ok), (" passed  ", fg),
-                             ("■", bad), (" rejected by the gateway", fg)):
+        legend = [("Requests per second (last 60 s) · ", fg), ("■", ok), (" passed  ", fg),
+                  ("■", bad), (" rejected by the gateway", fg)]
+        if sum(fm.horizontalAdvance(t) for t, _ in legend) > split - left - 8:
+            # a narrow chart: the short legend, so it never runs into the next title
+            legend = [("Requests/s · ", fg), ("■", ok), (" passed  ", fg), ("■", bad), (" rejected", fg)]
+        for text, colour in legend:
             p.setPen(colour)
             p.drawText(QPointF(x_text, fm.ascent() + 2), text)
             x_text += fm.horizontalAdvance(text)
