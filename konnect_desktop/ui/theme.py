@@ -82,6 +82,17 @@ QLabel#PageTitle {{ font-size: 15pt; font-weight: 600; }}
 QLabel#Muted {{ color: {c['muted']}; }}
 QListWidget#Sidebar {{ border: none; font-size: 11pt; }}
 QListWidget#Sidebar::item {{ padding: 6px 10px; }}
+""" + (_DARK_INDICATORS if dark else "")
+
+
+# Fusion outlines an empty check box or radio button with the window colour made darker: on a
+# dark window that outline disappears. An unchecked indicator gets a visible border; checked
+# ones keep the style's own drawing (no rule matches them).
+_DARK_INDICATORS = """
+QCheckBox::indicator:unchecked, QAbstractItemView::indicator:unchecked {
+    border: 1px solid #8b949e; border-radius: 2px; background: #161b22; width: 12px; height: 12px; }
+QRadioButton::indicator:unchecked {
+    border: 1px solid #8b949e; border-radius: 7px; background: #161b22; width: 12px; height: 12px; }
 """
 
 

@@ -254,10 +254,14 @@ class PlanTree(QTreeView):
 
     def show_message(self, text: str) -> None:
         self.model_.show_message(text)
+        for r in range(self.model_.rowCount()):  # a sentence, not a change: the whole row is its own
+            self.setFirstColumnSpanned(r, QModelIndex(), True)
 
     def set_plan(self, p: Plan, in_sync_text: str = "✓ In sync: the target already matches the source.") -> None:
         m = self.model_
         m.set_plan(p, in_sync_text)
+        for r in range(m.rowCount()):
+            self.setFirstColumnSpanned(r, QModelIndex(), False)
         # open the actions and kinds; open updates onto their fields when there are few
         for r in range(m.rowCount()):
             top = m.index(r, 0)
