@@ -908,6 +908,23 @@ class Store:
         """Delete every entity (one change)."""
         self.replace_all({})
 
+    # -- side tables ----------------------------------------------------------------------------
+    # Data kept in the same file but not Kong entities (the API catalog, the Dev Portal's accounts):
+    # their modules own tables named ``x_*``, which ``_rebuild`` never touches and ``export`` never
+    # reads. Writes join the store's transaction, so an entity change and a side-table change can
+    # commit together; a side-table change alone does not bump ``version`` (the proxy ignores it).
+    @contextlib.contextmanager
+    def side_write(self) -> Iterator[sqlite3.Connection]:
+        """The write connection inside a (possibly nested) transaction."""
+        with self._write():
+            yield self._w
+
+    @contextlib.contextmanager
+    def side_read(self) -> Iterator[sqlite3.Connection]:
+        """A connection to read side tables with (this thread's, or the open transaction's)."""
+        with self._reading() as conn:
+            yield conn
+
     # -- write helpers ------------------------------------------------------------------------
     @contextlib.contextmanager
     def _write(self) -> Iterator[None]:

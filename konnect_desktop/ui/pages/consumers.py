@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
 )
 
 from ...credentials import mask
+from ...runtime import registration
 from ..entity_editor import EntityEditor
 from ..forms import FormContext
 from ..models import Column, EntityFilterProxy, EntityTableModel, load_entities
@@ -284,24 +285,14 @@ class RegisterApplicationDialog(QDialog):
 
 async def register_application(session: Session, name: str, service_id: str | None, group_ids: list[str],
                                acl_group: str | None) -> dict[str, Any]:
-    """Consumer + key + memberships (+ ACL group). On failure, the consumer made here is removed
-    again (its key and memberships go with it), so nothing half-done is left behind."""
-    tags = ["app"] + ([f"service-{service_id[:8]}"] if service_id else [])
-    consumer = await session.create("consumers", {"username": name, "tags": tags})
-    try:
-        key = await session.create("keyauth_credentials", {"consumer": {"id": consumer["id"]}, "tags": tags})
-        cp = session.cp
-        assert cp is not None
-        for gid in group_ids:
-            await cp.add_consumer_to_group(gid, consumer["id"])
-        acl = None
-        if acl_group:
-            acl = await session.create("acls", {"consumer": {"id": consumer["id"]}, "group": acl_group})
-    except BaseException:
-        await session.delete("consumers", consumer["id"])
-        raise
-    session.sig_data_changed.emit("consumer_group_consumers")
-    return {"consumer": consumer, "key": key, "groups": group_ids, "acl": acl}
+    """Consumer + key + memberships (+ ACL group) through the session's control plane: the same
+    code the Dev Portal's approvals run (``runtime.registration``), all or nothing."""
+    cp = session.cp
+    assert cp is not None
+    result = await registration.register_application(cp, name, service_id, group_ids, acl_group)
+    for table in ("consumers", "keyauth_credentials", "acls", "consumer_group_consumers"):
+        session.sig_data_changed.emit(table)
+    return result
 
 
 class ConsumersPage(Page):
