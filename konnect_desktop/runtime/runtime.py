@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import appdirs
-from .admin_guard import AdminAccess, check_bind
+from .admin_guard import AdminAccess, check_bind, check_portal_bind
 from .config_view import Snapshot, build_snapshot
 from .dataplane import KONG_VERSION, ProxyServer, Services
 from .health import HealthRegistry
@@ -85,6 +85,7 @@ class LocalRuntime:
         admin_allow_origins: tuple[str, ...] | list[str] = (),
         owner: str = "Konnect Desktop",
         limits: ProxyLimits = DEFAULT_LIMITS,
+        portal_listen: tuple[str, int] | str | None = None,
     ) -> None:
         self.name = name
         self.db_path = Path(db_path) if db_path is not None else appdirs.runtime_db_path(name)
@@ -96,6 +97,11 @@ class LocalRuntime:
         # held while running: another process asking to serve this store is told who has it
         self.lock = StoreLock(self.db_path, owner)
         self.limits = limits  # what a client request may take (nginx's names and defaults)
+        # the Dev Portal's address (None: no portal); same bind rule and Host/Origin checks as the Admin API
+        self.portal_listen = _hostport(portal_listen) if portal_listen is not None else None
+        self.portal_url: str | None = None
+        self.portal: Any = None  # the PortalService while the portal is served
+        self._portal_runner: Any = None
         self.node_id = str(uuid.uuid4())
         self.traffic = TrafficLog(traffic_capacity)
         self.services = Services(self.node_id)
@@ -137,6 +143,8 @@ class LocalRuntime:
             if self.admin_listen is not None:
                 # before any socket or file is opened: a refused start leaves nothing behind
                 check_bind(self.admin_listen[0], self.admin_token)
+            if self.portal_listen is not None:
+                check_portal_bind(self.portal_listen[0], self.admin_token)
             self.lock.acquire()
             if self.store is None:
                 self.store = await asyncio.to_thread(Store, self.db_path)
@@ -150,6 +158,8 @@ class LocalRuntime:
             self.proxy_bound = _hostport_text(self.proxy.host, self.proxy.port)
             if self.admin_listen is not None:
                 await self._start_admin()
+            if self.portal_listen is not None:
+                await self._start_portal()
             self._synced = asyncio.Event()
             self._unsubscribe = self.store.subscribe(self._on_store_change)
             if self.store.version != snap.version:  # changed while we were starting
@@ -183,6 +193,24 @@ class LocalRuntime:
         names = [s.getsockname()[:2] for s in server.sockets] if server and server.sockets else [self.admin_listen]
         self.admin_bound = [_hostport_text(h, p) for h, p in names]
         self.admin_url = _url(*names[0])
+
+    async def _start_portal(self) -> None:
+        from aiohttp import web
+
+        from .portal.server import create_portal_app
+        from .portal.service import PortalService
+
+        assert self.store is not None and self.portal_listen is not None
+        self.portal = await asyncio.to_thread(PortalService, self.store)
+        access = AdminAccess.of(self.portal_listen[0], self.admin_allow_hosts, self.admin_allow_origins)
+        runner = web.AppRunner(create_portal_app(self.portal, lambda: self.proxy_url, access), access_log=None)
+        await runner.setup()
+        self._portal_runner = runner
+        site = web.TCPSite(runner, self.portal_listen[0], self.portal_listen[1])
+        await site.start()
+        server = site._server  # as for the Admin API: the real port
+        names = [s.getsockname()[:2] for s in server.sockets] if server and server.sockets else [self.portal_listen]
+        self.portal_url = _url(*names[0])
 
     async def metrics_text(self) -> str:
         """This runtime's metrics in the Prometheus text format (what ``GET /metrics`` serves)."""
@@ -230,6 +258,11 @@ class LocalRuntime:
             with contextlib.suppress(Exception):
                 await self._admin_runner.cleanup()
             self._admin_runner = None
+        if self._portal_runner is not None:
+            with contextlib.suppress(Exception):
+                await self._portal_runner.cleanup()
+            self._portal_runner = None
+            self.portal = None
         for t in list(self._closing):
             with contextlib.suppress(BaseException):
                 await t
