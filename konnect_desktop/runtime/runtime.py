@@ -212,6 +212,23 @@ class LocalRuntime:
         names = [s.getsockname()[:2] for s in server.sockets] if server and server.sockets else [self.portal_listen]
         self.portal_url = _url(*names[0])
 
+    async def start_portal(self, listen: tuple[str, int] | str = ("127.0.0.1", 0)) -> str:
+        """Serve the Dev Portal on this running runtime (the app's "Serve portal"); its URL."""
+        if self._portal_runner is not None and self.portal_url:
+            return self.portal_url
+        hp = _hostport(listen)
+        check_portal_bind(hp[0], self.admin_token)
+        self.portal_listen = hp
+        await self._start_portal()
+        assert self.portal_url is not None
+        return self.portal_url
+
+    async def stop_portal(self) -> None:
+        if self._portal_runner is not None:
+            runner, self._portal_runner = self._portal_runner, None
+            await runner.cleanup()
+        self.portal, self.portal_url, self.portal_listen = None, None, None
+
     async def metrics_text(self) -> str:
         """This runtime's metrics in the Prometheus text format (what ``GET /metrics`` serves)."""
         from .metrics import prometheus_text

@@ -26,6 +26,7 @@ class PageSpec:
 PAGES: list[PageSpec] = [
     PageSpec("runtimes", "Runtime Manager", "runtime_manager", "RuntimeManagerPage"),
     PageSpec("services", "Service Hub", "service_hub", "ServiceHubPage"),
+    PageSpec("products", "Products", "products", "ProductsPage"),  # API catalog + Dev Portal
     PageSpec("consumers", "Consumers", "consumers", "ConsumersPage"),
     PageSpec("plugins", "Plugins", "plugins", "PluginsPage"),
     PageSpec("console", "Request Console", "request_console", "RequestConsolePage"),
