@@ -369,25 +369,55 @@ class Catalog:
         return {"_format_version": FORMAT_VERSION, "products": out}
 
     def import_products(self, doc: Mapping[str, Any]) -> int:
-        """Replace the catalog with ``doc`` (``export_products``' format) in one transaction;
-        returns the number of versions. A bad entry raises and leaves the catalog as it was."""
+        """Make the catalog match ``doc`` (``export_products``' format) in one transaction; returns
+        the number of versions. Products and versions are matched by name and version string, so
+        the ones that stay keep their ids (and the Dev Portal's registrations of them); the rest
+        are deleted. A bad entry raises and leaves the catalog as it was."""
         if not isinstance(doc, Mapping) or not isinstance(doc.get("products", []), list):
             raise schema_violation({"products": "expected a list"})
         count = 0
-        with self.store.transaction(), self.store.side_write() as w:
-            w.execute("DELETE FROM x_products")
+        with self.store.transaction():
+            keep_products, keep_versions = set(), set()
             for i, p in enumerate(doc.get("products") or []):
                 if not isinstance(p, Mapping):
                     raise schema_violation({f"products[{i}]": "expected a map"})
-                versions = p.get("versions") or []
+                fields = {k: v for k, v in p.items() if k != "versions"}
                 try:
-                    self.create_product({k: v for k, v in p.items() if k != "versions"})
-                    for v in versions:
-                        self.create_version(p["name"], v)
+                    existing = self._find_product(str(p.get("name")))
+                    prod = (self.update_product(existing["id"], {"labels": {}, "description": "", **fields})
+                            if existing else self.create_product(fields))
+                    keep_products.add(prod["id"])
+                    for v in p.get("versions") or []:
+                        if not isinstance(v, Mapping):
+                            raise schema_violation({"versions": "expected a list of maps"})
+                        old = self._find_version(prod["id"], str(v.get("version")))
+                        full = {"openapi": None, "service": None, "published": False, "registration": "auto",
+                                "consumer_group": None, **v}
+                        if old is not None and "acl_group" not in v:
+                            full["acl_group"] = old["acl_group"]
+                        ver = self.update_version(old["id"], full) if old else self.create_version(prod["id"], v)
+                        keep_versions.add(ver["id"])
                         count += 1
                 except KongError as exc:
                     raise schema_violation({f"products[{i}] ({p.get('name')})": exc.fields or exc.message}) from None
+            with self.store.side_write() as w:
+                for pid in {x["id"] for x in self.list_products()} - keep_products:
+                    w.execute("DELETE FROM x_products WHERE id = ?", (pid,))
+                for vid in {x["id"] for x in self.list_versions()} - keep_versions:
+                    w.execute("DELETE FROM x_product_versions WHERE id = ?", (vid,))
         return count
+
+    def _find_product(self, name: str) -> dict[str, Any] | None:
+        try:
+            return self.get_product(name)
+        except NotFound:
+            return None
+
+    def _find_version(self, product_id: str, version: str) -> dict[str, Any] | None:
+        try:
+            return self.find_version(product_id, version)
+        except NotFound:
+            return None
 
     def save_side_file(self, deck_path: str | Path) -> Path:
         path = side_file_for(deck_path)

@@ -240,3 +240,39 @@ def test_accounts_refuse_bad_input(tmp_path: Path) -> None:
         row = r.execute("SELECT password_hash FROM x_portal_developers").fetchone()
     assert row[0].startswith("$argon2id$")
     store.close()
+
+
+async def test_reimporting_the_side_file_keeps_registrations(tmp_path: Path) -> None:
+    """``gateway run --config`` at every start re-applies kong.products.yaml: versions that stay
+    keep their ids, so developers' registrations of them survive; a dropped version goes."""
+    store = _story_store(tmp_path / "a.db")
+    svc = PortalService(store)
+    [v] = svc.catalog.list_versions("OpenAI")
+    dev, app = await _signed_up(svc, "a@example.com")
+    reg = await svc.request_access(dev, app, v["id"])
+    doc = svc.catalog.export_products()
+    doc["products"][0]["description"] = "changed"
+    doc["products"][0]["versions"].append({"version": "v2", "service": "openai"})
+    assert svc.catalog.import_products(doc) == 2
+    assert svc.catalog.get_product("OpenAI")["description"] == "changed"
+    assert svc.accounts.registration(reg["id"])["status"] == "approved"
+    assert [x["id"] for x in svc.catalog.list_versions("OpenAI") if x["version"] == "v1"] == [v["id"]]
+    doc["products"][0]["versions"] = doc["products"][0]["versions"][1:]
+    svc.catalog.import_products(doc)
+    assert [x["version"] for x in svc.catalog.list_versions("OpenAI")] == ["v2"]
+    assert svc.accounts.registration(reg["id"]) is None  # its version is gone
+    store.close()
+
+
+async def test_deleting_a_version_revokes_its_keys(tmp_path: Path) -> None:
+    store = _story_store(tmp_path / "a.db")
+    svc = PortalService(store)
+    [v] = svc.catalog.list_versions("OpenAI")
+    dev, app = await _signed_up(svc, "a@example.com")
+    reg = await svc.request_access(dev, app, v["id"])
+    key = svc.accounts.take_fresh_keys(dev)[reg["id"]]
+    assert store.find("keyauth_credentials", key) is not None
+    await svc.delete_product("OpenAI")
+    assert store.find("keyauth_credentials", key) is None and store.count("consumers") == 0
+    assert svc.catalog.list_products() == []
+    store.close()

@@ -90,6 +90,19 @@ class PortalService:
                 pass
         await self._run(self.accounts.set_status, registration_id, "revoked", None)
 
+    async def delete_version(self, version_id: str) -> None:
+        """Revoke the version's approved registrations (their keys stop working), then delete it:
+        deleting the catalog row alone would leave working keys behind."""
+        for reg in await self._run(self.accounts.registrations):
+            if reg["version_id"] == version_id and reg["status"] == "approved":
+                await self.revoke(reg["id"])
+        await self._run(self.catalog.delete_version, version_id)
+
+    async def delete_product(self, product_id: str) -> None:
+        for v in await self._run(self.catalog.list_versions, product_id):
+            await self.delete_version(v["id"])
+        await self._run(self.catalog.delete_product, product_id)
+
     async def new_key(self, developer_id: str, registration_id: str) -> str:
         """A fresh key for the developer's own approved registration; the old one stops working."""
         reg = await self._run(self.accounts.registration, registration_id)

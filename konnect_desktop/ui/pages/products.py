@@ -269,10 +269,17 @@ class ProductsTab(QWidget):
         else:
             self._do("update_product", p["id"], data, label="Saving product", done="Product saved.")
 
+    def _revoking(self, fn: str, ident: str, *, label: str, done: str) -> None:
+        """Deletes that revoke the approved registrations first (``PortalService``)."""
+        svc = self.page.service()
+        self.page.runner.run(getattr(svc, fn)(ident), label=label, on_done=lambda _r: self._after(done),
+                             on_error=self._failed)
+
     def delete_product(self) -> None:
         p = self.current_product()
         if p is not None:
-            self._do("delete_product", p["id"], label="Deleting product", done=f"Product “{p['name']}” deleted.")
+            self._revoking("delete_product", p["id"], label="Deleting product",
+                           done=f"Product “{p['name']}” deleted; its registrations were revoked.")
 
     def new_version(self) -> None:
         self.table.setCurrentCell(-1, 0)
@@ -321,7 +328,8 @@ class ProductsTab(QWidget):
     def delete_version(self) -> None:
         v = self.current_version()
         if v is not None:
-            self._do("delete_version", v["id"], label="Deleting version", done=f"Version {v['version']} deleted.")
+            self._revoking("delete_version", v["id"], label="Deleting version",
+                           done=f"Version {v['version']} deleted; its registrations were revoked.")
 
 
 class ProductsPage(Page):
