@@ -30,6 +30,7 @@ BUNDLED: tuple[str, ...] = (
     "bot-detection",
     "proxy-cache",
     "response-ratelimiting",
+    "standard-webhooks",
 )
 
 _OPAQUE_CONFIG = Map(Field("string"), Field("any"), description="Configuration of a plugin this app does not bundle (carried as given).")
