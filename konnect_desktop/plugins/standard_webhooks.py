@@ -101,4 +101,5 @@ PLUGIN = PluginSpec(
     description="Verify Standard Webhooks signatures (webhook-id, webhook-timestamp, webhook-signature) and refuse unsigned or stale webhooks.",
     handler=StandardWebhooksHandler,
     no_consumer=True,
+    consumer_groups=True,
 )
