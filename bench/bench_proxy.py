@@ -175,9 +175,12 @@ def tree_cpu(pid: int | None) -> float:
 
 
 def wrk(url: str, cpu: str, duration: int, conns: int, headers: list[str],
-        pid: int | None = None) -> tuple[float, float, float, float, float] | None:
-    """(wall req/s, p50 ms, p99 ms, req per CPU-second of ``pid``, CPU seconds ``pid`` used)."""
+        pid: int | None = None, script: str | None = None) -> tuple[float, float, float, float, float] | None:
+    """(wall req/s, p50 ms, p99 ms, req per CPU-second of ``pid``, CPU seconds ``pid`` used);
+    ``script``: a wrk Lua script (e.g. one that varies the request)."""
     cmd = ["taskset", "-c", cpu, "wrk", "-t1", f"-c{conns}", f"-d{duration}s", "--latency"]
+    if script:
+        cmd += ["-s", script]
     for h in headers:
         cmd += ["-H", h]
     c0 = tree_cpu(pid)

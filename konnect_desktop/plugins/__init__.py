@@ -33,6 +33,7 @@ BUNDLED: tuple[str, ...] = (
     "bot-detection",
     "proxy-cache",
     "response-ratelimiting",
+    "standard-webhooks",
     "http-log",
     "file-log",
     "prometheus",

@@ -352,6 +352,8 @@ PLUGIN = PluginSpec(
     config=CONFIG,
     description="Cache upstream responses in memory and answer repeated requests from the cache.",
     handler=ProxyCacheHandler,
+    consumer_groups=True,
+    any_protocol=True,  # typedefs.protocols
     entity_checks=[Custom(["config"], _shdict_check)],
     admin_routes=ADMIN_ROUTES,
 )

@@ -361,3 +361,19 @@ async def test_api_schema(gw: CacheGateway) -> None:
     assert res.json()["fields"]["config"]["response_code"] == ["value should be between 100 and 900"]
     res = await gw.admin.post("/plugins", json={"name": PC, "config": {**base, "memory": {"dictionary_name": "nope"}}})
     assert res.status_code == 400 and res.json()["fields"]["@entity"] == ["missing shared dict 'nope'"]
+
+
+async def test_purge_leaves_other_instances(gw: CacheGateway) -> None:
+    """04-invalidations_spec.lua, "cache purge": "does not affect cache entries under other plugin
+    instances", and "propagates global purges" on one node. (Propagation to a second Kong node
+    through cluster events has no counterpart: a local runtime is a single node.)"""
+    inst = await load(gw, {"route-1.test": {}, "route-2.test": {}})
+    plugin1, plugin2 = inst["route-1.test"]["id"], inst["route-2.test"]["id"]
+    key1 = (await gw.get("route-1.test")).header("X-Cache-Key")
+    key2 = (await gw.get("route-2.test")).header("X-Cache-Key")
+    assert key1 != key2
+    assert (await gw.admin.delete(f"/proxy-cache/{plugin1}/caches/{key1}")).status_code == 204
+    assert (await gw.admin.get(f"/proxy-cache/{plugin1}/caches/{key1}")).status_code == 404
+    assert (await gw.admin.get(f"/proxy-cache/{plugin2}/caches/{key2}")).status_code == 200
+    assert (await gw.admin.delete("/proxy-cache/")).status_code == 204
+    assert (await gw.admin.get(f"/proxy-cache/{plugin2}/caches/{key2}")).status_code == 404
