@@ -31,6 +31,7 @@ BUNDLED: tuple[str, ...] = (
     "udp-log",
     "statsd",
     "syslog",
+    "ai-proxy",
 )
 
 _OPAQUE_CONFIG = Map(Field("string"), Field("any"), description="Configuration of a plugin this app does not bundle (carried as given).")

@@ -1,0 +1,336 @@
+"""ai-proxy: turn a route into an LLM endpoint in the OpenAI wire format (Kong's plugin,
+PRIORITY 770), for providers that speak it — ``openai`` (any ``model.options.upstream_url``,
+e.g. a local model server), and ``mistral`` / ``llama2`` with their ``openai`` format.
+
+The access phase follows Kong's normalize-request filter: the body must be JSON
+("content-type header does not match request body, or bad JSON formatting"), carry prompts for
+``route_type`` ("request body doesn't contain valid prompts", "[llm/v1/chat] message format is
+not compatible with [llm/v1/completions] route type"), and may not name another model than the
+configured one ("cannot use own model - must be: <name>"); a request without a model on a plugin
+without one is refused ("model parameter not found in request, nor in gateway configuration").
+The configured ``model.options`` (temperature, max_tokens, top_p) take precedence over the
+request's, ``stream`` is set explicitly, ``top_k`` removed (Kong's openai driver); the auth
+header or parameter (query or body) is injected unless the client sent its own and
+``auth.allow_override`` lets it stand.
+
+Kong then re-targets the request (``kong.service.set_target``); the plugin contract here has no
+such hook, so the plugin sends the request to the LLM itself and answers with its response —
+status and body passed through, ``X-Kong-LLM-Model: <provider>/<model>`` added. A 2xx answer
+without ``choices`` is Kong's 500 "transformation failed from type openai://<route_type>:
+'choices' not in <route_type> response". Streaming (``stream: true`` or
+``response_streaming: always``) is passed through as the provider's server-sent events, but
+buffered: the client gets them at once when the LLM has finished. Secrets (``auth.header_value``,
+``auth.param_value``) never appear in decisions or logs. ``preserve`` forwards the body as is.
+Other providers validate and are stored; a request reaching one is answered 500 naming why.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from multidict import CIMultiDict
+
+from ..model.schema import (
+    Boolean,
+    Conditional,
+    Custom,
+    Integer,
+    MutuallyRequired,
+    Number,
+    Record,
+    String,
+)
+from .ai_common import BAD_JSON, error, is_compatible, request_json
+from .base import Decision, Handler, PluginExit, PluginSpec, RequestContext
+from .http_client import SharedSession
+from .http_util import decode_args, url_error
+
+log = logging.getLogger(__name__)
+
+NAME = "ai-proxy"
+PRIORITY = 770
+PROVIDERS = ("openai", "azure", "anthropic", "cohere", "mistral", "llama2", "gemini", "bedrock", "huggingface")
+ROUTE_TYPES = ("llm/v1/chat", "llm/v1/completions", "preserve")
+OPENAI_URL = "https://api.openai.com:443"
+# not passed on to the LLM: the connection's own headers, and what the new body recomputes
+_NOT_FORWARDED = {"host", "content-length", "connection", "keep-alive", "transfer-encoding", "te", "upgrade",
+                  "proxy-connection", "accept-encoding", "expect"}
+OPENAI_PATHS = {"llm/v1/chat": "/v1/chat/completions", "llm/v1/completions": "/v1/completions"}
+
+
+def _conditional_at_least_one_of(provider: str, field: str, err: str) -> Custom:
+    """Kong's ``conditional_at_least_one_of`` on model.provider."""
+    def check(entity: dict[str, Any]) -> str | None:
+        model = entity.get("model") or {}
+        if model.get("provider") != provider:
+            return None
+        value: Any = entity
+        for part in field.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        return None if value not in (None, "") else err.format(f"'{field}'")
+    return Custom(("model",), check, name="conditional_at_least_one_of")
+
+
+AUTH = Record([
+    ("header_name", String(description="If AI model requires authentication via Authorization or API key header, specify its name here.")),
+    ("header_value", String(secret=True, description="Specify the full auth header value for 'header_name', for example 'Bearer key' or just 'key'.")),
+    ("param_name", String(description="If AI model requires authentication via query parameter, specify its name here.")),
+    ("param_value", String(secret=True, description="Specify the full parameter value for 'param_name'.")),
+    ("param_location", String(one_of=("query", "body"), description="Specify whether the 'param_name' and 'param_value' options go in a query string, or the POST form/JSON body.")),
+    ("gcp_use_service_account", Boolean(default=False, description="Use service account auth for GCP-based providers and models.")),
+    ("gcp_service_account_json", String(secret=True, description="Set this field to the full JSON of the GCP service account to authenticate, if required. If null (and gcp_use_service_account is true), Kong will attempt to read from environment variable `GCP_SERVICE_ACCOUNT`.")),
+    ("aws_access_key_id", String(secret=True, description="Set this if you are using an AWS provider (Bedrock) and you are authenticating using static IAM User credentials. Setting this will override the AWS_ACCESS_KEY_ID environment variable for this plugin instance.")),
+    ("aws_secret_access_key", String(secret=True, description="Set this if you are using an AWS provider (Bedrock) and you are authenticating using static IAM User credentials. Setting this will override the AWS_SECRET_ACCESS_KEY environment variable for this plugin instance.")),
+    ("allow_override", Boolean(default=False, description="If enabled, the authorization header or parameter can be overridden in the request by the value configured in the plugin.")),
+], description="Authentication the plugin adds to the LLM request.")
+
+OPTIONS = Record([
+    ("max_tokens", Integer(description="Defines the max_tokens, if using chat or completion models.")),
+    ("input_cost", Number(gt=0, description="Defines the cost per 1M tokens in your prompt.")),
+    ("output_cost", Number(gt=0, description="Defines the cost per 1M tokens in the output of the AI.")),
+    ("temperature", Number(between=(0.0, 5.0), description="Defines the matching temperature, if using chat or completion models.")),
+    ("top_p", Number(between=(0, 1), description="Defines the top-p probability mass, if supported.")),
+    ("top_k", Integer(between=(0, 500), description="Defines the top-k most likely tokens, if supported.")),
+    ("anthropic_version", String(description="Defines the schema/API version, if using Anthropic provider.")),
+    ("azure_instance", String(description="Instance name for Azure OpenAI hosted models.")),
+    ("azure_api_version", String(default="2023-05-15", description="'api-version' for Azure OpenAI instances.")),
+    ("azure_deployment_id", String(description="Deployment ID for Azure OpenAI instances.")),
+    ("llama2_format", String(one_of=("raw", "openai", "ollama"), description="If using llama2 provider, select the upstream message format.")),
+    ("mistral_format", String(one_of=("openai", "ollama"), description="If using mistral provider, select the upstream message format.")),
+    ("upstream_url", String(custom=url_error, description="Manually specify or override the full URL to the AI operation endpoints, when calling (self-)hosted models, or for running via a private endpoint.")),
+    ("upstream_path", String(description="Manually specify or override the AI operation path, used when e.g. using the 'preserve' route_type.")),
+    ("gemini", Record([
+        ("api_endpoint", String(description="If running Gemini on Vertex, specify the regional API endpoint (hostname only).")),
+        ("project_id", String(description="If running Gemini on Vertex, specify the project ID.")),
+        ("location_id", String(description="If running Gemini on Vertex, specify the location ID.")),
+    ], entity_checks=[MutuallyRequired(("api_endpoint", "project_id", "location_id"))])),
+    ("bedrock", Record([
+        ("aws_region", String(description="If using AWS providers (Bedrock) you can override the `AWS_REGION` environment variable by setting this option.")),
+    ])),
+    ("huggingface", Record([
+        ("use_cache", Boolean(description="Use the cache layer on the inference API")),
+        ("wait_for_model", Boolean(description="Wait for the model if it is not ready")),
+    ])),
+], description="Key/value settings for the model")
+
+MODEL = Record([
+    ("provider", String(required=True, one_of=PROVIDERS, description="AI provider request format - Kong translates requests to and from the specified backend compatible formats.")),
+    ("name", String(description="Model name to execute.")),
+    ("options", OPTIONS),
+], required=True, nullable=False)
+
+LOGGING = Record([
+    ("log_statistics", Boolean(required=True, default=False, description="If enabled and supported by the driver, will add model usage and token metrics into the Kong log plugin(s) output.")),
+    ("log_payloads", Boolean(required=True, default=False, description="If enabled, will log the request and response body into the Kong log plugin(s) output.")),
+], required=True, nullable=False)
+
+
+def _statistics_supported(entity: dict[str, Any]) -> str | None:
+    logging_ = entity.get("logging") or {}
+    model = entity.get("model") or {}
+    if logging_.get("log_statistics") and entity.get("route_type") == "llm/v1/completions" \
+            and model.get("provider") == "anthropic":
+        return f"{model.get('provider')} does not support statistics when route_type is {entity.get('route_type')}"
+    return None
+
+
+CONFIG = Record(
+    [
+        ("route_type", String(required=True, one_of=ROUTE_TYPES, description="The model's operation implementation, for this provider. Set to `preserve` to pass through without transformation.")),
+        ("auth", AUTH),
+        ("model", MODEL),
+        ("logging", LOGGING),
+        ("response_streaming", String(default="allow", one_of=("allow", "deny", "always"), description="Whether to 'optionally allow', 'deny', or 'always' (force) the streaming of answers via server sent events.")),
+        ("max_request_body_size", Integer(default=8 * 1024, gt=0, description="max allowed body size allowed to be introspected")),
+        ("model_name_header", Boolean(default=True, description="Display the model name selected in the X-Kong-LLM-Model response header")),
+        ("llm_format", String(default="openai", one_of=("openai", "bedrock", "gemini"), description="LLM input and output format and schema to use")),
+    ],
+    entity_checks=[
+        Conditional("model.provider", {"one_of": ["bedrock", "gemini"]}, "auth.allow_override", {"eq": False},
+                    "bedrock and gemini only support auth.allow_override = false"),
+        MutuallyRequired(("auth.header_name", "auth.header_value")),
+        MutuallyRequired(("auth.param_name", "auth.param_value", "auth.param_location")),
+        _conditional_at_least_one_of("llama2", "model.options.llama2_format", "must set {} for llama2 provider"),
+        _conditional_at_least_one_of("mistral", "model.options.mistral_format", "must set {} for mistral provider"),
+        _conditional_at_least_one_of("anthropic", "model.options.anthropic_version", "must set {} for anthropic provider"),
+        _conditional_at_least_one_of("azure", "model.options.azure_instance", "must set {} for azure provider"),
+        _conditional_at_least_one_of("azure", "model.options.azure_api_version", "must set {} for azure provider"),
+        _conditional_at_least_one_of("azure", "model.options.azure_deployment_id", "must set {} for azure provider"),
+        _conditional_at_least_one_of("llama2", "model.options.upstream_url", "must set {} for self-hosted providers/models"),
+        Custom(("route_type", "model", "logging"), _statistics_supported),
+    ],
+    nullable=False,
+    description="Which LLM the route talks to, and how.",
+)
+
+ENTITY_CHECKS = [
+    Conditional("config.llm_format", {"one_of": ["bedrock", "gemini"]}, "config.route_type", {"eq": "llm/v1/chat"},
+                "native provider options in llm_format can only be used with the 'llm/v1/chat' route_type"),
+    Conditional("config.llm_format", {"eq": "bedrock"}, "config.model.provider", {"eq": "bedrock"},
+                "native llm_format 'bedrock' can only be used with the 'bedrock' model.provider"),
+    Conditional("config.llm_format", {"eq": "gemini"}, "config.model.provider", {"eq": "gemini"},
+                "native llm_format 'gemini' can only be used with the 'gemini' model.provider"),
+]
+
+
+def openai_wire(config: dict[str, Any]) -> str | None:
+    """None when this configuration speaks the OpenAI wire format, else why not."""
+    model = config["model"]
+    provider = model["provider"]
+    options = model.get("options") or {}
+    if config.get("llm_format") not in (None, "openai"):
+        return f"llm_format '{config['llm_format']}'"
+    if provider == "openai":
+        return None
+    if provider == "mistral" and options.get("mistral_format") == "openai" and options.get("upstream_url"):
+        return None
+    if provider == "llama2" and options.get("llama2_format") == "openai" and options.get("upstream_url"):
+        return None
+    return f"provider '{provider}'"
+
+
+def target_url(config: dict[str, Any]) -> str:
+    """Kong's openai ``configure_request``: ``upstream_url`` as given, or OpenAI's host with
+    ``upstream_path`` or the route type's path."""
+    options = config["model"].get("options") or {}
+    if options.get("upstream_url"):
+        return options["upstream_url"]
+    path = options.get("upstream_path") or OPENAI_PATHS.get(config["route_type"]) or "/"
+    return OPENAI_URL + "/" + path.lstrip("/")
+
+
+class AiProxyHandler(Handler):
+    def __init__(self, config: dict[str, Any], plugin: dict[str, Any], runtime: Any) -> None:
+        super().__init__(config, plugin, runtime)
+        self.unsupported = openai_wire(config)
+        self.url = target_url(config)
+        parts = urlsplit(self.url)
+        self.where = urlunsplit((parts.scheme, parts.hostname + (f":{parts.port}" if parts.port else "")
+                                 if parts.hostname else parts.netloc, parts.path, "", ""))
+        # certificates are verified (Kong's proxy does not by default): the request carries the
+        # provider's key
+        self.client = SharedSession.of(runtime, NAME, verify_tls=True)
+        self._closed = False
+
+    def access(self, ctx: RequestContext) -> Any:
+        return self._access(ctx)
+
+    async def _access(self, ctx: RequestContext) -> None:
+        conf = self.config
+        if self.unsupported:
+            ctx.decisions.append(Decision(NAME, "error", f"ai-proxy: {self.unsupported} cannot run locally"))
+            raise ctx.kong_error(500, f"ai-proxy: {self.unsupported} is not supported by the local runtime "
+                                      "(only the OpenAI wire format)")
+        request = await request_json(ctx, conf.get("max_request_body_size"))
+        route_type = conf["route_type"]
+        if not isinstance(request, dict):
+            raise self._bad(ctx, BAD_JSON)
+        model_conf = conf["model"]
+        model_name = model_conf.get("name")
+        if route_type != "preserve":
+            messages = request.get("messages")
+            if not ((isinstance(messages, list) and messages) or isinstance(request.get("prompt"), str)):
+                raise self._bad(ctx, "request body doesn't contain valid prompts")
+        requested = request.get("model")
+        if not model_name and isinstance(requested, str):
+            model_name = requested
+        if isinstance(requested, str) and requested != "" and requested != model_name:
+            raise self._bad(ctx, f"cannot use own model - must be: {model_name}")
+        if not model_name and route_type != "preserve":
+            raise self._bad(ctx, "model parameter not found in request, nor in gateway configuration")
+        ok, err = is_compatible(request, route_type)
+        if not ok:
+            raise self._bad(ctx, err or "")
+        streaming = bool(request.get("stream")) or conf.get("response_streaming") == "always"
+        if streaming and conf.get("response_streaming") == "deny":
+            raise self._bad(ctx, "response streaming is not enabled for this LLM")
+        body = dict(request)
+        if route_type != "preserve":
+            options = model_conf.get("options") or {}
+            for key in ("temperature", "max_tokens", "top_p", "top_k"):
+                if options.get(key) is not None:
+                    body[key] = options[key]
+            body["model"] = model_name
+            body["stream"] = streaming
+            body.pop("top_k", None)
+        # the client's headers go on to the LLM, as they would through Kong's proxy
+        headers: CIMultiDict[str] = CIMultiDict(
+            (k, v) for k, v in ctx.headers.items() if k.lower() not in _NOT_FORWARDED)
+        headers["Content-Type"] = "application/json"
+        headers["Accept-Encoding"] = "identity"  # the answer is passed on as received
+        query = decode_args(urlsplit(self.url).query)
+        auth = conf.get("auth") or {}
+        if auth.get("header_name") and auth.get("header_value"):
+            if ctx.headers.get(auth["header_name"]) is None or not auth.get("allow_override"):
+                headers[auth["header_name"]] = auth["header_value"]
+        if auth.get("param_name") and auth.get("param_value"):
+            name = auth["param_name"]
+            if auth.get("param_location") == "query":
+                client = ctx.query.get(name)
+                query[name] = client if client is not None and auth.get("allow_override") else auth["param_value"]
+            elif auth.get("param_location") == "body":
+                if body.get(name) is None or not auth.get("allow_override"):
+                    body[name] = auth["param_value"]
+        status, resp_headers, payload = await self._call(headers, query, body)
+        model_label = f"{model_conf['provider']}/{model_name}" if model_name else model_conf["provider"]
+        out_headers = {}
+        ctype = resp_headers.get("Content-Type") or "application/json"
+        out_headers["Content-Type"] = ctype
+        if conf.get("model_name_header", True):
+            out_headers["X-Kong-LLM-Model"] = model_label
+        if 200 <= status < 300 and route_type != "preserve" and "text/event-stream" not in ctype:
+            try:
+                doc = json.loads(payload)
+            except ValueError:
+                doc = None
+            if not isinstance(doc, dict) or "choices" not in doc:
+                msg = (f"transformation failed from type {model_conf['provider']}://{route_type}: "
+                       f"'choices' not in {route_type} response")
+                ctx.decisions.append(Decision(NAME, "error", f"ai-proxy: {msg}", {"model": model_label}))
+                raise PluginExit(500, {"error": {"message": msg}}, {"X-Kong-LLM-Model": model_label}
+                                 if conf.get("model_name_header", True) else None)
+        ctx.decisions.append(Decision(
+            NAME, "pass", f"ai-proxy: {route_type} to {self.where} (model {model_label}"
+                          f"{', streamed (buffered)' if streaming else ''}) → {status}",
+            {"model": model_label, "upstream": self.where, "status": status, "stream": streaming}))
+        raise PluginExit(status, payload, out_headers)
+
+    def _bad(self, ctx: RequestContext, message: str) -> PluginExit:
+        ctx.decisions.append(Decision(NAME, "reject", f"ai-proxy: {message}"))
+        return error(400, message)
+
+    async def _call(self, headers: CIMultiDict[str], query: dict[str, Any], body: dict[str, Any]) -> tuple[int, Any, bytes]:
+        import aiohttp  # here: the plugins package is imported where no event loop runs
+
+        session = self.client.get()
+        parts = urlsplit(self.url)
+        url = urlunsplit((parts.scheme, parts.netloc, parts.path or "/",
+                          urlencode([(k, v) for k, vs in query.items() for v in (vs if isinstance(vs, list) else [vs])
+                                     if v is not True]), ""))
+        try:
+            async with session.post(url, data=json.dumps(body).encode(), headers=headers,
+                                    timeout=aiohttp.ClientTimeout(total=600)) as res:
+                return res.status, res.headers, await res.read()
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            log.error("ai-proxy: request to %s failed: %s", self.where, type(exc).__name__)
+            return 502, {"Content-Type": "application/json"}, json.dumps(
+                {"error": {"message": f"failed to reach the LLM at {self.where}"}}).encode()
+
+    async def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            await self.client.release()
+
+
+PLUGIN = PluginSpec(
+    name=NAME,
+    priority=PRIORITY,
+    config=CONFIG,
+    description="Turn a route into an LLM endpoint (OpenAI wire format): validate prompts, set the model and options, add the provider's auth.",
+    handler=AiProxyHandler,
+    entity_checks=ENTITY_CHECKS,
+    protocols=("http", "https"),  # Kong's typedefs.protocols_http
+)
