@@ -32,6 +32,9 @@ BUNDLED: tuple[str, ...] = (
     "statsd",
     "syslog",
     "ai-proxy",
+    "ai-prompt-guard",
+    "ai-prompt-decorator",
+    "ai-prompt-template",
 )
 
 _OPAQUE_CONFIG = Map(Field("string"), Field("any"), description="Configuration of a plugin this app does not bundle (carried as given).")

@@ -50,6 +50,17 @@ def set_request_json(ctx: RequestContext, value: Any) -> None:
     ctx.headers.popall("Content-Length", None)
 
 
+def set_request_raw(ctx: RequestContext, raw: bytes) -> None:
+    """Replace the request body with ``raw`` (e.g. a rendered template); the next AI plugin
+    parses it afresh."""
+    ctx.shared.pop(_KEY, None)
+    ctx.set_body(raw)
+    ctx.headers.popall("Content-Length", None)
+
+
+NOT_JSON = "this LLM route only supports application/json requests"
+
+
 def identify_request(request: Any) -> tuple[str | None, str | None]:
     """Kong's ``identify_request``: ``llm/v1/chat`` (non-empty ``messages``) or
     ``llm/v1/completions`` (string ``prompt``); (None, error) otherwise."""
@@ -78,4 +89,4 @@ def is_compatible(request: Any, route_type: str) -> tuple[bool, str | None]:
     return False, f"[{fmt}] message format is not compatible with [{route_type}] route type"
 
 
-__all__ = ["error", "request_json", "set_request_json", "identify_request", "is_compatible", "BAD_JSON"]
+__all__ = ["error", "request_json", "set_request_json", "set_request_raw", "NOT_JSON", "identify_request", "is_compatible", "BAD_JSON"]
