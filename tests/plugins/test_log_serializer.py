@@ -69,3 +69,4 @@ def test_source_exit_when_a_plugin_rejected() -> None:
     ctx.decisions.append(Decision("key-auth", "reject", "no key"))
     rec = serialize(ctx, make_response(401))
     assert rec["source"] == "exit" and rec["upstream_status"] == ""
+
