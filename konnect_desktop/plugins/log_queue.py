@@ -117,6 +117,7 @@ class LogQueue:
         self.task: asyncio.Task[None] | None = None
         self.single_tasks: set[asyncio.Task[Any]] = set()
         self.exiting = False
+        self.already_dropped = False
         self._arrived: asyncio.Event | None = None
         # counters, for the traffic insight and tests
         self.sent = 0  # entries the handler accepted
@@ -144,8 +145,12 @@ class LogQueue:
             log.error("[%s] queue %s: %s", self.tag, self.name, msg)
             return False, msg
         if len(self.entries) >= self.max_entries:
-            log.error("[%s] queue %s: queue full, dropping old entries until processing is successful again",
-                      self.tag, self.name)
+            # Kong logs this for every entry dropped; once per episode here (a flood of error
+            # lines would cost more than the logging it reports on), ``dropped`` counts them
+            if not self.already_dropped:
+                log.error("[%s] queue %s: queue full, dropping old entries until processing is successful again",
+                          self.tag, self.name)
+                self.already_dropped = True
             self._drop_oldest()
         if self.max_bytes is not None:
             dropped = 0
@@ -211,6 +216,9 @@ class LogQueue:
         batch = [self.entries.popleft() for _ in range(count)]
         if self.max_bytes is not None:
             self.bytes_queued -= sum(len(e) for e in batch if isinstance(e, bytes | str))
+        if self.already_dropped:
+            log.info("[%s] queue %s: queue resumed processing", self.tag, self.name)
+            self.already_dropped = False
         if batch:
             await self._handle(batch)
 
