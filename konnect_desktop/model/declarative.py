@@ -934,7 +934,11 @@ _Dumper.add_representer(str, _str_representer)
 def dump(config: Config | dict[str, list[dict[str, Any]]], *, with_id: bool = False,
          select_tags: list[str] | None = None, fmt: str = "yaml") -> str:
     """A Config → decK file text (YAML or JSON), deterministic: keys and lists sorted."""
-    doc = to_deck_dict(config, with_id=with_id, select_tags=select_tags)
+    return render(to_deck_dict(config, with_id=with_id, select_tags=select_tags), fmt)
+
+
+def render(doc: dict[str, Any], fmt: str = "yaml") -> str:
+    """A decK document (already in file shape) → its text, keys sorted."""
     if fmt == "json":
         return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
     if fmt != "yaml":
@@ -944,6 +948,6 @@ def dump(config: Config | dict[str, list[dict[str, Any]]], *, with_id: bool = Fa
 
 __all__ = [
     "Config", "Problem", "Report", "FileFormatError", "DeclarativeError", "FORMAT_VERSIONS",
-    "load", "validate", "dump", "to_deck_dict", "from_deck_dict", "parse_text", "read_source",
+    "load", "validate", "dump", "render", "to_deck_dict", "from_deck_dict", "parse_text", "read_source",
     "flatten_errors", "migrate",
 ]

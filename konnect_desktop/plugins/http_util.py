@@ -17,20 +17,13 @@ from urllib.parse import quote, unquote, unquote_plus
 
 from multidict import MultiDict
 
+from ..model.typedefs import header_name_error, url_error
+
 UNEXPECTED = "An unexpected error occurred"
 
 # -- headers --------------------------------------------------------------------------------------
 _HEADER_NAME = re.compile(r"^[a-zA-Z0-9_-]+$")
 _BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
-
-
-def header_name_error(name: Any) -> str | None:
-    """Kong's ``validate_header_name`` (typedefs.header_name): nginx-safe header names only."""
-    if not isinstance(name, str) or name == "":
-        return "no header name provided"
-    if _HEADER_NAME.match(name):
-        return None
-    return f"bad header name '{name}', allowed characters are A-Z, a-z, 0-9, '_', and '-'"
 
 
 def is_header_name(name: str) -> bool:
@@ -40,17 +33,6 @@ def is_header_name(name: str) -> bool:
 def is_header_value(value: str) -> bool:
     """No control characters (CR/LF would split the header); tabs are allowed."""
     return _BAD_VALUE.search(value) is None
-
-
-def url_error(value: str) -> str | None:
-    """Kong's ``typedefs.url`` check (socket.url parse): a URL needs a host, then a scheme."""
-    m = _URL.match(value)
-    host = m.group(3) if m else None
-    if not host or host.startswith(":"):
-        return "missing host in url"
-    if not m.group(1):
-        return "missing scheme in url"
-    return None
 
 
 def url_userinfo(value: str) -> str | None:

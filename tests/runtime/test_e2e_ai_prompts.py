@@ -106,11 +106,10 @@ async def test_prompt_guard_match_all_roles(gw: Gateway) -> None:
     # it("allow_all_conversation_history needs to be false if match_all_roles is set to true")
     ({"allow_patterns": ["a"], "match_all_roles": True, "allow_all_conversation_history": True},
      {"@entity": ["failed conditional validation given value of field 'config.match_all_roles'"],
-      "config": {"allow_all_conversation_history": "value must be False"}}),
+      "config": {"allow_all_conversation_history": "value must be false"}}),
 ])
 async def test_prompt_guard_config(config: dict[str, Any], errors: dict[str, Any]) -> None:
-    """42-ai-prompt-guard/00-config_spec.lua. Difference: for the last case Kong writes
-    "value must be false" (Lua's boolean); the shared schema engine prints Python's ``False``."""
+    """42-ai-prompt-guard/00-config_spec.lua."""
     assert plugins.check_plugin({"name": "ai-prompt-guard", "config": config})[1] == errors
 
 

@@ -37,9 +37,9 @@ class Env:
         await self.rt.load_config(c.config())
         assert not self.rt.config_errors
 
-    async def get(self, path: str, headers: Any = None) -> Any:
+    async def get(self, path: str, headers: Any = None, host: str = "127.0.0.1") -> Any:
         assert self.rt.proxy_url
-        return await request(port_of(self.rt.proxy_url), "GET", path, headers)
+        return await request(port_of(self.rt.proxy_url), "GET", path, headers, host=host)
 
     async def scrape(self) -> tuple[int, str | None, str]:
         assert self.rt.admin_url
@@ -117,7 +117,7 @@ async def test_does_not_log_error_if_no_service_was_matched(env: Env, caplog: py
     """02-access_spec it("does not log error if no service was matched")."""
     await env.load({"status_code_metrics": True})
     with caplog.at_level("ERROR"):
-        r = await env.get("/no-route-match-in-kong", [("Host", "nowhere.test")])
+        r = await env.get("/no-route-match-in-kong", host="nowhere.test")
     assert r.status in (200, 404)
     assert not [rec for rec in caplog.records if rec.levelname == "ERROR"]
 
