@@ -36,24 +36,19 @@ from multidict import CIMultiDict
 from ..model.schema import (
     Boolean,
     Conditional,
-    Custom,
     Integer,
-    MutuallyRequired,
-    Number,
-    Record,
     String,
 )
 from .ai_common import BAD_JSON, error, is_compatible, request_json
 from .base import Decision, Handler, PluginExit, PluginSpec, RequestContext
 from .http_client import SharedSession
-from .http_util import decode_args, url_error
+from .http_util import decode_args
+from .llm_schema import llm_config
 
 log = logging.getLogger(__name__)
 
 NAME = "ai-proxy"
 PRIORITY = 770
-PROVIDERS = ("openai", "azure", "anthropic", "cohere", "mistral", "llama2", "gemini", "bedrock", "huggingface")
-ROUTE_TYPES = ("llm/v1/chat", "llm/v1/completions", "preserve")
 OPENAI_URL = "https://api.openai.com:443"
 # not passed on to the LLM: the connection's own headers, and what the new body recomputes
 _NOT_FORWARDED = {"host", "content-length", "connection", "keep-alive", "transfer-encoding", "te", "upgrade",
@@ -61,106 +56,15 @@ _NOT_FORWARDED = {"host", "content-length", "connection", "keep-alive", "transfe
 OPENAI_PATHS = {"llm/v1/chat": "/v1/chat/completions", "llm/v1/completions": "/v1/completions"}
 
 
-def _conditional_at_least_one_of(provider: str, field: str, err: str) -> Custom:
-    """Kong's ``conditional_at_least_one_of`` on model.provider."""
-    def check(entity: dict[str, Any]) -> str | None:
-        model = entity.get("model") or {}
-        if model.get("provider") != provider:
-            return None
-        value: Any = entity
-        for part in field.split("."):
-            value = value.get(part) if isinstance(value, dict) else None
-        return None if value not in (None, "") else err.format(f"'{field}'")
-    return Custom(("model",), check, name="conditional_at_least_one_of")
-
-
-AUTH = Record([
-    ("header_name", String(description="If AI model requires authentication via Authorization or API key header, specify its name here.")),
-    ("header_value", String(secret=True, description="Specify the full auth header value for 'header_name', for example 'Bearer key' or just 'key'.")),
-    ("param_name", String(description="If AI model requires authentication via query parameter, specify its name here.")),
-    ("param_value", String(secret=True, description="Specify the full parameter value for 'param_name'.")),
-    ("param_location", String(one_of=("query", "body"), description="Specify whether the 'param_name' and 'param_value' options go in a query string, or the POST form/JSON body.")),
-    ("gcp_use_service_account", Boolean(default=False, description="Use service account auth for GCP-based providers and models.")),
-    ("gcp_service_account_json", String(secret=True, description="Set this field to the full JSON of the GCP service account to authenticate, if required. If null (and gcp_use_service_account is true), Kong will attempt to read from environment variable `GCP_SERVICE_ACCOUNT`.")),
-    ("aws_access_key_id", String(secret=True, description="Set this if you are using an AWS provider (Bedrock) and you are authenticating using static IAM User credentials. Setting this will override the AWS_ACCESS_KEY_ID environment variable for this plugin instance.")),
-    ("aws_secret_access_key", String(secret=True, description="Set this if you are using an AWS provider (Bedrock) and you are authenticating using static IAM User credentials. Setting this will override the AWS_SECRET_ACCESS_KEY environment variable for this plugin instance.")),
-    ("allow_override", Boolean(default=False, description="If enabled, the authorization header or parameter can be overridden in the request by the value configured in the plugin.")),
-], description="Authentication the plugin adds to the LLM request.")
-
-OPTIONS = Record([
-    ("max_tokens", Integer(description="Defines the max_tokens, if using chat or completion models.")),
-    ("input_cost", Number(gt=0, description="Defines the cost per 1M tokens in your prompt.")),
-    ("output_cost", Number(gt=0, description="Defines the cost per 1M tokens in the output of the AI.")),
-    ("temperature", Number(between=(0.0, 5.0), description="Defines the matching temperature, if using chat or completion models.")),
-    ("top_p", Number(between=(0, 1), description="Defines the top-p probability mass, if supported.")),
-    ("top_k", Integer(between=(0, 500), description="Defines the top-k most likely tokens, if supported.")),
-    ("anthropic_version", String(description="Defines the schema/API version, if using Anthropic provider.")),
-    ("azure_instance", String(description="Instance name for Azure OpenAI hosted models.")),
-    ("azure_api_version", String(default="2023-05-15", description="'api-version' for Azure OpenAI instances.")),
-    ("azure_deployment_id", String(description="Deployment ID for Azure OpenAI instances.")),
-    ("llama2_format", String(one_of=("raw", "openai", "ollama"), description="If using llama2 provider, select the upstream message format.")),
-    ("mistral_format", String(one_of=("openai", "ollama"), description="If using mistral provider, select the upstream message format.")),
-    ("upstream_url", String(custom=url_error, description="Manually specify or override the full URL to the AI operation endpoints, when calling (self-)hosted models, or for running via a private endpoint.")),
-    ("upstream_path", String(description="Manually specify or override the AI operation path, used when e.g. using the 'preserve' route_type.")),
-    ("gemini", Record([
-        ("api_endpoint", String(description="If running Gemini on Vertex, specify the regional API endpoint (hostname only).")),
-        ("project_id", String(description="If running Gemini on Vertex, specify the project ID.")),
-        ("location_id", String(description="If running Gemini on Vertex, specify the location ID.")),
-    ], entity_checks=[MutuallyRequired(("api_endpoint", "project_id", "location_id"))])),
-    ("bedrock", Record([
-        ("aws_region", String(description="If using AWS providers (Bedrock) you can override the `AWS_REGION` environment variable by setting this option.")),
-    ])),
-    ("huggingface", Record([
-        ("use_cache", Boolean(description="Use the cache layer on the inference API")),
-        ("wait_for_model", Boolean(description="Wait for the model if it is not ready")),
-    ])),
-], description="Key/value settings for the model")
-
-MODEL = Record([
-    ("provider", String(required=True, one_of=PROVIDERS, description="AI provider request format - Kong translates requests to and from the specified backend compatible formats.")),
-    ("name", String(description="Model name to execute.")),
-    ("options", OPTIONS),
-], required=True, nullable=False)
-
-LOGGING = Record([
-    ("log_statistics", Boolean(required=True, default=False, description="If enabled and supported by the driver, will add model usage and token metrics into the Kong log plugin(s) output.")),
-    ("log_payloads", Boolean(required=True, default=False, description="If enabled, will log the request and response body into the Kong log plugin(s) output.")),
-], required=True, nullable=False)
-
-
-def _statistics_supported(entity: dict[str, Any]) -> str | None:
-    logging_ = entity.get("logging") or {}
-    model = entity.get("model") or {}
-    if logging_.get("log_statistics") and entity.get("route_type") == "llm/v1/completions" \
-            and model.get("provider") == "anthropic":
-        return f"{model.get('provider')} does not support statistics when route_type is {entity.get('route_type')}"
-    return None
-
-
-CONFIG = Record(
-    [
-        ("route_type", String(required=True, one_of=ROUTE_TYPES, description="The model's operation implementation, for this provider. Set to `preserve` to pass through without transformation.")),
-        ("auth", AUTH),
-        ("model", MODEL),
-        ("logging", LOGGING),
+# Kong's ai-proxy schema: the shared ``llm`` record plus the proxy's own fields
+_LLM = llm_config()
+CONFIG = _LLM.with_(
+    fields=[
+        *(_LLM.fields or []),
         ("response_streaming", String(default="allow", one_of=("allow", "deny", "always"), description="Whether to 'optionally allow', 'deny', or 'always' (force) the streaming of answers via server sent events.")),
         ("max_request_body_size", Integer(default=8 * 1024, gt=0, description="max allowed body size allowed to be introspected")),
         ("model_name_header", Boolean(default=True, description="Display the model name selected in the X-Kong-LLM-Model response header")),
         ("llm_format", String(default="openai", one_of=("openai", "bedrock", "gemini"), description="LLM input and output format and schema to use")),
-    ],
-    entity_checks=[
-        Conditional("model.provider", {"one_of": ["bedrock", "gemini"]}, "auth.allow_override", {"eq": False},
-                    "bedrock and gemini only support auth.allow_override = false"),
-        MutuallyRequired(("auth.header_name", "auth.header_value")),
-        MutuallyRequired(("auth.param_name", "auth.param_value", "auth.param_location")),
-        _conditional_at_least_one_of("llama2", "model.options.llama2_format", "must set {} for llama2 provider"),
-        _conditional_at_least_one_of("mistral", "model.options.mistral_format", "must set {} for mistral provider"),
-        _conditional_at_least_one_of("anthropic", "model.options.anthropic_version", "must set {} for anthropic provider"),
-        _conditional_at_least_one_of("azure", "model.options.azure_instance", "must set {} for azure provider"),
-        _conditional_at_least_one_of("azure", "model.options.azure_api_version", "must set {} for azure provider"),
-        _conditional_at_least_one_of("azure", "model.options.azure_deployment_id", "must set {} for azure provider"),
-        _conditional_at_least_one_of("llama2", "model.options.upstream_url", "must set {} for self-hosted providers/models"),
-        Custom(("route_type", "model", "logging"), _statistics_supported),
     ],
     nullable=False,
     description="Which LLM the route talks to, and how.",

@@ -19,12 +19,13 @@ import logging
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..model import typedefs
 from ..model.schema import Field, Integer, Map, Number, Record, String
 from .base import Decision, Handler, PluginSpec, RequestContext, ResponseContext
 from .http_client import SharedSession
 from .http_util import header_name_error, url_error, url_userinfo
-from .log_queue import QUEUE, QueueRegistry, queue_params
-from .log_serializer import LUA_CODE, LUA_NOT_RUN, encode, serialize
+from .log_queue import QueueRegistry, queue_params
+from .log_serializer import LUA_NOT_RUN, encode, serialize
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +67,8 @@ CONFIG = Record(
         ("flush_timeout", Number(description="Deprecated: use `queue.max_coalescing_delay` (a value other than 2 takes its place).")),
         ("headers", Map(String(custom=_header_key_error), String(),
                         description="Headers added to the requests to the HTTP server (not `Host`, `Content-Length` or `Content-Type`).")),
-        ("queue", QUEUE),
-        ("custom_fields_by_lua", LUA_CODE),
+        ("queue", typedefs.queue()),
+        ("custom_fields_by_lua", typedefs.lua_code()),
     ],
     nullable=False,
     custom=_no_double_auth,
