@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
@@ -106,6 +107,35 @@ def target_url(config: dict[str, Any]) -> str:
     return OPENAI_URL + "/" + path.lstrip("/")
 
 
+def analytics(plugin_id: str | None, model_conf: dict[str, Any], model_name: str | None, response: bytes,
+              latency_ms: int, request: dict[str, Any] | None) -> dict[str, Any]:
+    """Kong's ``ai.proxy`` log section (serialize-analytics): meta (provider, models, latency) and
+    usage (the LLM's token counts; cost from ``model.options.input_cost``/``output_cost`` per
+    million tokens), and with ``log_payloads`` the request sent and the response received."""
+    try:
+        doc = json.loads(response)
+    except ValueError:
+        doc = None
+    doc = doc if isinstance(doc, dict) else {}
+    usage = doc.get("usage") if isinstance(doc.get("usage"), dict) else {}
+    prompt = int(usage.get("prompt_tokens") or 0)
+    completion = int(usage.get("completion_tokens") or 0)
+    options = model_conf.get("options") or {}
+    cost = (prompt * (options.get("input_cost") or 0) + completion * (options.get("output_cost") or 0)) / 1_000_000
+    out: dict[str, Any] = {
+        "meta": {"plugin_id": plugin_id, "provider_name": model_conf.get("provider") or "UNSPECIFIED",
+                 "request_model": model_name or "UNSPECIFIED",
+                 "response_model": doc.get("model") or model_name or "UNSPECIFIED", "llm_latency": latency_ms},
+        "usage": {"prompt_tokens": prompt, "completion_tokens": completion,
+                  "total_tokens": int(usage.get("total_tokens") or prompt + completion),
+                  "time_per_token": latency_ms / completion if completion else 0, "cost": cost},
+    }
+    if request is not None:
+        out["payload"] = {"request": json.dumps(request, separators=(",", ":"), ensure_ascii=False),
+                          "response": response.decode("utf-8", "replace")}
+    return out
+
+
 class AiProxyHandler(Handler):
     def __init__(self, config: dict[str, Any], plugin: dict[str, Any], runtime: Any) -> None:
         super().__init__(config, plugin, runtime)
@@ -178,7 +208,9 @@ class AiProxyHandler(Handler):
             elif auth.get("param_location") == "body":
                 if body.get(name) is None or not auth.get("allow_override"):
                     body[name] = auth["param_value"]
+        started = time.perf_counter()
         status, resp_headers, payload = await self._call(headers, query, body)
+        latency_ms = int((time.perf_counter() - started) * 1000)
         model_label = f"{model_conf['provider']}/{model_name}" if model_name else model_conf["provider"]
         out_headers = {}
         ctype = resp_headers.get("Content-Type") or "application/json"
@@ -200,6 +232,11 @@ class AiProxyHandler(Handler):
             NAME, "pass", f"ai-proxy: {route_type} to {self.where} (model {model_label}"
                           f"{', streamed (buffered)' if streaming else ''}) → {status}",
             {"model": model_label, "upstream": self.where, "status": status, "stream": streaming}))
+        logging_conf = conf.get("logging") or {}
+        if logging_conf.get("log_statistics"):
+            ctx.shared.setdefault("ai", {})["proxy"] = analytics(
+                self.plugin.get("id"), model_conf, model_name, payload, latency_ms,
+                body if logging_conf.get("log_payloads") else None)
         raise PluginExit(status, payload, out_headers)
 
     def _bad(self, ctx: RequestContext, message: str) -> PluginExit:

@@ -179,6 +179,9 @@ def serialize(ctx: RequestContext, resp: ResponseContext, now: Callable[[], floa
         record["service"] = dict(ctx.service)
     if ctx.consumer is not None:
         record["consumer"] = dict(ctx.consumer)
+    ai = ctx.shared.get("ai")  # the AI plugins' analytics (Kong's ``ai.<namespace>`` values)
+    if ai:
+        record["ai"] = {k: dict(v) for k, v in ai.items()}
     correlation = ctx.shared.get("correlation_id")
     if correlation is not None:
         record["correlation_id"] = correlation
