@@ -41,6 +41,10 @@ BUNDLED: tuple[str, ...] = (
     "udp-log",
     "statsd",
     "syslog",
+    "ai-proxy",
+    "ai-prompt-guard",
+    "ai-prompt-decorator",
+    "ai-prompt-template",
     # carried but not run by the local runtime (PluginSpec.not_run; handlers in not_run.py)
     "pre-function",
     "post-function",
