@@ -20,6 +20,7 @@ BUNDLED: tuple[str, ...] = (
     "basic-auth",
     "jwt",
     "hmac-auth",
+    "oauth2",
     "acl",
     "rate-limiting",
     "request-transformer",

@@ -110,6 +110,9 @@ class LocalRuntime:
         try:
             if self.store is None:
                 self.store = await asyncio.to_thread(Store, self.db_path)
+            # plugins that keep data the gateway writes while serving (oauth2 tokens) reach the
+            # store here (plugins.base.RuntimeServices: optional ``store``)
+            self.services.store = self.store
             snap = await self._compile()
             self.proxy = ProxyServer(snap, self.services, self.traffic, self._loop)
             self.proxy.on_snapshot_drained = self._snapshot_drained
