@@ -21,6 +21,7 @@ BUNDLED: tuple[str, ...] = (
     "jwt",
     "hmac-auth",
     "oauth2",
+    "session",
     "acl",
     "rate-limiting",
     "request-transformer",
