@@ -36,7 +36,7 @@ SECRET_HEADERS = frozenset({
 SECRET_PARAMS = frozenset({
     "apikey", "api_key", "api-key", "key", "token", "access_token", "refresh_token", "id_token",
     "client_secret", "password", "passwd", "secret", "sig", "signature", "x-amz-signature",
-    "x-amz-security-token", "auth", "session", "sessionid", "code_verifier",
+    "x-amz-security-token", "auth", "session", "sessionid", "code_verifier", "provision_key",
 })
 _WORDS = re.compile(r"token|secret|passw|apikey|api[-_]key|credential|session", re.I)
 _MIN_SCRUB = 3  # shorter values would blank ordinary characters in stored text

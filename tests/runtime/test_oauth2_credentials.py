@@ -165,3 +165,13 @@ consumers:
         assert phc not in diff.render_text(plan)
     finally:
         store.close()
+
+
+def test_console_redacts_oauth2_parameters() -> None:
+    """What a client sends to /oauth2/token and /oauth2/authorize is blanked in the request
+    console's history and exports (the provision key included)."""
+    from konnect_desktop.console.redact import Redactor
+
+    r = Redactor()
+    for name in ("client_secret", "provision_key", "code_verifier", "access_token", "refresh_token"):
+        assert r.secret_param(name), name
