@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from .entities import CREDENTIAL_TABLES, DEPENDENCY_ORDER, ENTITIES, EntityDef, entity
+from .entities import (
+    CREDENTIAL_TABLES,
+    DEPENDENCY_ORDER,
+    ENTITIES,
+    RUNTIME_TABLES,
+    EntityDef,
+    entity,
+)
 from .errors import KongError, NotFound, schema_violation
 
 
@@ -32,6 +39,6 @@ def validate_entity(table: str, data: dict[str, Any], *, strict: bool = True, fi
 
 
 __all__ = [
-    "ENTITIES", "EntityDef", "entity", "DEPENDENCY_ORDER", "CREDENTIAL_TABLES", "KongError", "NotFound",
+    "ENTITIES", "EntityDef", "entity", "DEPENDENCY_ORDER", "CREDENTIAL_TABLES", "RUNTIME_TABLES", "KongError", "NotFound",
     "check_entity", "validate_entity", "schema_violation",
 ]

@@ -127,6 +127,8 @@ class Index:
             return f"{e.get('group')} for consumer {consumer}"
         if table in ("basicauth_credentials", "hmacauth_credentials"):
             return f"{e.get('username')} for consumer {consumer}"
+        if table == "oauth2_credentials":
+            return f"{e.get('client_id')} for consumer {consumer}"
         if table == "jwt_secrets":
             return f"{e.get('key')} for consumer {consumer}"
         if table == "consumer_group_consumers":

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import re
+import secrets
 import time
 import uuid as uuid_mod
 from collections.abc import Callable, Iterable, Sequence
@@ -528,6 +529,9 @@ def _lua_str(v: Any) -> str:
     return str(v)
 
 
+_ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
+
 def default_for(f: Field) -> Any:
     """The value a missing field takes on insert."""
     if f.default is not UNSET:
@@ -538,6 +542,8 @@ def default_for(f: Field) -> Any:
             return str(uuid_mod.uuid4())
         if f.timestamp:
             return int(time.time())
+        if f.type == "string":  # Kong: an auto string is kong.tools.rand.random_string()
+            return "".join(secrets.choice(_ALNUM) for _ in range(32))
     if f.type == "record" and f.fields is not None and not (f.nullable and not f.required and f.ui.get("null_default")):
         return {name: default_for(sub) for name, sub in f.fields}
     return None

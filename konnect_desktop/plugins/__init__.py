@@ -20,6 +20,8 @@ BUNDLED: tuple[str, ...] = (
     "basic-auth",
     "jwt",
     "hmac-auth",
+    "oauth2",
+    "session",
     "acl",
     "rate-limiting",
     "request-transformer",

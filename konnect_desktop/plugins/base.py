@@ -157,6 +157,10 @@ class ConfigView(Protocol):
         """A credential by its lookup key, e.g. ``credential("keyauth_credentials", "abc")``."""
         ...
 
+    def credential_by_id(self, credential_id: str) -> dict[str, Any] | None:
+        """A credential of any table by its id (oauth2 tokens name their client this way)."""
+        ...
+
     def acl_groups(self, consumer_id: str) -> list[str]:
         """The consumer's ACL group names (from ``acls``), in insertion order."""
         ...
@@ -174,6 +178,10 @@ class RuntimeServices(Protocol):
     def shared_state(self, name: str) -> dict[str, Any]:
         """A dict that lives as long as the runtime (e.g. local rate-limit counters)."""
         ...
+
+    # Optional: the runtime's ``Store`` (``runtime.store.Store``), for plugins that keep data the
+    # gateway writes while serving (oauth2 tokens and codes, ``EntityDef.runtime_data``). Read it
+    # with ``getattr(runtime, "store", None)``; use ``store.aio`` from the event loop.
 
 
 class PluginExit(Exception):

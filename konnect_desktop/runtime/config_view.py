@@ -44,6 +44,7 @@ class IndexedConfig:
         self._index = ConfigIndex.build(config)
         self.consumer = self._index.consumer
         self.credential = self._index.credential
+        self.credential_by_id = self._index.credential_by_id
         self.acl_groups = self._index.acl_groups
         self.consumer_groups = self._index.consumer_groups
         self._group_ids: dict[str, tuple[str, ...]] = {}
