@@ -61,3 +61,35 @@ def test_remote_schema_without_consumer_groups_offers_none(qtbot: Any) -> None:
     editor = PluginEditor("rate-limiting", remote_schema=schema, strict=False)
     qtbot.addWidget(editor)
     assert offered_scopes(editor) == {"route", "service", "consumer"}
+
+
+def test_plugin_list_badges_carried_plugins_and_group_page_offers_group_plugins(
+        qtbot: Any, arun: Any, local_session: Any, store_cp: Any) -> None:
+    from konnect_desktop.ui.pages.consumers import ConsumersPage
+    from konnect_desktop.ui.pages.plugins import PluginsPage
+
+    arun(store_cp.create("plugins", {"name": "zipkin", "config": {}}))
+    arun(store_cp.create("plugins", {"name": "cors", "config": {}}))
+    page = PluginsPage(local_session)
+    qtbot.addWidget(page)
+    page.show()
+    page.refresh()
+    qtbot.waitUntil(lambda: page.panel.model.rowCount() == 2 and not page.runner.busy, timeout=10000)
+    shown = sorted(page.panel.model.index(r, 0).data() for r in range(2))
+    assert shown == ["cors", f"zipkin  [{NOT_RUN_BADGE}]"]
+    offered = {page.panel.add_combo.itemData(i): page.panel.add_combo.itemText(i)
+               for i in range(page.panel.add_combo.count())}
+    assert set(offered) >= set(NAMES) and offered["ldap-auth"] == f"ldap-auth  [{NOT_RUN_BADGE}]"
+
+    arun(store_cp.create("consumer_groups", {"name": "gold"}))
+    groups = ConsumersPage(local_session)
+    qtbot.addWidget(groups)
+    groups.show()
+    groups.refresh()
+    qtbot.waitUntil(lambda: groups.group_model.rowCount() == 1 and not groups.runner.busy, timeout=10000)
+    groups.tabs.setCurrentIndex(1)
+    groups.group_table.selectRow(0)
+    qtbot.waitUntil(lambda: groups.group_plugins.add_combo.count() > 0, timeout=10000)
+    combo = groups.group_plugins.add_combo
+    names = {combo.itemData(i) for i in range(combo.count())}
+    assert names == {n for n in NAMES if "consumer_group" in KONG_SCOPES[n]}
