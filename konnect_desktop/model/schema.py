@@ -367,7 +367,9 @@ def _set_path(out: dict[str, Any], path: str, err: Any) -> None:
 def _merge_errors(into: dict[str, Any], new: dict[str, Any]) -> None:
     for k, v in new.items():
         if k == "@entity":
-            into.setdefault("@entity", []).extend(v)
+            have = into.get("@entity")
+            # an input key literally named "@entity" is an unknown field (a string error)
+            into["@entity"] = ([] if have is None else have if isinstance(have, list) else [have]) + list(v)
         elif isinstance(v, dict) and isinstance(into.get(k), dict):
             _merge_errors(into[k], v)
         else:
