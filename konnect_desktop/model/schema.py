@@ -431,6 +431,8 @@ def validate_value(f: Field, value: Any) -> tuple[Any, Any]:
     if not ok:
         return value, TYPE_ERRORS.get(f.type, "invalid value")
 
+    if f.type == "string" and (f.referenceable or f.secret) and _is_reference(value):
+        return value, None  # a vault reference ({vault://...}): resolved at run time, not checked
     if f.eq is not UNSET and value != f.eq:
         return value, f"value must be {_lua_str(f.eq)}"
     if f.not_one_of is not None and value in f.not_one_of:
@@ -517,6 +519,11 @@ def validate_value(f: Field, value: Any) -> tuple[Any, Any]:
 
 def _num(n: float) -> str:
     return str(int(n)) if float(n).is_integer() else str(n)
+
+
+def _is_reference(value: str) -> bool:
+    """Kong's ``kong.vault.is_reference``: ``{vault://...}``."""
+    return value.startswith("{vault://") and value.endswith("}")
 
 
 def _lua_str(v: Any) -> str:

@@ -229,3 +229,13 @@ def test_eq_and_not_one_of(attrs: dict, value: object, error: str) -> None:
 
     kind = "foreign" if attrs.get("eq", 0) is None else "boolean" if "eq" in attrs else "string"
     assert validate_value(Field(kind, **attrs), value)[1] == error
+
+
+def test_referenceable_field_takes_a_vault_reference_unchecked() -> None:
+    """Kong's validate_field: a referenceable string holding {vault://...} skips its validators."""
+    from konnect_desktop.model import typedefs
+    from konnect_desktop.model.schema import validate_value
+
+    ref = "{vault://env/otel-endpoint}"
+    assert validate_value(typedefs.url(referenceable=True), ref) == (ref, None)
+    assert validate_value(typedefs.url(), ref)[1] == "missing host in url"
