@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .entities import ENTITIES
+from .plugin_catalog import plugin_entity_schema
 
 Config = dict[str, list[dict[str, Any]]]
 
@@ -161,9 +162,7 @@ def comparable(table: str, e: dict[str, Any], idx: Index) -> dict[str, Any]:
     d = ENTITIES[table]
     schema = d.schema
     if table == "plugins":
-        from ..plugins import entity_schema
-
-        schema = entity_schema(e.get("name"))
+        schema = plugin_entity_schema(e.get("name"))
     out: dict[str, Any] = {}
     ignored = _IGNORED_IN.get(table, frozenset())
     for name, f in schema.fields:
@@ -368,12 +367,10 @@ def masked(table: str, e: dict[str, Any] | None) -> dict[str, Any] | None:
             continue
         out[k] = MASK if k in secret else v
     if table == "plugins" and isinstance(out.get("config"), dict):
-        from ..plugins import get
-
-        spec = get(e.get("name") or "")
-        if spec and spec.config.fields:
+        config = plugin_entity_schema(e.get("name") or None).field("config")
+        if config.fields:
             cfg = dict(out["config"])
-            for n, f in spec.config.fields:
+            for n, f in config.fields:
                 if f.secret and cfg.get(n) is not None:
                     cfg[n] = MASK
             out["config"] = cfg

@@ -370,7 +370,9 @@ def _set_path(out: dict[str, Any], path: str, err: Any) -> None:
 def _merge_errors(into: dict[str, Any], new: dict[str, Any]) -> None:
     for k, v in new.items():
         if k == "@entity":
-            into.setdefault("@entity", []).extend(v)
+            have = into.get("@entity")
+            # an input key literally named "@entity" is an unknown field (a string error)
+            into["@entity"] = ([] if have is None else have if isinstance(have, list) else [have]) + list(v)
         elif isinstance(v, dict) and isinstance(into.get(k), dict):
             _merge_errors(into[k], v)
         else:
@@ -432,6 +434,8 @@ def validate_value(f: Field, value: Any) -> tuple[Any, Any]:
     if not ok:
         return value, TYPE_ERRORS.get(f.type, "invalid value")
 
+    if f.type == "string" and (f.referenceable or f.secret) and _is_reference(value):
+        return value, None  # a vault reference ({vault://...}): resolved at run time, not checked
     if f.eq is not UNSET and value != f.eq:
         return value, f"value must be {_lua_str(f.eq)}"
     if f.not_one_of is not None and value in f.not_one_of:
@@ -518,6 +522,11 @@ def validate_value(f: Field, value: Any) -> tuple[Any, Any]:
 
 def _num(n: float) -> str:
     return str(int(n)) if float(n).is_integer() else str(n)
+
+
+def _is_reference(value: str) -> bool:
+    """Kong's ``kong.vault.is_reference``: ``{vault://...}``."""
+    return value.startswith("{vault://") and value.endswith("}")
 
 
 def _lua_str(v: Any) -> str:

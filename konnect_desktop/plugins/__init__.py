@@ -10,6 +10,7 @@ import importlib
 from functools import cache
 from typing import Any
 
+from ..model import plugin_catalog
 from ..model.entities import PLUGIN_SCHEMA
 from ..model.errors import schema_violation
 from ..model.schema import Field, Map, Schema
@@ -132,5 +133,7 @@ def validate_plugin(data: dict[str, Any], *, strict: bool = True, fill_defaults:
         raise schema_violation(errors)
     return out
 
+
+plugin_catalog.register(check_plugin, entity_schema)
 
 __all__ = ["BUNDLED", "get", "all_specs", "entity_schema", "check_plugin", "validate_plugin", "NOT_ENABLED"]
