@@ -73,5 +73,6 @@ PLUGIN = PluginSpec(
     description="Prepend and append chat messages (e.g. a system prompt) to every LLM chat request of the route.",
     handler=AiPromptDecoratorHandler,
     entity_checks=ENTITY_CHECKS,
-    protocols=("http", "https"),
+    consumer_groups=True,  # Kong's plugin reference: consumer groups supported
+    # protocols: Kong's typedefs.protocols_http (grpc, grpcs, http, https), the default
 )

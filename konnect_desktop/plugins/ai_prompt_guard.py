@@ -127,5 +127,6 @@ PLUGIN = PluginSpec(
     description="Allow or deny LLM prompts by regular expressions, before they reach the model.",
     handler=AiPromptGuardHandler,
     entity_checks=ENTITY_CHECKS,
-    protocols=("http", "https"),
+    consumer_groups=True,  # Kong's plugin reference: consumer groups supported
+    # protocols: Kong's typedefs.protocols_http (grpc, grpcs, http, https), the default
 )

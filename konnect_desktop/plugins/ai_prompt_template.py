@@ -119,5 +119,6 @@ PLUGIN = PluginSpec(
     config=CONFIG,
     description="Named prompt templates with {{parameters}} that clients call with {template://NAME}.",
     handler=AiPromptTemplateHandler,
-    protocols=("http", "https"),
+    consumer_groups=True,  # Kong's plugin reference: consumer groups supported
+    # protocols: Kong's typedefs.protocols_http (grpc, grpcs, http, https), the default
 )

@@ -273,5 +273,6 @@ PLUGIN = PluginSpec(
     description="Turn a route into an LLM endpoint (OpenAI wire format): validate prompts, set the model and options, add the provider's auth.",
     handler=AiProxyHandler,
     entity_checks=ENTITY_CHECKS,
-    protocols=("http", "https"),  # Kong's typedefs.protocols_http
+    consumer_groups=True,  # Kong's plugin reference: consumer groups supported
+    # protocols: Kong's typedefs.protocols_http (grpc, grpcs, http, https), the default
 )

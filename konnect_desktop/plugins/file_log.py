@@ -169,4 +169,5 @@ PLUGIN = PluginSpec(
     config=CONFIG,
     description="Append each request's log record (Kong's JSON, one line) to a file.",
     handler=FileLogHandler,
+    any_protocol=True,  # typedefs.protocols (stream routes too); default the http ones
 )

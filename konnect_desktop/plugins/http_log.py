@@ -183,4 +183,5 @@ PLUGIN = PluginSpec(
     config=CONFIG,
     description="Send each request's log record (Kong's JSON) to an HTTP server, in batches, off the request path.",
     handler=HttpLogHandler,
+    any_protocol=True,  # typedefs.protocols (stream routes too); default the http ones
 )

@@ -287,4 +287,5 @@ PLUGIN = PluginSpec(
     config=CONFIG,
     description="Expose request, latency and bandwidth metrics in Prometheus format (Kong's names), on the Admin API's /metrics.",
     handler=PrometheusHandler,
+    any_protocol=True,  # typedefs.protocols (stream routes too); default the http ones
 )

@@ -293,4 +293,5 @@ PLUGIN = PluginSpec(
     config=CONFIG,
     description="Send request metrics (counts, latencies, sizes, statuses, per consumer) to a StatsD server.",
     handler=StatsdHandler,
+    any_protocol=True,  # typedefs.protocols (stream routes too); default the http ones
 )

@@ -155,4 +155,5 @@ PLUGIN = PluginSpec(
     config=CONFIG,
     description="Send each request's log record (Kong's JSON) to the local syslog, with a severity by status.",
     handler=SyslogHandler,
+    any_protocol=True,  # typedefs.protocols (stream routes too); default the http ones
 )

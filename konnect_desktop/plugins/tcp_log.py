@@ -196,4 +196,5 @@ PLUGIN = PluginSpec(
     config=CONFIG,
     description="Send each request's log record (Kong's JSON, one line) to a TCP server, optionally over TLS.",
     handler=TcpLogHandler,
+    any_protocol=True,  # typedefs.protocols (stream routes too); default the http ones
 )

@@ -136,4 +136,5 @@ PLUGIN = PluginSpec(
     config=CONFIG,
     description="Send each request's log record (Kong's JSON) as a UDP datagram.",
     handler=UdpLogHandler,
+    any_protocol=True,  # typedefs.protocols (stream routes too); default the http ones
 )
