@@ -76,7 +76,8 @@ def minimal(name: str) -> dict[str, Any]:
 
 
 def assert_defaults(fields: list[tuple[str, Field]], given: dict[str, Any], got: dict[str, Any], path: str) -> None:
-    """Every field the user did not give holds Kong's default (records: their fields' defaults)."""
+    """Every field the user did not give holds Kong's default (records: their fields' defaults;
+    ``auto`` fields: a generated value)."""
     for fname, f in fields:
         where = f"{path}.{fname}"
         assert fname in got, f"{where} missing from the stored config"
@@ -92,5 +93,9 @@ def assert_defaults(fields: list[tuple[str, Field]], given: dict[str, Any], got:
             want, err = validate_value(f, f.default) if f.default is not None else (None, None)
             assert err is None, (where, err)
             assert value == want, f"{where}: {value!r} != default {want!r}"
+        elif f.auto:
+            # Kong's auto = true (oauth2's provision_key): generated on insert, valid for the field
+            want, err = validate_value(f, value)
+            assert value is not None and err is None and want == value, f"{where}: {value!r} not generated ({err})"
         elif fname not in given:
             assert value is None or f.type == "record", f"{where}: {value!r} without a default"
