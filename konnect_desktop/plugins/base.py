@@ -210,18 +210,6 @@ class Handler:
         (``async def access`` still works: its coroutine is that awaitable.)"""
         return None
 
-    def access_sync(self, ctx: RequestContext) -> bool:
-        """Optional synchronous form of ``access``, for the proxy's callback lane (no task, no
-        coroutine per plugin).
-
-        Either do the whole access phase without awaiting — the same effects and the same
-        ``PluginExit`` as ``access`` — and return True, or return False *having changed nothing*
-        when this request needs the asynchronous ``access`` (its body must be read, a remote
-        store asked, ...); the proxy then awaits ``access``. A handler that overrides only
-        ``access`` never has this called (the default answers False).
-        """
-        return False
-
     def header_filter(self, ctx: RequestContext, resp: ResponseContext) -> None:
         return None
 

@@ -44,7 +44,6 @@ from ..plugins.base import (
     ResponseContext,
     encode_args,
 )
-from .config_view import ACCESS_ASYNC, ACCESS_NONE, ACCESS_SYNC
 from .echo import ECHO_HOST, echo_response
 from .limits import DEFAULT_LIMITS, ProxyLimits
 from .request_body import BodyTooLarge, RequestBody
@@ -656,6 +655,13 @@ class _Exit(Exception):
         self.body = body
 
 
+def _plugin_failed(ctx: RequestContext, name: str, exc: Exception) -> _Exit:
+    """A plugin's access phase raised: logged, recorded as its decision, Kong's 500."""
+    log.error("plugin %s failed in access", name, exc_info=exc)
+    ctx.decisions.append(Decision(name, "error", f"{type(exc).__name__}: {exc}"))
+    return _Exit(500, MSG_UNEXPECTED, f"plugin {name} failed")
+
+
 def _too_large() -> _Exit:
     return _Exit(413, MSG_TOO_LARGE, "request body over client_max_body_size")
 
@@ -863,7 +869,7 @@ class ProxyServer:
                      query: str | None, host_header: str) -> None:
         """A body-less request on a route with plugins, as callbacks while it can be.
 
-        Access phases run as plain calls (``Handler.access_sync``); a plugin answering the
+        Access phases run as plain calls (``Handler.access``; one that returns an awaitable hands over); a plugin answering the
         client (401, 429, ...) is answered right here; a request that passes goes upstream on a
         kept-alive connection as a ``_FastExchange`` whose callbacks run the header filters, log
         phases and traffic record. The moment something needs to await (a handler without a
@@ -893,17 +899,17 @@ class ProxyServer:
         ran: list[Any] = []
         try:
             ctx = self._context(conn, req, rid, match.request_path, path, query, host_header, match, snap)
-            start = self._access_sync(ctx, chain, snap, route_id, service_id, ran)
+            start, waiting = self._access_sync(ctx, chain, snap, route_id, service_id, ran)
             if start < 0:
                 entry.consumer = ctx.consumer
-                if ctx._body is None and not any(e[0].buffers_response for e in ran):
+                if ctx._body is None and not any(e.buffers_response for e in ran):
                     svc_host, svc_port, svc_host_line, _ct, read_timeout, write_timeout, _tries, _hb, tls = params
                     up = self.pool.take_idle(svc_host, svc_port, tls)
                     if up is not None:
                         self._plugin_exchange(conn, req, snap, ctx, ran, entry, t0, rid, up, params)
                         return
             conn._continue(req, lambda: self._serve_plugins(conn, req, snap, ctx, chain, ran, entry, t0, service,
-                                                            route_id, service_id, start), snap)
+                                                            route_id, service_id, start, waiting), snap)
             return
         except (_Exit, PluginExit) as ex:
             self._answer_exit(conn, req, rid, ex, entry, t0, ctx, ran)
@@ -947,9 +953,10 @@ class ProxyServer:
             raise
 
     def _access_sync(self, ctx: RequestContext, chain: tuple[Any, ...], snap: Snapshot,
-                     route_id: str | None, service_id: str | None, ran: list[Any]) -> int:
-        """The access phases as plain calls, as far as they go: -1 when all ran, else the index
-        of the first one that must be awaited (not run, not in ``ran``)."""
+                     route_id: str | None, service_id: str | None,
+                     ran: list[Any]) -> tuple[int, Awaitable[None] | None]:
+        """The access phases as plain calls, as far as they go: (-1, None) when all ran, else
+        the index of the one that returned an awaitable, and that awaitable."""
         names = snap.names
         cid: str | None = None
         for i in range(len(names)):
@@ -962,34 +969,29 @@ class ProxyServer:
             e = chain[i] if chain else None
             if e is None:
                 continue
-            kind = e[4]
-            if kind == ACCESS_ASYNC:
-                return i
             ran.append(e)
-            if kind == ACCESS_NONE:
+            if not e.access:
                 continue
             try:
-                if e[0].access_sync(ctx):
-                    continue
+                waiting = e.handler.access(ctx)
             except (PluginExit, ConnectionError, BodyTooLarge):
                 raise
             except Exception as exc:
-                log.exception("plugin %s failed in access", names[i])
-                ctx.decisions.append(Decision(names[i], "error", f"{type(exc).__name__}: {exc}"))
-                raise _Exit(500, MSG_UNEXPECTED, f"plugin {names[i]} failed") from None
-            ran.pop()
-            return i
-        return -1
+                raise _plugin_failed(ctx, names[i], exc) from None
+            if waiting is not None:
+                return i, waiting
+        return -1, None
 
     async def _serve_plugins(self, conn: ClientConnection, req: Request, snap: Snapshot, ctx: RequestContext,
                              chain: tuple[Any, ...], ran: list[Any], entry: TrafficEntry, t0: float,
                              service: dict[str, Any], route_id: str | None, service_id: str | None,
-                             start: int) -> None:
-        """A request with plugins from access phase ``start`` on (-1: all ran): upstream,
-        response phases, answer, log phases, traffic record."""
+                             start: int, waiting: Awaitable[None] | None = None) -> None:
+        """A request with plugins from access phase ``start`` on (-1: all ran; ``waiting``:
+        what phase ``start`` returned to wait for): upstream, response phases, answer, log
+        phases, traffic record."""
         try:
             if start >= 0:
-                await self._access(ctx, chain, snap, route_id, service_id, ran, start)
+                await self._access(ctx, chain, snap, route_id, service_id, ran, start, waiting)
                 entry.consumer = ctx.consumer
             await self._proxy_ctx(conn, req, ctx, ran, snap, service, entry, t0)
         except (_Exit, PluginExit) as ex:
@@ -1134,9 +1136,18 @@ class ProxyServer:
         return ctx
 
     async def _access(self, ctx: RequestContext, chain: tuple[Any, ...], snap: Snapshot,
-                      route_id: str | None, service_id: str | None, ran: list[Any], start: int = 0) -> None:
+                      route_id: str | None, service_id: str | None, ran: list[Any], start: int = 0,
+                      waiting: Awaitable[None] | None = None) -> None:
         names = snap.names
         cid: str | None = None
+        if waiting is not None:  # phase ``start`` ran as a plain call and returned this to wait for
+            try:
+                await waiting
+            except (PluginExit, ConnectionError, BodyTooLarge):
+                raise
+            except Exception as exc:
+                raise _plugin_failed(ctx, names[start], exc) from None
+            start += 1
         for i in range(start, len(names)):
             consumer = ctx.consumer
             if consumer is not None:
@@ -1148,45 +1159,40 @@ class ProxyServer:
             if e is None:
                 continue
             ran.append(e)
-            kind = e[4]
-            if kind == ACCESS_NONE:
+            if not e.access:
                 continue
             try:
-                if kind == ACCESS_SYNC and e[0].access_sync(ctx):
-                    continue
-                waiting = e[0].access(ctx)
-                if waiting is not None:  # a plain ``def access`` that had to wait returned an awaitable
+                waiting = e.handler.access(ctx)
+                if waiting is not None:  # the plugin must wait (body, remote store)
                     await waiting
             except (PluginExit, ConnectionError, BodyTooLarge):
                 raise
             except Exception as exc:
-                log.exception("plugin %s failed in access", names[i])
-                ctx.decisions.append(Decision(names[i], "error", f"{type(exc).__name__}: {exc}"))
-                raise _Exit(500, MSG_UNEXPECTED, f"plugin {names[i]} failed") from None
+                raise _plugin_failed(ctx, names[i], exc) from None
 
     def _log_phase(self, ctx: RequestContext, ran: list[Any], entry: TrafficEntry) -> None:
         resp = ctx._kd.resp  # type: ignore[attr-defined]
         if resp is None:
             resp = ResponseContext(entry.status, CIMultiDict())
         for e in ran:
-            if e[3]:
+            if e.log:
                 try:
-                    e[0].log(ctx, resp)
+                    e.handler.log(ctx, resp)
                 except Exception:
-                    log.exception("plugin %s failed in log", e[0].plugin.get("name") if e[0].plugin else "?")
+                    log.exception("plugin %s failed in log", e.name)
 
     def _response_phases(self, ctx: RequestContext, ran: list[Any], resp: ResponseContext) -> None:
         for e in ran:
-            if e[1]:
+            if e.header_filter:
                 try:
-                    e[0].header_filter(ctx, resp)
+                    e.handler.header_filter(ctx, resp)
                 except Exception:
                     log.exception("plugin failed in header_filter")
         if resp.body is not None:
             for e in ran:
-                if e[2]:
+                if e.body_filter:
                     try:
-                        e[0].body_filter(ctx, resp)
+                        e.handler.body_filter(ctx, resp)
                     except Exception:
                         log.exception("plugin failed in body_filter")
         ctx._kd.resp = resp  # type: ignore[attr-defined]
@@ -1484,7 +1490,7 @@ class ProxyServer:
         h = CIMultiDict((_dec(k), _dec(v)) for k, v in headers)
         if ctx is not None:
             self._apply_response_headers(h, ctx)
-            resp = ResponseContext(status, h, body if any(e[0].buffers_response for e in ran) else None)
+            resp = ResponseContext(status, h, body if any(e.buffers_response for e in ran) else None)
             self._response_phases(ctx, ran, resp)
             if resp.body is not None:
                 body = resp.body
@@ -1497,10 +1503,10 @@ class ProxyServer:
         when the body is still to come (then ``_relay_body``), else None."""
         status = up.status
         transport = conn.transport
-        phases = ctx is not None and (ctx.response_headers or any(e[1] or e[2] for e in ran))
+        phases = ctx is not None and (ctx.response_headers or any(e.header_filter or e.body_filter for e in ran))
         if phases:
             assert ctx is not None
-            buffering = any(e[0].buffers_response for e in ran)
+            buffering = any(e.buffers_response for e in ran)
             if buffering:
                 return _BUFFER
             raw = up.raw_head
