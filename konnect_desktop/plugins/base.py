@@ -83,7 +83,7 @@ class PluginExit(Exception):
         self.headers = dict(headers or {})
 
 
-@dataclass
+@dataclass(slots=True)
 class Decision:
     """One plugin's verdict on one request, shown in the traffic log and request console."""
 

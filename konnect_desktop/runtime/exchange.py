@@ -521,6 +521,11 @@ class Exchange:
             return
         req, entry = self.req, self.entry
         self._release()
+        if entry.status and not isinstance(exc, ConnectionError):
+            # a response head is out already: a second answer would corrupt the stream
+            log.error("proxy error after the response head was sent", exc_info=exc)
+            self._cut()
+            return
         if isinstance(exc, BodyTooLarge):
             req.keep_alive = False
             exc = too_large()

@@ -102,6 +102,7 @@ def limits_from_args(args: argparse.Namespace) -> Any:
 
 async def _serve(args: argparse.Namespace) -> int:
     import asyncio
+    import gc
     import signal
 
     from ..model.errors import KongError
@@ -150,6 +151,11 @@ async def _serve(args: argparse.Namespace) -> int:
             signal.signal(sig, lambda *_: loop.call_soon_threadsafe(stop.set))
     if getattr(args, "access_log", False):
         rt.traffic.add_listener(lambda entry: _err(entry.access_log_line()))
+    # A long-running server: what start-up built (modules, the configuration, the store) stays
+    # for good, so the cyclic collector need not walk it again on every full pass (the traffic
+    # log's ring and per-request objects are what it still looks at).
+    gc.collect()
+    gc.freeze()
     print(READY.format(proxy=rt.proxy_url, admin=rt.admin_url), flush=True)
     await stop.wait()
     await rt.stop(drain_timeout=args.drain_timeout)
