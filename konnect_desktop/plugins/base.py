@@ -138,7 +138,7 @@ class RequestContext:
     __slots__ = ("request_id", "client_ip", "_original", "method", "path", "_query", "_headers", "route",
                  "service", "config", "runtime", "uri_captures", "consumer", "credential",
                  "authenticated_groups", "_shared", "decisions", "_response_headers", "query_dirty",
-                 "body_reader", "_body", "body_dirty", "_plugin_data", "_lazy", "proxy")
+                 "body_reader", "_body", "body_dirty", "_plugin_data", "_lazy")
 
     def __init__(
         self,
@@ -192,7 +192,6 @@ class RequestContext:
         self.body_dirty = body_dirty
         self._plugin_data = plugin_data
         self._lazy = lazy
-        self.proxy: Any = None  # the proxy's own notes on this request (not for plugins)
 
     # -- parts built on first use -------------------------------------------------------------
     @property

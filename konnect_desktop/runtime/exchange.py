@@ -28,11 +28,10 @@ import time as _time
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
-from multidict import CIMultiDict, CIMultiDictProxy, MultiDict
+from multidict import CIMultiDict
 
 from ..plugins.base import (
     Decision,
-    OriginalRequest,
     PluginExit,
     RequestContext,
     ResponseContext,
@@ -41,7 +40,7 @@ from ..plugins.base import (
 from . import client_response as cr
 from .echo import ECHO_HOST, echo_response
 from .request_body import BodyTooLarge
-from .request_views import HeaderView, parse_query
+from .request_views import HeaderView, LazyParts
 from .responses import (
     MSG_BAD_GATEWAY,
     MSG_NAME_RESOLUTION,
@@ -59,7 +58,6 @@ from .responses import (
     no_service,
     parse_header_block,
     service_params,
-    split_host,
     too_large,
 )
 from .traffic import TrafficEntry
@@ -167,7 +165,8 @@ class Exchange:
                 self.ctx = ctx = RequestContext(
                     self.rid, self.conn.client_ip, None, req.method, match.upstream_path, None, None, route,
                     service, snap.view, srv.services,
-                    dict(match.uri_captures) if match.uri_captures else None, lazy=self)
+                    dict(match.uri_captures) if match.uri_captures else None,
+                    lazy=LazyParts(req, self.conn, match.request_path, self.qs, host_header, self.upstream_host))
                 if req.body is not None:
                     ctx.body_reader = req.body.read_all
                 self._access(0, None)
@@ -221,27 +220,6 @@ class Exchange:
             self._access(i + 1, None)
         except Exception as exc:
             self.fail(exc)
-
-    # -- what plugins read on first use (RequestContext's lazy parts) -----------------------------
-    def headers(self) -> CIMultiDict[str]:
-        h = CIMultiDict([(k.decode("latin-1"), v.decode("latin-1")) for k, v in self.req.headers])
-        h["Host"] = self.upstream_host
-        return h
-
-    def query(self) -> MultiDict[str]:
-        return parse_query(self.qs)
-
-    def original(self) -> OriginalRequest:
-        req, conn = self.req, self.conn
-        hp = conn.host_cache.get(self.host_header)
-        if hp is None:
-            hp = split_host(self.host_header)
-            if len(conn.host_cache) < 8:
-                conn.host_cache[self.host_header] = hp
-        return OriginalRequest(
-            req.method, self.match.request_path, req.target, parse_query(self.qs),
-            CIMultiDictProxy(CIMultiDict([(k.decode("latin-1"), v.decode("latin-1")) for k, v in req.headers])),
-            "http", hp[0], hp[1] if hp[1] is not None else self.srv.port)
 
     # -- balancer -----------------------------------------------------------------------------------
     def balancer(self) -> None:
