@@ -113,11 +113,14 @@ class ClientConnection(asyncio.Protocol):
         self._wakeup: asyncio.Future[None] | None = None
         self._task: asyncio.Task[None] | None = None
         # request hygiene (nginx's limits, see limits.py)
-        self.limits: ProxyLimits = server.limits
+        lim = server.limits
+        self.limits: ProxyLimits = lim
+        self._max_head = lim.max_head  # (read per header: plain ints, not properties)
+        self._max_line = lim.header_buffer_size
+        self._max_count = lim.max_request_headers
         self._in_head = True  # the parser is inside (or waiting for) a request head
         self._head_t0: float | None = server.clock()  # when the head began (client_header_timeout)
         self._head_seen = 0  # bytes received while inside the head
-        self._head_count = 0  # header lines of the head being parsed
         self._eof = False  # nothing more is read: after "Connection: close", or a refused head
         self._final: bytes | None = None  # the refusal to send once the requests before it are answered
 
@@ -144,7 +147,7 @@ class ClientConnection(asyncio.Protocol):
             if self._head_t0 is None:
                 self._head_t0 = self.server.clock()
             seen = self._head_seen + len(data)
-            limit = self.limits.max_head
+            limit = self._max_head
             # (a head still growing is held by the parser until its end: refuse it before that)
             if seen > limit and data.find(b"\r\n\r\n", 0, max(limit - self._head_seen, 0) + 4) < 0:
                 self._refuse(431, MSG_HEAD_TOO_LARGE)
@@ -267,26 +270,23 @@ class ClientConnection(asyncio.Protocol):
         self._url = b""
         self._headers = []
         self._head_size = 0
-        self._head_count = 0
 
     def on_url(self, url: bytes) -> None:
         self._url += url
         self._head_size += len(url)
-        lim = self.limits
-        if self._head_size > lim.max_head:
+        if self._head_size > self._max_head:
             raise _Refuse(431, MSG_HEAD_TOO_LARGE)
-        if len(self._url) > lim.header_buffer_size:
+        if len(self._url) > self._max_line:
             raise _Refuse(414, "URI too long")  # nginx: the request line must fit one buffer
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._headers.append((name, value))
+        headers = self._headers
+        headers.append((name, value))
         n = len(name) + len(value) + 4  # "Name: value\r\n"
-        self._head_size += n
-        self._head_count += 1
-        lim = self.limits
-        if self._head_size > lim.max_head or self._head_count > lim.max_request_headers:
+        size = self._head_size = self._head_size + n
+        if size > self._max_head or len(headers) > self._max_count:
             raise _Refuse(431, MSG_HEAD_TOO_LARGE)
-        if n > lim.header_buffer_size:
+        if n > self._max_line:
             # nginx's 494 "Request Header Or Cookie Too Large", which reaches the client as a
             # 400 (Kong spec 05-proxy/13-error_handlers_spec.lua, "HTTP 400")
             raise _Refuse(400, MSG_BAD_REQUEST)
