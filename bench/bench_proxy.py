@@ -182,9 +182,12 @@ def tree_cpu(pid: int | None) -> float:
 
 
 def wrk(url: str, cpu: str, duration: int, conns: int, headers: list[str],
-        pid: int | None = None) -> tuple[float, float, float, float, float] | None:
-    """(wall req/s, p50 ms, p99 ms, req per CPU-second of ``pid``, CPU seconds ``pid`` used)."""
+        pid: int | None = None, script: str | None = None) -> tuple[float, float, float, float, float] | None:
+    """(wall req/s, p50 ms, p99 ms, req per CPU-second of ``pid``, CPU seconds ``pid`` used);
+    ``script``: a wrk Lua script (e.g. one that varies the request)."""
     cmd = ["taskset", "-c", cpu, "wrk", "-t1", f"-c{conns}", f"-d{duration}s", "--latency"]
+    if script:
+        cmd += ["-s", script]
     for h in headers:
         cmd += ["-H", h]
     c0 = tree_cpu(pid)
@@ -261,7 +264,8 @@ def main() -> int:
         gw = subprocess.Popen(
             ["taskset", "-c", proxy_cpu, PY, "-m", "konnect_desktop", "gateway", "run",
              "--proxy-listen", f"127.0.0.1:{gw_port}", "--admin-listen", f"127.0.0.1:{adm_port}",
-             "--db", str(tmp / "gw.db"), "--config", str(gateway_yaml(tmp, up_port))],
+             "--db", str(tmp / "gw.db"), "--config", str(gateway_yaml(tmp, up_port)),
+             "--access-log", "off"],  # nobody reads the pipe after the ready line (nginx: access_log off)
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=str(ROOT),
         )
         procs.append(gw)

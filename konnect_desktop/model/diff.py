@@ -18,10 +18,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .entities import ENTITIES
+from .plugin_catalog import plugin_entity_schema
 
 Config = dict[str, list[dict[str, Any]]]
 
 _IGNORED = frozenset({"id", "created_at", "updated_at", "ttl"})
+# Fields decK never compares, per table: a basic-auth password is stored hashed by the gateway,
+# so a file's plain password and the stored hash always differ (decK: "changes in password of
+# basic-auth credentials are not detected").
+_IGNORED_IN = {"basicauth_credentials": frozenset({"password"})}
 MASK = "[masked]"
 
 
@@ -123,6 +128,8 @@ class Index:
             return f"{e.get('group')} for consumer {consumer}"
         if table in ("basicauth_credentials", "hmacauth_credentials"):
             return f"{e.get('username')} for consumer {consumer}"
+        if table == "oauth2_credentials":
+            return f"{e.get('client_id')} for consumer {consumer}"
         if table == "jwt_secrets":
             return f"{e.get('key')} for consumer {consumer}"
         if table == "consumer_group_consumers":
@@ -155,12 +162,11 @@ def comparable(table: str, e: dict[str, Any], idx: Index) -> dict[str, Any]:
     d = ENTITIES[table]
     schema = d.schema
     if table == "plugins":
-        from ..plugins import entity_schema
-
-        schema = entity_schema(e.get("name"))
+        schema = plugin_entity_schema(e.get("name"))
     out: dict[str, Any] = {}
+    ignored = _IGNORED_IN.get(table, frozenset())
     for name, f in schema.fields:
-        if name in _IGNORED:
+        if name in _IGNORED or name in ignored:
             continue
         v = e.get(name)
         if f.type == "foreign":
@@ -361,12 +367,10 @@ def masked(table: str, e: dict[str, Any] | None) -> dict[str, Any] | None:
             continue
         out[k] = MASK if k in secret else v
     if table == "plugins" and isinstance(out.get("config"), dict):
-        from ..plugins import get
-
-        spec = get(e.get("name") or "")
-        if spec and spec.config.fields:
+        config = plugin_entity_schema(e.get("name") or None).field("config")
+        if config.fields:
             cfg = dict(out["config"])
-            for n, f in spec.config.fields:
+            for n, f in config.fields:
                 if f.secret and cfg.get(n) is not None:
                     cfg[n] = MASK
             out["config"] = cfg

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from .http1 import ClientConnection
 from .limits import DEFAULT_LIMITS, ProxyLimits
-from .responses import KONG_VERSION
+from .responses import KONG_VERSION, SERVER
 from .traffic import TrafficLog
 from .upstream import UpstreamPool
 
@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 
 KEEPALIVE_TIMEOUT = 60.0  # idle client connections are closed after this (nginx's keepalive_timeout)
 
-__all__ = ["KONG_VERSION", "ClientConnection", "ProxyServer", "Services"]
+__all__ = ["KONG_VERSION", "SERVER", "ClientConnection", "ProxyServer", "Services"]
 
 
 class Services:

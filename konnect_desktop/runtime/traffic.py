@@ -133,13 +133,6 @@ class TrafficEntry:
             "warnings": [self.host_note] if self.host_note else [],
         }
 
-    def access_log_line(self) -> str:
-        """One line for an access log (nginx's combined-ish order), with any warning at the end."""
-        line = (f'{self.client_ip} "{self.method} {self.raw_path}" {self.status} host={self.host!r} '
-                f"route={(self.route or {}).get('name') or (self.route or {}).get('id') or '-'} "
-                f"latency={_ms(self.total_latency)}ms id={self.request_id}")
-        return line + (f" warning: {self.host_note}" if self.host_note else "")
-
     def __repr__(self) -> str:
         return f"<TrafficEntry {self.request_id} {self.method} {self.raw_path} → {self.status}>"
 

@@ -231,7 +231,11 @@ class StringEditor(FieldEditor):
 
     def value(self) -> Any:
         text = self.edit.toPlainText() if isinstance(self.edit, QPlainTextEdit) else self.edit.text()
-        return None if text == "" else text
+        if text == "":
+            # a required field that may be empty (len_min 0, e.g. acme's Redis namespace) is "",
+            # never null; any other empty box means unset
+            return "" if self.field.required and self.field.len_min == 0 else None
+        return text
 
     def set_value(self, value: Any) -> None:
         text = "" if value is None else str(value)

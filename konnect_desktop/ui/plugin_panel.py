@@ -21,9 +21,10 @@ from PySide6.QtWidgets import (
 )
 
 from .. import plugins as plugin_registry
+from ..plugins.http_log import safe_endpoint
 from .forms import FormContext
 from .models import Column, EntityFilterProxy, EntityTableModel
-from .plugin_editor import PERIODS, SCOPE_FIELDS, TRANSFORM_STEPS, PluginEditor
+from .plugin_editor import NOT_RUN_BADGE, PERIODS, SCOPE_FIELDS, TRANSFORM_STEPS, PluginEditor
 from .session import Session
 from .tasks import TaskRunner
 
@@ -51,8 +52,19 @@ def plugin_summary(p: dict[str, Any]) -> str:
         return f"allow {', '.join(allow)}" if allow else f"deny {', '.join(deny)}" if deny else ""
     if name == "key-auth":
         return "keys in " + ", ".join(cfg.get("key_names") or [])
+    if name == "ai-proxy":  # (its auth record holds the provider's key: never shown)
+        model = cfg.get("model") or {}
+        return f"{cfg.get('route_type')} → {model.get('provider')}/{model.get('name') or '(client picks)'}"
+    if name == "http-log" and cfg.get("http_endpoint"):
+        # the endpoint's user info is a password
+        return f"{cfg.get('method') or 'POST'} {safe_endpoint(cfg['http_endpoint'])}"
     shown = [f"{k}={v}" for k, v in cfg.items() if v not in (None, [], {}, False)][:3]
     return ", ".join(shown)
+
+
+def not_run_locally(name: str) -> bool:
+    spec = plugin_registry.get(name)
+    return spec is not None and not spec.runs_locally
 
 
 def _num(v: Any) -> str:
@@ -73,7 +85,7 @@ class PluginPanel(QWidget):
         self.editor: PluginEditor | None = None
 
         self.model = EntityTableModel([
-            Column("name", "plugin"),
+            Column("name", "plugin", text=self.name_text),
             Column("scope", "applies to", text=self.scope_text),
             Column("enabled", "enabled", text=lambda p: "yes" if p.get("enabled", True) else "no"),
             Column("summary", "settings", text=plugin_summary),
@@ -127,11 +139,15 @@ class PluginPanel(QWidget):
         cp = self.session.cp
         names = list(cp.capabilities.plugins) if cp is not None and cp.capabilities.plugins else []
         names = names or [s.name for s in plugin_registry.all_specs()] or list(plugin_registry.BUNDLED)
-        current = self.add_combo.currentText()
+        current = self.add_combo.currentData()
         self.add_combo.clear()
-        self.add_combo.addItems(sorted(names))
+        for n in sorted(names):
+            spec = plugin_registry.get(n)
+            if self.default_scope is not None and spec is not None and self.default_scope[0] not in spec.scopes:
+                continue  # e.g. cors on a consumer group's page: Kong refuses that scope
+            self.add_combo.addItem(f"{n}  [{NOT_RUN_BADGE}]" if self._local and not_run_locally(n) else n, n)
         if current:
-            self.add_combo.setCurrentText(current)
+            self.add_combo.setCurrentIndex(max(self.add_combo.findData(current), 0))
 
     def set_filter(self, fn: Callable[[dict[str, Any]], bool], default_scope: tuple[str, str] | None = None) -> None:
         self._filter = fn
@@ -143,6 +159,16 @@ class PluginPanel(QWidget):
         self.table.resizeColumnsToContents()
         if keep and self.model.row_of(keep) is not None:
             self.select_id(keep)
+
+    def name_text(self, p: dict[str, Any]) -> str:
+        """The plugin's name, with the "not run locally" badge on the local runtime."""
+        name = str(p.get("name") or "")
+        return f"{name}  [{NOT_RUN_BADGE}]" if self._local and not_run_locally(name) else name
+
+    @property
+    def _local(self) -> bool:
+        cp = self.session.cp
+        return cp is None or cp.capabilities.kind == "local"
 
     def scope_text(self, p: dict[str, Any]) -> str:
         parts = []
@@ -172,7 +198,7 @@ class PluginPanel(QWidget):
         self.open_editor(p["name"], p)
 
     def add_selected(self) -> None:
-        name = self.add_combo.currentText()
+        name = self.add_combo.currentData()
         if name:
             self.table.clearSelection()
             self.open_editor(name, None)

@@ -24,6 +24,7 @@ from test_proxy_support import (
 )
 
 from konnect_desktop.console.insight import build_insight
+from konnect_desktop.runtime.access_log import format_line
 from konnect_desktop.runtime.gateway_cli import limits_from_args
 from konnect_desktop.runtime.limits import ProxyLimits, parse_header_buffers, parse_size
 from konnect_desktop.runtime.router import Router, host_case_note
@@ -324,7 +325,7 @@ async def test_host_case_is_kongs_and_flagged(rt) -> None:
         d = entry.to_dict()
         assert d["warnings"] == [note]
         assert any(note in line for line in build_insight(d).summary_lines())
-        assert note in entry.access_log_line()
+        assert note in format_line(entry)  # the access log of gateway run --access-log
     r = await raw_request(port, host="other.local")
     assert rt.traffic.get(r.header("x-kong-request-id")).host_note is None
 
@@ -360,7 +361,7 @@ def test_gateway_run_takes_the_limits_and_prints_an_access_log(tmp_path) -> None
 
     from test_gateway_cli import gateway, get, ready, stop
 
-    p = gateway(tmp_path, "--db", str(tmp_path / "g.db"), "--client-max-body-size", "1k", "--access-log")
+    p = gateway(tmp_path, "--db", str(tmp_path / "g.db"), "--client-max-body-size", "1k", "--access-log", "-")
     try:
         proxy, _admin = ready(p)
         assert get(proxy + "/echo/hi")[0] == 200
@@ -372,8 +373,8 @@ def test_gateway_run_takes_the_limits_and_prints_an_access_log(tmp_path) -> None
             assert e.code == 413
     finally:
         assert stop(p) == 0
-    err = p.stderr.read() if p.stderr else ""
-    assert '"GET /echo/hi" 200' in err
+    out = p.stdout.read() if p.stdout else ""
+    assert '"GET /echo/hi HTTP/1.1" 200' in out
 
 
 def test_gateway_run_names_a_bad_limit(tmp_path) -> None:
