@@ -154,4 +154,12 @@ def build_snapshot(version: int, config: dict[str, list[dict[str, Any]]],
             targets_by_upstream.setdefault(uid, []).append(t)
     balancers = {u["name"]: Balancer(u, targets_by_upstream.get(u["id"], []), health)
                  for u in config.get("upstreams", ())}
-    return Snapshot(version, config, router, index, view, balancers)
+    snap = Snapshot(version, config, router, index, view, balancers)
+    if index is not None:
+        # Kong's plugins iterator: each route's chain is resolved here, off the hot path (a
+        # consumer's own chain is resolved on its first request, then kept)
+        for r in config.get("routes", ())[:_CHAIN_MEMO_MAX // 2]:
+            sid = _fk(r, "service")
+            if sid is not None:
+                snap.chain(r.get("id"), sid, None)
+    return snap

@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 import time as _time
 from collections.abc import Awaitable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from multidict import CIMultiDict
 
@@ -79,6 +79,20 @@ _NO_PHASES: tuple[ChainEntry, ...] = ()
 _WAITING, _RELAYING, _BUFFERING, _DONE = 0, 1, 2, 3  # upstream states
 
 
+class UpstreamHead(NamedTuple):
+    """The upstream request, but for its Host line (which depends on the peer)."""
+
+    line: bytes  # "METHOD target HTTP/1.1\r\n"
+    headers: bytes  # header lines: the client's (or the plugins') + the forwarding headers
+    framing: bytes  # Content-Length / Transfer-Encoding line(s) and the blank line
+
+
+class Peer(NamedTuple):
+    host: str
+    port: int
+    host_line: str  # the Host header it gets
+
+
 class Exchange:
     """One request, from its parsed head to its traffic record (see the module docstring)."""
 
@@ -97,8 +111,8 @@ class Exchange:
         self.tries = 0
         self.resp: ResponseContext | None = None
         self.finished = False
-        self.head: tuple[bytes, bytes, bytes] | None = None  # request line, header lines, framing
-        self.peer: tuple[str, int, str] | None = None  # host, port, Host header
+        self.head: UpstreamHead | None = None
+        self.peer: Peer | None = None
         self.stream: RequestBody | None = None
         self.body: bytes | None = None
         self.sink: Any = None
@@ -241,7 +255,7 @@ class Exchange:
         else:
             host, port = p.host, p.port
             host_line = self.upstream_host_override() or p.host_line
-        self.peer = (host, port, host_line)
+        self.peer = Peer(host, port, host_line)
         up = self.srv.pool.take_idle(host, port, p.tls)
         if up is None:
             self.conn.spawn(self._connect)
@@ -322,7 +336,7 @@ class Exchange:
         entry.upstream_target = target
         rest = b"".join(lines)
         rest += b"".join(fwd)
-        self.head = (b"%s %s HTTP/1.1\r\n" % (method.encode(), enc(target)), rest, framing)
+        self.head = UpstreamHead(b"%s %s HTTP/1.1\r\n" % (method.encode(), enc(target)), rest, framing)
 
     def send(self, up: UpstreamConnection) -> None:
         assert self.peer is not None and self.head is not None
@@ -331,8 +345,8 @@ class Exchange:
         if stream is not None and stream.too_large:
             up.finish()
             raise BodyTooLarge
-        line, rest, framing = self.head
-        head = b"%s%sHost: %s\r\n%s" % (line, rest, enc(host_line), framing)
+        h = self.head
+        head = b"%s%sHost: %s\r\n%s" % (h.line, h.headers, enc(host_line), h.framing)
         entry = self.entry
         entry.upstream_addr = f"{host}:{port}"
         entry.upstream_headers = head
@@ -453,7 +467,7 @@ class Exchange:
             req, entry = self.req, self.entry
             loop = self.srv.loop
             assert self.head is not None
-            _line, rest, _framing = self.head
+            rest = self.head.headers
             host_line = self.upstream_host_override() or self.params.host_line
             cap = self.srv.limits.echo_max_body
             body, stream = self.body, self.stream

@@ -4,7 +4,8 @@ promises beyond the answers the other proxy tests check.
 * The exchange enters a coroutine only when a step must wait: four plugins whose access phases
   are plain calls, on a kept-alive upstream connection, never hand a step to the serving task;
   a plugin whose access returns an awaitable hands exactly one.
-* Plugin chains are resolved once per route/service/consumer and kept (typed ``ChainEntry``).
+* Plugin chains are resolved when the snapshot is built (a consumer's on its first request) and
+  kept (typed ``ChainEntry``).
 * A ``RequestContext``'s headers are built only when a plugin reads them.
 """
 
@@ -97,7 +98,9 @@ async def test_an_awaitable_access_hands_over_one_step(rt, echo, spawns) -> None
 async def test_chains_are_resolved_once_per_combination(rt, echo) -> None:
     route = await _four_plugins(rt, echo)
     snap = rt.proxy.snapshot
-    chain = snap.chain(route["id"], route["service"]["id"], None)
+    key = (route["id"], route["service"]["id"], None)
+    assert key in snap._chains  # resolved when the snapshot was built, before any request
+    chain = snap.chain(*key)
     assert [e.name for e in chain if e is not None] == ["key-auth", "acl", "rate-limiting", "request-transformer"]
     assert all(isinstance(e, ChainEntry) for e in chain if e is not None)
     assert snap.chain(route["id"], route["service"]["id"], None) is chain  # memoised, not rebuilt
