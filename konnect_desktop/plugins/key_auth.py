@@ -10,6 +10,7 @@ continue as. Keys never appear in decisions or logs (only the credential id does
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable
 from typing import Any
 
 from ..model.schema import Array, Boolean, Record, String
@@ -70,29 +71,28 @@ class KeyAuthHandler(Handler):
         self.key_in_body = config.get("key_in_body", False)
         self.hide_credentials = config.get("hide_credentials")
 
-    async def access(self, ctx: RequestContext) -> None:
+    def access(self, ctx: RequestContext) -> Awaitable[None] | None:
+        """A plain call; it waits (returns a coroutine) only when the body is a place to look
+        (``key_in_body``)."""
         if self._skip(ctx):
-            return
+            return None
+        if self.key_in_body:
+            return self._access_with_body(ctx)
+        try:
+            consumer, credential = self._resolve(ctx, self._find_key(ctx))
+        except AuthFailure as failure:
+            self._failed(ctx, failure)
+            return None
+        self._passed(ctx, consumer, credential)
+        return None
+
+    async def _access_with_body(self, ctx: RequestContext) -> None:
         try:
             consumer, credential = await self._authenticate(ctx)
         except AuthFailure as failure:
             self._failed(ctx, failure)
             return
         self._passed(ctx, consumer, credential)
-
-    def access_sync(self, ctx: RequestContext) -> bool:
-        """The whole phase when the body is not a place to look (``key_in_body`` off)."""
-        if self.key_in_body:
-            return False
-        if self._skip(ctx):
-            return True
-        try:
-            consumer, credential = self._resolve(ctx, self._find_key(ctx))
-        except AuthFailure as failure:
-            self._failed(ctx, failure)
-            return True
-        self._passed(ctx, consumer, credential)
-        return True
 
     def _skip(self, ctx: RequestContext) -> bool:
         return skip(ctx, NAME, self.anonymous, self.run_on_preflight)

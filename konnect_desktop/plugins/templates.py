@@ -30,6 +30,7 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 
@@ -611,8 +612,9 @@ class Template:
     source: str
     parts: tuple[str | tuple[Any, ...], ...]
 
-    @property
+    @cached_property
     def is_plain(self) -> bool:
+        """No expression: renders to its source (asked per request, computed once)."""
         return all(isinstance(p, str) for p in self.parts)
 
     def render(self, env: Any) -> str:
