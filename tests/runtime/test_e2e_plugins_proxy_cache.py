@@ -377,3 +377,16 @@ async def test_purge_leaves_other_instances(gw: CacheGateway) -> None:
     assert (await gw.admin.get(f"/proxy-cache/{plugin2}/caches/{key2}")).status_code == 200
     assert (await gw.admin.delete("/proxy-cache/")).status_code == 204
     assert (await gw.admin.get(f"/proxy-cache/{plugin2}/caches/{key2}")).status_code == 404
+
+
+async def test_hit_replays_repeated_headers(gw: CacheGateway) -> None:
+    """Not in Kong's spec: a hit sends the stored headers as the upstream sent them, a repeated
+    one (Set-Cookie) included, without the upstream's hop-by-hop headers."""
+    await load(gw, {"route-1.test": {}})
+    target = "/response-headers?Set-Cookie=a%3D1&Set-Cookie=b%3D2&X-Thing=x"
+    miss = await gw.get("route-1.test", target)
+    hit = await gw.get("route-1.test", target)
+    assert (status(miss), status(hit)) == ("Miss", "Hit")
+    assert hit.headers_all("Set-Cookie") == miss.headers_all("Set-Cookie") == ["a=1", "b=2"]
+    assert hit.header("X-Thing") == "x" and hit.header("Transfer-Encoding") is None
+    assert hit.header("Content-Length") == str(len(hit.body)) and hit.body == miss.body
