@@ -5,16 +5,12 @@ Kong's router compares the raw ``Host`` header with a route's hosts byte for byt
 match a route on ``hosts: [secure.local]``. DNS and browsers treat those spellings as the same
 name, so such a request reaches the server — and if a broader route (no hosts, say a catch-all
 ``/``) matches it instead, the request skips whatever protects the host's route. Kong never says
-so; this module does, without changing the matching:
+so; this module does, without changing the matching.
 
-* ``host_case_bypasses(config)`` — for ``konnect-desktop validate``: every route protected by an
-  authentication plugin whose host, spelled in another case or with a trailing dot, is answered by
-  a route without one. Pure (a Config in, findings out), using the real router.
-* ``HostCaseIndex(routes)`` — for one request: the routes whose configured host equals the
-  request's ``Host`` except for case or a trailing dot (``near_misses``), so the traffic insight,
-  the console and the access log can say "matched route X, not route Y". Cheap enough for the
-  hot path: a request whose host is already lower case without a trailing dot costs one
-  comparison.
+``host_case_bypasses(config)`` — for ``konnect-desktop validate``: every route protected by an
+authentication plugin whose host, spelled in another case or with a trailing dot, is answered by a
+route without one. Pure (a Config in, findings out), using the real router. (For one request, the
+router itself says when the Host missed a route only by its spelling: ``Router.host_case_note``.)
 """
 
 from __future__ import annotations
@@ -23,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .router import Router
+from .router import Router, route_label
 
 # Kong's authentication plugins (bundled and Enterprise): a route carrying one of them is
 # "protected"; a request that reaches a route without any is not authenticated.
@@ -34,17 +30,8 @@ AUTHENTICATION_PLUGINS = frozenset({
 })
 
 
-def fold_host(host: str) -> str:
-    """The spelling DNS treats as the same name: lower case, no trailing dot (port kept off)."""
-    return host.lower().rstrip(".")
-
-
 def _ref_id(value: Any) -> str | None:
     return value.get("id") if isinstance(value, dict) else None
-
-
-def route_label(route: Mapping[str, Any]) -> str:
-    return str(route.get("name") or route.get("id"))
 
 
 def auth_plugins_for(route: Mapping[str, Any], plugins: Iterable[Mapping[str, Any]]) -> list[str]:
@@ -138,32 +125,4 @@ def host_case_bypasses(config: Mapping[str, list[dict[str, Any]]]) -> list[HostC
     return found
 
 
-class HostCaseIndex:
-    """Routes by folded host, to tell a request that it missed a route only by case or a dot."""
-
-    def __init__(self, routes: Iterable[Mapping[str, Any]]) -> None:
-        self._by_folded: dict[str, list[tuple[str, Mapping[str, Any]]]] = {}
-        self._canonical = True  # every configured host is lower case without a trailing dot
-        for r in routes:
-            for h in r.get("hosts") or ():
-                if "*" not in h:
-                    name = h.rsplit(":", 1)[0] if h.count(":") == 1 else h
-                    self._by_folded.setdefault(fold_host(name), []).append((name, r))
-                    self._canonical = self._canonical and fold_host(name) == name
-
-    def near_misses(self, host: str | None) -> list[tuple[str, Mapping[str, Any]]]:
-        """(configured host, route) pairs whose host equals ``host`` (a Host header, port
-        allowed) except for case or a trailing dot; empty for an exact spelling."""
-        if not host:
-            return []
-        name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
-        folded = fold_host(name)
-        if folded == name and self._canonical:
-            return []  # the common case: both sides spelled canonically, so no near miss
-        return [(h, r) for h, r in self._by_folded.get(folded, ()) if h != name]
-
-
-__all__ = [
-    "AUTHENTICATION_PLUGINS", "HostCaseBypass", "HostCaseIndex", "auth_plugins_for", "fold_host",
-    "host_case_bypasses", "route_label",
-]
+__all__ = ["AUTHENTICATION_PLUGINS", "HostCaseBypass", "auth_plugins_for", "host_case_bypasses"]

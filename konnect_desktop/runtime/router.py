@@ -816,7 +816,7 @@ def fold_host(host: str) -> str:
     return host.lower().rstrip(".") or host
 
 
-def _route_label(route: dict) -> str:
+def route_label(route: dict) -> str:
     return str(route.get("name") or route.get("id"))
 
 
@@ -828,6 +828,6 @@ def host_case_note(host: str, matched: dict | None, near: Iterable[dict]) -> str
     if not others:
         return None
     hosts = [h for h in (others[0].get("hosts") or ()) if fold_host(split_host_port(h)[0] or "") == fold_host(host)]
-    where = f"matched route {_route_label(matched)}" if matched else "matched no route"
-    return (f"{where}, not route {_route_label(others[0])}: Kong compares hosts case-sensitively "
+    where = f"matched route {route_label(matched)}" if matched else "matched no route"
+    return (f"{where}, not route {route_label(others[0])}: Kong compares hosts case-sensitively "
             f"(Host {host!r}, route host {hosts[0] if hosts else '?'!r})")

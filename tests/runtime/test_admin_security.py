@@ -18,6 +18,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from test_proxy_support import make_runtime, port_of, raw_request
 
 from konnect_desktop.runtime.admin_guard import AdminAccess, UnsafeBindError, split_host_header
@@ -200,3 +202,31 @@ def test_bound_address_is_allowed_other_addresses_are_not() -> None:
     assert not a.host_allowed("192.0.2.11") and not a.host_allowed("myhost.lan")
     assert AdminAccess.of("192.0.2.10", allow_hosts=["*"]).host_allowed("anything.example")
     assert AdminAccess.of("192.0.2.10", allow_hosts=["MyHost.LAN."]).host_allowed("myhost.lan:8001")
+
+
+_LABEL = st.from_regex(r"[a-zA-Z][a-zA-Z0-9-]{0,10}", fullmatch=True)
+
+
+@settings(max_examples=300, deadline=None)
+@given(labels=st.lists(_LABEL, min_size=1, max_size=4), port=st.one_of(st.none(), st.integers(1, 65535)),
+       dot=st.booleans())
+def test_any_dns_name_is_refused_unless_it_is_loopback_or_allowed(labels: list[str], port: int | None, dot: bool) -> None:
+    """A rebinding attacker controls any DNS name; only ``localhost`` (and ``*.localhost``, which
+    RFC 6761 keeps on loopback) and names the user allowed pass."""
+    name = ".".join(labels)
+    header = name + ("." if dot else "") + (f":{port}" if port is not None else "")
+    loopback = name.lower() in ("localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback") \
+        or name.lower().endswith(".localhost")
+    for listen in ("127.0.0.1", "0.0.0.0", "192.0.2.10"):
+        assert AdminAccess.of(listen).host_allowed(header) is loopback, (listen, header)
+        assert AdminAccess.of(listen, allow_hosts=[name.upper()]).host_allowed(header)
+
+
+@settings(max_examples=200, deadline=None)
+@given(origin=st.text(min_size=0, max_size=40))
+def test_any_origin_is_refused_unless_allowed(origin: str) -> None:
+    headers = {"Host": "127.0.0.1:8001", "Origin": origin}
+    assert AdminAccess.of().refusal(headers) is not None
+    assert AdminAccess.of().cors_headers(headers) == {}
+    allowed = AdminAccess.of(allow_origins=[origin]) if origin.strip() else AdminAccess.of(allow_origins=["*"])
+    assert allowed.refusal(headers) is None

@@ -9,7 +9,6 @@ from test_proxy_support import Cfg
 
 from konnect_desktop.runtime.host_audit import (
     AUTHENTICATION_PLUGINS,
-    HostCaseIndex,
     host_case_bypasses,
 )
 from konnect_desktop.runtime.router import Router
@@ -64,14 +63,3 @@ def test_service_level_plugin_protects_and_a_host_configured_in_upper_case() -> 
     c.route(other, name="open", paths=["/"])
     [b] = host_case_bypasses(c.config())
     assert b.request_host == "secure.local" and b.plugins == ("basic-auth",)
-
-
-def test_near_misses_for_one_request() -> None:
-    c, secure, _o = _hole()
-    idx = HostCaseIndex(c.config()["routes"])
-    assert idx.near_misses("secure.local") == [] and idx.near_misses(None) == []
-    assert [r["id"] for _h, r in idx.near_misses("SECURE.LOCAL:8000")] == [secure["id"]]
-    assert [h for h, _r in idx.near_misses("secure.local.")] == ["secure.local"]
-    assert idx.near_misses("elsewhere.LOCAL") == []
-    mixed = HostCaseIndex([{"id": "r", "hosts": ["Api.Example"]}])
-    assert [h for h, _r in mixed.near_misses("api.example")] == ["Api.Example"]
