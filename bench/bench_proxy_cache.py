@@ -5,6 +5,8 @@ Setup as bench_proxy.py (all on 127.0.0.1): nginx answering ``return 200 "ok"`` 
 the upstream and wrk on the last core, our gateway (``konnect-desktop gateway run``) pinned to
 core 0 with three routes on that upstream:
   * ``/plain``: no plugins (the baseline);
+  * ``/trivial``: bot-detection, which passes wrk's requests (no User-Agent) at once: the cost of
+    running any plugin at all, which a hit also pays;
   * ``/hit``: proxy-cache (memory strategy); every request asks for the same URL, so after the
     first one every request is answered from the cache without reaching the upstream;
   * ``/miss``: proxy-cache; a wrk script gives every request its own query string, so every request
@@ -49,6 +51,10 @@ services:
     routes:
       - name: plain
         paths: [/plain]
+      - name: trivial
+        paths: [/trivial]
+        plugins:
+          - name: bot-detection
       - name: hit
         paths: [/hit]
         plugins:
@@ -89,7 +95,8 @@ def main() -> int:
         gw = subprocess.Popen(
             ["taskset", "-c", proxy_cpu, PY, "-m", "konnect_desktop", "gateway", "run",
              "--proxy-listen", f"127.0.0.1:{gw_port}", "--admin-listen", f"127.0.0.1:{adm_port}",
-             "--db", str(tmp / "gw.db"), "--config", str(gateway_yaml(tmp, up_port))],
+             "--db", str(tmp / "gw.db"), "--config", str(gateway_yaml(tmp, up_port)),
+             "--access-log", "off"],  # nobody reads the pipe after the ready line
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=str(ROOT),
         )
         procs.append(gw)
@@ -103,6 +110,7 @@ def main() -> int:
         base = f"http://127.0.0.1:{gw_port}"
         contenders: list[tuple[str, str, str | None]] = [
             ("plain proxy", f"{base}/plain", None),
+            ("one trivial plugin", f"{base}/trivial", None),
             ("proxy-cache hit", f"{base}/hit", None),
             ("proxy-cache miss", base, str(script)),
         ]
@@ -122,7 +130,7 @@ def main() -> int:
             stop(p)
         shutil.rmtree(tmp, ignore_errors=True)
     base_runs = runs.get("plain proxy") or []
-    for name in ("proxy-cache hit", "proxy-cache miss"):
+    for name in ("one trivial plugin", "proxy-cache hit", "proxy-cache miss"):
         mine = runs.get(name) or []
         ratios = sorted(b[3] / m[3] for m, b in zip(mine, base_runs, strict=False) if m[3])
         if ratios:
