@@ -82,14 +82,16 @@ def main() -> int:
         gw = subprocess.Popen(
             ["taskset", "-c", proxy_cpu, PY, "-m", "konnect_desktop", "gateway", "run",
              "--proxy-listen", f"127.0.0.1:{gw_port}", "--admin-listen", f"127.0.0.1:{adm_port}",
-             "--db", str(tmp / "gw.db"), "--config", str(gateway_yaml(tmp, up_port))],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=str(ROOT),
+             "--db", str(tmp / "gw.db"), "--config", str(gateway_yaml(tmp, up_port)),
+             "--access-log", "off"],  # nobody reads stdout after the ready line (nginx: access_log off)
+            # stderr to a file: an unread pipe would stall the gateway once it filled up
+            stdout=subprocess.PIPE, stderr=(tmp / "gateway.err").open("wb"), env=env, cwd=str(ROOT),
         )
         procs.append(gw)
         wait_port(up_port)
         line = gw.stdout.readline().decode() if gw.stdout else ""
         if "ready" not in line:
-            print("gateway did not start:", line, gw.stderr.read().decode() if gw.stderr else "")
+            print("gateway did not start:", line, (tmp / "gateway.err").read_text(errors="replace")[-2000:])
             return 0
         print(f"gateway on cpu {proxy_cpu}, nginx (upstream + log server) + wrk on cpu {load_cpu}; "
               f"wrk -t1 -c{args.connections} -d{args.duration}s, {args.repeat} interleaved rounds (medians)")
@@ -109,6 +111,9 @@ def main() -> int:
         for name, _u in contenders:
             summarize(name, runs[name], True, args.duration)
         stop(gw)
+        err = (tmp / "gateway.err").read_text(errors="replace").strip()
+        if err:
+            print("gateway stderr (last lines):", *err.splitlines()[-5:], sep="\n  ")
     finally:
         for p in procs:
             stop(p)

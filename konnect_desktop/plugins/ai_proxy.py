@@ -22,6 +22,9 @@ without ``choices`` is Kong's 500 "transformation failed from type openai://<rou
 buffered: the client gets them at once when the LLM has finished. Secrets (``auth.header_value``,
 ``auth.param_value``) never appear in decisions or logs. ``preserve`` forwards the body as is.
 Other providers validate and are stored; a request reaching one is answered 500 naming why.
+With ``logging.log_statistics`` the request's log record gets Kong's ``ai.proxy`` section
+(provider, models, LLM latency, the LLM's token counts, cost from ``model.options.input_cost`` /
+``output_cost``; the payloads too with ``log_payloads``), which prometheus' ``ai_metrics`` count.
 """
 
 from __future__ import annotations

@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 COALESCE_POLL_TIME = 1.0  # Kong: wake at least this often while coalescing
 COALESCE_MIN_TIME = 0.05  # Kong: below this remaining delay, send what is there
+CAPACITY_WARNING_THRESHOLD = 0.8  # Kong's share of max_entries that counts as "filling up"
 SHUTDOWN_GRACE = 2.0  # seconds a stopping runtime gives a queue to send what it holds
 
 # handler(handler_conf, entries) -> (True, None) when sent, or (False, "why")
@@ -198,7 +199,9 @@ class LogQueue:
         batch = [self.entries.popleft() for _ in range(count)]
         if self.max_bytes is not None:
             self.bytes_queued -= sum(len(e) for e in batch if isinstance(e, bytes | str))
-        if self.already_dropped:
+        if self.already_dropped and len(self.entries) < self.max_entries * CAPACITY_WARNING_THRESHOLD:
+            # (below Kong's warning threshold, not merely one entry under the limit: a queue
+            # that stays full would otherwise log "full"/"resumed" for every batch)
             log.info("[%s] queue %s: queue resumed processing", self.tag, self.name)
             self.already_dropped = False
         if batch:
