@@ -259,10 +259,33 @@ def _escape_uri(s: str) -> str:
     return quote(s, safe="")
 
 
+class SearchParams(MultiDict[str]):
+    """A query whose arguments keep their order when serialized: what Kong's
+    ``kong.service.request.clear_query_arg`` leaves (resty.ada's URLSearchParams), as opposed to
+    ``set_query``, which sorts. ``encode_args`` writes it the WHATWG urlencoded way."""
+
+
+def _whatwg(s: str) -> str:
+    # application/x-www-form-urlencoded serializer: A-Z a-z 0-9 * - . _ kept, space as "+"
+    return quote(s, safe="*").replace("%20", "+").replace("~", "%7E")
+
+
+def clear_query_arg(ctx: RequestContext, name: str) -> None:
+    """Kong's ``kong.service.request.clear_query_arg``: drop every ``name`` argument, keeping the
+    others in the order they came (decoded and re-encoded, so ``api%6B%65%79=kong`` goes too)."""
+    if name not in ctx.query:
+        return
+    ctx.query = SearchParams((k, v) for k, v in ctx.query.items() if k != name)
+    ctx.query_dirty = True
+
+
 def encode_args(query: MultiDict[str]) -> str:
     """A query a plugin rewrote, serialized as Kong's ``kong.service.request.set_query`` does:
     keys in sorted order, repeated keys as ``k=v1&k=v2`` (values in their order), every
-    character but ``A-Z a-z 0-9 - . _ ~`` percent-encoded (so ``a[1]`` → ``a%5B1%5D``)."""
+    character but ``A-Z a-z 0-9 - . _ ~`` percent-encoded (so ``a[1]`` → ``a%5B1%5D``).
+    A ``SearchParams`` keeps its order (``clear_query_arg``)."""
+    if isinstance(query, SearchParams):
+        return "&".join(f"{_whatwg(k)}={_whatwg(v)}" for k, v in query.items())
     parts = []
     for key in sorted(set(query.keys())):
         ek = _escape_uri(key)
