@@ -69,8 +69,12 @@ class PluginSpec:
 def moved_fields(*moves: tuple[str, str]) -> Callable[[dict[str, Any]], dict[str, Any]]:
     """Kong's deprecated ``shorthand_fields`` as data, for ``PluginSpec.shorthands``: each
     ``(old, new)`` pair is a dotted path inside the config; a non-null value at ``old`` moves to
-    ``new``. When both are given, the value at ``new`` wins (Kong >= 3.8 also refuses the pair when
-    they differ: "both deprecated and new field are used but their values mismatch")."""
+    ``new``, replacing what is there.
+
+    Replacing is what a PATCH needs here: Kong rewrites the patch alone before merging it, while
+    this app validates the patch merged with the stored entity, so the stored new-style value is
+    always present. (Given both in one request with different values, Kong >= 3.8 refuses them
+    when the shorthand names its replacement; here the shorthand wins.)"""
 
     def apply(config: dict[str, Any]) -> dict[str, Any]:
         out = config
@@ -88,7 +92,7 @@ def moved_fields(*moves: tuple[str, str]) -> Callable[[dict[str, Any]], dict[str
             *new_parents, new_key = new.split(".")
             out = _copy_path(out, new_parents, create=True)
             target = _walk(out, new_parents)
-            if isinstance(target, dict) and target.get(new_key) is None:
+            if isinstance(target, dict):
                 target[new_key] = value
         return out
 
