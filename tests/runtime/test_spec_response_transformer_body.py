@@ -96,3 +96,24 @@ async def test_transform_json_body(proxy: int, describe: str, title: str, body: 
     assert json.loads(r.body) == expected
     if array_key is not None:  # an empty array stays an array, not {}
         assert f'"{array_key}":[]' in r.body.decode().replace(" ", "")
+
+
+async def problem_upstream(request: web.Request) -> web.StreamResponse:
+    return web.Response(body=b'{"title":"oops"}', content_type="application/problem+json")
+
+
+async def test_problem_json_body_is_transformed(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A +json media type is a JSON body to transform (through real sockets)."""
+    up = await app_server(problem_upstream)
+    rt = await make_runtime(tmp_path_factory.mktemp("rt-problem"), "rt-problem", admin_listen=None)
+    try:
+        cfg = Cfg()
+        svc = cfg.service(port=up.port)
+        cfg.plugin("response-transformer", {"add": {"json": ["status:500"], "json_types": ["number"]}},
+                   route=cfg.route(svc, paths=["/"]))
+        await rt.load_config(cfg.config())
+        r = await raw_request(port_of(rt.proxy_url), "GET", "/")
+        assert r.status == 200 and json.loads(r.body) == {"title": "oops", "status": 500}
+    finally:
+        await rt.stop()
+        await up.stop()
