@@ -240,3 +240,21 @@ async def test_wrong_credentials_and_anonymous(spec_gw: Any, title: str, n: int)
 async def test_errors_when_anonymous_user_does_not_exist(spec_gw: Any) -> None:
     """it("errors when anonymous user doesn't exist")"""
     assert (await send(spec_gw, 4)).status == 500
+
+
+async def test_a_later_set_query_sorts_again(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Not a spec case: key-auth's clear_query_arg keeps the client's order, and a later plugin
+    that sets the query (request-transformer, Kong's set_query) sorts it, as in Kong."""
+    gw = await start_gateway(tmp_path_factory.mktemp("keyauth-rt"), "keyauth-rt")
+    try:
+        c, svc = gw.cfg()
+        bob = c.add("consumers", username="bob")
+        c.add("keyauth_credentials", key="kong", consumer={"id": bob["id"]})
+        route = c.route(svc, paths=["/"])
+        c.plugin("key-auth", {"hide_credentials": True}, route=route)
+        c.plugin("request-transformer", {"add": {"querystring": ["z:1"]}}, route=route)
+        await gw.load(c)
+        r = await gw.request("GET", "/?c=3&b=2&apikey=kong&a=1")
+        assert r.status == 200 and r.echo["query"] == "a=1&b=2&c=3&z=1"
+    finally:
+        await gw.stop()
