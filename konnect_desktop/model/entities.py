@@ -8,6 +8,7 @@ store, the Admin API, decK files, the replication engine and the GUI all read.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 from collections.abc import Callable
@@ -102,6 +103,11 @@ class EntityDef:
     shorthand: Callable[[dict[str, Any]], dict[str, Any]] | None = None
     opaque: bool = False  # modelled shallowly: carried, validated loosely
     generate: dict[str, Callable[[], Any]] = field(default_factory=dict)
+    # Kong's daos ``transformations``: (input fields, on_write). When a write carries one of the
+    # input fields, the validated entity goes through ``on_write(entity, declarative)`` before it
+    # is stored (basic-auth hashes its password). ``declarative`` is True for whole-configuration
+    # loads (decK files, ``POST /config``), False for single-entity writes (Admin API, sync).
+    on_write: tuple[tuple[str, ...], Callable[[dict[str, Any], bool], dict[str, Any]]] | None = None
 
     @cached_property
     def foreign_keys(self) -> dict[str, Field]:
@@ -128,6 +134,15 @@ class EntityDef:
             if data.get(fname) is None:
                 data[fname] = gen()
         return self.schema.check(data)
+
+    def transform(self, entity: dict[str, Any], given: Any, *, declarative: bool = False) -> dict[str, Any]:
+        """Apply ``on_write`` when the written data (``given``: its keys) carried an input field."""
+        if self.on_write is None:
+            return entity
+        inputs, fn = self.on_write
+        if not any(f in given for f in inputs):
+            return entity
+        return fn(entity, declarative)
 
     def display_name(self, entity: dict[str, Any]) -> str:
         key = self.endpoint_key
@@ -410,12 +425,73 @@ BASICAUTH_SCHEMA = credential_schema("basicauth_credentials", [
     ("username", String(required=True, unique=True, description="The username to use in the Basic Authentication.")),
     ("password", String(required=True, secret=True, description="The password to use in the Basic Authentication.")),
 ])
+JWT_ALGORITHMS = ("HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384", "ES512",
+                  "PS256", "PS384", "PS512", "EdDSA")
+# kong/plugins/jwt/daos.lua: these need a parseable public key (ES* are not in Kong's list)
+JWT_KEYED_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "EdDSA")
+
+
+def pem_key_valid(text: str) -> bool:
+    """What ``resty.openssl.pkey.new`` accepts: a PEM public or private key."""
+    from cryptography.hazmat.primitives import serialization
+
+    data = text.encode()
+    for load in (serialization.load_pem_public_key,
+                 lambda d: serialization.load_pem_private_key(d, password=None)):
+        try:
+            load(data)
+            return True
+        except Exception:  # noqa: BLE001 - any parse failure is "invalid key"
+            continue
+    return False
+
+
+def _jwt_key_check(entity: dict[str, Any]) -> dict[str, Any] | None:
+    """daos.lua's conditional: an RS/PS/EdDSA secret needs ``rsa_public_key``, a valid key."""
+    if entity.get("algorithm") not in JWT_KEYED_ALGORITHMS:
+        return None
+    key = entity.get("rsa_public_key")
+    if key is None:
+        err = "required field missing"
+    elif not pem_key_valid(key):
+        err = "invalid key"
+    else:
+        return None
+    return {"rsa_public_key": err, "@entity": ["failed conditional validation given value of field 'algorithm'"]}
+
+
 JWT_SCHEMA = credential_schema("jwt_secrets", [
-    ("key", String(unique=True, description="A unique string identifying the credential (the iss claim).")),
-    ("secret", String(secret=True, description="The secret for HMAC algorithms.")),
-    ("rsa_public_key", String(description="The public key for RS/ES algorithms.")),
-    ("algorithm", String(default="HS256", one_of=("HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "PS384", "PS512", "EdDSA"), description="The algorithm used to verify the token's signature.")),
-])
+    ("key", String(unique=True, description="A unique string identifying the credential: the value of the token's `key_claim_name` claim (`iss` by default). Generated when omitted.")),
+    ("secret", String(secret=True, description="The secret for HS algorithms (also what signs tokens). Generated when omitted.")),
+    ("rsa_public_key", String(description="The PEM public key for RS, PS, ES and EdDSA algorithms.")),
+    ("algorithm", String(default="HS256", one_of=JWT_ALGORITHMS, description="The algorithm used to verify the token's signature.")),
+], [Custom(("algorithm", "rsa_public_key"), _jwt_key_check, name="conditional")])
+# A password as Kong stores it: 40 lowercase hex digits (SHA1).
+KONG_PASSWORD_HASH = re.compile(r"^[0-9a-f]{40}$")
+
+
+def basicauth_hash(consumer_id: str, password: str | None) -> str:
+    """kong/plugins/basic-auth/crypto.lua: hex SHA1 of the password followed by the consumer id
+    (the salt); no password hashes the consumer id alone."""
+    salted = consumer_id if password is None else password + consumer_id
+    return hashlib.sha1(salted.encode()).hexdigest()
+
+
+def _basicauth_on_write(entity: dict[str, Any], declarative: bool) -> dict[str, Any]:
+    """Kong hashes the password on every write that carries one. A whole-configuration load keeps
+    a value already in Kong's stored form (a decK dump of a real Kong carries the hash), so
+    credentials dumped from Kong verify here; Kong itself would hash it again unless the file says
+    ``_transform: false``. The cost: a plain password of exactly 40 lowercase hex digits in a
+    decK file is taken as a hash."""
+    password = entity.get("password")
+    if declarative and isinstance(password, str) and KONG_PASSWORD_HASH.match(password):
+        return entity
+    consumer = entity.get("consumer") or {}
+    consumer_id = consumer.get("id") if isinstance(consumer, dict) else consumer
+    entity["password"] = basicauth_hash(str(consumer_id), password)
+    return entity
+
+
 HMACAUTH_SCHEMA = credential_schema("hmacauth_credentials", [
     ("username", String(required=True, unique=True, description="The username to use in the HMAC Signature verification.")),
     ("secret", String(secret=True, description="The secret to use in the HMAC Signature verification.")),
@@ -445,6 +521,68 @@ PLUGIN_SCHEMA = Schema(
 
 
 # -- upstreams, targets, certificates --------------------------------------------------------------
+# kong/db/schema/entities/upstreams.lua: the health-check record, every level with its defaults
+# (probing and circuit breaking are off while intervals and counters are 0).
+def _statuses(default: list[int], description: str) -> Field:
+    return ArrayF(Integer(between=(100, 999)), default=default, description=description)
+
+
+def _seconds(default: float, description: str) -> Field:
+    return Field("number", between=(0, 65535), default=default, description=description)
+
+
+def _counter(description: str) -> Field:
+    return Integer(between=(0, 2**31), default=0, description=description)
+
+
+def _check_type() -> Field:
+    return String(one_of=("tcp", "http", "https", "grpc", "grpcs"), default="http",
+                  description="Whether to perform HTTP or HTTPS probes, or just test a TCP connection.")
+
+
+ACTIVE_HEALTHY = [200, 302]
+ACTIVE_UNHEALTHY = [429, 404, 500, 501, 502, 503, 504, 505]
+PASSIVE_HEALTHY = [200, 201, 202, 203, 204, 205, 206, 207, 208, 226, 300, 301, 302, 303, 304, 305, 306, 307, 308]
+PASSIVE_UNHEALTHY = [429, 500, 503]
+
+HEALTHCHECKS = Record([
+    ("active", Record([
+        ("type", _check_type()),
+        ("timeout", _seconds(1, "Socket timeout for active health checks (in seconds).")),
+        ("concurrency", Integer(between=(1, 2**31), default=10, description="Number of targets to check concurrently.")),
+        ("http_path", String(starts_with="/", default="/", description="Path to use in GET HTTP request to run as a probe.")),
+        ("https_sni", String(custom=paths.validate_host, description="The hostname to use as an SNI when performing active health checks using HTTPS.")),
+        ("https_verify_certificate", Boolean(default=True, description="Whether to check the validity of the SSL certificate of the remote host.")),
+        ("headers", Map(String(), ArrayF(String()), description="One or more lists of values indexed by header name to use in GET HTTP request to run as a probe.")),
+        ("healthy", Record([
+            ("interval", _seconds(0, "Interval between active health checks for healthy targets (in seconds); 0 disables them.")),
+            ("http_statuses", _statuses(ACTIVE_HEALTHY, "HTTP statuses that count as healthy in active probes.")),
+            ("successes", _counter("Successes in active probes to consider a target healthy.")),
+        ], nullable=False)),
+        ("unhealthy", Record([
+            ("interval", _seconds(0, "Interval between active health checks for unhealthy targets (in seconds); 0 disables them.")),
+            ("http_statuses", _statuses(ACTIVE_UNHEALTHY, "HTTP statuses that count as failures in active probes.")),
+            ("tcp_failures", _counter("TCP failures in active probes to consider a target unhealthy.")),
+            ("timeouts", _counter("Timeouts in active probes to consider a target unhealthy.")),
+            ("http_failures", _counter("HTTP failures in active probes to consider a target unhealthy.")),
+        ], nullable=False)),
+    ], nullable=False)),
+    ("passive", Record([
+        ("type", _check_type()),
+        ("healthy", Record([
+            ("http_statuses", _statuses(PASSIVE_HEALTHY, "HTTP statuses of proxied traffic that count as healthy.")),
+            ("successes", _counter("Successes in proxied traffic to consider a target healthy.")),
+        ], nullable=False)),
+        ("unhealthy", Record([
+            ("http_statuses", _statuses(PASSIVE_UNHEALTHY, "HTTP statuses of proxied traffic that count as failures.")),
+            ("tcp_failures", _counter("TCP failures in proxied traffic to consider a target unhealthy.")),
+            ("timeouts", _counter("Timeouts in proxied traffic to consider a target unhealthy.")),
+            ("http_failures", _counter("HTTP failures in proxied traffic to consider a target unhealthy.")),
+        ], nullable=False)),
+    ], nullable=False)),
+    ("threshold", Field("number", between=(0, 100), default=0, description="The minimum percentage of the upstream's targets' weight that must be available for the whole upstream to be considered healthy.")),
+], nullable=False, description="The health-check configuration: active probes and passive (circuit-breaker) checks.")
+
 UPSTREAM_SCHEMA = Schema(
     "upstreams",
     [
@@ -464,7 +602,7 @@ UPSTREAM_SCHEMA = Schema(
         ("hash_on_uri_capture", String(description="The name of the route URI capture to take the value from as hash input.")),
         ("hash_fallback_uri_capture", String(description="The name of the route URI capture to take the value from as hash input.")),
         ("slots", Integer(between=(10, 65536), default=10000, description="The number of slots in the load balancer algorithm.")),
-        ("healthchecks", Field("record", fields=None, description="Health checking configuration (carried as given).")),
+        ("healthchecks", HEALTHCHECKS),
         ("tags", tags_field()),
         ("host_header", String(custom=paths.validate_host, description="The hostname to be used as Host header when proxying requests through Kong.")),
         ("client_certificate", foreign("certificates", "If set, the certificate to be used as client certificate while TLS handshaking to the upstream server.")),
@@ -568,7 +706,8 @@ def _defs() -> dict[str, EntityDef]:
         EntityDef("acls", ACL_SCHEMA, "acl-group", None, (), cache_key=("consumer", "group"), admin_path="/acls",
                   deck_key="acls"),
         EntityDef("basicauth_credentials", BASICAUTH_SCHEMA, "basic-auth", "username", ("username",),
-                  admin_path="/basic-auths", deck_key="basicauth_credentials"),
+                  admin_path="/basic-auths", deck_key="basicauth_credentials",
+                  on_write=(("password",), _basicauth_on_write)),
         EntityDef("jwt_secrets", JWT_SCHEMA, "jwt-auth", "key", ("key",), admin_path="/jwts",
                   deck_key="jwt_secrets", generate={"key": lambda: secrets.token_hex(16), "secret": lambda: secrets.token_hex(16)}),
         EntityDef("hmacauth_credentials", HMACAUTH_SCHEMA, "hmac-auth", "username", ("username",),

@@ -349,6 +349,8 @@ def _match_attrs(attrs: dict[str, Any], value: Any) -> str | None:
         return "expected one of: " + ", ".join(map(_lua_str, attrs["one_of"]))
     if "gt" in attrs and not (isinstance(value, (int, float)) and value > attrs["gt"]):
         return f"value must be greater than {attrs['gt']}"
+    if "contains" in attrs and not (isinstance(value, (list, tuple)) and attrs["contains"] in value):
+        return f"expected to contain: {attrs['contains']}"
     return None
 
 

@@ -11,7 +11,8 @@ without sockets; the proxy adapts aiohttp requests to them.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import quote
@@ -53,6 +54,9 @@ class PluginSpec:
     # Carried but not run by the local runtime: why not (None = it runs). Such a plugin validates,
     # stores, dumps and syncs like any other; its handler (plugins.not_run) refuses or skips.
     not_run: str | None = None
+    # Endpoints the plugin adds to the Admin API (Kong's ``kong/plugins/<name>/api.lua``), e.g.
+    # proxy-cache's ``DELETE /proxy-cache``.
+    admin_routes: tuple[AdminRoute, ...] = ()
 
     @property
     def runs_locally(self) -> bool:
@@ -120,6 +124,29 @@ def _copy_path(d: dict[str, Any], parts: list[str], *, create: bool = False) -> 
         cur[p] = nxt
         cur = nxt
     return root
+
+
+@dataclass(frozen=True)
+class AdminCall:
+    """One Admin API request as a plugin's endpoint sees it (plain Python, no web framework)."""
+
+    params: dict[str, str]  # path parameters by name, decoded: {"cache_key": "..."}
+    query: Mapping[str, str]
+    runtime: RuntimeServices | None  # the running gateway's services; None when none runs
+    # the stored instances of this plugin, and one stored instance of it by id (None if absent
+    # or another plugin); both read the store off the event loop
+    plugins: Callable[[], Awaitable[list[dict[str, Any]]]]
+    plugin: Callable[[str], Awaitable[dict[str, Any] | None]]
+
+
+@dataclass(frozen=True)
+class AdminRoute:
+    """An Admin API endpoint contributed by a plugin: ``handler`` answers (status, JSON body or
+    None for an empty body)."""
+
+    method: str
+    template: str  # "/proxy-cache/{plugin_id}/caches/{cache_key}"
+    handler: Callable[[AdminCall], Awaitable[tuple[int, Any]]]
 
 
 class ConfigView(Protocol):
@@ -219,6 +246,9 @@ class RequestContext:
     _body: bytes | None = None
     body_dirty: bool = False
     plugin_data: dict[int, dict[str, Any]] = field(default_factory=dict)  # kong.ctx.plugin
+    # Unix seconds when the proxy built this context, right after routing (Kong's
+    # ``kong.request.get_start_time``, up to the routing time); the log serializer reads it
+    started_at: float = field(default_factory=time.time)
 
     def plugin_ctx(self, handler: Handler) -> dict[str, Any]:
         """Per-request scratch space of one plugin instance (Kong's ``kong.ctx.plugin``):
@@ -256,6 +286,27 @@ class ResponseContext:
     headers: CIMultiDict[str]
     body: bytes | None = None  # None while streaming; set when a handler asked for buffering
     body_dirty: bool = False
+    # What the proxy measured for this request, for the log phase (None: the proxy did not say;
+    # the log serializer then writes Kong's own "unknown" values)
+    served: Served | None = None
+
+
+@dataclass
+class Served:
+    """Facts only the proxy knows, handed to the log phase on ``ResponseContext.served``.
+
+    The fields mirror what Kong's log serializer reads from nginx: ``KONG_PROXY_LATENCY``
+    (``proxy_latency``), ``KONG_WAITING_TIME`` (``upstream_latency``), ``$request_length``,
+    ``$bytes_sent``, ``$upstream_status``, the balancer's tries and the response's source.
+    """
+
+    proxy_latency: float | None = None  # ms: arrival → request sent upstream (or → exit answered)
+    upstream_latency: float | None = None  # ms: request sent upstream → response headers received
+    request_size: int | None = None  # bytes received from the client (head + body)
+    response_size: int | None = None  # bytes sent to the client (head + body)
+    upstream_status: int | None = None
+    source: str | None = None  # "service" (upstream answered) | "exit" (a plugin) | "error" (the proxy)
+    tries: list[dict[str, Any]] | None = None  # balancer tries: {"ip", "port", "balancer_latency"}
 
 
 def _escape_uri(s: str) -> str:

@@ -17,7 +17,7 @@ from urllib.parse import quote, unquote, unquote_plus
 
 from multidict import MultiDict
 
-from ..model.typedefs import header_name_error
+from ..model.typedefs import header_name_error, url_error
 
 UNEXPECTED = "An unexpected error occurred"
 
@@ -51,6 +51,16 @@ def is_header_name(name: str) -> bool:
 def is_header_value(value: str) -> bool:
     """No control characters (CR/LF would split the header); tabs are allowed."""
     return _BAD_VALUE.search(value) is None
+
+
+def url_userinfo(value: str) -> str | None:
+    """The ``user:password`` part of a URL, if any."""
+    m = _URL.match(value)
+    return m.group(2) if m else None
+
+
+# scheme, userinfo, host[:port]
+_URL = re.compile(r"^(?:([A-Za-z][A-Za-z0-9+.-]*):)?(?://(?:([^/?#@]*)@)?([^/?#]*))?")
 
 
 # -- "name:value" entries -------------------------------------------------------------------------
@@ -289,7 +299,8 @@ def serialize_body(table: dict[str, Any], content_type: str | None, original: by
 
 
 __all__ = [
-    "UNEXPECTED", "header_name_error", "request_header", "clear_request_header", "is_header_name", "is_header_value", "split_entry",
+    "UNEXPECTED", "header_name_error", "url_error", "url_userinfo", "request_header", "clear_request_header",
+    "is_header_name", "is_header_value", "split_entry",
     "decode_args", "encode_form", "args_from_multidict", "multidict_from_args", "append_value",
     "content_kind", "json_dumps", "Multipart", "parse_body", "serialize_body", "JSON", "MULTIPART",
     "FORM",

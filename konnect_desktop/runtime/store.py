@@ -52,6 +52,7 @@ from ..model.errors import (
     NotFound,
     foreign_key_invalid,
     foreign_key_restricted,
+    foreign_keys_unresolved,
     invalid_offset,
     invalid_size,
     lua_pretty,
@@ -299,7 +300,8 @@ class Store:
 
     def __init__(self, path: str | Path, *, busy_timeout: float = 10.0) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # the file (and so its WAL, which holds key-auth keys) is private: 0600 in a 0700 folder
+        appdirs.private_file(self.path, companions=appdirs.SQLITE_COMPANIONS)
         self._busy_ms = int(busy_timeout * 1000)
         self._lock = threading.RLock()
         self._depth = 0  # transaction nesting on the write connection
@@ -806,7 +808,7 @@ class Store:
         check unique and foreign keys, and store. Returns the stored entity."""
         t = self._layout(table)
         with self._write():
-            return self._insert(t, data, keep_timestamps=False)
+            return self._insert(t, self._resolve_foreign(t, data), keep_timestamps=False)
 
     def update(
         self, table: str, id_or_key: str, patch: Mapping[str, Any], *, where: Mapping[str, Any] | None = None
@@ -824,8 +826,9 @@ class Store:
             _seq, existing = found
             if "id" in patch and patch["id"] != existing["id"]:
                 raise schema_violation({"id": "immutable field cannot be updated"})
+            patch = self._resolve_foreign(t, patch)
             merged = _schema_for(table, {**existing, **patch}).merge(existing, dict(patch))
-            return self._replace(t, existing, merged)
+            return self._replace(t, existing, merged, given=patch)
 
     def upsert(self, table: str, id_or_key: str, data: Mapping[str, Any]) -> Entity:
         """PUT: create or replace. The key in the URL supplies the id (a UUID) or the endpoint key."""
@@ -834,6 +837,7 @@ class Store:
             raise schema_violation({"@entity": ["expected an input table"]})
         data = dict(data)
         with self._write():
+            data = self._resolve_foreign(t, data)
             if is_uuid(id_or_key):
                 found = self._find_by_id(self._w, t, id_or_key)
                 data["id"] = id_or_key
@@ -848,7 +852,7 @@ class Store:
                 raise NotFound()
             if found is None:
                 return self._insert(t, data, keep_timestamps=False)
-            return self._replace(t, found[1], data)
+            return self._replace(t, found[1], data, given=data)
 
     def delete(self, table: str, id_or_key: str, *, where: Mapping[str, Any] | None = None) -> bool:
         """Delete one entity and, per foreign key ``on_delete``, cascade to its children or refuse
@@ -896,7 +900,7 @@ class Store:
                 t = LAYOUT[name]
                 items = config.get(name) or []
                 for data in items:
-                    self._insert(t, data, keep_timestamps=True)
+                    self._insert(t, data, keep_timestamps=True, declarative=True)
                 counts[name] = len(items)
         return counts
 
@@ -925,8 +929,8 @@ class Store:
             raise schema_violation(errors)
         return out
 
-    def _insert(self, t: _Table, data: Mapping[str, Any], *, keep_timestamps: bool) -> Entity:
-        entity = self._validate(t, data)
+    def _insert(self, t: _Table, data: Mapping[str, Any], *, keep_timestamps: bool, declarative: bool = False) -> Entity:
+        entity = ENTITIES[t.name].transform(self._validate(t, data), data, declarative=declarative)
         # Kong keeps a given created_at and stamps updated_at; imports (sync) keep both.
         now = _now()
         if t.has_created_at and entity.get("created_at") is None:
@@ -946,12 +950,15 @@ class Store:
         self._dirty = True
         return entity
 
-    def _replace(self, t: _Table, existing: Entity, data: Mapping[str, Any]) -> Entity:
+    def _replace(self, t: _Table, existing: Entity, data: Mapping[str, Any], *, given: Mapping[str, Any]) -> Entity:
+        """Store ``data`` in place of ``existing``; ``given`` is what the caller wrote (Kong's
+        transformations run only for the fields it carries: a PATCH without a password keeps
+        the stored hash)."""
         data = dict(data)
         data["id"] = existing["id"]
         if t.has_created_at:
             data["created_at"] = existing.get("created_at")
-        entity = self._validate(t, data)
+        entity = ENTITIES[t.name].transform(self._validate(t, data), given)
         if t.has_updated_at:
             entity["updated_at"] = _now()
         self._check_unique(t, entity, existing["id"])
@@ -992,6 +999,49 @@ class Store:
             row = w.execute(f"SELECT id FROM {t.sql} WHERE ckey = ?", (t.ckey(entity),)).fetchone()
             if row is not None and row[0] != self_id:
                 raise unique_violation(t.ckey_fields(entity))
+
+    def _resolve_foreign(self, t: _Table, data: Mapping[str, Any]) -> dict[str, Any]:
+        """A foreign key given by a unique field of its entity (``"service": {"name": "echo"}``,
+        form ``service.name=echo``) becomes ``{"id": ...}``, as Kong's DAO ``resolve_foreign``
+        does before validating: a value without a valid id is tried field by field (the
+        referenced schema's unique fields and endpoint key, in schema order) until one finds an
+        entity; each tried field that finds nothing is reported (code 13)."""
+        out = dict(data) if isinstance(data, Mapping) else data
+        if not isinstance(out, dict):
+            return out
+        errors: dict[str, dict[str, str]] = {}
+        for fname, parent, _od in t.fks:
+            value = out.get(fname)
+            if not isinstance(value, dict) or is_uuid(value.get("id")):
+                continue
+            pt = LAYOUT.get(parent)
+            if pt is None:
+                continue
+            tried: dict[str, str] = {}
+            for uf, uval in _unique_values(parent, value):
+                found = self._find_unique(pt, uf, uval)
+                if found is not None:
+                    out[fname] = {"id": found}
+                    break
+                tried[uf] = (
+                    f"the foreign key cannot be resolved with '{lua_pretty({uf: uval})}' "
+                    f"for an existing '{parent}' entity"
+                )
+            if tried:
+                errors[fname] = tried
+        if errors:
+            raise foreign_keys_unresolved(errors)
+        return out
+
+    def _find_unique(self, t: _Table, fname: str, value: Any) -> str | None:
+        if fname in t.unique:
+            col = f"u_{fname}"
+        elif fname == t.endpoint_key and t.ek_column:
+            col = t.ek_column
+        else:  # pragma: no cover - every unique field has its column
+            return None
+        row = self._w.execute(f"SELECT id FROM {t.sql} WHERE {col} = ? LIMIT 1", (value,)).fetchone()
+        return row[0] if row else None
 
     def _check_foreign(self, t: _Table, entity: Entity) -> None:
         w = self._w
@@ -1058,6 +1108,11 @@ class Store:
             raise declarative_error({"@entity": ["expected an input table"]})
         names = self._tables_in(config)
         now = _now()
+        # Kong's ``_transform`` (default true): false stores the file's values as they are
+        transform = getattr(config, "transform", None)
+        if transform is None:
+            transform = config.get("_transform")
+        transform = transform is not False
         errors: dict[str, dict[int, Any]] = {}
         out: Config = {}
 
@@ -1079,6 +1134,8 @@ class Store:
                 if errs:
                     errors.setdefault(name, {})[i] = errs
                     continue
+                if transform:
+                    entity = ENTITIES[name].transform(entity, data, declarative=True)
                 if t.has_created_at and entity.get("created_at") is None:
                     entity["created_at"] = now
                 if t.has_updated_at and entity.get("updated_at") is None:
@@ -1134,6 +1191,22 @@ class Store:
             for e in entities:
                 del e["_pos"]
         return out
+
+
+def _unique_values(table: str, value: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
+    """The (field, value) pairs of ``value`` that can name one ``table`` entity: its unique
+    fields and endpoint key, in schema order, with a value of the field's type."""
+    edef = ENTITIES[table]
+    for fname, f in edef.schema.fields:
+        if not (f.unique or fname == edef.endpoint_key) or fname == "id":
+            continue
+        v = value.get(fname)
+        if v is None or isinstance(v, bool):
+            continue
+        if f.type == "string" and isinstance(v, str) and v:
+            yield fname, v
+        elif f.type in ("integer", "number") and isinstance(v, (int, float)):
+            yield fname, v
 
 
 def _chunks(items: list[str], n: int) -> Iterator[list[str]]:

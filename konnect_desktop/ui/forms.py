@@ -536,16 +536,21 @@ class CheckListEditor(FieldEditor):
             h.addWidget(b)
         h.addStretch(1)
         self._none = True
+        self._order: list[Any] = []  # the loaded values' order (an array's order is data)
         self._finish(row)
 
     def value(self) -> Any:
-        vals = [v for b, v in self.boxes if b.isChecked()]
+        checked = [v for b, v in self.boxes if b.isChecked()]
+        # loaded values keep their order, newly checked ones follow in the offered order, so
+        # opening and saving an entity never reorders it (that would be drift in a diff)
+        vals = [v for v in self._order if v in checked] + [v for v in checked if v not in self._order]
         if not vals and not self.field.required and self.field.default in (UNSET, None):
             return None
         return vals
 
     def set_value(self, value: Any) -> None:
         chosen = list(value or [])
+        self._order = chosen
         for b, v in self.boxes:
             b.blockSignals(True)
             b.setChecked(v in chosen)
