@@ -73,8 +73,12 @@ class PluginSpec:
 def moved_fields(*moves: tuple[str, str]) -> Callable[[dict[str, Any]], dict[str, Any]]:
     """Kong's deprecated ``shorthand_fields`` as data, for ``PluginSpec.shorthands``: each
     ``(old, new)`` pair is a dotted path inside the config; a non-null value at ``old`` moves to
-    ``new``. When both are given, the value at ``new`` wins (Kong >= 3.8 also refuses the pair when
-    they differ: "both deprecated and new field are used but their values mismatch")."""
+    ``new``, replacing what is there.
+
+    Replacing is what a PATCH needs here: Kong rewrites the patch alone before merging it, while
+    this app validates the patch merged with the stored entity, so the stored new-style value is
+    always present. (Given both in one request with different values, Kong >= 3.8 refuses them
+    when the shorthand names its replacement; here the shorthand wins.)"""
 
     def apply(config: dict[str, Any]) -> dict[str, Any]:
         out = config
@@ -92,7 +96,7 @@ def moved_fields(*moves: tuple[str, str]) -> Callable[[dict[str, Any]], dict[str
             *new_parents, new_key = new.split(".")
             out = _copy_path(out, new_parents, create=True)
             target = _walk(out, new_parents)
-            if isinstance(target, dict) and target.get(new_key) is None:
+            if isinstance(target, dict):
                 target[new_key] = value
         return out
 
@@ -450,10 +454,33 @@ def _escape_uri(s: str) -> str:
     return quote(s, safe="")
 
 
+class SearchParams(MultiDict[str]):
+    """A query whose arguments keep their order when serialized: what Kong's
+    ``kong.service.request.clear_query_arg`` leaves (resty.ada's URLSearchParams), as opposed to
+    ``set_query``, which sorts. ``encode_args`` writes it the WHATWG urlencoded way."""
+
+
+def _whatwg(s: str) -> str:
+    # application/x-www-form-urlencoded serializer: A-Z a-z 0-9 * - . _ kept, space as "+"
+    return quote(s, safe="*").replace("%20", "+").replace("~", "%7E")
+
+
+def clear_query_arg(ctx: RequestContext, name: str) -> None:
+    """Kong's ``kong.service.request.clear_query_arg``: drop every ``name`` argument, keeping the
+    others in the order they came (decoded and re-encoded, so ``api%6B%65%79=kong`` goes too)."""
+    if name not in ctx.query:
+        return
+    ctx.query = SearchParams((k, v) for k, v in ctx.query.items() if k != name)
+    ctx.query_dirty = True
+
+
 def encode_args(query: MultiDict[str]) -> str:
     """A query a plugin rewrote, serialized as Kong's ``kong.service.request.set_query`` does:
     keys in sorted order, repeated keys as ``k=v1&k=v2`` (values in their order), every
-    character but ``A-Z a-z 0-9 - . _ ~`` percent-encoded (so ``a[1]`` → ``a%5B1%5D``)."""
+    character but ``A-Z a-z 0-9 - . _ ~`` percent-encoded (so ``a[1]`` → ``a%5B1%5D``).
+    A ``SearchParams`` keeps its order (``clear_query_arg``)."""
+    if isinstance(query, SearchParams):
+        return "&".join(f"{_whatwg(k)}={_whatwg(v)}" for k, v in query.items())
     parts = []
     for key in sorted(set(query.keys())):
         ek = _escape_uri(key)

@@ -15,12 +15,12 @@ from typing import Any
 
 from ..model.schema import Array, Boolean, Record, String
 from .auth_common import AuthFailure, consumer_of, fail, skip, succeed
-from .base import Handler, PluginSpec, RequestContext
+from .base import Handler, PluginSpec, RequestContext, clear_query_arg
 from .http_util import (
-    args_from_multidict,
+    clear_request_header,
     header_name_error,
-    multidict_from_args,
     parse_body,
+    request_header,
     serialize_body,
 )
 
@@ -131,7 +131,7 @@ class KeyAuthHandler(Handler):
         """The key named ``name`` in the headers, then the query: a str, a list (several), or None."""
         value: Any = None
         if self.key_in_header:
-            values = ctx.headers.getall(name, ())
+            values = request_header(ctx.headers, name)
             value = values[0] if len(values) == 1 else (values or None)
         if value is None and self.key_in_query:
             values = ctx.query.getall(name, ())
@@ -162,14 +162,8 @@ class KeyAuthHandler(Handler):
 
     @staticmethod
     def _hide_sync(ctx: RequestContext, name: str) -> None:
-        if name in ctx.query:
-            query = args_from_multidict(ctx.query)
-            query.pop(name, None)
-            md = multidict_from_args(query)
-            ctx.query.clear()
-            ctx.query.extend(md)
-            ctx.query_dirty = True
-        ctx.headers.popall(name, None)
+        clear_query_arg(ctx, name)  # the other arguments keep their order, as in Kong
+        clear_request_header(ctx.headers, name)
 
     async def _hide(self, ctx: RequestContext, name: str, body: dict[str, Any] | None) -> None:
         self._hide_sync(ctx, name)

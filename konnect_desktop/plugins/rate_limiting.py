@@ -33,7 +33,15 @@ from ..model.schema import (
     Record,
     String,
 )
-from .base import Decision, Handler, PluginExit, PluginSpec, RequestContext, ResponseContext
+from .base import (
+    Decision,
+    Handler,
+    PluginExit,
+    PluginSpec,
+    RequestContext,
+    ResponseContext,
+    moved_fields,
+)
 from .http_util import UNEXPECTED, header_name_error
 from .rate_limiting_policies import (
     EXPIRATION,
@@ -142,19 +150,8 @@ ENTITY_CHECKS = [
 _SHORTHANDS = ("host", "port", "password", "username", "ssl", "ssl_verify", "server_name", "timeout", "database")
 
 
-def _shorthands(config: dict[str, Any]) -> dict[str, Any]:
-    """Deprecated flat ``redis_*`` fields (Kong < 3.6) move into ``redis``."""
-    if not any(f"redis_{k}" in config for k in _SHORTHANDS):
-        return config
-    out = dict(config)
-    redis = dict(out.get("redis") or {}) if isinstance(out.get("redis") or {}, dict) else out["redis"]
-    for k in _SHORTHANDS:
-        if f"redis_{k}" in out:
-            value = out.pop(f"redis_{k}")
-            if value is not None and isinstance(redis, dict):
-                redis[k] = value
-    out["redis"] = redis
-    return out
+# deprecated flat ``redis_*`` fields (Kong < 3.6) move into ``redis``
+_shorthands = moved_fields(*((f"redis_{k}", f"redis.{k}") for k in _SHORTHANDS))
 
 
 # -- handler --------------------------------------------------------------------------------------

@@ -536,9 +536,9 @@ def _headers_table(ctx: RequestContext) -> LuaTable:
 
 
 def _set_query(ctx: RequestContext, query: Args) -> None:
-    md = multidict_from_args(query)
-    ctx.query.clear()
-    ctx.query.extend(md)
+    # Kong's set_query: a plain MultiDict, serialized sorted (even after a clear_query_arg left
+    # an order-keeping SearchParams there)
+    ctx.query = multidict_from_args(query)
     ctx.query_dirty = True
 
 

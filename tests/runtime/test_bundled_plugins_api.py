@@ -131,3 +131,23 @@ async def test_deck_dump_load_diff_has_no_drift(api: Api, name: str, tmp_path: P
             other.close()
     finally:
         await api.ok("DELETE", f"/plugins/{created['id']}", 204)
+
+
+async def test_patching_a_deprecated_field_changes_the_stored_value(api: Api) -> None:
+    """spec/03-plugins/23-rate-limiting/06-shorthand_fields_spec.lua, it("POST/PATCH/GET request
+    returns legacy fields"): a PATCH of ``redis_host`` lands in ``redis.host``. Deliberate
+    difference: Kong also echoes the legacy fields in its answers; this app answers with the
+    current structure only, so dumps and diffs carry each value once."""
+    config = {"minute": 100, "policy": "redis", "redis_host": "custom-host.example.test", "redis_port": 55000,
+              "redis_username": "test1", "redis_password": "testX", "redis_database": 1, "redis_timeout": 1100,
+              "redis_ssl": True, "redis_ssl_verify": True, "redis_server_name": "example.test"}
+    created = await api.ok("POST", "/plugins", 201, json={"name": "rate-limiting", "config": config})
+    redis = created["config"]["redis"]
+    assert (redis["host"], redis["port"], redis["username"], redis["password"], redis["database"], redis["timeout"],
+            redis["ssl"], redis["ssl_verify"], redis["server_name"]) == (
+        "custom-host.example.test", 55000, "test1", "testX", 1, 1100, True, True, "example.test")
+    assert not any(k.startswith("redis_") for k in created["config"])
+    patched = await api.ok("PATCH", f"/plugins/{created['id']}", json={"config": {"redis_host": "testhost"}})
+    assert patched["config"]["redis"]["host"] == "testhost" and patched["config"]["redis"]["port"] == 55000
+    assert (await api.ok("GET", f"/plugins/{created['id']}"))["config"]["redis"]["host"] == "testhost"
+    await api.ok("DELETE", f"/plugins/{created['id']}", 204)
