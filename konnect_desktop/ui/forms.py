@@ -328,7 +328,9 @@ class NumberEditor(FieldEditor):
         if f.one_of is not None:
             lo, hi = float(min(f.one_of)), float(max(f.one_of))
         self.lo = lo
-        self.nullable = _nullable(f)
+        # a required number without a default (an oauth2 token's expires_in) starts unset: the user
+        # fills it in, and validation names the field until then
+        self.nullable = _nullable(f) or f.default is UNSET
         if self.is_int:
             self.spin: QSpinBox | QDoubleSpinBox = QSpinBox()
             lo_i = int(max(lo, INT_MIN))
