@@ -648,6 +648,68 @@ PLUGIN_SCHEMA = Schema(
 
 
 # -- upstreams, targets, certificates --------------------------------------------------------------
+# kong/db/schema/entities/upstreams.lua: the health-check record, every level with its defaults
+# (probing and circuit breaking are off while intervals and counters are 0).
+def _statuses(default: list[int], description: str) -> Field:
+    return ArrayF(Integer(between=(100, 999)), default=default, description=description)
+
+
+def _seconds(default: float, description: str) -> Field:
+    return Field("number", between=(0, 65535), default=default, description=description)
+
+
+def _counter(description: str) -> Field:
+    return Integer(between=(0, 2**31), default=0, description=description)
+
+
+def _check_type() -> Field:
+    return String(one_of=("tcp", "http", "https", "grpc", "grpcs"), default="http",
+                  description="Whether to perform HTTP or HTTPS probes, or just test a TCP connection.")
+
+
+ACTIVE_HEALTHY = [200, 302]
+ACTIVE_UNHEALTHY = [429, 404, 500, 501, 502, 503, 504, 505]
+PASSIVE_HEALTHY = [200, 201, 202, 203, 204, 205, 206, 207, 208, 226, 300, 301, 302, 303, 304, 305, 306, 307, 308]
+PASSIVE_UNHEALTHY = [429, 500, 503]
+
+HEALTHCHECKS = Record([
+    ("active", Record([
+        ("type", _check_type()),
+        ("timeout", _seconds(1, "Socket timeout for active health checks (in seconds).")),
+        ("concurrency", Integer(between=(1, 2**31), default=10, description="Number of targets to check concurrently.")),
+        ("http_path", String(starts_with="/", default="/", description="Path to use in GET HTTP request to run as a probe.")),
+        ("https_sni", String(custom=paths.validate_host, description="The hostname to use as an SNI when performing active health checks using HTTPS.")),
+        ("https_verify_certificate", Boolean(default=True, description="Whether to check the validity of the SSL certificate of the remote host.")),
+        ("headers", Map(String(), ArrayF(String()), description="One or more lists of values indexed by header name to use in GET HTTP request to run as a probe.")),
+        ("healthy", Record([
+            ("interval", _seconds(0, "Interval between active health checks for healthy targets (in seconds); 0 disables them.")),
+            ("http_statuses", _statuses(ACTIVE_HEALTHY, "HTTP statuses that count as healthy in active probes.")),
+            ("successes", _counter("Successes in active probes to consider a target healthy.")),
+        ], nullable=False)),
+        ("unhealthy", Record([
+            ("interval", _seconds(0, "Interval between active health checks for unhealthy targets (in seconds); 0 disables them.")),
+            ("http_statuses", _statuses(ACTIVE_UNHEALTHY, "HTTP statuses that count as failures in active probes.")),
+            ("tcp_failures", _counter("TCP failures in active probes to consider a target unhealthy.")),
+            ("timeouts", _counter("Timeouts in active probes to consider a target unhealthy.")),
+            ("http_failures", _counter("HTTP failures in active probes to consider a target unhealthy.")),
+        ], nullable=False)),
+    ], nullable=False)),
+    ("passive", Record([
+        ("type", _check_type()),
+        ("healthy", Record([
+            ("http_statuses", _statuses(PASSIVE_HEALTHY, "HTTP statuses of proxied traffic that count as healthy.")),
+            ("successes", _counter("Successes in proxied traffic to consider a target healthy.")),
+        ], nullable=False)),
+        ("unhealthy", Record([
+            ("http_statuses", _statuses(PASSIVE_UNHEALTHY, "HTTP statuses of proxied traffic that count as failures.")),
+            ("tcp_failures", _counter("TCP failures in proxied traffic to consider a target unhealthy.")),
+            ("timeouts", _counter("Timeouts in proxied traffic to consider a target unhealthy.")),
+            ("http_failures", _counter("HTTP failures in proxied traffic to consider a target unhealthy.")),
+        ], nullable=False)),
+    ], nullable=False)),
+    ("threshold", Field("number", between=(0, 100), default=0, description="The minimum percentage of the upstream's targets' weight that must be available for the whole upstream to be considered healthy.")),
+], nullable=False, description="The health-check configuration: active probes and passive (circuit-breaker) checks.")
+
 UPSTREAM_SCHEMA = Schema(
     "upstreams",
     [
@@ -667,7 +729,7 @@ UPSTREAM_SCHEMA = Schema(
         ("hash_on_uri_capture", String(description="The name of the route URI capture to take the value from as hash input.")),
         ("hash_fallback_uri_capture", String(description="The name of the route URI capture to take the value from as hash input.")),
         ("slots", Integer(between=(10, 65536), default=10000, description="The number of slots in the load balancer algorithm.")),
-        ("healthchecks", Field("record", fields=None, description="Health checking configuration (carried as given).")),
+        ("healthchecks", HEALTHCHECKS),
         ("tags", tags_field()),
         ("host_header", String(custom=paths.validate_host, description="The hostname to be used as Host header when proxying requests through Kong.")),
         ("client_certificate", foreign("certificates", "If set, the certificate to be used as client certificate while TLS handshaking to the upstream server.")),

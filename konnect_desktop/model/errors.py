@@ -166,6 +166,17 @@ def foreign_key_invalid(field: str, key: dict[str, Any], parent_table: str) -> K
     )
 
 
+def foreign_keys_unresolved(errors: dict[str, dict[str, str]]) -> KongError:
+    """Code 13: a foreign key given by a unique field (``{"name": "echo"}``) matched nothing.
+    ``errors`` maps the foreign field to ``{unique field: message}`` (``errors.lua``)."""
+    parts = [f"{f}.{sub}: {msg}" for f in sorted(errors) for sub, msg in sorted(errors[f].items())]
+    if len(parts) == 1:
+        message = f"foreign key unresolved ({parts[0]})"
+    else:
+        message = f"{len(parts)} foreign keys unresolved ({'; '.join(parts)})"
+    return KongError(13, message, errors)
+
+
 def foreign_key_restricted(parent_table: str, child_table: str) -> KongError:
     return KongError(
         FOREIGN_KEY_VIOLATION,

@@ -34,7 +34,6 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from ..model.entities import PROTOCOLS
 from ..model.schema import Boolean, Number, Record, Set, String
 from . import auth_common
 from .auth_common import set_consumer, who
@@ -304,6 +303,6 @@ PLUGIN = PluginSpec(
     description="Keep consumers authenticated with an encrypted session cookie, issued after another auth plugin succeeds.",
     handler=SessionHandler,
     no_consumer=True,
-    protocols=PROTOCOLS,  # typedefs.protocols: every protocol
+    any_protocol=True,  # typedefs.protocols (stream protocols accepted; the default is the HTTP ones)
     shorthands=_shorthands,
 )

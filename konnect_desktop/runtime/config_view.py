@@ -16,7 +16,8 @@ from typing import Any
 
 from ..model.entities import CREDENTIAL_TABLES
 from ..plugins.base import Handler, RuntimeServices
-from .upstream import Balancer
+from .balancer import Balancer
+from .health import HealthRegistry
 
 # Tables a snapshot is built from.
 TABLES: tuple[str, ...] = (
@@ -145,8 +146,9 @@ class Snapshot:
 
 
 def build_snapshot(version: int, config: dict[str, list[dict[str, Any]]],
-                   runtime: RuntimeServices) -> Snapshot:
-    """Compile ``config`` (table → entities, Admin API shape). Pure CPU; safe in a thread."""
+                   runtime: RuntimeServices, health: HealthRegistry | None = None) -> Snapshot:
+    """Compile ``config`` (table → entities, Admin API shape). Pure CPU; safe in a thread.
+    ``health``: the runtime's target health, which the balancers consult on every pick."""
     from ..plugins.chain import PluginIndex
     from .router import Router
 
@@ -161,6 +163,6 @@ def build_snapshot(version: int, config: dict[str, list[dict[str, Any]]],
         uid = _fk(t, "upstream")
         if uid:
             targets_by_upstream.setdefault(uid, []).append(t)
-    balancers = {u["name"]: Balancer(u, targets_by_upstream.get(u["id"], []))
+    balancers = {u["name"]: Balancer(u, targets_by_upstream.get(u["id"], []), health)
                  for u in config.get("upstreams", ())}
     return Snapshot(version, config, router, index, view, balancers)

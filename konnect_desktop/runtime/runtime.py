@@ -24,9 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from .. import appdirs
+from .admin_guard import AdminAccess, check_bind
 from .config_view import Snapshot, build_snapshot
 from .dataplane import KONG_VERSION, ProxyServer, Services
+from .health import HealthRegistry
+from .limits import DEFAULT_LIMITS, ProxyLimits
 from .store import Store
+from .store_lock import StoreLock
 from .traffic import TrafficLog
 
 log = logging.getLogger(__name__)
@@ -50,16 +54,24 @@ def _hostport(v: tuple[str, int] | str) -> tuple[str, int]:
     return v[0], int(v[1])
 
 
+def _hostport_text(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def _url(host: str, port: int) -> str:
+    """A URL a local client can connect to (a wildcard bind is reached on 127.0.0.1)."""
     if host in ("0.0.0.0", "", "::"):
         host = "127.0.0.1"
-    if ":" in host:
-        host = f"[{host}]"
-    return f"http://{host}:{port}"
+    return f"http://{_hostport_text(host, port)}"
 
 
 class LocalRuntime:
-    """A local gateway. ``await start()`` / ``await stop()`` on the running loop."""
+    """A local gateway. ``await start()`` / ``await stop()`` on the running loop.
+
+    The Admin API listens on loopback unless ``admin_listen`` says otherwise; a non-loopback
+    address without ``admin_token`` makes ``start()`` raise ``UnsafeBindError`` (a ``ValueError``
+    whose message names the fix) before anything is opened.
+    """
 
     def __init__(
         self,
@@ -69,21 +81,35 @@ class LocalRuntime:
         admin_listen: tuple[str, int] | str | None = ("127.0.0.1", 0),
         admin_token: str | None = None,
         traffic_capacity: int = 1000,
+        admin_allow_hosts: tuple[str, ...] | list[str] = (),
+        admin_allow_origins: tuple[str, ...] | list[str] = (),
+        owner: str = "Konnect Desktop",
+        limits: ProxyLimits = DEFAULT_LIMITS,
     ) -> None:
         self.name = name
         self.db_path = Path(db_path) if db_path is not None else appdirs.runtime_db_path(name)
         self.proxy_listen = _hostport(proxy_listen)
         self.admin_listen = _hostport(admin_listen) if admin_listen is not None else None
         self.admin_token = admin_token
+        self.admin_allow_hosts = tuple(admin_allow_hosts)  # more Host names the Admin API answers to
+        self.admin_allow_origins = tuple(admin_allow_origins)  # browser origins allowed to call it
+        # held while running: another process asking to serve this store is told who has it
+        self.lock = StoreLock(self.db_path, owner)
+        self.limits = limits  # what a client request may take (nginx's names and defaults)
         self.node_id = str(uuid.uuid4())
         self.traffic = TrafficLog(traffic_capacity)
         self.services = Services(self.node_id)
+        self.health = HealthRegistry()  # target health: balancers, Admin API, health checker
         self.state = STOPPED
         self.last_error: str | None = None
         self.store: Store | None = None
         self.proxy: ProxyServer | None = None
         self.proxy_url: str | None = None
         self.admin_url: str | None = None
+        # where the listeners are actually bound ("0.0.0.0:8001" when asked for 0.0.0.0), for
+        # messages; proxy_url / admin_url are what a local client connects to
+        self.proxy_bound: str | None = None
+        self.admin_bound: list[str] = []
         self.rebuilds = 0  # snapshots compiled since start (tests, stats)
         self.config_errors: list[str] = []  # problems of the last compile (routes skipped, …)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -108,18 +134,23 @@ class LocalRuntime:
         self.last_error = None
         self._loop = asyncio.get_running_loop()
         try:
+            if self.admin_listen is not None:
+                # before any socket or file is opened: a refused start leaves nothing behind
+                check_bind(self.admin_listen[0], self.admin_token)
+            self.lock.acquire()
             if self.store is None:
                 self.store = await asyncio.to_thread(Store, self.db_path)
             # plugins that keep data the gateway writes while serving (oauth2 tokens) reach the
             # store here (plugins.base.RuntimeServices: optional ``store``)
             self.services.store = self.store
             snap = await self._compile()
-            self.proxy = ProxyServer(snap, self.services, self.traffic, self._loop)
+            self.proxy = ProxyServer(snap, self.services, self.traffic, self._loop, limits=self.limits)
             self.proxy.on_snapshot_drained = self._snapshot_drained
             self.proxy.store = self.store
             self.proxy.refresh = self.ensure_fresh
             await self.proxy.start(*self.proxy_listen)
             self.proxy_url = _url(self.proxy.host, self.proxy.port)
+            self.proxy_bound = _hostport_text(self.proxy.host, self.proxy.port)
             if self.admin_listen is not None:
                 await self._start_admin()
             self._synced = asyncio.Event()
@@ -136,27 +167,40 @@ class LocalRuntime:
     async def _start_admin(self) -> None:
         from aiohttp import web
 
+        from .access_log import ADMIN_LOGGER, AdminAccessLogger
         from .admin_api import create_admin_app
 
         assert self.store is not None and self.admin_listen is not None
-        app = create_admin_app(self.store, info=self._info, admin_token=self.admin_token)
-        runner = web.AppRunner(app, access_log=None)
+        access = AdminAccess.of(self.admin_listen[0], self.admin_allow_hosts, self.admin_allow_origins)
+        app = create_admin_app(self.store, info=self._info, admin_token=self.admin_token, access=access,
+                               services=self.services, metrics=self.metrics_text,
+                               health=self.health)
+        # each Admin API call at DEBUG (secrets masked); aiohttp skips the work when DEBUG is off
+        runner = web.AppRunner(app, access_log=logging.getLogger(ADMIN_LOGGER),
+                               access_log_class=AdminAccessLogger)
         await runner.setup()
         self._admin_runner = runner
         site = web.TCPSite(runner, self.admin_listen[0], self.admin_listen[1])
         await site.start()
         server = site._server  # aiohttp keeps the asyncio server here; we need its real port
-        host, port = server.sockets[0].getsockname()[:2] if server and server.sockets else self.admin_listen
-        self.admin_url = _url(host, port)
+        names = [s.getsockname()[:2] for s in server.sockets] if server and server.sockets else [self.admin_listen]
+        self.admin_bound = [_hostport_text(h, p) for h, p in names]
+        self.admin_url = _url(*names[0])
+
+    async def metrics_text(self) -> str:
+        """This runtime's metrics in the Prometheus text format (what ``GET /metrics`` serves)."""
+        from .metrics import prometheus_text
+
+        return await prometheus_text(self)
 
     def _info(self) -> dict[str, Any]:
         px = self.proxy
         out: dict[str, Any] = {"node_id": self.node_id, "hostname": os.uname().nodename if hasattr(os, "uname") else "",
                                "version": KONG_VERSION}
-        if px is not None:
-            out["proxy_listen"] = [f"{px.host}:{px.port}"]
-        if self.admin_url:
-            out["admin_listen"] = [self.admin_url.removeprefix("http://")]
+        if px is not None and self.proxy_bound:
+            out["proxy_listen"] = [self.proxy_bound]
+        if self.admin_bound:
+            out["admin_listen"] = list(self.admin_bound)
         return out
 
     async def stop(self, drain_timeout: float = 10.0) -> None:
@@ -195,6 +239,7 @@ class LocalRuntime:
         if self.store is not None:
             store, self.store = self.store, None
             await asyncio.to_thread(store.close)
+        self.lock.release()
 
     # -- configuration ----------------------------------------------------------------------
     async def _compile(self) -> Snapshot:
@@ -204,9 +249,11 @@ class LocalRuntime:
         def work() -> Snapshot:
             version = store.version
             config = store.export()
-            return build_snapshot(version, config, self.services)
+            return build_snapshot(version, config, self.services, self.health)
 
         snap = await asyncio.to_thread(work)
+        self.health.forget({uid: set(b.addresses()) for uid, b in
+                            ((b.id, b) for b in (snap.balancers or {}).values())})
         errors = list(getattr(snap.router, "errors", None) or [])
         for sk in getattr(snap.plugins, "skipped", None) or []:
             errors.append(f"plugin {sk.plugin.get('name')} ({sk.plugin.get('id')}) not applied: {sk.reason}")

@@ -52,6 +52,7 @@ from ..model.errors import (
     NotFound,
     foreign_key_invalid,
     foreign_key_restricted,
+    foreign_keys_unresolved,
     invalid_offset,
     invalid_size,
     lua_pretty,
@@ -302,7 +303,8 @@ class Store:
 
     def __init__(self, path: str | Path, *, busy_timeout: float = 10.0) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # the file (and so its WAL, which holds key-auth keys) is private: 0600 in a 0700 folder
+        appdirs.private_file(self.path, companions=appdirs.SQLITE_COMPANIONS)
         self._busy_ms = int(busy_timeout * 1000)
         self._lock = threading.RLock()
         self._depth = 0  # transaction nesting on the write connection
@@ -825,7 +827,7 @@ class Store:
         check unique and foreign keys, and store. Returns the stored entity."""
         t = self._layout(table)
         with self._write():
-            return self._insert(t, data, keep_timestamps=False)
+            return self._insert(t, self._resolve_foreign(t, data), keep_timestamps=False)
 
     def update(
         self, table: str, id_or_key: str, patch: Mapping[str, Any], *, where: Mapping[str, Any] | None = None
@@ -844,6 +846,7 @@ class Store:
             if "id" in patch and patch["id"] != existing["id"]:
                 raise schema_violation({"id": "immutable field cannot be updated"})
             ENTITIES[table].check_patch(patch)
+            patch = self._resolve_foreign(t, patch)
             merged = _schema_for(table, {**existing, **patch}).merge(existing, dict(patch))
             return self._replace(t, existing, merged, given=patch)
 
@@ -854,6 +857,7 @@ class Store:
             raise schema_violation({"@entity": ["expected an input table"]})
         data = dict(data)
         with self._write():
+            data = self._resolve_foreign(t, data)
             if is_uuid(id_or_key):
                 found = self._find_by_id(self._w, t, id_or_key)
                 data["id"] = id_or_key
@@ -1016,6 +1020,49 @@ class Store:
             if row is not None and row[0] != self_id:
                 raise unique_violation(t.ckey_fields(entity))
 
+    def _resolve_foreign(self, t: _Table, data: Mapping[str, Any]) -> dict[str, Any]:
+        """A foreign key given by a unique field of its entity (``"service": {"name": "echo"}``,
+        form ``service.name=echo``) becomes ``{"id": ...}``, as Kong's DAO ``resolve_foreign``
+        does before validating: a value without a valid id is tried field by field (the
+        referenced schema's unique fields and endpoint key, in schema order) until one finds an
+        entity; each tried field that finds nothing is reported (code 13)."""
+        out = dict(data) if isinstance(data, Mapping) else data
+        if not isinstance(out, dict):
+            return out
+        errors: dict[str, dict[str, str]] = {}
+        for fname, parent, _od in t.fks:
+            value = out.get(fname)
+            if not isinstance(value, dict) or is_uuid(value.get("id")):
+                continue
+            pt = LAYOUT.get(parent)
+            if pt is None:
+                continue
+            tried: dict[str, str] = {}
+            for uf, uval in _unique_values(parent, value):
+                found = self._find_unique(pt, uf, uval)
+                if found is not None:
+                    out[fname] = {"id": found}
+                    break
+                tried[uf] = (
+                    f"the foreign key cannot be resolved with '{lua_pretty({uf: uval})}' "
+                    f"for an existing '{parent}' entity"
+                )
+            if tried:
+                errors[fname] = tried
+        if errors:
+            raise foreign_keys_unresolved(errors)
+        return out
+
+    def _find_unique(self, t: _Table, fname: str, value: Any) -> str | None:
+        if fname in t.unique:
+            col = f"u_{fname}"
+        elif fname == t.endpoint_key and t.ek_column:
+            col = t.ek_column
+        else:  # pragma: no cover - every unique field has its column
+            return None
+        row = self._w.execute(f"SELECT id FROM {t.sql} WHERE {col} = ? LIMIT 1", (value,)).fetchone()
+        return row[0] if row else None
+
     def _check_foreign(self, t: _Table, entity: Entity) -> None:
         w = self._w
         for f, parent, _od in t.fks:
@@ -1164,6 +1211,22 @@ class Store:
             for e in entities:
                 del e["_pos"]
         return out
+
+
+def _unique_values(table: str, value: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
+    """The (field, value) pairs of ``value`` that can name one ``table`` entity: its unique
+    fields and endpoint key, in schema order, with a value of the field's type."""
+    edef = ENTITIES[table]
+    for fname, f in edef.schema.fields:
+        if not (f.unique or fname == edef.endpoint_key) or fname == "id":
+            continue
+        v = value.get(fname)
+        if v is None or isinstance(v, bool):
+            continue
+        if f.type == "string" and isinstance(v, str) and v:
+            yield fname, v
+        elif f.type in ("integer", "number") and isinstance(v, (int, float)):
+            yield fname, v
 
 
 def _chunks(items: list[str], n: int) -> Iterator[list[str]]:

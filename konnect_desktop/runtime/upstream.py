@@ -7,8 +7,7 @@ response parser (``httptools``). The response body is handed chunk by chunk to a
 client connection) straight from ``data_received``: no task switch per chunk, and flow control
 is plain transport pause/resume in both directions.
 
-The balancer implements Kong's ``round-robin`` over an upstream's targets as smooth weighted
-round-robin (the same spreading nginx uses); weight 0 disables a target.
+The load balancer lives in ``runtime.balancer``, target health in ``runtime.health``.
 """
 
 from __future__ import annotations
@@ -430,59 +429,6 @@ class UpstreamPool:
             for conn in idle:
                 conn.close()
         self._idle.clear()
-
-
-# -- load balancing ---------------------------------------------------------------------------
-def split_target(target: str) -> tuple[str, int]:
-    """``host:port`` (IPv6 in brackets) → (host, port); Kong's default target port is 8000."""
-    if target.startswith("["):
-        end = target.find("]")
-        host = target[1:end]
-        rest = target[end + 1:]
-        return host, int(rest[1:]) if rest.startswith(":") else 8000
-    if target.count(":") == 1:
-        host, _, port = target.partition(":")
-        return host, int(port)
-    return target, 8000
-
-
-class Balancer:
-    """Smooth weighted round-robin over an upstream's targets (Kong's ``round-robin``)."""
-
-    def __init__(self, upstream: dict[str, Any], targets: list[dict[str, Any]]) -> None:
-        self.upstream = upstream
-        self.host_header: str | None = upstream.get("host_header")
-        latest: dict[str, dict[str, Any]] = {}
-        # several entries for one target: the newest wins (Kong keeps target history)
-        for t in sorted(targets, key=lambda t: (t.get("created_at") or 0)):
-            latest[t["target"]] = t
-        peers = []
-        for t in latest.values():
-            w = int(t.get("weight") if t.get("weight") is not None else 100)
-            if w > 0:
-                host, port = split_target(t["target"])
-                peers.append([host, port, w, 0])
-        self.peers = peers
-        self.total = sum(p[2] for p in peers)
-
-    def __len__(self) -> int:
-        return len(self.peers)
-
-    def next(self) -> tuple[str, int] | None:
-        peers = self.peers
-        if not peers:
-            return None
-        if len(peers) == 1:
-            p = peers[0]
-            return p[0], p[1]
-        best = None
-        for p in peers:
-            p[3] += p[2]
-            if best is None or p[3] > best[3]:
-                best = p
-        assert best is not None
-        best[3] -= self.total
-        return best[0], best[1]
 
 
 _TLS: dict[bool, Any] = {}

@@ -44,7 +44,7 @@ from konnect_desktop.model.errors import NotFound as ModelNotFound
 from konnect_desktop.runtime.store import Store
 
 REPO = Path(__file__).resolve().parents[2]
-SPEC_DIR = REPO.parent / "shared" / "specs"
+SPEC_DIR = REPO / "tests" / "specs"  # the repository's copy (source and licence in its README)
 CP_SPEC = "konnect-control-planes-v2.openapi.yaml"
 CONFIG_SPEC = "konnect-control-planes-config-v2.openapi.yaml"
 SPEC_HOST = "https://us.api.konghq.com"  # a server URL listed in both files
@@ -155,8 +155,10 @@ def _iso(ts: float) -> str:
 
 
 def _strip_nulls(entity: Any) -> Any:
+    """Konnect leaves unset fields out at every level (an upstream's ``healthchecks.active.
+    https_sni`` too), where the Admin API answers null."""
     if isinstance(entity, dict):
-        return {k: v for k, v in entity.items() if v is not None}
+        return {k: _strip_nulls(v) for k, v in entity.items() if v is not None}
     return entity
 
 
