@@ -183,17 +183,19 @@ def sockets(tmp: Path, args: argparse.Namespace) -> None:
                               stderr=subprocess.DEVNULL)
         procs.append(up)
         env = dict(os.environ, KONNECT_DESKTOP_HOME=str(tmp / "home"))
+        errors = (tmp / "gateway.err").open("wb")
         gw = subprocess.Popen(
             ["taskset", "-c", proxy_cpu, PY, "-m", "konnect_desktop", "gateway", "run",
              "--proxy-listen", f"127.0.0.1:{gw_port}", "--admin-listen", f"127.0.0.1:{adm_port}",
-             "--db", str(tmp / "gw.db"), "--config", str(config)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=str(ROOT),
+             "--db", str(tmp / "gw.db"), "--config", str(config),
+             "--access-log", "off"],  # as bench_proxy: nobody reads the pipe after the ready line
+            stdout=subprocess.PIPE, stderr=errors, env=env, cwd=str(ROOT),
         )
         procs.append(gw)
         wait_port(up_port)
         line = gw.stdout.readline().decode() if gw.stdout else ""
         if "ready" not in line:
-            print("gateway did not start:", line, gw.stderr.read().decode() if gw.stderr else "")
+            print("gateway did not start:", line, (tmp / "gateway.err").read_text(errors="replace"))
             return
         print(f"gateway on cpu {proxy_cpu}, upstream nginx + wrk on cpu {load_cpu}; wrk -t1 -c{args.connections} "
               f"-d{args.duration}s, {args.repeat} interleaved rounds (medians)")
