@@ -17,7 +17,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from .entities import ENTITIES
+from .entities import ENTITIES, oauth2_secret_verify
 from .plugin_catalog import plugin_entity_schema
 
 Config = dict[str, list[dict[str, Any]]]
@@ -174,6 +174,14 @@ def comparable(table: str, e: dict[str, Any], idx: Index) -> dict[str, Any]:
         else:
             out[name] = _normalize_value(f, v)
     return out
+
+
+def _same_hashed_secret(current: dict[str, Any], desired: dict[str, Any]) -> bool:
+    """An oauth2 client secret stored hashed (``hash_secret``) and the plain secret a file gives:
+    the same secret is no drift (the gateway hashes on write, so they never compare equal)."""
+    stored, given = current.get("client_secret"), desired.get("client_secret")
+    return (bool(current.get("hash_secret")) and isinstance(stored, str) and stored.startswith("$pbkdf2-")
+            and oauth2_secret_verify(given, stored))
 
 
 def _empty(v: Any) -> bool:
@@ -335,6 +343,8 @@ def plan(current: Config, desired: Config, *, select_tags: list[str] | None = No
                 id_map[(table, e["id"])] = other["id"]
             a, b = comparable(table, other, ci), comparable(table, e, di)
             diff_fields = changed_fields(a, b)
+            if "client_secret" in diff_fields and table == "oauth2_credentials" and _same_hashed_secret(other, e):
+                diff_fields.remove("client_secret")
             if diff_fields:
                 changes.append(Change("update", table, di.display(table, e), other, e, diff_fields))
         deletes = [

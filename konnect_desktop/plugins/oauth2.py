@@ -231,5 +231,4 @@ PLUGIN = PluginSpec(
     description="An OAuth 2.0 authorization server on the route (token and authorize endpoints) and bearer-token authentication.",
     handler=OAuth2Handler,
     no_consumer=True,
-    protocols=("grpc", "grpcs", "http", "https"),
 )

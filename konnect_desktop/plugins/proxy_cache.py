@@ -365,6 +365,4 @@ PLUGIN = PluginSpec(
     any_protocol=True,  # typedefs.protocols
     entity_checks=[Custom(["config"], _shdict_check)],
     admin_routes=ADMIN_ROUTES,
-    consumer_groups=True,
-    any_protocol=True,
 )

@@ -552,3 +552,38 @@ async def test_tokens_are_runtime_data(gw: Gateway, clock: Clock) -> None:
     assert entry is not None
     [d] = [d for d in entry.decisions if d.plugin == "oauth2"]
     assert d.outcome == "pass" and token["access_token"] not in repr(d)
+
+
+async def test_json_bodies_scope_types_padding_and_plugin_instances(gw: Gateway, clock: Clock) -> None:
+    """"returns HTTP 400 when scope is not a string" (JSON bodies), "success when code challenge
+    contains padding", "succeeds when code challenge contains + or / characters", "fails when
+    exchanging a code created by a different plugin instance when both plugin instances set
+    global_credentials to true" (here oauth2_8 → oauth2_9)."""
+    import json
+
+    w = World(gw)
+    await gw.load(w.c)
+
+    async def post_json(path: str, body: dict[str, Any], host: str) -> Any:
+        return await gw.request("POST", path, HTTPS + [("Content-Type", "application/json")], json.dumps(body), host=host)
+
+    for value in (["email"], 123, False):
+        r = await post_json("/oauth2/token", {"provision_key": "provision123", "authenticated_userid": "id123",
+                                              "client_id": "clientid123", "client_secret": "secret123", "scope": value,
+                                              "grant_type": "password"}, "oauth2_5.test")
+        err(r, "invalid_scope", "scope must be a string")
+
+    for verifier, challenge in (("abcdelfhigklmnopqrstuvwxyz0123456789abcdefg", "2aC4cMSkAsMRtZbhHhiZkDW3sddRf_iTRGil1r9gi8w="),
+                                ("abcdelfhigklmnopqrstuvwxyz0123456789abcdefghijklmnop9", "0LoS6Gtrw16r07+ZXsCf8MeAi21QHmKc3LJdUCA5w/o=")):
+        r = await post_json("/oauth2/authorize", {"provision_key": "provision123", "client_id": "clientid11211", "scope": "email",
+                                                  "response_type": "code", "state": "hello", "authenticated_userid": "userid123",
+                                                  "code_challenge": challenge}, "oauth2.test")
+        code = re.fullmatch(r"http://google\.test/kong\?code=(\w{32})&state=hello", r.json()["redirect_uri"])
+        assert code, r
+        r = await post_json("/oauth2/token", {"code": code.group(1), "client_id": "clientid11211", "grant_type": "authorization_code",
+                                              "code_verifier": verifier}, "oauth2.test")
+        assert r.status == 200 and r.json()["token_type"] == "bearer" and r.json()["expires_in"] == 5, r
+
+    code = await w.code("oauth2_8.test")
+    err(await w.post("/oauth2/token", {"code": code, "client_id": "clientid123", "client_secret": "secret123",
+                                       "grant_type": "authorization_code"}, "oauth2_9.test"), "invalid_request", "Invalid code")

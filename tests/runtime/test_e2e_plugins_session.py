@@ -2,9 +2,7 @@
 spec/03-plugins/30-session/01-access_spec.lua and 03-session_spec.lua cases, ported.
 
 Deliberate differences (see plugins/session.py): the cookie is our own AES-GCM format, not
-lua-resty-session's; "cookie works as authentication after initial auth plugin" keeps the
-anonymous consumer out with acl (the spec uses request-termination, which is not part of this
-change); for "groups are retrieved from session and headers are set" the spec's ctx-checker test
+lua-resty-session's; for "groups are retrieved from session and headers are set" the spec's ctx-checker test
 plugin sets the groups of the first request — here the cookie is sealed with the groups directly
 (what the header phase would have stored). The clock is fixed (``auth_common.clock``) and moved to
 cross the timeouts.
@@ -51,8 +49,7 @@ class World:
         self.coop = c.consumer("coop")
         self.cred = c.add("keyauth_credentials", key="kong", consumer={"id": self.coop["id"]})
         self.anon = c.consumer("anon")
-        c.add("acls", consumer={"id": self.coop["id"]}, group="users")
-        for path, session_cfg, acl in (
+        for path, session_cfg, terminate_anonymous in (
             ("/test1", {}, False),
             ("/test2", {"cookie_name": "da_cookie", "cookie_same_site": "Lax", "cookie_http_only": False,
                         "cookie_secure": False}, True),
@@ -65,8 +62,8 @@ class World:
             r = c.route(svc, paths=[path], strip_path=False)
             c.plugin("session", {"secret": "the-secret", **session_cfg}, route=r)
             c.plugin("key-auth", {"anonymous": self.anon["id"]}, route=r)
-            if acl:
-                c.plugin("acl", {"allow": ["users"]}, route=r)
+            if terminate_anonymous:  # as the spec: request-termination keeps the anonymous consumer out
+                c.plugin("request-termination", {"status_code": 403, "message": "So it goes."}, consumer=self.anon, route=r)
 
 
 def cookie_of(r: Any, name: str = "session") -> str:
@@ -92,9 +89,8 @@ async def test_set_cookie_and_authentication(gw: Gateway, clock: Clock) -> None:
     assert parts[0].startswith("session=") and parts[1] == "Path=/"
     assert parts[2:5] == ["SameSite=Strict", "Secure", "HttpOnly"]
 
-    # the anonymous consumer stays out (acl: 401 for a consumer without groups; the spec's
-    # request-termination answers 403)
-    assert (await gw.request("GET", "/test2/status/200")).status == 401
+    r = await gw.request("GET", "/test2/status/200")  # the anonymous consumer stays out
+    assert r.status == 403 and r.json()["message"] == "So it goes."
     r = await gw.request("GET", "/test2/status/200", [("apikey", "kong")])
     assert r.status == 200
     parts = cookie_of(r, "da_cookie").split("; ")
@@ -208,7 +204,6 @@ async def test_deleted_consumer_ends_the_session(gw: Gateway, clock: Clock) -> N
     cfg = w.c.config()
     cfg["consumers"] = [c for c in cfg["consumers"] if c["username"] != "coop"]
     cfg["keyauth_credentials"] = []
-    cfg["acls"] = []
     await gw.runtime.load_config(cfg)
     r = await gw.request("GET", "/test1", [("Cookie", cookie)])
     assert r.status == 200 and r.up_header("x-consumer-username") == "anon"

@@ -175,3 +175,25 @@ def test_console_redacts_oauth2_parameters() -> None:
     r = Redactor()
     for name in ("client_secret", "provision_key", "code_verifier", "access_token", "refresh_token"):
         assert r.secret_param(name), name
+
+
+def test_console_learns_the_runtime_auth_secrets(tmp_path: Any) -> None:
+    """The request console scrubs every stored auth secret and the names the auth plugins read
+    credentials from (console.redact.runtime_secrets)."""
+    from konnect_desktop.console.redact import runtime_secrets
+
+    store = Store(tmp_path / "kong.db")
+    try:
+        bob = store.insert("consumers", {"username": "bob"})
+        ref = {"id": bob["id"]}
+        store.insert("jwt_secrets", {"consumer": ref, "key": "iss", "secret": "jwt-secret-value"})
+        store.insert("hmacauth_credentials", {"consumer": ref, "username": "h", "secret": "hmac-secret-value"})
+        cred = store.insert("oauth2_credentials", {"consumer": ref, "name": "app", "client_secret": "oauth-secret-value"})
+        store.insert("oauth2_tokens", {"credential": {"id": cred["id"]}, "expires_in": 5, "access_token": "issued-token-value"})
+        store.insert("plugins", {"name": "jwt", "config": {"cookie_names": ["jwt_cookie"]}})
+        store.insert("plugins", {"name": "session", "config": {"cookie_name": "sess"}})
+        names, values = runtime_secrets(store)
+        assert {"jwt_cookie", "jwt", "authorization", "sess", "remember"} <= set(names)
+        assert {"jwt-secret-value", "hmac-secret-value", "oauth-secret-value", "issued-token-value"} <= set(values)
+    finally:
+        store.close()

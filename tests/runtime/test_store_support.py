@@ -92,7 +92,7 @@ class Factory:
             if "consumer" not in over:
                 base["consumer"] = ref("consumers")
         elif table == "oauth2_credentials":
-            base = {"name": f"app-{n}"}
+            base = {"name": f"app-{n}", "redirect_uris": [f"http://app{n}.test/cb"]}
             if "consumer" not in over:
                 base["consumer"] = ref("consumers")
         elif table in ("oauth2_authorization_codes", "oauth2_tokens"):
