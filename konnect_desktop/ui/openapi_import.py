@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QPlainTextEdit,
     QPushButton,
+    QSplitter,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -165,7 +166,6 @@ class OpenAPIImportDialog(QDialog):
         self.error_panel = ErrorPanel()
         v.addWidget(self.error_panel)
         self.counts = QLabel("Choose an OpenAPI file, then Preview.")
-        self.counts.setObjectName("Muted")
         self.counts.setWordWrap(True)
         v.addWidget(self.counts)
         self.plan_label = QLabel()
@@ -181,10 +181,22 @@ class OpenAPIImportDialog(QDialog):
         self.result = QPlainTextEdit()
         self.result.setReadOnly(True)
         self.result.setAccessibleName("Apply result")
-        self.tabs.addTab(self.yaml, "YAML")
-        self.tabs.addTab(self.changes, "Changes")
+        self.tabs.addTab(self.yaml, "decK YAML")
         self.tabs.addTab(self.result, "Result")
-        v.addWidget(self.tabs, 1)
+        # the plan beside the YAML: both matter before Apply
+        left = QWidget()
+        lv = QVBoxLayout(left)
+        lv.setContentsMargins(0, 0, 0, 0)
+        changes_title = QLabel("Changes to the runtime group")
+        changes_title.setObjectName("Muted")
+        lv.addWidget(changes_title)
+        lv.addWidget(self.changes, 1)
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(left)
+        split.addWidget(self.tabs)
+        split.setStretchFactor(0, 2)
+        split.setStretchFactor(1, 3)
+        v.addWidget(split, 1)
         buttons = QDialogButtonBox()
         self.preview_button = buttons.addButton("Preview", QDialogButtonBox.ButtonRole.ActionRole)
         self.apply_button = buttons.addButton("Apply", QDialogButtonBox.ButtonRole.ActionRole)

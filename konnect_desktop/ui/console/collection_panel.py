@@ -59,15 +59,14 @@ REQ_ROLE = Qt.ItemDataRole.UserRole
 
 
 def result_text(r: RequestResult) -> str:
-    """PASS / FAIL in words (the icon beside it is never the only signal)."""
+    """PASS / FAIL in words (the icon beside it is never the only signal); short, as the tree is
+    narrow: the tooltip has every failed check."""
+    n = len(r.checks) - len(r.skipped)
     if r.ok:
-        skipped = f", {len(r.skipped)} skipped" if r.skipped else ""
-        n = len(r.checks) - len(r.skipped)
-        return f"PASS ({n} check{'' if n == 1 else 's'}{skipped})"
+        return f"PASS, {len(r.skipped)} skipped" if r.skipped else "PASS"
     if r.error and not r.checks:
         return "FAIL: no response"
-    n = len(r.checks) - len(r.skipped)
-    return f"FAIL ({len(r.failed)} of {n} checks)"
+    return f"FAIL {len(r.failed)} of {n}"
 
 
 class CollectionPanel(QWidget):
@@ -132,16 +131,17 @@ class CollectionPanel(QWidget):
         self.tree.header().setStretchLastSection(False)
         self.tree.currentItemChanged.connect(self._selected)
         self.checks = QTreeWidget()
-        self.checks.setColumnCount(3)
-        self.checks.setHeaderLabels(["Check", "Expected", "Got"])
+        self.checks.setColumnCount(1)
+        self.checks.setHeaderLabels(["Checks of the selected request"])
         self.checks.setAccessibleName("Checks of the selected request")
         self.checks.setRootIsDecorated(False)
         self.checks.setWordWrap(True)
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(self.tree)
         split.addWidget(self.checks)
-        split.setStretchFactor(0, 3)
-        split.setStretchFactor(1, 2)
+        split.setStretchFactor(0, 1)
+        split.setStretchFactor(1, 1)
+        split.setSizes([200, 260])
         v.addWidget(split, 1)
 
         row1 = QHBoxLayout()
@@ -233,7 +233,8 @@ class CollectionPanel(QWidget):
         self.collection = collection
         self.results = {k: v for k, v in self.results.items() if any(str(r.path) == k for r in collection.requests)}
         n = len(collection.requests)
-        self.title.setText(f"{collection.name} · {n} request{'' if n == 1 else 's'} · {collection.root}")
+        folder = collection.root.name if collection.root is not None else ""
+        self.title.setText(f"{collection.name} · {n} request{'' if n == 1 else 's'} · {folder}/")
         self.title.setToolTip(str(collection.root))
         current_env = self.env.currentText()
         self.env.clear()
@@ -327,38 +328,40 @@ class CollectionPanel(QWidget):
         self.console.load_spec(req.spec)
         self.console.set_collection_note(f"Editing “{req.title}” from {req.path.name if req.path else 'the collection'}: "
                                          "Save writes the editor back to the file.")
-        self._show_checks(self.results.get(str(req.path)))
+        result = self.results.get(str(req.path))
+        self._show_checks(result)
+        if result is not None and result.responses:
+            self.console.response.set_exchange(result.responses[0])  # what its last run got
+            self.console.insight.set_message("The gateway's side of this run is in the collection's check list; "
+                                             "Send the request for the full gateway view.")
 
     def _show_checks(self, r: RequestResult | None) -> None:
         self.checks.clear()
         if r is None:
             return
         style = self.style()
+        rows: list[tuple[str, str, QStyle.StandardPixmap, str]] = []  # name, detail, icon, sentence
         if r.error and not r.checks:
-            it = QTreeWidgetItem(["✗ response", "a response", r.error])
-            it.setIcon(0, style.standardIcon(QStyle.StandardPixmap.SP_MessageBoxCritical))
-            self.checks.addTopLevelItem(it)
-        for c in r.checks:
+            rows.append(("response", f"✗ FAIL: {r.error}", QStyle.StandardPixmap.SP_MessageBoxCritical,
+                         f"✗ response: {r.error}"))
+        # failures first: they are what the reader came for
+        for c in sorted(r.checks, key=lambda c: (c.ok or bool(c.skipped), bool(c.skipped))):
             if c.skipped:
-                it = QTreeWidgetItem([f"~ {c.name}", c.expected, f"skipped: {c.skipped}"])
-                it.setIcon(0, style.standardIcon(QStyle.StandardPixmap.SP_MessageBoxInformation))
+                rows.append((c.name, f"~ skipped: {c.skipped}", QStyle.StandardPixmap.SP_MessageBoxInformation, c.line()))
             else:
-                it = QTreeWidgetItem([f"{'✓' if c.ok else '✗'} {c.name}", c.expected, c.got])
-                it.setIcon(0, style.standardIcon(QStyle.StandardPixmap.SP_DialogApplyButton if c.ok
-                                                 else QStyle.StandardPixmap.SP_MessageBoxCritical))
-            it.setToolTip(0, c.line())
-            for i in (1, 2):
-                it.setToolTip(i, it.text(i))
+                mark = "✓ pass" if c.ok else "✗ FAIL"
+                icon = QStyle.StandardPixmap.SP_DialogApplyButton if c.ok else QStyle.StandardPixmap.SP_MessageBoxCritical
+                rows.append((c.name, f"{mark}: expected {c.expected}, got {c.got}", icon, c.line()))
+        for name, detail, icon, sentence in rows:
+            it = QTreeWidgetItem([f"{name}\n{detail}"])
+            it.setIcon(0, style.standardIcon(icon))
+            it.setToolTip(0, sentence)
+            it.setData(0, REQ_ROLE, sentence)
             self.checks.addTopLevelItem(it)
-        self.checks.resizeColumnToContents(0)
 
     def check_lines(self) -> list[str]:
-        """The checks shown, as sentences (tests and the clipboard)."""
-        out = []
-        for i in range(self.checks.topLevelItemCount()):
-            it = self.checks.topLevelItem(i)
-            out.append(f"{it.text(0)}: expected {it.text(1)}, got {it.text(2)}")
-        return out
+        """The checks shown, as sentences ("✗ name: expected …, got …")."""
+        return [self.checks.topLevelItem(i).data(0, REQ_ROLE) for i in range(self.checks.topLevelItemCount())]
 
     # -- editing files -----------------------------------------------------------------------------
     def save_request(self) -> asyncio.Task[Any] | None:
@@ -516,7 +519,7 @@ class CollectionPanel(QWidget):
 
     async def _run(self, requests: list[col.CollectionRequest]) -> list[RequestResult]:
         base, traffic, note = self.target()
-        env = col.with_process_env(self.environment())
+        env = await self._environment_with_console()
         if base is not None and env is not None and env.get("base") is not None:
             # the local runtime under test is {{base}}, as in ``konnect-desktop test``
             env = Environment(env.name, [v for v in env.variables if v.name != "base"])
@@ -552,6 +555,23 @@ class CollectionPanel(QWidget):
         self.set_note(f"{summary} {note}" if note else summary)
         self._update_buttons()
         return done
+
+    async def _environment_with_console(self) -> Environment | None:
+        """The collection's environment (``{{env:NAME}}`` from the process), plus the variables
+        only the console's current environment has — its secret ones read from the keyring, so
+        a key never has to be written into the collection's files."""
+        env = col.with_process_env(self.environment())
+        extra = self.console.current_env()
+        if extra is None:
+            return env
+        have = {v.name for v in env.variables} if env is not None else set()
+        missing = [v for v in extra.variables if v.name not in have]
+        if not missing:
+            return env
+        if any(v.secret for v in missing):
+            extra = await asyncio.to_thread(self.console.env_store.with_secrets, Environment(extra.name, missing))
+            missing = extra.variables
+        return Environment(env.name if env is not None else extra.name, [*(env.variables if env else []), *missing])
 
     def local_runtime_or_none(self) -> Any:
         cur = self.console.session.current

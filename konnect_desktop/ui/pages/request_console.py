@@ -186,7 +186,7 @@ class RequestConsolePage(Page):
         beside.addWidget(split)
         beside.setStretchFactor(0, 0)
         beside.setStretchFactor(1, 1)
-        beside.setSizes([300, 980])
+        beside.setSizes([360, 920])
         self.body.addWidget(beside, 1)
 
         self.url.textEdited.connect(self._url_edited)
