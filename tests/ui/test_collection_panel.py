@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import yaml
 from console.keyring_fixture import secret_service  # noqa: F401  (fixture, from tests/console)
+from PySide6.QtCore import Qt
 
 from konnect_desktop.console import collection as col
 from konnect_desktop.console.environments import Environment, Variable
@@ -121,7 +122,8 @@ def test_edit_save_new_and_delete_write_the_files(qtbot: Any, session: Any, user
         panel.select(target)
         page.url.setText("{{base}}/users/43?verbose=1")
         page.headers.set_rows([("x-trace", "on")])
-        panel.save_button.click()
+        page.url.setFocus()
+        qtbot.keyClick(page.url, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)  # Ctrl+S
         qtbot.waitUntil(lambda: not page.runner.busy, timeout=10000)
         again = col.load(folder)
         req = next(r for r in again.requests if r.path == target)

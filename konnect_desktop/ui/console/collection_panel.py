@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -173,6 +174,12 @@ class CollectionPanel(QWidget):
         self.note.hide()
         v.addWidget(self.note)
         self.runner.sig_busy.connect(lambda *_: self._update_buttons())
+        # Ctrl+S anywhere in the console saves the selected request (the editor is the console's)
+        save_keys = QKeySequence(QKeySequence.StandardKey.Save)
+        self.save_button.setToolTip(f"{self.save_button.toolTip()} "
+                                    f"({save_keys.toString(QKeySequence.SequenceFormat.NativeText)})")
+        QShortcut(save_keys, self.console, lambda: self.save_request() if self.save_button.isEnabled() else None,
+                  context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
         self._update_buttons()
 
     def _update_buttons(self) -> None:
