@@ -133,6 +133,7 @@ class OpenAPIImportDialog(QDialog):
         self.converted: Converted | None = None
         self.plan: Plan | None = None
         self.report: ApplyReport | None = None
+        self._plan_cp: Any = None  # the control plane the plan was made against
         self.setWindowTitle("Import OpenAPI")
         self.resize(900, 640)
         self._build()
@@ -208,17 +209,25 @@ class OpenAPIImportDialog(QDialog):
         for w in (self.path, self.tags, self.base_name):
             w.textChanged.connect(self._options_changed)
         self.runner.sig_busy.connect(lambda *_: self._update_buttons())
+        self.session.sig_current_changed.connect(self._connection_changed)
         self._update_buttons()
 
     def _update_buttons(self) -> None:
         busy = self.runner.busy
         self.preview_button.setEnabled(not busy and bool(self.path.text().strip()))
-        ok = self.plan is not None and not self.plan.empty and self.session.cp is not None
+        # a plan is for the runtime group it was made against: switching connection needs a new one
+        ok = self.plan is not None and not self.plan.empty and self.session.cp is self._plan_cp
         self.apply_button.setEnabled(not busy and ok)
         self.apply_button.setToolTip("" if ok else "Preview first; nothing to apply when the plan is empty.")
 
     def _options_changed(self, *_: Any) -> None:
         self.plan = None  # a plan is for the options it was made with
+        self._update_buttons()
+
+    def _connection_changed(self, _conn: Any) -> None:
+        if self.plan is not None:
+            self.plan = None
+            self.plan_label.setText("The connection changed: Preview again to plan against it.")
         self._update_buttons()
 
     def _browse(self) -> None:
@@ -251,8 +260,11 @@ class OpenAPIImportDialog(QDialog):
         group = self.session.current.label if self.session.current is not None else "the current runtime group"
         current = await cp.export()
         the_plan = await asyncio.to_thread(import_plan, current, converted)
-        self.plan = the_plan
-        self.plan_label.setText(f"Into {group}: {plan_words(the_plan, converted)}")
+        caps = cp.capabilities
+        self.plan, self._plan_cp = (the_plan, cp) if caps.writable else (None, None)
+        read_only = "" if caps.writable else (
+            f" {group} is read-only{' (a DB-less node)' if caps.dbless else ''}: nothing can be applied there.")
+        self.plan_label.setText(f"Into {group}: {plan_words(the_plan, converted)}{read_only}")
         self.changes.clear()
         for c in the_plan.changes:
             self.changes.addItem(f"{c.action} {c.kind} {c.name}" + (f" ({', '.join(c.fields)})" if c.fields else ""))
@@ -263,10 +275,10 @@ class OpenAPIImportDialog(QDialog):
 
     # -- applying ----------------------------------------------------------------------------------
     def apply(self) -> asyncio.Task[Any] | None:
-        if self.plan is None or self.session.cp is None:
+        if self.plan is None or self._plan_cp is None or self.session.cp is not self._plan_cp:
             return None
         self.error_panel.clear()
-        return self.runner.run(self._apply(self.plan, self.session.cp), label="Applying", key="work",
+        return self.runner.run(self._apply(self.plan, self._plan_cp), label="Applying", key="work",
                                on_error=lambda info: self._fail("Applying the import failed", info))
 
     async def _apply(self, the_plan: Plan, cp: Any) -> ApplyReport:

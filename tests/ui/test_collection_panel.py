@@ -233,3 +233,20 @@ def test_a_key_only_in_the_keyring_reaches_the_request(qtbot: Any, session: Any,
         assert b"demo-free-key" not in env_file.read_bytes()
     finally:
         arun(page.aclose())
+
+
+def test_a_stopped_local_runtime_is_named_not_guessed(qtbot: Any, local_session: Any, tmp_path: Path,
+                                                     arun: Any) -> None:
+    folder = _copy(tmp_path)
+    page = _page(qtbot, local_session, tmp_path)
+    try:
+        panel = _open(qtbot, page, folder)
+        panel.run_all_button.click()
+        qtbot.waitUntil(lambda: not page.runner.busy, timeout=10000)
+        assert page.error_panel.isVisible()
+        assert page.error_panel.title.text() == "Running the collection failed"
+        assert page.error_panel.message.text() == ("The local runtime “ui-test” is not running: start it "
+                                                   "(Start in the status bar), then run again.")
+        assert all(it.text(1) == "" for it in panel.items.values())  # nothing marked as run
+    finally:
+        arun(page.aclose())

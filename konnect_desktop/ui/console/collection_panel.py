@@ -531,6 +531,10 @@ class CollectionPanel(QWidget):
             # the local runtime under test is {{base}}, as in ``konnect-desktop test``
             env = Environment(env.name, [v for v in env.variables if v.name != "base"])
         if base is None and (env is None or not (env.get("base") and env.get("base").value)):
+            cur = self.console.session.current
+            if cur is not None and cur.kind == "local":
+                raise col.CollectionError(f"The local runtime “{cur.runtime_name}” is not running: start it "
+                                          "(Start in the status bar), then run again.")
             raise col.CollectionError("{{base}} is unknown: switch to a running local runtime, or set base in "
                                       "the collection's environment to the gateway's proxy URL.")
         admin = getattr(self.local_runtime_or_none(), "admin_url", None) if base is not None else None
