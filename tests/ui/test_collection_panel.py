@@ -122,6 +122,12 @@ def test_edit_save_new_and_delete_write_the_files(qtbot: Any, session: Any, user
         panel.select(target)
         page.url.setText("{{base}}/users/43?verbose=1")
         page.headers.set_rows([("x-trace", "on")])
+        # looking at another request keeps the edits as a draft, marked in the tree
+        panel.select(folder / "01-health.yaml")
+        assert page.url.text() == "{{base}}/health"
+        assert panel.items[str(target)].text(0) == "GET A user needs a key • edited"
+        panel.select(target)
+        assert page.url.text() == "{{base}}/users/43?verbose=1"
         page.url.setFocus()
         qtbot.keyClick(page.url, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)  # Ctrl+S
         qtbot.waitUntil(lambda: not page.runner.busy, timeout=10000)
@@ -131,6 +137,8 @@ def test_edit_save_new_and_delete_write_the_files(qtbot: Any, session: Any, user
         assert req.spec.headers == [("x-trace", "on")]
         assert req.expect["gateway"]["plugins"] == {"key-auth": "reject"}  # the checks are kept
         assert panel.note.text().startswith("Saved 02-user-needs-a-key.yaml")
+        assert panel.items[str(target)].text(0) == "GET A user needs a key"
+        assert panel.drafts == {}
 
         panel.new_button.click()
         qtbot.waitUntil(lambda: not page.runner.busy and len(panel.items) == 5, timeout=10000)

@@ -15,12 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import re
 import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
@@ -45,6 +43,7 @@ from ...console import collection as col
 from ...console.auth import NO_AUTH
 from ...console.environments import Environment
 from ...console.importers import import_file
+from ...console.request import RequestSpec
 from ...console.runner import RequestResult, run_request
 from ..errors import ErrorInfo
 
@@ -83,6 +82,9 @@ class CollectionPanel(QWidget):
         self.results: dict[str, RequestResult] = {}  # request file → its last result
         self.items: dict[str, QTreeWidgetItem] = {}  # request file → its row
         self.running: set[str] = set()
+        # edits not saved yet, per request file, kept while another request is being looked at
+        self.drafts: dict[str, RequestSpec] = {}
+        self._baseline: tuple[str, RequestSpec] | None = None  # (file, the editor's spec as loaded)
         self._build()
 
     @property
@@ -160,7 +162,7 @@ class CollectionPanel(QWidget):
         v.addLayout(row1)
         row2 = QHBoxLayout()
         self.run_button = QPushButton("Run")
-        self.run_button.setToolTip("Run the selected request (or group) and its checks")
+        self.run_button.setToolTip("Run the selected request (or group) as saved, and its checks")
         self.run_button.clicked.connect(lambda: self.run_selected())
         self.run_all_button = QPushButton("Run all")
         self.run_all_button.setToolTip("Run every request in order · Cancel while running")
@@ -256,6 +258,8 @@ class CollectionPanel(QWidget):
 
     def _fill_tree(self, select: Path | None) -> None:
         assert self.collection is not None
+        self._stash()
+        self.drafts = {k: v for k, v in self.drafts.items() if self.request_for(k) is not None}
         self.tree.blockSignals(True)
         self.tree.clear()
         self.items = {}
@@ -275,12 +279,12 @@ class CollectionPanel(QWidget):
 
         target: QTreeWidgetItem | None = None
         for req in self.collection.requests:
-            it = QTreeWidgetItem([f"{req.spec.method} {req.name}", ""])
+            it = QTreeWidgetItem(["", ""])
             it.setData(0, REQ_ROLE, str(req.path))
-            it.setToolTip(0, f"{req.spec.method} {req.spec.url}\n{req.path}")
             parent = group_item(req.group)
             (parent.addChild(it) if parent is not None else self.tree.addTopLevelItem(it))
             self.items[str(req.path)] = it
+            self._label(str(req.path))
             self._paint(str(req.path))
             if select is not None and req.path == select:
                 target = it
@@ -326,13 +330,39 @@ class CollectionPanel(QWidget):
         if it is not None:
             self.tree.setCurrentItem(it)
 
+    def _stash(self) -> None:
+        """Keep the editor's unsaved edits of the request being left as its draft."""
+        if self._baseline is None:
+            return
+        key, loaded = self._baseline
+        self._baseline = None
+        now = self.console.build_spec()
+        if now != loaded:
+            self.drafts[key] = now
+        else:
+            self.drafts.pop(key, None)
+        self._label(key)
+
+    def _label(self, key: str) -> None:
+        req, it = self.request_for(key), self.items.get(key)
+        if req is None or it is None:
+            return
+        edited = key in self.drafts
+        it.setText(0, f"{req.spec.method} {req.name}{' • edited' if edited else ''}")
+        it.setToolTip(0, f"{req.spec.method} {req.spec.url}\n{req.path}" + ("\nunsaved edits (Save writes them)" if edited else ""))
+
     def _selected(self, current: QTreeWidgetItem | None, _prev: Any) -> None:
+        self._stash()
         req = self.request_for(current.data(0, REQ_ROLE) if current is not None else None)
         self._update_buttons()
         if req is None:
             self._show_checks(None)
             return
+        key = str(req.path)
         self.console.load_spec(req.spec)
+        self._baseline = (key, self.console.build_spec())
+        if key in self.drafts:
+            self.console.load_spec(self.drafts[key])
         self.console.set_collection_note(f"Editing “{req.title}” from {req.path.name if req.path else 'the collection'}: "
                                          "Save writes the editor back to the file.")
         result = self.results.get(str(req.path))
@@ -381,24 +411,18 @@ class CollectionPanel(QWidget):
             notes.append("The Auth tab is not part of a collection file: put the key in a header with a "
                          "{{variable}} instead.")
         edited = dataclasses.replace(req, spec=dataclasses.replace(spec, auth=NO_AUTH))
-        path = req.path
 
         async def write() -> Path:
-            data = col.request_to_dict(edited)
-            # read back through the loader first: a file is never written that would not open again
-            col.request_from_dict(data, str(path), edited.group)
-            text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
-            await asyncio.to_thread(path.write_text, text, "utf-8")
-            return path
+            return await asyncio.to_thread(col.write_request, edited)
 
         def done(p: Path) -> None:
             assert self.collection is not None
             edited.path = p
             self.collection.requests = [edited if r is req else r for r in self.collection.requests]
-            it = self.items.get(str(p))
-            if it is not None:
-                it.setText(0, f"{edited.spec.method} {edited.name}")
-                it.setToolTip(0, f"{edited.spec.method} {edited.spec.url}\n{p}")
+            self.drafts.pop(str(p), None)
+            if self.current_request() is edited:
+                self._baseline = (str(p), self.console.build_spec())
+            self._label(str(p))
             self.set_note(" ".join([f"Saved {p.name}.", *notes]))
 
         return self.runner.run(write(), label="Saving request", key="collection-save", on_done=done,
@@ -428,20 +452,7 @@ class CollectionPanel(QWidget):
         assert root is not None
 
         async def create() -> Path:
-            def write() -> Path:
-                taken = {p.name for p in folder.iterdir()}
-                # after the highest "NN-" prefix, so the new request runs last in its folder
-                numbers = [int(m.group(1)) for p in folder.iterdir() if (m := re.match(r"^(\d+)-", p.name))]
-                n = max(numbers, default=0) + 1
-                while col.file_name(n, name) in taken:
-                    n += 1
-                p = folder / col.file_name(n, name)
-                text = yaml.safe_dump({"name": name, "method": "GET", "url": "{{base}}/",
-                                       "expect": {"status": 200}}, sort_keys=False)
-                p.write_text(text, encoding="utf-8")
-                return p
-
-            p = await asyncio.to_thread(write)
+            p = await asyncio.to_thread(col.new_request_file, folder, name)
             await self._load(root, p)
             return p
 
@@ -538,6 +549,10 @@ class CollectionPanel(QWidget):
             raise col.CollectionError("{{base}} is unknown: switch to a running local runtime, or set base in "
                                       "the collection's environment to the gateway's proxy URL.")
         admin = getattr(self.local_runtime_or_none(), "admin_url", None) if base is not None else None
+        self._stash_current()
+        unsaved = [r for r in requests if str(r.path) in self.drafts]
+        if unsaved:  # as ``konnect-desktop test`` would: what is in the files
+            note = " ".join(filter(None, [note, f"{len(unsaved)} request(s) with unsaved edits ran as saved."]))
         self.set_note(note or "")
         done: list[RequestResult] = []
         keys = [str(r.path) for r in requests]
@@ -583,6 +598,13 @@ class CollectionPanel(QWidget):
             extra = await asyncio.to_thread(self.console.env_store.with_secrets, Environment(extra.name, missing))
             missing = extra.variables
         return Environment(env.name if env is not None else extra.name, [*(env.variables if env else []), *missing])
+
+    def _stash_current(self) -> None:
+        """Record the selected request's edits as a draft without leaving it."""
+        if self._baseline is not None:
+            key, loaded = self._baseline
+            self._stash()
+            self._baseline = (key, loaded)
 
     def local_runtime_or_none(self) -> Any:
         cur = self.console.session.current
