@@ -46,6 +46,7 @@ from ...console.importers import import_file
 from ...console.request import RequestSpec
 from ...console.runner import RequestResult, run_request
 from ..errors import ErrorInfo
+from .collection_checks import ChecksList, result_text
 
 if TYPE_CHECKING:
     from ..pages.request_console import RequestConsolePage
@@ -56,17 +57,6 @@ NO_ENV = "(no environment)"
 NOT_LOCAL = ("The current connection is not a running local runtime: only the client's side is checked "
              "(gateway checks are skipped).")
 REQ_ROLE = Qt.ItemDataRole.UserRole
-
-
-def result_text(r: RequestResult) -> str:
-    """PASS / FAIL in words (the icon beside it is never the only signal); short, as the tree is
-    narrow: the tooltip has every failed check."""
-    n = len(r.checks) - len(r.skipped)
-    if r.ok:
-        return f"PASS, {len(r.skipped)} skipped" if r.skipped else "PASS"
-    if r.error and not r.checks:
-        return "FAIL: no response"
-    return f"FAIL {len(r.failed)} of {n}"
 
 
 class CollectionPanel(QWidget):
@@ -133,12 +123,7 @@ class CollectionPanel(QWidget):
         self.tree.header().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
         self.tree.header().setStretchLastSection(False)
         self.tree.currentItemChanged.connect(self._selected)
-        self.checks = QTreeWidget()
-        self.checks.setColumnCount(1)
-        self.checks.setHeaderLabels(["Checks of the selected request"])
-        self.checks.setAccessibleName("Checks of the selected request")
-        self.checks.setRootIsDecorated(False)
-        self.checks.setWordWrap(True)
+        self.checks = ChecksList()
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(self.tree)
         split.addWidget(self.checks)
@@ -373,32 +358,11 @@ class CollectionPanel(QWidget):
                                              "Send the request for the full gateway view.")
 
     def _show_checks(self, r: RequestResult | None) -> None:
-        self.checks.clear()
-        if r is None:
-            return
-        style = self.style()
-        rows: list[tuple[str, str, QStyle.StandardPixmap, str]] = []  # name, detail, icon, sentence
-        if r.error and not r.checks:
-            rows.append(("response", f"✗ FAIL: {r.error}", QStyle.StandardPixmap.SP_MessageBoxCritical,
-                         f"✗ response: {r.error}"))
-        # failures first: they are what the reader came for
-        for c in sorted(r.checks, key=lambda c: (c.ok or bool(c.skipped), bool(c.skipped))):
-            if c.skipped:
-                rows.append((c.name, f"~ skipped: {c.skipped}", QStyle.StandardPixmap.SP_MessageBoxInformation, c.line()))
-            else:
-                mark = "✓ pass" if c.ok else "✗ FAIL"
-                icon = QStyle.StandardPixmap.SP_DialogApplyButton if c.ok else QStyle.StandardPixmap.SP_MessageBoxCritical
-                rows.append((c.name, f"{mark}: expected {c.expected}, got {c.got}", icon, c.line()))
-        for name, detail, icon, sentence in rows:
-            it = QTreeWidgetItem([f"{name}\n{detail}"])
-            it.setIcon(0, style.standardIcon(icon))
-            it.setToolTip(0, sentence)
-            it.setData(0, REQ_ROLE, sentence)
-            self.checks.addTopLevelItem(it)
+        self.checks.show_result(r)
 
     def check_lines(self) -> list[str]:
         """The checks shown, as sentences ("✗ name: expected …, got …")."""
-        return [self.checks.topLevelItem(i).data(0, REQ_ROLE) for i in range(self.checks.topLevelItemCount())]
+        return self.checks.lines()
 
     # -- editing files -----------------------------------------------------------------------------
     def save_request(self) -> asyncio.Task[Any] | None:
