@@ -12,6 +12,8 @@ APP_DEBS=(libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libdbus
 # desktop-file-utils + appstream validate packaging/; zsh checks the completion script;
 # chromium + chromium-driver run the Dev Portal browser test (Selenium, headless)
 TEST_DEBS=(redis-server gnome-keyring dbus dbus-x11 xvfb desktop-file-utils appstream zsh chromium chromium-driver)
+# What bench/bench_proxy.py measures against (scripts/bench installs them).
+BENCH_DEBS=(wrk nginx-light util-linux)
 
 install_debs() {
   local missing=()

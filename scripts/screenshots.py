@@ -33,7 +33,52 @@ async def idle(*runners: Any, settle: float = 0.3, timeout: float = 15.0) -> Non
     await asyncio.sleep(settle)
 
 
-async def shoot(out: Path, dark: bool) -> list[Path]:
+async def shoot_apis(win: Any, session: Any, rt: Any, save: Any) -> None:
+    """APIs as code, at 1280×720: "Import OpenAPI…" previewing the users-api example against the
+    sample group, then that example's collection run in the Request Console against its own
+    configuration, with one check deliberately broken so a failure shows expected vs got."""
+    import shutil
+
+    import yaml
+
+    from konnect_desktop.model.declarative import load_document, merge_documents, read_source
+
+    example = ROOT / "examples" / "users-api"
+    win.resize(1280, 720)
+    hub = win.show_page("services")
+    await idle(hub.runner, session.runner)
+    dlg = hub.import_openapi()
+    dlg.resize(1280, 720)
+    spec = Path(os.environ["KONNECT_DESKTOP_HOME"]) / "openapi.yaml"  # a path a user would have
+    shutil.copy(example / "openapi.yaml", spec)
+    dlg.path.setText(str(spec))
+    dlg.tags.setText("users-api")
+    dlg.preview()
+    await idle(dlg.runner)
+    save(dlg, "openapi-import")
+    dlg.close()
+
+    doc = merge_documents([read_source(example / "kong.yaml"), read_source(example / "consumers.yaml")])
+    await rt.load_config(load_document(doc, strict_plugins=True))
+    folder = Path(os.environ["KONNECT_DESKTOP_HOME"]) / "users-api"
+    shutil.copytree(example / "collection", folder)
+    health = folder / "01-health.yaml"
+    broken = yaml.safe_load(health.read_text())
+    broken["expect"]["gateway"]["upstream"]["headers"]["x-api-version"] = "2"
+    health.write_text(yaml.safe_dump(broken, sort_keys=False))
+    console = win.show_page("console")
+    await idle(console.runner)
+    panel = console.collections
+    panel.open_collection(folder)
+    await idle(console.runner)
+    panel.run_all()
+    await idle(console.runner, timeout=30)
+    panel.select(health)
+    await idle(console.runner)
+    save(win, "collection-run")
+
+
+async def shoot(out: Path, dark: bool, only: set[str] | None = None) -> list[Path]:
     from PySide6.QtWidgets import QApplication
 
     from konnect_desktop.ui.about import AboutDialog
@@ -65,6 +110,8 @@ async def shoot(out: Path, dark: bool) -> list[Path]:
     suffix = "-dark" if dark else ""
 
     def save(widget: Any, name: str) -> None:
+        if only and name not in only:
+            return
         path = out / f"{name}{suffix}.png"
         widget.grab().save(str(path))
         saved.append(path)
@@ -122,6 +169,8 @@ async def shoot(out: Path, dark: bool) -> list[Path]:
     await idle(about.runner)
     save(about, "about")
     about.close()
+    if not dark:
+        await shoot_apis(win, session, rt, save)
     win.close()
     await session.close()
     del rt, app
@@ -132,6 +181,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
     parser.add_argument("--dark", action="store_true", help="render with the dark colour scheme")
+    parser.add_argument("--only", default="", metavar="NAMES",
+                        help="comma-separated screenshot names to write (default: all)")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
 
@@ -152,7 +203,7 @@ def main() -> int:
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     with loop:
-        saved = loop.run_until_complete(shoot(args.out, args.dark))
+        saved = loop.run_until_complete(shoot(args.out, args.dark, {n.strip() for n in args.only.split(",") if n.strip()}))
     for p in saved:
         print(p.relative_to(ROOT) if p.is_relative_to(ROOT) else p)
     return 0

@@ -148,6 +148,9 @@ class LocalRuntime:
             self.lock.acquire()
             if self.store is None:
                 self.store = await asyncio.to_thread(Store, self.db_path)
+            # plugins that keep data the gateway writes while serving (oauth2 tokens) reach the
+            # store here (plugins.base.RuntimeServices: optional ``store``)
+            self.services.store = self.store
             snap = await self._compile()
             self.proxy = ProxyServer(snap, self.services, self.traffic, self._loop, limits=self.limits)
             self.proxy.on_snapshot_drained = self._snapshot_drained

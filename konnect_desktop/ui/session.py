@@ -140,7 +140,11 @@ class ConnectionStore:
         self.path = p
         self.legacy_ini = Path(legacy_ini) if legacy_ini is not None else None
         self.problem: str | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # one change of the file at a time (writer thread)
+        # guards the window settings in memory (``settings.ui`` and what is not written yet),
+        # which the UI thread sets while the writer thread may be mid-change; held for dict
+        # operations only, so the UI thread never waits for the disk
+        self._mem = threading.Lock()
         self._ui_dirty: dict[str, Any] = {}
         try:
             self.settings = Settings.load(p)
@@ -172,10 +176,17 @@ class ConnectionStore:
                 raise SettingsError(self.problem)
             fresh = Settings.load(self.path)
             fn(fresh)
-            fresh.ui.update(self._ui_dirty)
+            with self._mem:
+                written = dict(self._ui_dirty)
+            fresh.ui.update(written)
             fresh.save()
-            self._ui_dirty.clear()
-            self.settings = fresh
+            with self._mem:
+                # a value set while the file was written stays pending and stays visible
+                for key, value in written.items():
+                    if key in self._ui_dirty and self._ui_dirty[key] is value:
+                        del self._ui_dirty[key]
+                fresh.ui.update(self._ui_dirty)
+                self.settings = fresh
 
     def put(self, profile: Profile, old_name: str | None = None) -> None:
         """Save ``profile`` (replacing ``old_name`` when it was renamed)."""
@@ -197,8 +208,9 @@ class ConnectionStore:
 
     def set_value(self, key: str, value: Any) -> None:
         """Remember a window setting (JSON-able); written by the next ``sync()`` or change."""
-        self.settings.ui[key] = value
-        self._ui_dirty[key] = value
+        with self._mem:
+            self.settings.ui[key] = value
+            self._ui_dirty[key] = value
 
     def sync(self) -> None:
         if self._ui_dirty:
@@ -211,7 +223,8 @@ class ConnectionStore:
                 moves.pop(name, None)
                 if not moves:
                     s.ui.pop("ini_token_moves", None)
-        self._ui_dirty.pop("ini_token_moves", None)
+        with self._mem:
+            self._ui_dirty.pop("ini_token_moves", None)
         self._change(change)
 
     # -- the INI of older versions ---------------------------------------------------------------
