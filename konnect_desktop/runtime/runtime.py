@@ -219,7 +219,12 @@ class LocalRuntime:
         """Serve the Dev Portal on this running runtime (the app's "Serve portal"); its URL."""
         if self._portal_runner is not None and self.portal_url:
             return self.portal_url
-        hp = _hostport(listen)
+        try:
+            hp = _hostport(listen)
+            if not 0 <= hp[1] <= 65535:
+                raise ValueError
+        except ValueError:
+            raise ValueError(f"portal address: expected HOST:PORT (e.g. 127.0.0.1:8003), got {listen!r}") from None
         check_portal_bind(hp[0], self.admin_token)
         self.portal_listen = hp
         await self._start_portal()

@@ -144,6 +144,8 @@ class Checker:
 def test_developer_registers_an_app_in_the_browser_and_calls_the_api(gateway: tuple[str, str], driver: Any,
                                                                      tmp_path: Path) -> None:
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.expected_conditions import staleness_of
+    from selenium.webdriver.support.ui import WebDriverWait
 
     proxy, portal = gateway
     d = driver
@@ -155,8 +157,18 @@ def test_developer_registers_an_app_in_the_browser_and_calls_the_api(gateway: tu
             box.clear()
             box.send_keys(value)
 
+    def loads(element: Any) -> None:
+        """Click ``element`` and wait until the next page replaced this one (a click returns before
+        the navigation ends; reading the old page then would race it)."""
+        old = d.find_element(By.TAG_NAME, "html")
+        element.click()
+        WebDriverWait(d, 15).until(staleness_of(old))
+
     def submit(form_action: str) -> None:
-        d.find_element(By.CSS_SELECTOR, f"form[action='{form_action}'] button[type=submit]").click()
+        loads(d.find_element(By.CSS_SELECTOR, f"form[action='{form_action}'] button[type=submit]"))
+
+    def follow(text: str) -> None:
+        loads(d.find_element(By.LINK_TEXT, text))
 
     # the catalog lists the published product
     d.get(portal + "/")
@@ -165,7 +177,7 @@ def test_developer_registers_an_app_in_the_browser_and_calls_the_api(gateway: tu
     c.shot("catalog")
 
     # sign up; bad input gets a message on the form
-    d.find_element(By.LINK_TEXT, "Sign up").click()
+    follow("Sign up")
     fill({"email": "dev@localhost", "name": "Ada", "password": PASSWORD})  # the browser takes it; we don't
     submit("/signup")
     assert "e-mail address like" in d.find_element(By.CSS_SELECTOR, ".error").text
@@ -188,8 +200,8 @@ def test_developer_registers_an_app_in_the_browser_and_calls_the_api(gateway: tu
     c.page()
 
     # the API's page: its OpenAPI document rendered; request access
-    d.find_element(By.LINK_TEXT, "APIs").click()
-    d.find_element(By.LINK_TEXT, "v1").click()
+    follow("APIs")
+    follow("v1")
     main = d.find_element(By.TAG_NAME, "main").text
     assert "/openai/v1/chat/completions" in main and "Request body" in main and "gpt-4o-mini" in main
     c.page()
@@ -219,7 +231,7 @@ def test_developer_registers_an_app_in_the_browser_and_calls_the_api(gateway: tu
     d.get(version_url)
     d.find_element(By.CSS_SELECTOR, "#op-get-v1-models details.try summary").click()
     d.find_element(By.ID, "op-get-v1-models-key").send_keys(key)
-    d.find_element(By.CSS_SELECTOR, "#op-get-v1-models form.try-form button").click()
+    loads(d.find_element(By.CSS_SELECTOR, "#op-get-v1-models form.try-form button"))
     got = d.find_element(By.CSS_SELECTOR, ".http-status").text
     assert got in ("200", "429")
     c.page()

@@ -76,10 +76,15 @@ def test_manual_approval_in_the_app_shows_the_key_on_the_portal_and_revoke_cuts_
     tab.set_published(True)
     qtbot.waitUntil(lambda: tab.table.rowCount() == 1 and tab.table.item(0, 2).text() == "yes", timeout=10000)
 
-    # serve the portal from the page
+    # serve the portal from the page (a bad address first: a message naming the fix)
+    page.portal.listen.setText("localhost")
+    page.portal.start()
+    qtbot.waitUntil(lambda: "expected HOST:PORT" in page.portal.message.text(), timeout=10000)
+    page.portal.listen.setText("127.0.0.1:0")
     page.portal.start()
     qtbot.waitUntil(lambda: rt.portal_url is not None and page.portal.open_button.isEnabled(), timeout=10000)
     assert page.portal.url.text() == rt.portal_url
+    assert session.store.get_value("portal/listen") == "127.0.0.1:0"  # remembered
     [product] = page.service().catalog.list_products()
     version_url = f"{rt.portal_url}/products/{product['id']}/v1"
 

@@ -137,7 +137,8 @@ class PortalTab(QWidget):
         v = QVBoxLayout(self)
         v.setContentsMargins(0, 0, 0, 0)
         addr = QHBoxLayout()
-        self.listen = QLineEdit("127.0.0.1:0")
+        # the address is a window setting, remembered for the next "Serve portal"
+        self.listen = QLineEdit(str(page.session.store.get_value("portal/listen", "127.0.0.1:0")))
         self.listen.setAccessibleName("Portal address")
         self.listen.setToolTip("HOST:PORT; 127.0.0.1 keeps it on this computer (port 0: any free port)")
         self.start_button = QPushButton("Serve portal")
@@ -202,6 +203,7 @@ class PortalTab(QWidget):
         rt = self.page.runtime()
         if rt is None:
             return
+        self.page.session.store.set_value("portal/listen", self.listen.text().strip())
         self.page.runner.run(rt.start_portal(self.listen.text().strip()), label="Starting the portal",
                              on_done=lambda _url: (self.show_address(), self.page.refresh()),
                              on_error=lambda info: self.message.setText(f"⚠ {info.message}"))
