@@ -13,6 +13,7 @@ developer's id, so one developer never sees another's.
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 import uuid
@@ -100,7 +101,7 @@ class Accounts:
         """The developer's id, or FormError (the same message whether the e-mail or the password
         was wrong, and a hash is verified either way, so neither is revealed)."""
         row = self._one("SELECT id, password_hash FROM x_portal_developers WHERE email = ?", (email.strip(),))
-        digest = row[1] if row else _DUMMY_HASH
+        digest = row[1] if row else _dummy_hash()
         try:
             self.hasher.verify(digest, password)
         except (VerificationError, InvalidHashError):
@@ -228,7 +229,11 @@ class Accounts:
         return self.settings()
 
 
-# verified against when the e-mail is unknown, so a failed log-in costs the same either way
-_DUMMY_HASH = PasswordHasher().hash("not a password of anyone")
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the e-mail is unknown, so a failed log-in costs the same either way
+    (made on first use: hashing costs tens of milliseconds by design)."""
+    return PasswordHasher().hash("not a password of anyone")
+
 
 __all__ = ["Accounts", "FormError", "MIN_PASSWORD", "SETTINGS_DEFAULTS"]
