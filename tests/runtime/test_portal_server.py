@@ -215,3 +215,62 @@ async def test_portal_beyond_loopback_needs_a_token(tmp_path: Path) -> None:
     with pytest.raises(UnsafeBindError, match="Dev Portal"):
         await runtime.start()
     assert not (tmp_path / "p.db").exists() or runtime.portal_url is None
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_sessions_expire_when_idle() -> None:
+    from konnect_desktop.runtime.portal.server import Sessions
+
+    clock = FakeClock()
+    s = Sessions(idle=100, clock=clock)
+    sid, _ = s.new("dev")
+    clock.now += 99
+    assert s.get(sid)["developer"] == "dev"  # use refreshes it
+    clock.now += 99
+    assert s.get(sid) is not None
+    clock.now += 101
+    assert s.get(sid) is None
+    few = Sessions(cap=2, clock=clock)
+    ids = [few.new()[0] for _ in range(3)]
+    assert few.get(ids[0]) is None and few.get(ids[2]) is not None
+
+
+async def test_failed_logins_lock_the_address_for_the_window(tmp_path: Path) -> None:
+    from aiohttp import web
+
+    from konnect_desktop.runtime.admin_guard import AdminAccess
+    from konnect_desktop.runtime.portal.server import create_portal_app
+    from konnect_desktop.runtime.portal.service import PortalService
+    from konnect_desktop.runtime.store import Store
+
+    store = Store(tmp_path / "t.db")
+    svc = PortalService(store)
+    svc.accounts.sign_up("dev@example.com", "Dev", PASSWORD)
+    clock = FakeClock()
+    runner = web.AppRunner(create_portal_app(svc, lambda: None, AdminAccess.of(), clock=clock))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    b = Browser(f"http://127.0.0.1:{port}")
+    try:
+        await b.get("/login")
+        for _ in range(5):
+            status, text = await b.post("/login", {"email": "dev@example.com", "password": "wrong password"})
+            assert status == 400
+        status, text = await b.post("/login", {"email": "DEV@example.com", "password": PASSWORD})
+        assert status == 429 and "Too many failed log-ins" in text and "15 minute(s)" in text
+        clock.now += 15 * 60
+        status, text = await b.post("/login", {"email": "dev@example.com", "password": PASSWORD})
+        assert status == 200 and "My applications" in text
+    finally:
+        await b.close()
+        await runner.cleanup()
+        store.close()

@@ -9,7 +9,8 @@ request is refused. Deliberate difference from the Admin API: GET pages may be o
 on another site (they change nothing; a developer portal is meant to be linked to).
 
 Sessions: a random id in a cookie (HttpOnly, SameSite=Lax), state kept in memory (a restart logs
-everyone out); a new id on log-in. Every form carries the session's CSRF token; a POST without the
+everyone out), gone after 12 hours unused; a new id on log-in. Five failed log-ins for one
+e-mail address within 15 minutes lock that address out for the rest of the window. Every form carries the session's CSRF token; a POST without the
 right one is refused with 403 before anything is read or written. Responses forbid framing and
 scripts (Content-Security-Policy): the pages need none.
 """
@@ -21,6 +22,7 @@ import hmac
 import logging
 import re
 import secrets
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -37,6 +39,8 @@ log = logging.getLogger(__name__)
 
 COOKIE = "kd_portal"
 MAX_SESSIONS = 10_000
+SESSION_IDLE = 12 * 3600.0  # seconds a session may go unused
+LOGIN_LIMIT, LOGIN_WINDOW = 5, 15 * 60.0  # failed log-ins per e-mail address per window
 MAX_TRY_BODY = 64 * 1024
 TRY_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 _PATH_RE = re.compile(r"^/(?!/)[\x21-\x7e]*$")  # printable, no spaces, not protocol-relative
@@ -47,27 +51,37 @@ SERVICE: web.AppKey[PortalService] = web.AppKey("portal_service", PortalService)
 ACCESS: web.AppKey[AdminAccess] = web.AppKey("portal_access", AdminAccess)
 PROXY_URL: web.AppKey[Any] = web.AppKey("portal_proxy_url")  # () -> the proxy's URL or None
 SESSIONS: web.AppKey[Any] = web.AppKey("portal_sessions")  # Sessions
+THROTTLE: web.AppKey[Any] = web.AppKey("portal_throttle")  # LoginThrottle
 SID: web.RequestKey[str] = web.RequestKey("portal_sid", str)
 SESSION: web.RequestKey[dict[str, Any]] = web.RequestKey("portal_session", dict)
 NEW_SID: web.RequestKey[str] = web.RequestKey("portal_new_sid", str)
 
 
 class Sessions:
-    """Session id → ``{"csrf", "developer"}``, oldest dropped beyond ``MAX_SESSIONS``."""
+    """Session id → ``{"csrf", "developer"}``; a session unused for ``idle`` seconds is gone (the
+    developer logs in again), the least recently used dropped beyond ``cap``. ``clock`` is
+    injectable for tests."""
 
-    def __init__(self, cap: int = MAX_SESSIONS) -> None:
+    def __init__(self, cap: int = MAX_SESSIONS, idle: float = SESSION_IDLE,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._data: OrderedDict[str, dict[str, Any]] = OrderedDict()
-        self.cap = cap
+        self.cap, self.idle, self.clock = cap, idle, clock
 
     def get(self, sid: str | None) -> dict[str, Any] | None:
         if not sid or sid not in self._data:
             return None
+        data = self._data[sid]
+        now = self.clock()
+        if now - data["seen"] > self.idle:
+            del self._data[sid]
+            return None
+        data["seen"] = now
         self._data.move_to_end(sid)
-        return self._data[sid]
+        return data
 
     def new(self, developer: str | None = None) -> tuple[str, dict[str, Any]]:
         sid = secrets.token_urlsafe(32)
-        data = {"csrf": secrets.token_urlsafe(32), "developer": developer}
+        data = {"csrf": secrets.token_urlsafe(32), "developer": developer, "seen": self.clock()}
         self._data[sid] = data
         while len(self._data) > self.cap:
             self._data.popitem(last=False)
@@ -75,6 +89,39 @@ class Sessions:
 
     def drop(self, sid: str) -> None:
         self._data.pop(sid, None)
+
+
+class LoginThrottle:
+    """At most ``limit`` failed log-ins per e-mail address in ``window`` seconds; then that address
+    is refused until the oldest failure leaves the window (guessing passwords gets slow even
+    though each guess already costs an Argon2 hash)."""
+
+    def __init__(self, limit: int = LOGIN_LIMIT, window: float = LOGIN_WINDOW,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.limit, self.window, self.clock = limit, window, clock
+        self._fails: dict[str, list[float]] = {}
+
+    def _recent(self, email: str) -> list[float]:
+        now = self.clock()
+        fails = [t for t in self._fails.get(email, []) if now - t < self.window]
+        if fails:
+            self._fails[email] = fails
+        else:
+            self._fails.pop(email, None)
+        return fails
+
+    def wait(self, email: str) -> float:
+        """Seconds until ``email`` may try again (0: now)."""
+        fails = self._recent(email)
+        return 0.0 if len(fails) < self.limit else self.window - (self.clock() - fails[0])
+
+    def failed(self, email: str) -> None:
+        if len(self._fails) > MAX_SESSIONS:  # bounded: forget the oldest addresses
+            self._fails.pop(next(iter(self._fails)))
+        self._fails.setdefault(email, []).append(self.clock())
+
+    def succeeded(self, email: str) -> None:
+        self._fails.pop(email, None)
 
 
 # -- middlewares ----------------------------------------------------------------------------------
@@ -233,11 +280,20 @@ async def login_get(request: web.Request) -> web.Response:
 
 async def login_post(request: web.Request) -> web.Response:
     form = await _form(request)
+    throttle = request.app[THROTTLE]
+    email = form.get("email", "").strip().lower()
+    wait = throttle.wait(email)
+    if wait > 0:
+        msg = f"Too many failed log-ins for this address; try again in {max(1, round(wait / 60))} minute(s)."
+        return await _page(request, "Log in", views.login_page(request[SESSION]["csrf"], form, {"password": msg}),
+                           status=429)
     try:
         did = await asyncio.to_thread(_svc(request).accounts.log_in, form.get("email", ""), form.get("password", ""))
     except FormError as exc:
+        throttle.failed(email)
         return await _page(request, "Log in", views.login_page(request[SESSION]["csrf"], form,
                                                                {exc.field: exc.message}), status=400)
+    throttle.succeeded(email)
     _log_in(request, did)
     raise _redirect("/apps")
 
@@ -354,12 +410,14 @@ async def not_found(request: web.Request, handler: Any) -> web.StreamResponse:
         return await _page(request, "Not found", views.error_page("There is no such page on this portal."), status=404)
 
 
-def create_portal_app(service: PortalService, proxy_url: Callable[[], str | None], access: AdminAccess) -> web.Application:
+def create_portal_app(service: PortalService, proxy_url: Callable[[], str | None], access: AdminAccess, *,
+                      clock: Callable[[], float] = time.monotonic) -> web.Application:
     app = web.Application(middlewares=[guard, web.middleware(not_found)], client_max_size=2 * MAX_TRY_BODY)
     app[SERVICE] = service
     app[ACCESS] = access
     app[PROXY_URL] = proxy_url
-    app[SESSIONS] = Sessions()
+    app[SESSIONS] = Sessions(clock=clock)
+    app[THROTTLE] = LoginThrottle(clock=clock)
     r = app.router
     r.add_get("/", catalog)
     r.add_get("/products/{product}/{version}", version_page)
@@ -378,4 +436,4 @@ def create_portal_app(service: PortalService, proxy_url: Callable[[], str | None
     return app
 
 
-__all__ = ["create_portal_app", "Sessions", "COOKIE"]
+__all__ = ["create_portal_app", "LoginThrottle", "Sessions", "COOKIE"]
