@@ -300,8 +300,9 @@ class ServiceHubPage(Page):
         self.header.addWidget(self.search)
         self.header.addWidget(self.tag)
         self.header.addWidget(self.new_button)
-        self.openapi_button = QPushButton("Import OpenAPI…")
-        self.openapi_button.setToolTip("Services and routes from an OpenAPI 3 file, previewed before they are applied")
+        self.openapi_button = QPushButton("OpenAPI…")
+        self.openapi_button.setAccessibleName("Import OpenAPI")
+        self.openapi_button.setToolTip("Import OpenAPI: services and routes from an OpenAPI 3 file, previewed before they are applied")
         self.openapi_button.clicked.connect(lambda: self.import_openapi())
         self.header.addWidget(self.openapi_button)
 
