@@ -64,26 +64,47 @@ class StoreWriter:
 
 
 async def register_application(writer: EntityWriter, name: str, service_id: str | None, group_ids: list[str],
-                               acl_group: str | None, *, custom_id: str | None = None,
+                               acl_group: str | None, *, protect: bool = False, custom_id: str | None = None,
                                extra_tags: list[str] | None = None) -> dict[str, Any]:
-    """Consumer + key + memberships (+ ACL group), all or nothing. Returns
-    ``{"consumer", "key", "groups", "acl"}``; ``key["key"]`` is the secret to show once."""
+    """Consumer + key + memberships (+ ACL group), all or nothing. With ``protect``, key-auth goes
+    on the service first when no key-auth plugin applies to it yet (removed again on failure).
+    Returns ``{"consumer", "key", "groups", "acl", "plugin"}``; ``key["key"]`` is the secret to
+    show once, ``plugin`` the key-auth plugin made here (or None)."""
     tags = ["app"] + ([f"service-{service_id[:8]}"] if service_id else []) + list(extra_tags or [])
+    plugin = None
+    if protect and service_id:
+        plugins = await writer.list_all("plugins")
+        if not any(p.get("name") == "key-auth" and (p.get("service") or {}).get("id") == service_id
+                   and not p.get("route") and not p.get("consumer") for p in plugins):
+            plugin = await writer.create("plugins", {"name": "key-auth", "service": {"id": service_id}, "tags": tags})
     body: dict[str, Any] = {"username": name, "tags": tags}
     if custom_id:
         body["custom_id"] = custom_id
-    consumer = await writer.create("consumers", body)
     try:
-        key = await writer.create("keyauth_credentials", {"consumer": {"id": consumer["id"]}, "tags": tags})
+        consumer = await writer.create("consumers", body)
+    except BaseException:
+        if plugin is not None:
+            await writer.delete("plugins", plugin["id"])
+        raise
+    result: dict[str, Any] = {"consumer": consumer, "key": None, "groups": group_ids, "acl": None, "plugin": plugin}
+    try:
+        result["key"] = await writer.create("keyauth_credentials", {"consumer": {"id": consumer["id"]}, "tags": tags})
         for gid in group_ids:
             await writer.add_consumer_to_group(gid, consumer["id"])
-        acl = None
         if acl_group:
-            acl = await writer.create("acls", {"consumer": {"id": consumer["id"]}, "group": acl_group})
+            result["acl"] = await writer.create("acls", {"consumer": {"id": consumer["id"]}, "group": acl_group})
     except BaseException:
-        await writer.delete("consumers", consumer["id"])
+        await unregister(writer, result)
         raise
-    return {"consumer": consumer, "key": key, "groups": group_ids, "acl": acl}
+    return result
+
+
+async def unregister(writer: EntityWriter, result: dict[str, Any]) -> None:
+    """Undo ``register_application``: the consumer (its key, ACL entry and memberships cascade)
+    and the key-auth plugin it put on the service, if any."""
+    await writer.delete("consumers", result["consumer"]["id"])
+    if result.get("plugin") is not None:
+        await writer.delete("plugins", result["plugin"]["id"])
 
 
 async def regenerate_key(writer: EntityWriter, consumer_id: str) -> dict[str, Any]:
@@ -115,4 +136,4 @@ async def guard_service(writer: EntityWriter, service_id: str, acl_group: str) -
         await writer.update("plugins", acl["id"], {"config": {"allow": allow + [acl_group]}})
 
 
-__all__ = ["EntityWriter", "StoreWriter", "guard_service", "regenerate_key", "register_application"]
+__all__ = ["EntityWriter", "StoreWriter", "guard_service", "regenerate_key", "register_application", "unregister"]

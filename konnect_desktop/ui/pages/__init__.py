@@ -29,6 +29,9 @@ PAGES: list[PageSpec] = [
     PageSpec("products", "Products", "products", "ProductsPage"),  # API catalog + Dev Portal
     PageSpec("consumers", "Consumers", "consumers", "ConsumersPage"),
     PageSpec("plugins", "Plugins", "plugins", "PluginsPage"),
+    PageSpec("upstreams", "Upstreams", "upstreams", "UpstreamsPage"),
+    PageSpec("certificates", "Certificates", "certificates", "CertificatesPage"),
+    PageSpec("vaults", "Vaults", "vaults", "VaultsPage"),
     PageSpec("console", "Request Console", "request_console", "RequestConsolePage"),
     PageSpec("traffic", "Traffic", "traffic", "TrafficPage"),
     PageSpec("replication", "Replication", "replication", "ReplicationPage"),
