@@ -159,7 +159,7 @@ def test_manual_approval_in_the_app_shows_the_key_on_the_portal_and_revoke_cuts_
     # appearance: bad colour refused with a message, a good one shows in the portal's theme
     page.portal.accent.setText("blue")
     page.portal.save()
-    qtbot.waitUntil(lambda: page.portal.message.text().startswith("⚠"), timeout=10000)
+    qtbot.waitUntil(lambda: "expected a colour like #1155cb" in page.portal.message.text(), timeout=10000)
     page.portal.accent.setText("#aa3300")
     page.portal.title.setText("OpenAI developers")
     page.portal.save()
