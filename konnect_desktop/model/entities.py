@@ -16,7 +16,7 @@ from functools import cached_property
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import paths
+from . import certs, paths
 from .errors import schema_violation
 from .schema import Array as ArrayF
 from .schema import (
@@ -28,6 +28,7 @@ from .schema import (
     Foreign,
     Integer,
     Map,
+    MutuallyRequired,
     Record,
     Schema,
     Set,
@@ -563,11 +564,19 @@ CERTIFICATE_SCHEMA = Schema(
         ("id", id_field()),
         ("created_at", created_at()),
         ("updated_at", updated_at()),
-        ("cert", String(required=True, description="PEM-encoded public certificate chain of the SSL key pair.")),
-        ("key", String(required=True, secret=True, description="PEM-encoded private key of the SSL key pair.")),
-        ("cert_alt", String(description="PEM-encoded public certificate chain of the alternate SSL key pair.")),
-        ("key_alt", String(secret=True, description="PEM-encoded private key of the alternate SSL key pair.")),
+        ("cert", String(required=True, custom=certs.validate_certificate,
+                        description="PEM-encoded public certificate chain of the SSL key pair.")),
+        ("key", String(required=True, secret=True, custom=certs.validate_key,
+                       description="PEM-encoded private key of the SSL key pair.")),
+        ("cert_alt", String(custom=certs.validate_certificate,
+                            description="PEM-encoded public certificate chain of the alternate SSL key pair.")),
+        ("key_alt", String(secret=True, custom=certs.validate_key,
+                           description="PEM-encoded private key of the alternate SSL key pair.")),
         ("tags", tags_field()),
+    ],
+    [
+        MutuallyRequired(("cert_alt", "key_alt")),
+        Custom(("cert", "key", "cert_alt", "key_alt"), certs.certificate_checks),
     ],
 )
 
@@ -589,11 +598,24 @@ CA_CERTIFICATE_SCHEMA = Schema(
         ("id", id_field()),
         ("created_at", created_at()),
         ("updated_at", updated_at()),
-        ("cert", String(required=True, description="PEM-encoded public certificate of the CA.")),
+        ("cert", String(required=True, custom=certs.validate_certificate,
+                        description="PEM-encoded public certificate of the CA.")),
         ("cert_digest", String(unique=True, description="SHA256 hex digest of the public certificate.")),
         ("tags", tags_field()),
     ],
+    [Custom(("cert",), certs.ca_certificate_checks)],
 )
+
+
+def _ca_digest(data: dict[str, Any]) -> dict[str, Any]:
+    """Kong's on-write transformation: ``cert_digest`` is always the certificate's SHA-256."""
+    cert = data.get("cert")
+    if isinstance(cert, str) and not certs.is_reference(cert):
+        digest = certs.cert_digest(cert)
+        if digest is not None:
+            data["cert_digest"] = digest
+    return data
+
 
 VAULT_SCHEMA = Schema(
     "vaults",
@@ -643,7 +665,7 @@ def _defs() -> dict[str, EntityDef]:
                   deck_key="certificates"),
         EntityDef("snis", SNI_SCHEMA, "sni", "name", ("name",), admin_path="/snis", deck_key="snis"),
         EntityDef("ca_certificates", CA_CERTIFICATE_SCHEMA, "ca-certificate", None, ("cert_digest",),
-                  admin_path="/ca_certificates", deck_key="ca_certificates"),
+                  admin_path="/ca_certificates", deck_key="ca_certificates", shorthand=_ca_digest),
         EntityDef("vaults", VAULT_SCHEMA, "vault", "prefix", ("prefix",), admin_path="/vaults", deck_key="vaults"),
     ]
     return {e.table: e for e in d}

@@ -48,7 +48,7 @@ from .. import plugins as plugin_registry
 from ..model import ENTITIES, EntityDef, check_entity
 from ..model.errors import DECLARATIVE_CONFIG, KongError, NotFound, lua_pretty, schema_violation
 from ..model.schema import UUID_RE, Schema
-from . import admin_config, admin_debug, admin_upstreams
+from . import admin_certificates, admin_config, admin_debug, admin_upstreams
 from .admin_body import Body, BodyError, decode_form, parse_json, parse_urlencoded
 
 log = logging.getLogger(__name__)
@@ -326,6 +326,7 @@ class AdminAPI:
         self.route("/config", "POST", self._config_post, raw_body=True)
         admin_debug.register(self)  # /timers, /debug/node/log-level, /status/dns
         admin_upstreams.register(self)  # /upstreams/{u}/health, target health by hand
+        admin_certificates.register(self)  # certificates with their snis pseudo-field
 
     # -- request pipeline ---------------------------------------------------------------------
     async def _handle(self, request: web.Request) -> web.StreamResponse:

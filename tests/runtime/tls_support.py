@@ -1,0 +1,84 @@
+"""Certificates made in the test: a CA, leaf certificates for names (RSA or ECDSA), expired ones,
+client certificates; PEM text, and files for ``ssl`` contexts. Nothing here touches the network."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+NOW = dt.datetime.now(dt.UTC)
+
+
+def _key(kind: str):
+    if kind == "ec":
+        return ec.generate_private_key(ec.SECP256R1())
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def _pem_key(key) -> str:
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption()).decode()
+
+
+@dataclass
+class Pair:
+    cert: str
+    key: str
+    cert_obj: x509.Certificate
+
+    def write(self, directory: Path, stem: str) -> tuple[Path, Path]:
+        c, k = directory / f"{stem}.crt", directory / f"{stem}.key"
+        c.write_text(self.cert)
+        k.write_text(self.key)
+        return c, k
+
+
+class CA:
+    def __init__(self, name: str = "Test CA", kind: str = "ec", expired: bool = False) -> None:
+        self.key = _key(kind)
+        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+        start, end = (NOW - dt.timedelta(days=30), NOW - dt.timedelta(days=1)) if expired else \
+            (NOW - dt.timedelta(days=1), NOW + dt.timedelta(days=365))
+        self.cert = (
+            x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
+            .public_key(self.key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(start).not_valid_after(end)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(self.key, hashes.SHA256())
+        )
+        self.pem = self.cert.public_bytes(serialization.Encoding.PEM).decode()
+
+    def issue(self, *names: str, kind: str = "ec", days: int = 365, client: bool = False,
+              cn: str | None = None) -> Pair:
+        key = _key(kind)
+        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn or (names[0] if names else "client"))])
+        start = NOW - dt.timedelta(days=1)
+        b = (
+            x509.CertificateBuilder().subject_name(subject).issuer_name(self.cert.subject)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(start).not_valid_after(NOW + dt.timedelta(days=days))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        )
+        if names:
+            b = b.add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
+        usage = ExtendedKeyUsageOID.CLIENT_AUTH if client else ExtendedKeyUsageOID.SERVER_AUTH
+        b = b.add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+        cert = b.sign(self.key, hashes.SHA256())
+        return Pair(cert.public_bytes(serialization.Encoding.PEM).decode(), _pem_key(key), cert)
+
+    def client_context(self) -> ssl.SSLContext:
+        """A client that trusts only this CA (hostname checked)."""
+        ctx = ssl.create_default_context(cadata=self.pem)
+        return ctx
+
+
+def self_signed(*names: str, kind: str = "ec") -> Pair:
+    ca = CA(names[0] if names else "self", kind=kind)
+    return Pair(ca.cert.public_bytes(serialization.Encoding.PEM).decode(), _pem_key(ca.key), ca.cert)
