@@ -302,6 +302,8 @@ class ClientConnection(asyncio.Protocol):
         self.parser = httptools.HttpRequestParser(self)
         self.transport: asyncio.Transport | None = None
         self.client_ip = ""
+        self.scheme = "http"  # set from the transport in connection_made
+        self.local_port = server.port
         self.closed = False
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
@@ -333,6 +335,10 @@ class ClientConnection(asyncio.Protocol):
         self.client_ip = peer[0] if peer else ""
         self.ip_bytes = self.client_ip.encode()
         self.xff_via_line = b"X-Forwarded-For: %s\r\nVia: %s\r\n" % (self.ip_bytes, VIA_VALUE)
+        # the listener this connection came through: https on the TLS one (runtime/tls.py)
+        self.scheme = "https" if transport.get_extra_info("ssl_object") is not None else "http"
+        local = transport.get_extra_info("sockname")
+        self.local_port = local[1] if local else self.server.port
         sock = transport.get_extra_info("socket")
         if sock is not None:
             try:
@@ -679,6 +685,8 @@ class ProxyServer:
         self.idle_waiter: asyncio.Future[None] | None = None
         self.closing = False
         self._server: asyncio.AbstractServer | None = None
+        self._tls_server: asyncio.AbstractServer | None = None  # the HTTPS listener, when opened
+        self.tls_port = 0
         self.host = "127.0.0.1"
         self.port = 0
         self._id_prefix = os.urandom(8).hex()
@@ -699,6 +707,12 @@ class ProxyServer:
         self.host, self.port = sock.getsockname()[:2]
         self._sweeper = self.loop.call_later(KEEPALIVE_TIMEOUT / 4, self._sweep)
 
+    async def start_tls(self, host: str, port: int, ssl: Any) -> None:
+        """The HTTPS listener (Kong's ``proxy_listen ... ssl``): the same proxy over TLS."""
+        self._tls_server = await self.loop.create_server(lambda: ClientConnection(self), host, port,
+                                                         reuse_address=True, backlog=1024, ssl=ssl)
+        self.tls_port = self._tls_server.sockets[0].getsockname()[1]
+
     def _sweep(self) -> None:
         """Close client connections idle (between requests) for longer than the keep-alive timeout."""
         cutoff = self.loop.time() - self.keepalive_timeout
@@ -714,8 +728,9 @@ class ProxyServer:
         if self._sweeper is not None:
             self._sweeper.cancel()
             self._sweeper = None
-        if self._server is not None:
-            self._server.close()
+        for server in (self._server, self._tls_server):
+            if server is not None:
+                server.close()
         # idle keep-alive connections: close now; busy ones close after their response
         for c in list(self.connections):
             if c._active is None:
@@ -729,11 +744,12 @@ class ProxyServer:
         for c in list(self.connections):
             c.close()
         self.pool.close()
-        if self._server is not None:
-            try:
-                await asyncio.wait_for(self._server.wait_closed(), 1.0)
-            except TimeoutError:
-                pass
+        for server in (self._server, self._tls_server):
+            if server is not None:
+                try:
+                    await asyncio.wait_for(server.wait_closed(), 1.0)
+                except TimeoutError:
+                    pass
 
     def _end_inflight(self, snap: Snapshot) -> None:
         snap.inflight -= 1
@@ -775,7 +791,7 @@ class ProxyServer:
             path, query = target, None
         host_header = req.host.decode("latin-1")
         match = snap.router.match(req.method, host_header or None, path or "/", _HeaderView(req.headers),
-                                  "http", self.port)
+                                  conn.scheme, conn.local_port)
         if match is None or match.redirect_status or match.service is None:
             return False
         route = match.route
@@ -1037,7 +1053,7 @@ class ProxyServer:
         ran: list[Any] = []
         try:
             match = snap.router.match(req.method, host_header or None, path or "/", _HeaderView(req.headers),
-                                      "http", self.port)
+                                      conn.scheme, conn.local_port)
             if match is None:
                 raise _Exit(404, MSG_NO_ROUTE, "no route")
             route = match.route
@@ -1279,8 +1295,8 @@ class ProxyServer:
         if static is None:
             # what is the same for every request of this connection and Host: computed once
             h, _p = _split_host(host_header)
-            static = b"X-Forwarded-Proto: http\r\nX-Forwarded-Host: %s\r\nX-Forwarded-Port: %d\r\nX-Real-IP: %s\r\n" % (
-                _enc(h), self.port, conn.ip_bytes)
+            static = b"X-Forwarded-Proto: %s\r\nX-Forwarded-Host: %s\r\nX-Forwarded-Port: %d\r\nX-Real-IP: %s\r\n" % (
+                conn.scheme.encode(), _enc(h), conn.local_port, conn.ip_bytes)
             if len(conn.fwd_cache) < 8:
                 conn.fwd_cache[host_header] = static
         if req.xff is None and req.via is None:
@@ -1805,7 +1821,7 @@ class _LazyContext(RequestContext):
                 method=req.method, path=pending.norm, raw_path=req.target, query=_parse_query(pending.query),
                 headers=CIMultiDictProxy(CIMultiDict([(k.decode("latin-1"), v.decode("latin-1"))
                                                       for k, v in req.headers])),
-                scheme="http", host=hp[0], port=hp[1] if hp[1] is not None else conn.server.port,
+                scheme=conn.scheme, host=hp[0], port=hp[1] if hp[1] is not None else conn.local_port,
             )
         return o
 

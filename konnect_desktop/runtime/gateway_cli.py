@@ -30,6 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                            description="Serve the local gateway (proxy + Admin API) until SIGINT/SIGTERM.")
     run_p.add_argument("--proxy-listen", type=_listen, default=("127.0.0.1", 8000), metavar="HOST:PORT",
                        help="proxy address (default 127.0.0.1:8000; port 0 picks a free port)")
+    run_p.add_argument("--proxy-listen-tls", type=_listen, default=None, metavar="HOST:PORT",
+                       help="also serve HTTPS (Kong's proxy_listen ... ssl) at HOST:PORT; certificates "
+                            "per SNI from the store, else a self-signed one kept beside it")
     run_p.add_argument("--admin-listen", type=_listen, default=("127.0.0.1", 8001), metavar="HOST:PORT",
                        help="Admin API address (default 127.0.0.1:8001)")
     run_p.add_argument("--db", type=Path, default=None, metavar="PATH",
@@ -84,7 +87,8 @@ async def _serve(args: argparse.Namespace) -> int:
         if config is None:
             return 1
     rt = LocalRuntime(args.name, db_path=args.db, proxy_listen=args.proxy_listen,
-                      admin_listen=args.admin_listen, admin_token=args.admin_token)
+                      admin_listen=args.admin_listen, admin_token=args.admin_token,
+                      proxy_listen_tls=args.proxy_listen_tls)
     store = await asyncio.to_thread(Store, rt.db_path)
     try:
         if config is not None:
@@ -113,7 +117,8 @@ async def _serve(args: argparse.Namespace) -> int:
             loop.add_signal_handler(sig, stop.set)
         except (NotImplementedError, RuntimeError):  # pragma: no cover - non-Unix
             signal.signal(sig, lambda *_: loop.call_soon_threadsafe(stop.set))
-    print(READY.format(proxy=rt.proxy_url, admin=rt.admin_url), flush=True)
+    proxy = rt.proxy_url if rt.proxy_tls_url is None else f"{rt.proxy_url}  https {rt.proxy_tls_url}"
+    print(READY.format(proxy=proxy, admin=rt.admin_url), flush=True)
     await stop.wait()
     await rt.stop(drain_timeout=args.drain_timeout)
     return 0
@@ -123,7 +128,8 @@ def run(args: argparse.Namespace) -> int:
     import asyncio
 
     if getattr(args, "gateway_command", None) != "run":
-        _err("usage: konnect-desktop gateway run [--proxy-listen HOST:PORT] [--admin-listen HOST:PORT] "
+        _err("usage: konnect-desktop gateway run [--proxy-listen HOST:PORT] [--proxy-listen-tls HOST:PORT] "
+             "[--admin-listen HOST:PORT] "
              "[--db PATH] [--config KONG_YAML] [--name NAME] [--admin-token TOKEN]")
         return 2
     try:

@@ -28,6 +28,7 @@ from .config_view import Snapshot, build_snapshot
 from .dataplane import KONG_VERSION, ProxyServer, Services
 from .health import HealthRegistry
 from .store import Store
+from .tls import SniIndex, TlsTerminator, load_or_create_default
 from .traffic import TrafficLog
 
 log = logging.getLogger(__name__)
@@ -51,12 +52,12 @@ def _hostport(v: tuple[str, int] | str) -> tuple[str, int]:
     return v[0], int(v[1])
 
 
-def _url(host: str, port: int) -> str:
+def _url(host: str, port: int, scheme: str = "http") -> str:
     if host in ("0.0.0.0", "", "::"):
         host = "127.0.0.1"
     if ":" in host:
         host = f"[{host}]"
-    return f"http://{host}:{port}"
+    return f"{scheme}://{host}:{port}"
 
 
 class LocalRuntime:
@@ -70,11 +71,16 @@ class LocalRuntime:
         admin_listen: tuple[str, int] | str | None = ("127.0.0.1", 0),
         admin_token: str | None = None,
         traffic_capacity: int = 1000,
+        proxy_listen_tls: tuple[str, int] | str | None = None,
     ) -> None:
         self.name = name
         self.db_path = Path(db_path) if db_path is not None else appdirs.runtime_db_path(name)
         self.proxy_listen = _hostport(proxy_listen)
         self.admin_listen = _hostport(admin_listen) if admin_listen is not None else None
+        # the HTTPS listener (Kong's ``proxy_listen ... ssl``); None: HTTP only
+        self.proxy_listen_tls = _hostport(proxy_listen_tls) if proxy_listen_tls is not None else None
+        self.tls: TlsTerminator | None = None
+        self.proxy_tls_url: str | None = None
         self.admin_token = admin_token
         self.node_id = str(uuid.uuid4())
         self.traffic = TrafficLog(traffic_capacity)
@@ -112,6 +118,8 @@ class LocalRuntime:
         try:
             if self.store is None:
                 self.store = await asyncio.to_thread(Store, self.db_path)
+            if self.proxy_listen_tls is not None and self.tls is None:
+                self.tls = await asyncio.to_thread(self._make_tls)
             snap = await self._compile()
             self.proxy = ProxyServer(snap, self.services, self.traffic, self._loop)
             self.proxy.on_snapshot_drained = self._snapshot_drained
@@ -119,6 +127,9 @@ class LocalRuntime:
             self.proxy.refresh = self.ensure_fresh
             await self.proxy.start(*self.proxy_listen)
             self.proxy_url = _url(self.proxy.host, self.proxy.port)
+            if self.tls is not None and self.proxy_listen_tls is not None:
+                await self.proxy.start_tls(*self.proxy_listen_tls, ssl=self.tls.context)
+                self.proxy_tls_url = _url(self.proxy_listen_tls[0], self.proxy.tls_port, "https")
             if self.admin_listen is not None:
                 await self._start_admin()
             self._synced = asyncio.Event()
@@ -148,12 +159,20 @@ class LocalRuntime:
         host, port = server.sockets[0].getsockname()[:2] if server and server.sockets else self.admin_listen
         self.admin_url = _url(host, port)
 
+    def _make_tls(self) -> TlsTerminator:
+        """The HTTPS listener's TLS, with this runtime group's default certificate (made once,
+        kept beside the store)."""
+        cert, key = load_or_create_default(self.db_path)
+        return TlsTerminator(cert, key)
+
     def _info(self) -> dict[str, Any]:
         px = self.proxy
         out: dict[str, Any] = {"node_id": self.node_id, "hostname": os.uname().nodename if hasattr(os, "uname") else "",
                                "version": KONG_VERSION}
         if px is not None:
             out["proxy_listen"] = [f"{px.host}:{px.port}"]
+            if px.tls_port:
+                out["proxy_listen"].append(f"{px.host}:{px.tls_port} ssl")
         if self.admin_url:
             out["admin_listen"] = [self.admin_url.removeprefix("http://")]
         return out
@@ -200,15 +219,22 @@ class LocalRuntime:
         store = self.store
         assert store is not None
 
-        def work() -> Snapshot:
+        tls = self.tls
+
+        def work() -> tuple[Snapshot, SniIndex | None]:
             version = store.version
             config = store.export()
-            return build_snapshot(version, config, self.services, self.health)
+            return (build_snapshot(version, config, self.services, self.health),
+                    tls.build_index(config) if tls is not None else None)
 
-        snap = await asyncio.to_thread(work)
+        snap, sni_index = await asyncio.to_thread(work)
+        if tls is not None and sni_index is not None:
+            tls.index = sni_index
         self.health.forget({uid: set(b.addresses()) for uid, b in
                             ((b.id, b) for b in (snap.balancers or {}).values())})
         errors = list(getattr(snap.router, "errors", None) or [])
+        if tls is not None:
+            errors += tls.errors
         for sk in getattr(snap.plugins, "skipped", None) or []:
             errors.append(f"plugin {sk.plugin.get('name')} ({sk.plugin.get('id')}) not applied: {sk.reason}")
         self.config_errors = errors
