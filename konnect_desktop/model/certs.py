@@ -30,12 +30,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.x509.oid import ExtensionOID, NameOID
 
-VAULT_PREFIX = "{vault://"
+from .schema import is_reference as schema_is_reference
+
 EXPIRY_WARNING_DAYS = 30
 
 
 def is_reference(value: Any) -> bool:
-    return isinstance(value, str) and value.startswith(VAULT_PREFIX) and value.endswith("}")
+    return isinstance(value, str) and schema_is_reference(value)
 
 
 def _detail(exc: Exception) -> str:

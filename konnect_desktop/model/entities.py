@@ -564,13 +564,13 @@ CERTIFICATE_SCHEMA = Schema(
         ("id", id_field()),
         ("created_at", created_at()),
         ("updated_at", updated_at()),
-        ("cert", String(required=True, custom=certs.validate_certificate,
+        ("cert", String(required=True, custom=certs.validate_certificate, referenceable=True,
                         description="PEM-encoded public certificate chain of the SSL key pair.")),
-        ("key", String(required=True, secret=True, custom=certs.validate_key,
+        ("key", String(required=True, secret=True, custom=certs.validate_key, referenceable=True,
                        description="PEM-encoded private key of the SSL key pair.")),
-        ("cert_alt", String(custom=certs.validate_certificate,
+        ("cert_alt", String(custom=certs.validate_certificate, referenceable=True,
                             description="PEM-encoded public certificate chain of the alternate SSL key pair.")),
-        ("key_alt", String(secret=True, custom=certs.validate_key,
+        ("key_alt", String(secret=True, custom=certs.validate_key, referenceable=True,
                            description="PEM-encoded private key of the alternate SSL key pair.")),
         ("tags", tags_field()),
     ],
@@ -617,6 +617,40 @@ def _ca_digest(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+# Vault backends this runtime resolves (Kong OSS bundles "env"); each with its config fields.
+VAULT_BACKENDS: dict[str, Schema] = {
+    "env": Schema("env", [
+        ("prefix", String(match=re.compile(r"^[A-Za-z_-][A-Za-z0-9_-]*$"),
+                          description="The prefix for the environment variable that the value will be stored in.")),
+    ]),
+}
+
+
+def _vault_checks(entity: dict[str, Any]) -> dict[str, Any] | None:
+    """Kong's vault subschemas: a known backend (``vault 'x' is not installed``), a prefix that
+    is not a backend's own name, and the backend's config."""
+    name = entity.get("name")
+    backend = VAULT_BACKENDS.get(name) if isinstance(name, str) else None
+    if backend is None:
+        return {"name": f"vault '{name}' is not installed"}
+    errors: dict[str, Any] = {}
+    if entity.get("prefix") in VAULT_BACKENDS:
+        errors["prefix"] = "must not be one of: " + ", ".join(VAULT_BACKENDS)
+    _out, cfg_errors = backend.check(entity.get("config") or {})
+    if cfg_errors:
+        errors["config"] = cfg_errors
+    return errors or None
+
+
+def _vault_defaults(data: dict[str, Any]) -> dict[str, Any]:
+    """The backend's config record with its unset fields present (``{"prefix": null}``)."""
+    backend = VAULT_BACKENDS.get(data.get("name")) if isinstance(data.get("name"), str) else None
+    config = data.get("config")
+    if backend is not None and (config is None or isinstance(config, dict)):
+        data["config"] = {**dict.fromkeys(backend.field_names), **(config or {})}
+    return data
+
+
 VAULT_SCHEMA = Schema(
     "vaults",
     [
@@ -626,9 +660,11 @@ VAULT_SCHEMA = Schema(
         ("prefix", String(required=True, unique=True, match=re.compile(r"^[a-z][a-z0-9-]*[a-z0-9]+$"), description="The unique prefix (or identifier) for this Vault configuration.")),
         ("name", String(required=True, description="The name of the Vault that's going to be added.")),
         ("description", String(description="The description of the Vault entity.")),
-        ("config", Map(String(), Field("any"), default={}, description="The configuration properties for the Vault.")),
+        # the backend's record (VAULT_BACKENDS), checked by _vault_checks
+        ("config", Field("record", fields=None, default={}, description="The configuration properties for the Vault.")),
         ("tags", tags_field()),
     ],
+    [Custom(("name", "prefix", "config"), _vault_checks)],
 )
 
 
@@ -666,7 +702,8 @@ def _defs() -> dict[str, EntityDef]:
         EntityDef("snis", SNI_SCHEMA, "sni", "name", ("name",), admin_path="/snis", deck_key="snis"),
         EntityDef("ca_certificates", CA_CERTIFICATE_SCHEMA, "ca-certificate", None, ("cert_digest",),
                   admin_path="/ca_certificates", deck_key="ca_certificates", shorthand=_ca_digest),
-        EntityDef("vaults", VAULT_SCHEMA, "vault", "prefix", ("prefix",), admin_path="/vaults", deck_key="vaults"),
+        EntityDef("vaults", VAULT_SCHEMA, "vault", "prefix", ("prefix",), admin_path="/vaults", deck_key="vaults",
+                  shorthand=_vault_defaults),
     ]
     return {e.table: e for e in d}
 

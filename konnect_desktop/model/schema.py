@@ -90,6 +90,7 @@ class Field:
     immutable: bool = False
     nullable: bool = True
     secret: bool = False  # masked in logs, exports and screenshots
+    referenceable: bool = False  # may hold a vault reference ({vault://env/NAME}), resolved by the runtime
     ui: dict[str, Any] = field(default_factory=dict)  # hints for form rendering (multiline, ...)
 
     # -- helpers -----------------------------------------------------------------------------
@@ -370,7 +371,11 @@ def validate_value(f: Field, value: Any) -> tuple[Any, Any]:
     """Validate one (present, non-null) value. Returns (processed value, error or None).
 
     Errors are strings for scalars, dicts for records/maps, lists (None where valid) for arrays.
+    A referenceable field holding a vault reference is valid as it is (Kong checks the resolved
+    value when it uses it).
     """
+    if f.referenceable and isinstance(value, str) and is_reference(value):
+        return value, None
     ok, value = _type_ok(f, value)
     if not ok:
         return value, TYPE_ERRORS.get(f.type, "invalid value")
@@ -453,6 +458,11 @@ def validate_value(f: Field, value: Any) -> tuple[Any, Any]:
         if err is not None:
             return value, err
     return value, None
+
+
+def is_reference(value: str) -> bool:
+    """Kong's ``kong.vault.is_reference``: ``{vault://...}``."""
+    return value.startswith("{vault://") and value.endswith("}") and len(value) > 10
 
 
 def _num(n: float) -> str:
@@ -613,6 +623,7 @@ def field_to_kong(f: Field) -> dict[str, Any]:
             d[flag] = True
     if f.secret:
         d["encrypted"] = True
+    if f.secret or f.referenceable:
         d["referenceable"] = True
     if f.type == "record" and not f.nullable:
         d["nullable"] = False
@@ -645,6 +656,8 @@ def field_from_kong(d: dict[str, Any]) -> Field:
         kw["between"] = tuple(d["between"])
     if d.get("encrypted"):
         kw["secret"] = True
+    if d.get("referenceable"):
+        kw["referenceable"] = True
     if "elements" in d:
         kw["elements"] = field_from_kong(d["elements"])
     if "keys" in d:

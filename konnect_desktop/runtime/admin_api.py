@@ -46,6 +46,7 @@ from multidict import MultiDictProxy
 
 from .. import plugins as plugin_registry
 from ..model import ENTITIES, EntityDef, check_entity
+from ..model.entities import VAULT_BACKENDS
 from ..model.errors import DECLARATIVE_CONFIG, KongError, NotFound, lua_pretty, schema_violation
 from ..model.schema import UUID_RE, Schema
 from . import admin_certificates, admin_config, admin_debug, admin_upstreams
@@ -319,6 +320,7 @@ class AdminAPI:
         self.route("/schemas/{name}", "GET", self._schema_entity)
         self.route("/schemas/{name}/validate", "POST", self._schema_validate)
         self.route("/schemas/plugins/{name}", "GET", self._schema_plugin)
+        self.route("/schemas/vaults/{name}", "GET", self._schema_vault)
         self.route("/schemas/plugins/validate", "POST", self._schema_plugin_validate)
         self.route("/tags", "GET", self._tags)
         self.route("/tags/{tags}", "GET", self._tags)
@@ -931,6 +933,17 @@ class AdminAPI:
         keep = ("consumer", "service", "route", "consumer_group", "protocols", "config")
         out = schema.to_kong()
         out["fields"] = [f for f in out["fields"] if next(iter(f)) in keep]
+        return _json_response(200, out)
+
+    async def _schema_vault(self, call: Call) -> web.StreamResponse:
+        """A vault backend's schema (Kong's vault subschema: the entity with its config record)."""
+        name = call.params[0]
+        backend = VAULT_BACKENDS.get(name)
+        if backend is None:
+            raise _message(404, f"No vault named '{name}'")
+        out = ENTITIES["vaults"].schema.to_kong()
+        config = {"type": "record", "fields": backend.to_kong()["fields"]}
+        out["fields"] = [({"config": config} if next(iter(f)) == "config" else f) for f in out["fields"]]
         return _json_response(200, out)
 
     async def _schema_validate(self, call: Call) -> web.StreamResponse:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import appdirs
+from . import vault
 from .config_view import Snapshot, build_snapshot
 from .dataplane import KONG_VERSION, ProxyServer, Services
 from .health import HealthRegistry
@@ -221,18 +222,20 @@ class LocalRuntime:
 
         tls = self.tls
 
-        def work() -> tuple[Snapshot, SniIndex | None]:
+        def work() -> tuple[Snapshot, SniIndex | None, list[str]]:
             version = store.version
-            config = store.export()
+            # vault references are resolved here, for the snapshot and TLS only: the store keeps
+            # them as written
+            config, vault_errors = vault.resolve(store.export())
             return (build_snapshot(version, config, self.services, self.health),
-                    tls.build_index(config) if tls is not None else None)
+                    tls.build_index(config) if tls is not None else None, vault_errors)
 
-        snap, sni_index = await asyncio.to_thread(work)
+        snap, sni_index, vault_errors = await asyncio.to_thread(work)
         if tls is not None and sni_index is not None:
             tls.index = sni_index
         self.health.forget({uid: set(b.addresses()) for uid, b in
                             ((b.id, b) for b in (snap.balancers or {}).values())})
-        errors = list(getattr(snap.router, "errors", None) or [])
+        errors = list(getattr(snap.router, "errors", None) or []) + vault_errors
         if tls is not None:
             errors += tls.errors
         for sk in getattr(snap.plugins, "skipped", None) or []:

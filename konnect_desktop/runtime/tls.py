@@ -109,16 +109,21 @@ def _load_pairs(ctx: ssl.SSLContext, pairs: list[tuple[str, str]]) -> None:
             ctx.load_cert_chain(cpath, kpath)
 
 
+def _usable(c: Any, k: Any) -> bool:
+    return isinstance(c, str) and isinstance(k, str) and not is_reference(c) and not is_reference(k)
+
+
 def _pairs_of(cert: dict[str, Any]) -> list[tuple[str, str]] | None:
-    pairs = [(cert.get("cert"), cert.get("key"))]
-    if cert.get("cert_alt") and cert.get("key_alt"):
-        pairs.append((cert.get("cert_alt"), cert.get("key_alt")))
-    out: list[tuple[str, str]] = []
-    for c, k in pairs:
-        if not isinstance(c, str) or not isinstance(k, str) or is_reference(c) or is_reference(k):
-            return None  # an unresolved reference: nothing to serve
-        out.append((c, k))
-    return out
+    """The PEM pairs to serve; None when the main pair is an unresolved reference. An
+    unresolved alternative pair is left out (Kong serves the main pair alone then)."""
+    c, k = cert.get("cert"), cert.get("key")
+    if not _usable(c, k):
+        return None
+    pairs = [(c, k)]
+    ca, ka = cert.get("cert_alt"), cert.get("key_alt")
+    if ca and ka and _usable(ca, ka):
+        pairs.append((ca, ka))
+    return pairs
 
 
 class SniIndex:
