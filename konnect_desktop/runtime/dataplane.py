@@ -799,7 +799,7 @@ class ProxyServer:
         chain = snap.chain(route.get("id") if route else None, service.get("id"), None) if snap.names else ()
         params = snap.cache.get(service["id"])
         if params is None:
-            params = snap.cache[service["id"]] = _service_params(service)
+            params = snap.cache[service["id"]] = _service_params(service, snap)
         svc_host, svc_port, svc_host_line, _connect_timeout, read_timeout, write_timeout, _tries, host_b, tls = params
         if svc_host == ECHO_HOST or (snap.balancers and svc_host in snap.balancers):
             return False
@@ -1117,7 +1117,7 @@ class ProxyServer:
         else:
             params = snap.cache.get(service["id"])
             if params is None:
-                params = snap.cache[service["id"]] = _service_params(service)
+                params = snap.cache[service["id"]] = _service_params(service, snap)
             upstream_host = params[2]
         headers = CIMultiDict([(k.decode("latin-1"), v.decode("latin-1")) for k, v in req.headers])
         headers["Host"] = upstream_host
@@ -1344,7 +1344,7 @@ class ProxyServer:
         loop = self.loop
         params = snap.cache.get(service["id"])
         if params is None:
-            params = snap.cache[service["id"]] = _service_params(service)
+            params = snap.cache[service["id"]] = _service_params(service, snap)
         svc_host, svc_port, svc_host_line, connect_timeout, read_timeout, write_timeout, max_tries, _hb, tls = params
         entry.upstream_method = method
         entry.upstream_target = target
@@ -1633,7 +1633,7 @@ def _response_multidict(raw_head: bytes) -> CIMultiDict[str]:
     return CIMultiDict(pairs)
 
 
-def _service_params(service: dict[str, Any]) -> tuple[Any, ...]:
+def _service_params(service: dict[str, Any], snap: Snapshot) -> tuple[Any, ...]:
     """What the upstream call needs from a service, computed once per snapshot."""
     ms = 1 / 1000.0
     retries = service.get("retries")
@@ -1647,8 +1647,9 @@ def _service_params(service: dict[str, Any]) -> tuple[Any, ...]:
         (service.get("write_timeout") or 60000) * ms,
         (5 if retries is None else retries) + 1,
         _enc(host_line),
-        # TLS to the upstream: None (http), else whether to verify its certificate (tls_verify)
-        bool(service.get("tls_verify")) if service.get("protocol") in ("https", "grpcs", "tls") else None,
+        # TLS to the upstream: None (http), else the service's settings (runtime/upstream_tls.py)
+        (snap.upstream_tls.get(service["id"], bool(service.get("tls_verify")))
+         if service.get("protocol") in ("https", "grpcs", "tls") else None),
     )
 
 

@@ -235,7 +235,7 @@ class LocalRuntime:
             tls.index = sni_index
         self.health.forget({uid: set(b.addresses()) for uid, b in
                             ((b.id, b) for b in (snap.balancers or {}).values())})
-        errors = list(getattr(snap.router, "errors", None) or []) + vault_errors
+        errors = list(getattr(snap.router, "errors", None) or []) + vault_errors + snap.errors
         if tls is not None:
             errors += tls.errors
         for sk in getattr(snap.plugins, "skipped", None) or []:

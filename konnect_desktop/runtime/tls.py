@@ -98,7 +98,7 @@ def _base_context() -> ssl.SSLContext:
     return ctx
 
 
-def _load_pairs(ctx: ssl.SSLContext, pairs: list[tuple[str, str]]) -> None:
+def load_pairs(ctx: ssl.SSLContext, pairs: list[tuple[str, str]]) -> None:
     with tempfile.TemporaryDirectory(prefix="kd-tls-") as tmp:  # created 0700
         for i, (cert, key) in enumerate(pairs):
             cpath, kpath = Path(tmp) / f"{i}.crt", Path(tmp) / f"{i}.key"
@@ -164,7 +164,7 @@ class TlsTerminator:
         self.default = self._context_for([(default_cert, default_key)])
         self.index = SniIndex({}, self.default)
         self.context = _base_context()
-        _load_pairs(self.context, [(default_cert, default_key)])
+        load_pairs(self.context, [(default_cert, default_key)])
         self.context.sni_callback = self._on_sni
         self.errors: list[str] = []  # certificates that could not be loaded (last build)
 
@@ -173,7 +173,7 @@ class TlsTerminator:
         ctx = self._cache.get(digest)
         if ctx is None:
             ctx = _base_context()
-            _load_pairs(ctx, pairs)
+            load_pairs(ctx, pairs)
             self._cache[digest] = ctx
         return ctx
 

@@ -351,7 +351,8 @@ class UpstreamPool:
     def take_idle(self, host: str, port: int, tls: bool | None = None) -> UpstreamConnection | None:
         """A kept-alive connection to (host, port), newest first, or None.
 
-        ``tls``: None for plain HTTP, else TLS with (True) or without (False) verification.
+        ``tls``: None for plain HTTP, else TLS with (True) or without (False) verification, or a
+        service's ``UpstreamTls`` settings.
         """
         idle = self._idle.get((host, port) if tls is None else (host, port, tls))
         while idle:
@@ -434,8 +435,13 @@ class UpstreamPool:
 _TLS: dict[bool, Any] = {}
 
 
-def tls_context(verify: bool) -> Any:
-    """Client TLS settings for upstreams: Kong's ``tls_verify`` is off unless a service asks."""
+def tls_context(verify: Any) -> Any:
+    """Client TLS settings for upstreams: Kong's ``tls_verify`` is off unless a service asks.
+    ``verify`` is a bool, or a service's ``upstream_tls.UpstreamTls`` carrying its own context
+    (CA certificates, client certificate)."""
+    own = getattr(verify, "context", None)
+    if own is not None:
+        return own
     ctx = _TLS.get(verify)
     if ctx is None:
         import ssl

@@ -56,7 +56,7 @@ class CA:
         self.pem = self.cert.public_bytes(serialization.Encoding.PEM).decode()
 
     def issue(self, *names: str, kind: str = "ec", days: int = 365, client: bool = False,
-              cn: str | None = None) -> Pair:
+              cn: str | None = None, ips: tuple[str, ...] = ()) -> Pair:
         key = _key(kind)
         subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn or (names[0] if names else "client"))])
         start = NOW - dt.timedelta(days=1)
@@ -66,8 +66,12 @@ class CA:
             .not_valid_before(start).not_valid_after(NOW + dt.timedelta(days=days))
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         )
-        if names:
-            b = b.add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
+        if names or ips:
+            import ipaddress
+
+            alt: list[x509.GeneralName] = [x509.DNSName(n) for n in names]
+            alt += [x509.IPAddress(ipaddress.ip_address(i)) for i in ips]
+            b = b.add_extension(x509.SubjectAlternativeName(alt), critical=False)
         usage = ExtendedKeyUsageOID.CLIENT_AUTH if client else ExtendedKeyUsageOID.SERVER_AUTH
         b = b.add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
         cert = b.sign(self.key, hashes.SHA256())
@@ -82,3 +86,14 @@ class CA:
 def self_signed(*names: str, kind: str = "ec") -> Pair:
     ca = CA(names[0] if names else "self", kind=kind)
     return Pair(ca.cert.public_bytes(serialization.Encoding.PEM).decode(), _pem_key(ca.key), ca.cert)
+
+
+def server_context(pair: Pair, directory: Path, *, client_ca: CA | None = None) -> ssl.SSLContext:
+    """A server's TLS: its pair, and with ``client_ca`` a client certificate from that CA required."""
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    cert, key = pair.write(directory, "server")
+    ctx.load_cert_chain(cert, key)
+    if client_ca is not None:
+        ctx.verify_mode = ssl.CERT_REQUIRED
+        ctx.load_verify_locations(cadata=client_ca.pem)
+    return ctx
