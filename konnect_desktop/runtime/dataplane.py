@@ -44,6 +44,7 @@ from ..plugins.base import (
     ResponseContext,
     encode_args,
 )
+from .balancer import RequestFacts
 from .config_view import ACCESS_ASYNC, ACCESS_NONE, ACCESS_SYNC
 from .echo import ECHO_HOST, echo_response
 from .traffic import TrafficEntry, TrafficLog
@@ -1100,6 +1101,13 @@ class ProxyServer:
         return _time.time() - (self.loop.time() - t0)
 
     @staticmethod
+    def _captures(conn: ClientConnection, req: Request, snap: Snapshot) -> dict[Any, str] | None:
+        """The route's URI captures of a request without a plugin context (hash_on uri_capture)."""
+        m = snap.router.match(req.method, _dec(req.host) or None, req.target.split("?", 1)[0] or "/",
+                              _HeaderView(req.headers), conn.scheme, conn.local_port)
+        return m.uri_captures if m is not None else None
+
+    @staticmethod
     def _https_redirect(status: int, host: str, target: str) -> _Exit:
         if status == 426:
             return _Exit(426, "Please use HTTPS protocol", "https required",
@@ -1386,7 +1394,9 @@ class ProxyServer:
         idempotent = method in _IDEMPOTENT
         while True:
             if balancer is not None:
-                peer = balancer.next()
+                peer = balancer.next(RequestFacts(conn.client_ip, req.headers, req.target, ctx,
+                                                  lambda: self._captures(conn, req, snap))
+                                     if balancer.hashing else None)
                 if peer is None:
                     raise _Exit(503, MSG_NO_PEER, "no healthy target")
                 host, port = peer
@@ -1408,6 +1418,8 @@ class ProxyServer:
             except UpstreamError as exc:
                 tries += 1
                 entry.upstream_addr = f"{host}:{port}"
+                if balancer is not None:
+                    balancer.failed(host, port, exc.kind)  # passive health checks, in-flight counts
                 if tries < max_tries and (stream is None or stream.replayable):
                     continue
                 if exc.kind == "timeout":
@@ -1428,6 +1440,8 @@ class ProxyServer:
                     stream.detach()
                 up.finish()
                 entry.upstream_addr = f"{host}:{port}"
+                if balancer is not None:
+                    balancer.failed(host, port, exc.kind)
                 can_replay = stream is None or stream.replayable
                 if exc.kind == "timeout":
                     raise _Exit(504, MSG_TIMEOUT, f"upstream {exc.detail} timeout ({host}:{port})") from None
@@ -1440,6 +1454,8 @@ class ProxyServer:
 
         t_hdr = loop.time()
         entry.upstream_addr = f"{host}:{port}"
+        if balancer is not None:
+            balancer.responded(host, port, up.status, t_hdr - t_sent)
         lat = ((t_sent - t0) * 1000.0, (t_hdr - t_sent) * 1000.0)
         entry.proxy_latency, entry.upstream_latency = lat
         entry.upstream_headers = head
@@ -1460,6 +1476,8 @@ class ProxyServer:
             elif sink is not None:
                 await self._relay_body(conn, req, up, entry, sink)
         finally:
+            if balancer is not None:
+                balancer.done(host, port)
             if stream is not None:
                 stream.detach()
                 if not stream.complete:

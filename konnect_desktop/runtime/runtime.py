@@ -20,6 +20,7 @@ import logging
 import os
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from . import vault
 from .config_view import Snapshot, build_snapshot
 from .dataplane import KONG_VERSION, ProxyServer, Services
 from .health import HealthRegistry
+from .healthcheck import ActiveChecker
 from .store import Store
 from .tls import SniIndex, TlsTerminator, load_or_create_default
 from .traffic import TrafficLog
@@ -73,6 +75,7 @@ class LocalRuntime:
         admin_token: str | None = None,
         traffic_capacity: int = 1000,
         proxy_listen_tls: tuple[str, int] | str | None = None,
+        health_clock: Callable[[], float] | None = None,
     ) -> None:
         self.name = name
         self.db_path = Path(db_path) if db_path is not None else appdirs.runtime_db_path(name)
@@ -87,6 +90,10 @@ class LocalRuntime:
         self.traffic = TrafficLog(traffic_capacity)
         self.services = Services(self.node_id)
         self.health = HealthRegistry()  # target health: balancers, Admin API, health checker
+        # active health checks; with an injected clock nothing probes by itself: the caller
+        # (a test) runs ``checker.run_due()``
+        self.checker = ActiveChecker(self.health, clock=health_clock or time.monotonic)
+        self._checker_autorun = health_clock is None
         self.state = STOPPED
         self.last_error: str | None = None
         self.store: Store | None = None
@@ -135,6 +142,8 @@ class LocalRuntime:
                 await self._start_admin()
             self._synced = asyncio.Event()
             self._unsubscribe = self.store.subscribe(self._on_store_change)
+            if self._checker_autorun:
+                self.checker.start()
             if self.store.version != snap.version:  # changed while we were starting
                 self._schedule_rebuild()
             self.state = RUNNING
@@ -200,6 +209,7 @@ class LocalRuntime:
             with contextlib.suppress(BaseException):
                 await self._rebuilder
             self._rebuilder = None
+        await self.checker.stop()
         if self.proxy is not None:
             await self.proxy.stop(drain_timeout)
             with contextlib.suppress(Exception):
@@ -235,6 +245,7 @@ class LocalRuntime:
             tls.index = sni_index
         self.health.forget({uid: set(b.addresses()) for uid, b in
                             ((b.id, b) for b in (snap.balancers or {}).values())})
+        self.checker.update(snap.balancers or {})
         errors = list(getattr(snap.router, "errors", None) or []) + vault_errors + snap.errors
         if tls is not None:
             errors += tls.errors
