@@ -47,6 +47,7 @@ from ..plugins.base import (
 from .balancer import RequestFacts
 from .config_view import ACCESS_ASYNC, ACCESS_NONE, ACCESS_SYNC
 from .echo import ECHO_HOST, echo_response
+from .tls import server_name_of
 from .traffic import TrafficEntry, TrafficLog
 from .upstream import UpstreamConnection, UpstreamError, UpstreamPool
 
@@ -304,6 +305,7 @@ class ClientConnection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.client_ip = ""
         self.scheme = "http"  # set from the transport in connection_made
+        self.sni: str | None = None  # the TLS server name the client sent
         self.local_port = server.port
         self.closed = False
         self._url = b""
@@ -337,7 +339,9 @@ class ClientConnection(asyncio.Protocol):
         self.ip_bytes = self.client_ip.encode()
         self.xff_via_line = b"X-Forwarded-For: %s\r\nVia: %s\r\n" % (self.ip_bytes, VIA_VALUE)
         # the listener this connection came through: https on the TLS one (runtime/tls.py)
-        self.scheme = "https" if transport.get_extra_info("ssl_object") is not None else "http"
+        sslobj = transport.get_extra_info("ssl_object")
+        self.scheme = "https" if sslobj is not None else "http"
+        self.sni = server_name_of(sslobj)
         local = transport.get_extra_info("sockname")
         self.local_port = local[1] if local else self.server.port
         sock = transport.get_extra_info("socket")
@@ -792,7 +796,7 @@ class ProxyServer:
             path, query = target, None
         host_header = req.host.decode("latin-1")
         match = snap.router.match(req.method, host_header or None, path or "/", _HeaderView(req.headers),
-                                  conn.scheme, conn.local_port)
+                                  conn.scheme, conn.local_port, conn.sni)
         if match is None or match.redirect_status or match.service is None:
             return False
         route = match.route
@@ -1054,7 +1058,7 @@ class ProxyServer:
         ran: list[Any] = []
         try:
             match = snap.router.match(req.method, host_header or None, path or "/", _HeaderView(req.headers),
-                                      conn.scheme, conn.local_port)
+                                      conn.scheme, conn.local_port, conn.sni)
             if match is None:
                 raise _Exit(404, MSG_NO_ROUTE, "no route")
             route = match.route
@@ -1104,7 +1108,7 @@ class ProxyServer:
     def _captures(conn: ClientConnection, req: Request, snap: Snapshot) -> dict[Any, str] | None:
         """The route's URI captures of a request without a plugin context (hash_on uri_capture)."""
         m = snap.router.match(req.method, _dec(req.host) or None, req.target.split("?", 1)[0] or "/",
-                              _HeaderView(req.headers), conn.scheme, conn.local_port)
+                              _HeaderView(req.headers), conn.scheme, conn.local_port, conn.sni)
         return m.uri_captures if m is not None else None
 
     @staticmethod

@@ -21,6 +21,7 @@ fields are resolved before this module sees them (``runtime.vault``).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import ipaddress
@@ -208,8 +209,16 @@ class TlsTerminator:
 
     def _on_sni(self, sslobj: ssl.SSLObject, server_name: str | None, _ctx: ssl.SSLContext) -> None:
         sslobj.context = self.index.select(server_name)
+        # the name the client asked for, for routes' ``snis`` (read back with ``server_name_of``)
+        with contextlib.suppress(AttributeError):
+            sslobj.requested_server_name = server_name  # type: ignore[attr-defined]
+
+
+def server_name_of(ssl_object: Any) -> str | None:
+    """The SNI a TLS connection's client sent (None without SNI or TLS)."""
+    return getattr(ssl_object, "requested_server_name", None)
 
 
 __all__ = [
-    "ALPN", "SniIndex", "TlsTerminator", "default_pair_paths", "generate_self_signed", "load_or_create_default",
+    "ALPN", "SniIndex", "TlsTerminator", "default_pair_paths", "server_name_of", "generate_self_signed", "load_or_create_default",
 ]

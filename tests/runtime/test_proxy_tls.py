@@ -215,3 +215,18 @@ async def test_ssl_termination(tls_rt) -> None:
     assert json.loads(_parse(data)[2])["headers"]["x-forwarded-proto"] == "https"
     resp = await raw_request(rt.proxy.port, "GET", "/", headers=[("Host", "plain.test")])
     assert resp.status == 200 and resp.json()["headers"]["x-forwarded-proto"] == "http"
+
+
+async def test_https_routes_match_on_sni(tls_rt) -> None:
+    """A route's ``snis`` match the TLS server name the client sent (router: ``tls.sni`` for
+    https), exact and wildcard; another name does not match the route."""
+    rt, echo = tls_rt
+    cfg = Cfg()
+    svc = cfg.service(port=echo.port)
+    cfg.route(svc, snis=["api.sni.test", "*.wild.test"], protocols=["https"], name="by-sni")
+    await rt.load_config(cfg.config())
+    for name in ("api.sni.test", "x.wild.test"):
+        _cn_, _alpn, data = await handshake(rt.proxy.tls_port, name, request=_get("/any", "whatever.test"))
+        assert _parse(data)[0] == 200, (name, data[:200])
+    _cn_, _alpn, data = await handshake(rt.proxy.tls_port, "other.test", request=_get("/any", "whatever.test"))
+    assert _parse(data)[0] == 404
