@@ -59,11 +59,12 @@ class CA:
               cn: str | None = None, ips: tuple[str, ...] = ()) -> Pair:
         key = _key(kind)
         subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn or (names[0] if names else "client"))])
-        start = NOW - dt.timedelta(days=1)
+        end = NOW + dt.timedelta(days=days)  # days < 0: already expired
+        start = min(NOW - dt.timedelta(days=1), end - dt.timedelta(days=30))
         b = (
             x509.CertificateBuilder().subject_name(subject).issuer_name(self.cert.subject)
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(start).not_valid_after(NOW + dt.timedelta(days=days))
+            .not_valid_before(start).not_valid_after(end)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         )
         if names or ips:
