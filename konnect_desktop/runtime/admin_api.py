@@ -51,6 +51,7 @@ from ..model.errors import DECLARATIVE_CONFIG, KongError, NotFound, lua_pretty, 
 from ..model.schema import UUID_RE, Schema
 from . import admin_certificates, admin_config, admin_debug, admin_upstreams
 from .admin_body import Body, BodyError, decode_form, parse_json, parse_urlencoded
+from .status_api import status_body, store_reachable
 
 log = logging.getLogger(__name__)
 
@@ -877,40 +878,8 @@ class AdminAPI:
         return _json_response(200, body)
 
     async def _status(self, call: Call) -> web.StreamResponse:
-        def probe() -> bool:
-            try:
-                self.store.count("services")
-                return True
-            except Exception:
-                return False
-
-        reachable = await self.run(probe)
-        try:
-            import resource  # Unix only; Windows has no peak-RSS counter here
-
-            rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        except ImportError:  # pragma: no cover
-            rss_kib = 0
-        total = self.stats["total_requests"]
-        active = self.stats["active"]
-        body = {
-            "database": {"reachable": reachable},
-            "server": {
-                "connections_accepted": total,
-                "connections_active": active,
-                "connections_handled": total,
-                "connections_reading": 0,
-                "connections_writing": active,
-                "connections_waiting": 0,
-                "total_requests": total,
-            },
-            "memory": {
-                "workers_lua_vms": [{"http_allocated_gc": f"{rss_kib / 1024:.2f} MiB", "pid": os.getpid()}],
-                "lua_shared_dicts": {},
-            },
-            "configuration_hash": f"{getattr(self.store, 'version', 0):032x}",
-        }
-        return _json_response(200, body)
+        reachable = await self.run(lambda: store_reachable(self.store))
+        return _json_response(200, status_body(self.store, self.stats, reachable))
 
     async def _endpoints_list(self, call: Call) -> web.StreamResponse:
         return _json_response(200, {"data": self.endpoint_templates()})

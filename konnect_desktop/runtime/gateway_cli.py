@@ -35,6 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                             "per SNI from the store, else a self-signed one kept beside it")
     run_p.add_argument("--admin-listen", type=_listen, default=("127.0.0.1", 8001), metavar="HOST:PORT",
                        help="Admin API address (default 127.0.0.1:8001)")
+    run_p.add_argument("--status-listen", type=_listen, default=None, metavar="HOST:PORT",
+                       help="serve Kong's Status API (/status, /status/ready) at HOST:PORT")
     run_p.add_argument("--db", type=Path, default=None, metavar="PATH",
                        help="SQLite store (default: the app's data folder, per --name)")
     run_p.add_argument("--config", type=Path, default=None, metavar="KONG_YAML",
@@ -88,7 +90,7 @@ async def _serve(args: argparse.Namespace) -> int:
             return 1
     rt = LocalRuntime(args.name, db_path=args.db, proxy_listen=args.proxy_listen,
                       admin_listen=args.admin_listen, admin_token=args.admin_token,
-                      proxy_listen_tls=args.proxy_listen_tls)
+                      proxy_listen_tls=args.proxy_listen_tls, status_listen=args.status_listen)
     store = await asyncio.to_thread(Store, rt.db_path)
     try:
         if config is not None:

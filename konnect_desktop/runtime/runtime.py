@@ -76,6 +76,7 @@ class LocalRuntime:
         traffic_capacity: int = 1000,
         proxy_listen_tls: tuple[str, int] | str | None = None,
         health_clock: Callable[[], float] | None = None,
+        status_listen: tuple[str, int] | str | None = None,
     ) -> None:
         self.name = name
         self.db_path = Path(db_path) if db_path is not None else appdirs.runtime_db_path(name)
@@ -86,6 +87,11 @@ class LocalRuntime:
         self.tls: TlsTerminator | None = None
         self.proxy_tls_url: str | None = None
         self.admin_token = admin_token
+        # Kong's status_listen: /status and /status/ready on a listener of their own
+        self.status_listen = _hostport(status_listen) if status_listen is not None else None
+        self.status_url: str | None = None
+        self.status_api: Any = None
+        self._status_runner: Any = None
         self.node_id = str(uuid.uuid4())
         self.traffic = TrafficLog(traffic_capacity)
         self.services = Services(self.node_id)
@@ -140,6 +146,8 @@ class LocalRuntime:
                 self.proxy_tls_url = _url(self.proxy_listen_tls[0], self.proxy.tls_port, "https")
             if self.admin_listen is not None:
                 await self._start_admin()
+            if self.status_listen is not None:
+                await self._start_status()
             self._synced = asyncio.Event()
             self._unsubscribe = self.store.subscribe(self._on_store_change)
             if self._checker_autorun:
@@ -168,6 +176,25 @@ class LocalRuntime:
         server = site._server  # aiohttp keeps the asyncio server here; we need its real port
         host, port = server.sockets[0].getsockname()[:2] if server and server.sockets else self.admin_listen
         self.admin_url = _url(host, port)
+
+    async def _start_status(self) -> None:
+        from aiohttp import web
+
+        from .admin_api import check_bind
+        from .status_api import StatusAPI
+
+        assert self.store is not None and self.status_listen is not None
+        check_bind(self.status_listen[0], self.admin_token)
+        self.status_api = StatusAPI(self.store, lambda: self.proxy is not None and self.rebuilds > 0,
+                                    self.health, self.node_id)
+        runner = web.AppRunner(self.status_api.app, access_log=None)
+        await runner.setup()
+        self._status_runner = runner
+        site = web.TCPSite(runner, self.status_listen[0], self.status_listen[1])
+        await site.start()
+        server = site._server
+        host, port = server.sockets[0].getsockname()[:2] if server and server.sockets else self.status_listen
+        self.status_url = _url(host, port)
 
     def _make_tls(self) -> TlsTerminator:
         """The HTTPS listener's TLS, with this runtime group's default certificate (made once,
@@ -218,6 +245,10 @@ class LocalRuntime:
             with contextlib.suppress(Exception):
                 await self._admin_runner.cleanup()
             self._admin_runner = None
+        if self._status_runner is not None:
+            with contextlib.suppress(Exception):
+                await self._status_runner.cleanup()
+            self._status_runner = None
         for t in list(self._closing):
             with contextlib.suppress(BaseException):
                 await t
