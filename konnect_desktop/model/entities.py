@@ -23,6 +23,7 @@ from .schema import (
     AtLeastOneOf,
     Boolean,
     Check,
+    Conditional,
     Custom,
     Field,
     Foreign,
@@ -508,6 +509,52 @@ HEALTHCHECKS = Record([
     ("threshold", Field("number", between=(0, 100), default=0, description="The minimum percentage of the upstream's targets' weight that must be available for the whole upstream to be considered healthy.")),
 ], nullable=False, description="The health-check configuration: active probes and passive (circuit-breaker) checks.")
 
+def _distinct(a: str, b: str) -> Check:
+    def check(entity: dict[str, Any]) -> str | None:
+        va, vb = entity.get(a), entity.get(b)
+        if va is not None and vb is not None and va == vb:
+            return f"values of these fields must be distinct: '{a}', '{b}'"
+        return None
+
+    return Custom((a, b), check, name="distinct")
+
+
+def _when(if_field: str, value: str, then_field: str, then_match: dict[str, Any]) -> Check:
+    return Conditional(if_field, {"one_of": [value]}, then_field, then_match)
+
+
+_HASH_SOURCES = ("none", "consumer", "ip", "header", "cookie", "path", "query_arg", "uri_capture")
+
+# kong/db/schema/entities/upstreams.lua entity_checks, in Kong's order
+UPSTREAM_CHECKS: list[Check] = [
+    _when("hash_on", "header", "hash_on_header", {"required": True}),
+    _when("hash_fallback", "header", "hash_fallback_header", {"required": True}),
+    _when("hash_on", "cookie", "hash_on_cookie", {"required": True}),
+    _when("hash_fallback", "cookie", "hash_on_cookie", {"required": True}),
+    _when("hash_on", "none", "hash_fallback", {"one_of": ["none"]}),
+    _when("hash_on", "cookie", "hash_fallback", {"one_of": ["none"]}),
+    _when("hash_on", "consumer", "hash_fallback", {"one_of": [s for s in _HASH_SOURCES if s != "consumer"]}),
+    _when("hash_on", "ip", "hash_fallback", {"one_of": [s for s in _HASH_SOURCES if s != "ip"]}),
+    _when("hash_on", "path", "hash_fallback", {"one_of": [s for s in _HASH_SOURCES if s != "path"]}),
+    _distinct("hash_on_header", "hash_fallback_header"),
+    _when("hash_on", "query_arg", "hash_on_query_arg", {"required": True}),
+    _when("hash_fallback", "query_arg", "hash_fallback_query_arg", {"required": True}),
+    _distinct("hash_on_query_arg", "hash_fallback_query_arg"),
+    _when("hash_on", "uri_capture", "hash_on_uri_capture", {"required": True}),
+    _when("hash_fallback", "uri_capture", "hash_fallback_uri_capture", {"required": True}),
+    _distinct("hash_on_uri_capture", "hash_fallback_uri_capture"),
+]
+
+
+def _upstream_shorthand(data: dict[str, Any]) -> dict[str, Any]:
+    """Kong's shorthand: hashing on something means the consistent-hashing algorithm (when the
+    input does not name an algorithm itself)."""
+    hash_on = data.get("hash_on")
+    if isinstance(hash_on, str) and hash_on != "none" and data.get("algorithm") is None:
+        data["algorithm"] = "consistent-hashing"
+    return data
+
+
 UPSTREAM_SCHEMA = Schema(
     "upstreams",
     [
@@ -535,6 +582,7 @@ UPSTREAM_SCHEMA = Schema(
         ("sticky_sessions_cookie", String(description="The cookie name to keep sticky sessions.")),
         ("sticky_sessions_cookie_path", String(default="/", description="A string representing a URL path, such as /path/to/resource.")),
     ],
+    UPSTREAM_CHECKS,
 )
 
 
@@ -694,7 +742,7 @@ def _defs() -> dict[str, EntityDef]:
         EntityDef("hmacauth_credentials", HMACAUTH_SCHEMA, "hmac-auth", "username", ("username",),
                   admin_path="/hmac-auths", deck_key="hmacauth_credentials", generate={"secret": lambda: secrets.token_urlsafe(24)}),
         EntityDef("upstreams", UPSTREAM_SCHEMA, "upstream", "name", ("name",), admin_path="/upstreams",
-                  deck_key="upstreams"),
+                  deck_key="upstreams", shorthand=_upstream_shorthand),
         EntityDef("targets", TARGET_SCHEMA, "target", "target", (), cache_key=("upstream", "target"),
                   admin_path="/targets", deck_key="targets"),
         EntityDef("certificates", CERTIFICATE_SCHEMA, "certificate", None, (), admin_path="/certificates",
