@@ -254,7 +254,8 @@ def main() -> int:
         gw = subprocess.Popen(
             ["taskset", "-c", proxy_cpu, PY, "-m", "konnect_desktop", "gateway", "run",
              "--proxy-listen", f"127.0.0.1:{gw_port}", "--admin-listen", f"127.0.0.1:{adm_port}",
-             "--db", str(tmp / "gw.db"), "--config", str(gateway_yaml(tmp, up_port))],
+             "--db", str(tmp / "gw.db"), "--config", str(gateway_yaml(tmp, up_port)),
+             "--access-log", "off"],  # nobody reads the pipe after the ready line (nginx: access_log off)
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=str(ROOT),
         )
         procs.append(gw)

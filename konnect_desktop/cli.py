@@ -18,11 +18,15 @@ from . import __version__
 COMMANDS: dict[str, tuple[str, str]] = {
     "gui": ("konnect_desktop.ui.app", "open the desktop app (the default)"),
     "gateway": ("konnect_desktop.runtime.gateway_cli", "run the bundled gateway headless"),
-    "validate": ("konnect_desktop.model.validate_cli", "validate decK files offline"),
+    "validate": ("konnect_desktop.runtime.validate_cli", "validate decK files offline"),
+    "openapi2kong": ("konnect_desktop.model.openapi2kong_cli", "convert an OpenAPI 3 file to a decK file"),
+    "test": ("konnect_desktop.console.test_cli", "run a request collection and its assertions (CI)"),
+    "collection": ("konnect_desktop.console.collection_cli", "import Postman, Insomnia, HAR or curl as a collection"),
     "dump": ("konnect_desktop.controlplanes.commands:dump", "write a control plane's configuration to a decK file"),
     "diff": ("konnect_desktop.controlplanes.commands:diff", "show what a sync would change"),
     "sync": ("konnect_desktop.controlplanes.commands:sync", "make a control plane match a decK file"),
     "replicate": ("konnect_desktop.controlplanes.commands:replicate", "copy one control plane's configuration to another"),
+    "completion": ("konnect_desktop.completion", "print a bash or zsh completion script"),
 }
 
 

@@ -9,7 +9,8 @@
 * ``Secret`` wraps a token so that ``repr``, ``str``, f-strings, logs and exceptions show
   ``kpat_…abcd``; the clear value comes out only through ``reveal()``, at the moment it goes into
   an HTTP header.
-* ``mask_text`` blanks token-looking words and every ``Secret`` value created in this process;
+* ``mask_text`` blanks token-looking words and every ``Secret`` value created in this process
+  (``mask_secrets`` also secret query values and written-out secret headers, for logs);
   the control plane errors and ``SecretFilter`` (a logging filter) run every message through it.
 
 Keyring calls block (D-Bus round trips); code on the event loop uses the ``a*`` wrappers.
@@ -30,7 +31,28 @@ log = logging.getLogger(__name__)
 
 # -- masking -------------------------------------------------------------------------------------
 
+# Names whose values are secret wherever they appear: headers, query and form fields (the request
+# console's history, the gateway's access log and every log line use these).
+SECRET_HEADERS = frozenset({
+    "authorization", "proxy-authorization", "cookie", "set-cookie", "apikey", "api-key", "api_key",
+    "x-api-key", "x-apikey", "kong-admin-token", "x-auth-token", "x-access-token", "x-csrf-token",
+    "x-amz-security-token", "private-token", "x-goog-api-key", "ocp-apim-subscription-key",
+})
+SECRET_PARAMS = frozenset({
+    "apikey", "api_key", "api-key", "key", "token", "access_token", "refresh_token", "id_token",
+    "client_secret", "password", "passwd", "secret", "sig", "signature", "x-amz-signature",
+    "x-amz-security-token", "auth", "session", "sessionid", "code_verifier",
+})
+SECRET_NAME_WORDS = re.compile(
+    r"token|secret|passw|api[-_]?key|credential|session|signature|private[-_]?key|access[-_]?key", re.I)
+
 _TOKEN_RE = re.compile(r"\b(?:kpat|spat|kat)_[A-Za-z0-9]{6,}\b")
+# "?apikey=v" / "&token=v" in a URL or a request line
+_PARAM_RE = re.compile(r"([?&;])([^=&\s\"'#]+)=([^&\s\"'#]*)")
+# "Kong-Admin-Token: v", "apikey=v", '"authorization": "Bearer v"' in free text
+_HEADER_RE = re.compile(
+    r"(?i)\b(" + "|".join(re.escape(h) for h in sorted(SECRET_HEADERS, key=len, reverse=True))
+    + r")(\"?'?\s*[:=]\s*\"?'?)((?:bearer|basic|token)\s+)?(?!REDACTED|\*\*\*\*)[^\s\"',;&]+")
 _BEARER_RE = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{6,}")
 _MIN_REGISTERED = 6  # shorter values would blank ordinary words in messages
 
@@ -68,6 +90,33 @@ def mask_text(text: str) -> str:
             text = text.replace(value, mask(value))
     text = _TOKEN_RE.sub(lambda m: mask(m.group(0)), text)
     return _BEARER_RE.sub(lambda m: f"{m.group(1)} ****", text)
+
+
+def mask_secrets(text: str) -> str:
+    """``mask_text``, and also the values of secret query parameters (``?apikey=…``) and of
+    secret headers written out (``Kong-Admin-Token: …``): for log lines and crash reports,
+    which quote URLs and headers."""
+    if not isinstance(text, str) or not text:
+        return text
+    text = mask_query(text)
+    text = _HEADER_RE.sub(lambda m: f"{m.group(1)}{m.group(2)}{m.group(3) or ''}****", text)
+    return mask_text(text)
+
+
+def secret_param(name: str) -> bool:
+    """Is a query or form field of this name secret (``apikey``, ``token``, ``client_secret`` …)?"""
+    n = name.strip().lower()
+    return n in SECRET_PARAMS or bool(SECRET_NAME_WORDS.search(n))
+
+
+def mask_query(text: str) -> str:
+    """``text`` with the values of secret query parameters (``?apikey=…&x=1``) masked."""
+    if "=" not in text:
+        return text
+    return _PARAM_RE.sub(
+        lambda m: f"{m.group(1)}{m.group(2)}=****"
+        if m.group(3) and m.group(3) not in ("****", "REDACTED") and secret_param(m.group(2)) else m.group(0),
+        text)
 
 
 class Secret:
@@ -139,13 +188,13 @@ class SecretFilter(logging.Filter):
             message = record.getMessage()
         except Exception:  # a broken format string: leave it to the handler to report
             return True
-        masked = mask_text(message)
+        masked = mask_secrets(message)
         if masked != message or record.args:
             record.msg, record.args = masked, None
         if record.exc_info and record.exc_info[1] is not None:
             # the traceback text is rendered later by the formatter; render it masked now
             formatter = logging.Formatter()
-            record.exc_text = mask_text(formatter.formatException(record.exc_info))
+            record.exc_text = mask_secrets(formatter.formatException(record.exc_info))
             record.exc_info = None
         return True
 
@@ -372,7 +421,7 @@ async def adelete_token(profile: str) -> bool:
 
 
 __all__ = [
-    "SERVICE", "Secret", "mask", "mask_text", "register_secret", "reveal", "SecretFilter",
+    "SERVICE", "Secret", "mask", "mask_text", "mask_secrets", "mask_query", "secret_param", "register_secret", "reveal", "SecretFilter",
     "install_log_filter", "KeyringUnavailable", "KeyringLocked", "use_session_store", "session_store_active",
     "backend_name", "keyring_available", "store_token", "get_token", "delete_token",
     "astore_token", "aget_token", "adelete_token",

@@ -227,7 +227,7 @@ class Settings:
                 raise
             except (OSError, UnicodeDecodeError) as exc:
                 raise SettingsCorrupt(p, str(exc)) from None
-        p.parent.mkdir(parents=True, exist_ok=True)
+        appdirs.private_dir(p.parent)  # a new folder is 0700; the file is written 0600 below
         text = json.dumps(self.to_dict(), indent=2, sort_keys=False, ensure_ascii=False) + "\n"
         fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
         try:

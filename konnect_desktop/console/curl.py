@@ -32,7 +32,11 @@ from .request import FORM_TYPE, FormField, RequestSpec, _enc, encode_form, is_js
 
 
 class CurlError(ValueError):
-    """The text is not a curl command we can read; ``message`` says why, in a sentence."""
+    """The text is not a curl command we can read; ``message`` says why, in a sentence.
+
+    Messages (and import warnings) never quote values from the text: it usually comes from the
+    clipboard, which as often holds an API key as a command.
+    """
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -199,7 +203,8 @@ def _tokens(text: str) -> list[str]:
         raise CurlError("Paste a curl command, e.g. curl -H 'apikey: …' http://127.0.0.1:8000/echo")
     first = toks[0].rsplit("/", 1)[-1]
     if first not in ("curl", "curl.exe"):
-        raise CurlError(f"This is not a curl command: it starts with “{toks[0]}”.")
+        # never the text itself: a clipboard that holds no curl command often holds a key
+        raise CurlError("This is not a curl command: it does not start with “curl”.")
     return toks[1:]
 
 
@@ -234,7 +239,7 @@ def _split_options(tokens: list[str], warnings: list[str]) -> list[tuple[str, st
             elif t.startswith("--no-"):
                 pass  # negated boolean flags change only curl's own behaviour
             else:
-                warnings.append(f"Unknown option {t} ignored.")
+                warnings.append(f"Unknown option {t.split('=', 1)[0]} ignored.")  # not a value after "="
             continue
         # short options, possibly combined (-sSL) or with the value attached (-XPOST, -H'a: b')
         j = 1
@@ -272,7 +277,7 @@ def _urlencode_piece(value: str) -> str:
     if eq > 0 and (at < 0 or eq < at):
         return value[:eq] + "=" + _enc(value[eq + 1:])
     if at >= 0:
-        raise CurlError(f"--data-urlencode {value!r} reads a file; paste the file's content instead.")
+        raise CurlError("A --data-urlencode value with @ reads a file; paste the file's content instead.")
     return _enc(value)
 
 
@@ -307,7 +312,7 @@ def parse_curl(text: str) -> CurlImport:
             if url is None:
                 url = v
             else:
-                warnings.append(f"Extra URL {v} ignored: the console sends one request.")
+                warnings.append("An extra URL was ignored: the console sends one request.")
         elif name == "request":
             method = v.upper()
         elif name == "header":
@@ -325,7 +330,7 @@ def parse_curl(text: str) -> CurlImport:
             elif v.rstrip().endswith(";"):
                 headers.append((v.rstrip()[:-1].strip(), ""))  # "Name;" sends an empty header
             else:
-                warnings.append(f"Header {v!r} has no colon; ignored.")
+                warnings.append("A -H value without a colon was ignored.")  # it may be a bare token
         elif name in ("data", "data-binary"):
             if v.startswith("@"):
                 warnings.append(f"The body {v} names a file; the console sent the text “{v}” instead. Paste the file's content.")
@@ -342,7 +347,7 @@ def parse_curl(text: str) -> CurlImport:
         elif name in ("form", "form-string"):
             fname, eq, fval = v.partition("=")
             if not eq:
-                raise CurlError(f"-F {v!r} is not name=content.")
+                raise CurlError("A -F value is not name=content.")
             if name == "form" and fval.startswith(("@", "<")):
                 path = fval[1:]
                 if ";" in path:

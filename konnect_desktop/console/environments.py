@@ -260,7 +260,7 @@ class EnvironmentStore:
                 {"name": v.name, "secret": True} if v.secret else {"name": v.name, "value": v.value}
                 for v in e.variables]}
             for e in envs]}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        appdirs.private_dir(self.path.parent)  # mkstemp below writes the file 0600
         fd, tmp = tempfile.mkstemp(prefix=".env-", dir=self.path.parent)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as f:

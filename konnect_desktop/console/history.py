@@ -7,7 +7,8 @@ again — secret ones from the keyring), exportable as JSON or cURL.
 Secrets never reach the file: ``record()`` runs every request and response through a
 ``Redactor`` before writing — secret headers, query and form fields blanked by name, and the
 values of secret variables and of everything blanked scrubbed from URLs, response headers and
-bodies (an echo service would otherwise write your key back into the history). Exports redact
+bodies (an echo service would otherwise write your key back into the history); secret-named
+fields of JSON and form bodies, typed or raw, request or response, are blanked too. Exports redact
 again. A replayed request whose secret was blanked says where (``redacted`` lists the places).
 
 Synchronous and thread-safe: the GUI calls it through ``asyncio.to_thread`` (the ``a*``
@@ -128,7 +129,7 @@ def parse_query(q: str) -> tuple[str, list[Any]]:
 class History:
     def __init__(self, path: str | Path | None = None, max_entries: int = DEFAULT_MAX_ENTRIES) -> None:
         self.path = Path(path) if path is not None else default_path()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        appdirs.private_file(self.path, companions=appdirs.SQLITE_COMPANIONS)  # 0600 in a 0700 folder
         self.max_entries = max_entries
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
@@ -177,6 +178,7 @@ class History:
             duration = exchange.timing.total_ms
             request_id = exchange.request_id
             body = exchange.body[:BODY_KEEP].decode("utf-8", "replace")
+            red.collect_body(body)  # a token endpoint's {"access_token": …} is a secret too
             response = {
                 "status": exchange.status,
                 "reason": exchange.reason,

@@ -90,6 +90,7 @@ class Insight:
     ratelimit: RateLimitInfo = field(default_factory=RateLimitInfo)
     error: str | None = None
     proxied: bool = True  # False when the gateway answered itself (plugin rejected, no route, …)
+    warnings: list[str] = field(default_factory=list)  # what Kong would not say (host case, …)
 
     def decision_lines(self) -> list[str]:
         return [f"{d.get('plugin')} {OUTCOME_MARK.get(str(d.get('outcome')), '?')} {d.get('outcome')}: {d.get('summary')}"
@@ -101,6 +102,7 @@ class Insight:
     def summary_lines(self) -> list[str]:
         """The panel's text, in reading order (also what tests and copy-to-clipboard use)."""
         out = [f"route {self.route or '(no route matched)'} → service {self.service or '—'}"]
+        out.extend(f"⚠ {w}" for w in self.warnings)
         out.append(f"consumer {self.consumer}" if self.consumer else "consumer (anonymous)")
         out.extend(self.decision_lines() or ["no plugins ran"])
         out.extend(self.ratelimit.lines())
@@ -166,6 +168,7 @@ def build_insight(entry: dict[str, Any], response_headers: Iterable[Any] | None 
         ratelimit=rl,
         error=entry.get("error"),
         proxied=up is not None,
+        warnings=[str(w) for w in entry.get("warnings") or ()],
     )
     if up is not None:
         ins.upstream_headers = [(str(h[0]), str(h[1])) for h in up.get("headers") or []]

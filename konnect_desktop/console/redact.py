@@ -2,11 +2,14 @@
 
 Secret by name: ``Authorization``, ``Proxy-Authorization``, ``Cookie``/``Set-Cookie``, API-key
 headers (``apikey``, ``x-api-key`` … and the key names the local runtime's key-auth plugins
-use), anything called *token*, *secret* or *password*; query and form fields such as
-``apikey=``, ``key=``, ``token=``, ``access_token=``, ``client_secret=``. Secret by value: the
-values of secret environment variables and every value found under a secret name — those are
-scrubbed from any text (URLs, response headers, response bodies that echo them back), in their
-plain, URL-encoded and JSON-escaped spellings.
+use), any header that looks like one (``X-Custom-Auth``, ``*-Token``, ``*-Key``, ``*-Secret``,
+``*-Signature``…), anything called *token*, *secret* or *password*; query, form and JSON fields
+such as ``apikey=``, ``key=``, ``token=``, ``access_token=``, ``client_secret=`` — in typed
+JSON/form bodies and in raw bodies that hold JSON or a form (request and response alike).
+Secret by value: the values of secret environment variables, the credentials stored in the local
+runtime (``runtime_secrets``) and every value found under a secret name — those are scrubbed
+from any text (URLs, response headers, response bodies that echo them back), in their plain,
+URL-encoded and JSON-escaped spellings.
 
 ``Redactor`` is used at the storage boundary (history) and by every export, so no caller can
 forget it.
@@ -20,25 +23,19 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import replace
-from urllib.parse import quote, quote_plus, urlsplit
+from typing import Any
+from urllib.parse import parse_qsl, quote, quote_plus, urlsplit
 
-from ..credentials import mask_text
+from ..credentials import SECRET_HEADERS, SECRET_PARAMS, mask_text
+from ..credentials import SECRET_NAME_WORDS as _WORDS
 from .auth import Auth
 from .request import FormField, RequestSpec, query_pairs, set_query
 
 REDACTED = "REDACTED"
 
-SECRET_HEADERS = frozenset({
-    "authorization", "proxy-authorization", "cookie", "set-cookie", "apikey", "api-key", "api_key",
-    "x-api-key", "x-apikey", "kong-admin-token", "x-auth-token", "x-access-token", "x-csrf-token",
-    "x-amz-security-token", "private-token", "x-goog-api-key", "ocp-apim-subscription-key",
-})
-SECRET_PARAMS = frozenset({
-    "apikey", "api_key", "api-key", "key", "token", "access_token", "refresh_token", "id_token",
-    "client_secret", "password", "passwd", "secret", "sig", "signature", "x-amz-signature",
-    "x-amz-security-token", "auth", "session", "sessionid", "code_verifier",
-})
-_WORDS = re.compile(r"token|secret|passw|apikey|api[-_]key|credential|session", re.I)
+# header names are freer than field names: anything auth-looking (X-Custom-Auth, X-Client-Key)
+_HEADER_WORDS = re.compile(r"auth|cookie|(?:^|[-_])key$", re.I)
+_FORM_BODY = re.compile(r"[^\s=&]+=[^\s&]*(?:&[^\s=&]+=[^\s&]*)*")
 _MIN_SCRUB = 3  # shorter values would blank ordinary characters in stored text
 
 
@@ -53,7 +50,7 @@ class Redactor:
     # -- names ----------------------------------------------------------------------------------
     def secret_header(self, name: str) -> bool:
         n = name.strip().lower()
-        return n in SECRET_HEADERS or n in self.extra or bool(_WORDS.search(n))
+        return n in SECRET_HEADERS or n in self.extra or bool(_WORDS.search(n) or _HEADER_WORDS.search(n))
 
     def secret_param(self, name: str) -> bool:
         n = name.strip().lower()
@@ -109,14 +106,27 @@ class Redactor:
             self.values.add(a.value)
         elif a.kind == "basic" and a.password:
             self.values.add(a.password)
-        if spec.body_kind == "json" and spec.body:
+        if spec.body:
+            self.collect_body(spec.body)
+        return spec
+
+    def collect_body(self, text: str | None) -> None:
+        """Remember the secret fields' values of a body whatever it was labelled: JSON
+        (``{"token": …}``) or a url-encoded form (``client_secret=…``); other text is left to
+        the values already known."""
+        body = (text or "").strip()
+        if not body:
+            return
+        if body[:1] in "{[":
             try:
-                doc = json.loads(spec.body)
+                doc = json.loads(body)
             except ValueError:
                 doc = None
-            for v in self._json_secrets(doc):
-                self.values.add(v)
-        return spec
+            self.values.update(self._json_secrets(doc))
+        elif _FORM_BODY.fullmatch(body):
+            for k, v in parse_qsl(body, keep_blank_values=True):
+                if v and self.secret_param(k):
+                    self.values.add(v)
 
     def _json_secrets(self, doc: object, depth: int = 0) -> list[str]:
         out: list[str] = []
@@ -214,6 +224,28 @@ class Redactor:
         if isinstance(doc, list):
             return [self._blank_json(v, depth + 1) for v in doc]
         return doc
+
+
+# credential fields the local runtime stores (schema fields marked secret); key-auth's key names
+def runtime_secrets(store: Any) -> tuple[list[str], list[str]]:
+    """(names, values) to redact for a local runtime's ``store``: the header/query names its
+    key-auth plugins read keys from, and every stored credential secret (key-auth keys, basic-auth
+    passwords, JWT and HMAC secrets), so a response echoing one never reaches the history."""
+    from ..model.entities import ENTITIES
+
+    names: list[str] = []
+    for p in store.all("plugins"):
+        if p.get("name") == "key-auth":
+            names += [n for n in (p.get("config") or {}).get("key_names") or [] if isinstance(n, str)]
+    values: list[str] = []
+    for table in ("keyauth_credentials", "basicauth_credentials", "jwt_secrets", "hmacauth_credentials"):
+        edef = ENTITIES.get(table)
+        if edef is None:
+            continue
+        secret_fields = [fname for fname, f in edef.schema.fields if getattr(f, "secret", False)]
+        for row in store.all(table):
+            values += [row[f] for f in secret_fields if isinstance(row.get(f), str) and row[f]]
+    return names, values
 
 
 def redacted_places(spec: RequestSpec) -> list[str]:

@@ -729,11 +729,33 @@ def load(source: str | Path | bytes, *, strict_plugins: bool = False) -> Config:
     code 14, all problems located) when its content is invalid.
     """
     doc, _name = read_source(source)
+    return load_document(doc, strict_plugins=strict_plugins)
+
+
+def load_document(doc: dict[str, Any], *, strict_plugins: bool = False) -> Config:
+    """An already-parsed decK document → Config (``DeclarativeError`` when invalid)."""
     report = from_deck_dict(doc, strict_plugins=strict_plugins)
     if report.errors:
         raise DeclarativeError(report.errors, report.warnings)
     assert report.config is not None
     return report.config
+
+
+def merge_documents(docs: list[tuple[dict[str, Any], str]]) -> dict[str, Any]:
+    """Several decK documents (with their names) as one, as ``deck file merge`` does: the
+    top-level lists concatenated in order; every file must have the same ``_format_version``."""
+    out: dict[str, Any] = {}
+    for doc, name in docs:
+        version = doc.get("_format_version")
+        if "_format_version" in out and version != out["_format_version"]:
+            raise FileFormatError(f"{name}: _format_version {version!r} differs from the first file's "
+                                  f"{out['_format_version']!r}")
+        for key, value in doc.items():
+            if isinstance(value, list) and isinstance(out.get(key), list):
+                out[key] = [*out[key], *value]
+            else:
+                out.setdefault(key, value)
+    return out
 
 
 # -- dumping --------------------------------------------------------------------------------------
@@ -918,7 +940,8 @@ def to_deck_dict(config: Config | dict[str, list[dict[str, Any]]], *, with_id: b
 
 
 class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
-    pass
+    def ignore_aliases(self, data: Any) -> bool:  # a decK file spells every value out (no &id001)
+        return True
 
 
 def _str_representer(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
@@ -934,7 +957,11 @@ _Dumper.add_representer(str, _str_representer)
 def dump(config: Config | dict[str, list[dict[str, Any]]], *, with_id: bool = False,
          select_tags: list[str] | None = None, fmt: str = "yaml") -> str:
     """A Config → decK file text (YAML or JSON), deterministic: keys and lists sorted."""
-    doc = to_deck_dict(config, with_id=with_id, select_tags=select_tags)
+    return render(to_deck_dict(config, with_id=with_id, select_tags=select_tags), fmt)
+
+
+def render(doc: dict[str, Any], fmt: str = "yaml") -> str:
+    """A decK document (already in file shape) → its text, keys sorted."""
     if fmt == "json":
         return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
     if fmt != "yaml":
@@ -944,6 +971,6 @@ def dump(config: Config | dict[str, list[dict[str, Any]]], *, with_id: bool = Fa
 
 __all__ = [
     "Config", "Problem", "Report", "FileFormatError", "DeclarativeError", "FORMAT_VERSIONS",
-    "load", "validate", "dump", "to_deck_dict", "from_deck_dict", "parse_text", "read_source",
+    "load", "load_document", "merge_documents", "validate", "dump", "render", "to_deck_dict", "from_deck_dict", "parse_text", "read_source",
     "flatten_errors", "migrate",
 ]

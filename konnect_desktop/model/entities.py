@@ -8,6 +8,7 @@ store, the Admin API, decK files, the replication engine and the GUI all read.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 from collections.abc import Callable
@@ -104,6 +105,11 @@ class EntityDef:
     shorthand: Callable[[dict[str, Any]], dict[str, Any]] | None = None
     opaque: bool = False  # modelled shallowly: carried, validated loosely
     generate: dict[str, Callable[[], Any]] = field(default_factory=dict)
+    # Kong's daos ``transformations``: (input fields, on_write). When a write carries one of the
+    # input fields, the validated entity goes through ``on_write(entity, declarative)`` before it
+    # is stored (basic-auth hashes its password). ``declarative`` is True for whole-configuration
+    # loads (decK files, ``POST /config``), False for single-entity writes (Admin API, sync).
+    on_write: tuple[tuple[str, ...], Callable[[dict[str, Any], bool], dict[str, Any]]] | None = None
 
     @cached_property
     def foreign_keys(self) -> dict[str, Field]:
@@ -130,6 +136,15 @@ class EntityDef:
             if data.get(fname) is None:
                 data[fname] = gen()
         return self.schema.check(data)
+
+    def transform(self, entity: dict[str, Any], given: Any, *, declarative: bool = False) -> dict[str, Any]:
+        """Apply ``on_write`` when the written data (``given``: its keys) carried an input field."""
+        if self.on_write is None:
+            return entity
+        inputs, fn = self.on_write
+        if not any(f in given for f in inputs):
+            return entity
+        return fn(entity, declarative)
 
     def display_name(self, entity: dict[str, Any]) -> str:
         key = self.endpoint_key
@@ -412,12 +427,73 @@ BASICAUTH_SCHEMA = credential_schema("basicauth_credentials", [
     ("username", String(required=True, unique=True, description="The username to use in the Basic Authentication.")),
     ("password", String(required=True, secret=True, description="The password to use in the Basic Authentication.")),
 ])
+JWT_ALGORITHMS = ("HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384", "ES512",
+                  "PS256", "PS384", "PS512", "EdDSA")
+# kong/plugins/jwt/daos.lua: these need a parseable public key (ES* are not in Kong's list)
+JWT_KEYED_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "EdDSA")
+
+
+def pem_key_valid(text: str) -> bool:
+    """What ``resty.openssl.pkey.new`` accepts: a PEM public or private key."""
+    from cryptography.hazmat.primitives import serialization
+
+    data = text.encode()
+    for load in (serialization.load_pem_public_key,
+                 lambda d: serialization.load_pem_private_key(d, password=None)):
+        try:
+            load(data)
+            return True
+        except Exception:  # noqa: BLE001 - any parse failure is "invalid key"
+            continue
+    return False
+
+
+def _jwt_key_check(entity: dict[str, Any]) -> dict[str, Any] | None:
+    """daos.lua's conditional: an RS/PS/EdDSA secret needs ``rsa_public_key``, a valid key."""
+    if entity.get("algorithm") not in JWT_KEYED_ALGORITHMS:
+        return None
+    key = entity.get("rsa_public_key")
+    if key is None:
+        err = "required field missing"
+    elif not pem_key_valid(key):
+        err = "invalid key"
+    else:
+        return None
+    return {"rsa_public_key": err, "@entity": ["failed conditional validation given value of field 'algorithm'"]}
+
+
 JWT_SCHEMA = credential_schema("jwt_secrets", [
-    ("key", String(unique=True, description="A unique string identifying the credential (the iss claim).")),
-    ("secret", String(secret=True, description="The secret for HMAC algorithms.")),
-    ("rsa_public_key", String(description="The public key for RS/ES algorithms.")),
-    ("algorithm", String(default="HS256", one_of=("HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "PS384", "PS512", "EdDSA"), description="The algorithm used to verify the token's signature.")),
-])
+    ("key", String(unique=True, description="A unique string identifying the credential: the value of the token's `key_claim_name` claim (`iss` by default). Generated when omitted.")),
+    ("secret", String(secret=True, description="The secret for HS algorithms (also what signs tokens). Generated when omitted.")),
+    ("rsa_public_key", String(description="The PEM public key for RS, PS, ES and EdDSA algorithms.")),
+    ("algorithm", String(default="HS256", one_of=JWT_ALGORITHMS, description="The algorithm used to verify the token's signature.")),
+], [Custom(("algorithm", "rsa_public_key"), _jwt_key_check, name="conditional")])
+# A password as Kong stores it: 40 lowercase hex digits (SHA1).
+KONG_PASSWORD_HASH = re.compile(r"^[0-9a-f]{40}$")
+
+
+def basicauth_hash(consumer_id: str, password: str | None) -> str:
+    """kong/plugins/basic-auth/crypto.lua: hex SHA1 of the password followed by the consumer id
+    (the salt); no password hashes the consumer id alone."""
+    salted = consumer_id if password is None else password + consumer_id
+    return hashlib.sha1(salted.encode()).hexdigest()
+
+
+def _basicauth_on_write(entity: dict[str, Any], declarative: bool) -> dict[str, Any]:
+    """Kong hashes the password on every write that carries one. A whole-configuration load keeps
+    a value already in Kong's stored form (a decK dump of a real Kong carries the hash), so
+    credentials dumped from Kong verify here; Kong itself would hash it again unless the file says
+    ``_transform: false``. The cost: a plain password of exactly 40 lowercase hex digits in a
+    decK file is taken as a hash."""
+    password = entity.get("password")
+    if declarative and isinstance(password, str) and KONG_PASSWORD_HASH.match(password):
+        return entity
+    consumer = entity.get("consumer") or {}
+    consumer_id = consumer.get("id") if isinstance(consumer, dict) else consumer
+    entity["password"] = basicauth_hash(str(consumer_id), password)
+    return entity
+
+
 HMACAUTH_SCHEMA = credential_schema("hmacauth_credentials", [
     ("username", String(required=True, unique=True, description="The username to use in the HMAC Signature verification.")),
     ("secret", String(secret=True, description="The secret to use in the HMAC Signature verification.")),
@@ -736,7 +812,8 @@ def _defs() -> dict[str, EntityDef]:
         EntityDef("acls", ACL_SCHEMA, "acl-group", None, (), cache_key=("consumer", "group"), admin_path="/acls",
                   deck_key="acls"),
         EntityDef("basicauth_credentials", BASICAUTH_SCHEMA, "basic-auth", "username", ("username",),
-                  admin_path="/basic-auths", deck_key="basicauth_credentials"),
+                  admin_path="/basic-auths", deck_key="basicauth_credentials",
+                  on_write=(("password",), _basicauth_on_write)),
         EntityDef("jwt_secrets", JWT_SCHEMA, "jwt-auth", "key", ("key",), admin_path="/jwts",
                   deck_key="jwt_secrets", generate={"key": lambda: secrets.token_hex(16), "secret": lambda: secrets.token_hex(16)}),
         EntityDef("hmacauth_credentials", HMACAUTH_SCHEMA, "hmac-auth", "username", ("username",),

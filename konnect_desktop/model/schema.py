@@ -67,6 +67,8 @@ class Field:
     default: Any = UNSET
     description: str | None = None
     one_of: Sequence[Any] | None = None
+    not_one_of: Sequence[Any] | None = None  # error "must not be one of: ..."
+    eq: Any = UNSET  # Kong's ``eq``; ``eq=None`` is ``eq = null``: the field must stay unset
     between: tuple[float, float] | None = None
     gt: float | None = None
     len_eq: int | None = None
@@ -89,8 +91,8 @@ class Field:
     timestamp: bool = False
     immutable: bool = False
     nullable: bool = True
-    secret: bool = False  # masked in logs, exports and screenshots
-    referenceable: bool = False  # may hold a vault reference ({vault://env/NAME}), resolved by the runtime
+    secret: bool = False  # masked in logs, exports and screenshots (Kong's ``encrypted``)
+    referenceable: bool = False  # may hold a vault reference ``{vault://...}`` (secret fields always may)
     ui: dict[str, Any] = field(default_factory=dict)  # hints for form rendering (multiline, ...)
 
     # -- helpers -----------------------------------------------------------------------------
@@ -134,6 +136,13 @@ def Record(fields: list[tuple[str, Field]], entity_checks: list[Check] | None = 
     return Field("record", fields=fields, entity_checks=entity_checks or [], **kw)
 
 
+def OptionalRecord(fields: list[tuple[str, Field]], entity_checks: list[Check] | None = None, **kw: Any) -> Field:
+    """A record Kong declares ``required = false``: null unless given (other records are filled
+    with their fields' defaults, as Kong's entities make records required by default)."""
+    ui = {"null_default": True, **kw.pop("ui", {})}
+    return Record(fields, entity_checks, ui=ui, **kw)
+
+
 def Foreign(reference: str, **kw: Any) -> Field:
     return Field("foreign", reference=reference, **kw)
 
@@ -158,6 +167,9 @@ def _quoted(names: Iterable[str]) -> str:
 
 class Check:
     """A cross-field rule. ``run`` returns field errors ({"@entity": [...], ...}) or None."""
+
+    # Kong skips most checks while one of their fields is invalid; a few run regardless
+    run_with_invalid_fields: ClassVar[bool] = False
 
     def run(self, entity: dict[str, Any]) -> dict[str, Any] | None:  # pragma: no cover
         raise NotImplementedError
@@ -189,6 +201,7 @@ class _CountCheck(Check):
 
 class AtLeastOneOf(_CountCheck):
     kong_name = "at_least_one_of"
+    run_with_invalid_fields = True
     message = "at least one of these fields must be non-empty: {}"
 
     def allowed(self, n: int) -> bool:
@@ -239,32 +252,68 @@ class Conditional(Check):
     then_field: str
     then_match: dict[str, Any]
     then_err: str | None = None
+    run_with_invalid_fields: ClassVar[bool] = True
 
     @property
     def fields(self) -> Sequence[str]:  # type: ignore[override]
         return (self.if_field, self.then_field)
 
     def run(self, entity: dict[str, Any]) -> dict[str, Any] | None:
-        if _match_attrs(self.if_match, _get(entity, self.if_field)) is not None:
+        if_value = _get(entity, self.if_field)
+        # Kong does not run the check without its if-field (that field's own error says why)
+        if if_value is None or _match_attrs(self.if_match, if_value) is not None:
             return None
         err = _match_attrs(self.then_match, _get(entity, self.then_field))
         if err is None:
             return None
-        out: dict[str, Any] = {
-            "@entity": [f"failed conditional validation given value of field '{self.if_field}'"]
-        }
-        _set_path(out, self.then_field, self.then_err or err)
+        # Kong: the then-field gets the validator's words; @entity gets ``then_err`` (its
+        # ``%s`` is the if-field) or the generic conditional sentence
+        entity_err = (self.then_err.replace("%s", self.if_field) if self.then_err
+                      else f"failed conditional validation given value of field '{self.if_field}'")
+        out: dict[str, Any] = {"@entity": [entity_err]}
+        _set_path(out, self.then_field, err)
         return out
 
     def to_kong(self) -> dict[str, Any]:
-        return {
-            "conditional": {
-                "if_field": self.if_field,
-                "if_match": self.if_match,
-                "then_field": self.then_field,
-                "then_match": self.then_match,
-            }
-        }
+        d: dict[str, Any] = {"if_field": self.if_field, "if_match": self.if_match,
+                             "then_field": self.then_field, "then_match": self.then_match}
+        if self.then_err:
+            d["then_err"] = self.then_err
+        return {"conditional": d}
+
+
+@dataclass
+class ConditionalAtLeastOneOf(Check):
+    """Kong's ``conditional_at_least_one_of``: when ``if_field`` satisfies ``if_match``, at least
+    one of ``then_at_least_one_of`` must be non-empty. ``then_err`` may hold ``{}`` for the quoted
+    field list (Kong's ``%s``)."""
+
+    if_field: str
+    if_match: dict[str, Any]
+    then_at_least_one_of: Sequence[str]
+    then_err: str | None = None
+    run_with_invalid_fields: ClassVar[bool] = True
+
+    @property
+    def fields(self) -> Sequence[str]:  # type: ignore[override]
+        return (self.if_field, *self.then_at_least_one_of)
+
+    def run(self, entity: dict[str, Any]) -> dict[str, Any] | None:
+        value = _get(entity, self.if_field)
+        if value is None or _match_attrs(self.if_match, value) is not None:
+            return None
+        if any(_nonempty(_get(entity, f)) for f in self.then_at_least_one_of):
+            return None
+        names = _quoted(self.then_at_least_one_of)
+        msg = self.then_err.format(names) if self.then_err else AtLeastOneOf.message.format(names)
+        return {"@entity": [msg]}
+
+    def to_kong(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"if_field": self.if_field, "if_match": self.if_match,
+                             "then_at_least_one_of": list(self.then_at_least_one_of)}
+        if self.then_err:
+            d["then_err"] = self.then_err.replace("{}", "%s")
+        return {"conditional_at_least_one_of": d}
 
 
 @dataclass
@@ -291,13 +340,17 @@ def _match_attrs(attrs: dict[str, Any], value: Any) -> str | None:
     if attrs.get("required") and value is None:
         return REQUIRED
     if value is None:
-        return None if "eq" not in attrs else f"value must be {attrs['eq']}"
+        return None if "eq" not in attrs or attrs["eq"] is None else f"value must be {_lua_str(attrs['eq'])}"
     if "eq" in attrs and value != attrs["eq"]:
-        return f"value must be {attrs['eq']}"
+        return f"value must be {_lua_str(attrs['eq'])}"
+    if "not_one_of" in attrs and value in attrs["not_one_of"]:
+        return "must not be one of: " + ", ".join(map(_lua_str, attrs["not_one_of"]))
     if "one_of" in attrs and value not in attrs["one_of"]:
-        return "expected one of: " + ", ".join(map(str, attrs["one_of"]))
+        return "expected one of: " + ", ".join(map(_lua_str, attrs["one_of"]))
     if "gt" in attrs and not (isinstance(value, (int, float)) and value > attrs["gt"]):
         return f"value must be greater than {attrs['gt']}"
+    if "contains" in attrs and not (isinstance(value, (list, tuple)) and attrs["contains"] in value):
+        return f"expected to contain: {attrs['contains']}"
     return None
 
 
@@ -374,14 +427,20 @@ def validate_value(f: Field, value: Any) -> tuple[Any, Any]:
     A referenceable field holding a vault reference is valid as it is (Kong checks the resolved
     value when it uses it).
     """
-    if f.referenceable and isinstance(value, str) and is_reference(value):
+    if f.eq is None:  # Kong checks ``eq = null`` before the type: any value is refused
+        return value, "value must be null"
+    if (f.referenceable or f.secret) and isinstance(value, str) and is_reference(value):
         return value, None
     ok, value = _type_ok(f, value)
     if not ok:
         return value, TYPE_ERRORS.get(f.type, "invalid value")
 
+    if f.eq is not UNSET and value != f.eq:
+        return value, f"value must be {_lua_str(f.eq)}"
+    if f.not_one_of is not None and value in f.not_one_of:
+        return value, "must not be one of: " + ", ".join(map(_lua_str, f.not_one_of))
     if f.one_of is not None and value not in f.one_of:
-        return value, "expected one of: " + ", ".join(map(str, f.one_of))
+        return value, "expected one of: " + ", ".join(map(_lua_str, f.one_of))
     if f.gt is not None and not value > f.gt:
         return value, f"value must be greater than {_num(f.gt)}"
     if f.uuid and not (isinstance(value, str) and UUID_RE.match(value)):
@@ -469,6 +528,15 @@ def _num(n: float) -> str:
     return str(int(n)) if float(n).is_integer() else str(n)
 
 
+def _lua_str(v: Any) -> str:
+    """A value as Lua's ``tostring`` writes it in Kong's messages (``true``, ``nil`` -> ``null``)."""
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return str(v)
+
+
 def default_for(f: Field) -> Any:
     """The value a missing field takes on insert."""
     if f.default is not UNSET:
@@ -519,7 +587,7 @@ def _validate_record(
         bad = _error_paths(errors)
         for check in checks:
             # Kong runs at_least_one_of even when its fields are invalid; other checks wait.
-            if not isinstance(check, AtLeastOneOf) and any(p in bad for p in getattr(check, "fields", ())):
+            if not check.run_with_invalid_fields and any(p in bad for p in getattr(check, "fields", ())):
                 continue
             res = check.run(out)
             if res:
@@ -608,7 +676,9 @@ def field_to_kong(f: Field) -> dict[str, Any]:
         d["default"] = f.default
     if f.description:
         d["description"] = f.description
-    for attr in ("one_of", "gt", "len_eq", "len_min", "len_max", "starts_with", "reference", "on_delete"):
+    if f.eq is not UNSET:
+        d["eq"] = f.eq
+    for attr in ("one_of", "not_one_of", "gt", "len_eq", "len_min", "len_max", "starts_with", "reference", "on_delete"):
         v = getattr(f, attr)
         if v is not None:
             d[attr] = list(v) if isinstance(v, (list, tuple)) else v
@@ -646,7 +716,7 @@ def field_from_kong(d: dict[str, Any]) -> Field:
     """Rebuild a Field from Kong's schema JSON (a remote gateway's ``/schemas/plugins/{name}``),
     so plugins we do not bundle still get a form. Custom validators cannot travel; Kong re-checks."""
     kw: dict[str, Any] = {"type": d.get("type", "string")}
-    for attr in ("required", "description", "one_of", "gt", "len_eq", "len_min", "len_max",
+    for attr in ("required", "description", "one_of", "not_one_of", "eq", "referenceable", "gt", "len_eq", "len_min", "len_max",
                  "starts_with", "reference", "uuid", "unique", "auto", "timestamp", "immutable"):
         if attr in d:
             kw[attr] = d[attr]
@@ -656,8 +726,6 @@ def field_from_kong(d: dict[str, Any]) -> Field:
         kw["between"] = tuple(d["between"])
     if d.get("encrypted"):
         kw["secret"] = True
-    if d.get("referenceable"):
-        kw["referenceable"] = True
     if "elements" in d:
         kw["elements"] = field_from_kong(d["elements"])
     if "keys" in d:
@@ -680,7 +748,7 @@ def schema_from_kong(name: str, d: dict[str, Any]) -> Schema:
 
 __all__ = [
     "UNSET", "Field", "Schema", "Check", "String", "Integer", "Number", "Boolean", "Array", "Set",
-    "Map", "Record", "Foreign", "AtLeastOneOf", "OnlyOneOf", "ExactlyOneOf", "MutuallyRequired",
-    "MutuallyExclusive", "Conditional", "Custom", "KongError", "validate_value", "default_for",
+    "Map", "Record", "OptionalRecord", "Foreign", "AtLeastOneOf", "OnlyOneOf", "ExactlyOneOf", "MutuallyRequired",
+    "MutuallyExclusive", "Conditional", "ConditionalAtLeastOneOf", "Custom", "KongError", "validate_value", "default_for",
     "field_to_kong", "field_from_kong", "schema_from_kong",
 ]

@@ -13,10 +13,13 @@ from typing import Any
 from ..model.entities import PLUGIN_SCHEMA
 from ..model.errors import schema_violation
 from ..model.schema import Field, Map, Schema
-from .base import PluginSpec
+from .base import HTTP_SUBSYSTEM_PROTOCOLS, SCOPE_FIELDS, PluginSpec
 
 BUNDLED: tuple[str, ...] = (
     "key-auth",
+    "basic-auth",
+    "jwt",
+    "hmac-auth",
     "acl",
     "rate-limiting",
     "request-transformer",
@@ -24,6 +27,34 @@ BUNDLED: tuple[str, ...] = (
     "cors",
     "correlation-id",
     "ip-restriction",
+    "request-termination",
+    "request-size-limiting",
+    "redirect",
+    "bot-detection",
+    "proxy-cache",
+    "response-ratelimiting",
+    "http-log",
+    "file-log",
+    "prometheus",
+    "tcp-log",
+    "udp-log",
+    "statsd",
+    "syslog",
+    # carried but not run by the local runtime (PluginSpec.not_run; handlers in not_run.py)
+    "pre-function",
+    "post-function",
+    "aws-lambda",
+    "azure-functions",
+    "acme",
+    "grpc-gateway",
+    "grpc-web",
+    "zipkin",
+    "opentelemetry",
+    "ldap-auth",
+    "datadog",
+    "loggly",
+    "ai-request-transformer",
+    "ai-response-transformer",
 )
 
 _OPAQUE_CONFIG = Map(Field("string"), Field("any"), description="Configuration of a plugin this app does not bundle (carried as given).")
@@ -56,10 +87,12 @@ def entity_schema(name: str | None) -> Schema:
     for fname, f in PLUGIN_SCHEMA.fields:
         if fname == "config":
             f = spec.config if spec else _OPAQUE_CONFIG.with_(default={})
-        elif fname == "consumer" and spec and spec.no_consumer:
-            f = f.with_(custom=lambda v: "value must be null", description=f.description)
+        elif fname in SCOPE_FIELDS and spec and fname not in spec.scopes:
+            # Kong's typedefs.no_consumer / no_route / no_service / no_consumer_group: eq = null
+            f = f.with_(eq=None)
         elif fname == "protocols" and spec:
-            f = f.with_(default=list(spec.protocols))
+            elements = f.elements if spec.any_protocol else f.elements.with_(one_of=HTTP_SUBSYSTEM_PROTOCOLS)
+            f = f.with_(default=list(spec.protocols), elements=elements)
         fields.append((fname, f))
     checks = list(spec.entity_checks) if spec else []
     return Schema("plugins", fields, checks)

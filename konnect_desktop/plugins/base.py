@@ -11,7 +11,8 @@ without sockets; the proxy adapts aiohttp requests to them.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import quote
@@ -19,6 +20,11 @@ from urllib.parse import quote
 from multidict import CIMultiDict, CIMultiDictProxy, MultiDict
 
 from ..model.schema import Check, Field
+
+# the protocols of Kong's http subsystem: what typedefs.protocols_http accepts and defaults to
+HTTP_SUBSYSTEM_PROTOCOLS: tuple[str, ...] = ("grpc", "grpcs", "http", "https")
+# the fields that scope a plugin instance, most specific first
+SCOPE_FIELDS: tuple[str, ...] = ("route", "service", "consumer", "consumer_group")
 
 
 @dataclass(eq=False)
@@ -29,12 +35,114 @@ class PluginSpec:
     description: str
     handler: type[Handler] | None = None
     entity_checks: list[Check] = field(default_factory=list)  # on the whole plugin entity
-    no_consumer: bool = False  # Kong's typedefs.no_consumer: cannot be scoped to a consumer
-    protocols: tuple[str, ...] = ("grpc", "grpcs", "http", "https")
+    # -- where an instance may be attached (Kong's plugin schema fields; refused with Kong's words
+    # "value must be null" by the Admin API, decK files and the GUI's scope picker alike)
+    no_consumer: bool = False  # typedefs.no_consumer: cannot be scoped to a consumer
+    no_route: bool = False  # typedefs.no_route
+    no_service: bool = False  # typedefs.no_service
+    # Kong Enterprise/Konnect consumer-group scoping, which only some plugins support (Kong's plugin
+    # reference, "Supported scopes by plugin"; the others declare typedefs.no_consumer_group)
+    consumer_groups: bool = False
+    # the protocols field: Kong's typedefs.protocols_http (grpc, grpcs, http, https) unless
+    # ``any_protocol`` (typedefs.protocols: stream protocols too); ``protocols`` is its default
+    any_protocol: bool = False
+    protocols: tuple[str, ...] = HTTP_SUBSYSTEM_PROTOCOLS
     version: str = "3.9.1"
     # Kong's shorthand_fields: rewrites deprecated config keys (e.g. rate-limiting's flat
     # ``redis_host``) into their current place before validation. Takes and returns a config dict.
     shorthands: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    # Carried but not run by the local runtime: why not (None = it runs). Such a plugin validates,
+    # stores, dumps and syncs like any other; its handler (plugins.not_run) refuses or skips.
+    not_run: str | None = None
+    # Endpoints the plugin adds to the Admin API (Kong's ``kong/plugins/<name>/api.lua``), e.g.
+    # proxy-cache's ``DELETE /proxy-cache``.
+    admin_routes: tuple[AdminRoute, ...] = ()
+
+    @property
+    def runs_locally(self) -> bool:
+        return self.not_run is None
+
+    @property
+    def scopes(self) -> tuple[str, ...]:
+        """The scope fields an instance may set, of ``route, service, consumer, consumer_group``."""
+        refused = {"route": self.no_route, "service": self.no_service, "consumer": self.no_consumer,
+                   "consumer_group": not self.consumer_groups}
+        return tuple(k for k in SCOPE_FIELDS if not refused[k])
+
+
+def moved_fields(*moves: tuple[str, str]) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """Kong's deprecated ``shorthand_fields`` as data, for ``PluginSpec.shorthands``: each
+    ``(old, new)`` pair is a dotted path inside the config; a non-null value at ``old`` moves to
+    ``new``. When both are given, the value at ``new`` wins (Kong >= 3.8 also refuses the pair when
+    they differ: "both deprecated and new field are used but their values mismatch")."""
+
+    def apply(config: dict[str, Any]) -> dict[str, Any]:
+        out = config
+        for old, new in moves:
+            *old_parents, old_key = old.split(".")
+            holder = _walk(out, old_parents)
+            if holder is None or old_key not in holder:
+                continue
+            out = _copy_path(out, old_parents)
+            holder = _walk(out, old_parents)
+            assert holder is not None
+            value = holder.pop(old_key)
+            if value is None:
+                continue
+            *new_parents, new_key = new.split(".")
+            out = _copy_path(out, new_parents, create=True)
+            target = _walk(out, new_parents)
+            if isinstance(target, dict) and target.get(new_key) is None:
+                target[new_key] = value
+        return out
+
+    return apply
+
+
+def _walk(d: Any, parts: list[str]) -> dict[str, Any] | None:
+    for p in parts:
+        d = d.get(p) if isinstance(d, dict) else None
+    return d if isinstance(d, dict) else None
+
+
+def _copy_path(d: dict[str, Any], parts: list[str], *, create: bool = False) -> dict[str, Any]:
+    """``d`` with the dicts along ``parts`` copied (the caller's input is never changed)."""
+    root = dict(d)
+    cur = root
+    for p in parts:
+        nxt = cur.get(p)
+        if isinstance(nxt, dict):
+            nxt = dict(nxt)
+        elif nxt is None and create:
+            nxt = {}
+        else:
+            return root
+        cur[p] = nxt
+        cur = nxt
+    return root
+
+
+@dataclass(frozen=True)
+class AdminCall:
+    """One Admin API request as a plugin's endpoint sees it (plain Python, no web framework)."""
+
+    params: dict[str, str]  # path parameters by name, decoded: {"cache_key": "..."}
+    query: Mapping[str, str]
+    runtime: RuntimeServices | None  # the running gateway's services; None when none runs
+    # the stored instances of this plugin, and one stored instance of it by id (None if absent
+    # or another plugin); both read the store off the event loop
+    plugins: Callable[[], Awaitable[list[dict[str, Any]]]]
+    plugin: Callable[[str], Awaitable[dict[str, Any] | None]]
+
+
+@dataclass(frozen=True)
+class AdminRoute:
+    """An Admin API endpoint contributed by a plugin: ``handler`` answers (status, JSON body or
+    None for an empty body)."""
+
+    method: str
+    template: str  # "/proxy-cache/{plugin_id}/caches/{cache_key}"
+    handler: Callable[[AdminCall], Awaitable[tuple[int, Any]]]
 
 
 class ConfigView(Protocol):
@@ -134,6 +242,9 @@ class RequestContext:
     _body: bytes | None = None
     body_dirty: bool = False
     plugin_data: dict[int, dict[str, Any]] = field(default_factory=dict)  # kong.ctx.plugin
+    # Unix seconds when the proxy built this context, right after routing (Kong's
+    # ``kong.request.get_start_time``, up to the routing time); the log serializer reads it
+    started_at: float = field(default_factory=time.time)
 
     def plugin_ctx(self, handler: Handler) -> dict[str, Any]:
         """Per-request scratch space of one plugin instance (Kong's ``kong.ctx.plugin``):
@@ -171,6 +282,27 @@ class ResponseContext:
     headers: CIMultiDict[str]
     body: bytes | None = None  # None while streaming; set when a handler asked for buffering
     body_dirty: bool = False
+    # What the proxy measured for this request, for the log phase (None: the proxy did not say;
+    # the log serializer then writes Kong's own "unknown" values)
+    served: Served | None = None
+
+
+@dataclass
+class Served:
+    """Facts only the proxy knows, handed to the log phase on ``ResponseContext.served``.
+
+    The fields mirror what Kong's log serializer reads from nginx: ``KONG_PROXY_LATENCY``
+    (``proxy_latency``), ``KONG_WAITING_TIME`` (``upstream_latency``), ``$request_length``,
+    ``$bytes_sent``, ``$upstream_status``, the balancer's tries and the response's source.
+    """
+
+    proxy_latency: float | None = None  # ms: arrival → request sent upstream (or → exit answered)
+    upstream_latency: float | None = None  # ms: request sent upstream → response headers received
+    request_size: int | None = None  # bytes received from the client (head + body)
+    response_size: int | None = None  # bytes sent to the client (head + body)
+    upstream_status: int | None = None
+    source: str | None = None  # "service" (upstream answered) | "exit" (a plugin) | "error" (the proxy)
+    tries: list[dict[str, Any]] | None = None  # balancer tries: {"ip", "port", "balancer_latency"}
 
 
 def _escape_uri(s: str) -> str:

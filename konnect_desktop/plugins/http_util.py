@@ -17,20 +17,13 @@ from urllib.parse import quote, unquote, unquote_plus
 
 from multidict import MultiDict
 
+from ..model.typedefs import header_name_error, url_error
+
 UNEXPECTED = "An unexpected error occurred"
 
 # -- headers --------------------------------------------------------------------------------------
 _HEADER_NAME = re.compile(r"^[a-zA-Z0-9_-]+$")
 _BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
-
-
-def header_name_error(name: Any) -> str | None:
-    """Kong's ``validate_header_name`` (typedefs.header_name): nginx-safe header names only."""
-    if not isinstance(name, str) or name == "":
-        return "no header name provided"
-    if _HEADER_NAME.match(name):
-        return None
-    return f"bad header name '{name}', allowed characters are A-Z, a-z, 0-9, '_', and '-'"
 
 
 def is_header_name(name: str) -> bool:
@@ -40,6 +33,16 @@ def is_header_name(name: str) -> bool:
 def is_header_value(value: str) -> bool:
     """No control characters (CR/LF would split the header); tabs are allowed."""
     return _BAD_VALUE.search(value) is None
+
+
+def url_userinfo(value: str) -> str | None:
+    """The ``user:password`` part of a URL, if any."""
+    m = _URL.match(value)
+    return m.group(2) if m else None
+
+
+# scheme, userinfo, host[:port]
+_URL = re.compile(r"^(?:([A-Za-z][A-Za-z0-9+.-]*):)?(?://(?:([^/?#@]*)@)?([^/?#]*))?")
 
 
 # -- "name:value" entries -------------------------------------------------------------------------
@@ -278,7 +281,7 @@ def serialize_body(table: dict[str, Any], content_type: str | None, original: by
 
 
 __all__ = [
-    "UNEXPECTED", "header_name_error", "is_header_name", "is_header_value", "split_entry",
+    "UNEXPECTED", "header_name_error", "url_error", "url_userinfo", "is_header_name", "is_header_value", "split_entry",
     "decode_args", "encode_form", "args_from_multidict", "multidict_from_args", "append_value",
     "content_kind", "json_dumps", "Multipart", "parse_body", "serialize_body", "JSON", "MULTIPART",
     "FORM",

@@ -85,5 +85,7 @@ PLUGIN = PluginSpec(
     description="Allow or deny requests by client IP address or CIDR range.",
     handler=IpRestrictionHandler,
     entity_checks=[AtLeastOneOf(["config.allow", "config.deny"])],
+    consumer_groups=True,
+    any_protocol=True,
     protocols=("grpc", "grpcs", "http", "https", "tcp", "tls"),
 )

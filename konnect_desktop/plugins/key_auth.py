@@ -13,7 +13,8 @@ import time
 from typing import Any
 
 from ..model.schema import Array, Boolean, Record, String
-from .base import Decision, Handler, PluginSpec, RequestContext
+from .auth_common import AuthFailure, consumer_of, fail, skip, succeed
+from .base import Handler, PluginSpec, RequestContext
 from .http_util import (
     args_from_multidict,
     header_name_error,
@@ -29,12 +30,6 @@ TABLE = "keyauth_credentials"
 NO_KEY = "No API key found in request"
 DUPLICATE = "Duplicate API key found"
 INVALID = "Unauthorized"
-
-CONSUMER_ID = "X-Consumer-ID"
-CONSUMER_CUSTOM_ID = "X-Consumer-Custom-ID"
-CONSUMER_USERNAME = "X-Consumer-Username"
-CREDENTIAL_IDENTIFIER = "X-Credential-Identifier"
-ANONYMOUS = "X-Anonymous-Consumer"
 
 CONFIG = Record(
     [
@@ -56,42 +51,10 @@ CONFIG = Record(
 )
 
 
-class _Fail(Exception):
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
 def _expired(cred: dict[str, Any], now: float) -> bool:
     ttl = cred.get("ttl")
     created = cred.get("created_at")
     return bool(ttl) and isinstance(created, (int, float)) and created + ttl <= now
-
-
-def set_consumer_headers(ctx: RequestContext, consumer: dict[str, Any] | None,
-                         credential: dict[str, Any] | None) -> None:
-    """What every Kong auth plugin does on success (or anonymous): authenticate the request and
-    tell the upstream who it is; client-sent copies of the headers are replaced or cleared."""
-    ctx.authenticate(consumer, credential)
-    h = ctx.headers
-    for header, value in (
-        (CONSUMER_ID, (consumer or {}).get("id")),
-        (CONSUMER_CUSTOM_ID, (consumer or {}).get("custom_id")),
-        (CONSUMER_USERNAME, (consumer or {}).get("username")),
-        (CREDENTIAL_IDENTIFIER, (credential or {}).get("id")),
-    ):
-        h.popall(header, None)
-        if value:
-            h[header] = str(value)
-    h.popall(ANONYMOUS, None)
-    if credential is None:
-        h[ANONYMOUS] = "true"
-
-
-def _who(consumer: dict[str, Any] | None) -> str:
-    if not consumer:
-        return "unknown consumer"
-    return str(consumer.get("username") or consumer.get("custom_id") or consumer.get("id"))
 
 
 class KeyAuthHandler(Handler):
@@ -112,8 +75,8 @@ class KeyAuthHandler(Handler):
             return
         try:
             consumer, credential = await self._authenticate(ctx)
-        except _Fail as fail:
-            self._failed(ctx, fail)
+        except AuthFailure as failure:
+            self._failed(ctx, failure)
             return
         self._passed(ctx, consumer, credential)
 
@@ -125,41 +88,22 @@ class KeyAuthHandler(Handler):
             return True
         try:
             consumer, credential = self._resolve(ctx, self._find_key(ctx))
-        except _Fail as fail:
-            self._failed(ctx, fail)
+        except AuthFailure as failure:
+            self._failed(ctx, failure)
             return True
         self._passed(ctx, consumer, credential)
         return True
 
     def _skip(self, ctx: RequestContext) -> bool:
-        if not self.run_on_preflight and ctx.method == "OPTIONS":
-            ctx.decisions.append(Decision(NAME, "skip", "preflight request not authenticated"))
-            return True
-        if self.anonymous and ctx.credential is not None:
-            # logical OR with another auth plugin that already authenticated the request
-            ctx.decisions.append(Decision(NAME, "skip", "already authenticated by another plugin"))
-            return True
-        return False
+        return skip(ctx, NAME, self.anonymous, self.run_on_preflight)
 
-    def _failed(self, ctx: RequestContext, fail: _Fail) -> None:
-        if not self.anonymous:
-            ctx.decisions.append(Decision(NAME, "reject", fail.message, {"status": 401}))
-            raise ctx.kong_error(401, fail.message, {"WWW-Authenticate": self.challenge}) from None
-        anon = ctx.config.consumer(self.anonymous)
-        if anon is None:
-            msg = f"anonymous consumer {self.anonymous} is configured but doesn't exist"
-            ctx.decisions.append(Decision(NAME, "error", msg, {"status": 500}))
-            raise ctx.kong_error(500, msg) from None
-        set_consumer_headers(ctx, anon, None)
-        ctx.decisions.append(Decision(NAME, "pass", f"anonymous consumer {_who(anon)} ({fail.message})",
-                                      {"consumer_id": anon.get("id"), "anonymous": True}))
+    def _failed(self, ctx: RequestContext, failure: AuthFailure) -> None:
+        failure.headers.setdefault("WWW-Authenticate", self.challenge)
+        fail(ctx, NAME, self.anonymous, failure)
 
     @staticmethod
     def _passed(ctx: RequestContext, consumer: dict[str, Any] | None, credential: dict[str, Any]) -> None:
-        set_consumer_headers(ctx, consumer, credential)
-        ctx.decisions.append(Decision(
-            NAME, "pass", f"consumer {_who(consumer)} via credential {str(credential.get('id'))[:8]}…",
-            {"consumer_id": (consumer or {}).get("id"), "credential_id": credential.get("id")}))
+        succeed(ctx, NAME, consumer, credential)
 
     async def _authenticate(self, ctx: RequestContext) -> tuple[dict[str, Any] | None, dict[str, Any]]:
         if not self.key_in_body:
@@ -180,7 +124,7 @@ class KeyAuthHandler(Handler):
                     await self._hide(ctx, name, body if body_read else None)
                 break
             if isinstance(value, (list, dict)):
-                raise _Fail(DUPLICATE)
+                raise AuthFailure(401, DUPLICATE)
         return self._resolve(ctx, key)
 
     def _lookup(self, ctx: RequestContext, name: str) -> Any:
@@ -203,21 +147,18 @@ class KeyAuthHandler(Handler):
                     self._hide_sync(ctx, name)
                 return value
             if isinstance(value, (list, dict)):
-                raise _Fail(DUPLICATE)
+                raise AuthFailure(401, DUPLICATE)
         return None
 
     @staticmethod
     def _resolve(ctx: RequestContext, key: str | None) -> tuple[dict[str, Any] | None, dict[str, Any]]:
         if not key:
-            raise _Fail(NO_KEY)
+            raise AuthFailure(401, NO_KEY)
         credential = ctx.config.credential(TABLE, key)
         if credential is None or _expired(credential, time.time()):
-            raise _Fail(INVALID)
-        consumer_ref = credential.get("consumer") or {}
-        consumer_id = consumer_ref.get("id") if isinstance(consumer_ref, dict) else consumer_ref
+            raise AuthFailure(401, INVALID)
         # a credential whose consumer is gone authenticates without a consumer, as in Kong
-        consumer = ctx.config.consumer(consumer_id) if consumer_id else None
-        return consumer, credential
+        return consumer_of(ctx, credential), credential
 
     @staticmethod
     def _hide_sync(ctx: RequestContext, name: str) -> None:

@@ -348,4 +348,5 @@ PLUGIN = PluginSpec(
     handler=RateLimitingHandler,
     entity_checks=ENTITY_CHECKS,
     shorthands=_shorthands,
+    consumer_groups=True,
 )

@@ -11,6 +11,10 @@ at exactly N under concurrency:
   runtimes (or a Kong node using the same key format) share one exact limit.
 
 Counter keys follow Kong's: ``ratelimit:<route_id>:<service_id>:<identifier>:<window start ms>:<period>``.
+
+response-ratelimiting counts differently (Kong's own protocol: read the usage before proxying,
+add what the upstream reports after answering), so both policies also offer ``usage`` (read
+counters) and ``increment`` (add to counters).
 """
 
 from __future__ import annotations
@@ -120,6 +124,25 @@ class LocalPolicy:
                 table[c.key] = [u + 1, c.expires_at]
         return usages, allowed
 
+    def usage(self, counters: Sequence[Counter], now: float) -> list[float]:
+        """The current value of each counter (0 when absent or expired)."""
+        table = self.counters
+        out: list[float] = []
+        for c in counters:
+            entry = table.get(c.key)
+            out.append(entry[0] if entry is not None and entry[1] > now else 0)
+        return out
+
+    def increment(self, counters: Sequence[Counter], amount: float, now: float) -> None:
+        """Add ``amount`` to each counter (a counter lives until its window ends)."""
+        if now >= self._state["next_sweep"]:
+            self._sweep(now)
+        table = self.counters
+        for c in counters:
+            entry = table.get(c.key)
+            base = entry[0] if entry is not None and entry[1] > now else 0
+            table[c.key] = [base + amount, c.expires_at]
+
     async def close(self) -> None:
         return None
 
@@ -145,6 +168,19 @@ end
 local out = {allowed}
 for i = 1, n do out[i + 1] = usages[i] end
 return out
+"""
+
+
+# KEYS: counter keys; ARGV: amount, ttls (seconds)... A counter's TTL is set when it is created.
+_INCR_SCRIPT = """
+local amount = ARGV[1]
+local whole = tonumber(amount) == math.floor(tonumber(amount))
+for i = 1, #KEYS do
+  local created = redis.call('EXISTS', KEYS[i]) == 0
+  if whole then redis.call('INCRBY', KEYS[i], amount) else redis.call('INCRBYFLOAT', KEYS[i], amount) end
+  if created then redis.call('EXPIRE', KEYS[i], ARGV[i + 1]) end
+end
+return 1
 """
 
 
@@ -177,6 +213,7 @@ class RedisPolicy:
             kwargs["ssl_check_hostname"] = bool(conf.get("ssl_verify"))
         self.client = aioredis.Redis(**kwargs)
         self.script = self.client.register_script(_SCRIPT)
+        self.incr_script = self.client.register_script(_INCR_SCRIPT)
         self._errors: tuple[type[BaseException], ...] = (redis.exceptions.RedisError, OSError, TimeoutError)
 
     async def check_and_count(self, counters: Sequence[Counter], now: float) -> tuple[list[float], bool]:
@@ -189,6 +226,20 @@ class RedisPolicy:
             raise PolicyError(f"{type(exc).__name__}: {exc}") from exc
         allowed = bool(int(res[0]))
         return [float(x) if not isinstance(x, int) else x for x in res[1:]], allowed
+
+    async def usage(self, counters: Sequence[Counter], now: float) -> list[float]:
+        try:
+            values = await self.client.mget([c.key for c in counters])
+        except self._errors as exc:
+            raise PolicyError(f"{type(exc).__name__}: {exc}") from exc
+        return [0 if v is None else (int(v) if v.isdigit() else float(v)) for v in values]
+
+    async def increment(self, counters: Sequence[Counter], amount: float, now: float) -> None:
+        ttls = [max(1, math.ceil(c.expires_at - now)) for c in counters]
+        try:
+            await self.incr_script(keys=[c.key for c in counters], args=[_num(amount), *ttls])
+        except self._errors as exc:
+            raise PolicyError(f"{type(exc).__name__}: {exc}") from exc
 
     async def close(self) -> None:
         try:

@@ -14,6 +14,7 @@ request as this plugin received it (earlier plugins' changes included, this plug
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from multidict import CIMultiDict
@@ -50,6 +51,7 @@ from .templates import (
 
 NAME = "request-transformer"
 PRIORITY = 801
+log = logging.getLogger(__name__)
 
 
 # -- schema ---------------------------------------------------------------------------------------
@@ -126,7 +128,8 @@ CONFIG = Record(
 class _Broken:
     """A value whose template failed to compile: rendering it is a 500, as in Kong."""
 
-    def __init__(self, error: str) -> None:
+    def __init__(self, source: str, error: str) -> None:
+        self.source = source
         self.error = error
 
 
@@ -142,7 +145,7 @@ def _compile_value(value: str) -> Value:
     try:
         return compile_template(value)
     except TemplateSyntaxError as exc:
-        return _Broken(str(exc))
+        return _Broken(value, str(exc))
 
 
 def _compile_entries(entries: list[str] | None, names_only: bool = False) -> list[Entry]:
@@ -159,10 +162,20 @@ def _render(value: Value, env: LazyEnv) -> str | None:
     if value is None:
         return None
     if isinstance(value, _Broken):
-        raise TemplateError(f"invalid template: {value.error}")
+        raise TemplateError(f"failed to render the template {value.source}, error:invalid template: {value.error}")
     if value.is_plain:
         return value.source
-    return value.render(env)
+    try:
+        return value.render(env)
+    except TemplateError as exc:  # Kong's words (access.lua), naming the configured value
+        raise TemplateError(f"failed to render the template {value.source}, error:{exc}") from None
+
+
+def _render_failed(ctx: RequestContext, exc: TemplateError) -> Exception:
+    """A template that cannot be rendered: Kong's 500, one log line (never a traceback)."""
+    log.error("[%s] %s", NAME, exc)
+    ctx.decisions.append(Decision(NAME, "error", str(exc), {"error": str(exc)}))
+    return ctx.kong_error(500, UNEXPECTED)
 
 
 class RequestTransformerHandler(Handler):
@@ -226,8 +239,7 @@ class RequestTransformerHandler(Handler):
             if self.has_query:
                 self._transform_query(ctx, env, done)
         except TemplateError as exc:
-            ctx.decisions.append(Decision(NAME, "error", f"template failed to render: {exc}", {"error": str(exc)}))
-            raise ctx.kong_error(500, UNEXPECTED) from None
+            raise _render_failed(ctx, exc) from None
         self._decide(ctx, done)
         return True
 
@@ -249,8 +261,7 @@ class RequestTransformerHandler(Handler):
             if self.has_query:
                 self._transform_query(ctx, env, done)
         except TemplateError as exc:
-            ctx.decisions.append(Decision(NAME, "error", f"template failed to render: {exc}", {"error": str(exc)}))
-            raise ctx.kong_error(500, UNEXPECTED) from None
+            raise _render_failed(ctx, exc) from None
         self._decide(ctx, done)
 
     async def _transform_method(self, ctx: RequestContext, done: list[str]) -> None:
@@ -536,4 +547,6 @@ PLUGIN = PluginSpec(
     config=CONFIG,
     description="Transform the request before it reaches the upstream: headers, query string, body, method and path, with templates.",
     handler=RequestTransformerHandler,
+    consumer_groups=True,
+    any_protocol=True,
 )

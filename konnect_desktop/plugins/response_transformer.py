@@ -191,4 +191,5 @@ PLUGIN = PluginSpec(
     config=CONFIG,
     description="Transform the upstream response before it reaches the client: headers and JSON body.",
     handler=ResponseTransformerHandler,
+    consumer_groups=True,
 )

@@ -16,6 +16,12 @@ rejects such values); an evaluation error when it is rendered (Kong answers 500)
 A template part is found like Penlight finds it: ``$`` followed by a balanced ``(...)``; quotes
 do not hide parentheses, so ``$('$(literal)')`` renders the text ``$(literal)``. A part's value is
 rendered as ``tostring(value or '')``: nil and false render as the empty string.
+
+Numbers are Lua's (LuaJIT's): every number is a double. Python ints are used only while a double
+holds them exactly (|n| < 2^53); anything bigger becomes a float, overflow gives ``inf`` (a
+header of 5000 nines, or ``0xfff…``, computes to ``inf`` as in Kong, never an exception), and
+``tostring`` prints ``%.14g`` (``1e+15``, ``inf``, ``-inf``, ``nan``). Whatever else goes wrong
+while rendering is a ``TemplateError`` (Kong answers 500 and logs one line).
 """
 
 from __future__ import annotations
@@ -33,6 +39,23 @@ class TemplateSyntaxError(ValueError):
 
 class TemplateError(Exception):
     """Rendering failed (e.g. indexing nil, calling a non-function)."""
+
+
+_EXACT = 2**53  # below this a double holds every integer exactly
+
+
+def lua_number(x: int | float) -> int | float:
+    """``x`` as a Lua number (a double): an int only while exact, else a float (±inf on overflow)."""
+    if isinstance(x, int):
+        if -_EXACT < x < _EXACT:
+            return x
+        try:
+            return float(x)
+        except OverflowError:
+            return math.inf if x > 0 else -math.inf
+    if x.is_integer() and abs(x) < _EXACT:
+        return int(x)
+    return x
 
 
 # -- tokens ---------------------------------------------------------------------------------------
@@ -76,9 +99,7 @@ def _tokenize(src: str) -> list[Tok]:
         m = _NUMBER.match(src, i)
         if m and (c.isdigit() or (c == "." and i + 1 < n and src[i + 1].isdigit())):
             text = m.group()
-            value: float | int = int(text, 16) if text[:2].lower() == "0x" else float(text)
-            if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
-                value = int(value)
+            value = lua_number(int(text, 16) if text[:2].lower() == "0x" else float(text))
             toks.append(Tok("num", value, text))
             i = m.end()
             continue
@@ -378,24 +399,23 @@ _STRING_METHODS: dict[str, Callable[..., Any]] = {
 }
 
 
+# what Lua's tonumber reads (no "inf"/"nan" words, no "1_000" as Python's float() would take)
+_HEX_STR = re.compile(r"[+-]?0[xX][0-9a-fA-F]+")
+_DEC_STR = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+
+
 def _tonumber(v: Any) -> float | int | None:
     if isinstance(v, bool):
         return None
     if isinstance(v, (int, float)):
-        return v
+        return lua_number(v)
     if isinstance(v, str):
-        s = v.strip()
-        try:
-            if s[:2].lower() == "0x":
-                return int(s, 16)
-            f = float(s)
-        except ValueError:
-            return None
-        if math.isnan(f) and s.lower() in ("nan", "+nan", "-nan"):
-            return None  # Lua does not read "nan"/"inf" words as numbers
-        if s.lower().lstrip("+-") in ("inf", "infinity"):
-            return None
-        return int(f) if f.is_integer() and abs(f) < 2**53 else f
+        s = v.strip(" \t\r\n\f\v")
+        if _HEX_STR.fullmatch(s):
+            return lua_number(int(s, 16))  # int() of hex digits has no length limit
+        if _DEC_STR.fullmatch(s):
+            return lua_number(float(s))  # 5000 nines → inf, as strtod gives
+        return None
     return None
 
 
@@ -412,16 +432,13 @@ def tostring(v: Any) -> str:
         return "nil"
     if isinstance(v, bool):
         return "true" if v else "false"
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, float):
-        if math.isinf(v):
-            return "inf" if v > 0 else "-inf"
-        if math.isnan(v):
+    if isinstance(v, (int, float)):
+        f = float(lua_number(v))
+        if math.isinf(f):
+            return "inf" if f > 0 else "-inf"
+        if math.isnan(f):
             return "nan"
-        if v.is_integer() and abs(v) < 1e15:
-            return str(int(v))
-        return f"{v:.14g}"
+        return f"{f:.14g}"  # LuaJIT's number format: 1e+14, 9.007199254741e+15, 0.1
     if isinstance(v, str):
         return v
     if isinstance(v, (list, tuple)):
@@ -471,6 +488,10 @@ def _lua_eq(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
+def _floor(q: float) -> float:
+    return q if math.isinf(q) or math.isnan(q) else math.floor(q)
+
+
 def _arith(op: str, a: Any, b: Any) -> float | int:
     x, y = _tonumber_strict(a), _tonumber_strict(b)
     if op == "+":
@@ -485,20 +506,19 @@ def _arith(op: str, a: Any, b: Any) -> float | int:
         else:
             r = x / y
     elif op == "%":
-        if y == 0:
-            r = math.nan
-        else:
-            r = x - math.floor(x / y) * y
+        # Lua 5.1: a - floor(a/b)*b, in doubles (inf % 3 and 5 % inf are nan)
+        r = math.nan if y == 0 else x - _floor(x / y) * y
     else:  # ^
         try:
             r = float(x) ** float(y)
-        except (OverflowError, ZeroDivisionError):
+        except ZeroDivisionError:  # 0 ^ -1
             r = math.inf
+        except OverflowError:  # (-10) ^ 301 is -inf
+            odd = float(y).is_integer() and float(y) % 2 == 1
+            r = -math.inf if x < 0 and odd else math.inf
         if isinstance(r, complex):
             r = math.nan
-    if isinstance(r, float) and r.is_integer() and abs(r) < 2**53:
-        return int(r)
-    return r
+    return lua_number(r)
 
 
 def evaluate(node: tuple[Any, ...], env: Any) -> Any:
@@ -521,8 +541,7 @@ def evaluate(node: tuple[Any, ...], env: Any) -> Any:
     if kind == "not":
         return not _truthy(evaluate(node[1], env))
     if kind == "neg":
-        v = _tonumber_strict(evaluate(node[1], env))
-        return -v
+        return -_tonumber_strict(evaluate(node[1], env))
     if kind == "len":
         v = evaluate(node[1], env)
         if isinstance(v, str):
@@ -597,13 +616,19 @@ class Template:
         return all(isinstance(p, str) for p in self.parts)
 
     def render(self, env: Any) -> str:
+        """The rendered text; any failure is a ``TemplateError`` (never another exception)."""
         out: list[str] = []
-        for p in self.parts:
-            if isinstance(p, str):
-                out.append(p)
-            else:
-                v = evaluate(p, env)
-                out.append(tostring(v if _truthy(v) else ""))
+        try:
+            for p in self.parts:
+                if isinstance(p, str):
+                    out.append(p)
+                else:
+                    v = evaluate(p, env)
+                    out.append(tostring(v if _truthy(v) else ""))
+        except TemplateError:
+            raise
+        except (RecursionError, MemoryError, ArithmeticError, ValueError, TypeError) as exc:
+            raise TemplateError(f"{type(exc).__name__}: {exc}") from None
         return "".join(out)
 
 
@@ -656,6 +681,6 @@ class LazyEnv:
 
 
 __all__ = [
-    "Template", "TemplateError", "TemplateSyntaxError", "LazyEnv", "LuaTable", "compile_template",
+    "Template", "TemplateError", "TemplateSyntaxError", "LazyEnv", "LuaTable", "compile_template", "lua_number",
     "parse_expression", "evaluate", "tostring", "header_key",
 ]

@@ -7,7 +7,8 @@ error bodies follow Kong 3.x (``kong/api/endpoints.lua``, ``kong/api/arguments.l
 (``ENTITIES``): for each entity its collection and entity paths, and for each foreign key the
 nested collection (``/services/{s}/routes``), the nested entity (``/services/{s}/routes/{r}``) and
 the foreign-entity path (``/routes/{r}/service``). Hand-written handlers cover what Kong writes by
-hand too: consumer-group membership, info and status, schemas, tags and ``/config``.
+hand too: consumer-group membership, info and status, schemas, tags and ``/config``. Bundled
+plugins add their own endpoints (``PluginSpec.admin_routes``, e.g. proxy-cache's purges).
 
 The store is synchronous SQLite; every store call runs on one worker thread owned by this app, so
 the event loop (shared with the proxy and the GUI) never waits on disk, and a multi-step change
@@ -20,6 +21,9 @@ Choices where Kong has none to copy:
   transaction (201 with the loaded entities keyed by table and id, as Kong's DB-less node
   answers), ``GET`` returns ``{"config": "<decK YAML>"}``.
 * ``Kong-Admin-Token`` (Enterprise's RBAC header) protects the API when a token is configured.
+* Only loopback (or explicitly allowed) ``Host`` names are served, a browser ``Origin`` must be
+  allowed, and CORS headers are sent only for allowed origins (``admin_guard``): the runtime
+  lives next to a web browser, Kong's Admin API behind a firewall.
 """
 
 from __future__ import annotations
@@ -28,7 +32,6 @@ import asyncio
 import concurrent.futures
 import functools
 import hmac
-import ipaddress
 import json
 import logging
 import os
@@ -49,8 +52,10 @@ from ..model import ENTITIES, EntityDef, check_entity
 from ..model.entities import VAULT_BACKENDS
 from ..model.errors import DECLARATIVE_CONFIG, KongError, NotFound, lua_pretty, schema_violation
 from ..model.schema import UUID_RE, Schema
+from ..plugins.base import AdminCall as PluginAdminCall
 from . import admin_certificates, admin_config, admin_debug, admin_upstreams
 from .admin_body import Body, BodyError, decode_form, parse_json, parse_urlencoded
+from .admin_guard import TOKEN_HEADER, AdminAccess, check_bind, require_token_for
 from .status_api import status_body, store_reachable
 
 log = logging.getLogger(__name__)
@@ -61,7 +66,6 @@ MAX_BODY = 10 * 1024 * 1024
 MAX_PAGE_SIZE = 1000
 DEFAULT_PAGE_SIZE = 100
 MAX_TAGS_FILTER = 5
-TOKEN_HEADER = "Kong-Admin-Token"
 JSON_TYPE = "application/json; charset=utf-8"
 
 # Kong's names for credential collections under their consumer (``admin_api_nested_name``).
@@ -79,7 +83,6 @@ _TAGS_OR = re.compile(f"^(?:{_TAG_CHARS}+(?:/|$))+$")
 _LUA_NUMBER = re.compile(r"^\s*[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?\s*$")
 
 NEEDS_BODY = frozenset({"POST", "PUT", "PATCH"})
-_LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"})
 
 
 ADMIN_API_KEY: web.AppKey[AdminAPI] = web.AppKey("admin_api")
@@ -158,31 +161,6 @@ def _page_size(call: Call) -> int:
     return int(n)
 
 
-def require_token_for(host: str | None) -> bool:
-    """Whether binding the Admin API on ``host`` needs an admin token: anything but loopback.
-
-    An empty host, ``0.0.0.0`` or ``::`` listen on every interface, so they need one too.
-    """
-    if not host:
-        return True
-    h = host.strip().strip("[]").lower()
-    if h in _LOOPBACK_NAMES:
-        return False
-    try:
-        return not ipaddress.ip_address(h).is_loopback
-    except ValueError:
-        return True
-
-
-def check_bind(host: str | None, admin_token: str | None) -> None:
-    """Raise ``ValueError`` if the Admin API may not listen on ``host`` without a token."""
-    if require_token_for(host) and not admin_token:
-        raise ValueError(
-            f"refusing to expose the Admin API on {host or 'all interfaces'} without an admin token; "
-            "set one or listen on 127.0.0.1"
-        )
-
-
 # -- routing ------------------------------------------------------------------------------------
 @dataclass
 class Call:
@@ -227,11 +205,17 @@ class AdminAPI:
         info: Callable[[], dict[str, Any]] | None = None,
         admin_token: str | None = None,
         max_body: int = MAX_BODY,
+        access: AdminAccess | None = None,
+        services: Any = None,
+        metrics: Callable[[], Awaitable[str]] | None = None,
         health: Any = None,
     ) -> None:
         self.store = store
+        self.services = services  # the gateway's RuntimeServices, for plugin endpoints
         self.health = health  # runtime.health.HealthRegistry shared with the balancers
         self._info = info
+        self.access = access if access is not None else AdminAccess()
+        self._metrics = metrics
         self._token = admin_token.encode("utf-8") if admin_token else None
         self.max_body = max_body
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="admin-api")
@@ -327,12 +311,42 @@ class AdminAPI:
         self.route("/tags/{tags}", "GET", self._tags)
         self.route("/config", "GET", self._config_get, raw_body=True)
         self.route("/config", "POST", self._config_post, raw_body=True)
+        self.route("/metrics", "GET", self._metrics_get)
         admin_debug.register(self)  # /timers, /debug/node/log-level, /status/dns
         admin_upstreams.register(self)  # /upstreams/{u}/health, target health by hand
         admin_certificates.register(self)  # certificates with their snis pseudo-field
+        # endpoints bundled plugins contribute (Kong's kong/plugins/<name>/api.lua)
+        for spec in plugin_registry.all_specs():
+            for pr in spec.admin_routes:
+                self.route(pr.template, pr.method, self._plugin_endpoint(spec.name, pr))
+
+    def _plugin_endpoint(self, name: str, pr: Any) -> Handler:
+        names = [p[1:-1] for p in pr.template.strip("/").split("/") if p.startswith("{")]
+
+        async def instances() -> list[dict[str, Any]]:
+            stored = await self.run(lambda: self.store.all("plugins"))
+            return [p for p in stored if p.get("name") == name]
+
+        async def instance(plugin_id: str) -> dict[str, Any] | None:
+            if not is_uuid(plugin_id):
+                return None
+            found = await self.run(lambda: self.store.find("plugins", plugin_id))
+            return found if found is not None and found.get("name") == name else None
+
+        async def handler(call: Call) -> web.StreamResponse:
+            pcall = PluginAdminCall(dict(zip(names, call.params, strict=True)), call.query, self.services,
+                                    instances, instance)
+            status, body = await pr.handler(pcall)
+            return _json_response(status, body)
+
+        return handler
 
     # -- request pipeline ---------------------------------------------------------------------
     async def _handle(self, request: web.Request) -> web.StreamResponse:
+        refused = self.access.refusal(request.headers)
+        if refused is not None:  # before anything else: a foreign page never reaches the store
+            log.warning("Admin API: refused %s %s: %s", request.method, request.rel_url.path, refused)
+            return _json_response(403, {"message": refused})
         self.stats["total_requests"] += 1
         self.stats["active"] += 1
         started = time.perf_counter()
@@ -354,6 +368,8 @@ class AdminAPI:
         finally:
             self.stats["active"] -= 1
         response.headers["X-Kong-Admin-Latency"] = str(int((time.perf_counter() - started) * 1000))
+        for k, v in self.access.cors_headers(request.headers).items():
+            response.headers.setdefault(k, v)
         return response
 
     def _authorized(self, request: web.Request) -> bool:
@@ -374,15 +390,13 @@ class AdminAPI:
         found = self._match(segs)
         method = request.method.upper()
         if method == "OPTIONS":
-            # Preflight for browser GUIs: answer without the token, which browsers do not send.
+            # Kong answers OPTIONS with the path's verbs, without the token (browsers' preflights
+            # carry none); CORS headers only for an origin the user allowed (admin_guard).
             if found is None:
                 raise _message(404, "Not found")
             allowed = self._allowed(found[0])
             return web.Response(status=204, headers={
-                "Allow": allowed,
-                "Access-Control-Allow-Methods": allowed,
-                "Access-Control-Allow-Headers": f"Content-Type, {TOKEN_HEADER}",
-            })
+                "Allow": allowed, **self.access.preflight_headers(request.headers, allowed)})
         if not self._authorized(request):
             raise _message(401, "Invalid admin token")
         if found is None:
@@ -877,6 +891,14 @@ class AdminAPI:
         body.update(extra)
         return _json_response(200, body)
 
+    async def _metrics_get(self, call: Call) -> web.StreamResponse:
+        """The prometheus plugin's ``GET /metrics`` (Prometheus text format)."""
+        if self._metrics is None:  # an Admin API over a bare store: no runtime to measure
+            raise _message(404, "Not found")
+        from .metrics import CONTENT_TYPE
+
+        return web.Response(body=(await self._metrics()).encode("utf-8"), headers={"Content-Type": CONTENT_TYPE})
+
     async def _status(self, call: Call) -> web.StreamResponse:
         reachable = await self.run(lambda: store_reachable(self.store))
         return _json_response(200, status_body(self.store, self.stats, reachable))
@@ -1080,6 +1102,9 @@ def create_admin_app(
     info: Callable[[], dict[str, Any]] | None = None,
     admin_token: str | None = None,
     max_body: int = MAX_BODY,
+    access: AdminAccess | None = None,
+    services: Any = None,
+    metrics: Callable[[], Awaitable[str]] | None = None,
     health: Any = None,
 ) -> web.Application:
     """The Kong-compatible Admin API over ``store``, as an aiohttp application.
@@ -1087,9 +1112,14 @@ def create_admin_app(
     ``info()`` (optional) adds to ``GET /``: e.g. ``node_id``, ``hostname``, ``admin_listen``,
     ``proxy_listen`` (lists of "host:port") or a ``configuration`` dict merged into Kong's.
     With ``admin_token`` every request needs the header ``Kong-Admin-Token: <token>``.
-    ``health`` is the runtime's ``HealthRegistry`` (its own one when omitted).
+    ``access`` (default: bound to 127.0.0.1, nothing else allowed) decides which ``Host`` and
+    ``Origin`` headers are served. ``services`` (the running gateway's ``RuntimeServices``) lets
+    plugin endpoints reach their runtime state (proxy-cache's purge endpoints). ``metrics()``
+    (optional) produces the Prometheus text served on ``GET /metrics``; ``health`` is the
+    runtime's health registry (upstream/target health endpoints).
     """
-    return AdminAPI(store, info=info, admin_token=admin_token, max_body=max_body, health=health).app
+    return AdminAPI(store, info=info, admin_token=admin_token, max_body=max_body, access=access,
+                    services=services, metrics=metrics, health=health).app
 
 
 def admin_api_of(app: web.Application) -> AdminAPI:
@@ -1097,6 +1127,6 @@ def admin_api_of(app: web.Application) -> AdminAPI:
 
 
 __all__ = [
-    "create_admin_app", "require_token_for", "check_bind", "AdminAPI", "admin_api_of",
+    "create_admin_app", "require_token_for", "check_bind", "AdminAccess", "AdminAPI", "admin_api_of",
     "parse_tags_filter", "KONG_VERSION", "MAX_BODY",
 ]

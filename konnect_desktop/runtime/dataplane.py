@@ -47,6 +47,8 @@ from ..plugins.base import (
 from .balancer import RequestFacts
 from .config_view import ACCESS_ASYNC, ACCESS_NONE, ACCESS_SYNC
 from .echo import ECHO_HOST, echo_response
+from .limits import DEFAULT_LIMITS, ProxyLimits
+from .request_body import BodyTooLarge, RequestBody
 from .tls import server_name_of
 from .traffic import TrafficEntry, TrafficLog
 from .upstream import UpstreamConnection, UpstreamError, UpstreamPool
@@ -60,10 +62,8 @@ KONG_VERSION = "3.9.1"
 SERVER = f"kong/{KONG_VERSION}".encode()
 VIA_VALUE = f"1.1 kong/{KONG_VERSION}".encode()
 
-HIGH_WATER = 256 * 1024  # request bytes buffered before we stop reading the client
-MAX_HEAD = 64 * 1024  # request line + headers (nginx allows 4 x 8k by default)
 KEEPALIVE_TIMEOUT = 60.0  # idle client connections are closed after this (nginx's keepalive_timeout)
-REPLAY_MAX = 1024 * 1024  # request bytes kept to retry on another connection
+LINGERING_TIMEOUT = 5.0  # after a refusal, what the client still sends is read and dropped this long (nginx)
 
 MSG_NO_ROUTE = "no Route matched with those values"
 MSG_TIMEOUT = "The upstream server is timing out"
@@ -133,15 +133,35 @@ def _split_host(host: str) -> tuple[str, int | None]:
     return host, None
 
 
-class _HeadTooLarge(Exception):
-    pass
+class _Refuse(Exception):
+    """Raised from a parser callback: answer ``status`` (nginx's own answer) and stop reading."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+# nginx's answers to a request it will not pass to Kong, with the bodies Kong's error handler
+# gives them (kong/error_handlers.lua)
+MSG_BAD_REQUEST = "Bad request"
+MSG_HEADER_TIMEOUT = "Request timeout"
+MSG_TOO_LARGE = "Payload too large"
+MSG_HEAD_TOO_LARGE = "Request Header Fields Too Large"
+
+
+def refusal(status: int, message: str) -> bytes:
+    """A complete response that ends the connection (the client sent something unusable)."""
+    body = json.dumps({"message": message}, separators=(",", ":")).encode()
+    return b"%sContent-Type: application/json; charset=utf-8\r\nContent-Length: %d\r\nServer: %s\r\n" \
+           b"Connection: close\r\n\r\n%s" % (status_line(status), len(body), SERVER, body)
 
 
 class Request:
     """One client request as parsed (raw bytes where possible)."""
 
     __slots__ = ("method", "version", "target", "headers", "host", "keep_alive", "body",
-                 "chunked", "content_length", "xff", "via", "expect", "done_parsing", "fwd")
+                 "chunked", "content_length", "xff", "via", "expect", "done_parsing", "fwd", "refused")
 
     def __init__(self) -> None:
         self.method = "GET"
@@ -158,141 +178,7 @@ class Request:
         self.expect = False
         self.done_parsing = False
         self.fwd: list[bytes] = []  # header lines forwarded as received (pieces to join)
-
-
-class RequestBody:
-    """A request body in flight: buffered until an upstream takes it, then streamed.
-
-    Keeps what was sent (up to ``REPLAY_MAX``) so a retry on another connection can resend it.
-    """
-
-    __slots__ = ("conn", "chunks", "size", "complete", "failed", "waiter", "sink", "end",
-                 "unlimited", "paused", "replayable", "total", "discarding", "preview", "chunked")
-
-    def __init__(self, conn: ClientConnection, chunked: bool) -> None:
-        self.conn = conn
-        self.chunks: list[bytes] = []
-        self.size = 0
-        self.complete = False
-        self.failed = False
-        self.waiter: asyncio.Future[None] | None = None
-        self.sink: Callable[[bytes], None] | None = None
-        self.end: Callable[[], None] | None = None
-        self.unlimited = False
-        self.paused = False
-        self.replayable = True
-        self.total = 0
-        self.discarding = False
-        self.preview: bytes | None = None
-        self.chunked = chunked
-
-    # from the client parser
-    def feed(self, chunk: bytes) -> None:
-        self.total += len(chunk)
-        if self.discarding:
-            return
-        if self.preview is None:
-            self.preview = chunk[:4096]
-        if self.replayable:
-            self.chunks.append(chunk)
-            self.size += len(chunk)
-        sink = self.sink
-        if sink is not None:
-            sink(chunk)
-            if self.replayable and self.size > REPLAY_MAX:
-                self.replayable = False
-                self.chunks = []
-        else:
-            if not self.replayable:  # buffered after a failed attempt: can't be sent anyway
-                return
-            if self.size > HIGH_WATER and not self.unlimited:
-                self.pause()
-
-    def finish(self) -> None:
-        self.complete = True
-        if self.end is not None:
-            self.end()
-        self._wake()
-
-    def fail(self) -> None:
-        self.failed = True
-        self._wake()
-
-    def _wake(self) -> None:
-        w = self.waiter
-        if w is not None and not w.done():
-            w.set_result(None)
-
-    # flow control (also driven by the upstream transport's write buffer)
-    def pause(self) -> None:
-        if not self.paused and not self.complete:
-            self.paused = True
-            self.conn.pause_reading()
-
-    def resume(self) -> None:
-        if self.paused:
-            self.paused = False
-            self.conn.resume_reading()
-
-    async def read_all(self) -> bytes:
-        """The whole body (plugins asking for it, the echo upstream)."""
-        self.unlimited = True
-        self.resume()
-        while not self.complete:
-            if self.failed:
-                raise ConnectionError("client closed the connection while sending the body")
-            self.waiter = asyncio.get_running_loop().create_future()
-            await self.waiter
-            self.waiter = None
-        if len(self.chunks) != 1:
-            self.chunks = [b"".join(self.chunks)]
-        return self.chunks[0] if self.chunks else b""
-
-    def attach(self, conn: UpstreamConnection, chunked: bool) -> None:
-        """Stream to ``conn``: replay what is buffered, then pass chunks as they come."""
-        transport = conn.transport
-        assert transport is not None
-        write = transport.write
-        touch = conn.touch
-        if chunked:
-            def sink(c: bytes) -> None:
-                if c:
-                    write(b"%x\r\n%s\r\n" % (len(c), c))
-                    touch()
-
-            def end() -> None:
-                write(b"0\r\n\r\n")
-                touch()
-        else:
-            def sink(c: bytes) -> None:
-                write(c)
-                touch()
-
-            def end() -> None:
-                touch()
-        for c in self.chunks:
-            sink(c)
-        if not self.replayable:
-            self.chunks = []
-        self.sink = sink
-        self.end = end
-        conn.body_source = self
-        if self.complete:
-            end()
-        else:
-            self.resume()
-
-    def detach(self) -> None:
-        self.sink = None
-        self.end = None
-
-    def discard(self) -> None:
-        """Nobody will read the rest: drop it as it arrives (keeps the connection usable)."""
-        self.discarding = True
-        self.chunks = []
-        self.sink = None
-        self.end = None
-        self.resume()
+        self.refused = 0  # a status nginx would answer without proxying (413 for a body too large)
 
 
 class ClientConnection(asyncio.Protocol):
@@ -330,6 +216,14 @@ class ClientConnection(asyncio.Protocol):
         self._next_ready = False
         self._wakeup: asyncio.Future[None] | None = None
         self._task: asyncio.Task[None] | None = None
+        # request hygiene (nginx's limits, see limits.py)
+        self.limits: ProxyLimits = server.limits
+        self._in_head = True  # the parser is inside (or waiting for) a request head
+        self._head_t0: float | None = server.clock()  # when the head began (client_header_timeout)
+        self._head_seen = 0  # bytes received while inside the head
+        self._head_count = 0  # header lines of the head being parsed
+        self._eof = False  # nothing more is read: after "Connection: close", or a refused head
+        self._final: bytes | None = None  # the refusal to send once the requests before it are answered
 
     # -- asyncio.Protocol -------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -353,27 +247,80 @@ class ClientConnection(asyncio.Protocol):
         self.server.connections.add(self)
 
     def data_received(self, data: bytes) -> None:
+        if self._eof:
+            return  # after "Connection: close" or a refusal nothing more is read (nginx)
         self.last_active = self.loop.time()
+        if self._in_head:
+            if self._head_t0 is None:
+                self._head_t0 = self.server.clock()
+            seen = self._head_seen + len(data)
+            limit = self.limits.max_head
+            # (a head still growing is held by the parser until its end: refuse it before that)
+            if seen > limit and data.find(b"\r\n\r\n", 0, max(limit - self._head_seen, 0) + 4) < 0:
+                self._refuse(431, MSG_HEAD_TOO_LARGE)
+                return
+            self._head_seen = seen
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
             pass  # protocol upgrades are not proxied; the request itself was dispatched
         except httptools.HttpParserCallbackError as exc:
-            if isinstance(exc.__context__, _HeadTooLarge) and self.transport is not None and self._active is None:
-                body = b'{"message":"Request Header Fields Too Large"}'
-                self.transport.write(
-                    b"HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Type: application/json; charset=utf-8\r\n"
-                    b"Content-Length: %d\r\nServer: %s\r\nConnection: close\r\n\r\n%s" % (len(body), SERVER, body))
+            cause = exc.__context__
+            if isinstance(cause, _Refuse):
+                self._refuse(cause.status, cause.message)
             else:
                 log.warning("request parsing failed: %s", exc)
-            self.close()
+                self._refuse(400, MSG_BAD_REQUEST)
         except httptools.HttpParserError:
-            if self._active is None and self.transport is not None:
-                body = b"{\"message\":\"Bad request\"}"
-                self.transport.write(
-                    b"HTTP/1.1 400 Bad Request\r\nContent-Type: application/json; charset=utf-8\r\n"
-                    b"Content-Length: %d\r\nServer: %s\r\nConnection: close\r\n\r\n%s" % (len(body), SERVER, body))
+            if not self._eof:  # (bytes after "Connection: close" are ignored, not refused)
+                self._refuse(400, MSG_BAD_REQUEST)
+
+    def _refuse(self, status: int, message: str) -> None:
+        """Stop reading and answer ``status`` once the requests already parsed are answered
+        (nginx answers those first; the refusal is the connection's last word)."""
+        self._eof = True
+        p = self._parsing
+        if p is not None:  # cut short inside its body
+            p.keep_alive = False
+            if p.body is not None and not p.body.complete:
+                p.body.fail()
+        if self._active is None:
+            self.last_word(refusal(status, message))
+        else:
+            self._final = refusal(status, message)
+
+    def last_word(self, data: bytes) -> None:
+        """Send ``data`` and close gracefully: our side first, then go on reading (and dropping)
+        what the client still sends for a moment. Closing with unread bytes would reset the
+        connection and the client might never see ``data`` (nginx's lingering close)."""
+        self._eof = True
+        t = self.transport
+        if t is None or self.closed:
+            return
+        t.write(data)
+        if not t.can_write_eof():
             self.close()
+            return
+        t.write_eof()
+        if self._read_pauses:
+            self._read_pauses = 0
+            t.resume_reading()
+        self.loop.call_later(LINGERING_TIMEOUT, self.close)
+
+    def header_timeout(self, now: float) -> bool:
+        """Close the connection if its request head is over ``client_header_timeout`` (408
+        when the client had started one, as nginx logs it); True when it did."""
+        t0 = self._head_t0
+        if t0 is None or not self._in_head or now - t0 <= self.limits.client_header_timeout:
+            return False
+        if self._active is not None:
+            return False  # (a pipelined head waits: reading is paused meanwhile)
+        if self._head_seen:
+            self._refuse(408, MSG_HEADER_TIMEOUT)
+        else:
+            self._eof = True
+            self.close()
+        return True
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -430,18 +377,29 @@ class ClientConnection(asyncio.Protocol):
         self._url = b""
         self._headers = []
         self._head_size = 0
+        self._head_count = 0
 
     def on_url(self, url: bytes) -> None:
         self._url += url
         self._head_size += len(url)
-        if self._head_size > MAX_HEAD:
-            raise _HeadTooLarge
+        lim = self.limits
+        if self._head_size > lim.max_head:
+            raise _Refuse(431, MSG_HEAD_TOO_LARGE)
+        if len(self._url) > lim.header_buffer_size:
+            raise _Refuse(414, "URI too long")  # nginx: the request line must fit one buffer
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._headers.append((name, value))
-        self._head_size += len(name) + len(value)
-        if self._head_size > MAX_HEAD:
-            raise _HeadTooLarge
+        n = len(name) + len(value) + 4  # "Name: value\r\n"
+        self._head_size += n
+        self._head_count += 1
+        lim = self.limits
+        if self._head_size > lim.max_head or self._head_count > lim.max_request_headers:
+            raise _Refuse(431, MSG_HEAD_TOO_LARGE)
+        if n > lim.header_buffer_size:
+            # nginx's 494 "Request Header Or Cookie Too Large", which reaches the client as a
+            # 400 (Kong spec 05-proxy/13-error_handlers_spec.lua, "HTTP 400")
+            raise _Refuse(400, MSG_BAD_REQUEST)
 
     def on_headers_complete(self) -> None:
         p = self.parser
@@ -461,12 +419,19 @@ class ClientConnection(asyncio.Protocol):
         has_body = False
         fwd = req.fwd
         drop = _REQ_DROP
+        self._in_head = False
+        self._head_t0 = None
+        self._head_seen = 0
+        host_seen = False
         for name, value in headers:
             n = name.lower()
             if n not in drop:
                 fwd += (name, b": ", value, b"\r\n")
                 continue
             if n == b"host":
+                if host_seen:  # nginx: "client sent duplicate host header"
+                    raise _Refuse(400, MSG_BAD_REQUEST)
+                host_seen = True
                 req.host = value
             elif n == b"content-length":
                 try:
@@ -484,8 +449,11 @@ class ClientConnection(asyncio.Protocol):
                 req.via = value
             elif n == b"expect":
                 req.expect = value.lower() == b"100-continue"
+        lim = self.limits
         if has_body:
-            req.body = RequestBody(self, req.chunked)
+            req.body = RequestBody(self, req.chunked, lim.client_body_buffer_size, lim.client_max_body_size)
+            if lim.client_max_body_size and (req.content_length or 0) > lim.client_max_body_size:
+                req.refused = 413  # answered in order, without reading the body
         self._parsing = req
         if self._active is None:
             self._start(req)
@@ -496,7 +464,17 @@ class ClientConnection(asyncio.Protocol):
     def on_body(self, body: bytes) -> None:
         req = self._parsing
         if req is not None and req.body is not None:
-            req.body.feed(body)
+            b = req.body
+            b.feed(body)
+            if b.too_large:  # over client_max_body_size (a chunked body: no Content-Length to check)
+                req.keep_alive = False
+                self._eof = True
+                if req is not self._active:
+                    req.refused = 413  # answered in its turn
+                elif b.sink is not None:
+                    self.close()  # already streaming upstream: all we can do is cut
+                # (else the exchange answers 413: ``read_all`` raises BodyTooLarge, and so does
+                # ``_upstream`` before sending anything)
 
     def on_message_complete(self) -> None:
         req = self._parsing
@@ -504,7 +482,11 @@ class ClientConnection(asyncio.Protocol):
             req.done_parsing = True
             if req.body is not None:
                 req.body.finish()
+            if not req.keep_alive:
+                self._eof = True  # bytes after "Connection: close" are not requests
         self._parsing = None
+        self._in_head = True
+        self._head_seen = 0
 
     # -- serving ----------------------------------------------------------------------------
     def _start(self, req: Request) -> None:
@@ -526,6 +508,11 @@ class ClientConnection(asyncio.Protocol):
 
     def _start_one(self, req: Request) -> None:
         self._active = req
+        if req.refused:
+            self._active = None
+            self._queue.clear()
+            self.last_word(refusal(req.refused, MSG_TOO_LARGE))
+            return
         if req.expect and req.body is not None and self.transport is not None:
             self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         if req.body is None and not self.server.closing:
@@ -620,6 +607,8 @@ class ClientConnection(asyncio.Protocol):
         if self.closed:
             return
         body = req.body
+        if body is not None:
+            body.close()
         if not req.keep_alive or srv_closing(self.server):
             self.close()
             return
@@ -635,6 +624,9 @@ class ClientConnection(asyncio.Protocol):
             nxt = self._queue.popleft()
             self.resume_reading()
             self._start(nxt)
+        elif self._final is not None:
+            final, self._final = self._final, None
+            self.last_word(final)
 
     async def drain(self) -> None:
         """Wait until the client's send buffer has room again."""
@@ -675,12 +667,19 @@ class _Exit(Exception):
         self.body = body
 
 
+def _too_large() -> _Exit:
+    return _Exit(413, MSG_TOO_LARGE, "request body over client_max_body_size")
+
+
 class ProxyServer:
     """The proxy listener of one runtime."""
 
     def __init__(self, snapshot: Snapshot, services: Services, traffic: TrafficLog,
-                 loop: asyncio.AbstractEventLoop | None = None) -> None:
+                 loop: asyncio.AbstractEventLoop | None = None, limits: ProxyLimits = DEFAULT_LIMITS) -> None:
         self.loop = loop or asyncio.get_running_loop()
+        self.limits = limits
+        # the clock of client_header_timeout (tests inject one and call ``_sweep``)
+        self.clock: Callable[[], float] = self.loop.time
         self.snapshot = snapshot
         self.services = services
         self.traffic = traffic
@@ -710,7 +709,10 @@ class ProxyServer:
                                                      reuse_address=True, backlog=1024)
         sock = self._server.sockets[0]
         self.host, self.port = sock.getsockname()[:2]
-        self._sweeper = self.loop.call_later(KEEPALIVE_TIMEOUT / 4, self._sweep)
+        self._sweeper = self.loop.call_later(self._sweep_interval(), self._sweep)
+
+    def _sweep_interval(self) -> float:
+        return min(self.keepalive_timeout, self.limits.client_header_timeout) / 4
 
     async def start_tls(self, host: str, port: int, ssl: Any) -> None:
         """The HTTPS listener (Kong's ``proxy_listen ... ssl``): the same proxy over TLS."""
@@ -719,13 +721,17 @@ class ProxyServer:
         self.tls_port = self._tls_server.sockets[0].getsockname()[1]
 
     def _sweep(self) -> None:
-        """Close client connections idle (between requests) for longer than the keep-alive timeout."""
+        """Close client connections idle (between requests) for longer than the keep-alive
+        timeout, and those whose request head is slower than ``client_header_timeout``."""
         cutoff = self.loop.time() - self.keepalive_timeout
+        now = self.clock()
         for c in list(self.connections):
+            if c.header_timeout(now):
+                continue
             if c._active is None and c._parsing is None and c.last_active < cutoff:
                 c.close()
         if not self.closing:
-            self._sweeper = self.loop.call_later(self.keepalive_timeout / 4, self._sweep)
+            self._sweeper = self.loop.call_later(self._sweep_interval(), self._sweep)
 
     async def stop(self, drain_timeout: float = 10.0) -> None:
         """Stop accepting, let in-flight requests finish (up to ``drain_timeout``), close."""
@@ -823,6 +829,7 @@ class ProxyServer:
         entry.raw_path = target
         entry.path = path
         entry.host = host_header
+        entry.host_note = snap.router.host_case_note(host_header, route)
         entry.request_headers = req.headers
         entry.route = route
         entry.service = service
@@ -895,6 +902,7 @@ class ProxyServer:
         entry.raw_path = req.target
         entry.path = path
         entry.host = host_header
+        entry.host_note = snap.router.host_case_note(host_header, match.route)
         entry.request_headers = req.headers
         route = match.route
         service = match.service
@@ -984,7 +992,7 @@ class ProxyServer:
             try:
                 if e[0].access_sync(ctx):
                     continue
-            except (PluginExit, ConnectionError):
+            except (PluginExit, ConnectionError, BodyTooLarge):
                 raise
             except Exception as exc:
                 log.exception("plugin %s failed in access", names[i])
@@ -1007,6 +1015,9 @@ class ProxyServer:
             await self._proxy_ctx(conn, req, ctx, ran, snap, service, entry, t0)
         except (_Exit, PluginExit) as ex:
             self._answer_exit(conn, req, ctx.request_id, ex, entry, t0, ctx, ran)
+        except BodyTooLarge:
+            req.keep_alive = False
+            self._answer_exit(conn, req, ctx.request_id, _too_large(), entry, t0, ctx, ran)
         except ConnectionError:
             req.keep_alive = False
             entry.error = "client closed the connection"
@@ -1059,6 +1070,7 @@ class ProxyServer:
         try:
             match = snap.router.match(req.method, host_header or None, path or "/", _HeaderView(req.headers),
                                       conn.scheme, conn.local_port, conn.sni)
+            entry.host_note = snap.router.host_case_note(host_header, match.route if match else None)
             if match is None:
                 raise _Exit(404, MSG_NO_ROUTE, "no route")
             route = match.route
@@ -1090,6 +1102,9 @@ class ProxyServer:
                                      rid, entry, t0, None, ran)
         except (_Exit, PluginExit) as ex:
             self._answer_exit(conn, req, rid, ex, entry, t0, ctx, ran)
+        except BodyTooLarge:
+            req.keep_alive = False
+            self._answer_exit(conn, req, rid, _too_large(), entry, t0, ctx, ran)
         except ConnectionError:
             req.keep_alive = False
             entry.error = "client closed the connection"
@@ -1170,7 +1185,7 @@ class ProxyServer:
                 waiting = e[0].access(ctx)
                 if waiting is not None:  # a plain ``def access`` that had to wait returned an awaitable
                     await waiting
-            except (PluginExit, ConnectionError):
+            except (PluginExit, ConnectionError, BodyTooLarge):
                 raise
             except Exception as exc:
                 log.exception("plugin %s failed in access", names[i])
@@ -1376,16 +1391,24 @@ class ProxyServer:
 
         if svc_host == ECHO_HOST:
             host_line = host_override or _service_host(service)
-            data = body if body is not None else (await stream.read_all() if stream is not None else b"")
+            cap = self.limits.echo_max_body
+            if body is not None:
+                data, size = body[:cap], len(body)
+            elif stream is not None:
+                # spooled beyond client_body_buffer_size; only the echoed part is read back
+                data, size = await stream.read_capped(cap)
+            else:
+                data, size = b"", 0
             pairs = [("Host", host_line)] + _parse_header_block(rest[len(line):])
-            if data:
-                pairs.append(("Content-Length", str(len(data))))
+            if size:
+                pairs.append(("Content-Length", str(size)))
             entry.upstream_headers = pairs
             entry.upstream_addr = ECHO_HOST
             entry.request_body = req.body.preview if req.body is not None else None
             entry.upstream_body = data[:4096] if data else None
             t_sent = loop.time()
-            status, rh, payload = echo_response(method, target, pairs, data, conn.client_ip)
+            status, rh, payload = echo_response(method, target, pairs, data, conn.client_ip,
+                                                body_size=size)
             lat = ((t_sent - t0) * 1000.0, (loop.time() - t_sent) * 1000.0)
             entry.proxy_latency, entry.upstream_latency = lat
             self._respond_buffered(conn, req, ctx, ran, status, [(_enc(k), _enc(v)) for k, v in rh], payload,
@@ -1431,6 +1454,9 @@ class ProxyServer:
                 if "Name or service not known" in exc.detail or "not known" in exc.detail:
                     raise _Exit(503, MSG_NAME_RESOLUTION, f"name resolution failed ({host})") from None
                 raise _Exit(502, MSG_BAD_GATEWAY, f"upstream connect failed ({exc.detail})") from None
+            if stream is not None and stream.too_large:
+                up.finish()
+                raise BodyTooLarge
             t_sent = loop.time()
             up.begin(head, body, head_request=method == "HEAD", read_timeout=read_timeout,
                      write_timeout=write_timeout)

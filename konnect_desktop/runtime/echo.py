@@ -8,6 +8,8 @@ the same answer over a real socket (aiohttp) for tests and demos.
 The JSON answer: ``method``, ``url``, ``path``, ``args`` (query; repeated keys become lists),
 ``headers`` (lower-case names; repeated headers become lists), ``data`` (body text), ``json``
 (parsed when the body is JSON), ``form`` (urlencoded or multipart fields), ``files``, ``origin``.
+The in-process echo echoes at most ``ProxyLimits.echo_max_body`` bytes of a body (the rest is
+spooled and dropped by the proxy); then ``data_truncated`` is true and ``data_size`` the real size.
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ def echo_body(
     body: bytes,
     origin: str,
     scheme: str = "http",
+    body_size: int | None = None,
 ) -> dict[str, Any]:
     """The echo document for one request (``target`` = path + query as received)."""
     hdrs = list(headers)
@@ -90,7 +93,7 @@ def echo_body(
                 form, files = _multipart(body, ctype)
             except Exception:  # malformed multipart: still echo the raw text
                 form, files = {}, {}
-    return {
+    doc = {
         "method": method,
         "url": f"{scheme}://{host}{target}",
         "path": path,
@@ -103,6 +106,10 @@ def echo_body(
         "files": files,
         "origin": origin,
     }
+    if body_size is not None and body_size > len(body):
+        doc["data_truncated"] = True
+        doc["data_size"] = body_size
+    return doc
 
 
 def echo_response(
@@ -111,9 +118,11 @@ def echo_response(
     headers: Iterable[tuple[str, str]],
     body: bytes,
     origin: str,
+    body_size: int | None = None,
 ) -> tuple[int, list[tuple[str, str]], bytes]:
-    """(status, headers, body) of the echo answer."""
-    doc = echo_body(method, target, headers, body, origin)
+    """(status, headers, body) of the echo answer (``body`` may be the first part of a body of
+    ``body_size`` bytes)."""
+    doc = echo_body(method, target, headers, body, origin, body_size=body_size)
     payload = json.dumps(doc, indent=2).encode() + b"\n"
     return 200, [("Content-Type", "application/json"), ("Server", "konnect-desktop-echo")], payload
 

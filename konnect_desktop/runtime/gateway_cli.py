@@ -5,6 +5,11 @@ until SIGINT/SIGTERM, then drains in-flight requests and exits 0. ``--config kon
 store match a decK file before serving (an invalid file prints every located problem and exits
 1, leaving the store untouched). A store that is empty on first start gets the sample
 configuration, so there is something to call right away.
+
+The Admin API stays on loopback unless ``--admin-listen`` opens it, and then only with a token:
+from ``--admin-token-file PATH`` (a private file), the ``KONG_ADMIN_TOKEN`` environment variable,
+or ``--admin-token`` (works, but other local users can read it in the process list, so we warn).
+Without one, a non-loopback ``--admin-listen`` is refused with exit code 2 and the fix.
 """
 
 from __future__ import annotations
@@ -14,6 +19,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..applog import add_log_level_argument
+
+OWNER = "konnect-desktop gateway run"
 READY = "Konnect Desktop gateway ready: proxy {proxy}  admin {admin}"
 
 
@@ -42,10 +50,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run_p.add_argument("--config", type=Path, default=None, metavar="KONG_YAML",
                        help="decK file to load at start (replaces the stored configuration)")
     run_p.add_argument("--name", default="default", help="runtime name (default: default)")
+    run_p.add_argument("--admin-token-file", type=Path, default=None, metavar="PATH",
+                       help="require the header Kong-Admin-Token with the token in PATH (a file only "
+                            "you can read); also: the KONG_ADMIN_TOKEN environment variable")
     run_p.add_argument("--admin-token", default=None, metavar="TOKEN",
-                       help="require the header Kong-Admin-Token: TOKEN on the Admin API")
+                       help="the token on the command line (visible to other local users in the "
+                            "process list: prefer --admin-token-file or KONG_ADMIN_TOKEN)")
+    run_p.add_argument("--admin-allow-host", action="append", default=[], metavar="NAME",
+                       help="also answer Admin API requests whose Host is NAME (repeatable; loopback "
+                            "names and the bound address are always allowed)")
+    run_p.add_argument("--admin-allow-origin", action="append", default=[], metavar="ORIGIN",
+                       help="let web pages from ORIGIN (e.g. http://localhost:3000) call the Admin "
+                            "API, with CORS answers (repeatable; none by default)")
     run_p.add_argument("--drain-timeout", type=float, default=10.0, metavar="SECONDS",
                        help="how long to let in-flight requests finish on shutdown (default 10)")
+    run_p.add_argument("--access-log", default="-", metavar="FILE",
+                       help="one line per proxied request, nginx combined format + Kong latencies: "
+                            "'-' for stdout (default), a file to append to (created 0600), or 'off'")
+    add_log_level_argument(run_p, default="info")
+    # the proxy's limits on client requests, with nginx's (Kong's) names and defaults
+    lim = run_p.add_argument_group("client request limits (nginx's names and defaults)")
+    lim.add_argument("--client-header-timeout", type=float, default=None, metavar="SECONDS",
+                     help="time to send the whole request head, else 408 (default 60)")
+    lim.add_argument("--large-client-header-buffers", default=None, metavar="'NUMBER SIZE'",
+                     help="a header line must fit SIZE (else 400), the head NUMBER x SIZE (else 431) "
+                          "(default '4 8k')")
+    lim.add_argument("--client-body-buffer-size", default=None, metavar="SIZE",
+                     help="a body read whole stays in memory up to SIZE, beyond it in a temporary file "
+                          "(default 8k)")
+    lim.add_argument("--client-max-body-size", default=None, metavar="SIZE",
+                     help="larger request bodies get 413 (default 0: no limit)")
 
 
 def _err(msg: str) -> None:
@@ -53,7 +87,9 @@ def _err(msg: str) -> None:
 
 
 def sample_config_path() -> Path:
-    return Path(__file__).resolve().parent.parent / "resources" / "sample" / "kong.yaml"
+    from ..appdirs import resource_path
+
+    return resource_path("sample", "kong.yaml")
 
 
 def _load_file(path: Path) -> Any:
@@ -75,22 +111,81 @@ def _store_is_empty(store: Any) -> bool:
     return all(store.count(t) == 0 for t in ("services", "routes", "plugins", "consumers", "upstreams"))
 
 
+def admin_token(args: argparse.Namespace) -> str | None:
+    """The Admin API token from the file, the environment or argv (in that order of preference);
+    raises ``TokenFileError`` for an unusable file."""
+    import os
+
+    from .admin_guard import TOKEN_ENV, read_token_file
+
+    if args.admin_token_file is not None:
+        return read_token_file(args.admin_token_file)
+    if args.admin_token:
+        _err("warning: --admin-token is visible to other users of this machine in the process "
+             f"list; prefer --admin-token-file PATH or the {TOKEN_ENV} environment variable")
+        return str(args.admin_token)
+    return os.environ.get(TOKEN_ENV) or None
+
+
+def limits_from_args(args: argparse.Namespace) -> Any:
+    """The ``ProxyLimits`` the options ask for (a ValueError names the bad option)."""
+    from .limits import DEFAULT_LIMITS, ProxyLimits, parse_header_buffers, parse_size
+
+    kw: dict[str, Any] = {}
+    if getattr(args, "client_header_timeout", None) is not None:
+        kw["client_header_timeout"] = args.client_header_timeout
+    if getattr(args, "large_client_header_buffers", None) is not None:
+        kw["header_buffers"], kw["header_buffer_size"] = parse_header_buffers(args.large_client_header_buffers)
+    for name in ("client_body_buffer_size", "client_max_body_size"):
+        if getattr(args, name, None) is not None:
+            kw[name] = parse_size(getattr(args, name), name)
+    return ProxyLimits(**kw) if kw else DEFAULT_LIMITS
+
+
 async def _serve(args: argparse.Namespace) -> int:
-    import asyncio
-    import signal
-
-    from ..model.errors import KongError
+    from .admin_guard import TokenFileError, UnsafeBindError, check_bind
     from .runtime import LocalRuntime
-    from .store import Store
+    from .store_lock import StoreInUse
 
+    try:
+        token = admin_token(args)
+        check_bind(args.admin_listen[0], token)  # before the store is opened or a file loaded
+    except (TokenFileError, UnsafeBindError) as exc:
+        _err(f"gateway: {exc}")
+        return 2
     config = None
     if args.config is not None:
         config = _load_file(args.config)
         if config is None:
             return 1
+    try:
+        limits = limits_from_args(args)
+    except ValueError as exc:
+        _err(f"gateway: {exc}")
+        return 2
     rt = LocalRuntime(args.name, db_path=args.db, proxy_listen=args.proxy_listen,
-                      admin_listen=args.admin_listen, admin_token=args.admin_token,
-                      proxy_listen_tls=args.proxy_listen_tls, status_listen=args.status_listen)
+                      admin_listen=args.admin_listen, admin_token=token,
+                      admin_allow_hosts=args.admin_allow_host, admin_allow_origins=args.admin_allow_origin,
+                      owner=OWNER, limits=limits, proxy_listen_tls=args.proxy_listen_tls,
+                      status_listen=args.status_listen)
+    try:  # before anything touches the store: --config must not replace a store another serves
+        rt.lock.acquire()
+    except StoreInUse as exc:
+        _err(f"gateway: {exc}")
+        return 3
+    try:
+        return await _serve_locked(args, rt, config)
+    finally:
+        rt.lock.release()
+
+
+async def _serve_locked(args: argparse.Namespace, rt: Any, config: Any) -> int:
+    import asyncio
+    import signal
+
+    from ..model.errors import KongError
+    from .store import Store
+
     store = await asyncio.to_thread(Store, rt.db_path)
     try:
         if config is not None:
@@ -119,11 +214,45 @@ async def _serve(args: argparse.Namespace) -> int:
             loop.add_signal_handler(sig, stop.set)
         except (NotImplementedError, RuntimeError):  # pragma: no cover - non-Unix
             signal.signal(sig, lambda *_: loop.call_soon_threadsafe(stop.set))
-    proxy = rt.proxy_url if rt.proxy_tls_url is None else f"{rt.proxy_url}  https {rt.proxy_tls_url}"
-    print(READY.format(proxy=proxy, admin=rt.admin_url), flush=True)
-    await stop.wait()
-    await rt.stop(drain_timeout=args.drain_timeout)
+    access = _open_access_log(args.access_log, rt)
+    # the addresses actually bound (0.0.0.0 when asked for it), not where a local client connects
+    proxy = f"http://{rt.proxy_bound}"
+    if rt.proxy_tls_bound:
+        proxy += f"  https https://{rt.proxy_tls_bound}"
+    print(READY.format(proxy=proxy, admin=", ".join(f"http://{a}" for a in rt.admin_bound)), flush=True)
+    try:
+        await stop.wait()
+        await rt.stop(drain_timeout=args.drain_timeout)
+    finally:
+        if access is not None:
+            access.close()
+            if access.stream is not sys.stdout:
+                access.stream.close()
     return 0
+
+
+def _open_access_log(where: str, rt: Any) -> Any:
+    from ..applog import open_private
+    from .access_log import AccessLog
+
+    if where == "off":
+        return None
+    stream = sys.stdout if where == "-" else open_private(Path(where))
+    return AccessLog(rt.traffic, stream)
+
+
+def _setup_logging(level: str) -> None:
+    """Log lines to stderr (stdout carries the ready line and the access log)."""
+    import logging
+
+    from ..credentials import install_log_filter
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(getattr(logging, level.upper()))
+    install_log_filter(root)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -131,9 +260,11 @@ def run(args: argparse.Namespace) -> int:
 
     if getattr(args, "gateway_command", None) != "run":
         _err("usage: konnect-desktop gateway run [--proxy-listen HOST:PORT] [--proxy-listen-tls HOST:PORT] "
-             "[--admin-listen HOST:PORT] "
-             "[--db PATH] [--config KONG_YAML] [--name NAME] [--admin-token TOKEN]")
+             "[--admin-listen HOST:PORT] [--status-listen HOST:PORT] "
+             "[--db PATH] [--config KONG_YAML] [--name NAME] [--admin-token-file PATH] "
+             "[--admin-allow-host NAME] [--admin-allow-origin ORIGIN]")
         return 2
+    _setup_logging(getattr(args, "log_level", "info"))
     try:
         import uvloop  # optional: faster loop for the headless gateway when installed
     except ImportError:

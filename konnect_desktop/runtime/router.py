@@ -24,7 +24,9 @@ What Kong does and where we read it (Kong/kong master, 3.9/3.10):
 * Host case: ATC compares ``http.host`` byte for byte (``==``, ``^=`` prefix, ``=^`` suffix)
   against the raw Host header and the hosts as stored on the route; nothing lower-cases either
   side. So **host matching is case-sensitive** (``Example.com`` does not match a route host
-  ``example.com``), exactly as in Kong 3.x with this flavor.
+  ``example.com``), exactly as in Kong 3.x with this flavor. What Kong never says, we do:
+  :meth:`Router.host_case_note` names the route a request would have matched but for case or a
+  trailing dot (the proxy puts it on the traffic entry).
 * Protocols do not take part in matching: an ``https``-only route also matches plain http, and
   the proxy answers with the route's ``https_redirect_status_code`` (``Match.redirect_status``);
   this is kong/runloop/handler.lua's access phase.
@@ -517,6 +519,11 @@ class Router:
         self._suffix: dict[str, _Bucket] = {}
         self._prefix: dict[str, _Bucket] = {}
         self._nohost = _Bucket()
+        # plain (non-wildcard) route hosts as written, and folded (lower case, no trailing dot)
+        # → the routes carrying them: for ``host_case_note``
+        self._plain_hosts: set[str] = set()
+        self._folded_hosts: dict[str, list[dict]] = {}
+        self._notes: dict[tuple[str, Any], str | None] = {}
         self._header_names: tuple[str, ...] = ()
         self._cache: OrderedDict[tuple[Any, ...], Match | None] = OrderedDict()
         self.cache_size = DEFAULT_CACHE_SIZE
@@ -601,6 +608,13 @@ class Router:
             m.service = service
             m.methods = frozenset(methods) if methods else None
             m.hosts = tuple(_host_entry(h) for h in hosts) if hosts else None
+            if index == 1:
+                for kind, value, _port in m.hosts or ():
+                    if kind == 0:
+                        self._plain_hosts.add(value)
+                        routes = self._folded_hosts.setdefault(fold_host(value), [])
+                        if route not in routes:
+                            routes.append(route)
             m.headers = tuple(compiled_headers)
             m.snis = tuple(_sni_entry(s) for s in snis) if snis else None
             if group and group[0].startswith("~"):
@@ -764,6 +778,27 @@ class Router:
             redirect_status=m.redirect_status if scheme != "https" else None,
         )
 
+    # -- what Kong does not tell --------------------------------------------------------------------
+    def host_case_note(self, host: str | None, matched: dict | None) -> str | None:
+        """When ``host`` (the raw Host header) equals a route's host except for case or a
+        trailing dot, and that route is not the one ``matched``: a sentence saying so (Kong
+        compares hosts case-sensitively, so such a request may skip that route's plugins).
+        None otherwise. One set lookup for a Host that is exactly some route's host."""
+        if not self._folded_hosts or not host:
+            return None
+        name, _port = split_host_port(host)
+        if name is None or name in self._plain_hosts:
+            return None
+        key = (host, matched.get("id") if matched else None)
+        notes = self._notes
+        if key in notes:
+            return notes[key]
+        note = host_case_note(name, matched, self._folded_hosts.get(fold_host(name)) or ())
+        if len(notes) >= 1024:
+            notes.clear()
+        notes[key] = note
+        return note
+
     # -- introspection ---------------------------------------------------------------------------
     def ordered_route_ids(self) -> list[str]:
         """Matcher order (highest priority first) as route ids; split routes repeat."""
@@ -774,3 +809,25 @@ class Router:
 
     def __len__(self) -> int:
         return len(self.matchers)
+
+
+def fold_host(host: str) -> str:
+    """A host as DNS compares it: lower case, without the trailing dot of an FQDN."""
+    return host.lower().rstrip(".") or host
+
+
+def route_label(route: dict) -> str:
+    return str(route.get("name") or route.get("id"))
+
+
+def host_case_note(host: str, matched: dict | None, near: Iterable[dict]) -> str | None:
+    """Pure: the note for a request whose Host ``host`` folds to the hosts of the routes
+    ``near`` (see ``Router.host_case_note``), or None when ``matched`` is one of them."""
+    mid = matched.get("id") if matched else None
+    others = [r for r in near if r.get("id") != mid]
+    if not others:
+        return None
+    hosts = [h for h in (others[0].get("hosts") or ()) if fold_host(split_host_port(h)[0] or "") == fold_host(host)]
+    where = f"matched route {route_label(matched)}" if matched else "matched no route"
+    return (f"{where}, not route {route_label(others[0])}: Kong compares hosts case-sensitively "
+            f"(Host {host!r}, route host {hosts[0] if hosts else '?'!r})")

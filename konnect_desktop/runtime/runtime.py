@@ -26,11 +26,14 @@ from typing import Any
 
 from .. import appdirs
 from . import vault
+from .admin_guard import AdminAccess, check_bind
 from .config_view import Snapshot, build_snapshot
 from .dataplane import KONG_VERSION, ProxyServer, Services
 from .health import HealthRegistry
 from .healthcheck import ActiveChecker
+from .limits import DEFAULT_LIMITS, ProxyLimits
 from .store import Store
+from .store_lock import StoreLock
 from .tls import SniIndex, TlsTerminator, load_or_create_default
 from .traffic import TrafficLog
 
@@ -55,16 +58,24 @@ def _hostport(v: tuple[str, int] | str) -> tuple[str, int]:
     return v[0], int(v[1])
 
 
+def _hostport_text(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def _url(host: str, port: int, scheme: str = "http") -> str:
+    """A URL a local client can connect to (a wildcard bind is reached on 127.0.0.1)."""
     if host in ("0.0.0.0", "", "::"):
         host = "127.0.0.1"
-    if ":" in host:
-        host = f"[{host}]"
-    return f"{scheme}://{host}:{port}"
+    return f"{scheme}://{_hostport_text(host, port)}"
 
 
 class LocalRuntime:
-    """A local gateway. ``await start()`` / ``await stop()`` on the running loop."""
+    """A local gateway. ``await start()`` / ``await stop()`` on the running loop.
+
+    The Admin API listens on loopback unless ``admin_listen`` says otherwise; a non-loopback
+    address without ``admin_token`` makes ``start()`` raise ``UnsafeBindError`` (a ``ValueError``
+    whose message names the fix) before anything is opened.
+    """
 
     def __init__(
         self,
@@ -74,6 +85,10 @@ class LocalRuntime:
         admin_listen: tuple[str, int] | str | None = ("127.0.0.1", 0),
         admin_token: str | None = None,
         traffic_capacity: int = 1000,
+        admin_allow_hosts: tuple[str, ...] | list[str] = (),
+        admin_allow_origins: tuple[str, ...] | list[str] = (),
+        owner: str = "Konnect Desktop",
+        limits: ProxyLimits = DEFAULT_LIMITS,
         proxy_listen_tls: tuple[str, int] | str | None = None,
         health_clock: Callable[[], float] | None = None,
         status_listen: tuple[str, int] | str | None = None,
@@ -86,7 +101,13 @@ class LocalRuntime:
         self.proxy_listen_tls = _hostport(proxy_listen_tls) if proxy_listen_tls is not None else None
         self.tls: TlsTerminator | None = None
         self.proxy_tls_url: str | None = None
+        self.proxy_tls_bound: str | None = None  # the HTTPS address actually bound
         self.admin_token = admin_token
+        self.admin_allow_hosts = tuple(admin_allow_hosts)  # more Host names the Admin API answers to
+        self.admin_allow_origins = tuple(admin_allow_origins)  # browser origins allowed to call it
+        # held while running: another process asking to serve this store is told who has it
+        self.lock = StoreLock(self.db_path, owner)
+        self.limits = limits  # what a client request may take (nginx's names and defaults)
         # Kong's status_listen: /status and /status/ready on a listener of their own
         self.status_listen = _hostport(status_listen) if status_listen is not None else None
         self.status_url: str | None = None
@@ -106,6 +127,10 @@ class LocalRuntime:
         self.proxy: ProxyServer | None = None
         self.proxy_url: str | None = None
         self.admin_url: str | None = None
+        # where the listeners are actually bound ("0.0.0.0:8001" when asked for 0.0.0.0), for
+        # messages; proxy_url / admin_url are what a local client connects to
+        self.proxy_bound: str | None = None
+        self.admin_bound: list[str] = []
         self.rebuilds = 0  # snapshots compiled since start (tests, stats)
         self.config_errors: list[str] = []  # problems of the last compile (routes skipped, …)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -130,20 +155,26 @@ class LocalRuntime:
         self.last_error = None
         self._loop = asyncio.get_running_loop()
         try:
+            if self.admin_listen is not None:
+                # before any socket or file is opened: a refused start leaves nothing behind
+                check_bind(self.admin_listen[0], self.admin_token)
+            self.lock.acquire()
             if self.store is None:
                 self.store = await asyncio.to_thread(Store, self.db_path)
             if self.proxy_listen_tls is not None and self.tls is None:
                 self.tls = await asyncio.to_thread(self._make_tls)
             snap = await self._compile()
-            self.proxy = ProxyServer(snap, self.services, self.traffic, self._loop)
+            self.proxy = ProxyServer(snap, self.services, self.traffic, self._loop, limits=self.limits)
             self.proxy.on_snapshot_drained = self._snapshot_drained
             self.proxy.store = self.store
             self.proxy.refresh = self.ensure_fresh
             await self.proxy.start(*self.proxy_listen)
             self.proxy_url = _url(self.proxy.host, self.proxy.port)
+            self.proxy_bound = _hostport_text(self.proxy.host, self.proxy.port)
             if self.tls is not None and self.proxy_listen_tls is not None:
                 await self.proxy.start_tls(*self.proxy_listen_tls, ssl=self.tls.context)
                 self.proxy_tls_url = _url(self.proxy_listen_tls[0], self.proxy.tls_port, "https")
+                self.proxy_tls_bound = _hostport_text(self.proxy_listen_tls[0], self.proxy.tls_port)
             if self.admin_listen is not None:
                 await self._start_admin()
             if self.status_listen is not None:
@@ -164,23 +195,35 @@ class LocalRuntime:
     async def _start_admin(self) -> None:
         from aiohttp import web
 
+        from .access_log import ADMIN_LOGGER, AdminAccessLogger
         from .admin_api import create_admin_app
 
         assert self.store is not None and self.admin_listen is not None
-        app = create_admin_app(self.store, info=self._info, admin_token=self.admin_token, health=self.health)
-        runner = web.AppRunner(app, access_log=None)
+        access = AdminAccess.of(self.admin_listen[0], self.admin_allow_hosts, self.admin_allow_origins)
+        app = create_admin_app(self.store, info=self._info, admin_token=self.admin_token, access=access,
+                               services=self.services, metrics=self.metrics_text,
+                               health=self.health)
+        # each Admin API call at DEBUG (secrets masked); aiohttp skips the work when DEBUG is off
+        runner = web.AppRunner(app, access_log=logging.getLogger(ADMIN_LOGGER),
+                               access_log_class=AdminAccessLogger)
         await runner.setup()
         self._admin_runner = runner
         site = web.TCPSite(runner, self.admin_listen[0], self.admin_listen[1])
         await site.start()
         server = site._server  # aiohttp keeps the asyncio server here; we need its real port
-        host, port = server.sockets[0].getsockname()[:2] if server and server.sockets else self.admin_listen
-        self.admin_url = _url(host, port)
+        names = [s.getsockname()[:2] for s in server.sockets] if server and server.sockets else [self.admin_listen]
+        self.admin_bound = [_hostport_text(h, p) for h, p in names]
+        self.admin_url = _url(*names[0])
+
+    async def metrics_text(self) -> str:
+        """This runtime's metrics in the Prometheus text format (what ``GET /metrics`` serves)."""
+        from .metrics import prometheus_text
+
+        return await prometheus_text(self)
 
     async def _start_status(self) -> None:
         from aiohttp import web
 
-        from .admin_api import check_bind
         from .status_api import StatusAPI
 
         assert self.store is not None and self.status_listen is not None
@@ -206,12 +249,12 @@ class LocalRuntime:
         px = self.proxy
         out: dict[str, Any] = {"node_id": self.node_id, "hostname": os.uname().nodename if hasattr(os, "uname") else "",
                                "version": KONG_VERSION}
-        if px is not None:
-            out["proxy_listen"] = [f"{px.host}:{px.port}"]
-            if px.tls_port:
-                out["proxy_listen"].append(f"{px.host}:{px.tls_port} ssl")
-        if self.admin_url:
-            out["admin_listen"] = [self.admin_url.removeprefix("http://")]
+        if px is not None and self.proxy_bound:
+            out["proxy_listen"] = [self.proxy_bound]
+            if self.proxy_tls_bound:
+                out["proxy_listen"].append(f"{self.proxy_tls_bound} ssl")
+        if self.admin_bound:
+            out["admin_listen"] = list(self.admin_bound)
         return out
 
     async def stop(self, drain_timeout: float = 10.0) -> None:
@@ -255,6 +298,7 @@ class LocalRuntime:
         if self.store is not None:
             store, self.store = self.store, None
             await asyncio.to_thread(store.close)
+        self.lock.release()
 
     # -- configuration ----------------------------------------------------------------------
     async def _compile(self) -> Snapshot:

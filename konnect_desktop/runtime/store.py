@@ -300,7 +300,8 @@ class Store:
 
     def __init__(self, path: str | Path, *, busy_timeout: float = 10.0) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # the file (and so its WAL, which holds key-auth keys) is private: 0600 in a 0700 folder
+        appdirs.private_file(self.path, companions=appdirs.SQLITE_COMPANIONS)
         self._busy_ms = int(busy_timeout * 1000)
         self._lock = threading.RLock()
         self._depth = 0  # transaction nesting on the write connection
@@ -827,7 +828,7 @@ class Store:
                 raise schema_violation({"id": "immutable field cannot be updated"})
             patch = self._resolve_foreign(t, patch)
             merged = _schema_for(table, {**existing, **patch}).merge(existing, dict(patch))
-            return self._replace(t, existing, merged)
+            return self._replace(t, existing, merged, given=patch)
 
     def upsert(self, table: str, id_or_key: str, data: Mapping[str, Any]) -> Entity:
         """PUT: create or replace. The key in the URL supplies the id (a UUID) or the endpoint key."""
@@ -851,7 +852,7 @@ class Store:
                 raise NotFound()
             if found is None:
                 return self._insert(t, data, keep_timestamps=False)
-            return self._replace(t, found[1], data)
+            return self._replace(t, found[1], data, given=data)
 
     def delete(self, table: str, id_or_key: str, *, where: Mapping[str, Any] | None = None) -> bool:
         """Delete one entity and, per foreign key ``on_delete``, cascade to its children or refuse
@@ -899,7 +900,7 @@ class Store:
                 t = LAYOUT[name]
                 items = config.get(name) or []
                 for data in items:
-                    self._insert(t, data, keep_timestamps=True)
+                    self._insert(t, data, keep_timestamps=True, declarative=True)
                 counts[name] = len(items)
         return counts
 
@@ -928,8 +929,8 @@ class Store:
             raise schema_violation(errors)
         return out
 
-    def _insert(self, t: _Table, data: Mapping[str, Any], *, keep_timestamps: bool) -> Entity:
-        entity = self._validate(t, data)
+    def _insert(self, t: _Table, data: Mapping[str, Any], *, keep_timestamps: bool, declarative: bool = False) -> Entity:
+        entity = ENTITIES[t.name].transform(self._validate(t, data), data, declarative=declarative)
         # Kong keeps a given created_at and stamps updated_at; imports (sync) keep both.
         now = _now()
         if t.has_created_at and entity.get("created_at") is None:
@@ -949,12 +950,15 @@ class Store:
         self._dirty = True
         return entity
 
-    def _replace(self, t: _Table, existing: Entity, data: Mapping[str, Any]) -> Entity:
+    def _replace(self, t: _Table, existing: Entity, data: Mapping[str, Any], *, given: Mapping[str, Any]) -> Entity:
+        """Store ``data`` in place of ``existing``; ``given`` is what the caller wrote (Kong's
+        transformations run only for the fields it carries: a PATCH without a password keeps
+        the stored hash)."""
         data = dict(data)
         data["id"] = existing["id"]
         if t.has_created_at:
             data["created_at"] = existing.get("created_at")
-        entity = self._validate(t, data)
+        entity = ENTITIES[t.name].transform(self._validate(t, data), given)
         if t.has_updated_at:
             entity["updated_at"] = _now()
         self._check_unique(t, entity, existing["id"])
@@ -1104,6 +1108,11 @@ class Store:
             raise declarative_error({"@entity": ["expected an input table"]})
         names = self._tables_in(config)
         now = _now()
+        # Kong's ``_transform`` (default true): false stores the file's values as they are
+        transform = getattr(config, "transform", None)
+        if transform is None:
+            transform = config.get("_transform")
+        transform = transform is not False
         errors: dict[str, dict[int, Any]] = {}
         out: Config = {}
 
@@ -1125,6 +1134,8 @@ class Store:
                 if errs:
                     errors.setdefault(name, {})[i] = errs
                     continue
+                if transform:
+                    entity = ENTITIES[name].transform(entity, data, declarative=True)
                 if t.has_created_at and entity.get("created_at") is None:
                     entity["created_at"] = now
                 if t.has_updated_at and entity.get("updated_at") is None:

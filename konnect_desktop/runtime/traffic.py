@@ -84,6 +84,9 @@ class TrafficEntry:
     response_headers: Any = None
     error: str | None = None  # why the proxy answered itself (timeout, refused, …)
     upstream_addr: str | None = None  # host:port actually contacted
+    # what Kong would not tell: the Host equals another route's host but for case or a trailing
+    # dot (Router.host_case_note); shown by the request console and printed by an access log
+    host_note: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready view (strings, numbers, lists)."""
@@ -127,6 +130,7 @@ class TrafficEntry:
             },
             "response": {"status": self.status, "headers": _headers(self.response_headers)},
             "error": self.error,
+            "warnings": [self.host_note] if self.host_note else [],
         }
 
     def __repr__(self) -> str:

@@ -1,7 +1,7 @@
 """Vault references, resolved as Kong OSS resolves them, when the runtime builds a configuration.
 
 A referenceable field (a certificate's ``cert``/``key``/``cert_alt``/``key_alt``, a plugin config
-field marked ``referenceable``, such as rate-limiting's ``redis.password``) may hold
+field marked ``referenceable`` or secret, such as rate-limiting's ``redis.password``) may hold
 ``{vault://<vault>/<resource>[/<key>][#<version>]}`` instead of the secret:
 
 * ``<vault>`` is ``env`` (Kong OSS's bundled vault) or the ``prefix`` of a ``vaults`` entity whose
@@ -97,7 +97,7 @@ def _walk(fields: list[tuple[str, Field]] | None, value: Any, resolver: Resolver
     for name, f in fields:
         v = value.get(name)
         new = v
-        if f.referenceable and isinstance(v, str) and is_reference(v):
+        if (f.referenceable or f.secret) and isinstance(v, str) and is_reference(v):
             try:
                 new = resolver.resolve(v)
             except VaultError as exc:

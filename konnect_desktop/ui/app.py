@@ -1,7 +1,11 @@
 """``konnect-desktop`` (the ``gui`` command): the Qt application on a qasync event loop.
 
 Qt and qasync are imported inside ``run`` so that ``konnect-desktop --help`` stays instant. With
-no display to draw on, the command says what to do instead of crashing inside Qt.
+no display to draw on, the command says what to do instead of crashing inside Qt, naming commands
+that work as typed (the launcher the user ran: ``./scripts/run-app``, the bundle, or the
+installed ``konnect-desktop``).
+A second launch brings the first window to the front and exits (``single_instance``); the log
+goes to a rotating private file, and an uncaught exception opens a crash report (``crash``).
 On first launch the local runtime "default" is started (its store in the app's data folder; the
 runtime loads the sample configuration into an empty store), so a new user can send a request
 through the gateway within a minute.
@@ -12,13 +16,26 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shlex
+import shutil
 import sys
 import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..applog import add_log_level_argument
 
 NO_DISPLAY = (
-    "No display found. Run the headless gateway with `konnect-desktop gateway run`, "
-    "or start the app under Xvfb: `xvfb-run konnect-desktop`"
+    "No display found. Run the headless gateway with `{cmd} gateway run`, "
+    "or start the app under a virtual display: `xvfb-run -a {cmd}`"
 )
+# the desktop entry's name (packaging/<APP_ID>.desktop): Wayland matches the window to it
+APP_ID = "io.github.konnect_desktop.KonnectDesktop"
+# set by scripts/run-app to the path it was started as, so hints name the script
+LAUNCHER_ENV = "KONNECT_DESKTOP_LAUNCHER"
+
+if TYPE_CHECKING:
+    from PySide6.QtGui import QIcon
 # Qt platforms that draw without a window system
 HEADLESS_PLATFORMS = ("offscreen", "minimal", "vnc", "eglfs", "linuxfb", "vkkhrdisplay")
 
@@ -30,6 +47,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="open this page first (runtimes, services, consumers, plugins, ...)")
     parser.add_argument("--quit-after", type=float, default=None, metavar="SECONDS",
                         help=argparse.SUPPRESS)  # smoke tests: close the window after N seconds
+    add_log_level_argument(parser, default="info")
+
+
+def launch_command(env: dict[str, str] | None = None, argv0: str | None = None) -> str:
+    """How the user can start this program again, as a shell word that works as typed."""
+    env = dict(os.environ if env is None else env)
+    if env.get(LAUNCHER_ENV):
+        return shlex.quote(env[LAUNCHER_ENV])
+    argv0 = argv0 if argv0 is not None else sys.argv[0]
+    name = Path(argv0).name
+    if not argv0 or name in ("__main__.py", "-c") or name.endswith(".py"):
+        return f"{shlex.quote(sys.executable)} -m konnect_desktop"  # python -m konnect_desktop
+    on_path = shutil.which(name, path=env.get("PATH"))
+    if on_path and Path(on_path).resolve() == Path(argv0).resolve():
+        return name  # the installed console script or a bundle on PATH
+    return shlex.quote(argv0)  # ./dist/konnect-desktop/konnect-desktop, as typed
 
 
 def display_available(env: dict[str, str] | None = None, platform: str | None = None) -> bool:
@@ -48,25 +81,24 @@ def display_available(env: dict[str, str] | None = None, platform: str | None = 
     return bool(env.get("DISPLAY") or env.get("WAYLAND_DISPLAY"))
 
 
-def _setup_logging() -> None:
+def app_icon() -> QIcon:
+    """The app icon: the SVG plus the rendered PNGs (sharper at small sizes)."""
+    from PySide6.QtGui import QIcon
+
     from .. import appdirs
 
-    try:
-        from ..credentials import install_log_filter
-    except ImportError:  # pragma: no cover - credentials is part of the package
-        install_log_filter = None  # type: ignore[assignment]
-    handler = logging.FileHandler(appdirs.log_dir() / "konnect-desktop.log", encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.addHandler(handler)
-    root.setLevel(logging.INFO)
-    if install_log_filter is not None:
-        install_log_filter(root)
+    icon = QIcon()
+    svg = appdirs.resource_path("icons", "konnect-desktop.svg")
+    if svg.is_file():
+        icon.addFile(str(svg))
+    for png in sorted(appdirs.resource_path("icons", "hicolor").glob("*/apps/konnect-desktop.png")):
+        icon.addFile(str(png))
+    return icon
 
 
 def run(args: argparse.Namespace) -> int:
     if not display_available():
-        print(NO_DISPLAY, file=sys.stderr)
+        print(NO_DISPLAY.format(cmd=launch_command()), file=sys.stderr)
         return 2
     t0 = time.perf_counter()
     import asyncio
@@ -74,22 +106,39 @@ def run(args: argparse.Namespace) -> int:
     import qasync
     from PySide6.QtWidgets import QApplication
 
+    from .. import appdirs, applog
     from . import theme
-    from .mainwindow import MainWindow
-    from .session import Session
+    from .crash import CrashHandler
+    from .single_instance import SingleInstance
 
-    _setup_logging()
+    applog.setup(getattr(args, "log_level", "info"))
+    applog.enable_faulthandler()
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Konnect Desktop")
     app.setOrganizationName("konnect-desktop")
-    app.setDesktopFileName("konnect-desktop")
+    app.setDesktopFileName(APP_ID)
+    icon = app_icon()
+    if icon.isNull():  # a bundle or install without resources/ (packaging/smoke looks for this)
+        logging.getLogger(__name__).warning("app icon not found under %s", appdirs.resource_path("icons"))
+    app.setWindowIcon(icon)
+    instance = SingleInstance()
+    if not instance.start():
+        print("Konnect Desktop is already running: its window was brought to the front.", file=sys.stderr)
+        logging.getLogger(__name__).info("second launch handed over to the running app")
+        return 0
+    crash = CrashHandler().install()
     app.setQuitOnLastWindowClosed(False)  # the loop below ends on close, then stops the runtimes
     theme.apply(app)  # type: ignore[arg-type]
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
 
+    from .mainwindow import MainWindow
+    from .session import Session
+
     session = Session()
     window = MainWindow(session)
+    crash.parent = window
+    instance.sig_activate.connect(window.bring_to_front)
     window.restore_state()
     window.show()
     logging.getLogger(__name__).info("window shown after %.0f ms", (time.perf_counter() - t0) * 1000)
@@ -115,7 +164,11 @@ def run(args: argparse.Namespace) -> int:
     closed = asyncio.Event()
     app.aboutToQuit.connect(closed.set)
     app.lastWindowClosed.connect(closed.set)
-    with loop:
-        loop.run_until_complete(closed.wait())
-        loop.run_until_complete(session.close())
+    try:
+        with loop:
+            loop.run_until_complete(closed.wait())
+            loop.run_until_complete(session.close())
+    finally:
+        instance.close()
+        crash.uninstall()
     return 0

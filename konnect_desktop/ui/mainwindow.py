@@ -12,7 +12,7 @@ import logging
 from typing import Any
 
 from PySide6.QtCore import QByteArray, Qt, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from .. import appdirs
 from .errors import ErrorInfo, describe_error
 from .pages import PAGES, PageSpec
 from .pages.base import Page
@@ -35,6 +36,12 @@ from .session import Connection, Session
 from .theme import set_status
 
 log = logging.getLogger(__name__)
+
+
+def page_icon(page_id: str) -> QIcon:
+    """The sidebar icon of a page (``resources/icons/pages/<id>.svg``); empty when not shipped."""
+    path = appdirs.resource_path("icons", "pages", f"{page_id}.svg")
+    return QIcon(str(path)) if path.is_file() else QIcon()
 
 
 class ErrorPage(Page):
@@ -85,7 +92,7 @@ class MainWindow(QMainWindow):
         self.sidebar.setMinimumWidth(150)
         self.stack = QStackedWidget()
         for spec in PAGES:
-            item = QListWidgetItem(spec.title)
+            item = QListWidgetItem(page_icon(spec.id), spec.title)
             item.setData(Qt.ItemDataRole.UserRole, spec.id)
             self.sidebar.addItem(item)
             holder = QWidget()  # replaced by the page when first shown
@@ -160,6 +167,11 @@ class MainWindow(QMainWindow):
             self.act_refresh.setShortcut(QKeySequence("F5"))
         file_menu.addSeparator()
         action("&Quit", QKeySequence.StandardKey.Quit, self.close, file_menu)
+        self.act_log_folder = QAction("Open &Log Folder", self)
+        self.act_log_folder.setToolTip(f"Logs and crash reports: {appdirs.log_dir()}")
+        self.act_log_folder.triggered.connect(self.open_log_folder)
+        help_menu.addAction(self.act_log_folder)
+        help_menu.addSeparator()
         a = QAction("&About Konnect Desktop", self)
         a.triggered.connect(self.about)
         help_menu.addAction(a)
@@ -190,6 +202,20 @@ class MainWindow(QMainWindow):
 
     def _preferences(self) -> None:
         self.show_page("runtimes")
+
+    def open_log_folder(self) -> None:
+        from .crash import open_log_folder
+
+        if not open_log_folder():
+            self.activity.setText(f"Logs and crash reports are in {appdirs.log_dir()}")
+
+    def bring_to_front(self) -> None:
+        """A second launch of the app asked for this window."""
+        if self.isMinimized():
+            self.showNormal()
+        self.show()
+        self.raise_()
+        self.activateWindow()
 
     def about(self) -> None:
         from .about import AboutDialog

@@ -19,6 +19,7 @@ from ..model.entities import PLUGIN_SCHEMA
 from ..model.schema import Field, Schema, field_from_kong
 from .entity_editor import DeleteFn, EntityEditor, SaveFn
 from .forms import FormContext, FormLayout
+from .theme import badge
 
 PERIODS = ["second", "minute", "hour", "day", "month", "year"]
 TRANSFORM_STEPS = ["remove", "rename", "replace", "add", "append"]
@@ -57,6 +58,7 @@ SCOPES = [
     ("consumer_group", "consumer_groups", "Consumer group"),
 ]
 SCOPE_FIELDS = ("service", "route", "consumer", "consumer_group")
+NOT_RUN_BADGE = "not run locally"
 
 
 def plugin_entity_fields(name: str, remote_schema: dict[str, Any] | None = None) -> list[tuple[str, Field]]:
@@ -65,26 +67,29 @@ def plugin_entity_fields(name: str, remote_schema: dict[str, Any] | None = None)
     ``remote_schema`` is a gateway's ``/schemas/plugins/{name}`` JSON; without it the bundled spec
     is used. Returns the common fields with an empty config when neither knows the plugin.
     """
-    config: Field | None = None
-    protocols: Field | None = None
+    remote: dict[str, Field] = {}
     if remote_schema is not None:
         for item in remote_schema.get("fields", []):
             for fname, fdef in item.items():
-                if fname == "config":
-                    config = field_from_kong(fdef)
-                elif fname == "protocols":
-                    protocols = field_from_kong(fdef)
-    if config is None:
+                if fname in ("config", "protocols", *SCOPE_FIELDS):
+                    remote[fname] = field_from_kong(fdef)
+    if "config" not in remote:
         schema = plugin_registry.entity_schema(name)
         return list(schema.fields)
     out = []
     for fname, f in PLUGIN_SCHEMA.fields:
-        if fname == "config":
-            f = config
-        elif fname == "protocols" and protocols is not None:
-            f = protocols
-        out.append((fname, f))
+        if fname in SCOPE_FIELDS and fname not in remote:
+            # a gateway whose schema lacks the field (Kong OSS has no consumer groups): refused
+            f = f.with_(eq=None)
+        out.append((fname, remote.get(fname, f)))
     return out
+
+
+def allowed_scopes(fields: list[tuple[str, Field]]) -> tuple[str, ...]:
+    """The scope fields a plugin accepts: those its schema does not pin to null (``eq = null``,
+    Kong's typedefs.no_consumer and friends)."""
+    by_name = dict(fields)
+    return tuple(k for k in SCOPE_FIELDS if k in by_name and by_name[k].eq is not None)
 
 
 def plugin_layout(name: str) -> FormLayout:
@@ -100,7 +105,7 @@ class ScopeChooser(QWidget):
 
     sig_changed = Signal()
 
-    def __init__(self, choices: dict[str, list[tuple[str, str]]], no_consumer: bool = False,
+    def __init__(self, choices: dict[str, list[tuple[str, str]]], allowed: tuple[str, ...] = SCOPE_FIELDS,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         h = QHBoxLayout(self)
@@ -109,8 +114,8 @@ class ScopeChooser(QWidget):
         self.kind = QComboBox()
         self.kind.setAccessibleName("Scope kind")
         for key, _table, label in SCOPES:
-            if no_consumer and key in ("consumer", "consumer_group"):
-                continue  # Kong refuses these plugins on consumers
+            if key != "global" and key not in allowed:
+                continue  # Kong refuses this plugin there ("value must be null")
             self.kind.addItem(label, key)
         self.target = QComboBox()
         self.target.setAccessibleName("Scope target")
@@ -150,6 +155,11 @@ class ScopeChooser(QWidget):
                 key, ident = f, ref["id"]
                 break
         idx = self.kind.findData(key)
+        if idx < 0 and key != "global":
+            # stored where this plugin may not be (e.g. written elsewhere): show it as it is, so a
+            # save gets Kong's error instead of silently moving the plugin to global
+            self.kind.addItem(dict((k, label) for k, _t, label in SCOPES)[key], key)
+            idx = self.kind.count() - 1
         self.kind.setCurrentIndex(max(idx, 0))
         if ident:
             t = self.target.findData(ident)
@@ -192,7 +202,15 @@ class PluginEditor(EntityEditor):
         title.setObjectName("PageTitle")
         top.addWidget(title)
         top.addStretch(1)
-        self.scope = ScopeChooser(scope_choices or {}, no_consumer=bool(self.spec and self.spec.no_consumer))
+        fields = plugin_entity_fields(name, remote_schema)
+        if strict and self.spec is not None and not self.spec.runs_locally:
+            # the local runtime carries this plugin but does not run it (plugins.not_run)
+            self.not_run_badge: QLabel | None = badge(NOT_RUN_BADGE, "warn")
+            self.not_run_badge.setToolTip(f"The local runtime does not run {name}: {self.spec.not_run}.")
+            top.addWidget(self.not_run_badge)
+        else:
+            self.not_run_badge = None
+        self.scope = ScopeChooser(scope_choices or {}, allowed=allowed_scopes(fields))
         top.addWidget(self.scope, 2)
         self.enabled = QCheckBox("enabled")
         self.enabled.setChecked(True)
@@ -205,7 +223,6 @@ class PluginEditor(EntityEditor):
         about.setObjectName("Muted")
         about.setWordWrap(True)
         hv.addWidget(about)
-        fields = plugin_entity_fields(name, remote_schema)
         self._schema = Schema("plugins", fields, list(self.spec.entity_checks) if self.spec and remote_schema is None else [])
         super().__init__(
             "plugins", fields=fields, layout=plugin_layout(name),

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 from .. import plugins as plugin_registry
 from .forms import FormContext
 from .models import Column, EntityFilterProxy, EntityTableModel
-from .plugin_editor import PERIODS, SCOPE_FIELDS, TRANSFORM_STEPS, PluginEditor
+from .plugin_editor import NOT_RUN_BADGE, PERIODS, SCOPE_FIELDS, TRANSFORM_STEPS, PluginEditor
 from .session import Session
 from .tasks import TaskRunner
 
@@ -55,6 +55,11 @@ def plugin_summary(p: dict[str, Any]) -> str:
     return ", ".join(shown)
 
 
+def not_run_locally(name: str) -> bool:
+    spec = plugin_registry.get(name)
+    return spec is not None and not spec.runs_locally
+
+
 def _num(v: Any) -> str:
     return str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
 
@@ -73,7 +78,7 @@ class PluginPanel(QWidget):
         self.editor: PluginEditor | None = None
 
         self.model = EntityTableModel([
-            Column("name", "plugin"),
+            Column("name", "plugin", text=self.name_text),
             Column("scope", "applies to", text=self.scope_text),
             Column("enabled", "enabled", text=lambda p: "yes" if p.get("enabled", True) else "no"),
             Column("summary", "settings", text=plugin_summary),
@@ -127,11 +132,15 @@ class PluginPanel(QWidget):
         cp = self.session.cp
         names = list(cp.capabilities.plugins) if cp is not None and cp.capabilities.plugins else []
         names = names or [s.name for s in plugin_registry.all_specs()] or list(plugin_registry.BUNDLED)
-        current = self.add_combo.currentText()
+        current = self.add_combo.currentData()
         self.add_combo.clear()
-        self.add_combo.addItems(sorted(names))
+        for n in sorted(names):
+            spec = plugin_registry.get(n)
+            if self.default_scope is not None and spec is not None and self.default_scope[0] not in spec.scopes:
+                continue  # e.g. cors on a consumer group's page: Kong refuses that scope
+            self.add_combo.addItem(f"{n}  [{NOT_RUN_BADGE}]" if self._local and not_run_locally(n) else n, n)
         if current:
-            self.add_combo.setCurrentText(current)
+            self.add_combo.setCurrentIndex(max(self.add_combo.findData(current), 0))
 
     def set_filter(self, fn: Callable[[dict[str, Any]], bool], default_scope: tuple[str, str] | None = None) -> None:
         self._filter = fn
@@ -143,6 +152,16 @@ class PluginPanel(QWidget):
         self.table.resizeColumnsToContents()
         if keep and self.model.row_of(keep) is not None:
             self.select_id(keep)
+
+    def name_text(self, p: dict[str, Any]) -> str:
+        """The plugin's name, with the "not run locally" badge on the local runtime."""
+        name = str(p.get("name") or "")
+        return f"{name}  [{NOT_RUN_BADGE}]" if self._local and not_run_locally(name) else name
+
+    @property
+    def _local(self) -> bool:
+        cp = self.session.cp
+        return cp is None or cp.capabilities.kind == "local"
 
     def scope_text(self, p: dict[str, Any]) -> str:
         parts = []
@@ -172,7 +191,7 @@ class PluginPanel(QWidget):
         self.open_editor(p["name"], p)
 
     def add_selected(self) -> None:
-        name = self.add_combo.currentText()
+        name = self.add_combo.currentData()
         if name:
             self.table.clearSelection()
             self.open_editor(name, None)

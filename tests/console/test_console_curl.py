@@ -204,3 +204,23 @@ def test_any_text_gives_a_request_or_a_sentence(text: str) -> None:
         parse_curl("curl " + text)
     except CurlError as exc:
         assert exc.message.endswith((".", "…' http://127.0.0.1:8000/echo")) or exc.message
+
+
+@pytest.mark.parametrize(("text", "secret"), [
+    ("sk_live_51HxQ2eKEY0123456789", "sk_live_51HxQ2eKEY0123456789"),
+    ("curl -F sk-form-secret-1 http://h/", "sk-form-secret-1"),
+    ("curl --data-urlencode @sk-file-secret-2 http://h/", "sk-file-secret-2"),
+])
+def test_errors_never_repeat_the_pasted_text(text: str, secret: str) -> None:
+    """The text usually comes from the clipboard, which as often holds a key as a command."""
+    with pytest.raises(CurlError) as ei:
+        parse_curl(text)
+    assert secret not in ei.value.message
+
+
+def test_import_warnings_never_repeat_values() -> None:
+    cmd = "curl -H 'tok-no-colon-123' --weird=opt-secret-456 http://127.0.0.1:8000/echo http://x/tok-url-789"
+    warnings = " ".join(parse_curl(cmd).warnings)
+    assert "--weird" in warnings and "colon" in warnings and "extra URL" in warnings
+    for s in ("tok-no-colon-123", "opt-secret-456", "tok-url-789"):
+        assert s not in warnings, warnings

@@ -143,3 +143,53 @@ def test_redactor_names_and_spellings() -> None:
     assert text is not None
     for leaked in ("password", "s/e c+r=t", "s%2Fe", "k-123456", "cook1e", "cs-000"):
         assert leaked not in text
+
+
+async def test_raw_bodies_auth_looking_headers_and_stored_keys_are_redacted(tmp_path: Path, runtime: Any, sender: Any) -> None:
+    """Before: a raw ``{"token": …}`` or ``client_secret=…`` body, an ``X-Custom-Auth`` header and
+    a stored key sent under an innocent name were written in clear (the echo repeats them all)."""
+    from konnect_desktop.console.redact import runtime_secrets
+
+    names, stored = runtime_secrets(runtime.store)
+    assert "demo-key" in stored and "apikey" in names  # the sample's key-auth credential and key name
+    secrets = {"tok-raw-1", "cs-raw-2", "xca-3", "xpt-4", "xck-5", "xas-6", "demo-key", "pw-raw-7"}
+    cases = [
+        RequestSpec("POST", f"{runtime.proxy_url}/echo/a", [("Content-Type", "text/plain"), ("X-Custom-Auth", "xca-3")],
+                    "raw", '{"user": "bob", "nested": {"token": "tok-raw-1"}}'),
+        RequestSpec("POST", f"{runtime.proxy_url}/echo/b", [("X-Partner-Token", "xpt-4"), ("X-Client-Key", "xck-5"),
+                                                            ("X-App-Secret", "xas-6")],
+                    "raw", "grant_type=client_credentials&client_secret=cs-raw-2&password=pw-raw-7"),
+        RequestSpec("GET", f"{runtime.proxy_url}/echo/c", [("X-Innocent", "demo-key")]),
+    ]
+    folder = tmp_path / "hist"
+    h = History(folder / "h.db")
+    try:
+        for spec in cases:
+            ex = await sender.send(spec)
+            assert ex.status == 200
+            e = h.record(spec, exchange=ex, secret_names=names, secret_values=stored)
+            assert "user" not in e.redacted  # sanity: only places that held secrets are listed
+        first = h.search("/echo/a")[0]
+        assert json.loads(first.template.body)["user"] == "bob"  # the rest of the body is kept
+        assert first.template.header("X-Custom-Auth") == REDACTED
+        assert "grant_type=client_credentials" in h.search("/echo/b")[0].template.body
+        data = _all_bytes(folder) + (h.export_json(secret_values=stored) + h.export_curl(secret_values=stored)).encode()
+    finally:
+        h.close()
+    data += _all_bytes(folder)
+    for s in secrets:
+        assert s.encode() not in data, s
+
+
+def test_a_token_in_a_response_body_is_redacted(tmp_path: Path) -> None:
+    """An OAuth token endpoint's answer (``{"access_token": …}``) is as secret as the request."""
+    red = Redactor()
+    red.collect_body('{"access_token": "at-secret-99", "token_type": "bearer", "expires_in": 3600}')
+    out = red.text('{"access_token": "at-secret-99", "expires_in": 3600}') or ""
+    assert "at-secret-99" not in out and "3600" in out
+    red.collect_body("refresh_token=rt-secret-77&scope=read")
+    assert "rt-secret-77" not in (red.text("x rt-secret-77 y") or "")
+    for name in ("X-Custom-Auth", "X-Partner-Token", "X-Client-Key", "X-App-Secret", "X-Request-Signature"):
+        assert red.secret_header(name), name
+    for name in ("X-Request-Id", "Content-Type", "Accept", "Host"):
+        assert not red.secret_header(name), name

@@ -26,7 +26,7 @@ async def running_konnect_server(tmp_path: Path) -> AsyncIterator[Any]:
     from konnect_server import SPEC_DIR, KonnectTestServer, specs_available
 
     if not specs_available():
-        pytest.skip(f"Konnect OpenAPI files not found in {SPEC_DIR} (CI keeps ../shared/specs beside the clone)")
+        pytest.skip(f"Konnect OpenAPI files not found in {SPEC_DIR} (the repository's copy is missing)")
     server = KonnectTestServer(token=TOKEN, tmp=tmp_path)
     await server.start()
     try:

@@ -44,7 +44,7 @@ from konnect_desktop.model.errors import NotFound as ModelNotFound
 from konnect_desktop.runtime.store import Store
 
 REPO = Path(__file__).resolve().parents[2]
-SPEC_DIR = REPO.parent / "shared" / "specs"
+SPEC_DIR = REPO / "tests" / "specs"  # the repository's copy (source and licence in its README)
 CP_SPEC = "konnect-control-planes-v2.openapi.yaml"
 CONFIG_SPEC = "konnect-control-planes-config-v2.openapi.yaml"
 SPEC_HOST = "https://us.api.konghq.com"  # a server URL listed in both files

@@ -24,22 +24,23 @@ def cid(n: int) -> dict[str, Any]:
 def scoped(level: int, group: str = G_ALPHA) -> dict[str, Any]:
     r, s, c, g = PRECEDENCE[level - 1]
     scope = {k: v for k, v, on in (("route", R, r), ("service", S, s), ("consumer", C, c), ("consumer_group", group, g)) if on}
-    return plugin_entity("correlation-id", {"header_name": f"level-{level}"}, **scope)
+    # rate-limiting: a plugin Kong lets attach at every scope, consumer groups included
+    return plugin_entity("rate-limiting", {"minute": level}, **scope)
 
 
 def level_of(h: Any) -> int | None:
-    return None if h is None else int(h.config["header_name"].split("-")[1])
+    return None if h is None else int(h.config["minute"])
 
 
 class TestPrecedence:
     def test_each_level_beats_every_less_specific_one(self) -> None:
         for a, b in itertools.combinations(range(1, 13), 2):
             ix = PluginIndex.build([scoped(b), scoped(a)], Services())
-            assert level_of(ix.lookup("correlation-id", R, S, C, [G_ALPHA])) == a, (a, b)
+            assert level_of(ix.lookup("rate-limiting", R, S, C, [G_ALPHA])) == a, (a, b)
 
     def test_all_levels_present(self) -> None:
         ix = PluginIndex.build([scoped(n) for n in range(12, 0, -1)], Services())
-        look = lambda *a: level_of(ix.lookup("correlation-id", *a))  # noqa: E731
+        look = lambda *a: level_of(ix.lookup("rate-limiting", *a))  # noqa: E731
         assert look(R, S, C, [G_ALPHA]) == 1
         assert look(R, S, None, [G_ALPHA]) == 2
         assert look(R, None, C, [G_ALPHA]) == 3
@@ -57,24 +58,24 @@ class TestPrecedence:
 
     def test_nothing_applies(self) -> None:
         ix = PluginIndex.build([scoped(10)], Services())
-        assert ix.lookup("correlation-id", None, S, C, []) is None
+        assert ix.lookup("rate-limiting", None, S, C, []) is None
         assert ix.lookup("cors", R, S, C, []) is None
 
     def test_consumer_scoped_only_with_consumer(self) -> None:
         ix = PluginIndex.build([scoped(8), scoped(12)], Services())
-        assert level_of(ix.lookup("correlation-id", R, S, None, [])) == 12
-        assert level_of(ix.lookup("correlation-id", R, S, C, [])) == 8
+        assert level_of(ix.lookup("rate-limiting", R, S, None, [])) == 12
+        assert level_of(ix.lookup("rate-limiting", R, S, C, [])) == 8
 
 
 class TestConsumerGroups:
     def test_two_groups_name_order_wins(self) -> None:
-        alpha = plugin_entity("correlation-id", {"header_name": "alpha"}, consumer_group=G_ALPHA)
-        beta = plugin_entity("correlation-id", {"header_name": "beta"}, consumer_group=G_BETA)
+        alpha = plugin_entity("rate-limiting", {"minute": 1}, consumer_group=G_ALPHA)
+        beta = plugin_entity("rate-limiting", {"minute": 2}, consumer_group=G_BETA)
         ix = PluginIndex.build([beta, alpha], Services())
         # the caller passes the consumer's groups sorted by name (ConfigView.consumer_groups)
-        assert ix.lookup("correlation-id", None, None, C, [G_ALPHA, G_BETA]).config["header_name"] == "alpha"
-        assert ix.lookup("correlation-id", None, None, C, [G_BETA]).config["header_name"] == "beta"
-        assert ix.lookup("correlation-id", None, None, C, []) is None
+        assert ix.lookup("rate-limiting", None, None, C, [G_ALPHA, G_BETA]).config["minute"] == 1
+        assert ix.lookup("rate-limiting", None, None, C, [G_BETA]).config["minute"] == 2
+        assert ix.lookup("rate-limiting", None, None, C, []) is None
 
 
 class TestBuild:
@@ -89,11 +90,11 @@ class TestBuild:
 
     def test_disabled_and_unknown_skipped(self) -> None:
         disabled = {**plugin_entity("cors"), "enabled": False}
-        unknown = {"id": str(uuid.uuid4()), "name": "jwt", "config": {}, "enabled": True,
+        unknown = {"id": str(uuid.uuid4()), "name": "my-custom-plugin", "config": {}, "enabled": True,
                    "route": None, "service": None, "consumer": None, "consumer_group": None}
         ix = PluginIndex.build([disabled, unknown], Services())
         assert ix.names_by_priority == ()
-        assert [s.reason for s in ix.skipped] == ["plugin 'jwt' is not bundled with this gateway"]
+        assert [s.reason for s in ix.skipped] == ["plugin 'my-custom-plugin' is not bundled with this gateway"]
 
     def test_one_handler_per_instance_and_buffering(self) -> None:
         ix = PluginIndex.build([plugin_entity("response-transformer", {"add": {"json": ["a:1"]}}),

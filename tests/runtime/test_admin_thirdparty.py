@@ -4,7 +4,9 @@
 Its typical flows run here against the local runtime's Admin API on 127.0.0.1: services and
 routes, plugins on each scope, consumers with key-auth and basic-auth credentials (posted as
 url-encoded forms, as the library does), ACL groups, pagination with ``size``, its JSON
-``apply_json`` import, deletes, and its error type carrying Kong's error body.
+``apply_json`` import, deletes, and its error type carrying Kong's error body; and the jwt flows of
+its own test suite (tests/test_plugins.py: ``test_jwt_create``, ``test_jwt_delete``,
+``test_get_or_create_jwt``), plus a jwt plugin and an RS256 secret posted as a form.
 """
 
 from __future__ import annotations
@@ -120,6 +122,52 @@ async def test_errors_carry_kong_bodies(cli) -> None:
     with pytest.raises(KongResponseError) as info:
         await client.routes.create(paths=["no-slash"])
     assert info.value.status == 400 and info.value.message["code"] == 2
+
+
+async def test_jwt_flows(cli) -> None:
+    """aio-kong's tests/test_plugins.py: test_jwt_create, test_jwt_delete, test_get_or_create_jwt."""
+    client, store = cli
+    consumer = await client.consumers.create(username="test-xx")
+    jwt = await consumer.jwts.create()
+    assert jwt["consumer"]["id"] == consumer.id and jwt["algorithm"] == "HS256" and jwt["key"] and jwt["secret"]
+    listed = [d for d in await consumer.jwts.get_list() if d["id"] == jwt["id"]]
+    assert listed
+    jwt2 = await consumer.jwts.get(jwt["id"])
+    assert jwt.data == jwt2.data
+
+    gone = await consumer.jwts.create()
+    await consumer.jwts.delete(gone["id"])
+    with pytest.raises(KongResponseError) as e:
+        await consumer.jwts.delete(gone["id"])
+    assert e.value.response.status == 404
+
+    other = await client.consumers.create(username="test-yy")
+    first = await other.jwts.get_or_create()
+    second = await other.jwts.get_or_create()
+    assert first.data == second.data
+    assert store.count("jwt_secrets") == 2
+
+
+async def test_jwt_plugin_and_rs256_secret(cli) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    client, store = cli
+    srv = await client.services.create(name="api", host="api.internal")
+    plugin = await srv.plugins.create(name="jwt", config={"claims_to_verify": ["exp"], "key_claim_name": "kid"})
+    assert plugin["config"]["claims_to_verify"] == ["exp"] and plugin["config"]["uri_param_names"] == ["jwt"]
+    with pytest.raises(KongResponseError) as e:
+        await srv.plugins.create(name="jwt", config={"maximum_expiration": 60, "claims_to_verify": ["nbf"]})
+    assert e.value.response.status == 400
+    consumer = await client.consumers.create(username="rsa-user")
+    pem = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    secret = await consumer.jwts.create_credentials(data={"key": "rsa-kid", "algorithm": "RS256", "rsa_public_key": pem})
+    assert secret["algorithm"] == "RS256" and secret["rsa_public_key"] == pem
+    with pytest.raises(KongResponseError) as e:
+        await consumer.jwts.create_credentials(data={"key": "bad", "algorithm": "RS256", "rsa_public_key": "test"})
+    assert e.value.response.status == 400
+    assert store.count("jwt_secrets") == 1
 
 
 # -- certificates: aio-kong's own tests/test_kong.py flows (test_add_certificate, test_snis) -------

@@ -187,6 +187,47 @@ async def test_22_render_error_is_500(gw: Gateway) -> None:
     assert entry is not None and any(d.plugin == RT and d.outcome == "error" for d in entry.decisions)
 
 
+NINES = "9" * 5000
+HEXES = "0x" + "f" * 5000
+
+
+@pytest.mark.parametrize(("value", "expr", "want"), [
+    (NINES, "headers['x-num'] + 1", "inf"),  # strtod overflows to HUGE_VAL
+    (NINES, "-headers['x-num'] * 2", "-inf"),
+    (HEXES, "headers['x-num'] * 2", "inf"),
+    (HEXES, "headers['x-num'] + 0.5", "inf"),
+    (HEXES, "headers['x-num'] % 3", "nan"),  # Lua 5.1: a - floor(a/b)*b = inf - inf
+    ("0x" + "f" * 16, "headers['x-num'] * 1", "1.844674407371e+19"),  # a double, printed %.14g
+    ("1e15", "headers['x-num'] + 0", "1e+15"),
+    ("10", "headers['x-num'] ^ 400", "inf"),
+])
+async def test_template_arithmetic_follows_lua_numbers(gw: Gateway, value: str, expr: str, want: str,
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    """Before: OverflowError / ValueError (Python's 4300-digit limit), a 500 and a traceback per
+    request. Kong evaluates templates as LuaJIT numbers (doubles) and answers; tostring uses %.14g."""
+    await setup(gw, {"add": {"headers": [f"x-out:$({expr})"], "body": [f"out:$({expr})"]}})
+    r = await gw.request("GET", "/request", [("x-num", value)])
+    assert r.status == 200, r
+    assert r.up_header("x-out") == want
+    r = await gw.request("POST", "/request", [("x-num", value), JSON], "{}")  # the body path too
+    assert r.status == 200 and r.echo["json"] == {"out": want}, r
+    assert not [rec for rec in caplog.records if rec.exc_info]
+
+
+async def test_template_evaluation_failure_is_500_with_one_log_line(gw: Gateway, caplog: pytest.LogCaptureFixture) -> None:
+    """Any evaluation failure: Kong's 500 (handler.lua raises "[request-transformer] failed to
+    render the template …"), logged once, never a traceback."""
+    await setup(gw, {"add": {"headers": ["x-out:$(headers['x-num']:rep(headers['x-num']))"]}})
+    caplog.clear()
+    r = await gw.request("GET", "/request", [("x-num", NINES)])
+    assert r.status == 500 and r.json()["message"] == "An unexpected error occurred"
+    errors = [rec for rec in caplog.records if rec.levelname == "ERROR"]
+    assert len(errors) == 1, errors
+    assert errors[0].getMessage().startswith("[request-transformer] failed to render the template $(headers")
+    assert NINES not in errors[0].getMessage()
+    assert not [rec for rec in caplog.records if rec.exc_info]
+
+
 async def test_23_authorization_replaced(gw: Gateway) -> None:
     await setup(gw, {"http_method": "POST", "remove": {"headers": ["Authorization"]},
                      "add": {"headers": ["Authorization:Basic test"]}})

@@ -1,6 +1,7 @@
 """``konnect-desktop gateway run`` as a subprocess: ready line with the real ports, serving the
-sample configuration on first start, SIGTERM/SIGINT → drain and exit 0, ``--config`` import, and
-an invalid file → located problems and exit 1."""
+sample configuration on first start, SIGTERM/SIGINT → drain and exit 0, ``--config`` import, an
+invalid file → located problems and exit 1, and the Admin API's bind rule (no token → loopback
+only; the token from a private file, the environment or, with a warning, argv)."""
 
 from __future__ import annotations
 
@@ -19,8 +20,10 @@ import pytest
 READY = re.compile(r"^Konnect Desktop gateway ready: proxy (http://127\.0\.0\.1:(\d+))  admin (http://127\.0\.0\.1:(\d+))$")
 
 
-def gateway(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
-    env = dict(os.environ, KONNECT_DESKTOP_HOME=str(tmp_path / "home"))
+def gateway(tmp_path: Path, *args: str, env_extra: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    env = dict(os.environ, KONNECT_DESKTOP_HOME=str(tmp_path / "home"), **(env_extra or {}))
+    if "KONG_ADMIN_TOKEN" not in (env_extra or {}):
+        env.pop("KONG_ADMIN_TOKEN", None)
     return subprocess.Popen(
         [sys.executable, "-m", "konnect_desktop", "gateway", "run",
          "--proxy-listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", *args],
@@ -148,6 +151,71 @@ def test_admin_token_is_enforced(tmp_path: Path) -> None:
         assert get(admin + "/services", {"Kong-Admin-Token": "s3cret"})[0] == 200
     finally:
         assert stop(p) == 0
+
+
+def finish(p: subprocess.Popen[str]) -> tuple[int, str, str]:
+    try:
+        code = p.wait(30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    out, err = p.communicate()
+    return code, out, err
+
+
+def test_non_loopback_admin_without_token_is_refused(tmp_path: Path) -> None:
+    """Before: ``--admin-listen 0.0.0.0:…`` started without a token and took POST /services from
+    anyone on the network."""
+    db = tmp_path / "open.db"
+    code, out, err = finish(gateway(tmp_path, "--admin-listen", "0.0.0.0:0", "--db", str(db)))
+    assert code == 2 and "ready" not in out
+    assert "refusing to expose the Admin API on 0.0.0.0" in err
+    assert "--admin-token-file" in err and "KONG_ADMIN_TOKEN" in err and "127.0.0.1" in err
+    assert not db.exists()
+
+
+def test_token_from_environment_guards_a_wildcard_bind_and_ready_line_shows_it(tmp_path: Path) -> None:
+    """Before: the ready line said 127.0.0.1 when 0.0.0.0 was bound."""
+    p = gateway(tmp_path, "--admin-listen", "0.0.0.0:0", "--db", str(tmp_path / "e.db"),
+                env_extra={"KONG_ADMIN_TOKEN": "from-env"})
+    try:
+        line = p.stdout.readline() if p.stdout else ""
+        m = re.match(r"^Konnect Desktop gateway ready: proxy http://127\.0\.0\.1:\d+  admin http://0\.0\.0\.0:(\d+)$", line)
+        assert m, line
+        admin = f"http://127.0.0.1:{m.group(1)}"
+        assert get(admin + "/services")[0] == 401
+        assert get(admin + "/services", {"Kong-Admin-Token": "from-env"})[0] == 200
+    finally:
+        assert stop(p) == 0
+    assert "from-env" not in (p.stderr.read() if p.stderr else "")
+
+
+def test_token_file_must_be_private(tmp_path: Path) -> None:
+    tok = tmp_path / "admin.token"
+    tok.write_text("file-secret\n")
+    tok.chmod(0o644)
+    code, out, err = finish(gateway(tmp_path, "--admin-token-file", str(tok), "--db", str(tmp_path / "f.db")))
+    assert code == 2 and "ready" not in out
+    assert "readable by other users" in err and f"chmod 600 {tok}" in err and "file-secret" not in err
+    tok.chmod(0o600)
+    p = gateway(tmp_path, "--admin-token-file", str(tok), "--admin-listen", "0.0.0.0:0", "--db", str(tmp_path / "f.db"))
+    try:
+        line = p.stdout.readline() if p.stdout else ""
+        port = line.rsplit(":", 1)[1].strip()
+        assert get(f"http://127.0.0.1:{port}/services")[0] == 401
+        assert get(f"http://127.0.0.1:{port}/services", {"Kong-Admin-Token": "file-secret"})[0] == 200
+    finally:
+        assert stop(p) == 0
+
+
+def test_admin_token_on_the_command_line_warns(tmp_path: Path) -> None:
+    p = gateway(tmp_path, "--admin-token", "argv-secret", "--db", str(tmp_path / "w.db"))
+    try:
+        ready(p)
+    finally:
+        assert stop(p) == 0
+    err = p.stderr.read() if p.stderr else ""
+    assert "visible to other users" in err and "--admin-token-file" in err and "argv-secret" not in err
 
 
 @pytest.mark.parametrize("argv", [["gateway"], ["gateway", "run", "--proxy-listen", "nonsense"]])

@@ -178,3 +178,33 @@ def parse_response(data: bytes, head: bool = False) -> RawResponse:
     else:
         resp.body = rest
     return resp
+
+
+# -- memory ---------------------------------------------------------------------------------------
+def rss() -> int:
+    """This process's resident set size in bytes (Linux)."""
+    import os
+
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+async def peak_rss_during(coro: Awaitable[Any]) -> tuple[Any, int]:
+    """``coro``'s result and how far RSS rose above its starting point meanwhile (sampled)."""
+    base = rss()
+    peak = base
+    done = False
+
+    async def sample() -> None:
+        nonlocal peak
+        while not done:
+            peak = max(peak, rss())
+            await asyncio.sleep(0.01)
+
+    sampler = asyncio.create_task(sample())
+    try:
+        result = await coro
+    finally:
+        done = True
+        await sampler
+    return result, peak - base

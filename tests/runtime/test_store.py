@@ -434,7 +434,7 @@ def test_delete_consumer_cascades(store: Store, make: Factory) -> None:
 
 
 def test_delete_cascades_plugins_of_each_scope(store: Store, make: Factory) -> None:
-    name = needs_plugin()
+    name = needs_plugin(group_scope=True)
     consumer_plugin = bundled_plugin(consumer_scope=True)
     s, c, g = make("services"), make("consumers"), make("consumer_groups")
     r = make("routes", service={"id": s["id"]})

@@ -18,14 +18,14 @@ from konnect_desktop.runtime.store import Store
 _DEFAULT_OK_PLUGINS = ("correlation-id", "cors", "key-auth", "response-transformer", "request-transformer")
 
 
-def bundled_plugin(*, consumer_scope: bool = False) -> str | None:
+def bundled_plugin(*, consumer_scope: bool = False, group_scope: bool = False) -> str | None:
     """A bundled plugin that validates with an empty config (and, if asked, may be scoped to a
-    consumer), or None while none such is written yet."""
+    consumer or a consumer group), or None while none such is written yet."""
     from konnect_desktop.model import check_entity
 
     for name in _DEFAULT_OK_PLUGINS:
         spec = plugins.get(name)
-        if spec is None or (consumer_scope and spec.no_consumer):
+        if spec is None or (consumer_scope and spec.no_consumer) or (group_scope and not spec.consumer_groups):
             continue
         _, errors = check_entity("plugins", {"name": name, "config": {}})
         if not errors:
@@ -33,8 +33,8 @@ def bundled_plugin(*, consumer_scope: bool = False) -> str | None:
     return None
 
 
-def needs_plugin(*, consumer_scope: bool = False) -> str:
-    name = bundled_plugin(consumer_scope=consumer_scope)
+def needs_plugin(*, consumer_scope: bool = False, group_scope: bool = False) -> str:
+    name = bundled_plugin(consumer_scope=consumer_scope, group_scope=group_scope)
     if name is None:
         pytest.skip("no suitable bundled plugin module is written yet")
     return name

@@ -39,11 +39,15 @@ def test_no_display_is_detected() -> None:
 
 
 def test_without_a_display_the_command_says_what_to_do(tmp_path: Any) -> None:
+    """The hints name the command as it was run (here ``python -m konnect_desktop``): the old
+    ``xvfb-run konnect-desktop`` was not on the PATH of a checkout. test_app_shell runs them."""
     env = {"PATH": "/usr/bin:/bin", "KONNECT_DESKTOP_HOME": str(tmp_path)}
     proc = subprocess.run([sys.executable, "-m", "konnect_desktop"], env=env, capture_output=True,
                           text=True, timeout=60)
     assert proc.returncode != 0
-    assert "No display found" in proc.stderr and "xvfb-run konnect-desktop" in proc.stderr
+    assert "No display found" in proc.stderr
+    assert f"`xvfb-run -a {sys.executable} -m konnect_desktop`" in proc.stderr
+    assert f"`{sys.executable} -m konnect_desktop gateway run`" in proc.stderr
     assert "Traceback" not in proc.stderr
 
 

@@ -319,3 +319,24 @@ def test_auth_tab_api_key_against_private(qtbot: Any, session: Any, runtime: Any
         _close(arun, page)
     stored = b"".join(p.read_bytes() for p in (tmp_path / "hist").rglob("*") if p.is_file())
     assert stored and b"demo-key" not in stored
+
+
+@pytest.mark.parametrize("clipboard", [
+    "sk_live_51HxQ2eKEY0123456789",  # a copied API key, not a command
+    "Bearer eyJhbGciOiJIUzI1NiJ9.payload.sig",
+    "curl -F sk_live_51HxQ2eKEY0123456789 http://127.0.0.1:8000/echo",
+])
+def test_paste_curl_never_shows_the_clipboard(qtbot: Any, session: Any, tmp_path: Path, arun: Any, clipboard: str) -> None:
+    """Before: "This is not a curl command: it starts with “sk_live_…”" — the key in a banner
+    (and in screenshots and bug reports)."""
+    page = _page(qtbot, session, tmp_path, arun)
+    try:
+        QGuiApplication.clipboard().setText(clipboard)
+        qtbot.mouseClick(page.paste_curl, Qt.MouseButton.LeftButton)
+        shown = " ".join([page.error_panel.title.text(), page.error_panel.message.text(), page.error_panel.details.text()])
+        assert page.error_panel.isVisible() and "curl" in shown
+        secret = clipboard.split()[-1] if not clipboard.startswith("curl") else clipboard.split()[2]
+        assert secret not in shown and secret[:8] not in shown
+    finally:
+        _close(arun, page)
+

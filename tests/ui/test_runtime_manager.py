@@ -154,3 +154,19 @@ def test_removing_a_connection_closes_its_store(arun: Any, session: Any) -> None
     arun(session.remove_connection(conn))
     assert cp.store.closed
     assert session.find(conn.id) is None
+
+
+def test_app_refuses_a_local_runtime_admin_api_beyond_loopback(arun: Any, session: Any) -> None:
+    """The app's local runtime has no admin token: an Admin API address beyond loopback is refused
+    with the reason (the same rule as ``gateway run`` and ``LocalRuntime``), nothing keeps running."""
+    from konnect_desktop.runtime.admin_guard import UnsafeBindError
+
+    conn = session.create_local_group(f"open-{uuid.uuid4().hex[:6]}")
+    session.listen = ("127.0.0.1:0", "0.0.0.0:0")
+    with pytest.raises(UnsafeBindError, match="without an admin token"):
+        arun(session.start_runtime(conn.runtime_name))
+    assert session.runtime_state(conn.runtime_name) == "stopped"
+    session.listen = ("127.0.0.1:0", "127.0.0.1:0")
+    rt = arun(session.start_runtime(conn.runtime_name))
+    assert rt.admin_bound and rt.admin_bound[0].startswith("127.0.0.1:")
+    arun(session.stop_runtime(conn.runtime_name))

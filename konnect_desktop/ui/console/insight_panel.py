@@ -74,6 +74,7 @@ class InsightPanel(QWidget):
         self.insight = ins
         muted = colour("muted")
         parts = [f"route <b>{escape(ins.route or '(none matched)')}</b> → service <b>{escape(ins.service or '—')}</b>"]
+        parts.extend(f"<span style='color:{colour('warn')}'>⚠ {escape(w)}</span>" for w in ins.warnings)
         parts.append(f"consumer <b>{escape(ins.consumer)}</b>" if ins.consumer else
                      f"<span style='color:{muted}'>consumer: anonymous</span>")
         if ins.decisions:

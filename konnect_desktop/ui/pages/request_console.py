@@ -43,7 +43,7 @@ from ...console.environments import (
 )
 from ...console.history import History, HistoryEntry
 from ...console.insight import build_insight, lookup
-from ...console.redact import Redactor
+from ...console.redact import Redactor, runtime_secrets
 from ...console.request import METHODS, RequestSpec, query_pairs, set_query
 from ...console.sender import Exchange, Sender, SendError
 from ..console.auth_editor import AuthEditor
@@ -369,19 +369,15 @@ class RequestConsolePage(Page):
     def runtime_for(self, url: str) -> Any:
         return next((rt for rt in self.running_runtimes() if _same_listener(url, rt.proxy_url)), None)
 
-    async def _key_names(self, rt: Any) -> list[str]:
-        """The header/query names the runtime's key-auth plugins read keys from (redacted too)."""
+    async def _runtime_secrets(self, rt: Any) -> tuple[list[str], list[str]]:
+        """What the runtime makes secret (redacted too): its key-auth key names and the values of
+        its stored credentials (keys, passwords, secrets)."""
         if rt is None or getattr(rt, "store", None) is None:
-            return []
+            return [], []
         try:
-            plugins = await asyncio.to_thread(rt.store.all, "plugins")
+            return await asyncio.to_thread(runtime_secrets, rt.store)
         except Exception:  # a store being closed: fall back to the built-in names
-            return []
-        names: list[str] = []
-        for p in plugins:
-            if p.get("name") == "key-auth":
-                names += [n for n in (p.get("config") or {}).get("key_names") or [] if isinstance(n, str)]
-        return names
+            return [], []
 
     # -- sending -----------------------------------------------------------------------------------
     def _busy_changed(self, _busy: bool, _label: str) -> None:
@@ -410,7 +406,7 @@ class RequestConsolePage(Page):
         except VariableError:
             raise
         target_rt = self.runtime_for(resolved.spec.url)
-        names = await self._key_names(target_rt or self.local_runtime())
+        names, stored = await self._runtime_secrets(target_rt or self.local_runtime())
         env_name = self.env.currentText()
         try:
             ex = await self.sender.send(resolved.spec)
@@ -418,24 +414,24 @@ class RequestConsolePage(Page):
             self.response.set_pending("Cancelled.")
             raise
         except SendError as exc:
-            await self._record(template, resolved, None, exc.message, env_name, names)
+            await self._record(template, resolved, None, exc.message, env_name, names, stored)
             self.insight.set_message("No response: nothing reached the gateway.")
             raise
         self.exchange = ex
         self.response.set_exchange(ex)
-        await self._record(template, resolved, ex, None, env_name, names)
+        await self._record(template, resolved, ex, None, env_name, names, stored)
         await self._show_insight(ex, target_rt)
         return ex
 
     async def _record(self, template: RequestSpec, resolved: Resolved, ex: Exchange | None, error: str | None,
-                      env_name: str, names: list[str]) -> None:
+                      env_name: str, names: list[str], stored: list[str]) -> None:
         if self.history is None:
             return
         try:
             self.last_entry = await self.history.arecord(
                 template, resolved=resolved.spec, exchange=ex, error=error,
                 environment=None if env_name == NO_ENV else env_name,
-                secret_values=resolved.secret_values, secret_names=names)
+                secret_values=[*resolved.secret_values, *stored], secret_names=names)
         except Exception as exc:  # history is a convenience: never lose the response over it
             log.warning("could not store the request in history: %s", type(exc).__name__)
         self.refresh_history(self.history_panel.search.text())
@@ -530,10 +526,13 @@ class RequestConsolePage(Page):
     async def export_history(self, kind: str, path: str | Path) -> Path:
         assert self.history is not None
         h = self.history
-        names = await self._key_names(self.local_runtime())
+        names, stored = await self._runtime_secrets(self.local_runtime())
 
         def write() -> Path:
-            text = h.export_json(secret_names=names) if kind == "json" else h.export_curl(secret_names=names)
+            if kind == "json":
+                text = h.export_json(secret_names=names, secret_values=stored)
+            else:
+                text = h.export_curl(secret_names=names, secret_values=stored)
             p = Path(path)
             p.write_text(text, encoding="utf-8")
             return p

@@ -3,6 +3,12 @@
 Each valid file gets one OK line with its entity counts; an invalid one gets every problem with
 its location (``kong.yaml: services[2].routes[0].paths[1]: ...``). Exit status 0 when every file
 is valid, 1 otherwise. Unreadable files and bad YAML are one clear line each, never a traceback.
+
+Beyond the schema, a valid file is checked with the runtime's router for a hole Kong has too: a
+route protected by an authentication plugin that a request skips by spelling its host in another
+case or with a trailing dot, landing on a broader unauthenticated route (``host_audit``). That is
+a warning (the file is what Kong accepts), never a change of the exit status. The command lives
+in ``runtime/`` because it uses the router; the schema checks are ``model.declarative``'s.
 """
 
 from __future__ import annotations
@@ -41,7 +47,8 @@ def summary(counts: dict[str, int]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .declarative import validate
+    from ..model.declarative import validate
+    from .host_audit import host_case_bypasses
 
     status = 0
     for name in args.files:
@@ -67,6 +74,9 @@ def run(args: argparse.Namespace) -> int:
         if not args.quiet:
             for w in report.warnings:
                 print(f"{label}: warning: {w}", file=sys.stderr)
+            if not report.errors:
+                for b in host_case_bypasses(report.config):
+                    print(f"{label}: warning: {b.message()}", file=sys.stderr)
         if report.errors:
             n = len(report.errors)
             print(f"{label}: invalid ({n} problem{'s' if n != 1 else ''})", file=sys.stderr)

@@ -88,3 +88,40 @@ def test_console_script_and_help() -> None:
     assert p.returncode == 0 and "FILE" in p.stdout
     p = subprocess.run([str(exe), "validate", str(FIXTURES / "legacy-format-1.1.yaml")], capture_output=True, text=True, timeout=60)
     assert p.returncode == 0 and p.stdout.endswith(": OK (1 service, 2 routes)\n")
+
+
+HOLE = """\
+_format_version: "3.0"
+services:
+- name: app
+  url: http://127.0.0.1:9
+  routes:
+  - name: secure
+    hosts: [secure.local]
+    paths: [/]
+    plugins:
+    - name: key-auth
+  - name: catch-all
+    paths: [/]
+"""
+
+
+def test_a_host_spelling_that_skips_authentication_is_a_warning(tmp_path: Path) -> None:
+    """Before: silent. A key-auth route on ``hosts: [secure.local]`` beside an open catch-all:
+    ``Host: SECURE.LOCAL`` or ``secure.local.`` reaches the upstream without a key, in Kong too
+    (its router compares the raw Host case-sensitively). The file is valid: exit code 0."""
+    (tmp_path / "kong.yaml").write_text(HOLE)
+    p = run("kong.yaml", cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.startswith("kong.yaml: OK (")
+    warning = [ln for ln in p.stderr.splitlines() if "case-sensitively" in ln]
+    assert len(warning) == 1, p.stderr
+    assert warning[0].startswith("kong.yaml: warning: route secure (hosts: secure.local) requires key-auth")
+    assert "'Host: SECURE.LOCAL'" in warning[0] and "matches route catch-all" in warning[0]
+    assert run("-q", "kong.yaml", cwd=tmp_path).stderr == ""  # -q: problems only
+
+
+def test_no_warning_when_the_broader_route_is_protected_too(tmp_path: Path) -> None:
+    (tmp_path / "kong.yaml").write_text(HOLE + "plugins:\n- name: basic-auth\n")  # global: every route
+    p = run("kong.yaml", cwd=tmp_path)
+    assert p.returncode == 0 and p.stderr == "", p.stderr
