@@ -190,14 +190,14 @@ async def test_ssl_termination(tls_rt) -> None:
     cfg.route(svc, hosts=["example.com"], paths=["/redirect-302"], protocols=["https"], https_redirect_status_code=302)
     await rt.load_config(cfg.config())
 
-    resp = await raw_request(rt.proxy.port, "GET", "/", headers=[("Host", "example.com")])
+    resp = await raw_request(rt.proxy.port, "GET", "/", host="example.com")
     assert resp.status == 426 and "Please use HTTPS protocol" in resp.json()["message"]
     assert "Upgrade" in resp.header("connection") and resp.header("upgrade") == "TLS/1.2, HTTP/1.1"
-    resp = await raw_request(rt.proxy.port, "GET", "/redirect-301", headers=[("Host", "example.com")])
+    resp = await raw_request(rt.proxy.port, "GET", "/redirect-301", host="example.com")
     assert resp.status == 301 and resp.header("location") == "https://example.com/redirect-301"
-    resp = await raw_request(rt.proxy.port, "GET", "/redirect-302?foo=bar", headers=[("Host", "example.com")])
+    resp = await raw_request(rt.proxy.port, "GET", "/redirect-302?foo=bar", host="example.com")
     assert resp.status == 302 and resp.header("location") == "https://example.com/redirect-302?foo=bar"
-    resp = await raw_request(rt.proxy.port, "GET", "/", headers=[("Host", "example.com"), ("X-Forwarded-Proto", "https")])
+    resp = await raw_request(rt.proxy.port, "GET", "/", host="example.com", headers=[("X-Forwarded-Proto", "https")])
     assert resp.status == 426
 
     cn, alpn, data = await handshake(rt.proxy.tls_port, "example.com", verify=True,
@@ -213,7 +213,7 @@ async def test_ssl_termination(tls_rt) -> None:
     _cn_, _alpn, data = await handshake(rt.proxy.tls_port, "plain.test", request=_get("/", "plain.test"))
     assert _parse(data)[0] == 200
     assert json.loads(_parse(data)[2])["headers"]["x-forwarded-proto"] == "https"
-    resp = await raw_request(rt.proxy.port, "GET", "/", headers=[("Host", "plain.test")])
+    resp = await raw_request(rt.proxy.port, "GET", "/", host="plain.test")
     assert resp.status == 200 and resp.json()["headers"]["x-forwarded-proto"] == "http"
 
 
