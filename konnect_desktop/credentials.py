@@ -52,7 +52,7 @@ _PARAM_RE = re.compile(r"([?&;])([^=&\s\"'#]+)=([^&\s\"'#]*)")
 # "Kong-Admin-Token: v", "apikey=v", '"authorization": "Bearer v"' in free text
 _HEADER_RE = re.compile(
     r"(?i)\b(" + "|".join(re.escape(h) for h in sorted(SECRET_HEADERS, key=len, reverse=True))
-    + r")(\"?'?\s*[:=]\s*\"?'?)((?:bearer|basic|token)\s+)?(?!REDACTED|\*\*\*\*)[^\s\"',;&]+")
+    + r")(\"?'?\s*[:=]\s*\"?'?)((?:bearer|basic|token)\s+)?[^\s\"',;&]+")
 _BEARER_RE = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{6,}")
 _MIN_REGISTERED = 6  # shorter values would blank ordinary words in messages
 
@@ -114,8 +114,7 @@ def mask_query(text: str) -> str:
     if "=" not in text:
         return text
     return _PARAM_RE.sub(
-        lambda m: f"{m.group(1)}{m.group(2)}=****"
-        if m.group(3) and m.group(3) not in ("****", "REDACTED") and secret_param(m.group(2)) else m.group(0),
+        lambda m: f"{m.group(1)}{m.group(2)}=****" if m.group(3) and secret_param(m.group(2)) else m.group(0),
         text)
 
 

@@ -17,6 +17,8 @@ import stat
 from pathlib import Path
 
 import aiohttp
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 from test_gateway_cli import gateway, get, ready, stop
 
 from konnect_desktop.model import declarative
@@ -136,3 +138,21 @@ def test_gateway_run_access_log_file_is_private_and_admin_debug_goes_to_stderr(t
     assert len(lines) == 1 and LINE.match(lines[0]) and '"GET /echo/b HTTP/1.1" 200' in lines[0]
     assert "admin GET /routes -> 200" in err
     assert "gw-admin-token-1" not in err and "dXNlcjpwYXNzd29yZA" not in lines[0]
+
+
+@given(
+    path=st.text(alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7e, exclude_characters="?&#="),
+                 min_size=1, max_size=30),
+    name=st.sampled_from(["apikey", "token", "access_token", "client_secret", "X-Api-Key", "my_password"]),
+    secret=st.text(alphabet="ABCDEFGHJKLMNPQRSTUVWXYZ23456789", min_size=8, max_size=24),
+    agent=st.text(max_size=40),
+)
+@settings(max_examples=200, deadline=None)
+def test_any_request_gives_one_parseable_line_without_the_secret(path: str, name: str, secret: str, agent: str) -> None:
+    assume(secret not in agent and secret not in path)  # only the parameter's value is secret
+    e = new_entry("id", "127.0.0.1", "GET", f"/{path}?a=1&{name}={secret}", "h")
+    e.status = 200
+    e.request_headers = [("User-Agent", agent)]
+    line = format_line(e)
+    assert "\n" not in line and LINE.match(line), line
+    assert secret not in line

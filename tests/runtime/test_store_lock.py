@@ -126,3 +126,16 @@ def test_second_gateway_on_one_store_exits_and_a_killed_ones_lock_is_stale(tmp_p
     finally:
         assert stop(again) == 0
     assert not lock_path(db).exists()
+
+
+async def test_the_app_runtime_does_not_start_on_a_store_another_process_serves(tmp_path: Path) -> None:
+    """The other direction: a gateway (here: a live pid that is not us) serves the store, so the
+    app's runtime fails to start with the reason, and leaves the other's lock alone."""
+    db = tmp_path / "busy.db"
+    write_lock(db, os.getppid(), "konnect-desktop gateway run")
+    rt = LocalRuntime("default", db, owner="Konnect Desktop")
+    with pytest.raises(StoreInUse):
+        await rt.start()
+    assert rt.state == "failed" and "in use by konnect-desktop gateway run" in (rt.last_error or "")
+    assert rt.store is None and not db.exists()  # never opened
+    assert json.loads(lock_path(db).read_text())["pid"] == os.getppid()

@@ -167,6 +167,7 @@ def test_app_icon_and_page_icons_render(qtbot: Any, session: Any) -> None:
         assert not page_icon(spec.id).isNull(), spec.id
         item_icon = win.sidebar.item(row).icon()
         assert not item_icon.pixmap(QSize(24, 24)).isNull(), spec.id
+    assert app_module.icons_not_rendering() == []
 
 
 def test_help_menu_opens_the_log_folder(qtbot: Any, session: Any, monkeypatch: Any) -> None:
