@@ -33,7 +33,7 @@ from .health import SUCCESS, TCP_FAILURE, TIMEOUT, HealthRegistry, active_enable
 
 log = logging.getLogger(__name__)
 
-MAX_SLEEP = 1.0  # the background task looks again at least this often (configuration changes)
+MAX_SLEEP = 1.0  # while probes are due, the background task looks again at least this often
 
 
 def _section(upstream: dict[str, Any]) -> dict[str, Any]:
@@ -174,7 +174,9 @@ class ActiveChecker:
                 await self.run_due()
             except Exception:  # a broken probe must not stop the others
                 log.exception("active health checks")
-            wait = min(MAX_SLEEP, max(0.0, self.next_due() - self.clock()))
+            due = self.next_due()
+            # nothing to probe: sleep until the configuration changes (``update`` wakes us)
+            wait = None if math.isinf(due) else min(MAX_SLEEP, max(0.0, due - self.clock()))
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), wait)

@@ -304,3 +304,29 @@ async def test_least_connections_on_the_proxy(rt) -> None:
     finally:
         for s in servers:
             await s.stop()
+
+
+async def test_background_probes_run_in_a_runtime(tmp_path) -> None:
+    """Without an injected clock the runtime probes by itself on the configured interval: the test
+    waits for the probe to arrive (an event, bounded), not for a time to pass."""
+    probed = asyncio.Event()
+
+    async def handler(request: web.Request) -> web.Response:
+        if request.path == "/status":
+            probed.set()
+        return web.json_response({})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handler)
+    server = await Server(app).start()
+    rt = await make_runtime(tmp_path, "bg")
+    try:
+        cfg = Cfg()
+        u = cfg.upstream("pool.test", healthchecks={"active": {"http_path": "/status", "healthy": {"interval": 0.05}}})
+        cfg.target(u, f"127.0.0.1:{server.port}")
+        await rt.load_config(cfg.config())
+        await asyncio.wait_for(probed.wait(), 10)
+        assert rt.checker.probes >= 1
+    finally:
+        await rt.stop()
+        await server.stop()
