@@ -17,7 +17,7 @@ from functools import cached_property
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import certs, paths
+from . import certs, paths, typedefs
 from .errors import schema_violation
 from .schema import Array as ArrayF
 from .schema import (
@@ -553,7 +553,7 @@ HEALTHCHECKS = Record([
         ("timeout", _seconds(1, "Socket timeout for active health checks (in seconds).")),
         ("concurrency", Integer(between=(1, 2**31), default=10, description="Number of targets to check concurrently.")),
         ("http_path", String(starts_with="/", default="/", description="Path to use in GET HTTP request to run as a probe.")),
-        ("https_sni", String(custom=paths.validate_host, description="The hostname to use as an SNI when performing active health checks using HTTPS.")),
+        ("https_sni", typedefs.sni(description="The hostname to use as an SNI when performing active health checks using HTTPS.")),
         ("https_verify_certificate", Boolean(default=True, description="Whether to check the validity of the SSL certificate of the remote host.")),
         ("headers", Map(String(), ArrayF(String()), description="One or more lists of values indexed by header name to use in GET HTTP request to run as a probe.")),
         ("healthy", Record([
@@ -641,8 +641,8 @@ UPSTREAM_SCHEMA = Schema(
         ("algorithm", String(one_of=("consistent-hashing", "least-connections", "round-robin", "latency", "sticky-sessions"), default="round-robin", description="Which load balancing algorithm to use.")),
         ("hash_on", String(one_of=("none", "consumer", "ip", "header", "cookie", "path", "query_arg", "uri_capture"), default="none", description="What to use as hashing input.")),
         ("hash_fallback", String(one_of=("none", "consumer", "ip", "header", "cookie", "path", "query_arg", "uri_capture"), default="none", description="What to use as hashing input if the primary hash_on does not return a hash.")),
-        ("hash_on_header", String(description="The header name to take the value from as hash input.")),
-        ("hash_fallback_header", String(description="The header name to take the value from as hash input.")),
+        ("hash_on_header", typedefs.header_name(description="The header name to take the value from as hash input.")),
+        ("hash_fallback_header", typedefs.header_name(description="The header name to take the value from as hash input.")),
         ("hash_on_cookie", String(description="The cookie name to take the value from as hash input.")),
         ("hash_on_cookie_path", String(default="/", description="The cookie path to set in the response headers.")),
         ("hash_on_query_arg", String(description="The name of the query string argument to take the value from as hash input.")),

@@ -244,6 +244,10 @@ async def test_balancer_goes_around_an_unhealthy_target(tmp_path) -> None:
       "hash_fallback_header": "required field missing"}),
     ({"hash_on": "query_arg"},
      {"@entity": ["failed conditional validation given value of field 'hash_on'"], "hash_on_query_arg": "required field missing"}),
+    ({"hash_on": "header", "hash_fallback": "consumer", "hash_on_header": "not a <> valid <> header name"},
+     {"hash_on_header": "bad header name 'not a <> valid <> header name', allowed characters are A-Z, a-z, 0-9, '_', and '-'"}),
+    ({"hash_on": "consumer", "hash_fallback": "header", "hash_fallback_header": "not a <> valid <> header name"},
+     {"hash_fallback_header": "bad header name 'not a <> valid <> header name', allowed characters are A-Z, a-z, 0-9, '_', and '-'"}),
 ])
 async def test_upstream_hash_checks(api, body, fields) -> None:
     """07-upstreams_routes_spec.lua "POST ... handles invalid input": Kong's entity checks on the
