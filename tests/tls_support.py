@@ -41,17 +41,21 @@ class Pair:
 
 
 class CA:
-    def __init__(self, name: str = "Test CA", kind: str = "ec", expired: bool = False) -> None:
+    def __init__(self, name: str = "Test CA", kind: str = "ec", expired: bool = False,
+                 parent: CA | None = None) -> None:
+        """A root CA, or with ``parent`` an intermediate CA signed by it."""
         self.key = _key(kind)
+        self.parent = parent
         subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
         start, end = (NOW - dt.timedelta(days=30), NOW - dt.timedelta(days=1)) if expired else \
             (NOW - dt.timedelta(days=1), NOW + dt.timedelta(days=365))
         self.cert = (
-            x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
+            x509.CertificateBuilder().subject_name(subject)
+            .issuer_name(parent.cert.subject if parent else subject)
             .public_key(self.key.public_key()).serial_number(x509.random_serial_number())
             .not_valid_before(start).not_valid_after(end)
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(self.key, hashes.SHA256())
+            .sign(parent.key if parent else self.key, hashes.SHA256())
         )
         self.pem = self.cert.public_bytes(serialization.Encoding.PEM).decode()
 
@@ -76,7 +80,10 @@ class CA:
         usage = ExtendedKeyUsageOID.CLIENT_AUTH if client else ExtendedKeyUsageOID.SERVER_AUTH
         b = b.add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
         cert = b.sign(self.key, hashes.SHA256())
-        return Pair(cert.public_bytes(serialization.Encoding.PEM).decode(), _pem_key(key), cert)
+        pem = cert.public_bytes(serialization.Encoding.PEM).decode()
+        if self.parent is not None:  # the chain a server sends: leaf, then this intermediate
+            pem += self.pem
+        return Pair(pem, _pem_key(key), cert)
 
     def client_context(self) -> ssl.SSLContext:
         """A client that trusts only this CA (hostname checked)."""

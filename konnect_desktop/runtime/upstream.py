@@ -385,6 +385,11 @@ class UpstreamPool:
             raise UpstreamError("timeout", f"connect to {host}:{port}") from None
         except OSError as exc:
             raise UpstreamError("connect", f"{host}:{port}: {exc.strerror or exc}") from None
+        check = getattr(tls, "check_peer", None)  # a service's upstream TLS settings (tls_verify_depth)
+        refused = check(conn.transport) if check is not None else None
+        if refused is not None:
+            conn.close()
+            raise UpstreamError("connect", f"{host}:{port}: {refused}")
         self.connects += 1
         return conn
 

@@ -11,8 +11,11 @@ connections by it, so two services with the same settings share them) and carryi
   to the system's trust store; the host name is checked. Unset or false: not verified (Kong's
   ``proxy_ssl_verify`` is off by default).
 * ``client_certificate``: the pair presented when the upstream asks for one (mutual TLS).
-* ``tls_verify_depth`` is kept with the service but not enforced: Python's ``ssl`` module has no
-  verify-depth setting (OpenSSL's default applies).
+* ``tls_verify_depth`` (with ``tls_verify``): a verified chain longer than the depth is refused
+  after the handshake (nginx's ``proxy_ssl_verify_depth``: the leaf is depth 0, so 1 allows a
+  certificate signed directly by a trusted CA). Python's ``ssl`` has no depth setting; the chain
+  comes from ``SSLObject.get_verified_chain`` (public from Python 3.13; the same method of the
+  underlying object before). Where neither exists the depth is not enforced.
 
 Vault references in the certificates are resolved before this module sees the configuration.
 """
@@ -33,7 +36,22 @@ class UpstreamTls:
     verify: bool
     ca_pems: tuple[str, ...] = ()
     client_pair: tuple[str, str] | None = None
+    depth: int | None = None  # tls_verify_depth (only with verify)
     context: ssl.SSLContext | None = field(default=None, compare=False, hash=False, repr=False)
+
+    def check_peer(self, transport: Any) -> str | None:
+        """After the handshake: why the connection must not be used (a chain too deep), or None."""
+        if not self.verify or self.depth is None:
+            return None
+        sslobj = transport.get_extra_info("ssl_object")
+        get_chain = getattr(sslobj, "get_verified_chain", None) or getattr(
+            getattr(sslobj, "_sslobj", None), "get_verified_chain", None)
+        if get_chain is None:
+            return None
+        chain = get_chain() or []
+        if len(chain) - 1 > self.depth:
+            return f"certificate chain too long ({len(chain) - 1} > tls_verify_depth {self.depth})"
+        return None
 
     def build(self) -> UpstreamTls:
         ctx = ssl.create_default_context() if not self.ca_pems else ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -47,7 +65,7 @@ class UpstreamTls:
             ctx.verify_mode = ssl.CERT_NONE
         if self.client_pair is not None:
             load_pairs(ctx, [self.client_pair])
-        return UpstreamTls(self.verify, self.ca_pems, self.client_pair, ctx)
+        return UpstreamTls(self.verify, self.ca_pems, self.client_pair, self.depth, ctx)
 
 
 def _ref(value: Any) -> str | None:
@@ -76,7 +94,8 @@ def build_profiles(config: dict[str, list[dict[str, Any]]]) -> tuple[dict[str, U
             cert = certs.get(cert_id)
             if cert is not None:
                 pair = (cert.get("cert"), cert.get("key"))
-        key = UpstreamTls(bool(svc.get("tls_verify")), ca_pems, pair)
+        depth = svc.get("tls_verify_depth")
+        key = UpstreamTls(bool(svc.get("tls_verify")), ca_pems, pair, depth if isinstance(depth, int) else None)
         profile = built.get(key)
         if profile is None:
             try:
@@ -84,7 +103,7 @@ def build_profiles(config: dict[str, list[dict[str, Any]]]) -> tuple[dict[str, U
             except (ssl.SSLError, OSError, ValueError) as exc:
                 errors.append(f"service {svc.get('name') or svc.get('id')}: upstream TLS settings not usable: {exc}")
                 # fail closed: a context that trusts nothing, so every handshake is refused (502)
-                profile = UpstreamTls(True, ("unusable", svc["id"]), None, ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT))
+                profile = UpstreamTls(True, ("unusable", svc["id"]), None, None, ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT))
             built[key] = profile
         out[svc["id"]] = profile
     return out, errors

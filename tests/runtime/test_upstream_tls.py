@@ -9,8 +9,9 @@ blocked"; ca_certificates "request is allowed through once correct CA certificat
 "...not allowed through once the CA certificate is updated to other ca".
 Deliberate differences: Kong's nginx test upstream answers 400 "No required SSL certificate was
 sent" when no client certificate comes; this Python upstream refuses the handshake, so the proxy
-answers 502 (Kong's answer for a failed upstream handshake). ``tls_verify_depth`` is not enforced
-(Python's ssl has no verify-depth setting): no port of its two cases.
+answers 502 (Kong's answer for a failed upstream handshake). tls_verify_depth: "request is not
+allowed through if depth limit is too low", "request is allowed through if depth limit is
+sufficient" (a chain through an intermediate CA here, so the depths are 1 and 2).
 """
 
 from __future__ import annotations
@@ -129,5 +130,30 @@ async def test_tls_verify_and_ca_certificates(tmp_path, rt) -> None:
         svc["ca_certificates"] = [right["id"]]
         await rt.load_config(cfg.config())
         assert (await raw_request(rt.proxy.port, "GET", "/tls")).status == 200
+    finally:
+        await up.stop()
+
+
+async def test_tls_verify_depth(tmp_path, rt) -> None:
+    root = CA("Depth root")
+    intermediate = CA("Depth intermediate", parent=root)
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", _whoami)
+    up = await TlsServer(app, server_context(intermediate.issue("depth.test", ips=("127.0.0.1",)), tmp_path)).start()
+    try:
+        cfg = Cfg()
+        ca = cfg.add("ca_certificates", cert=root.pem)
+        svc = cfg.service(host="127.0.0.1", port=up.port, protocol="https", name="depth",
+                          tls_verify=True, ca_certificates=[ca["id"]])
+        cfg.route(svc, paths=["/depth"])
+        await rt.load_config(cfg.config())
+        assert (await raw_request(rt.proxy.port, "GET", "/depth")).status == 200  # no limit set
+        svc["tls_verify_depth"] = 1  # leaf -> intermediate -> root is depth 2
+        await rt.load_config(cfg.config())
+        resp = await raw_request(rt.proxy.port, "GET", "/depth")
+        assert resp.status == 502 and resp.json()["message"] == "An invalid response was received from the upstream server"
+        svc["tls_verify_depth"] = 2
+        await rt.load_config(cfg.config())
+        assert (await raw_request(rt.proxy.port, "GET", "/depth")).status == 200
     finally:
         await up.stop()
