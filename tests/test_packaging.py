@@ -24,7 +24,7 @@ APP_ID = "io.github.konnect_desktop.KonnectDesktop"  # konnect_desktop.ui.app.AP
 DESKTOP = PACKAGING / f"{APP_ID}.desktop"
 METAINFO = PACKAGING / f"{APP_ID}.metainfo.xml"
 BUNDLE = ROOT / "dist" / "konnect-desktop"
-PAGE_IDS = ("runtimes", "services", "consumers", "plugins", "console", "traffic", "replication")
+PAGE_IDS = ("runtimes", "services", "consumers", "plugins", "console", "traffic", "replication", "certificates")
 
 
 def png_size(path: Path) -> tuple[int, int]:
