@@ -11,6 +11,8 @@ APP_DEBS=(libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libdbus
           libxcb-render-util0 libxcb-image0 fonts-dejavu-core)
 # desktop-file-utils + appstream validate packaging/; zsh checks the completion script
 TEST_DEBS=(redis-server gnome-keyring dbus dbus-x11 xvfb desktop-file-utils appstream zsh)
+# What bench/bench_proxy.py measures against (scripts/bench installs them).
+BENCH_DEBS=(wrk nginx-light util-linux)
 
 install_debs() {
   local missing=()

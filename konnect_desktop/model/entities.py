@@ -110,6 +110,12 @@ class EntityDef:
     # is stored (basic-auth hashes its password). ``declarative`` is True for whole-configuration
     # loads (decK files, ``POST /config``), False for single-entity writes (Admin API, sync).
     on_write: tuple[tuple[str, ...], Callable[[dict[str, Any], bool], dict[str, Any]]] | None = None
+    # Data the gateway writes while serving (oauth2 tokens and codes), not configuration: its
+    # writes do not bump the configuration version, and exports, dumps and diffs leave it out.
+    runtime_data: bool = False
+    # Fields a partial update (PATCH) must give all or none of (a transformation needs them
+    # together: oauth2's hash_secret and client_secret).
+    write_together: tuple[str, ...] = ()
 
     @cached_property
     def foreign_keys(self) -> dict[str, Field]:
@@ -145,6 +151,14 @@ class EntityDef:
         if not any(f in given for f in inputs):
             return entity
         return fn(entity, declarative)
+
+    def check_patch(self, patch: Any) -> None:
+        """Kong's rule for transformation inputs on update: all or none of ``write_together``."""
+        if self.write_together and isinstance(patch, dict):
+            given = [f for f in self.write_together if f in patch]
+            if given and len(given) != len(self.write_together):
+                names = ", ".join(f"'{f}'" for f in self.write_together)
+                raise schema_violation({"@entity": [f"all or none of these fields must be set: {names}"]})
 
     def display_name(self, entity: dict[str, Any]) -> str:
         key = self.endpoint_key
@@ -500,6 +514,119 @@ HMACAUTH_SCHEMA = credential_schema("hmacauth_credentials", [
 ])
 
 
+# -- oauth2 (kong/plugins/oauth2/daos.lua) -------------------------------------------------------
+def _oauth2_redirect_uri(uri: str) -> str | None:
+    """daos.lua's validate_uri: a scheme and a host, no fragment."""
+    try:
+        parts = urlsplit(uri)
+    except ValueError:
+        return f"cannot parse '{uri}'"
+    if not parts.scheme or not parts.hostname:
+        return f"cannot parse '{uri}'"
+    if parts.fragment or uri.endswith("#"):
+        return f"fragment not allowed in '{uri}'"
+    return None
+
+
+def random_string() -> str:
+    """kong.tools.rand.random_string: 32 alphanumerics."""
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+    return "".join(secrets.choice(alphabet) for _ in range(32))
+
+
+# kong/plugins/oauth2/secret.lua with its only enabled algorithm: PBKDF2-SHA512, 10000 rounds,
+# 16-byte salt, 32-byte hash, written as a PHC string.
+_PBKDF2_ITERATIONS, _PBKDF2_HASH_LEN, _PBKDF2_SALT_LEN = 10000, 32, 16
+
+
+def _b64_nopad(data: bytes) -> str:
+    import base64
+
+    return base64.b64encode(data).decode().rstrip("=")
+
+
+def oauth2_secret_hash(secret: str, *, salt: bytes | None = None, iterations: int = _PBKDF2_ITERATIONS,
+                       length: int = _PBKDF2_HASH_LEN, digest: str = "sha512") -> str:
+    salt = salt if salt is not None else secrets.token_bytes(_PBKDF2_SALT_LEN)
+    derived = hashlib.pbkdf2_hmac(digest, secret.encode(), salt, iterations, length)
+    return f"$pbkdf2-{digest}$i={iterations},l={length}${_b64_nopad(salt)}${_b64_nopad(derived)}"
+
+
+def oauth2_secret_verify(secret: str | None, phc: str | None) -> bool:
+    """secret.lua's verify for ``$pbkdf2-<digest>$i=..,l=..$salt$hash`` strings."""
+    import base64
+    import binascii
+    import hmac
+
+    if not isinstance(secret, str) or not isinstance(phc, str):
+        return False
+    parts = phc.split("$")
+    if len(parts) != 5 or not parts[1].startswith("pbkdf2-"):
+        return False
+    digest = parts[1][len("pbkdf2-"):]
+    params = dict(p.split("=", 1) for p in parts[2].split(",") if "=" in p)
+    try:
+        salt = base64.b64decode(parts[3] + "=" * (-len(parts[3]) % 4))
+        expected = base64.b64decode(parts[4] + "=" * (-len(parts[4]) % 4))
+        iterations = int(params.get("i", _PBKDF2_ITERATIONS))
+        length = int(params.get("l", len(expected)))
+        got = hashlib.pbkdf2_hmac(digest, secret.encode(), salt, iterations, length)
+    except (binascii.Error, ValueError):
+        return False
+    return hmac.compare_digest(got, expected)
+
+
+def _oauth2_on_write(entity: dict[str, Any], declarative: bool) -> dict[str, Any]:
+    """daos.lua's transformation: with ``hash_secret`` the client secret is stored hashed. A value
+    already hashed (a dump of Kong, a PATCH that does not change the secret) is kept."""
+    secret = entity.get("client_secret")
+    if entity.get("hash_secret") and isinstance(secret, str) and not secret.startswith("$pbkdf2-"):
+        entity["client_secret"] = oauth2_secret_hash(secret)
+    return entity
+
+
+OAUTH2_CREDENTIALS_SCHEMA = credential_schema("oauth2_credentials", [
+    ("name", String(required=True, description="The name to associate to the credential. In OAuth 2.0, this would be the application name.")),
+    ("client_id", String(unique=True, description="You can optionally set your own unique client_id. If missing, the plugin will generate one.")),
+    ("client_secret", String(secret=True, description="You can optionally set your own unique client_secret. If missing, the plugin will generate one.")),
+    ("hash_secret", Boolean(required=True, default=False, description="A boolean flag that indicates whether the client_secret field will be stored in hashed form.")),
+    ("redirect_uris", ArrayF(String(custom=_oauth2_redirect_uri), description="An array with one or more URLs in your app where users will be sent after authorization.")),
+    ("client_type", String(required=True, default="confidential", one_of=("confidential", "public"), description="The type of the client application: `confidential` or `public` (PKCE required).")),
+])
+
+OAUTH2_AUTHORIZATION_CODES_SCHEMA = Schema(
+    "oauth2_authorization_codes",
+    [
+        ("id", id_field()),
+        ("created_at", created_at()),
+        ("service", foreign("services", "The service the code was issued for (none with global credentials).", on_delete="cascade")),
+        ("credential", foreign("oauth2_credentials", "The client application.", required=True, on_delete="cascade")),
+        ("code", String(unique=True, secret=True, description="The authorization code.")),
+        ("authenticated_userid", String(description="The end user the code was issued for.")),
+        ("scope", String(description="The scopes granted, space-separated.")),
+        ("challenge", String(description="The PKCE code challenge.")),
+        ("challenge_method", String(one_of=("S256",), description="The PKCE challenge method.")),
+        ("plugin", foreign("plugins", "The oauth2 plugin instance that issued the code.", on_delete="cascade")),
+    ],
+)
+
+OAUTH2_TOKENS_SCHEMA = Schema(
+    "oauth2_tokens",
+    [
+        ("id", id_field()),
+        ("created_at", created_at()),
+        ("service", foreign("services", "The service the token was issued for (none with global credentials).", on_delete="cascade")),
+        ("credential", foreign("oauth2_credentials", "The client application.", required=True, on_delete="cascade")),
+        ("token_type", String(required=True, default="bearer", one_of=("bearer",), description="The token type.")),
+        ("expires_in", Integer(required=True, description="Seconds the access token lives after created_at (0: never expires).")),
+        ("access_token", String(unique=True, secret=True, description="The access token. Generated when omitted.")),
+        ("refresh_token", String(unique=True, secret=True, description="The refresh token.")),
+        ("authenticated_userid", String(description="The end user the token was issued for.")),
+        ("scope", String(description="The scopes granted, space-separated.")),
+    ],
+)
+
+
 # -- plugins -------------------------------------------------------------------------------------
 PLUGIN_SCHEMA = Schema(
     "plugins",
@@ -818,6 +945,15 @@ def _defs() -> dict[str, EntityDef]:
                   deck_key="jwt_secrets", generate={"key": lambda: secrets.token_hex(16), "secret": lambda: secrets.token_hex(16)}),
         EntityDef("hmacauth_credentials", HMACAUTH_SCHEMA, "hmac-auth", "username", ("username",),
                   admin_path="/hmac-auths", deck_key="hmacauth_credentials", generate={"secret": lambda: secrets.token_urlsafe(24)}),
+        EntityDef("oauth2_credentials", OAUTH2_CREDENTIALS_SCHEMA, "oauth2-credential", "client_id", ("client_id",),
+                  admin_path="/oauth2", deck_key="oauth2_credentials",
+                  generate={"client_id": random_string, "client_secret": random_string},
+                  on_write=(("hash_secret", "client_secret"), _oauth2_on_write),
+                  write_together=("hash_secret", "client_secret")),
+        EntityDef("oauth2_authorization_codes", OAUTH2_AUTHORIZATION_CODES_SCHEMA, "oauth2-authorization-code",
+                  None, ("code",), generate={"code": random_string}, runtime_data=True),
+        EntityDef("oauth2_tokens", OAUTH2_TOKENS_SCHEMA, "oauth2-token", "access_token", ("access_token", "refresh_token"),
+                  admin_path="/oauth2_tokens", generate={"access_token": random_string}, runtime_data=True),
         EntityDef("upstreams", UPSTREAM_SCHEMA, "upstream", "name", ("name",), admin_path="/upstreams",
                   deck_key="upstreams", shorthand=_upstream_shorthand),
         EntityDef("targets", TARGET_SCHEMA, "target", "target", (), cache_key=("upstream", "target"),
@@ -841,9 +977,13 @@ DEPENDENCY_ORDER: tuple[str, ...] = (
     "services", "routes", "upstreams", "targets",
     "consumers", "consumer_groups", "consumer_group_consumers",
     "keyauth_credentials", "acls", "basicauth_credentials", "jwt_secrets", "hmacauth_credentials",
-    "plugins",
+    "oauth2_credentials", "plugins",
 )
-CREDENTIAL_TABLES = ("keyauth_credentials", "acls", "basicauth_credentials", "jwt_secrets", "hmacauth_credentials")
+CREDENTIAL_TABLES = ("keyauth_credentials", "acls", "basicauth_credentials", "jwt_secrets", "hmacauth_credentials",
+                     "oauth2_credentials")
+# What the gateway writes while serving (``EntityDef.runtime_data``), after the configuration
+# it hangs from: stored and served by the Admin API, never part of a configuration or a dump.
+RUNTIME_TABLES: tuple[str, ...] = ("oauth2_authorization_codes", "oauth2_tokens")
 
 
 def entity(table: str) -> EntityDef:

@@ -161,6 +161,9 @@ class LocalRuntime:
             self.lock.acquire()
             if self.store is None:
                 self.store = await asyncio.to_thread(Store, self.db_path)
+            # plugins that keep data the gateway writes while serving (oauth2 tokens) reach the
+            # store here (plugins.base.RuntimeServices: optional ``store``)
+            self.services.store = self.store
             if self.proxy_listen_tls is not None and self.tls is None:
                 self.tls = await asyncio.to_thread(self._make_tls)
             snap = await self._compile()

@@ -67,6 +67,9 @@ class Connection:
     client_cert: str | None = None
     timeout: float = 30.0
     base_url: str | None = None  # konnect: regional URL override
+    # its token lives only in this process's memory (no usable keyring): never written to the
+    # settings file, so it is not listed after a restart without the token it needs
+    session_only: bool = False
 
     def __post_init__(self) -> None:
         self.id = self.id or self.name
@@ -140,7 +143,11 @@ class ConnectionStore:
         self.path = p
         self.legacy_ini = Path(legacy_ini) if legacy_ini is not None else None
         self.problem: str | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # one change of the file at a time (writer thread)
+        # guards the window settings in memory (``settings.ui`` and what is not written yet),
+        # which the UI thread sets while the writer thread may be mid-change; held for dict
+        # operations only, so the UI thread never waits for the disk
+        self._mem = threading.Lock()
         self._ui_dirty: dict[str, Any] = {}
         try:
             self.settings = Settings.load(p)
@@ -172,10 +179,17 @@ class ConnectionStore:
                 raise SettingsError(self.problem)
             fresh = Settings.load(self.path)
             fn(fresh)
-            fresh.ui.update(self._ui_dirty)
+            with self._mem:
+                written = dict(self._ui_dirty)
+            fresh.ui.update(written)
             fresh.save()
-            self._ui_dirty.clear()
-            self.settings = fresh
+            with self._mem:
+                # a value set while the file was written stays pending and stays visible
+                for key, value in written.items():
+                    if key in self._ui_dirty and self._ui_dirty[key] is value:
+                        del self._ui_dirty[key]
+                fresh.ui.update(self._ui_dirty)
+                self.settings = fresh
 
     def put(self, profile: Profile, old_name: str | None = None) -> None:
         """Save ``profile`` (replacing ``old_name`` when it was renamed)."""
@@ -197,8 +211,9 @@ class ConnectionStore:
 
     def set_value(self, key: str, value: Any) -> None:
         """Remember a window setting (JSON-able); written by the next ``sync()`` or change."""
-        self.settings.ui[key] = value
-        self._ui_dirty[key] = value
+        with self._mem:
+            self.settings.ui[key] = value
+            self._ui_dirty[key] = value
 
     def sync(self) -> None:
         if self._ui_dirty:
@@ -211,7 +226,8 @@ class ConnectionStore:
                 moves.pop(name, None)
                 if not moves:
                     s.ui.pop("ini_token_moves", None)
-        self._ui_dirty.pop("ini_token_moves", None)
+        with self._mem:
+            self._ui_dirty.pop("ini_token_moves", None)
         self._change(change)
 
     # -- the INI of older versions ---------------------------------------------------------------
@@ -291,6 +307,7 @@ class Session(QObject):
     sig_error = Signal(object)  # ErrorInfo
     # a page asks the window to show another page and act on it: (page id, callable(page))
     sig_open_page = Signal(str, object)
+    sig_preferences = Signal(object)  # dict: the Preferences were saved (``preferences.py``)
 
     def __init__(self, store: ConnectionStore | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -310,6 +327,7 @@ class Session(QObject):
         self._writes: set[asyncio.Future[Any]] = set()
         # where new local runtimes listen; tests use port 0 (any free port)
         self.listen: tuple[str, str] = ("127.0.0.1:8000", "127.0.0.1:8001")
+        self.preferences: dict[str, Any] = {}  # set by ``preferences.apply``
         # the HTTPS listener (Kong's proxy_listen ... ssl): on by default on a free port; the
         # setting "runtime/proxy_listen_tls" picks another address, "" turns it off
         self.listen_tls: str | None = self.store.get_value("runtime/proxy_listen_tls", "127.0.0.1:0") or None
@@ -403,7 +421,9 @@ class Session(QObject):
         old = self.find(conn.id)
         self.check_connection(conn, old)
         self.connections = [conn if c.id == conn.id else c for c in self.connections]
-        self._write(self.store.put, conn.to_profile(), old.name if old else None)
+        conn.session_only = old.session_only if old is not None else conn.session_only
+        if not conn.session_only:
+            self._write(self.store.put, conn.to_profile(), old.name if old else None)
         if self.current is not None and self.current.id == conn.id:
             self.current = conn
         cp = self._cps.pop(conn.id, None)
@@ -420,13 +440,16 @@ class Session(QObject):
 
         self.check_connection(conn, original)
         renamed = original is not None and original.name != conn.name
+        conn.session_only = conn.has_token and credentials.session_store_active() and (
+            original.session_only if original is not None else bool(token))
         if token:
             await credentials.astore_token(conn.name, token)
         elif renamed and original is not None and original.has_token and conn.has_token:
             old_token = await credentials.aget_token(original.name)
             if old_token is not None:
                 await credentials.astore_token(conn.name, old_token)
-        await self._write_now(self.store.put, conn.to_profile(), original.name if original else None)
+        if not conn.session_only:
+            await self._write_now(self.store.put, conn.to_profile(), original.name if original else None)
         if renamed and original is not None and original.has_token:
             with contextlib.suppress(Exception):  # the new entry is in place; a leftover is harmless
                 await credentials.adelete_token(original.name)
@@ -444,7 +467,7 @@ class Session(QObject):
 
     async def remove_connection(self, conn: Connection) -> None:
         self.connections = [c for c in self.connections if c.id != conn.id]
-        write = self._write(self.store.remove, conn.name)
+        write = self._write(self.store.remove, conn.name) if not conn.session_only else asyncio.sleep(0)
         cp = self._cps.pop(conn.id, None)
         if cp is not None:
             await self._close_cp(cp)
@@ -512,8 +535,19 @@ class Session(QObject):
             if store is not None:
                 await asyncio.to_thread(store.close)
 
+    def group_of(self, conn: Connection | None) -> str:
+        """The runtime group a connection shows, as the connection bar and status bar name it."""
+        if conn is None:
+            return "—"
+        return (conn.control_plane or conn.name) if conn.kind == "konnect" else conn.name
+
     async def switch(self, conn: Connection) -> ControlPlane:
-        cp = await self.control_plane_for(conn)
+        try:
+            cp = await self.control_plane_for(conn)
+        except BaseException:
+            # the pickers that offered ``conn`` go back to the connection still in use
+            self.sig_connections_changed.emit()
+            raise
         self.current, self.cp = conn, cp
         self.store.set_value("connections/current", conn.name)
         self.save_ui()
@@ -675,6 +709,10 @@ class Session(QObject):
         return sorted(out, key=lambda p: p[0].lower())
 
     # -- entity operations (the page's way to write; emits sig_data_changed) --------------------------
+    def require_cp(self) -> ControlPlane:
+        """The current control plane, or a sentence saying to pick a connection."""
+        return self._require_cp()
+
     def _require_cp(self) -> ControlPlane:
         if self.cp is None:
             raise LookupError("No connection selected: pick one in the Runtime Manager.")

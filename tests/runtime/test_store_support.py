@@ -88,6 +88,15 @@ class Factory:
             }[table]
             if "consumer" not in over:
                 base["consumer"] = ref("consumers")
+        elif table == "oauth2_credentials":
+            base = {"name": f"app-{n}", "redirect_uris": [f"http://app{n}.test/cb"]}
+            if "consumer" not in over:
+                base["consumer"] = ref("consumers")
+        elif table in ("oauth2_authorization_codes", "oauth2_tokens"):
+            # a token must say how long it lives (Kong: expires_in is required, no default)
+            base = {"expires_in": 7200} if table == "oauth2_tokens" else {}
+            if "credential" not in over:
+                base["credential"] = ref("oauth2_credentials")
         elif table == "upstreams":
             base = {"name": f"upstream-{n}.internal"}
         elif table == "targets":

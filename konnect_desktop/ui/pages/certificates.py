@@ -1,14 +1,6 @@
-"""Certificates: the runtime group's TLS certificates as a person reads them.
-
-One row per certificate: the names it serves (its SNIs, else its subject alternative names),
-subject, issuer, expiry and a status in words — "expired", "expires in N days" (under
-``model.certs.EXPIRY_WARNING_DAYS``) or "valid" — so colour is never the only signal. The
-selected certificate's details sit below the list: validity, key type, names, SNIs, the
-alternative pair. A certificate held in a vault (``{vault://...}``) is shown as its reference:
-the runtime resolves it, the app never reads the secret.
-
-Read-only here; certificates are written through decK files, the Admin API or replication.
-"""
+"""Certificates & SNIs: each certificate with what its PEM says (subject, issuer, names,
+validity, days to expiry; expired or soon-expiring ones are flagged in words, not colour alone),
+its form (the key stays masked), and the SNIs that select it, added and removed here."""
 
 from __future__ import annotations
 
@@ -16,137 +8,155 @@ from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QAbstractItemView,
-    QHeaderView,
+    QFormLayout,
+    QHBoxLayout,
     QLabel,
     QLineEdit,
-    QTableWidget,
-    QTableWidgetItem,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QVBoxLayout,
     QWidget,
 )
 
-from ...model import certs
-from ..session import Session
-from .base import Page
+from ..cert_info import CertInfo, parse_pem
+from ..forms import FormLayout
+from ..models import Column
+from ..theme import set_status
+from .entity_page import EntityListPage
 
-COLUMNS = ("Names", "Subject", "Issuer", "Expires", "Status")
-ID_ROLE = Qt.ItemDataRole.UserRole  # each cell carries its certificate's id
-
-
-def status_text(info: certs.CertInfo) -> str:
-    if info.expired:
-        return f"expired {-info.days_left} days ago" if info.days_left < -1 else "expired"
-    if info.expiring_soon:
-        return f"expires in {info.days_left} days"
-    return f"valid · {info.days_left} days left"
+_STATUS = {"ok": "ok", "soon": "warn", "expired": "error", "not yet valid": "warn", "unreadable": "error"}
 
 
-def describe_row(cert: dict[str, Any], snis: list[str]) -> tuple[list[str], str]:
-    """The row's cells and the details text of one certificate entity."""
-    pem = cert.get("cert")
-    if certs.is_reference(pem):
-        names = ", ".join(snis) or "—"
-        return [names, "(in a vault)", "", "", "resolved by the runtime"], f"Certificate: {pem}\nSNIs: {names}"
-    try:
-        info = certs.describe(pem or "")
-    except ValueError as exc:
-        return [", ".join(snis) or "—", "(unreadable)", "", "", "invalid"], str(exc)
-    names = ", ".join(snis) if snis else ", ".join(info.names)
-    row = [names, info.subject, info.issuer, info.not_after.strftime("%Y-%m-%d"), status_text(info)]
-    details = [
-        f"Subject: {info.subject}",
-        f"Issuer: {info.issuer}",
-        f"Names in the certificate: {', '.join(info.names) or '—'}",
-        f"SNIs: {', '.join(snis) or '—'}",
-        f"Valid from {info.not_before:%Y-%m-%d %H:%M} to {info.not_after:%Y-%m-%d %H:%M} UTC ({status_text(info)})",
-        f"Key: {info.key_type}" + (" · alternative pair set" if cert.get("cert_alt") else ""),
-    ]
-    if info.expired:
-        details.insert(0, "⚠ This certificate has expired: clients will refuse it.")
-    elif info.expiring_soon:
-        details.insert(0, f"⚠ This certificate expires in {info.days_left} days.")
-    return row, "\n".join(details)
+def _info(cert: dict[str, Any]) -> CertInfo:
+    return parse_pem(cert.get("cert"))
 
 
-class CertificatesPage(Page):
-    title = "Certificates"
+class CertificateDetails(QWidget):
+    """The parsed certificate and its SNIs."""
 
-    def __init__(self, session: Session, parent: QWidget | None = None) -> None:
-        super().__init__(session, parent)
-        self.search = QLineEdit()
-        self.search.setPlaceholderText("Search certificates…")
-        self.search.setClearButtonEnabled(True)
-        self.search.setAccessibleName("Search certificates")
-        self.search.textChanged.connect(self._filter)
-        self.header.addWidget(self.search)
-        self.table = QTableWidget(0, len(COLUMNS))
-        self.table.setHorizontalHeaderLabels(COLUMNS)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setSortingEnabled(True)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        self.table.horizontalHeader().setStretchLastSection(True)
-        self.table.setAccessibleName("Certificates")
-        self.table.itemSelectionChanged.connect(self._selected)
-        self.details = QLabel()
-        self.details.setWordWrap(True)
-        self.details.setAccessibleName("Certificate details")
-        self.body.addWidget(self.table, 3)
-        self.body.addWidget(self.details, 1)
-        self._details: dict[str, str] = {}
-        session.sig_data_changed.connect(self._data_changed)
+    def __init__(self, page: CertificatesPage, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.page = page
+        self.cert: dict[str, Any] | None = None
+        v = QVBoxLayout(self)
+        v.setContentsMargins(0, 4, 0, 0)
+        form = QFormLayout()
+        self.fields: dict[str, QLabel] = {}
+        for key, label in (("subject", "Subject"), ("issuer", "Issuer"), ("sans", "Names (SANs)"),
+                           ("validity", "Valid"), ("expiry", "Expiry")):
+            lab = QLabel()
+            lab.setWordWrap(True)
+            lab.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            self.fields[key] = lab
+            form.addRow(label, lab)
+        v.addLayout(form)
+        title = QLabel("SNIs (server names that select this certificate)")
+        title.setStyleSheet("font-weight: 600")
+        v.addWidget(title)
+        self.snis = QListWidget()
+        self.snis.setAccessibleName("SNIs")
+        self.snis.setMaximumHeight(110)
+        v.addWidget(self.snis)
+        row = QHBoxLayout()
+        self.sni_name = QLineEdit()
+        self.sni_name.setPlaceholderText("api.example.com or *.example.com")
+        self.sni_name.setAccessibleName("SNI name")
+        self.sni_name.returnPressed.connect(self.add_sni)
+        self.add_button = QPushButton("+ Add SNI")
+        self.add_button.clicked.connect(self.add_sni)
+        self.remove_button = QPushButton("Remove")
+        self.remove_button.clicked.connect(self.remove_sni)
+        row.addWidget(self.sni_name, 1)
+        row.addWidget(self.add_button)
+        row.addWidget(self.remove_button)
+        v.addLayout(row)
+        v.addStretch(1)
 
-    def _data_changed(self, table: str) -> None:
-        if table in ("certificates", "snis") and not self.isVisible():
-            self.mark_stale()
-
-    def refresh(self) -> None:
-        self.runner.run(self.load(), label="Loading certificates", key="load")
-
-    async def load(self) -> None:
-        cp = self.session.cp
-        if cp is None:
+    def set_certificate(self, cert: dict[str, Any] | None) -> None:
+        self.cert = cert
+        for w in (self.sni_name, self.add_button, self.remove_button):
+            w.setEnabled(cert is not None)
+        self.snis.clear()
+        if cert is None:
+            for lab in self.fields.values():
+                lab.setText("")
             return
-        certificates = await cp.list_all("certificates")
-        snis = await cp.list_all("snis")
-        self.show_certificates(certificates, snis)
+        info = _info(cert)
+        if info.error:
+            for lab in self.fields.values():
+                lab.setText("")
+            set_status(self.fields["expiry"], "error", f"✕ {info.error}")
+        else:
+            self.fields["subject"].setText(info.subject)
+            self.fields["issuer"].setText(info.issuer)
+            self.fields["sans"].setText(", ".join(info.sans) or "none")
+            self.fields["validity"].setText(f"{info.not_before:%Y-%m-%d} → {info.not_after:%Y-%m-%d}")
+            set_status(self.fields["expiry"], _STATUS[info.state()], info.expiry_text())
+        self.page.runner.run(self.load_snis(cert), label="Loading SNIs", key="snis")
 
-    def show_certificates(self, certificates: list[dict[str, Any]], snis: list[dict[str, Any]]) -> None:
-        by_cert: dict[str, list[str]] = {}
-        for s in snis:
-            ref = s.get("certificate") or {}
-            by_cert.setdefault(ref.get("id") if isinstance(ref, dict) else ref, []).append(s["name"])
-        self.table.setSortingEnabled(False)
-        self.table.setRowCount(0)
-        self._details.clear()
-        for cert in certificates:
-            row, details = describe_row(cert, sorted(by_cert.get(cert["id"], [])))
-            r = self.table.rowCount()
-            self.table.insertRow(r)
-            for c, text in enumerate(row):
-                item = QTableWidgetItem(text)
-                item.setData(ID_ROLE, cert["id"])
-                self.table.setItem(r, c, item)
-            self._details[cert["id"]] = details
-        self.table.setSortingEnabled(True)
-        self.details.setText("" if not certificates else "Select a certificate to see its details.")
-        self._filter(self.search.text())
+    async def load_snis(self, cert: dict[str, Any]) -> None:
+        rows = await self.page.session.require_cp().list_all("snis", parent=("certificates", cert["id"]))
+        if self.cert is not cert:
+            return
+        self.snis.clear()
+        for s in rows:
+            it = QListWidgetItem(s.get("name") or "")
+            it.setData(Qt.ItemDataRole.UserRole, s["id"])
+            self.snis.addItem(it)
 
-    def _selected(self) -> None:
-        items = self.table.selectedItems()
-        if items:
-            self.details.setText(self._details.get(items[0].data(ID_ROLE), ""))
+    def add_sni(self) -> None:
+        name = self.sni_name.text().strip()
+        if self.cert is None or not name:
+            return
+        cert = self.cert
 
-    def _filter(self, text: str) -> None:
-        needle = text.strip().lower()
-        for r in range(self.table.rowCount()):
-            cells = [self.table.item(r, c).text().lower() for c in range(self.table.columnCount())]
-            self.table.setRowHidden(r, bool(needle) and not any(needle in cell for cell in cells))
+        async def create() -> None:
+            await self.page.session.create("snis", {"name": name, "certificate": {"id": cert["id"]}})
+            self.sni_name.clear()
+            await self.load_snis(cert)
 
-    def find(self) -> None:
-        self.search.setFocus()
-        self.search.selectAll()
+        self.page.runner.run(create(), label="Adding SNI", key="sni-write")
+
+    def remove_sni(self) -> None:
+        it = self.snis.currentItem()
+        if self.cert is None or it is None:
+            return
+        cert, ident = self.cert, it.data(Qt.ItemDataRole.UserRole)
+
+        async def delete() -> None:
+            await self.page.session.delete("snis", ident)
+            await self.load_snis(cert)
+
+        self.page.runner.run(delete(), label="Removing SNI", key="sni-write")
 
 
-__all__ = ["CertificatesPage", "describe_row", "status_text"]
+class CertificatesPage(EntityListPage):
+    title = "Certificates"
+    table = "certificates"
+    noun = "certificate"
+    form_layout = FormLayout(order=["cert", "key", "cert_alt", "key_alt", "tags"])
+    search_keys = ("id", "tags", "cert")
+
+    def columns(self) -> list[Column]:
+        def subject(c: dict[str, Any]) -> str:
+            info = _info(c)
+            return info.error or info.subject
+
+        def days(c: dict[str, Any]) -> Any:
+            d = _info(c).days_left()
+            return (0, d if d is not None else -10**9, "")
+
+        return [
+            Column("subject", "subject", text=subject),
+            Column("sans", "names", text=lambda c: ", ".join(_info(c).sans)),
+            Column("expiry", "expiry", text=lambda c: _info(c).expiry_text(), sort_key=days),
+            Column("tags", "tags"),
+        ]
+
+    def build_extras(self) -> QWidget:
+        self.details = CertificateDetails(self)
+        return self.details
+
+    def entity_shown(self, entity: dict[str, Any] | None) -> None:
+        self.details.set_certificate(entity)
