@@ -427,9 +427,13 @@ def validate_value(f: Field, value: Any) -> tuple[Any, Any]:
     """Validate one (present, non-null) value. Returns (processed value, error or None).
 
     Errors are strings for scalars, dicts for records/maps, lists (None where valid) for arrays.
+    A referenceable field holding a vault reference is valid as it is (Kong checks the resolved
+    value when it uses it).
     """
     if f.eq is None:  # Kong checks ``eq = null`` before the type: any value is refused
         return value, "value must be null"
+    if (f.referenceable or f.secret) and isinstance(value, str) and is_reference(value):
+        return value, None
     ok, value = _type_ok(f, value)
     if not ok:
         return value, TYPE_ERRORS.get(f.type, "invalid value")
@@ -518,6 +522,11 @@ def validate_value(f: Field, value: Any) -> tuple[Any, Any]:
         if err is not None:
             return value, err
     return value, None
+
+
+def is_reference(value: str) -> bool:
+    """Kong's ``kong.vault.is_reference``: ``{vault://...}``."""
+    return value.startswith("{vault://") and value.endswith("}") and len(value) > 10
 
 
 def _num(n: float) -> str:

@@ -18,6 +18,7 @@ from ..model.entities import CREDENTIAL_TABLES
 from ..plugins.base import Handler, RuntimeServices
 from .balancer import Balancer
 from .health import HealthRegistry
+from .upstream_tls import UpstreamTls, build_profiles
 
 # Tables a snapshot is built from.
 TABLES: tuple[str, ...] = (
@@ -89,6 +90,8 @@ class Snapshot:
         self.plugins = plugins  # plugins.chain.PluginIndex or None
         self.view = view
         self.balancers = balancers
+        self.upstream_tls: dict[str, UpstreamTls] = {}  # service id -> TLS settings to its upstream
+        self.errors: list[str] = []  # problems found while compiling (besides router and plugins)
         names = plugins.names_by_priority if plugins is not None else ()
         self.names: tuple[str, ...] = tuple(names() if callable(names) else names)
         self._chains: dict[tuple[str | None, str | None, str | None], tuple[Any, ...]] = {}
@@ -155,6 +158,7 @@ def build_snapshot(version: int, config: dict[str, list[dict[str, Any]]],
     balancers = {u["name"]: Balancer(u, targets_by_upstream.get(u["id"], []), health)
                  for u in config.get("upstreams", ())}
     snap = Snapshot(version, config, router, index, view, balancers)
+    snap.upstream_tls, snap.errors = build_profiles(config)
     if index is not None:
         # Kong's plugins iterator: each route's chain is resolved here, off the hot path (a
         # consumer's own chain is resolved on its first request, then kept)

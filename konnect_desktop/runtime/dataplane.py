@@ -75,6 +75,8 @@ class ProxyServer:
         self.idle_waiter: asyncio.Future[None] | None = None
         self.closing = False
         self._server: asyncio.AbstractServer | None = None
+        self._tls_server: asyncio.AbstractServer | None = None  # the HTTPS listener, when opened
+        self.tls_port = 0
         self.host = "127.0.0.1"
         self.port = 0
         self._id_prefix = os.urandom(8).hex()
@@ -94,6 +96,12 @@ class ProxyServer:
         sock = self._server.sockets[0]
         self.host, self.port = sock.getsockname()[:2]
         self._sweeper = self.loop.call_later(self._sweep_interval(), self._sweep)
+
+    async def start_tls(self, host: str, port: int, ssl: Any) -> None:
+        """The HTTPS listener (Kong's ``proxy_listen ... ssl``): the same proxy over TLS."""
+        self._tls_server = await self.loop.create_server(lambda: ClientConnection(self), host, port,
+                                                         reuse_address=True, backlog=1024, ssl=ssl)
+        self.tls_port = self._tls_server.sockets[0].getsockname()[1]
 
     def _sweep_interval(self) -> float:
         return min(self.keepalive_timeout, self.limits.client_header_timeout) / 4
@@ -117,8 +125,9 @@ class ProxyServer:
         if self._sweeper is not None:
             self._sweeper.cancel()
             self._sweeper = None
-        if self._server is not None:
-            self._server.close()
+        for server in (self._server, self._tls_server):
+            if server is not None:
+                server.close()
         # idle keep-alive connections: close now; busy ones close after their response
         for c in list(self.connections):
             if c._active is None:
@@ -132,11 +141,12 @@ class ProxyServer:
         for c in list(self.connections):
             c.close()
         self.pool.close()
-        if self._server is not None:
-            try:
-                await asyncio.wait_for(self._server.wait_closed(), 1.0)
-            except TimeoutError:
-                pass
+        for server in (self._server, self._tls_server):
+            if server is not None:
+                try:
+                    await asyncio.wait_for(server.wait_closed(), 1.0)
+                except TimeoutError:
+                    pass
 
     def end_inflight(self, snap: Snapshot) -> None:
         snap.inflight -= 1

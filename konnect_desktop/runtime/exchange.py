@@ -38,6 +38,7 @@ from ..plugins.base import (
     encode_args,
 )
 from . import client_response as cr
+from .balancer import Balancer, RequestFacts
 from .echo import ECHO_HOST, echo_response
 from .request_body import BodyTooLarge
 from .request_views import HeaderView, LazyParts
@@ -98,7 +99,7 @@ class Exchange:
 
     __slots__ = ("srv", "conn", "req", "snap", "t0", "rid", "entry", "match", "service", "params", "ctx",
                  "chain", "ran", "path", "qs", "host_header", "up", "state", "sink", "t_sent", "tries",
-                 "reused", "stream", "body", "head", "peer", "resp", "finished", "upstream_host")
+                 "reused", "stream", "body", "head", "peer", "resp", "finished", "upstream_host", "bal")
 
     def __init__(self, srv: ProxyServer, conn: ClientConnection, req: Request) -> None:
         self.srv = srv
@@ -113,6 +114,7 @@ class Exchange:
         self.finished = False
         self.head: UpstreamHead | None = None
         self.peer: Peer | None = None
+        self.bal: Balancer | None = None  # the balancer that chose ``peer`` (told how it went)
         self.stream: RequestBody | None = None
         self.body: bytes | None = None
         self.sink: Any = None
@@ -157,8 +159,9 @@ class Exchange:
         entry.host = self.host_header = host_header = dec(req.host)
         entry.request_headers = req.headers
         try:
+            conn = self.conn
             match = snap.router.match(req.method, host_header or None, path or "/", HeaderView(req.headers),
-                                      "http", srv.port)
+                                      conn.scheme, conn.local_port, conn.sni)
             entry.host_note = snap.router.host_case_note(host_header, match.route if match else None)
             if match is None:
                 raise no_route()
@@ -170,7 +173,7 @@ class Exchange:
             if service is None:
                 raise no_service()
             self.service = service
-            self.params = params = service_params(snap.cache, service)
+            self.params = params = service_params(snap.cache, service, snap.upstream_tls)
             self.upstream_host = host_header if route.get("preserve_host") else params.host_line
             chain = snap.chain(route.get("id"), service.get("id"), None) if snap.names else ()
             if chain:
@@ -244,9 +247,12 @@ class Exchange:
         if p.echo:
             self.conn.spawn(self._echo)
             return
-        bal = self.snap.balancers.get(p.host) if self.snap.balancers else None
+        bal = self.bal = self.snap.balancers.get(p.host) if self.snap.balancers else None
         if bal is not None:
-            peer = bal.next()
+            # the balancer hears how each try goes (failed / responded / done): passive health
+            # checks, in-flight counts, latencies (runtime/balancer.py)
+            peer = bal.next(RequestFacts(self.conn.client_ip, self.req.headers, self.req.target, self.ctx,
+                                         lambda: self.match.uri_captures) if bal.hashing else None)
             if peer is None:
                 raise ProxyExit(503, MSG_NO_PEER, "no healthy target")
             host, port = peer
@@ -273,6 +279,7 @@ class Exchange:
             except UpstreamError as exc:
                 self.tries += 1
                 self.entry.upstream_addr = f"{host}:{port}"
+                self._tell_failed(host, port, exc.kind)
                 if self.tries < p.tries and self._replayable():
                     self.balancer()
                     return
@@ -304,8 +311,9 @@ class Exchange:
         """The upstream request line and headers (all but Host), and how the body goes."""
         req, ctx, entry = self.req, self.ctx, self.entry
         match = self.match
-        fwd = forwarding_headers(self.conn.fwd_cache, self.conn.ip_bytes, self.conn.xff_via_line, self.srv.port,
-                                 req.xff, req.via, self.host_header, self.path, match.stripped_prefix, self.rid)
+        fwd = forwarding_headers(self.conn.fwd_cache, self.conn.ip_bytes, self.conn.xff_via_line, self.conn.local_port,
+                                 req.xff, req.via, self.host_header, self.path, match.stripped_prefix, self.rid,
+                                 self.conn.scheme)
         if ctx is None:
             method = req.method
             upath = match.upstream_path
@@ -404,6 +412,7 @@ class Exchange:
         assert self.peer is not None
         host, port, _hl = self.peer
         self.entry.upstream_addr = f"{host}:{port}"
+        self._tell_failed(host, port, err.kind)
         can_replay = self._replayable()
         if err.kind == "timeout":
             raise ProxyExit(504, MSG_TIMEOUT, f"upstream {err.detail} timeout ({host}:{port})")
@@ -419,6 +428,8 @@ class Exchange:
     def _response_head(self, up: UpstreamConnection) -> None:
         entry, req = self.entry, self.req
         t_hdr = self.srv.loop.time()
+        if self.bal is not None and self.peer is not None:
+            self.bal.responded(self.peer[0], self.peer[1], up.status, t_hdr - self.t_sent)
         lat = ((self.t_sent - self.t0) * 1000.0, (t_hdr - self.t_sent) * 1000.0)
         entry.proxy_latency, entry.upstream_latency = lat
         if req.body is not None:
@@ -557,11 +568,19 @@ class Exchange:
         self.conn.flow_upstream = None
         up.finish()
 
+    def _tell_failed(self, host: str, port: int, kind: str) -> None:
+        if self.bal is not None:
+            self.bal.failed(host, port, kind)
+            self.bal = None
+
     def finish(self) -> None:
         if self.finished:
             return
         self.finished = True
         self._release()
+        if self.bal is not None and self.peer is not None:
+            self.bal.done(self.peer[0], self.peer[1])
+            self.bal = None
         entry = self.entry
         ctx = self.ctx
         if ctx is not None:

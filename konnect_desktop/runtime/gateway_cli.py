@@ -38,11 +38,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                            description="Serve the local gateway (proxy + Admin API) until SIGINT/SIGTERM.")
     run_p.add_argument("--proxy-listen", type=_listen, default=("127.0.0.1", 8000), metavar="HOST:PORT",
                        help="proxy address (default 127.0.0.1:8000; port 0 picks a free port)")
+    run_p.add_argument("--proxy-listen-tls", type=_listen, default=None, metavar="HOST:PORT",
+                       help="also serve HTTPS (Kong's proxy_listen ... ssl) at HOST:PORT; certificates "
+                            "per SNI from the store, else a self-signed one kept beside it")
     run_p.add_argument("--admin-listen", type=_listen, default=("127.0.0.1", 8001), metavar="HOST:PORT",
                        help="Admin API address (default 127.0.0.1:8001)")
     run_p.add_argument("--portal-listen", type=_listen, default=None, metavar="HOST:PORT",
                        help="also serve the local Dev Portal there (published API products, developer "
                             "sign-up, application registration); loopback unless an admin token is set")
+    run_p.add_argument("--status-listen", type=_listen, default=None, metavar="HOST:PORT",
+                       help="serve Kong's Status API (/status, /status/ready) at HOST:PORT")
     run_p.add_argument("--db", type=Path, default=None, metavar="PATH",
                        help="SQLite store (default: the app's data folder, per --name)")
     run_p.add_argument("--config", type=Path, default=None, metavar="KONG_YAML",
@@ -169,7 +174,8 @@ async def _serve(args: argparse.Namespace) -> int:
     rt = LocalRuntime(args.name, db_path=args.db, proxy_listen=args.proxy_listen,
                       admin_listen=args.admin_listen, admin_token=token,
                       admin_allow_hosts=args.admin_allow_host, admin_allow_origins=args.admin_allow_origin,
-                      owner=OWNER, limits=limits, portal_listen=args.portal_listen)
+                      owner=OWNER, limits=limits, portal_listen=args.portal_listen,
+                      proxy_listen_tls=args.proxy_listen_tls, status_listen=args.status_listen)
     try:  # before anything touches the store: --config must not replace a store another serves
         rt.lock.acquire()
     except StoreInUse as exc:
@@ -233,7 +239,10 @@ async def _serve_locked(args: argparse.Namespace, rt: Any, config: Any) -> int:
     gc.collect()
     gc.freeze()
     # the addresses actually bound (0.0.0.0 when asked for it), not where a local client connects
-    ready = READY.format(proxy=f"http://{rt.proxy_bound}", admin=", ".join(f"http://{a}" for a in rt.admin_bound))
+    proxy = f"http://{rt.proxy_bound}"
+    if rt.proxy_tls_bound:
+        proxy += f"  https https://{rt.proxy_tls_bound}"
+    ready = READY.format(proxy=proxy, admin=", ".join(f"http://{a}" for a in rt.admin_bound))
     print(ready + (f"  portal {rt.portal_url}" if rt.portal_url else ""), flush=True)
     try:
         await stop.wait()
@@ -274,7 +283,8 @@ def run(args: argparse.Namespace) -> int:
     import asyncio
 
     if getattr(args, "gateway_command", None) != "run":
-        _err("usage: konnect-desktop gateway run [--proxy-listen HOST:PORT] [--admin-listen HOST:PORT] "
+        _err("usage: konnect-desktop gateway run [--proxy-listen HOST:PORT] [--proxy-listen-tls HOST:PORT] "
+             "[--admin-listen HOST:PORT] [--status-listen HOST:PORT] "
              "[--db PATH] [--config KONG_YAML] [--name NAME] [--admin-token-file PATH] "
              "[--admin-allow-host NAME] [--admin-allow-origin ORIGIN]")
         return 2

@@ -39,6 +39,7 @@ from .responses import (
     VIA_VALUE,
     refusal,
 )
+from .tls import server_name_of
 
 if TYPE_CHECKING:
     from .dataplane import ProxyServer
@@ -91,6 +92,9 @@ class ClientConnection(asyncio.Protocol):
         self.parser = httptools.HttpRequestParser(self)
         self.transport: asyncio.Transport | None = None
         self.client_ip = ""
+        self.scheme = "http"  # set from the transport in connection_made
+        self.sni: str | None = None  # the TLS server name the client sent
+        self.local_port = server.port
         self.closed = False
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
@@ -131,6 +135,12 @@ class ClientConnection(asyncio.Protocol):
         self.client_ip = peer[0] if peer else ""
         self.ip_bytes = self.client_ip.encode()
         self.xff_via_line = b"X-Forwarded-For: %s\r\nVia: %s\r\n" % (self.ip_bytes, VIA_VALUE)
+        # the listener this connection came through: https on the TLS one (runtime/tls.py)
+        sslobj = transport.get_extra_info("ssl_object")
+        self.scheme = "https" if sslobj is not None else "http"
+        self.sni = server_name_of(sslobj)
+        local = transport.get_extra_info("sockname")
+        self.local_port = local[1] if local else self.server.port
         sock = transport.get_extra_info("socket")
         if sock is not None:
             try:

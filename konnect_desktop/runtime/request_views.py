@@ -94,5 +94,5 @@ class LazyParts:
             if len(conn.host_cache) < 8:
                 conn.host_cache[self.host_header] = hp
         return OriginalRequest(req.method, self.request_path, req.target, parse_query(self.qs),
-                               CIMultiDictProxy(_decoded(req.headers)), "http", hp[0],
-                               hp[1] if hp[1] is not None else conn.server.port)
+                               CIMultiDictProxy(_decoded(req.headers)), conn.scheme, hp[0],
+                               hp[1] if hp[1] is not None else conn.local_port)

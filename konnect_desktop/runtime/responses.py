@@ -145,7 +145,7 @@ def kong_json(message: str, rid: str) -> bytes:
 # -- headers ----------------------------------------------------------------------------------
 def forwarding_headers(fwd_cache: dict[str, bytes], ip_bytes: bytes, xff_via_line: bytes, port: int,
                        xff: bytes | None, via: bytes | None, host_header: str, path: str,
-                       prefix: str | None, rid: str) -> list[bytes]:
+                       prefix: str | None, rid: str, scheme: str = "http") -> list[bytes]:
     """X-Forwarded-*, X-Real-IP, X-Kong-Request-Id and Via for the upstream request.
 
     ``fwd_cache`` (per client connection) keeps the lines that are the same for every request
@@ -153,8 +153,8 @@ def forwarding_headers(fwd_cache: dict[str, bytes], ip_bytes: bytes, xff_via_lin
     static = fwd_cache.get(host_header)
     if static is None:
         h, _p = split_host(host_header)
-        static = b"X-Forwarded-Proto: http\r\nX-Forwarded-Host: %s\r\nX-Forwarded-Port: %d\r\nX-Real-IP: %s\r\n" % (
-            enc(h), port, ip_bytes)
+        static = b"X-Forwarded-Proto: %s\r\nX-Forwarded-Host: %s\r\nX-Forwarded-Port: %d\r\nX-Real-IP: %s\r\n" % (
+            scheme.encode(), enc(h), port, ip_bytes)
         if len(fwd_cache) < 8:
             fwd_cache[host_header] = static
     if xff is None and via is None:
@@ -229,11 +229,11 @@ class ServiceParams(NamedTuple):
     write_timeout: float
     tries: int  # 1 + retries
     host_line_b: bytes
-    tls: bool | None  # None: plain http; else whether to verify the upstream's certificate
+    tls: Any  # None: plain http; else the service's upstream TLS settings (runtime/upstream_tls.py)
     echo: bool  # the in-process echo upstream
 
     @classmethod
-    def of(cls, service: dict[str, Any]) -> ServiceParams:
+    def of(cls, service: dict[str, Any], tls: Any = None) -> ServiceParams:
         ms = 1 / 1000.0
         retries = service.get("retries")
         host_line = service_host(service)
@@ -244,7 +244,8 @@ class ServiceParams(NamedTuple):
                    (service.get("write_timeout") or 60000) * ms,
                    (5 if retries is None else retries) + 1,
                    enc(host_line),
-                   bool(service.get("tls_verify")) if service.get("protocol") in ("https", "grpcs", "tls") else None,
+                   ((tls if tls is not None else bool(service.get("tls_verify")))
+                    if service.get("protocol") in ("https", "grpcs", "tls") else None),
                    host == ECHO_HOST)
 
 
@@ -258,10 +259,12 @@ def service_host(service: dict[str, Any]) -> str:
     return host
 
 
-def service_params(cache: dict[Any, Any], service: dict[str, Any]) -> ServiceParams:
-    """``ServiceParams`` of ``service``, memoised in the snapshot's ``cache``."""
+def service_params(cache: dict[Any, Any], service: dict[str, Any],
+                   upstream_tls: dict[str, Any] | None = None) -> ServiceParams:
+    """``ServiceParams`` of ``service``, memoised in the snapshot's ``cache``; ``upstream_tls``
+    (the snapshot's, by service id) gives an HTTPS service its TLS settings."""
     sid = service["id"]
     p = cache.get(sid)
     if p is None:
-        p = cache[sid] = ServiceParams.of(service)
+        p = cache[sid] = ServiceParams.of(service, upstream_tls.get(sid) if upstream_tls else None)
     return p

@@ -328,6 +328,9 @@ class Session(QObject):
         # where new local runtimes listen; tests use port 0 (any free port)
         self.listen: tuple[str, str] = ("127.0.0.1:8000", "127.0.0.1:8001")
         self.preferences: dict[str, Any] = {}  # set by ``preferences.apply``
+        # the HTTPS listener (Kong's proxy_listen ... ssl): on by default on a free port; the
+        # setting "runtime/proxy_listen_tls" picks another address, "" turns it off
+        self.listen_tls: str | None = self.store.get_value("runtime/proxy_listen_tls", "127.0.0.1:0") or None
         # small tables every page needs for names and choices (services, routes, consumers, ...)
         self.cache: dict[str, list[dict[str, Any]]] = {}
         self.sig_data_changed.connect(self._invalidate)
@@ -601,7 +604,7 @@ class Session(QObject):
         # close the store-backed control plane first: the runtime opens the file itself
         await self._drop_local(name)
         try:
-            rt = await _start_runtime(LocalRuntime, name, self.listen, sample=sample)
+            rt = await _start_runtime(LocalRuntime, name, self.listen, sample=sample, listen_tls=self.listen_tls)
         except BaseException:
             self.runtimes.pop(name, None)
             self.sig_runtime_state.emit(name, "stopped")
@@ -736,7 +739,8 @@ class Session(QObject):
         return await self.update(table, existing["id"], data)
 
 
-async def _start_runtime(cls: Any, name: str, listen: tuple[str, str], *, sample: bool) -> Any:
+async def _start_runtime(cls: Any, name: str, listen: tuple[str, str], *, sample: bool,
+                         listen_tls: str | None = None) -> Any:
     from ..runtime.store import Store
 
     db = appdirs.runtime_db_path(name)
@@ -747,8 +751,9 @@ async def _start_runtime(cls: Any, name: str, listen: tuple[str, str], *, sample
     except BaseException:
         await asyncio.to_thread(store.close)
         raise
-    for proxy_listen, admin_listen in (listen, ("127.0.0.1:0", "127.0.0.1:0")):
-        rt = cls(name, db, proxy_listen=proxy_listen, admin_listen=admin_listen)
+    for proxy_listen, admin_listen, tls_listen in ((*listen, listen_tls), ("127.0.0.1:0", "127.0.0.1:0",
+                                                                          "127.0.0.1:0" if listen_tls else None)):
+        rt = cls(name, db, proxy_listen=proxy_listen, admin_listen=admin_listen, proxy_listen_tls=tls_listen)
         rt.store = store
         try:
             await rt.start()

@@ -35,6 +35,7 @@ PAGES: list[PageSpec] = [
     PageSpec("console", "Request Console", "request_console", "RequestConsolePage"),
     PageSpec("traffic", "Traffic", "traffic", "TrafficPage"),
     PageSpec("replication", "Replication", "replication", "ReplicationPage"),
+    PageSpec("certificates", "Certificates", "certificates", "CertificatesPage"),
 ]
 
 
