@@ -9,9 +9,16 @@ Setup (all on 127.0.0.1, ports picked free):
 
 Two throughput figures: wall req/s, and requests per CPU-second of the proxy process (its
 user + system time from /proc): the second is "req/s per core" and stays meaningful when other
-work shares the machine. The ratios to nginx are printed for both.
+work shares the machine. The ratios to nginx are printed for both. Then p50 latency at ONE
+connection (the proxy's own added latency, over nginx's), each of the four plugins' cost alone
+in µs per request, and a profile summary (top functions by own time while driving requests
+through the proxy in-process), so the next person starts where the last one stopped.
 
-    .venv/bin/python bench/bench_proxy.py [--duration 5] [--connections 32] [--repeat 3]
+Needs wrk, nginx and taskset (Debian: ``wrk nginx-light util-linux``); ``scripts/bench``
+installs them and runs this:
+
+    scripts/bench bench_proxy.py [--duration 5] [--connections 32] [--repeat 5]
+    .venv/bin/python bench/bench_proxy.py ...   (when the tools are there)
 """
 
 from __future__ import annotations
@@ -175,9 +182,12 @@ def tree_cpu(pid: int | None) -> float:
 
 
 def wrk(url: str, cpu: str, duration: int, conns: int, headers: list[str],
-        pid: int | None = None) -> tuple[float, float, float, float, float] | None:
-    """(wall req/s, p50 ms, p99 ms, req per CPU-second of ``pid``, CPU seconds ``pid`` used)."""
+        pid: int | None = None, script: str | None = None) -> tuple[float, float, float, float, float] | None:
+    """(wall req/s, p50 ms, p99 ms, req per CPU-second of ``pid``, CPU seconds ``pid`` used);
+    ``script``: a wrk Lua script (e.g. one that varies the request)."""
     cmd = ["taskset", "-c", cpu, "wrk", "-t1", f"-c{conns}", f"-d{duration}s", "--latency"]
+    if script:
+        cmd += ["-s", script]
     for h in headers:
         cmd += ["-H", h]
     c0 = tree_cpu(pid)
@@ -230,9 +240,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--duration", type=int, default=5)
     ap.add_argument("--connections", type=int, default=32)
-    ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--inprocess", action="store_true",
-                    help="also time the proxy's Python path without sockets (steadier on a busy machine)")
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--no-inprocess", action="store_true",
+                    help="skip the in-process part (per-plugin cost, profile summary)")
     args = ap.parse_args()
     for tool in ("nginx", "wrk", "taskset"):
         if not shutil.which(tool) and not Path(f"/usr/sbin/{tool}").exists():
@@ -288,6 +298,22 @@ def main() -> int:
                     runs[name].append(r)
         results = {name: summarize(name, runs[name], pid is not None, args.duration)
                    for name, _u, _h, pid in contenders}
+        # latency at one connection: what the proxy adds to a single request
+        lat1: dict[str, list[float]] = {c[0]: [] for c in contenders}
+        for _ in range(args.repeat):
+            for name, url, headers, pid in contenders:
+                r = wrk(url, load_cpu, max(2, args.duration // 2), 1, headers, pid)
+                if r:
+                    lat1[name].append(r[1])
+        print("p50 at 1 connection (medians): " + ", ".join(
+            f"{name} {statistics.median(v) * 1000:.0f} µs" for name, v in lat1.items() if v))
+        base = lat1.get("nginx reverse proxy") or []
+        for name in ("konnect-desktop, no plugins", "konnect-desktop, 4 plugins"):
+            mine = lat1.get(name) or []
+            if base and mine:
+                deltas = sorted((m - b) * 1000 for m, b in zip(mine, base, strict=False))
+                print(f"  {name}: +{statistics.median(deltas):.0f} µs p50 over nginx (rounds "
+                      f"{', '.join(f'{d:+.0f}' for d in deltas)})")
         stop(gw)
     finally:
         for p in procs:
@@ -306,14 +332,40 @@ def main() -> int:
                   f" {ratios[0]:.2f}-{ratios[-1]:.2f}), {wall:.2f}x wall req/s")
     print("(wall req/s of the proxies is capped by the load generator and upstream sharing one core;"
           " the per-core figure is the comparison that counts)")
-    if args.inprocess:
+    if not args.no_inprocess:
         inprocess(tmp)
     return 0
 
 
-def inprocess(tmp: Path, n: int = 20000) -> None:
-    """The proxy's per-request Python cost without sockets: fake transports on both sides."""
+PLUGIN_ALONE = {
+    "key-auth": "          - name: key-auth\n",
+    "acl": "          - name: acl\n            config: {allow: [bench]}\n",
+    "rate-limiting": "          - name: rate-limiting\n            config: {second: 1000000000, policy: local}\n",
+    "request-transformer": "          - name: request-transformer\n            config: {add: {headers: [\"X-Bench:1\"]}}\n",
+}
+
+
+def single_plugin_yaml(tmp: Path) -> Path:
+    """One route per plugin alone (/only-<name>), for the per-plugin cost. acl alone still needs
+    a consumer: key-auth identifies one on that route too, and its cost is subtracted."""
+    routes = ""
+    for name, block in PLUGIN_ALONE.items():
+        extra = PLUGIN_ALONE["key-auth"] if name == "acl" else ""
+        routes += f"      - name: only-{name}\n        paths: [/only-{name}]\n        plugins:\n{extra}{block}"
+    p = tmp / "single.yaml"
+    p.write_text(gateway_yaml(tmp, 9).read_text().replace("consumers:", "").replace(
+        "      - name: plugins\n", routes + "      - name: plugins\n").replace(
+        "  - username: bench", "consumers:\n  - username: bench"))
+    return p
+
+
+def inprocess(tmp: Path, n: int = 5000, rounds: int = 5) -> None:
+    """The proxy's per-request Python cost without sockets (fake transports on both sides):
+    each plugin's cost alone, and a profile summary of the 4-plugin route."""
     import asyncio
+    import cProfile
+    import io
+    import pstats
 
     from konnect_desktop.model import declarative
     from konnect_desktop.runtime.config_view import build_snapshot
@@ -354,29 +406,57 @@ def inprocess(tmp: Path, n: int = 20000) -> None:
     async def run() -> None:
         tmp.mkdir(parents=True, exist_ok=True)
         services = Services("bench")
-        snap = build_snapshot(1, declarative.load(gateway_yaml(tmp, 9)), services)
+        if not plugins_available():
+            print("plugins not available: no per-plugin cost")
+            return
+        snap = build_snapshot(1, declarative.load(single_plugin_yaml(tmp)), services)
         loop = asyncio.get_running_loop()
         srv = ProxyServer(snap, services, TrafficLog(), loop)
         srv.port = 8000
         up = UpstreamConnection(srv.pool, ("127.0.0.1", 9))
         up.connection_made(_T(lambda: loop.call_soon(up.data_received, canned)))
         srv.pool._release(up)
-        paths = ["/plain"] + (["/plugins"] if plugins_available() else [])
+        paths = ["/plain", "/plugins"] + [f"/only-{name}" for name in PLUGIN_ALONE]
+        drivers = {}
         for path in paths:
             done: list[asyncio.Future[None]] = []
             conn = ClientConnection(srv)
             conn.connection_made(_T(lambda done=done: done[-1].set_result(None)))
             req = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:8000\r\napikey: bench-key\r\nUser-Agent: wrk\r\n\r\n".encode()
-            times = []
-            for _ in range(3):
-                c0 = time.process_time()
-                for _ in range(n):
+
+            async def drive(k: int, conn=conn, req=req, done=done) -> None:
+                for _ in range(k):
                     done.append(loop.create_future())
                     conn.data_received(req)
                     await done[-1]
                     done.clear()
-                times.append((time.process_time() - c0) / n * 1e6)
-            print(f"in-process {path:<10} {statistics.median(times):6.1f} µs CPU per request (no syscalls)")
+            drivers[path] = drive
+            await drive(500)  # warm-up (router cache, chains, pool)
+        times: dict[str, list[float]] = {p: [] for p in paths}
+        for _ in range(rounds):  # interleaved: a change in the machine's load hits every path alike
+            for path in paths:
+                c0 = time.process_time()
+                await drivers[path](n)
+                times[path].append((time.process_time() - c0) / n * 1e6)
+        med = {p: statistics.median(v) for p, v in times.items()}
+        print(f"in-process CPU per request (no syscalls; medians of {rounds} rounds of {n}): "
+              f"no plugins {med['/plain']:.1f} µs, 4 plugins {med['/plugins']:.1f} µs")
+        ka = med["/only-key-auth"] - med["/plain"]
+        for name in PLUGIN_ALONE:
+            cost = med[f"/only-{name}"] - med["/plain"] - (ka if name == "acl" else 0.0)
+            print(f"  cost of {name} alone: {cost:5.1f} µs/request"
+                  + (" (key-auth's cost subtracted: acl needs a consumer)" if name == "acl" else ""))
+        prof = cProfile.Profile()
+        prof.enable()
+        await drivers["/plugins"](n)
+        prof.disable()
+        out = io.StringIO()
+        pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(15)
+        lines = [ln for ln in out.getvalue().splitlines() if ln.strip()]
+        start = next((i for i, ln in enumerate(lines) if "ncalls" in ln), 0)
+        print(f"profile, 4-plugin route ({n} requests in-process): top functions by own time")
+        for ln in lines[start:start + 16]:
+            print("  " + ln.replace(str(ROOT) + "/", "").replace(os.path.dirname(os.__file__) + "/", ""))
 
     asyncio.run(run())
 

@@ -1,3 +1,8 @@
 """Konnect Desktop: design, test and operate Kong-style API gateways, with a gateway built in."""
 
 __version__ = "0.1.0"
+
+# The plugin registry tells the model how to validate plugin entities (model.plugin_catalog):
+# registering it here means every use of the package has it, while the model never imports the
+# plugins layer above it.
+from . import plugins as _plugins  # noqa: E402, F401

@@ -41,7 +41,7 @@ SECRET_HEADERS = frozenset({
 SECRET_PARAMS = frozenset({
     "apikey", "api_key", "api-key", "key", "token", "access_token", "refresh_token", "id_token",
     "client_secret", "password", "passwd", "secret", "sig", "signature", "x-amz-signature",
-    "x-amz-security-token", "auth", "session", "sessionid", "code_verifier",
+    "x-amz-security-token", "auth", "session", "sessionid", "code_verifier", "provision_key",
 })
 SECRET_NAME_WORDS = re.compile(
     r"token|secret|passw|api[-_]?key|credential|session|signature|private[-_]?key|access[-_]?key", re.I)

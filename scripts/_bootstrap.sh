@@ -9,8 +9,11 @@ PY="${PYTHON:-python3}"
 APP_DEBS=(libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libdbus-1-3 libxcb-cursor0
           libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-xinerama0 libxcb-randr0
           libxcb-render-util0 libxcb-image0 fonts-dejavu-core)
-# desktop-file-utils + appstream validate packaging/; zsh checks the completion script
-TEST_DEBS=(redis-server gnome-keyring dbus dbus-x11 xvfb desktop-file-utils appstream zsh)
+# desktop-file-utils + appstream validate packaging/; zsh checks the completion script;
+# chromium + chromium-driver run the Dev Portal browser test (Selenium, headless)
+TEST_DEBS=(redis-server gnome-keyring dbus dbus-x11 xvfb desktop-file-utils appstream zsh chromium chromium-driver)
+# What bench/bench_proxy.py measures against (scripts/bench installs them).
+BENCH_DEBS=(wrk nginx-light util-linux)
 
 install_debs() {
   local missing=()

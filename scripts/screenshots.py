@@ -80,6 +80,51 @@ async def populate(session: Any) -> None:
                                "config": {"prefix": "KONG_"}})
 
 
+async def shoot_apis(win: Any, session: Any, rt: Any, save: Any) -> None:
+    """APIs as code, at 1280×720: "Import OpenAPI…" previewing the users-api example against the
+    sample group, then that example's collection run in the Request Console against its own
+    configuration, with one check deliberately broken so a failure shows expected vs got."""
+    import shutil
+
+    import yaml
+
+    from konnect_desktop.model.declarative import load_document, merge_documents, read_source
+
+    example = ROOT / "examples" / "users-api"
+    win.resize(1280, 720)
+    hub = win.show_page("services")
+    await idle(hub.runner, session.runner)
+    dlg = hub.import_openapi()
+    dlg.resize(1280, 720)
+    spec = Path(os.environ["KONNECT_DESKTOP_HOME"]) / "openapi.yaml"  # a path a user would have
+    shutil.copy(example / "openapi.yaml", spec)
+    dlg.path.setText(str(spec))
+    dlg.tags.setText("users-api")
+    dlg.preview()
+    await idle(dlg.runner)
+    save(dlg, "openapi-import")
+    dlg.close()
+
+    doc = merge_documents([read_source(example / "kong.yaml"), read_source(example / "consumers.yaml")])
+    await rt.load_config(load_document(doc, strict_plugins=True))
+    folder = Path(os.environ["KONNECT_DESKTOP_HOME"]) / "users-api"
+    shutil.copytree(example / "collection", folder)
+    health = folder / "01-health.yaml"
+    broken = yaml.safe_load(health.read_text())
+    broken["expect"]["gateway"]["upstream"]["headers"]["x-api-version"] = "2"
+    health.write_text(yaml.safe_dump(broken, sort_keys=False))
+    console = win.show_page("console")
+    await idle(console.runner)
+    panel = console.collections
+    panel.open_collection(folder)
+    await idle(console.runner)
+    panel.run_all()
+    await idle(console.runner, timeout=30)
+    panel.select(health)
+    await idle(console.runner)
+    save(win, "collection-run")
+
+
 async def shoot(out: Path) -> list[Path]:
     from PySide6.QtWidgets import QApplication
 
@@ -181,6 +226,14 @@ async def shoot(out: Path) -> list[Path]:
             await idle(*(r for r in (getattr(d, "runner", None),) if r is not None))
             save(d, name)
             d.close()
+    theme.apply(app, "light")  # type: ignore[arg-type]
+
+    def save_light(widget: Any, name: str) -> None:
+        path = out / f"{name}.png"
+        widget.grab().save(str(path))
+        saved.append(path)
+
+    await shoot_apis(win, session, rt, save_light)  # last: it replaces the runtime's configuration
     theme.apply(app, "system")  # type: ignore[arg-type]
     win.close()
     await session.close()

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from konnect_desktop.model.schema import UNSET, Field, validate_value
+
 MINIMAL: dict[str, dict[str, Any]] = {
     "acl": {"allow": ["gold"]},
     "rate-limiting": {"minute": 10},
@@ -71,3 +73,29 @@ KONG_ANY_PROTOCOL = {
 
 def minimal(name: str) -> dict[str, Any]:
     return dict(MINIMAL.get(name, {}))
+
+
+def assert_defaults(fields: list[tuple[str, Field]], given: dict[str, Any], got: dict[str, Any], path: str) -> None:
+    """Every field the user did not give holds Kong's default (records: their fields' defaults;
+    ``auto`` fields: a generated value)."""
+    for fname, f in fields:
+        where = f"{path}.{fname}"
+        assert fname in got, f"{where} missing from the stored config"
+        if fname in given and f.type != "record":
+            continue
+        value = got[fname]
+        if f.type == "record" and f.fields is not None and isinstance(value, dict):
+            base = f.default if isinstance(f.default, dict) else {}
+            sub_given = given.get(fname) if isinstance(given.get(fname), dict) else base
+            assert_defaults(f.fields, sub_given, value, where)
+        elif f.default is not UNSET:
+            # the default as a write stores it (a set deduplicated, records in arrays filled)
+            want, err = validate_value(f, f.default) if f.default is not None else (None, None)
+            assert err is None, (where, err)
+            assert value == want, f"{where}: {value!r} != default {want!r}"
+        elif f.auto:
+            # Kong's auto = true (oauth2's provision_key): generated on insert, valid for the field
+            want, err = validate_value(f, value)
+            assert value is not None and err is None and want == value, f"{where}: {value!r} not generated ({err})"
+        elif fname not in given:
+            assert value is None or f.type == "record", f"{where}: {value!r} without a default"

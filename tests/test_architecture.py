@@ -52,3 +52,42 @@ def test_ruff_is_clean() -> None:
     root = PACKAGE.parent
     proc = subprocess.run([ruff, "check", "--no-cache", "."], cwd=root, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+LAYERS = ("model", "plugins", "runtime", "controlplanes", "console", "ui")  # each may import those before it
+
+
+def _imported_packages(path: Path) -> set[tuple[str, int]]:
+    """(first package under konnect_desktop, line) for every import in ``path``, relative ones
+    resolved, imports inside functions included."""
+    rel = path.relative_to(PACKAGE).parts
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    found: set[tuple[str, int]] = set()
+    for node in ast.walk(tree):
+        targets: list[list[str]] = []
+        if isinstance(node, ast.ImportFrom):
+            mod = (node.module or "").split(".") if node.module else []
+            if node.level:
+                base = list(rel[:-1])[: len(rel) - node.level]
+                targets = [base + mod] if mod else [base + [a.name] for a in node.names]
+            elif mod and mod[0] == "konnect_desktop":
+                targets = [mod[1:] or [a.name for a in node.names][:1]]
+        elif isinstance(node, ast.Import):
+            targets = [a.name.split(".")[1:] for a in node.names if a.name.startswith("konnect_desktop.")]
+        found |= {(t[0], node.lineno) for t in targets if t}
+    return found
+
+
+def test_layers_point_one_way() -> None:
+    """model <- plugins <- runtime <- controlplanes <- console <- ui: a layer never imports one
+    after it, not even inside a function."""
+    rank = {name: i for i, name in enumerate(LAYERS)}
+    offenders = []
+    for p in PACKAGE.rglob("*.py"):
+        layer = p.relative_to(PACKAGE).parts[0]
+        if layer not in rank:
+            continue
+        for pkg, line in _imported_packages(p):
+            if pkg in rank and rank[pkg] > rank[layer]:
+                offenders.append(f"{p.relative_to(PACKAGE.parent)}:{line} imports {pkg}")
+    assert offenders == [], offenders

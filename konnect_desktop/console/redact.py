@@ -228,21 +228,30 @@ class Redactor:
 
 # credential fields the local runtime stores (schema fields marked secret); key-auth's key names
 def runtime_secrets(store: Any) -> tuple[list[str], list[str]]:
-    """(names, values) to redact for a local runtime's ``store``: the header/query names its
-    key-auth plugins read keys from, and every stored credential secret (key-auth keys, basic-auth
-    passwords, JWT and HMAC secrets), so a response echoing one never reaches the history."""
-    from ..model.entities import ENTITIES
+    """(names, values) to redact for a local runtime's ``store``: the header/query/cookie names
+    its auth plugins read credentials from (key-auth ``key_names``, jwt's parameter, header and
+    cookie names, oauth2's ``auth_header_name``, session's cookie names), and every stored
+    credential secret (key-auth keys, basic-auth password hashes, JWT and HMAC secrets, oauth2
+    client secrets and the tokens the runtime issued), so a response echoing one never reaches
+    the history."""
+    from ..model.entities import CREDENTIAL_TABLES, ENTITIES, RUNTIME_TABLES
 
     names: list[str] = []
+    name_fields = {"key-auth": ("key_names",), "jwt": ("uri_param_names", "header_names", "cookie_names"),
+                   "oauth2": ("auth_header_name",), "session": ("cookie_name", "remember_cookie_name")}
     for p in store.all("plugins"):
-        if p.get("name") == "key-auth":
-            names += [n for n in (p.get("config") or {}).get("key_names") or [] if isinstance(n, str)]
+        config = p.get("config") or {}
+        for field in name_fields.get(p.get("name"), ()):
+            value = config.get(field)
+            names += [n for n in (value if isinstance(value, list) else [value]) if isinstance(n, str) and n]
     values: list[str] = []
-    for table in ("keyauth_credentials", "basicauth_credentials", "jwt_secrets", "hmacauth_credentials"):
+    for table in (*CREDENTIAL_TABLES, *RUNTIME_TABLES):
         edef = ENTITIES.get(table)
         if edef is None:
             continue
         secret_fields = [fname for fname, f in edef.schema.fields if getattr(f, "secret", False)]
+        if not secret_fields:
+            continue
         for row in store.all(table):
             values += [row[f] for f in secret_fields if isinstance(row.get(f), str) and row[f]]
     return names, values

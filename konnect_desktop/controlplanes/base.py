@@ -124,13 +124,21 @@ def membership_entity(group_id: str, consumer_id: str, created_at: int | None = 
     }
 
 
+# Fields Kong's Admin API adds to answers but never stores: a certificate's ``snis`` (its SNI
+# entities' names; the SNIs themselves are listed as their own table).
+PSEUDO_FIELDS: dict[str, tuple[str, ...]] = {"certificates": ("snis",)}
+
+
 def normalize_entity(table: str, data: dict[str, Any]) -> dict[str, Any]:
-    """Every schema field present (missing ones ``None``); unknown keys kept as the server sent them."""
+    """Every schema field present (missing ones ``None``); unknown keys kept as the server sent
+    them, except Kong's pseudo-fields."""
     d = ENTITIES.get(table)
     if d is None or not isinstance(data, dict):
         return data
     out = dict.fromkeys(d.schema.field_names)
     out.update(data)
+    for f in PSEUDO_FIELDS.get(table, ()):
+        out.pop(f, None)
     return out
 
 

@@ -163,6 +163,70 @@ async def _apply_and_report(plan: Any, target: Any, json_output: bool) -> int:
     return EXIT_OK if report.ok else EXIT_ERROR
 
 
+# -- API products (local runtime groups only) ------------------------------------------------------
+# decK files carry no products: they travel in the side file next to the decK file
+# (kong.yaml -> kong.products.yaml, see runtime/catalog.py). Only local runtime groups keep a
+# catalog; for other targets the products are reported as not carried over.
+def _catalog(cp: Any) -> Any:
+    store = getattr(cp, "store", None) if getattr(cp, "kind", "") == "local" else None
+    if store is None:
+        return None
+    from ..runtime.catalog import Catalog
+
+    return Catalog(store)
+
+
+async def _dump_products(cp: Any, deck_path: str) -> None:
+    def work() -> Path | None:
+        cat = _catalog(cp)
+        return cat.save_side_file(deck_path) if cat is not None and cat.list_products() else None
+
+    side = await asyncio.to_thread(work)
+    if side is not None:
+        sys.stderr.write(f"API products written to {side}\n")
+
+
+async def _sync_products(cp: Any, deck_path: str) -> int:
+    """Apply the side file after the decK file (its versions name the services). A bad side file
+    leaves the catalog as it was and fails the command with the problem named."""
+    import yaml
+
+    from ..model.errors import KongError
+    from ..runtime.catalog import side_file_for
+
+    side = side_file_for(deck_path)
+    if not side.exists():
+        return EXIT_OK
+    cat = await asyncio.to_thread(_catalog, cp)
+    if cat is None:
+        sys.stderr.write(f"note: {side.name} not applied: API products are kept by local runtime groups only\n")
+        return EXIT_OK
+    try:
+        n = await asyncio.to_thread(cat.load_side_file, deck_path)
+    except (KongError, yaml.YAMLError) as exc:
+        sys.stderr.write(f"{side}: API products not applied: {exc}\n")
+        return EXIT_ERROR
+    sys.stdout.write(f"API products: {n} version(s) from {side.name}\n")
+    return EXIT_OK
+
+
+
+async def _replicate_products(src: Any, dst: Any) -> None:
+    def work() -> str | None:
+        source = _catalog(src)
+        if source is None or not source.list_products():
+            return None
+        target = _catalog(dst)
+        if target is None:
+            return "note: API products not replicated: they are kept by local runtime groups only\n"
+        n = target.import_products(source.export_products())
+        return f"API products: {n} version(s) replicated\n"
+
+    msg = await asyncio.to_thread(work)
+    if msg:
+        (sys.stderr if msg.startswith("note") else sys.stdout).write(msg)
+
+
 # -- dump -----------------------------------------------------------------------------------------
 class dump:  # noqa: N801 - a command, named as the user types it
     @staticmethod
@@ -181,11 +245,13 @@ class dump:  # noqa: N801 - a command, named as the user types it
 
             async with await open_target(args.source, headers=args.header, konnect_url=args.konnect_url) as cp:
                 config = await _export(cp, args.select_tag)
-            text = declarative.dump(config, with_id=args.with_id, select_tags=args.select_tag or None, fmt=args.format)
-            if args.output_file == "-":
-                sys.stdout.write(text)
-            else:
-                Path(args.output_file).write_text(text, encoding="utf-8")
+                text = declarative.dump(config, with_id=args.with_id, select_tags=args.select_tag or None,
+                                        fmt=args.format)
+                if args.output_file == "-":
+                    sys.stdout.write(text)
+                else:
+                    Path(args.output_file).write_text(text, encoding="utf-8")
+                    await _dump_products(cp, args.output_file)
             return EXIT_OK
 
         return _run(go())
@@ -246,7 +312,10 @@ class sync:  # noqa: N801
         async def go() -> int:
             the_plan, target = await _plan_file(args)
             async with target:
-                return await _apply_and_report(the_plan, target, args.json_output)
+                rc = await _apply_and_report(the_plan, target, args.json_output)
+                if rc == EXIT_OK:
+                    rc = await _sync_products(target, args.file)
+                return rc
 
         return _run(go())
 
@@ -268,12 +337,15 @@ class replicate:  # noqa: N801
 
             async with await open_target(args.source, headers=args.header, konnect_url=args.konnect_url) as src:
                 desired = await _export(src, args.select_tag)
-            async with await open_target(args.target, headers=args.header, konnect_url=args.konnect_url) as dst:
-                current = await _export(dst, args.select_tag)
-                the_plan = plan(current, desired, select_tags=args.select_tag)
-                if args.dry_run:
-                    _print_plan(the_plan, args.json_output)
-                    return EXIT_OK
-                return await _apply_and_report(the_plan, dst, args.json_output)
+                async with await open_target(args.target, headers=args.header, konnect_url=args.konnect_url) as dst:
+                    current = await _export(dst, args.select_tag)
+                    the_plan = plan(current, desired, select_tags=args.select_tag)
+                    if args.dry_run:
+                        _print_plan(the_plan, args.json_output)
+                        return EXIT_OK
+                    rc = await _apply_and_report(the_plan, dst, args.json_output)
+                    if rc == EXIT_OK:  # then the products, whose versions name the services just made
+                        await _replicate_products(src, dst)
+                    return rc
 
         return _run(go())

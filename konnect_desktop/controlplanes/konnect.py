@@ -25,7 +25,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 
 from ..credentials import Secret
-from ..model.entities import ENTITIES
+from ..model.entities import DEPENDENCY_ORDER, ENTITIES
 from .base import Capabilities, Node, Parent, RuntimeGroup
 from .errors import ApiError, NotFound, Unsupported
 from .kong_admin import (
@@ -43,6 +43,10 @@ READ_ONLY_FIELDS = ("created_at", "updated_at")
 # Konnect control planes whose entities are managed elsewhere: editing them is refused.
 READ_ONLY_CLUSTER_TYPES = ("CLUSTER_TYPE_CONTROL_PLANE_GROUP", "CLUSTER_TYPE_K8S_INGRESS_CONTROLLER")
 NODE_FRESH_SECONDS = 300  # a node that pinged within this window counts as connected
+
+# Konnect has no oauth2 plugin (its tokens need the gateway's database): no oauth2_credentials
+# collection under core-entities.
+KONNECT_TABLES: tuple[str, ...] = tuple(t for t in DEPENDENCY_ORDER if t != "oauth2_credentials")
 
 
 def region_url(region: str) -> str:
@@ -106,7 +110,7 @@ class KonnectControlPlane(AdminApiControlPlane):
         options = HttpOptions(headers=dict(headers or {}), verify=verify, ca_file=ca_file, timeout=timeout,
                               connect_timeout=connect_timeout, retry=retry or RetryPolicy())
         super().__init__(_Http(self._base, options, {"Authorization": Secret(f"Bearer {secret.reveal()}")}, on_retry))
-        self.capabilities = Capabilities(kind=self.kind, konnect=True, supports_patch=False)
+        self.capabilities = Capabilities(kind=self.kind, konnect=True, supports_patch=False, tables=KONNECT_TABLES)
         self._wanted = control_plane
         self._cp: dict[str, Any] | None = None
 
@@ -151,7 +155,7 @@ class KonnectControlPlane(AdminApiControlPlane):
         self.capabilities = Capabilities(
             kind=self.kind, writable=cluster_type not in READ_ONLY_CLUSTER_TYPES, dbless=False,
             consumer_groups=True, konnect=True, supports_tags=True, supports_patch=False,
-            version=None, probed=True,
+            version=None, probed=True, tables=KONNECT_TABLES,
         )
 
     def _root(self) -> str:

@@ -1,14 +1,22 @@
 """The entity model: the one definition of every entity kind that all doors share.
 
 Use ``check_entity`` / ``validate_entity`` rather than a schema directly: plugins take their
-config schema from the plugin registry.
+config schema from the plugin registry (through ``plugin_catalog``; the model never imports it).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from .entities import CREDENTIAL_TABLES, DEPENDENCY_ORDER, ENTITIES, EntityDef, entity
+from . import plugin_catalog
+from .entities import (
+    CREDENTIAL_TABLES,
+    DEPENDENCY_ORDER,
+    ENTITIES,
+    RUNTIME_TABLES,
+    EntityDef,
+    entity,
+)
 from .errors import KongError, NotFound, schema_violation
 
 
@@ -17,9 +25,7 @@ def check_entity(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Validate one entity of ``table`` (Kong's table name). Returns (processed, errors)."""
     if table == "plugins":
-        from ..plugins import check_plugin
-
-        return check_plugin(data, strict=strict, fill_defaults=fill_defaults)
+        return plugin_catalog.check_plugin(data, strict=strict, fill_defaults=fill_defaults)
     return ENTITIES[table].check(data) if fill_defaults else ENTITIES[table].schema.check(data, fill_defaults=False)
 
 
@@ -32,6 +38,6 @@ def validate_entity(table: str, data: dict[str, Any], *, strict: bool = True, fi
 
 
 __all__ = [
-    "ENTITIES", "EntityDef", "entity", "DEPENDENCY_ORDER", "CREDENTIAL_TABLES", "KongError", "NotFound",
+    "ENTITIES", "EntityDef", "entity", "DEPENDENCY_ORDER", "CREDENTIAL_TABLES", "RUNTIME_TABLES", "KongError", "NotFound",
     "check_entity", "validate_entity", "schema_violation",
 ]

@@ -40,8 +40,9 @@ VERBATIM_KINDS = (
     "consumer_group_plugins", "plugins_partials",
 )
 # Credential kinds decK nests under consumers that we do not model: kept verbatim per consumer.
-VERBATIM_CONSUMER_KEYS = ("oauth2_credentials", "mtls_auth_credentials")
-CREDENTIALS = ("keyauth_credentials", "acls", "basicauth_credentials", "jwt_secrets", "hmacauth_credentials")
+VERBATIM_CONSUMER_KEYS = ("mtls_auth_credentials",)
+CREDENTIALS = ("keyauth_credentials", "acls", "basicauth_credentials", "jwt_secrets", "hmacauth_credentials",
+               "oauth2_credentials")
 # Comments Kong allows on any entity and ignores.
 IGNORED_ENTITY_KEYS = ("_comment", "_ignore")
 
@@ -62,8 +63,8 @@ NATURAL_KEY = {
     "consumer_groups": ("name",), "upstreams": ("name",), "certificates": ("cert",),
     "ca_certificates": ("cert",), "vaults": ("prefix",), "snis": ("name",),
     "keyauth_credentials": ("key",), "acls": ("group",), "basicauth_credentials": ("username",),
-    "jwt_secrets": ("key",), "hmacauth_credentials": ("username",), "targets": ("target",),
-    "plugins": ("name",),
+    "jwt_secrets": ("key",), "hmacauth_credentials": ("username",), "oauth2_credentials": ("client_id", "name"),
+    "targets": ("target",), "plugins": ("name",),
 }
 # The order lists take in a dump: by these fields, then by id.
 SORT_KEYS = {
@@ -71,7 +72,8 @@ SORT_KEYS = {
     "consumer_groups": ("name",), "upstreams": ("name",), "targets": ("target",),
     "certificates": ("cert",), "snis": ("name",), "ca_certificates": ("cert",), "vaults": ("prefix",),
     "keyauth_credentials": ("key",), "acls": ("group",), "basicauth_credentials": ("username",),
-    "jwt_secrets": ("key",), "hmacauth_credentials": ("username",), "plugins": ("name", "instance_name"),
+    "jwt_secrets": ("key",), "hmacauth_credentials": ("username",), "oauth2_credentials": ("client_id", "name"),
+    "plugins": ("name", "instance_name"),
 }
 TIMESTAMPS = ("created_at", "updated_at")
 _NIL_ID = "00000000-0000-0000-0000-000000000000"

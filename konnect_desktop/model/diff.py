@@ -17,7 +17,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from .entities import ENTITIES
+from .entities import ENTITIES, oauth2_secret_verify
+from .plugin_catalog import plugin_entity_schema
 
 Config = dict[str, list[dict[str, Any]]]
 
@@ -127,6 +128,8 @@ class Index:
             return f"{e.get('group')} for consumer {consumer}"
         if table in ("basicauth_credentials", "hmacauth_credentials"):
             return f"{e.get('username')} for consumer {consumer}"
+        if table == "oauth2_credentials":
+            return f"{e.get('client_id')} for consumer {consumer}"
         if table == "jwt_secrets":
             return f"{e.get('key')} for consumer {consumer}"
         if table == "consumer_group_consumers":
@@ -159,9 +162,7 @@ def comparable(table: str, e: dict[str, Any], idx: Index) -> dict[str, Any]:
     d = ENTITIES[table]
     schema = d.schema
     if table == "plugins":
-        from ..plugins import entity_schema
-
-        schema = entity_schema(e.get("name"))
+        schema = plugin_entity_schema(e.get("name"))
     out: dict[str, Any] = {}
     ignored = _IGNORED_IN.get(table, frozenset())
     for name, f in schema.fields:
@@ -173,6 +174,14 @@ def comparable(table: str, e: dict[str, Any], idx: Index) -> dict[str, Any]:
         else:
             out[name] = _normalize_value(f, v)
     return out
+
+
+def _same_hashed_secret(current: dict[str, Any], desired: dict[str, Any]) -> bool:
+    """An oauth2 client secret stored hashed (``hash_secret``) and the plain secret a file gives:
+    the same secret is no drift (the gateway hashes on write, so they never compare equal)."""
+    stored, given = current.get("client_secret"), desired.get("client_secret")
+    return (bool(current.get("hash_secret")) and isinstance(stored, str) and stored.startswith("$pbkdf2-")
+            and oauth2_secret_verify(given, stored))
 
 
 def _empty(v: Any) -> bool:
@@ -334,6 +343,8 @@ def plan(current: Config, desired: Config, *, select_tags: list[str] | None = No
                 id_map[(table, e["id"])] = other["id"]
             a, b = comparable(table, other, ci), comparable(table, e, di)
             diff_fields = changed_fields(a, b)
+            if "client_secret" in diff_fields and table == "oauth2_credentials" and _same_hashed_secret(other, e):
+                diff_fields.remove("client_secret")
             if diff_fields:
                 changes.append(Change("update", table, di.display(table, e), other, e, diff_fields))
         deletes = [
@@ -366,12 +377,10 @@ def masked(table: str, e: dict[str, Any] | None) -> dict[str, Any] | None:
             continue
         out[k] = MASK if k in secret else v
     if table == "plugins" and isinstance(out.get("config"), dict):
-        from ..plugins import get
-
-        spec = get(e.get("name") or "")
-        if spec and spec.config.fields:
+        config = plugin_entity_schema(e.get("name") or None).field("config")
+        if config.fields:
             cfg = dict(out["config"])
-            for n, f in spec.config.fields:
+            for n, f in config.fields:
                 if f.secret and cfg.get(n) is not None:
                     cfg[n] = MASK
             out["config"] = cfg

@@ -17,18 +17,20 @@ from functools import cached_property
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import paths
+from . import certs, paths, typedefs
 from .errors import schema_violation
 from .schema import Array as ArrayF
 from .schema import (
     AtLeastOneOf,
     Boolean,
     Check,
+    Conditional,
     Custom,
     Field,
     Foreign,
     Integer,
     Map,
+    MutuallyRequired,
     Record,
     Schema,
     Set,
@@ -108,6 +110,12 @@ class EntityDef:
     # is stored (basic-auth hashes its password). ``declarative`` is True for whole-configuration
     # loads (decK files, ``POST /config``), False for single-entity writes (Admin API, sync).
     on_write: tuple[tuple[str, ...], Callable[[dict[str, Any], bool], dict[str, Any]]] | None = None
+    # Data the gateway writes while serving (oauth2 tokens and codes), not configuration: its
+    # writes do not bump the configuration version, and exports, dumps and diffs leave it out.
+    runtime_data: bool = False
+    # Fields a partial update (PATCH) must give all or none of (a transformation needs them
+    # together: oauth2's hash_secret and client_secret).
+    write_together: tuple[str, ...] = ()
 
     @cached_property
     def foreign_keys(self) -> dict[str, Field]:
@@ -143,6 +151,14 @@ class EntityDef:
         if not any(f in given for f in inputs):
             return entity
         return fn(entity, declarative)
+
+    def check_patch(self, patch: Any) -> None:
+        """Kong's rule for transformation inputs on update: all or none of ``write_together``."""
+        if self.write_together and isinstance(patch, dict):
+            given = [f for f in self.write_together if f in patch]
+            if given and len(given) != len(self.write_together):
+                names = ", ".join(f"'{f}'" for f in self.write_together)
+                raise schema_violation({"@entity": [f"all or none of these fields must be set: {names}"]})
 
     def display_name(self, entity: dict[str, Any]) -> str:
         key = self.endpoint_key
@@ -498,6 +514,119 @@ HMACAUTH_SCHEMA = credential_schema("hmacauth_credentials", [
 ])
 
 
+# -- oauth2 (kong/plugins/oauth2/daos.lua) -------------------------------------------------------
+def _oauth2_redirect_uri(uri: str) -> str | None:
+    """daos.lua's validate_uri: a scheme and a host, no fragment."""
+    try:
+        parts = urlsplit(uri)
+    except ValueError:
+        return f"cannot parse '{uri}'"
+    if not parts.scheme or not parts.hostname:
+        return f"cannot parse '{uri}'"
+    if parts.fragment or uri.endswith("#"):
+        return f"fragment not allowed in '{uri}'"
+    return None
+
+
+def random_string() -> str:
+    """kong.tools.rand.random_string: 32 alphanumerics."""
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+    return "".join(secrets.choice(alphabet) for _ in range(32))
+
+
+# kong/plugins/oauth2/secret.lua with its only enabled algorithm: PBKDF2-SHA512, 10000 rounds,
+# 16-byte salt, 32-byte hash, written as a PHC string.
+_PBKDF2_ITERATIONS, _PBKDF2_HASH_LEN, _PBKDF2_SALT_LEN = 10000, 32, 16
+
+
+def _b64_nopad(data: bytes) -> str:
+    import base64
+
+    return base64.b64encode(data).decode().rstrip("=")
+
+
+def oauth2_secret_hash(secret: str, *, salt: bytes | None = None, iterations: int = _PBKDF2_ITERATIONS,
+                       length: int = _PBKDF2_HASH_LEN, digest: str = "sha512") -> str:
+    salt = salt if salt is not None else secrets.token_bytes(_PBKDF2_SALT_LEN)
+    derived = hashlib.pbkdf2_hmac(digest, secret.encode(), salt, iterations, length)
+    return f"$pbkdf2-{digest}$i={iterations},l={length}${_b64_nopad(salt)}${_b64_nopad(derived)}"
+
+
+def oauth2_secret_verify(secret: str | None, phc: str | None) -> bool:
+    """secret.lua's verify for ``$pbkdf2-<digest>$i=..,l=..$salt$hash`` strings."""
+    import base64
+    import binascii
+    import hmac
+
+    if not isinstance(secret, str) or not isinstance(phc, str):
+        return False
+    parts = phc.split("$")
+    if len(parts) != 5 or not parts[1].startswith("pbkdf2-"):
+        return False
+    digest = parts[1][len("pbkdf2-"):]
+    params = dict(p.split("=", 1) for p in parts[2].split(",") if "=" in p)
+    try:
+        salt = base64.b64decode(parts[3] + "=" * (-len(parts[3]) % 4))
+        expected = base64.b64decode(parts[4] + "=" * (-len(parts[4]) % 4))
+        iterations = int(params.get("i", _PBKDF2_ITERATIONS))
+        length = int(params.get("l", len(expected)))
+        got = hashlib.pbkdf2_hmac(digest, secret.encode(), salt, iterations, length)
+    except (binascii.Error, ValueError):
+        return False
+    return hmac.compare_digest(got, expected)
+
+
+def _oauth2_on_write(entity: dict[str, Any], declarative: bool) -> dict[str, Any]:
+    """daos.lua's transformation: with ``hash_secret`` the client secret is stored hashed. A value
+    already hashed (a dump of Kong, a PATCH that does not change the secret) is kept."""
+    secret = entity.get("client_secret")
+    if entity.get("hash_secret") and isinstance(secret, str) and not secret.startswith("$pbkdf2-"):
+        entity["client_secret"] = oauth2_secret_hash(secret)
+    return entity
+
+
+OAUTH2_CREDENTIALS_SCHEMA = credential_schema("oauth2_credentials", [
+    ("name", String(required=True, description="The name to associate to the credential. In OAuth 2.0, this would be the application name.")),
+    ("client_id", String(unique=True, description="You can optionally set your own unique client_id. If missing, the plugin will generate one.")),
+    ("client_secret", String(secret=True, description="You can optionally set your own unique client_secret. If missing, the plugin will generate one.")),
+    ("hash_secret", Boolean(required=True, default=False, description="A boolean flag that indicates whether the client_secret field will be stored in hashed form.")),
+    ("redirect_uris", ArrayF(String(custom=_oauth2_redirect_uri), description="An array with one or more URLs in your app where users will be sent after authorization.")),
+    ("client_type", String(required=True, default="confidential", one_of=("confidential", "public"), description="The type of the client application: `confidential` or `public` (PKCE required).")),
+])
+
+OAUTH2_AUTHORIZATION_CODES_SCHEMA = Schema(
+    "oauth2_authorization_codes",
+    [
+        ("id", id_field()),
+        ("created_at", created_at()),
+        ("service", foreign("services", "The service the code was issued for (none with global credentials).", on_delete="cascade")),
+        ("credential", foreign("oauth2_credentials", "The client application.", required=True, on_delete="cascade")),
+        ("code", String(unique=True, secret=True, description="The authorization code.")),
+        ("authenticated_userid", String(description="The end user the code was issued for.")),
+        ("scope", String(description="The scopes granted, space-separated.")),
+        ("challenge", String(description="The PKCE code challenge.")),
+        ("challenge_method", String(one_of=("S256",), description="The PKCE challenge method.")),
+        ("plugin", foreign("plugins", "The oauth2 plugin instance that issued the code.", on_delete="cascade")),
+    ],
+)
+
+OAUTH2_TOKENS_SCHEMA = Schema(
+    "oauth2_tokens",
+    [
+        ("id", id_field()),
+        ("created_at", created_at()),
+        ("service", foreign("services", "The service the token was issued for (none with global credentials).", on_delete="cascade")),
+        ("credential", foreign("oauth2_credentials", "The client application.", required=True, on_delete="cascade")),
+        ("token_type", String(required=True, default="bearer", one_of=("bearer",), description="The token type.")),
+        ("expires_in", Integer(required=True, description="Seconds the access token lives after created_at (0: never expires).")),
+        ("access_token", String(unique=True, secret=True, description="The access token. Generated when omitted.")),
+        ("refresh_token", String(unique=True, secret=True, description="The refresh token.")),
+        ("authenticated_userid", String(description="The end user the token was issued for.")),
+        ("scope", String(description="The scopes granted, space-separated.")),
+    ],
+)
+
+
 # -- plugins -------------------------------------------------------------------------------------
 PLUGIN_SCHEMA = Schema(
     "plugins",
@@ -551,7 +680,7 @@ HEALTHCHECKS = Record([
         ("timeout", _seconds(1, "Socket timeout for active health checks (in seconds).")),
         ("concurrency", Integer(between=(1, 2**31), default=10, description="Number of targets to check concurrently.")),
         ("http_path", String(starts_with="/", default="/", description="Path to use in GET HTTP request to run as a probe.")),
-        ("https_sni", String(custom=paths.validate_host, description="The hostname to use as an SNI when performing active health checks using HTTPS.")),
+        ("https_sni", typedefs.sni(description="The hostname to use as an SNI when performing active health checks using HTTPS.")),
         ("https_verify_certificate", Boolean(default=True, description="Whether to check the validity of the SSL certificate of the remote host.")),
         ("headers", Map(String(), ArrayF(String()), description="One or more lists of values indexed by header name to use in GET HTTP request to run as a probe.")),
         ("healthy", Record([
@@ -583,6 +712,52 @@ HEALTHCHECKS = Record([
     ("threshold", Field("number", between=(0, 100), default=0, description="The minimum percentage of the upstream's targets' weight that must be available for the whole upstream to be considered healthy.")),
 ], nullable=False, description="The health-check configuration: active probes and passive (circuit-breaker) checks.")
 
+def _distinct(a: str, b: str) -> Check:
+    def check(entity: dict[str, Any]) -> str | None:
+        va, vb = entity.get(a), entity.get(b)
+        if va is not None and vb is not None and va == vb:
+            return f"values of these fields must be distinct: '{a}', '{b}'"
+        return None
+
+    return Custom((a, b), check, name="distinct")
+
+
+def _when(if_field: str, value: str, then_field: str, then_match: dict[str, Any]) -> Check:
+    return Conditional(if_field, {"one_of": [value]}, then_field, then_match)
+
+
+_HASH_SOURCES = ("none", "consumer", "ip", "header", "cookie", "path", "query_arg", "uri_capture")
+
+# kong/db/schema/entities/upstreams.lua entity_checks, in Kong's order
+UPSTREAM_CHECKS: list[Check] = [
+    _when("hash_on", "header", "hash_on_header", {"required": True}),
+    _when("hash_fallback", "header", "hash_fallback_header", {"required": True}),
+    _when("hash_on", "cookie", "hash_on_cookie", {"required": True}),
+    _when("hash_fallback", "cookie", "hash_on_cookie", {"required": True}),
+    _when("hash_on", "none", "hash_fallback", {"one_of": ["none"]}),
+    _when("hash_on", "cookie", "hash_fallback", {"one_of": ["none"]}),
+    _when("hash_on", "consumer", "hash_fallback", {"one_of": [s for s in _HASH_SOURCES if s != "consumer"]}),
+    _when("hash_on", "ip", "hash_fallback", {"one_of": [s for s in _HASH_SOURCES if s != "ip"]}),
+    _when("hash_on", "path", "hash_fallback", {"one_of": [s for s in _HASH_SOURCES if s != "path"]}),
+    _distinct("hash_on_header", "hash_fallback_header"),
+    _when("hash_on", "query_arg", "hash_on_query_arg", {"required": True}),
+    _when("hash_fallback", "query_arg", "hash_fallback_query_arg", {"required": True}),
+    _distinct("hash_on_query_arg", "hash_fallback_query_arg"),
+    _when("hash_on", "uri_capture", "hash_on_uri_capture", {"required": True}),
+    _when("hash_fallback", "uri_capture", "hash_fallback_uri_capture", {"required": True}),
+    _distinct("hash_on_uri_capture", "hash_fallback_uri_capture"),
+]
+
+
+def _upstream_shorthand(data: dict[str, Any]) -> dict[str, Any]:
+    """Kong's shorthand: hashing on something means the consistent-hashing algorithm (when the
+    input does not name an algorithm itself)."""
+    hash_on = data.get("hash_on")
+    if isinstance(hash_on, str) and hash_on != "none" and data.get("algorithm") is None:
+        data["algorithm"] = "consistent-hashing"
+    return data
+
+
 UPSTREAM_SCHEMA = Schema(
     "upstreams",
     [
@@ -593,8 +768,8 @@ UPSTREAM_SCHEMA = Schema(
         ("algorithm", String(one_of=("consistent-hashing", "least-connections", "round-robin", "latency", "sticky-sessions"), default="round-robin", description="Which load balancing algorithm to use.")),
         ("hash_on", String(one_of=("none", "consumer", "ip", "header", "cookie", "path", "query_arg", "uri_capture"), default="none", description="What to use as hashing input.")),
         ("hash_fallback", String(one_of=("none", "consumer", "ip", "header", "cookie", "path", "query_arg", "uri_capture"), default="none", description="What to use as hashing input if the primary hash_on does not return a hash.")),
-        ("hash_on_header", String(description="The header name to take the value from as hash input.")),
-        ("hash_fallback_header", String(description="The header name to take the value from as hash input.")),
+        ("hash_on_header", typedefs.header_name(description="The header name to take the value from as hash input.")),
+        ("hash_fallback_header", typedefs.header_name(description="The header name to take the value from as hash input.")),
         ("hash_on_cookie", String(description="The cookie name to take the value from as hash input.")),
         ("hash_on_cookie_path", String(default="/", description="The cookie path to set in the response headers.")),
         ("hash_on_query_arg", String(description="The name of the query string argument to take the value from as hash input.")),
@@ -610,6 +785,7 @@ UPSTREAM_SCHEMA = Schema(
         ("sticky_sessions_cookie", String(description="The cookie name to keep sticky sessions.")),
         ("sticky_sessions_cookie_path", String(default="/", description="A string representing a URL path, such as /path/to/resource.")),
     ],
+    UPSTREAM_CHECKS,
 )
 
 
@@ -639,11 +815,19 @@ CERTIFICATE_SCHEMA = Schema(
         ("id", id_field()),
         ("created_at", created_at()),
         ("updated_at", updated_at()),
-        ("cert", String(required=True, description="PEM-encoded public certificate chain of the SSL key pair.")),
-        ("key", String(required=True, secret=True, description="PEM-encoded private key of the SSL key pair.")),
-        ("cert_alt", String(description="PEM-encoded public certificate chain of the alternate SSL key pair.")),
-        ("key_alt", String(secret=True, description="PEM-encoded private key of the alternate SSL key pair.")),
+        ("cert", String(required=True, custom=certs.validate_certificate, referenceable=True,
+                        description="PEM-encoded public certificate chain of the SSL key pair.")),
+        ("key", String(required=True, secret=True, custom=certs.validate_key, referenceable=True,
+                       description="PEM-encoded private key of the SSL key pair.")),
+        ("cert_alt", String(custom=certs.validate_certificate, referenceable=True,
+                            description="PEM-encoded public certificate chain of the alternate SSL key pair.")),
+        ("key_alt", String(secret=True, custom=certs.validate_key, referenceable=True,
+                           description="PEM-encoded private key of the alternate SSL key pair.")),
         ("tags", tags_field()),
+    ],
+    [
+        MutuallyRequired(("cert_alt", "key_alt")),
+        Custom(("cert", "key", "cert_alt", "key_alt"), certs.certificate_checks),
     ],
 )
 
@@ -665,11 +849,58 @@ CA_CERTIFICATE_SCHEMA = Schema(
         ("id", id_field()),
         ("created_at", created_at()),
         ("updated_at", updated_at()),
-        ("cert", String(required=True, description="PEM-encoded public certificate of the CA.")),
+        ("cert", String(required=True, custom=certs.validate_certificate,
+                        description="PEM-encoded public certificate of the CA.")),
         ("cert_digest", String(unique=True, description="SHA256 hex digest of the public certificate.")),
         ("tags", tags_field()),
     ],
+    [Custom(("cert",), certs.ca_certificate_checks)],
 )
+
+
+def _ca_digest(data: dict[str, Any]) -> dict[str, Any]:
+    """Kong's on-write transformation: ``cert_digest`` is always the certificate's SHA-256."""
+    cert = data.get("cert")
+    if isinstance(cert, str) and not certs.is_reference(cert):
+        digest = certs.cert_digest(cert)
+        if digest is not None:
+            data["cert_digest"] = digest
+    return data
+
+
+# Vault backends this runtime resolves (Kong OSS bundles "env"); each with its config fields.
+VAULT_BACKENDS: dict[str, Schema] = {
+    "env": Schema("env", [
+        ("prefix", String(match=re.compile(r"^[A-Za-z_-][A-Za-z0-9_-]*$"),
+                          description="The prefix for the environment variable that the value will be stored in.")),
+    ]),
+}
+
+
+def _vault_checks(entity: dict[str, Any]) -> dict[str, Any] | None:
+    """Kong's vault subschemas: a known backend (``vault 'x' is not installed``), a prefix that
+    is not a backend's own name, and the backend's config."""
+    name = entity.get("name")
+    backend = VAULT_BACKENDS.get(name) if isinstance(name, str) else None
+    if backend is None:
+        return {"name": f"vault '{name}' is not installed"}
+    errors: dict[str, Any] = {}
+    if entity.get("prefix") in VAULT_BACKENDS:
+        errors["prefix"] = "must not be one of: " + ", ".join(VAULT_BACKENDS)
+    _out, cfg_errors = backend.check(entity.get("config") or {})
+    if cfg_errors:
+        errors["config"] = cfg_errors
+    return errors or None
+
+
+def _vault_defaults(data: dict[str, Any]) -> dict[str, Any]:
+    """The backend's config record with its unset fields present (``{"prefix": null}``)."""
+    backend = VAULT_BACKENDS.get(data.get("name")) if isinstance(data.get("name"), str) else None
+    config = data.get("config")
+    if backend is not None and (config is None or isinstance(config, dict)):
+        data["config"] = {**dict.fromkeys(backend.field_names), **(config or {})}
+    return data
+
 
 VAULT_SCHEMA = Schema(
     "vaults",
@@ -680,9 +911,11 @@ VAULT_SCHEMA = Schema(
         ("prefix", String(required=True, unique=True, match=re.compile(r"^[a-z][a-z0-9-]*[a-z0-9]+$"), description="The unique prefix (or identifier) for this Vault configuration.")),
         ("name", String(required=True, description="The name of the Vault that's going to be added.")),
         ("description", String(description="The description of the Vault entity.")),
-        ("config", Map(String(), Field("any"), default={}, description="The configuration properties for the Vault.")),
+        # the backend's record (VAULT_BACKENDS), checked by _vault_checks
+        ("config", Field("record", fields=None, default={}, description="The configuration properties for the Vault.")),
         ("tags", tags_field()),
     ],
+    [Custom(("name", "prefix", "config"), _vault_checks)],
 )
 
 
@@ -712,16 +945,26 @@ def _defs() -> dict[str, EntityDef]:
                   deck_key="jwt_secrets", generate={"key": lambda: secrets.token_hex(16), "secret": lambda: secrets.token_hex(16)}),
         EntityDef("hmacauth_credentials", HMACAUTH_SCHEMA, "hmac-auth", "username", ("username",),
                   admin_path="/hmac-auths", deck_key="hmacauth_credentials", generate={"secret": lambda: secrets.token_urlsafe(24)}),
+        EntityDef("oauth2_credentials", OAUTH2_CREDENTIALS_SCHEMA, "oauth2-credential", "client_id", ("client_id",),
+                  admin_path="/oauth2", deck_key="oauth2_credentials",
+                  generate={"client_id": random_string, "client_secret": random_string},
+                  on_write=(("hash_secret", "client_secret"), _oauth2_on_write),
+                  write_together=("hash_secret", "client_secret")),
+        EntityDef("oauth2_authorization_codes", OAUTH2_AUTHORIZATION_CODES_SCHEMA, "oauth2-authorization-code",
+                  None, ("code",), generate={"code": random_string}, runtime_data=True),
+        EntityDef("oauth2_tokens", OAUTH2_TOKENS_SCHEMA, "oauth2-token", "access_token", ("access_token", "refresh_token"),
+                  admin_path="/oauth2_tokens", generate={"access_token": random_string}, runtime_data=True),
         EntityDef("upstreams", UPSTREAM_SCHEMA, "upstream", "name", ("name",), admin_path="/upstreams",
-                  deck_key="upstreams"),
+                  deck_key="upstreams", shorthand=_upstream_shorthand),
         EntityDef("targets", TARGET_SCHEMA, "target", "target", (), cache_key=("upstream", "target"),
                   admin_path="/targets", deck_key="targets"),
         EntityDef("certificates", CERTIFICATE_SCHEMA, "certificate", None, (), admin_path="/certificates",
                   deck_key="certificates"),
         EntityDef("snis", SNI_SCHEMA, "sni", "name", ("name",), admin_path="/snis", deck_key="snis"),
         EntityDef("ca_certificates", CA_CERTIFICATE_SCHEMA, "ca-certificate", None, ("cert_digest",),
-                  admin_path="/ca_certificates", deck_key="ca_certificates"),
-        EntityDef("vaults", VAULT_SCHEMA, "vault", "prefix", ("prefix",), admin_path="/vaults", deck_key="vaults"),
+                  admin_path="/ca_certificates", deck_key="ca_certificates", shorthand=_ca_digest),
+        EntityDef("vaults", VAULT_SCHEMA, "vault", "prefix", ("prefix",), admin_path="/vaults", deck_key="vaults",
+                  shorthand=_vault_defaults),
     ]
     return {e.table: e for e in d}
 
@@ -734,9 +977,13 @@ DEPENDENCY_ORDER: tuple[str, ...] = (
     "services", "routes", "upstreams", "targets",
     "consumers", "consumer_groups", "consumer_group_consumers",
     "keyauth_credentials", "acls", "basicauth_credentials", "jwt_secrets", "hmacauth_credentials",
-    "plugins",
+    "oauth2_credentials", "plugins",
 )
-CREDENTIAL_TABLES = ("keyauth_credentials", "acls", "basicauth_credentials", "jwt_secrets", "hmacauth_credentials")
+CREDENTIAL_TABLES = ("keyauth_credentials", "acls", "basicauth_credentials", "jwt_secrets", "hmacauth_credentials",
+                     "oauth2_credentials")
+# What the gateway writes while serving (``EntityDef.runtime_data``), after the configuration
+# it hangs from: stored and served by the Admin API, never part of a configuration or a dump.
+RUNTIME_TABLES: tuple[str, ...] = ("oauth2_authorization_codes", "oauth2_tokens")
 
 
 def entity(table: str) -> EntityDef:

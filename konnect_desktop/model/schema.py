@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import re
+import secrets
 import time
 import uuid as uuid_mod
 from collections.abc import Callable, Iterable, Sequence
@@ -369,7 +370,9 @@ def _set_path(out: dict[str, Any], path: str, err: Any) -> None:
 def _merge_errors(into: dict[str, Any], new: dict[str, Any]) -> None:
     for k, v in new.items():
         if k == "@entity":
-            into.setdefault("@entity", []).extend(v)
+            have = into.get("@entity")
+            # an input key literally named "@entity" is an unknown field (a string error)
+            into["@entity"] = ([] if have is None else have if isinstance(have, list) else [have]) + list(v)
         elif isinstance(v, dict) and isinstance(into.get(k), dict):
             _merge_errors(into[k], v)
         else:
@@ -424,13 +427,19 @@ def validate_value(f: Field, value: Any) -> tuple[Any, Any]:
     """Validate one (present, non-null) value. Returns (processed value, error or None).
 
     Errors are strings for scalars, dicts for records/maps, lists (None where valid) for arrays.
+    A referenceable field holding a vault reference is valid as it is (Kong checks the resolved
+    value when it uses it).
     """
     if f.eq is None:  # Kong checks ``eq = null`` before the type: any value is refused
         return value, "value must be null"
+    if (f.referenceable or f.secret) and isinstance(value, str) and is_reference(value):
+        return value, None
     ok, value = _type_ok(f, value)
     if not ok:
         return value, TYPE_ERRORS.get(f.type, "invalid value")
 
+    if f.type == "string" and (f.referenceable or f.secret) and _is_reference(value):
+        return value, None  # a vault reference ({vault://...}): resolved at run time, not checked
     if f.eq is not UNSET and value != f.eq:
         return value, f"value must be {_lua_str(f.eq)}"
     if f.not_one_of is not None and value in f.not_one_of:
@@ -515,8 +524,18 @@ def validate_value(f: Field, value: Any) -> tuple[Any, Any]:
     return value, None
 
 
+def is_reference(value: str) -> bool:
+    """Kong's ``kong.vault.is_reference``: ``{vault://...}``."""
+    return value.startswith("{vault://") and value.endswith("}") and len(value) > 10
+
+
 def _num(n: float) -> str:
     return str(int(n)) if float(n).is_integer() else str(n)
+
+
+def _is_reference(value: str) -> bool:
+    """Kong's ``kong.vault.is_reference``: ``{vault://...}``."""
+    return value.startswith("{vault://") and value.endswith("}")
 
 
 def _lua_str(v: Any) -> str:
@@ -526,6 +545,9 @@ def _lua_str(v: Any) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
     return str(v)
+
+
+_ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 
 
 def default_for(f: Field) -> Any:
@@ -538,6 +560,8 @@ def default_for(f: Field) -> Any:
             return str(uuid_mod.uuid4())
         if f.timestamp:
             return int(time.time())
+        if f.type == "string":  # Kong: an auto string is kong.tools.rand.random_string()
+            return "".join(secrets.choice(_ALNUM) for _ in range(32))
     if f.type == "record" and f.fields is not None and not (f.nullable and not f.required and f.ui.get("null_default")):
         return {name: default_for(sub) for name, sub in f.fields}
     return None

@@ -120,7 +120,8 @@ def queue(**kw: Any) -> Field:
 
 
 # Kong's tracing header formats (kong/observability/tracing/propagation/utils.lua FORMATS) in the
-# order Kong declares them (Kong's own one_of lists follow Lua's table iteration, not a fixed order)
+# order Kong declares them (Kong's own one_of lists follow Lua's table iteration, not a fixed order).
+# Kong 3.10 adds "instana"; 3.9, which this app matches, does not have it.
 TRACE_FORMATS = ("w3c", "b3", "b3-single", "jaeger", "ot", "datadog", "aws", "gcp")
 
 

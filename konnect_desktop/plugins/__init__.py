@@ -10,6 +10,7 @@ import importlib
 from functools import cache
 from typing import Any
 
+from ..model import plugin_catalog
 from ..model.entities import PLUGIN_SCHEMA
 from ..model.errors import schema_violation
 from ..model.schema import Field, Map, Schema
@@ -20,6 +21,8 @@ BUNDLED: tuple[str, ...] = (
     "basic-auth",
     "jwt",
     "hmac-auth",
+    "oauth2",
+    "session",
     "acl",
     "rate-limiting",
     "request-transformer",
@@ -33,6 +36,7 @@ BUNDLED: tuple[str, ...] = (
     "bot-detection",
     "proxy-cache",
     "response-ratelimiting",
+    "standard-webhooks",
     "http-log",
     "file-log",
     "prometheus",
@@ -40,6 +44,10 @@ BUNDLED: tuple[str, ...] = (
     "udp-log",
     "statsd",
     "syslog",
+    "ai-proxy",
+    "ai-prompt-guard",
+    "ai-prompt-decorator",
+    "ai-prompt-template",
     # carried but not run by the local runtime (PluginSpec.not_run; handlers in not_run.py)
     "pre-function",
     "post-function",
@@ -125,5 +133,7 @@ def validate_plugin(data: dict[str, Any], *, strict: bool = True, fill_defaults:
         raise schema_violation(errors)
     return out
 
+
+plugin_catalog.register(check_plugin, entity_schema)
 
 __all__ = ["BUNDLED", "get", "all_specs", "entity_schema", "check_plugin", "validate_plugin", "NOT_ENABLED"]

@@ -61,15 +61,8 @@ class AclHandler(Handler):
         ctx.decisions.append(Decision(NAME, "pass", f"groups: {', '.join(groups) or '(none)'} ({mode} list)",
                                       {"groups": list(groups), "mode": mode}))
 
-    async def access(self, ctx: RequestContext) -> None:
-        self.access_sync(ctx)
-
-    def access_sync(self, ctx: RequestContext) -> bool:
-        """The whole phase: nothing here awaits."""
-        self._access(ctx)
-        return True
-
-    def _access(self, ctx: RequestContext) -> None:
+    def access(self, ctx: RequestContext) -> None:
+        """The whole phase: nothing here waits."""
         consumer = ctx.consumer
         credential = ctx.credential
         auth_groups = list(ctx.authenticated_groups or [])

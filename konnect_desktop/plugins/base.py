@@ -73,8 +73,12 @@ class PluginSpec:
 def moved_fields(*moves: tuple[str, str]) -> Callable[[dict[str, Any]], dict[str, Any]]:
     """Kong's deprecated ``shorthand_fields`` as data, for ``PluginSpec.shorthands``: each
     ``(old, new)`` pair is a dotted path inside the config; a non-null value at ``old`` moves to
-    ``new``. When both are given, the value at ``new`` wins (Kong >= 3.8 also refuses the pair when
-    they differ: "both deprecated and new field are used but their values mismatch")."""
+    ``new``, replacing what is there.
+
+    Replacing is what a PATCH needs here: Kong rewrites the patch alone before merging it, while
+    this app validates the patch merged with the stored entity, so the stored new-style value is
+    always present. (Given both in one request with different values, Kong >= 3.8 refuses them
+    when the shorthand names its replacement; here the shorthand wins.)"""
 
     def apply(config: dict[str, Any]) -> dict[str, Any]:
         out = config
@@ -92,7 +96,7 @@ def moved_fields(*moves: tuple[str, str]) -> Callable[[dict[str, Any]], dict[str
             *new_parents, new_key = new.split(".")
             out = _copy_path(out, new_parents, create=True)
             target = _walk(out, new_parents)
-            if isinstance(target, dict) and target.get(new_key) is None:
+            if isinstance(target, dict):
                 target[new_key] = value
         return out
 
@@ -157,6 +161,10 @@ class ConfigView(Protocol):
         """A credential by its lookup key, e.g. ``credential("keyauth_credentials", "abc")``."""
         ...
 
+    def credential_by_id(self, credential_id: str) -> dict[str, Any] | None:
+        """A credential of any table by its id (oauth2 tokens name their client this way)."""
+        ...
+
     def acl_groups(self, consumer_id: str) -> list[str]:
         """The consumer's ACL group names (from ``acls``), in insertion order."""
         ...
@@ -175,6 +183,10 @@ class RuntimeServices(Protocol):
         """A dict that lives as long as the runtime (e.g. local rate-limit counters)."""
         ...
 
+    # Optional: the runtime's ``Store`` (``runtime.store.Store``), for plugins that keep data the
+    # gateway writes while serving (oauth2 tokens and codes, ``EntityDef.runtime_data``). Read it
+    # with ``getattr(runtime, "store", None)``; use ``store.aio`` from the event loop.
+
 
 class PluginExit(Exception):
     """Raised by a handler to answer the client directly (Kong's ``kong.response.exit``)."""
@@ -191,7 +203,7 @@ class PluginExit(Exception):
         self.headers = dict(headers or {})
 
 
-@dataclass
+@dataclass(slots=True)
 class Decision:
     """One plugin's verdict on one request, shown in the traffic log and request console."""
 
@@ -215,43 +227,175 @@ class OriginalRequest:
     port: int
 
 
-@dataclass(eq=False)
+class LazyParts(Protocol):
+    """How the proxy builds a context's costlier parts on first use (see ``RequestContext``)."""
+
+    def original(self) -> OriginalRequest: ...
+
+    def query(self) -> MultiDict[str]: ...
+
+    def headers(self) -> CIMultiDict[str]: ...
+
+
 class RequestContext:
-    """The request as it will be sent upstream, mutable by access-phase handlers."""
+    """The request as it will be sent upstream, mutable by access-phase handlers.
 
-    request_id: str
-    client_ip: str
-    original: OriginalRequest
-    method: str
-    path: str  # upstream path (service.path ⊕ request path already applied)
-    query: MultiDict[str]  # serialize with ``encode_args`` when ``query_dirty``
-    headers: CIMultiDict[str]  # as sent upstream; a ``Host`` entry here is the upstream Host
-    route: dict[str, Any] | None
-    service: dict[str, Any] | None
-    config: ConfigView
-    runtime: RuntimeServices
-    uri_captures: dict[str | int, str] = field(default_factory=dict)
-    consumer: dict[str, Any] | None = None
-    credential: dict[str, Any] | None = None
-    authenticated_groups: list[str] | None = None
-    shared: dict[str, Any] = field(default_factory=dict)  # kong.ctx.shared
-    decisions: list[Decision] = field(default_factory=list)
-    response_headers: CIMultiDict[str] = field(default_factory=CIMultiDict)  # added to the client response
-    query_dirty: bool = False  # set when a plugin changed the query (otherwise it is passed raw)
-    body_reader: Callable[[], Any] | None = None  # async () -> bytes; set by the proxy
-    _body: bytes | None = None
-    body_dirty: bool = False
-    plugin_data: dict[int, dict[str, Any]] = field(default_factory=dict)  # kong.ctx.plugin
-    # Unix seconds when the proxy built this context, right after routing (Kong's
-    # ``kong.request.get_start_time``, up to the routing time); the log serializer reads it
-    started_at: float = field(default_factory=time.time)
+    Fields (all readable and assignable): ``request_id``, ``client_ip``, ``original``,
+    ``method``, ``path`` (upstream path: service.path ⊕ request path already applied),
+    ``query`` (serialize with ``encode_args`` when ``query_dirty``), ``headers`` (as sent
+    upstream; a ``Host`` entry here is the upstream Host), ``route``, ``service``, ``config``,
+    ``runtime``, ``uri_captures``, ``consumer``, ``credential``, ``authenticated_groups``,
+    ``shared`` (kong.ctx.shared), ``decisions``, ``response_headers`` (added to the client
+    response), ``query_dirty``, ``body_reader`` (async () -> bytes; set by the proxy), ``_body``,
+    ``body_dirty``, ``plugin_data`` (kong.ctx.plugin).
+    ``started_at`` (Unix seconds when the proxy built the context, right after routing: Kong's
+    ``kong.request.get_start_time``; the log serializer reads it).
 
+    A slotted class: the proxy makes one per request with plugins. When it passes ``lazy``,
+    ``original``, ``query`` and ``headers`` are built the first time a plugin reads them (most
+    chains read few of them), and ``shared``, ``response_headers`` and ``plugin_data`` are
+    created on first use.
+    """
+
+    __slots__ = ("request_id", "client_ip", "_original", "method", "path", "_query", "_headers", "route",
+                 "service", "config", "runtime", "uri_captures", "consumer", "credential",
+                 "authenticated_groups", "_shared", "decisions", "_response_headers", "query_dirty",
+                 "body_reader", "_body", "body_dirty", "_plugin_data", "started_at", "_lazy")
+
+    def __init__(
+        self,
+        request_id: str,
+        client_ip: str,
+        original: OriginalRequest | None,
+        method: str,
+        path: str,
+        query: MultiDict[str] | None,
+        headers: CIMultiDict[str] | None,
+        route: dict[str, Any] | None,
+        service: dict[str, Any] | None,
+        config: ConfigView,
+        runtime: RuntimeServices,
+        uri_captures: dict[str | int, str] | None = None,
+        consumer: dict[str, Any] | None = None,
+        credential: dict[str, Any] | None = None,
+        authenticated_groups: list[str] | None = None,
+        shared: dict[str, Any] | None = None,
+        decisions: list[Decision] | None = None,
+        response_headers: CIMultiDict[str] | None = None,
+        query_dirty: bool = False,
+        body_reader: Callable[[], Any] | None = None,
+        _body: bytes | None = None,
+        body_dirty: bool = False,
+        plugin_data: dict[int, dict[str, Any]] | None = None,
+        started_at: float | None = None,
+        *,
+        lazy: LazyParts | None = None,
+    ) -> None:
+        self.request_id = request_id
+        self.client_ip = client_ip
+        self._original = original
+        self.method = method
+        self.path = path
+        self._query = query
+        self._headers = headers
+        self.route = route
+        self.service = service
+        self.config = config
+        self.runtime = runtime
+        self.uri_captures = uri_captures if uri_captures is not None else {}
+        self.consumer = consumer
+        self.credential = credential
+        self.authenticated_groups = authenticated_groups
+        self._shared = shared
+        self.decisions = decisions if decisions is not None else []
+        self._response_headers = response_headers
+        self.query_dirty = query_dirty
+        self.body_reader = body_reader
+        self._body = _body
+        self.body_dirty = body_dirty
+        self._plugin_data = plugin_data
+        self.started_at = time.time() if started_at is None else started_at
+        self._lazy = lazy
+
+    # -- parts built on first use -------------------------------------------------------------
+    @property
+    def original(self) -> OriginalRequest:
+        o = self._original
+        if o is None:
+            assert self._lazy is not None, "RequestContext without original"
+            o = self._original = self._lazy.original()
+        return o
+
+    @original.setter
+    def original(self, value: OriginalRequest) -> None:
+        self._original = value
+
+    @property
+    def query(self) -> MultiDict[str]:
+        q = self._query
+        if q is None:
+            q = self._query = self._lazy.query() if self._lazy is not None else MultiDict()
+        return q
+
+    @query.setter
+    def query(self, value: MultiDict[str]) -> None:
+        self._query = value
+
+    @property
+    def headers(self) -> CIMultiDict[str]:
+        h = self._headers
+        if h is None:
+            h = self._headers = self._lazy.headers() if self._lazy is not None else CIMultiDict()
+        return h
+
+    @headers.setter
+    def headers(self, value: CIMultiDict[str]) -> None:
+        self._headers = value
+
+    @property
+    def shared(self) -> dict[str, Any]:
+        d = self._shared
+        if d is None:
+            d = self._shared = {}
+        return d
+
+    @shared.setter
+    def shared(self, value: dict[str, Any]) -> None:
+        self._shared = value
+
+    @property
+    def response_headers(self) -> CIMultiDict[str]:
+        h = self._response_headers
+        if h is None:
+            h = self._response_headers = CIMultiDict()
+        return h
+
+    @response_headers.setter
+    def response_headers(self, value: CIMultiDict[str]) -> None:
+        self._response_headers = value
+
+    @property
+    def plugin_data(self) -> dict[int, dict[str, Any]]:
+        d = self._plugin_data
+        if d is None:
+            d = self._plugin_data = {}
+        return d
+
+    @plugin_data.setter
+    def plugin_data(self, value: dict[int, dict[str, Any]]) -> None:
+        self._plugin_data = value
+
+    def __repr__(self) -> str:
+        return f"<RequestContext {self.request_id} {self.method} {self.path}>"
+
+    # -- what plugins call --------------------------------------------------------------------
     def plugin_ctx(self, handler: Handler) -> dict[str, Any]:
         """Per-request scratch space of one plugin instance (Kong's ``kong.ctx.plugin``):
         what its access phase leaves for its header/body/log phases of the same request."""
-        d = self.plugin_data.get(id(handler))
+        data = self.plugin_data
+        d = data.get(id(handler))
         if d is None:
-            d = self.plugin_data[id(handler)] = {}
+            d = data[id(handler)] = {}
         return d
 
     async def read_body(self) -> bytes:
@@ -274,7 +418,7 @@ class RequestContext:
         return PluginExit(status, {"message": message, "request_id": self.request_id}, headers)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class ResponseContext:
     """The upstream's (or an exit's) response on its way to the client."""
 
@@ -310,10 +454,33 @@ def _escape_uri(s: str) -> str:
     return quote(s, safe="")
 
 
+class SearchParams(MultiDict[str]):
+    """A query whose arguments keep their order when serialized: what Kong's
+    ``kong.service.request.clear_query_arg`` leaves (resty.ada's URLSearchParams), as opposed to
+    ``set_query``, which sorts. ``encode_args`` writes it the WHATWG urlencoded way."""
+
+
+def _whatwg(s: str) -> str:
+    # application/x-www-form-urlencoded serializer: A-Z a-z 0-9 * - . _ kept, space as "+"
+    return quote(s, safe="*").replace("%20", "+").replace("~", "%7E")
+
+
+def clear_query_arg(ctx: RequestContext, name: str) -> None:
+    """Kong's ``kong.service.request.clear_query_arg``: drop every ``name`` argument, keeping the
+    others in the order they came (decoded and re-encoded, so ``api%6B%65%79=kong`` goes too)."""
+    if name not in ctx.query:
+        return
+    ctx.query = SearchParams((k, v) for k, v in ctx.query.items() if k != name)
+    ctx.query_dirty = True
+
+
 def encode_args(query: MultiDict[str]) -> str:
     """A query a plugin rewrote, serialized as Kong's ``kong.service.request.set_query`` does:
     keys in sorted order, repeated keys as ``k=v1&k=v2`` (values in their order), every
-    character but ``A-Z a-z 0-9 - . _ ~`` percent-encoded (so ``a[1]`` → ``a%5B1%5D``)."""
+    character but ``A-Z a-z 0-9 - . _ ~`` percent-encoded (so ``a[1]`` → ``a%5B1%5D``).
+    A ``SearchParams`` keeps its order (``clear_query_arg``)."""
+    if isinstance(query, SearchParams):
+        return "&".join(f"{_whatwg(k)}={_whatwg(v)}" for k, v in query.items())
     parts = []
     for key in sorted(set(query.keys())):
         ek = _escape_uri(key)
@@ -341,18 +508,6 @@ class Handler:
         (a body to read, a remote store to ask) return an awaitable and the proxy awaits it.
         (``async def access`` still works: its coroutine is that awaitable.)"""
         return None
-
-    def access_sync(self, ctx: RequestContext) -> bool:
-        """Optional synchronous form of ``access``, for the proxy's callback lane (no task, no
-        coroutine per plugin).
-
-        Either do the whole access phase without awaiting — the same effects and the same
-        ``PluginExit`` as ``access`` — and return True, or return False *having changed nothing*
-        when this request needs the asynchronous ``access`` (its body must be read, a remote
-        store asked, ...); the proxy then awaits ``access``. A handler that overrides only
-        ``access`` never has this called (the default answers False).
-        """
-        return False
 
     def header_filter(self, ctx: RequestContext, resp: ResponseContext) -> None:
         return None

@@ -19,6 +19,7 @@ CREDENTIAL_KEYS: dict[str, str] = {
     "basicauth_credentials": "username",
     "jwt_secrets": "key",
     "hmacauth_credentials": "username",
+    "oauth2_credentials": "client_id",
 }
 
 
@@ -37,6 +38,7 @@ class ConfigIndex:
         self._consumers: dict[str, dict[str, Any]] = {}
         self._by_username: dict[str, dict[str, Any]] = {}
         self._credentials: dict[str, dict[str, dict[str, Any]]] = {t: {} for t in CREDENTIAL_KEYS}
+        self._credentials_by_id: dict[str, dict[str, Any]] = {}
         self._acls: dict[str, list[str]] = {}
         self._groups: dict[str, dict[str, Any]] = {}
         self._memberships: dict[str, list[dict[str, Any]]] = {}
@@ -53,6 +55,8 @@ class ConfigIndex:
                 key = cred.get(key_field)
                 if isinstance(key, str):
                     ix._credentials[table][key] = cred
+                if isinstance(cred.get("id"), str):
+                    ix._credentials_by_id[cred["id"]] = cred
         for acl in config.get("acls", ()):
             cid = _fk(acl, "consumer")
             if cid and isinstance(acl.get("group"), str):
@@ -76,6 +80,10 @@ class ConfigIndex:
     def credential(self, table: str, key: str) -> dict[str, Any] | None:
         return self._credentials.get(table, {}).get(key)
 
+    def credential_by_id(self, credential_id: str) -> dict[str, Any] | None:
+        """Any credential by its id (ids are UUIDs, unique across tables)."""
+        return self._credentials_by_id.get(credential_id)
+
     def acl_groups(self, consumer_id: str) -> list[str]:
         return list(self._acls.get(consumer_id, ()))
 
@@ -86,8 +94,9 @@ class ConfigIndex:
 class Services:
     """Long-lived runtime services: a node id and named shared-state dicts."""
 
-    def __init__(self, node_id: str | None = None) -> None:
+    def __init__(self, node_id: str | None = None, store: Any = None) -> None:
         self.node_id = node_id or str(uuid.uuid4())
+        self.store = store
         self._state: dict[str, dict[str, Any]] = {}
 
     def shared_state(self, name: str) -> dict[str, Any]:

@@ -21,9 +21,10 @@ import os
 import re
 from typing import Any
 
+from ..model import typedefs
 from ..model.schema import Boolean, Record, String
 from .base import Decision, Handler, PluginSpec, RequestContext, ResponseContext
-from .log_serializer import LUA_CODE, LUA_NOT_RUN, encode, serialize
+from .log_serializer import LUA_NOT_RUN, encode, serialize
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ CONFIG = Record(
     [
         ("path", String(required=True, custom=_path_error, description="The file path of the output log file. The plugin creates the log file if it doesn't exist yet.")),
         ("reopen", Boolean(required=True, default=False, description="Determines whether the log file is closed and reopened on every request.")),
-        ("custom_fields_by_lua", LUA_CODE),
+        ("custom_fields_by_lua", typedefs.lua_code()),
     ],
     nullable=False,
     description="The file log records are appended to.",
@@ -168,4 +169,5 @@ PLUGIN = PluginSpec(
     config=CONFIG,
     description="Append each request's log record (Kong's JSON, one line) to a file.",
     handler=FileLogHandler,
+    any_protocol=True,  # typedefs.protocols (stream routes too); default the http ones
 )

@@ -19,11 +19,13 @@ import logging
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..model import typedefs
 from ..model.schema import Field, Integer, Map, Number, Record, String
 from .base import Decision, Handler, PluginSpec, RequestContext, ResponseContext
+from .http_client import SharedSession
 from .http_util import header_name_error, url_error, url_userinfo
-from .log_queue import QUEUE, QueueRegistry, queue_params
-from .log_serializer import LUA_CODE, LUA_NOT_RUN, encode, serialize
+from .log_queue import QueueRegistry, queue_params
+from .log_serializer import LUA_NOT_RUN, encode, serialize
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +67,8 @@ CONFIG = Record(
         ("flush_timeout", Number(description="Deprecated: use `queue.max_coalescing_delay` (a value other than 2 takes its place).")),
         ("headers", Map(String(custom=_header_key_error), String(),
                         description="Headers added to the requests to the HTTP server (not `Host`, `Content-Length` or `Content-Type`).")),
-        ("queue", QUEUE),
-        ("custom_fields_by_lua", LUA_CODE),
+        ("queue", typedefs.queue()),
+        ("custom_fields_by_lua", typedefs.lua_code()),
     ],
     nullable=False,
     custom=_no_double_auth,
@@ -96,39 +98,7 @@ def safe_endpoint(endpoint: str) -> str:
     return f"{parts.scheme}://{host}{port}{parts.path or '/'}"
 
 
-class _Client:
-    """The runtime's HTTP client for log servers: one aiohttp session (its connection pool keeps
-    connections alive across batches and queues), made on first use on the event loop and closed
-    when the last http-log handler closes."""
-
-    def __init__(self) -> None:
-        self.session: Any = None
-        self.users = 0
-
-    @classmethod
-    def of(cls, runtime: Any) -> _Client:
-        state = runtime.shared_state(NAME)
-        c = state.get("client")
-        if c is None:
-            c = state["client"] = cls()
-        return c
-
-    def get(self, keepalive_ms: float) -> Any:
-        if self.session is None or self.session.closed:
-            import aiohttp  # here: the plugins package is imported where no event loop runs
-
-            connector = aiohttp.TCPConnector(keepalive_timeout=max(keepalive_ms / 1000.0, 0.001), ssl=False)
-            self.session = aiohttp.ClientSession(connector=connector, auto_decompress=False)
-        return self.session
-
-    async def release(self) -> None:
-        self.users -= 1
-        if self.users <= 0 and self.session is not None:
-            session, self.session = self.session, None
-            await session.close()
-
-
-async def send_entries(client: _Client, conf: dict[str, Any], entries: list[bytes]) -> tuple[bool, str | None]:
+async def send_entries(client: SharedSession, conf: dict[str, Any], entries: list[bytes]) -> tuple[bool, str | None]:
     """Kong's ``send_entries``: one request with the batch; a status >= 300 is a failure."""
     import aiohttp
 
@@ -174,8 +144,7 @@ class HttpLogHandler(Handler):
         self.where = safe_endpoint(config["http_endpoint"])
         self.queues = QueueRegistry.of(runtime)
         self.queues.acquire(self.name)
-        self.client = _Client.of(runtime)
-        self.client.users += 1
+        self.client = SharedSession.of(runtime, NAME)
         self._closed = False
 
     def header_filter(self, ctx: RequestContext, resp: ResponseContext) -> None:
@@ -214,4 +183,5 @@ PLUGIN = PluginSpec(
     config=CONFIG,
     description="Send each request's log record (Kong's JSON) to an HTTP server, in batches, off the request path.",
     handler=HttpLogHandler,
+    any_protocol=True,  # typedefs.protocols (stream routes too); default the http ones
 )

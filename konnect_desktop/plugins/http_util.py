@@ -26,6 +26,24 @@ _HEADER_NAME = re.compile(r"^[a-zA-Z0-9_-]+$")
 _BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
+def request_header(headers: Any, name: str) -> list[str]:
+    """The values of request header ``name`` as Kong's ``kong.request.get_headers()[name]`` finds
+    them: case-insensitive, and a name with underscores also finds its dashed spelling
+    (``api_key`` finds ``api-key``), as nginx's header table does."""
+    values = headers.getall(name, [])
+    if not values and "_" in name:
+        values = headers.getall(name.replace("_", "-"), [])
+    return list(values)
+
+
+def clear_request_header(headers: Any, name: str) -> None:
+    """Kong's ``kong.service.request.clear_header``: the header under both spellings (nginx turns
+    underscores into dashes; a header sent with underscores goes too)."""
+    headers.popall(name, None)
+    if "_" in name:
+        headers.popall(name.replace("_", "-"), None)
+
+
 def is_header_name(name: str) -> bool:
     return bool(_HEADER_NAME.match(name))
 
@@ -281,7 +299,8 @@ def serialize_body(table: dict[str, Any], content_type: str | None, original: by
 
 
 __all__ = [
-    "UNEXPECTED", "header_name_error", "url_error", "url_userinfo", "is_header_name", "is_header_value", "split_entry",
+    "UNEXPECTED", "header_name_error", "url_error", "url_userinfo", "request_header", "clear_request_header",
+    "is_header_name", "is_header_value", "split_entry",
     "decode_args", "encode_form", "args_from_multidict", "multidict_from_args", "append_value",
     "content_kind", "json_dumps", "Multipart", "parse_body", "serialize_body", "JSON", "MULTIPART",
     "FORM",

@@ -1,7 +1,7 @@
 """ip-restriction: allow or deny clients by IP address or CIDR range (Kong's plugin).
 
 ``deny`` is checked first, then ``allow``; a blocked client gets ``status`` (403) and
-``message`` ("Your IP address is not allowed"). The client address is the one the data plane
+``message`` (by default Kong 3.9's "IP address not allowed: <client address>"). The client address is the one the data plane
 determined (the connection's peer, or the forwarded address from trusted proxies).
 """
 
@@ -15,7 +15,7 @@ from .base import Decision, Handler, PluginSpec, RequestContext
 
 NAME = "ip-restriction"
 PRIORITY = 990
-DEFAULT_MESSAGE = "Your IP address is not allowed"
+DEFAULT_MESSAGE = "IP address not allowed: {}"  # Kong's do_exit; {} is the client address
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -32,8 +32,8 @@ CONFIG = Record(
     [
         ("allow", Array(String(custom=_ip_or_cidr), description="IP addresses or CIDR ranges allowed (e.g. `10.0.0.0/8`, `::1`). Set `allow`, `deny` or both.")),
         ("deny", Array(String(custom=_ip_or_cidr), description="IP addresses or CIDR ranges denied; checked before `allow`.")),
-        ("status", Number(description="Status code of the answer to a blocked client (default 403).")),
-        ("message", String(description="Message of the answer to a blocked client (default `Your IP address is not allowed`).")),
+        ("status", Number(description="The HTTP status of the requests that will be rejected by the plugin (default 403).")),
+        ("message", String(description="The message to send as a response body to rejected requests (default `IP address not allowed: <client address>`).")),
     ],
     nullable=False,
     description="Which client addresses may use the service or route.",
@@ -61,7 +61,7 @@ class IpRestrictionHandler(Handler):
         self.deny = _networks(config.get("deny"))
         status = config.get("status")
         self.status = int(status) if status is not None else 403
-        self.message = config.get("message") or DEFAULT_MESSAGE
+        self.message: str | None = config.get("message")
 
     async def access(self, ctx: RequestContext) -> None:
         try:
@@ -71,10 +71,10 @@ class IpRestrictionHandler(Handler):
             raise ctx.kong_error(403, "Cannot identify the client IP address, unix domain sockets are not supported.") from None
         if self.deny and _matches(addr, self.deny):
             ctx.decisions.append(Decision(NAME, "reject", f"{addr} is in the deny list", {"status": self.status, "ip": str(addr)}))
-            raise ctx.kong_error(self.status, self.message)
+            raise ctx.kong_error(self.status, self.message or DEFAULT_MESSAGE.format(addr))
         if self.allow and not _matches(addr, self.allow):
             ctx.decisions.append(Decision(NAME, "reject", f"{addr} is not in the allow list", {"status": self.status, "ip": str(addr)}))
-            raise ctx.kong_error(self.status, self.message)
+            raise ctx.kong_error(self.status, self.message or DEFAULT_MESSAGE.format(addr))
         ctx.decisions.append(Decision(NAME, "pass", f"{addr} allowed", {"ip": str(addr)}))
 
 

@@ -10,16 +10,17 @@ continue as. Keys never appear in decisions or logs (only the credential id does
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable
 from typing import Any
 
 from ..model.schema import Array, Boolean, Record, String
 from .auth_common import AuthFailure, consumer_of, fail, skip, succeed
-from .base import Handler, PluginSpec, RequestContext
+from .base import Handler, PluginSpec, RequestContext, clear_query_arg
 from .http_util import (
-    args_from_multidict,
+    clear_request_header,
     header_name_error,
-    multidict_from_args,
     parse_body,
+    request_header,
     serialize_body,
 )
 
@@ -70,29 +71,28 @@ class KeyAuthHandler(Handler):
         self.key_in_body = config.get("key_in_body", False)
         self.hide_credentials = config.get("hide_credentials")
 
-    async def access(self, ctx: RequestContext) -> None:
+    def access(self, ctx: RequestContext) -> Awaitable[None] | None:
+        """A plain call; it waits (returns a coroutine) only when the body is a place to look
+        (``key_in_body``)."""
         if self._skip(ctx):
-            return
+            return None
+        if self.key_in_body:
+            return self._access_with_body(ctx)
+        try:
+            consumer, credential = self._resolve(ctx, self._find_key(ctx))
+        except AuthFailure as failure:
+            self._failed(ctx, failure)
+            return None
+        self._passed(ctx, consumer, credential)
+        return None
+
+    async def _access_with_body(self, ctx: RequestContext) -> None:
         try:
             consumer, credential = await self._authenticate(ctx)
         except AuthFailure as failure:
             self._failed(ctx, failure)
             return
         self._passed(ctx, consumer, credential)
-
-    def access_sync(self, ctx: RequestContext) -> bool:
-        """The whole phase when the body is not a place to look (``key_in_body`` off)."""
-        if self.key_in_body:
-            return False
-        if self._skip(ctx):
-            return True
-        try:
-            consumer, credential = self._resolve(ctx, self._find_key(ctx))
-        except AuthFailure as failure:
-            self._failed(ctx, failure)
-            return True
-        self._passed(ctx, consumer, credential)
-        return True
 
     def _skip(self, ctx: RequestContext) -> bool:
         return skip(ctx, NAME, self.anonymous, self.run_on_preflight)
@@ -131,7 +131,7 @@ class KeyAuthHandler(Handler):
         """The key named ``name`` in the headers, then the query: a str, a list (several), or None."""
         value: Any = None
         if self.key_in_header:
-            values = ctx.headers.getall(name, ())
+            values = request_header(ctx.headers, name)
             value = values[0] if len(values) == 1 else (values or None)
         if value is None and self.key_in_query:
             values = ctx.query.getall(name, ())
@@ -162,14 +162,8 @@ class KeyAuthHandler(Handler):
 
     @staticmethod
     def _hide_sync(ctx: RequestContext, name: str) -> None:
-        if name in ctx.query:
-            query = args_from_multidict(ctx.query)
-            query.pop(name, None)
-            md = multidict_from_args(query)
-            ctx.query.clear()
-            ctx.query.extend(md)
-            ctx.query_dirty = True
-        ctx.headers.popall(name, None)
+        clear_query_arg(ctx, name)  # the other arguments keep their order, as in Kong
+        clear_request_header(ctx.headers, name)
 
     async def _hide(self, ctx: RequestContext, name: str, body: dict[str, Any] | None) -> None:
         self._hide_sync(ctx, name)

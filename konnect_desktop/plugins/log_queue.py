@@ -33,28 +33,11 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ..model.schema import Integer, Number, Record
-
 log = logging.getLogger(__name__)
-
-# Kong's typedefs.queue (kong/tools/queue_schema.lua), shared by every plugin that queues
-QUEUE = Record(
-    [
-        ("max_batch_size", Integer(default=1, between=(1, 1000000), description="Maximum number of entries that can be processed at a time.")),
-        ("max_coalescing_delay", Number(default=1, between=(0, 3600), description="Maximum number of (fractional) seconds to elapse after the first entry was queued before the queue starts calling the handler.")),
-        ("max_entries", Integer(default=10000, between=(1, 1000000), description="Maximum number of entries that can be waiting on the queue.")),
-        ("max_bytes", Integer(description="Maximum number of bytes that can be waiting on a queue, requires string content.")),
-        ("max_retry_time", Number(default=60, description="Time in seconds before the queue gives up calling a failed handler for a batch.")),
-        ("initial_retry_delay", Number(default=0.01, between=(0.001, 1000000), description="Time in seconds before the initial retry is made for a failing batch.")),
-        ("max_retry_delay", Number(default=60, between=(0.001, 1000000), description="Maximum time in seconds between retries, caps exponential backoff.")),
-        ("concurrency_limit", Integer(default=1, one_of=(-1, 1), description="The number of of queue delivery timers. -1 indicates unlimited.")),
-    ],
-    nullable=False,
-    description="How log entries are batched, retried and bounded on their way out.",
-)
 
 COALESCE_POLL_TIME = 1.0  # Kong: wake at least this often while coalescing
 COALESCE_MIN_TIME = 0.05  # Kong: below this remaining delay, send what is there
+CAPACITY_WARNING_THRESHOLD = 0.8  # Kong's share of max_entries that counts as "filling up"
 SHUTDOWN_GRACE = 2.0  # seconds a stopping runtime gives a queue to send what it holds
 
 # handler(handler_conf, entries) -> (True, None) when sent, or (False, "why")
@@ -117,6 +100,7 @@ class LogQueue:
         self.task: asyncio.Task[None] | None = None
         self.single_tasks: set[asyncio.Task[Any]] = set()
         self.exiting = False
+        self.already_dropped = False
         self._arrived: asyncio.Event | None = None
         # counters, for the traffic insight and tests
         self.sent = 0  # entries the handler accepted
@@ -144,8 +128,12 @@ class LogQueue:
             log.error("[%s] queue %s: %s", self.tag, self.name, msg)
             return False, msg
         if len(self.entries) >= self.max_entries:
-            log.error("[%s] queue %s: queue full, dropping old entries until processing is successful again",
-                      self.tag, self.name)
+            # Kong logs this for every entry dropped; once per episode here (a flood of error
+            # lines would cost more than the logging it reports on), ``dropped`` counts them
+            if not self.already_dropped:
+                log.error("[%s] queue %s: queue full, dropping old entries until processing is successful again",
+                          self.tag, self.name)
+                self.already_dropped = True
             self._drop_oldest()
         if self.max_bytes is not None:
             dropped = 0
@@ -211,6 +199,11 @@ class LogQueue:
         batch = [self.entries.popleft() for _ in range(count)]
         if self.max_bytes is not None:
             self.bytes_queued -= sum(len(e) for e in batch if isinstance(e, bytes | str))
+        if self.already_dropped and len(self.entries) < self.max_entries * CAPACITY_WARNING_THRESHOLD:
+            # (below Kong's warning threshold, not merely one entry under the limit: a queue
+            # that stays full would otherwise log "full"/"resumed" for every batch)
+            log.info("[%s] queue %s: queue resumed processing", self.tag, self.name)
+            self.already_dropped = False
         if batch:
             await self._handle(batch)
 
@@ -308,4 +301,4 @@ class QueueRegistry:
             del self.queues[q.name]
 
 
-__all__ = ["QUEUE", "LogQueue", "QueueRegistry", "queue_params", "COALESCE_POLL_TIME", "COALESCE_MIN_TIME"]
+__all__ = ["LogQueue", "QueueRegistry", "queue_params", "COALESCE_POLL_TIME", "COALESCE_MIN_TIME"]

@@ -29,7 +29,6 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..model.schema import Map, String
 from .base import RequestContext, ResponseContext, encode_args
 from .http_util import args_from_multidict, decode_args, json_dumps
 
@@ -180,6 +179,9 @@ def serialize(ctx: RequestContext, resp: ResponseContext, now: Callable[[], floa
         record["service"] = dict(ctx.service)
     if ctx.consumer is not None:
         record["consumer"] = dict(ctx.consumer)
+    ai = ctx.shared.get("ai")  # the AI plugins' analytics (Kong's ``ai.<namespace>`` values)
+    if ai:
+        record["ai"] = {k: dict(v) for k, v in ai.items()}
     correlation = ctx.shared.get("correlation_id")
     if correlation is not None:
         record["correlation_id"] = correlation
@@ -191,12 +193,8 @@ def encode(record: dict[str, Any]) -> bytes:
     return json_dumps(record)
 
 
-# Kong's typedefs.lua_code: field name → Lua expression (Kong checks it in its sandbox; here any
-# non-empty string is carried, and not run)
-LUA_CODE = Map(String(), String(), description="Lua code as a key-value map: log record fields set by Lua expressions (stored; the local runtime does not run Lua).")
-
 LUA_NOT_RUN = ("custom_fields_by_lua is Lua code run by Kong's sandbox; the local runtime stores it "
                "but does not run it")
 
 
-__all__ = ["serialize", "encode", "headers_table", "upstream_uri", "REDACTED", "LUA_NOT_RUN", "LUA_CODE"]
+__all__ = ["serialize", "encode", "headers_table", "upstream_uri", "REDACTED", "LUA_NOT_RUN"]

@@ -10,7 +10,8 @@ as Kong's ``exporter.log`` does, under the configured opt-ins:
 - ``bandwidth_metrics``: ``kong_bandwidth_bytes{service,route,direction,workspace,consumer}``
 - ``per_consumer``: the consumer's username in the ``consumer`` label
 - ``upstream_health_metrics``: ``kong_upstream_target_health`` at scrape time
-- ``ai_metrics``: accepted; the local AI plugins report no token usage, so nothing is counted.
+- ``ai_metrics``: ``kong_ai_llm_requests_total``, ``kong_ai_llm_cost_total`` and
+  ``kong_ai_llm_tokens_total`` from ai-proxy's ``ai`` log section (``logging.log_statistics``)
 
 ``render`` writes the Prometheus text exposition format (0.0.4), metric families sorted by name
 as Kong's ``metric_data`` does, with the node gauges the runtime supplies at scrape time
@@ -52,6 +53,9 @@ CONFIG = Record(
     description="Which metrics are collected.",
 )
 
+_AI_LABELS = ("ai_provider", "ai_model", "cache_status", "vector_db", "embeddings_provider", "embeddings_model",
+              "workspace")
+
 # name → (type, help, label names); Kong's exporter.init, in the http subsystem
 FAMILIES: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "http_requests_total": ("counter", "HTTP status codes per consumer/service/route in Kong",
@@ -64,6 +68,10 @@ FAMILIES: dict[str, tuple[str, str, tuple[str, ...]]] = {
                            ("service", "route", "workspace")),
     "bandwidth_bytes": ("counter", "Total bandwidth (ingress/egress) throughput in bytes",
                         ("service", "route", "direction", "workspace", "consumer")),
+    "ai_llm_requests_total": ("counter", "AI requests total per ai_provider in Kong", _AI_LABELS),
+    "ai_llm_cost_total": ("counter", "AI requests cost per ai_provider/cache in Kong", _AI_LABELS),
+    "ai_llm_tokens_total": ("counter", "AI requests cost per ai_provider/cache in Kong",
+                            (*_AI_LABELS[:-1], "token_type", "workspace")),
 }
 _BUCKETS = {"kong_latency_ms": KONG_LATENCY_BUCKETS, "upstream_latency_ms": UPSTREAM_LATENCY_BUCKETS,
             "request_latency_ms": UPSTREAM_LATENCY_BUCKETS}
@@ -73,7 +81,9 @@ class Metrics:
     """One runtime's per-request metrics: counters and histograms by label values."""
 
     def __init__(self) -> None:
-        self.counters: dict[str, dict[tuple[str, ...], float]] = {"http_requests_total": {}, "bandwidth_bytes": {}}
+        self.counters: dict[str, dict[tuple[str, ...], float]] = {
+            n: {} for n in ("http_requests_total", "bandwidth_bytes", "ai_llm_requests_total", "ai_llm_cost_total",
+                            "ai_llm_tokens_total")}
         # histogram series: [count per bucket (not cumulative)..., +Inf count, sum]
         self.histograms: dict[str, dict[tuple[str, ...], list[float]]] = {n: {} for n in _BUCKETS}
         self.export_upstream_health = False
@@ -132,6 +142,16 @@ class Metrics:
                 self.observe("upstream_latency_ms", labels, lat["proxy"])
             if lat.get("kong") is not None and lat["kong"] >= 0:
                 self.observe("kong_latency_ms", labels, lat["kong"])
+        if conf.get("ai_metrics") and rec.get("ai"):
+            for section in rec["ai"].values():
+                meta, usage = section.get("meta") or {}, section.get("usage") or {}
+                labels = (meta.get("provider_name") or "", meta.get("request_model") or "", "", "", "", "", ws)
+                self.inc("ai_llm_requests_total", labels)
+                if (usage.get("cost") or 0) > 0:
+                    self.inc("ai_llm_cost_total", labels, usage["cost"])
+                for kind in ("prompt_tokens", "completion_tokens", "total_tokens"):
+                    if (usage.get(kind) or 0) > 0:
+                        self.inc("ai_llm_tokens_total", (*labels[:-1], kind, ws), usage[kind])
         return True
 
 
@@ -198,11 +218,16 @@ def render(metrics: Metrics | None, node: NodeFacts) -> str:
               ("upstream", "target", "address", "state", "subsystem"), rows)
 
     if metrics is not None and metrics.users > 0:
+        # (a family with no series yet is left out, as Kong writes only what its dict holds)
         for name, series in metrics.counters.items():
+            if not series:
+                continue
             kind, help_, names = FAMILIES[name]
             families[name] = (kind, help_, [f"{PREFIX}{name}{_labels(names, labels)} {_num(v)}"
                                             for labels, v in sorted(series.items())])
         for name, hseries in metrics.histograms.items():
+            if not hseries:
+                continue
             kind, help_, names = FAMILIES[name]
             buckets = _BUCKETS[name]
             lines = []
@@ -262,4 +287,5 @@ PLUGIN = PluginSpec(
     config=CONFIG,
     description="Expose request, latency and bandwidth metrics in Prometheus format (Kong's names), on the Admin API's /metrics.",
     handler=PrometheusHandler,
+    any_protocol=True,  # typedefs.protocols (stream routes too); default the http ones
 )

@@ -119,34 +119,33 @@ class ProxyCacheHandler(Handler):
                      "x-cache-key": rh.get("X-Cache-Key", True) is not False}
 
     # -- helpers ----------------------------------------------------------------------------
-    def _shown(self, ctx: RequestContext, header: str) -> bool:
-        return "Kong-Debug" in ctx.original.headers or self.show[header.lower()]
-
-    def _set_header(self, ctx: RequestContext, header: str, value: str) -> None:
-        if self._shown(ctx, header):
+    def _set_header(self, ctx: RequestContext, debug: bool, header: str, value: str) -> None:
+        """A diagnostic header, when configured or asked for (``Kong-Debug``)."""
+        if debug or self.show[header.lower()]:
             ctx.response_headers[header] = value
 
-    def _signal(self, ctx: RequestContext, key: str, status: str, why: str) -> None:
+    def _signal(self, ctx: RequestContext, debug: bool, key: str, status: str, why: str) -> None:
         """Send the request upstream, storing its response if it is cacheable."""
         decision = Decision(NAME, "pass", f"{status}: {why}", {"cache_status": status, "cache_key": key})
         ctx.decisions.append(decision)
         ctx.plugin_ctx(self)["pending"] = {"key": key, "decision": decision}
-        self._set_header(ctx, "X-Cache-Status", status)
+        self._set_header(ctx, debug, "X-Cache-Status", status)
 
-    def _bypass(self, ctx: RequestContext, why: str) -> None:
+    def _bypass(self, ctx: RequestContext, debug: bool, why: str) -> None:
         ctx.decisions.append(Decision(NAME, "skip", f"Bypass: {why}", {"cache_status": "Bypass"}))
-        self._set_header(ctx, "X-Cache-Status", "Bypass")
+        self._set_header(ctx, debug, "X-Cache-Status", "Bypass")
 
     # -- phases -----------------------------------------------------------------------------
     def access(self, ctx: RequestContext) -> None:
         o = ctx.original
+        debug = "Kong-Debug" in o.headers
         cc = parse_directive_header(o.headers.get("Cache-Control"))
         if o.method not in self.methods:
-            self._bypass(ctx, f"method {o.method} is not cached")
+            self._bypass(ctx, debug, f"method {o.method} is not cached")
             return
         # (Kong also tests ``ngx.var.authorization`` here, a variable nginx never sets)
         if self.cache_control and (cc.get("no-store") or cc.get("no-cache")):
-            self._bypass(ctx, "the request's Cache-Control forbids caching")
+            self._bypass(ctx, debug, "the request's Cache-Control forbids caching")
             return
         # ngx.var.request with everything from "?" on removed: "GET /path HTTP/1.1" or "GET /path"
         raw = o.raw_path
@@ -155,52 +154,47 @@ class ProxyCacheHandler(Handler):
             uri = uri.lower()
         key = build_cache_key((ctx.consumer or {}).get("id"), (ctx.route or {}).get("id"), o.method, uri,
                               args_from_multidict(o.query), o.headers, self.config)
-        self._set_header(ctx, "X-Cache-Key", key)
+        self._set_header(ctx, debug, "X-Cache-Key", key)
         res = self.storage.fetch(self.dict_name, key)
         if res is None:
             if self.cache_control and cc.get("only-if-cached"):
                 ctx.decisions.append(Decision(NAME, "reject", "only-if-cached and not in cache", {"status": 504}))
                 raise PluginExit(504)
-            self._signal(ctx, key, "Miss", "not in cache")
+            self._signal(ctx, debug, key, "Miss", "not in cache")
             return
         if res.get("version") != CACHE_VERSION:
             self.storage.purge(self.dict_name, key)
-            self._signal(ctx, key, "Bypass", "cache format mismatch")
+            self._signal(ctx, debug, key, "Bypass", "cache format mismatch")
             return
         now = self.storage.now()
         age = now - res["timestamp"]
         if self.cache_control:
             if _num(cc.get("max-age")) is not None and age > cc["max-age"]:
-                self._signal(ctx, key, "Refresh", f"older ({age}s) than the request's max-age")
+                self._signal(ctx, debug, key, "Refresh", f"older ({age}s) than the request's max-age")
                 return
             if _num(cc.get("max-stale")) is not None and age - res["ttl"] > cc["max-stale"]:
-                self._signal(ctx, key, "Refresh", "staler than the request's max-stale")
+                self._signal(ctx, debug, key, "Refresh", "staler than the request's max-stale")
                 return
             if _num(cc.get("min-fresh")) is not None and res["ttl"] - age < cc["min-fresh"]:
-                self._signal(ctx, key, "Refresh", "not fresh for the request's min-fresh")
+                self._signal(ctx, debug, key, "Refresh", "not fresh for the request's min-fresh")
                 return
         elif age > self.cache_ttl:  # stale but kept (storage_ttl): not served
-            self._signal(ctx, key, "Refresh", f"older ({age}s) than cache_ttl")
+            self._signal(ctx, debug, key, "Refresh", f"older ({age}s) than cache_ttl")
             return
-        self._hit(ctx, key, res, age)
+        self._hit(ctx, debug, key, res, age)
 
-    def _hit(self, ctx: RequestContext, key: str, res: dict[str, Any], age: int) -> None:
+    def _hit(self, ctx: RequestContext, debug: bool, key: str, res: dict[str, Any], age: int) -> None:
         ctx.shared["proxy_cache_hit"] = {"res": res}
         # the cached headers go out as they were stored (repeated ones too), replacing any of
         # the same name an earlier plugin set; the current rate-limit counters stay
         out = ctx.response_headers
-        for name, values in res["headers"].items():
-            lname = name.lower()
-            if lname in _HOP_BY_HOP or "ratelimit-remaining" in lname or lname in _DIAGNOSTIC:
-                continue
+        names, pairs = res["_replay"]
+        for name in names:
             out.popall(name, None)
-            for v in values if isinstance(values, list) else [values]:
-                out.add(name, v)
-        for header in ("Age", "X-Cache-Status", "X-Cache-Key"):
-            out.popall(header, None)
-        self._set_header(ctx, "Age", str(age))
-        self._set_header(ctx, "X-Cache-Status", "Hit")
-        self._set_header(ctx, "X-Cache-Key", key)
+        out.extend(pairs)
+        self._set_header(ctx, debug, "Age", str(age))
+        self._set_header(ctx, debug, "X-Cache-Status", "Hit")
+        self._set_header(ctx, debug, "X-Cache-Key", key)
         ctx.decisions.append(Decision(NAME, "pass", f"Hit: answered from cache (age {age}s)",
                                       {"cache_status": "Hit", "cache_key": key, "age": age, "status": res["status"]}))
         raise PluginExit(res["status"], res["body"])
@@ -214,11 +208,12 @@ class ProxyCacheHandler(Handler):
         why = self._uncacheable(resp, cc)
         if why is None:
             pending["headers"] = _header_table(resp.headers)
+            pending["replay"] = _replay(resp.headers)
             pending["ttl"] = resource_ttl(cc, _last(resp.headers, "Expires"), self.storage.clock()) \
                 if self.cache_control else self.cache_ttl
             return
         del pc["pending"]
-        if self._shown(ctx, "X-Cache-Status"):
+        if "Kong-Debug" in ctx.original.headers or self.show["x-cache-status"]:
             resp.headers["X-Cache-Status"] = "Bypass"
         d: Decision = pending["decision"]
         d.outcome, d.summary = "skip", f"Bypass: {why}"
@@ -245,7 +240,8 @@ class ProxyCacheHandler(Handler):
             return
         body = resp.body
         res = {"status": resp.status, "headers": pending["headers"], "body": body, "body_len": len(body),
-               "timestamp": self.storage.now(), "ttl": pending["ttl"], "version": CACHE_VERSION}
+               "timestamp": self.storage.now(), "ttl": pending["ttl"], "version": CACHE_VERSION,
+               "_replay": pending["replay"]}
         storage_ttl = self.config.get("storage_ttl")
         ttl = storage_ttl or (pending["ttl"] if self.cache_control else self.cache_ttl)
         stored = self.storage.store(self.dict_name, pending["key"], res, ttl)
@@ -263,6 +259,16 @@ def _last(headers: Any, name: str) -> str | None:
     return values[-1] if values else None
 
 
+def _replay(headers: Any) -> tuple[tuple[str, ...], list[tuple[str, str]]]:
+    """What a hit sends of the stored headers: (names to replace, (name, value) pairs), computed
+    once when storing. Hop-by-hop headers, a length, the rate-limit counters and the diagnostic
+    headers (set afresh) are left out."""
+    pairs = [(k, v) for k, v in headers.items()
+             if (lk := k.lower()) not in _HOP_BY_HOP and lk not in _DIAGNOSTIC and "ratelimit-remaining" not in lk]
+    names = tuple({k.lower(): k for k, _v in pairs}.values())
+    return names, pairs
+
+
 def _header_table(headers: Any) -> dict[str, Any]:
     """Response headers as ``ngx.resp.get_headers`` keeps them: a name, a value or a list."""
     out: dict[str, Any] = {}
@@ -274,7 +280,10 @@ def _header_table(headers: Any) -> dict[str, Any]:
 
 # -- Admin API (kong/plugins/proxy-cache/api.lua) -------------------------------------------------
 def _entry_json(res: dict[str, Any]) -> dict[str, Any]:
-    return {**res, "body": res["body"].decode("utf-8", "replace")}
+    """A stored entry as Kong's Admin API shows it (the body as text; our own keys left out)."""
+    out = {k: v for k, v in res.items() if not k.startswith("_")}
+    out["body"] = res["body"].decode("utf-8", "replace")
+    return out
 
 
 def _dict_of(plugin: dict[str, Any]) -> str:
@@ -352,6 +361,8 @@ PLUGIN = PluginSpec(
     config=CONFIG,
     description="Cache upstream responses in memory and answer repeated requests from the cache.",
     handler=ProxyCacheHandler,
+    consumer_groups=True,
+    any_protocol=True,  # typedefs.protocols
     entity_checks=[Custom(["config"], _shdict_check)],
     admin_routes=ADMIN_ROUTES,
 )

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Awaitable
 from typing import Any
 
 from ..model.paths import validate_host, validate_service_path
@@ -32,7 +33,15 @@ from ..model.schema import (
     Record,
     String,
 )
-from .base import Decision, Handler, PluginExit, PluginSpec, RequestContext, ResponseContext
+from .base import (
+    Decision,
+    Handler,
+    PluginExit,
+    PluginSpec,
+    RequestContext,
+    ResponseContext,
+    moved_fields,
+)
 from .http_util import UNEXPECTED, header_name_error
 from .rate_limiting_policies import (
     EXPIRATION,
@@ -93,8 +102,8 @@ REDIS = Record(
         ("port", Integer(between=(0, 65535), default=6379, description="Port of the Redis server.")),
         ("timeout", Integer(between=(0, 2**31 - 2), default=2000,
                             description="Connect, send and read timeout for Redis, in milliseconds.")),
-        ("username", String(description="Username for Redis ACL authentication (Redis 6+). When unset, no ACL authentication is done.")),
-        ("password", String(len_min=0, secret=True, description="Password for Redis. When unset, no AUTH command is sent.")),
+        ("username", String(referenceable=True, description="Username for Redis ACL authentication (Redis 6+). When unset, no ACL authentication is done.")),
+        ("password", String(len_min=0, secret=True, referenceable=True, description="Password for Redis. When unset, no AUTH command is sent.")),
         ("database", Integer(default=0, description="Redis database number to keep the counters in.")),
         ("ssl", Boolean(required=True, default=False, description="Connect to Redis over TLS.")),
         ("ssl_verify", Boolean(required=True, default=False, description="Verify the Redis server's TLS certificate.")),
@@ -141,19 +150,8 @@ ENTITY_CHECKS = [
 _SHORTHANDS = ("host", "port", "password", "username", "ssl", "ssl_verify", "server_name", "timeout", "database")
 
 
-def _shorthands(config: dict[str, Any]) -> dict[str, Any]:
-    """Deprecated flat ``redis_*`` fields (Kong < 3.6) move into ``redis``."""
-    if not any(f"redis_{k}" in config for k in _SHORTHANDS):
-        return config
-    out = dict(config)
-    redis = dict(out.get("redis") or {}) if isinstance(out.get("redis") or {}, dict) else out["redis"]
-    for k in _SHORTHANDS:
-        if f"redis_{k}" in out:
-            value = out.pop(f"redis_{k}")
-            if value is not None and isinstance(redis, dict):
-                redis[k] = value
-    out["redis"] = redis
-    return out
+# deprecated flat ``redis_*`` fields (Kong < 3.6) move into ``redis``
+_shorthands = moved_fields(*((f"redis_{k}", f"redis.{k}") for k in _SHORTHANDS))
 
 
 # -- handler --------------------------------------------------------------------------------------
@@ -247,31 +245,29 @@ class RateLimitingHandler(Handler):
                                       for p, limit in self.limits.items()]
         return ident, kind, starts, counters
 
-    async def access(self, ctx: RequestContext) -> None:
-        if self.access_sync(ctx):
-            return
+    def access(self, ctx: RequestContext) -> Awaitable[None] | None:
+        """A plain call with the ``local`` policy (atomic on the event loop); with a remote
+        one (redis, cluster) it returns the coroutine that asks the store."""
         now = self.clock()
         ident, kind, starts, counters = self._counters(ctx, now)
+        if not isinstance(self.policy, LocalPolicy):
+            return self._access_remote(ctx, now, ident, kind, starts, counters)
+        try:
+            usages, _allowed = self.policy.check_and_count(counters, now)  # type: ignore[misc]
+        except PolicyError as exc:
+            self._policy_failed(ctx, exc)
+            return None
+        self._conclude(ctx, now, ident, kind, starts, usages)
+        return None
+
+    async def _access_remote(self, ctx: RequestContext, now: float, ident: str, kind: str,
+                             starts: dict[str, int], counters: list[Counter]) -> None:
         try:
             usages, _allowed = await self.policy.check_and_count(counters, now)  # type: ignore[misc]
         except PolicyError as exc:
             self._policy_failed(ctx, exc)
             return
         self._conclude(ctx, now, ident, kind, starts, usages)
-
-    def access_sync(self, ctx: RequestContext) -> bool:
-        """The whole phase with the ``local`` policy (synchronous: atomic on the event loop)."""
-        if not isinstance(self.policy, LocalPolicy):
-            return False
-        now = self.clock()
-        ident, kind, starts, counters = self._counters(ctx, now)
-        try:
-            usages, _allowed = self.policy.check_and_count(counters, now)  # type: ignore[misc]
-        except PolicyError as exc:
-            self._policy_failed(ctx, exc)
-            return True
-        self._conclude(ctx, now, ident, kind, starts, usages)
-        return True
 
     def _policy_failed(self, ctx: RequestContext, exc: PolicyError) -> None:
         if self.fault_tolerant:

@@ -54,4 +54,5 @@ PLUGIN = PluginSpec(
     config=CONFIG,
     description="Redirect requests to another URL, optionally keeping their path and query.",
     handler=RedirectHandler,
+    consumer_groups=True,
 )

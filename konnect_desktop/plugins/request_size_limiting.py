@@ -73,6 +73,9 @@ class RequestSizeLimitingHandler(Handler):
         if self.require_length and headers.get("Transfer-Encoding") != "chunked":
             ctx.decisions.append(Decision(NAME, "reject", "no valid Content-Length", {"status": 411}))
             raise ctx.kong_error(411, LENGTH_REQUIRED)
+        if ctx.body_reader is None:  # the request has no body: nothing to wait for
+            self._check(ctx, 0, "no body")
+            return None
         return self._measure(ctx)
 
     async def _measure(self, ctx: RequestContext) -> None:

@@ -162,4 +162,5 @@ PLUGIN = PluginSpec(
     config=CONFIG,
     description="Answer requests with a fixed status and message or body instead of proxying them (maintenance, stubs, echo for debugging).",
     handler=RequestTerminationHandler,
+    consumer_groups=True,  # since Kong 3.6
 )

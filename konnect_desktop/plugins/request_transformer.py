@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Awaitable
 from typing import Any
 
 from multidict import CIMultiDict
@@ -216,12 +217,12 @@ class RequestTransformerHandler(Handler):
             NAME, "transform" if done else "pass",
             "; ".join(done) if done else "nothing to change", {"changes": done}))
 
-    def access_sync(self, ctx: RequestContext) -> bool:
-        """The whole phase when no body is read: no body rules, and no method change that
-        moves a url-encoded form into the query."""
+    def access(self, ctx: RequestContext) -> Awaitable[None] | None:
+        """A plain call unless the body is read (body rules, or a method change that moves a
+        url-encoded form into the query): then the coroutine that reads it."""
         if self.has_body or (self.http_method and self.http_method.upper() in _BODY_TO_QUERY
                              and content_kind(ctx.headers.get("Content-Type")) == FORM):
-            return False
+            return self._access_with_body(ctx)
         done: list[str] = []
         env = self._env(ctx)
         try:
@@ -241,9 +242,9 @@ class RequestTransformerHandler(Handler):
         except TemplateError as exc:
             raise _render_failed(ctx, exc) from None
         self._decide(ctx, done)
-        return True
+        return None
 
-    async def access(self, ctx: RequestContext) -> None:
+    async def _access_with_body(self, ctx: RequestContext) -> None:
         done: list[str] = []
         env = self._env(ctx)
         try:
@@ -535,9 +536,9 @@ def _headers_table(ctx: RequestContext) -> LuaTable:
 
 
 def _set_query(ctx: RequestContext, query: Args) -> None:
-    md = multidict_from_args(query)
-    ctx.query.clear()
-    ctx.query.extend(md)
+    # Kong's set_query: a plain MultiDict, serialized sorted (even after a clear_query_arg left
+    # an order-keeping SearchParams there)
+    ctx.query = multidict_from_args(query)
     ctx.query_dirty = True
 
 

@@ -93,12 +93,14 @@ def _cast(value: str, json_type: str | None) -> Any:
 
 
 def is_json(content_type: str | None) -> bool:
-    """Any media type listed in the header is application/json (parameters aside)."""
+    """Any media type listed in the header is application/json, or a ``+json`` suffix of it
+    (``application/problem+json``), parameters aside (Kong's ``is_json_body`` and
+    ``kong.tools.mime_type.includes``)."""
     if not content_type:
         return False
     for part in content_type.split(","):
         mt = part.split(";", 1)[0].strip().lower()
-        if mt == "application/json":
+        if mt == "application/json" or (mt.startswith("application/") and mt.endswith("+json")):
             return True
     return False
 

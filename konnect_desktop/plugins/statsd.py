@@ -26,11 +26,11 @@ import os
 import re
 from typing import Any
 
+from ..model import typedefs
 from ..model.schema import Array, Boolean, Conditional, Integer, Number, Record, String
 from .base import Decision, Handler, PluginSpec, RequestContext, ResponseContext
-from .log_queue import QUEUE, QueueRegistry, queue_params
+from .log_queue import QueueRegistry, queue_params
 from .log_serializer import serialize
-from .tcp_log import host_field, port_field
 from .udp_log import DatagramSender
 
 NAME = "statsd"
@@ -73,8 +73,8 @@ METRIC = Record(
 
 CONFIG = Record(
     [
-        ("host", host_field(default="localhost", description="The IP address or hostname of StatsD server to send data to.")),
-        ("port", port_field(default=8125, description="The port of StatsD server to send data to.")),
+        ("host", typedefs.host(default="localhost", description="The IP address or hostname of StatsD server to send data to.")),
+        ("port", typedefs.port(default=8125, description="The port of StatsD server to send data to.")),
         ("prefix", String(default="kong", description="String to prefix to each metric's name.")),
         ("metrics", Array(METRIC, default=DEFAULT_METRICS, description="List of metrics to be logged.")),
         ("allow_status_codes", Array(String(match=r"^[0-9]+-[0-9]+$"), description="List of status code ranges that are allowed to be logged in metrics.")),
@@ -88,7 +88,7 @@ CONFIG = Record(
         ("queue_size", Integer(description="Deprecated: use `queue.max_batch_size`.")),
         ("flush_timeout", Number(description="Deprecated: use `queue.max_coalescing_delay`.")),
         ("tag_style", String(one_of=TAG_TYPES, description="Send the scope as tags in this style instead of in the metric name.")),
-        ("queue", QUEUE),
+        ("queue", typedefs.queue()),
     ],
     nullable=False,
     description="The StatsD server and which metrics it gets.",
@@ -293,4 +293,5 @@ PLUGIN = PluginSpec(
     config=CONFIG,
     description="Send request metrics (counts, latencies, sizes, statuses, per consumer) to a StatsD server.",
     handler=StatsdHandler,
+    any_protocol=True,  # typedefs.protocols (stream routes too); default the http ones
 )

@@ -22,9 +22,10 @@ import socket
 import time
 from typing import Any
 
+from ..model import typedefs
 from ..model.schema import Record, String
 from .base import Decision, Handler, PluginSpec, RequestContext, ResponseContext
-from .log_serializer import LUA_CODE, LUA_NOT_RUN, encode, serialize
+from .log_serializer import LUA_NOT_RUN, encode, serialize
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ CONFIG = Record(
         ("successful_severity", _severity().with_(description="The severity of requests answered with a 1xx-3xx status.")),
         ("client_errors_severity", _severity().with_(description="The severity of requests answered with a 4xx status.")),
         ("server_errors_severity", _severity().with_(description="The severity of requests answered with a 5xx status.")),
-        ("custom_fields_by_lua", LUA_CODE),
+        ("custom_fields_by_lua", typedefs.lua_code()),
         ("facility", String(default="user", required=True, one_of=_FACILITY_ORDER, description="The facility is used by the operating system to decide how to handle each log message.")),
     ],
     nullable=False,
@@ -154,4 +155,5 @@ PLUGIN = PluginSpec(
     config=CONFIG,
     description="Send each request's log record (Kong's JSON) to the local syslog, with a severity by status.",
     handler=SyslogHandler,
+    any_protocol=True,  # typedefs.protocols (stream routes too); default the http ones
 )

@@ -19,10 +19,10 @@ import ssl
 from collections import deque
 from typing import Any
 
-from ..model.paths import validate_host
-from ..model.schema import Boolean, Integer, Number, Record, String
+from ..model import typedefs
+from ..model.schema import Boolean, Number, Record, String
 from .base import Decision, Handler, PluginSpec, RequestContext, ResponseContext
-from .log_serializer import LUA_CODE, LUA_NOT_RUN, encode, serialize
+from .log_serializer import LUA_NOT_RUN, encode, serialize
 
 log = logging.getLogger(__name__)
 
@@ -31,25 +31,15 @@ PRIORITY = 7
 MAX_PENDING = 10000
 
 
-def host_field(**kw: Any) -> Any:
-    """Kong's ``typedefs.host``."""
-    return String(custom=validate_host, **kw)
-
-
-def port_field(**kw: Any) -> Any:
-    """Kong's ``typedefs.port``."""
-    return Integer(between=(0, 65535), **kw)
-
-
 CONFIG = Record(
     [
-        ("host", host_field(required=True, description="The IP address or host name to send data to.")),
-        ("port", port_field(required=True, description="The port to send data to on the upstream server.")),
+        ("host", typedefs.host(required=True, description="The IP address or host name to send data to.")),
+        ("port", typedefs.port(required=True, description="The port to send data to on the upstream server.")),
         ("timeout", Number(default=10000, description="An optional timeout in milliseconds when sending data to the upstream server.")),
         ("keepalive", Number(default=60000, description="An optional value in milliseconds that defines how long an idle connection lives before being closed.")),
         ("tls", Boolean(required=True, default=False, description="Indicates whether to perform a TLS handshake against the remote server.")),
         ("tls_sni", String(description="An optional string that defines the SNI (Server Name Indication) hostname to send in the TLS handshake.")),
-        ("custom_fields_by_lua", LUA_CODE.with_(description="A list of key-value pairs, where the key is the name of a log field and the value is a chunk of Lua code, whose return value sets or replaces the log field value (stored; the local runtime does not run Lua).")),
+        ("custom_fields_by_lua", typedefs.lua_code(description="A list of key-value pairs, where the key is the name of a log field and the value is a chunk of Lua code, whose return value sets or replaces the log field value (stored; the local runtime does not run Lua).")),
     ],
     nullable=False,
     description="The TCP server log records are sent to.",
@@ -206,4 +196,5 @@ PLUGIN = PluginSpec(
     config=CONFIG,
     description="Send each request's log record (Kong's JSON, one line) to a TCP server, optionally over TLS.",
     handler=TcpLogHandler,
+    any_protocol=True,  # typedefs.protocols (stream routes too); default the http ones
 )

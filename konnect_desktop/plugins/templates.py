@@ -8,8 +8,9 @@ evaluator with Lua's rules (only ``nil`` and ``false`` are false, ``or`` returns
 ``a.b`` is ``a["b"]``, 1-based arrays, string methods such as ``headers.host:lower()``).
 
 Supported: literals (nil, true, false, numbers, '...', "...", [[...]]), names, ``.name``,
-``[expr]``, calls (only string methods exist to be called; calling anything else is a render
-error, as calling a nil global is in Kong), ``or and not == ~= < > <= >= .. + - * / % ^ #``
+``[expr]``, calls (string methods, and the sandbox's ``type`` and ``require`` — which refuses
+every module, as Kong's default sandbox does; calling anything else is a render error, as
+calling a nil global is in Kong), ``or and not == ~= < > <= >= .. + - * / % ^ #``
 and parentheses. A syntax error is reported when the template is compiled (Kong's schema
 rejects such values); an evaluation error when it is rendered (Kong answers 500).
 
@@ -30,6 +31,7 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 
@@ -611,8 +613,9 @@ class Template:
     source: str
     parts: tuple[str | tuple[Any, ...], ...]
 
-    @property
+    @cached_property
     def is_plain(self) -> bool:
+        """No expression: renders to its source (asked per request, computed once)."""
         return all(isinstance(p, str) for p in self.parts)
 
     def render(self, env: Any) -> str:
@@ -662,8 +665,20 @@ def compile_template(text: str) -> Template:
     return Template(text, tuple(parts))
 
 
+def _sandbox_require(name: Any) -> Any:
+    # Kong's default sandbox (untrusted_lua = sandbox, no untrusted_lua_sandbox_requires)
+    raise TemplateError(f"require '{tostring(name)}' not allowed within sandbox")
+
+
+# What Kong's default template sandbox holds besides the request's tables: its home-made
+# ``require`` (which refuses every module) and ``type``, which request-transformer adds because
+# repeated headers and arguments are tables (kong/plugins/request-transformer/access.lua).
+SANDBOX_GLOBALS: dict[str, Callable[..., Any]] = {"type": _type_name, "require": _sandbox_require}
+
+
 class LazyEnv:
-    """Template environment whose tables are loaded on first use and then kept (as Kong's)."""
+    """Template environment whose tables are loaded on first use and then kept (as Kong's);
+    other names are Kong's default sandbox globals (``SANDBOX_GLOBALS``) or nil."""
 
     def __init__(self, loaders: Mapping[str, Callable[[], Any]]) -> None:
         self._loaders = loaders
@@ -674,13 +689,14 @@ class LazyEnv:
             return self._values[name]
         loader = self._loaders.get(name)
         if loader is None:
-            return None  # sandboxed: other globals do not exist
+            return SANDBOX_GLOBALS.get(name)  # sandboxed: no other globals exist
         value = loader()
         self._values[name] = value
         return value
 
 
 __all__ = [
-    "Template", "TemplateError", "TemplateSyntaxError", "LazyEnv", "LuaTable", "compile_template", "lua_number",
+    "Template", "TemplateError", "TemplateSyntaxError", "LazyEnv", "SANDBOX_GLOBALS", "LuaTable", "compile_template",
+    "lua_number",
     "parse_expression", "evaluate", "tostring", "header_key",
 ]

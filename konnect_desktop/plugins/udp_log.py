@@ -15,10 +15,10 @@ import logging
 import socket
 from typing import Any
 
+from ..model import typedefs
 from ..model.schema import Number, Record
 from .base import Decision, Handler, PluginSpec, RequestContext, ResponseContext
-from .log_serializer import LUA_CODE, LUA_NOT_RUN, encode, serialize
-from .tcp_log import host_field, port_field
+from .log_serializer import LUA_NOT_RUN, encode, serialize
 
 log = logging.getLogger(__name__)
 
@@ -27,10 +27,10 @@ PRIORITY = 8
 
 CONFIG = Record(
     [
-        ("host", host_field(required=True, description="A string representing a host name, such as example.com.")),
-        ("port", port_field(required=True, description="An integer representing a port number between 0 and 65535, inclusive.")),
+        ("host", typedefs.host(required=True, description="A string representing a host name, such as example.com.")),
+        ("port", typedefs.port(required=True, description="An integer representing a port number between 0 and 65535, inclusive.")),
         ("timeout", Number(default=10000, description="An optional timeout in milliseconds when sending data to the upstream server.")),
-        ("custom_fields_by_lua", LUA_CODE),
+        ("custom_fields_by_lua", typedefs.lua_code()),
     ],
     nullable=False,
     description="The UDP server log records are sent to.",
@@ -136,4 +136,5 @@ PLUGIN = PluginSpec(
     config=CONFIG,
     description="Send each request's log record (Kong's JSON) as a UDP datagram.",
     handler=UdpLogHandler,
+    any_protocol=True,  # typedefs.protocols (stream routes too); default the http ones
 )

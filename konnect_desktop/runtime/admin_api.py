@@ -49,12 +49,14 @@ from multidict import MultiDictProxy
 
 from .. import plugins as plugin_registry
 from ..model import ENTITIES, EntityDef, check_entity
+from ..model.entities import VAULT_BACKENDS
 from ..model.errors import DECLARATIVE_CONFIG, KongError, NotFound, lua_pretty, schema_violation
 from ..model.schema import UUID_RE, Schema
 from ..plugins.base import AdminCall as PluginAdminCall
-from . import admin_config, admin_debug, admin_upstreams
+from . import admin_certificates, admin_config, admin_debug, admin_upstreams
 from .admin_body import Body, BodyError, decode_form, parse_json, parse_urlencoded
 from .admin_guard import TOKEN_HEADER, AdminAccess, check_bind, require_token_for
+from .status_api import status_body, store_reachable
 
 log = logging.getLogger(__name__)
 
@@ -303,6 +305,7 @@ class AdminAPI:
         self.route("/schemas/{name}", "GET", self._schema_entity)
         self.route("/schemas/{name}/validate", "POST", self._schema_validate)
         self.route("/schemas/plugins/{name}", "GET", self._schema_plugin)
+        self.route("/schemas/vaults/{name}", "GET", self._schema_vault)
         self.route("/schemas/plugins/validate", "POST", self._schema_plugin_validate)
         self.route("/tags", "GET", self._tags)
         self.route("/tags/{tags}", "GET", self._tags)
@@ -311,6 +314,7 @@ class AdminAPI:
         self.route("/metrics", "GET", self._metrics_get)
         admin_debug.register(self)  # /timers, /debug/node/log-level, /status/dns
         admin_upstreams.register(self)  # /upstreams/{u}/health, target health by hand
+        admin_certificates.register(self)  # certificates with their snis pseudo-field
         # endpoints bundled plugins contribute (Kong's kong/plugins/<name>/api.lua)
         for spec in plugin_registry.all_specs():
             for pr in spec.admin_routes:
@@ -896,40 +900,8 @@ class AdminAPI:
         return web.Response(body=(await self._metrics()).encode("utf-8"), headers={"Content-Type": CONTENT_TYPE})
 
     async def _status(self, call: Call) -> web.StreamResponse:
-        def probe() -> bool:
-            try:
-                self.store.count("services")
-                return True
-            except Exception:
-                return False
-
-        reachable = await self.run(probe)
-        try:
-            import resource  # Unix only; Windows has no peak-RSS counter here
-
-            rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        except ImportError:  # pragma: no cover
-            rss_kib = 0
-        total = self.stats["total_requests"]
-        active = self.stats["active"]
-        body = {
-            "database": {"reachable": reachable},
-            "server": {
-                "connections_accepted": total,
-                "connections_active": active,
-                "connections_handled": total,
-                "connections_reading": 0,
-                "connections_writing": active,
-                "connections_waiting": 0,
-                "total_requests": total,
-            },
-            "memory": {
-                "workers_lua_vms": [{"http_allocated_gc": f"{rss_kib / 1024:.2f} MiB", "pid": os.getpid()}],
-                "lua_shared_dicts": {},
-            },
-            "configuration_hash": f"{getattr(self.store, 'version', 0):032x}",
-        }
-        return _json_response(200, body)
+        reachable = await self.run(lambda: store_reachable(self.store))
+        return _json_response(200, status_body(self.store, self.stats, reachable))
 
     async def _endpoints_list(self, call: Call) -> web.StreamResponse:
         return _json_response(200, {"data": self.endpoint_templates()})
@@ -952,6 +924,17 @@ class AdminAPI:
         keep = ("consumer", "service", "route", "consumer_group", "protocols", "config")
         out = schema.to_kong()
         out["fields"] = [f for f in out["fields"] if next(iter(f)) in keep]
+        return _json_response(200, out)
+
+    async def _schema_vault(self, call: Call) -> web.StreamResponse:
+        """A vault backend's schema (Kong's vault subschema: the entity with its config record)."""
+        name = call.params[0]
+        backend = VAULT_BACKENDS.get(name)
+        if backend is None:
+            raise _message(404, f"No vault named '{name}'")
+        out = ENTITIES["vaults"].schema.to_kong()
+        config = {"type": "record", "fields": backend.to_kong()["fields"]}
+        out["fields"] = [({"config": config} if next(iter(f)) == "config" else f) for f in out["fields"]]
         return _json_response(200, out)
 
     async def _schema_validate(self, call: Call) -> web.StreamResponse:

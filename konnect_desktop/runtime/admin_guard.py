@@ -87,6 +87,16 @@ def check_bind(host: str | None, admin_token: str | None) -> None:
         )
 
 
+def check_portal_bind(host: str | None, admin_token: str | None) -> None:
+    """The Dev Portal follows the Admin API's rule: beyond loopback only on a runtime that has an
+    admin token (the operator decided the machine is reachable on purpose)."""
+    if require_token_for(host) and not admin_token:
+        raise UnsafeBindError(
+            f"refusing to expose the Dev Portal on {host or '*'} without an admin token: its pages "
+            f"hand out API keys. Listen on 127.0.0.1 (the default), or set a token with "
+            f"--admin-token-file PATH or the {TOKEN_ENV} environment variable.")
+
+
 def split_host_header(value: str) -> str:
     """The host part of a ``Host`` header (port and IPv6 brackets removed), lower-cased, without
     a trailing dot."""
@@ -209,6 +219,6 @@ def read_token_file(path: str | Path) -> str:
 
 
 __all__ = [
-    "AdminAccess", "UnsafeBindError", "TokenFileError", "check_bind", "require_token_for", "is_loopback",
+    "AdminAccess", "UnsafeBindError", "TokenFileError", "check_bind", "check_portal_bind", "require_token_for", "is_loopback",
     "read_token_file", "split_host_header", "TOKEN_ENV", "TOKEN_HEADER",
 ]

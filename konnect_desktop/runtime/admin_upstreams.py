@@ -33,31 +33,42 @@ def _json(status: int, body: Any = None) -> web.Response:
                         content_type="application/json", charset="utf-8")
 
 
+def upstream_and_targets(store: Any, key: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """An upstream (by id or name) and its targets, newest first as Kong walks its target
+    history (ties: the later insert first). ``NotFound`` for an unknown upstream."""
+    upstream = store.find("upstreams", key)
+    if upstream is None:
+        raise NotFound()
+    targets = store.all("targets", where={"upstream": upstream["id"]})[::-1]
+    targets.sort(key=lambda t: t.get("created_at") or 0, reverse=True)
+    return upstream, targets
+
+
+def health_body(registry: HealthRegistry, upstream: dict[str, Any], targets: list[dict[str, Any]],
+                balancer_health: bool, node_id: str) -> dict[str, Any]:
+    """``GET /upstreams/{u}/health`` (Admin API and Status API)."""
+    if balancer_health:
+        return {"data": registry.balancer_report(upstream, targets), "next": None, "node_id": node_id}
+    return {"data": [registry.target_report(upstream, t) for t in targets], "next": None, "node_id": node_id}
+
+
 def register(api: Any) -> None:
     """Add the health endpoints to an ``AdminAPI`` (``api.health`` is its registry)."""
     if getattr(api, "health", None) is None:
         api.health = HealthRegistry()
 
-    def upstream_and_targets(key: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        upstream = api._resolve("upstreams", key)
-        # newest first, as Kong walks its target history (ties: the later insert first)
-        targets = api.store.all("targets", where={"upstream": upstream["id"]})[::-1]
-        targets.sort(key=lambda t: t.get("created_at") or 0, reverse=True)
-        return upstream, targets
+    def upstream_and_targets_of(key: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        return upstream_and_targets(api.store, key)
 
     async def health(call: Any) -> web.StreamResponse:
-        upstream, targets = await api.run(lambda: upstream_and_targets(call.params[0]))
-        registry: HealthRegistry = api.health
-        if str(call.arg("balancer_health")) == "1":
-            return _json(200, {"data": registry.balancer_report(upstream, targets), "next": None,
-                               "node_id": api.node_id})
-        data = [registry.target_report(upstream, t) for t in targets]
-        return _json(200, {"data": data, "next": None, "node_id": api.node_id})
+        upstream, targets = await api.run(lambda: upstream_and_targets_of(call.params[0]))
+        return _json(200, health_body(api.health, upstream, targets, str(call.arg("balancer_health")) == "1",
+                                      api.node_id))
 
     def set_health(healthy: bool) -> Any:
         async def handler(call: Any) -> web.StreamResponse:
             def find() -> tuple[dict[str, Any], dict[str, Any]]:
-                upstream, targets = upstream_and_targets(call.params[0])
+                upstream, targets = upstream_and_targets_of(call.params[0])
                 key = call.params[1]
                 for t in targets:
                     if t["id"] == key or t["target"] == key:
@@ -85,4 +96,4 @@ def register(api: Any) -> None:
             api.route(f"{base}/targets/{{targets}}/{{address}}/{word}", verb, set_health(healthy), raw_body=True)
 
 
-__all__ = ["register"]
+__all__ = ["health_body", "register", "upstream_and_targets"]

@@ -12,12 +12,13 @@ consumer groups), the upstream balancers, and a memo of resolved plugin chains p
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..model.entities import CREDENTIAL_TABLES
 from ..plugins.base import Handler, RuntimeServices
 from .balancer import Balancer
 from .health import HealthRegistry
+from .upstream_tls import UpstreamTls, build_profiles
 
 # Tables a snapshot is built from.
 TABLES: tuple[str, ...] = (
@@ -44,6 +45,7 @@ class IndexedConfig:
         self._index = ConfigIndex.build(config)
         self.consumer = self._index.consumer
         self.credential = self._index.credential
+        self.credential_by_id = self._index.credential_by_id
         self.acl_groups = self._index.acl_groups
         self.consumer_groups = self._index.consumer_groups
         self._group_ids: dict[str, tuple[str, ...]] = {}
@@ -59,30 +61,22 @@ def _overrides(handler: Handler, phase: str) -> bool:
     return getattr(type(handler), phase) is not getattr(Handler, phase)
 
 
-def _defined_by(cls: type, name: str) -> type | None:
-    for klass in cls.__mro__:
-        if name in klass.__dict__:
-            return klass
-    return None
+class ChainEntry(NamedTuple):
+    """One plugin instance in a resolved chain, with which of its phases the proxy must call
+    (a phase the handler does not override is skipped without a call)."""
 
+    handler: Handler
+    name: str
+    header_filter: bool
+    body_filter: bool
+    log: bool
+    access: bool
+    buffers_response: bool
 
-# how the proxy runs a handler's access phase (the 5th item of a chain entry)
-ACCESS_NONE, ACCESS_SYNC, ACCESS_ASYNC = 0, 1, 2
-
-
-def access_kind(handler: Handler) -> int:
-    """ACCESS_NONE: no access phase; ACCESS_SYNC: ``access_sync`` may do it (it says when it
-    can't); ACCESS_ASYNC: only ``access``. ``access_sync`` counts only where it is defined at
-    least as deep in the class tree as ``access`` (a subclass overriding ``access`` alone must
-    not have its parent's fast path run instead)."""
-    cls = type(handler)
-    a = _defined_by(cls, "access")
-    if a is Handler or a is None:
-        return ACCESS_NONE
-    s = _defined_by(cls, "access_sync")
-    if s is not None and s is not Handler and issubclass(s, a):
-        return ACCESS_SYNC
-    return ACCESS_ASYNC
+    @classmethod
+    def of(cls, name: str, h: Handler) -> ChainEntry:
+        return cls(h, name, _overrides(h, "header_filter"), _overrides(h, "body_filter"), _overrides(h, "log"),
+                   _overrides(h, "access"), bool(h.buffers_response))
 
 
 class Snapshot:
@@ -96,6 +90,8 @@ class Snapshot:
         self.plugins = plugins  # plugins.chain.PluginIndex or None
         self.view = view
         self.balancers = balancers
+        self.upstream_tls: dict[str, UpstreamTls] = {}  # service id -> TLS settings to its upstream
+        self.errors: list[str] = []  # problems found while compiling (besides router and plugins)
         names = plugins.names_by_priority if plugins is not None else ()
         self.names: tuple[str, ...] = tuple(names() if callable(names) else names)
         self._chains: dict[tuple[str | None, str | None, str | None], tuple[Any, ...]] = {}
@@ -104,12 +100,10 @@ class Snapshot:
         self.retired = False
         self.closed = False
 
-    def chain(self, route_id: str | None, service_id: str | None, consumer_id: str | None) -> tuple[Any, ...]:
-        """Handlers (or None) aligned with ``names`` for this route/service/consumer.
-
-        Each entry is ``(handler, has_header_filter, has_body_filter, has_log, access_kind)``
-        or None.
-        """
+    def chain(self, route_id: str | None, service_id: str | None,
+              consumer_id: str | None) -> tuple[ChainEntry | None, ...]:
+        """``ChainEntry`` (or None) aligned with ``names`` for this route/service/consumer;
+        ``()`` when no plugin applies. Resolved once per combination and memoised."""
         key = (route_id, service_id, consumer_id)
         chain = self._chains.get(key)
         if chain is not None:
@@ -118,7 +112,7 @@ class Snapshot:
             chain = ()
         else:
             groups = self.view.group_ids(consumer_id) if consumer_id else ()
-            out: list[Any] = []
+            out: list[ChainEntry | None] = []
             for name in self.names:
                 h = self.plugins.lookup(name, route_id, service_id, consumer_id, groups)
                 if h is None:
@@ -128,8 +122,7 @@ class Snapshot:
                 if protocols and "http" not in protocols:
                     out.append(None)
                     continue
-                out.append((h, _overrides(h, "header_filter"), _overrides(h, "body_filter"),
-                            _overrides(h, "log"), access_kind(h)))
+                out.append(ChainEntry.of(name, h))
             chain = tuple(out) if any(x is not None for x in out) else ()
         if len(self._chains) >= _CHAIN_MEMO_MAX:
             self._chains.clear()
@@ -164,4 +157,13 @@ def build_snapshot(version: int, config: dict[str, list[dict[str, Any]]],
             targets_by_upstream.setdefault(uid, []).append(t)
     balancers = {u["name"]: Balancer(u, targets_by_upstream.get(u["id"], []), health)
                  for u in config.get("upstreams", ())}
-    return Snapshot(version, config, router, index, view, balancers)
+    snap = Snapshot(version, config, router, index, view, balancers)
+    snap.upstream_tls, snap.errors = build_profiles(config)
+    if index is not None:
+        # Kong's plugins iterator: each route's chain is resolved here, off the hot path (a
+        # consumer's own chain is resolved on its first request, then kept)
+        for r in config.get("routes", ())[:_CHAIN_MEMO_MAX // 2]:
+            sid = _fk(r, "service")
+            if sid is not None:
+                snap.chain(r.get("id"), sid, None)
+    return snap

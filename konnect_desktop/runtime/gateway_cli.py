@@ -38,8 +38,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                            description="Serve the local gateway (proxy + Admin API) until SIGINT/SIGTERM.")
     run_p.add_argument("--proxy-listen", type=_listen, default=("127.0.0.1", 8000), metavar="HOST:PORT",
                        help="proxy address (default 127.0.0.1:8000; port 0 picks a free port)")
+    run_p.add_argument("--proxy-listen-tls", type=_listen, default=None, metavar="HOST:PORT",
+                       help="also serve HTTPS (Kong's proxy_listen ... ssl) at HOST:PORT; certificates "
+                            "per SNI from the store, else a self-signed one kept beside it")
     run_p.add_argument("--admin-listen", type=_listen, default=("127.0.0.1", 8001), metavar="HOST:PORT",
                        help="Admin API address (default 127.0.0.1:8001)")
+    run_p.add_argument("--portal-listen", type=_listen, default=None, metavar="HOST:PORT",
+                       help="also serve the local Dev Portal there (published API products, developer "
+                            "sign-up, application registration); loopback unless an admin token is set")
+    run_p.add_argument("--status-listen", type=_listen, default=None, metavar="HOST:PORT",
+                       help="serve Kong's Status API (/status, /status/ready) at HOST:PORT")
     run_p.add_argument("--db", type=Path, default=None, metavar="PATH",
                        help="SQLite store (default: the app's data folder, per --name)")
     run_p.add_argument("--config", type=Path, default=None, metavar="KONG_YAML",
@@ -141,13 +149,15 @@ def limits_from_args(args: argparse.Namespace) -> Any:
 
 
 async def _serve(args: argparse.Namespace) -> int:
-    from .admin_guard import TokenFileError, UnsafeBindError, check_bind
+    from .admin_guard import TokenFileError, UnsafeBindError, check_bind, check_portal_bind
     from .runtime import LocalRuntime
     from .store_lock import StoreInUse
 
     try:
         token = admin_token(args)
         check_bind(args.admin_listen[0], token)  # before the store is opened or a file loaded
+        if args.portal_listen is not None:
+            check_portal_bind(args.portal_listen[0], token)
     except (TokenFileError, UnsafeBindError) as exc:
         _err(f"gateway: {exc}")
         return 2
@@ -164,7 +174,8 @@ async def _serve(args: argparse.Namespace) -> int:
     rt = LocalRuntime(args.name, db_path=args.db, proxy_listen=args.proxy_listen,
                       admin_listen=args.admin_listen, admin_token=token,
                       admin_allow_hosts=args.admin_allow_host, admin_allow_origins=args.admin_allow_origin,
-                      owner=OWNER, limits=limits)
+                      owner=OWNER, limits=limits, portal_listen=args.portal_listen,
+                      proxy_listen_tls=args.proxy_listen_tls, status_listen=args.status_listen)
     try:  # before anything touches the store: --config must not replace a store another serves
         rt.lock.acquire()
     except StoreInUse as exc:
@@ -178,15 +189,25 @@ async def _serve(args: argparse.Namespace) -> int:
 
 async def _serve_locked(args: argparse.Namespace, rt: Any, config: Any) -> int:
     import asyncio
+    import gc
     import signal
 
     from ..model.errors import KongError
+    from .catalog import Catalog
     from .store import Store
 
     store = await asyncio.to_thread(Store, rt.db_path)
     try:
         if config is not None:
-            await asyncio.to_thread(store.replace_all, config)
+            def load() -> None:
+                # the API products travel in a side file next to the decK file (kong.products.yaml);
+                # one transaction: a bad side file leaves the store as it was
+                catalog = Catalog(store)
+                with store.transaction():
+                    store.replace_all(config)
+                    catalog.load_side_file(args.config)
+
+            await asyncio.to_thread(load)
         elif args.sample and _store_is_empty(store):
             sample = _load_file(sample_config_path())
             if sample is not None:
@@ -212,9 +233,17 @@ async def _serve_locked(args: argparse.Namespace, rt: Any, config: Any) -> int:
         except (NotImplementedError, RuntimeError):  # pragma: no cover - non-Unix
             signal.signal(sig, lambda *_: loop.call_soon_threadsafe(stop.set))
     access = _open_access_log(args.access_log, rt)
+    # A long-running server: what start-up built (modules, the configuration, the store) stays
+    # for good, so the cyclic collector need not walk it again on every full pass (the traffic
+    # log's ring and per-request objects are what it still looks at).
+    gc.collect()
+    gc.freeze()
     # the addresses actually bound (0.0.0.0 when asked for it), not where a local client connects
-    print(READY.format(proxy=f"http://{rt.proxy_bound}", admin=", ".join(f"http://{a}" for a in rt.admin_bound)),
-          flush=True)
+    proxy = f"http://{rt.proxy_bound}"
+    if rt.proxy_tls_bound:
+        proxy += f"  https https://{rt.proxy_tls_bound}"
+    ready = READY.format(proxy=proxy, admin=", ".join(f"http://{a}" for a in rt.admin_bound))
+    print(ready + (f"  portal {rt.portal_url}" if rt.portal_url else ""), flush=True)
     try:
         await stop.wait()
         await rt.stop(drain_timeout=args.drain_timeout)
@@ -254,7 +283,8 @@ def run(args: argparse.Namespace) -> int:
     import asyncio
 
     if getattr(args, "gateway_command", None) != "run":
-        _err("usage: konnect-desktop gateway run [--proxy-listen HOST:PORT] [--admin-listen HOST:PORT] "
+        _err("usage: konnect-desktop gateway run [--proxy-listen HOST:PORT] [--proxy-listen-tls HOST:PORT] "
+             "[--admin-listen HOST:PORT] [--status-listen HOST:PORT] "
              "[--db PATH] [--config KONG_YAML] [--name NAME] [--admin-token-file PATH] "
              "[--admin-allow-host NAME] [--admin-allow-origin ORIGIN]")
         return 2

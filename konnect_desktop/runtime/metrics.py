@@ -9,7 +9,8 @@ renders Kong's text exposition.
 Connection states: ``active`` (open client connections), ``writing`` (requests in progress),
 ``waiting`` (idle keep-alive connections) and ``total`` (requests served); nginx's ``accepted``,
 ``handled`` and ``reading`` counters have no counterpart in the proxy yet and are left out.
-There are no active health checks, so every target reports ``healthchecks_off``.
+Each target reports its health as the Admin API does (``runtime.health``): ``healthy`` or
+``unhealthy`` when its upstream uses health checks, else ``healthchecks_off``.
 """
 
 from __future__ import annotations
@@ -32,8 +33,9 @@ async def node_facts(rt: Any) -> NodeFacts:
                              "total": rt.traffic.total}
         snap = proxy.snapshot
         for name, balancer in sorted((getattr(snap, "balancers", None) or {}).items()):
-            for host, port, _weight, _cw in balancer.peers:
-                facts.upstream_targets.append((name, f"{host}:{port}", f"{host}:{port}", "healthchecks_off"))
+            for host, port, weight, _cw in balancer.peers:
+                state = rt.health.address_health(balancer.upstream, host, port, weight).lower()
+                facts.upstream_targets.append((name, f"{host}:{port}", f"{host}:{port}", state))
     store = rt.store
     if store is None:
         facts.datastore_reachable = False

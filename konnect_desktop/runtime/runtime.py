@@ -20,17 +20,21 @@ import logging
 import os
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from .. import appdirs
-from .admin_guard import AdminAccess, check_bind
+from . import vault
+from .admin_guard import AdminAccess, check_bind, check_portal_bind
 from .config_view import Snapshot, build_snapshot
 from .dataplane import KONG_VERSION, ProxyServer, Services
 from .health import HealthRegistry
+from .healthcheck import ActiveChecker
 from .limits import DEFAULT_LIMITS, ProxyLimits
 from .store import Store
 from .store_lock import StoreLock
+from .tls import SniIndex, TlsTerminator, load_or_create_default
 from .traffic import TrafficLog
 
 log = logging.getLogger(__name__)
@@ -58,11 +62,11 @@ def _hostport_text(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def _url(host: str, port: int) -> str:
+def _url(host: str, port: int, scheme: str = "http") -> str:
     """A URL a local client can connect to (a wildcard bind is reached on 127.0.0.1)."""
     if host in ("0.0.0.0", "", "::"):
         host = "127.0.0.1"
-    return f"http://{_hostport_text(host, port)}"
+    return f"{scheme}://{_hostport_text(host, port)}"
 
 
 class LocalRuntime:
@@ -85,21 +89,44 @@ class LocalRuntime:
         admin_allow_origins: tuple[str, ...] | list[str] = (),
         owner: str = "Konnect Desktop",
         limits: ProxyLimits = DEFAULT_LIMITS,
+        portal_listen: tuple[str, int] | str | None = None,
+        proxy_listen_tls: tuple[str, int] | str | None = None,
+        health_clock: Callable[[], float] | None = None,
+        status_listen: tuple[str, int] | str | None = None,
     ) -> None:
         self.name = name
         self.db_path = Path(db_path) if db_path is not None else appdirs.runtime_db_path(name)
         self.proxy_listen = _hostport(proxy_listen)
         self.admin_listen = _hostport(admin_listen) if admin_listen is not None else None
+        # the HTTPS listener (Kong's ``proxy_listen ... ssl``); None: HTTP only
+        self.proxy_listen_tls = _hostport(proxy_listen_tls) if proxy_listen_tls is not None else None
+        self.tls: TlsTerminator | None = None
+        self.proxy_tls_url: str | None = None
+        self.proxy_tls_bound: str | None = None  # the HTTPS address actually bound
         self.admin_token = admin_token
         self.admin_allow_hosts = tuple(admin_allow_hosts)  # more Host names the Admin API answers to
         self.admin_allow_origins = tuple(admin_allow_origins)  # browser origins allowed to call it
         # held while running: another process asking to serve this store is told who has it
         self.lock = StoreLock(self.db_path, owner)
         self.limits = limits  # what a client request may take (nginx's names and defaults)
+        # the Dev Portal's address (None: no portal); same bind rule and Host/Origin checks as the Admin API
+        self.portal_listen = _hostport(portal_listen) if portal_listen is not None else None
+        self.portal_url: str | None = None
+        self.portal: Any = None  # the PortalService while the portal is served
+        self._portal_runner: Any = None
+        # Kong's status_listen: /status and /status/ready on a listener of their own
+        self.status_listen = _hostport(status_listen) if status_listen is not None else None
+        self.status_url: str | None = None
+        self.status_api: Any = None
+        self._status_runner: Any = None
         self.node_id = str(uuid.uuid4())
         self.traffic = TrafficLog(traffic_capacity)
         self.services = Services(self.node_id)
         self.health = HealthRegistry()  # target health: balancers, Admin API, health checker
+        # active health checks; with an injected clock nothing probes by itself: the caller
+        # (a test) runs ``checker.run_due()``
+        self.checker = ActiveChecker(self.health, clock=health_clock or time.monotonic)
+        self._checker_autorun = health_clock is None
         self.state = STOPPED
         self.last_error: str | None = None
         self.store: Store | None = None
@@ -137,9 +164,16 @@ class LocalRuntime:
             if self.admin_listen is not None:
                 # before any socket or file is opened: a refused start leaves nothing behind
                 check_bind(self.admin_listen[0], self.admin_token)
+            if self.portal_listen is not None:
+                check_portal_bind(self.portal_listen[0], self.admin_token)
             self.lock.acquire()
             if self.store is None:
                 self.store = await asyncio.to_thread(Store, self.db_path)
+            # plugins that keep data the gateway writes while serving (oauth2 tokens) reach the
+            # store here (plugins.base.RuntimeServices: optional ``store``)
+            self.services.store = self.store
+            if self.proxy_listen_tls is not None and self.tls is None:
+                self.tls = await asyncio.to_thread(self._make_tls)
             snap = await self._compile()
             self.proxy = ProxyServer(snap, self.services, self.traffic, self._loop, limits=self.limits)
             self.proxy.on_snapshot_drained = self._snapshot_drained
@@ -148,10 +182,20 @@ class LocalRuntime:
             await self.proxy.start(*self.proxy_listen)
             self.proxy_url = _url(self.proxy.host, self.proxy.port)
             self.proxy_bound = _hostport_text(self.proxy.host, self.proxy.port)
+            if self.tls is not None and self.proxy_listen_tls is not None:
+                await self.proxy.start_tls(*self.proxy_listen_tls, ssl=self.tls.context)
+                self.proxy_tls_url = _url(self.proxy_listen_tls[0], self.proxy.tls_port, "https")
+                self.proxy_tls_bound = _hostport_text(self.proxy_listen_tls[0], self.proxy.tls_port)
             if self.admin_listen is not None:
                 await self._start_admin()
+            if self.portal_listen is not None:
+                await self._start_portal()
+            if self.status_listen is not None:
+                await self._start_status()
             self._synced = asyncio.Event()
             self._unsubscribe = self.store.subscribe(self._on_store_change)
+            if self._checker_autorun:
+                self.checker.start()
             if self.store.version != snap.version:  # changed while we were starting
                 self._schedule_rebuild()
             self.state = RUNNING
@@ -184,11 +228,75 @@ class LocalRuntime:
         self.admin_bound = [_hostport_text(h, p) for h, p in names]
         self.admin_url = _url(*names[0])
 
+    async def _start_portal(self) -> None:
+        from aiohttp import web
+
+        from .portal.server import create_portal_app
+        from .portal.service import PortalService
+
+        assert self.store is not None and self.portal_listen is not None
+        self.portal = await asyncio.to_thread(PortalService, self.store)
+        access = AdminAccess.of(self.portal_listen[0], self.admin_allow_hosts, self.admin_allow_origins)
+        runner = web.AppRunner(create_portal_app(self.portal, lambda: self.proxy_url, access), access_log=None)
+        await runner.setup()
+        self._portal_runner = runner
+        site = web.TCPSite(runner, self.portal_listen[0], self.portal_listen[1])
+        await site.start()
+        server = site._server  # as for the Admin API: the real port
+        names = [s.getsockname()[:2] for s in server.sockets] if server and server.sockets else [self.portal_listen]
+        self.portal_url = _url(*names[0])
+
+    async def start_portal(self, listen: tuple[str, int] | str = ("127.0.0.1", 0)) -> str:
+        """Serve the Dev Portal on this running runtime (the app's "Serve portal"); its URL."""
+        if self._portal_runner is not None and self.portal_url:
+            return self.portal_url
+        try:
+            hp = _hostport(listen)
+            if not 0 <= hp[1] <= 65535:
+                raise ValueError
+        except ValueError:
+            raise ValueError(f"portal address: expected HOST:PORT (e.g. 127.0.0.1:8003), got {listen!r}") from None
+        check_portal_bind(hp[0], self.admin_token)
+        self.portal_listen = hp
+        await self._start_portal()
+        assert self.portal_url is not None
+        return self.portal_url
+
+    async def stop_portal(self) -> None:
+        if self._portal_runner is not None:
+            runner, self._portal_runner = self._portal_runner, None
+            await runner.cleanup()
+        self.portal, self.portal_url, self.portal_listen = None, None, None
+
     async def metrics_text(self) -> str:
         """This runtime's metrics in the Prometheus text format (what ``GET /metrics`` serves)."""
         from .metrics import prometheus_text
 
         return await prometheus_text(self)
+
+    async def _start_status(self) -> None:
+        from aiohttp import web
+
+        from .status_api import StatusAPI
+
+        assert self.store is not None and self.status_listen is not None
+        check_bind(self.status_listen[0], self.admin_token)
+        self.status_api = StatusAPI(self.store, lambda: self.proxy is not None and self.rebuilds > 0,
+                                    self.health, self.node_id)
+        runner = web.AppRunner(self.status_api.app, access_log=None)
+        await runner.setup()
+        self._status_runner = runner
+        site = web.TCPSite(runner, self.status_listen[0], self.status_listen[1])
+        await site.start()
+        server = site._server
+        host, port = server.sockets[0].getsockname()[:2] if server and server.sockets else self.status_listen
+        self.status_url = _url(host, port)
+
+    def _make_tls(self) -> TlsTerminator:
+        """The HTTPS listener's TLS, with this runtime group's default certificate (made once,
+        kept beside the store)."""
+        cert, key = load_or_create_default(self.db_path)
+        return TlsTerminator(cert, key)
 
     def _info(self) -> dict[str, Any]:
         px = self.proxy
@@ -196,6 +304,8 @@ class LocalRuntime:
                                "version": KONG_VERSION}
         if px is not None and self.proxy_bound:
             out["proxy_listen"] = [self.proxy_bound]
+            if self.proxy_tls_bound:
+                out["proxy_listen"].append(f"{self.proxy_tls_bound} ssl")
         if self.admin_bound:
             out["admin_listen"] = list(self.admin_bound)
         return out
@@ -222,6 +332,7 @@ class LocalRuntime:
             with contextlib.suppress(BaseException):
                 await self._rebuilder
             self._rebuilder = None
+        await self.checker.stop()
         if self.proxy is not None:
             await self.proxy.stop(drain_timeout)
             with contextlib.suppress(Exception):
@@ -230,6 +341,15 @@ class LocalRuntime:
             with contextlib.suppress(Exception):
                 await self._admin_runner.cleanup()
             self._admin_runner = None
+        if self._portal_runner is not None:
+            with contextlib.suppress(Exception):
+                await self._portal_runner.cleanup()
+            self._portal_runner = None
+            self.portal = None
+        if self._status_runner is not None:
+            with contextlib.suppress(Exception):
+                await self._status_runner.cleanup()
+            self._status_runner = None
         for t in list(self._closing):
             with contextlib.suppress(BaseException):
                 await t
@@ -243,15 +363,25 @@ class LocalRuntime:
         store = self.store
         assert store is not None
 
-        def work() -> Snapshot:
-            version = store.version
-            config = store.export()
-            return build_snapshot(version, config, self.services, self.health)
+        tls = self.tls
 
-        snap = await asyncio.to_thread(work)
+        def work() -> tuple[Snapshot, SniIndex | None, list[str]]:
+            version = store.version
+            # vault references are resolved here, for the snapshot and TLS only: the store keeps
+            # them as written
+            config, vault_errors = vault.resolve(store.export())
+            return (build_snapshot(version, config, self.services, self.health),
+                    tls.build_index(config) if tls is not None else None, vault_errors)
+
+        snap, sni_index, vault_errors = await asyncio.to_thread(work)
+        if tls is not None and sni_index is not None:
+            tls.index = sni_index
         self.health.forget({uid: set(b.addresses()) for uid, b in
                             ((b.id, b) for b in (snap.balancers or {}).values())})
-        errors = list(getattr(snap.router, "errors", None) or [])
+        self.checker.update(snap.balancers or {})
+        errors = list(getattr(snap.router, "errors", None) or []) + vault_errors + snap.errors
+        if tls is not None:
+            errors += tls.errors
         for sk in getattr(snap.plugins, "skipped", None) or []:
             errors.append(f"plugin {sk.plugin.get('name')} ({sk.plugin.get('id')}) not applied: {sk.reason}")
         self.config_errors = errors

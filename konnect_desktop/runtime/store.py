@@ -90,6 +90,7 @@ class _Table:
     has_updated_at: bool
     has_created_at: bool
     secret_fields: frozenset[str]
+    runtime: bool = False  # EntityDef.runtime_data: writes leave the configuration version alone
     columns: tuple[str, ...] = ()  # insert column order
     children: list[tuple[str, str, str]] = field(default_factory=list)  # (child table, fk field, on_delete)
 
@@ -179,6 +180,7 @@ def _build_layout() -> dict[str, _Table]:
             has_updated_at=schema.get("updated_at") is not None,
             has_created_at=schema.get("created_at") is not None,
             secret_fields=frozenset(n for n, f in schema.fields if f.secret),
+            runtime=edef.runtime_data,
         )
         cols = ["id", "body", *(f"u_{f}" for f in unique), *(f"f_{f}" for f, _, _ in fks)]
         if t.cache_key:
@@ -228,7 +230,8 @@ def _ddl(tables: Mapping[str, _Table]) -> list[str]:
 
 
 LAYOUT = _build_layout()
-# Parents first; a kind missing from DEPENDENCY_ORDER still gets stored, exported and cleared.
+# Parents first; a kind missing from DEPENDENCY_ORDER still gets stored and cleared (and exported,
+# unless it is runtime data: oauth2 tokens and codes).
 ORDER: tuple[str, ...] = (*DEPENDENCY_ORDER, *(t for t in LAYOUT if t not in DEPENDENCY_ORDER))
 _DDL = _ddl(LAYOUT)
 LAYOUT_FINGERPRINT = hashlib.sha256("\n;\n".join(_DDL).encode()).hexdigest()[:16]
@@ -708,6 +711,20 @@ class Store:
         except NotFound:
             return None
 
+    def find_by(self, table: str, field: str, value: Any) -> Entity | None:
+        """The entity whose unique ``field`` equals ``value`` (Kong's ``select_by_<field>``), or None."""
+        t = self._layout(table)
+        if field not in t.unique:
+            raise ValueError(f"{table}.{field} is not a unique field")
+        if value is None:
+            return None
+        try:
+            with self._reading() as conn:
+                row = conn.execute(f"SELECT body FROM {t.sql} WHERE u_{field} = ?", (_scalar(value),)).fetchone()
+        except sqlite3.Error as exc:
+            raise database_error(exc) from exc
+        return json.loads(row[0]) if row else None
+
     def page(
         self,
         table: str,
@@ -793,6 +810,8 @@ class Store:
                     out: Config = {}
                     for name in ORDER:
                         t = LAYOUT[name]
+                        if t.runtime:  # tokens and codes the gateway issued are not configuration
+                            continue
                         out[name] = [json.loads(r[0]) for r in conn.execute(f"SELECT body FROM {t.sql} ORDER BY seq")]
                     return out
                 finally:
@@ -826,6 +845,7 @@ class Store:
             _seq, existing = found
             if "id" in patch and patch["id"] != existing["id"]:
                 raise schema_violation({"id": "immutable field cannot be updated"})
+            ENTITIES[table].check_patch(patch)
             patch = self._resolve_foreign(t, patch)
             merged = _schema_for(table, {**existing, **patch}).merge(existing, dict(patch))
             return self._replace(t, existing, merged, given=patch)
@@ -868,7 +888,7 @@ class Store:
                 self._w.execute(f"DELETE FROM {t.sql} WHERE id = ?", (eid,))
             except sqlite3.IntegrityError as exc:
                 raise self._integrity(t, exc, found[1]) from exc
-            self._dirty = True
+            self._dirty = self._dirty or not t.runtime
             return True
 
     def replace_all(self, config: Mapping[str, Any]) -> dict[str, int]:
@@ -907,6 +927,23 @@ class Store:
     def clear(self) -> None:
         """Delete every entity (one change)."""
         self.replace_all({})
+
+    # -- side tables ----------------------------------------------------------------------------
+    # Data kept in the same file but not Kong entities (the API catalog, the Dev Portal's accounts):
+    # their modules own tables named ``x_*``, which ``_rebuild`` never touches and ``export`` never
+    # reads. Writes join the store's transaction, so an entity change and a side-table change can
+    # commit together; a side-table change alone does not bump ``version`` (the proxy ignores it).
+    @contextlib.contextmanager
+    def side_write(self) -> Iterator[sqlite3.Connection]:
+        """The write connection inside a (possibly nested) transaction."""
+        with self._write():
+            yield self._w
+
+    @contextlib.contextmanager
+    def side_read(self) -> Iterator[sqlite3.Connection]:
+        """A connection to read side tables with (this thread's, or the open transaction's)."""
+        with self._reading() as conn:
+            yield conn
 
     # -- write helpers ------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -947,7 +984,7 @@ class Store:
         except sqlite3.IntegrityError as exc:
             raise self._integrity(t, exc, entity) from exc
         self._write_tags(w, t, entity, replace=False)
-        self._dirty = True
+        self._dirty = self._dirty or not t.runtime
         return entity
 
     def _replace(self, t: _Table, existing: Entity, data: Mapping[str, Any], *, given: Mapping[str, Any]) -> Entity:
@@ -968,7 +1005,7 @@ class Store:
         except sqlite3.IntegrityError as exc:
             raise self._integrity(t, exc, entity) from exc
         self._write_tags(self._w, t, entity, replace=True)
-        self._dirty = True
+        self._dirty = self._dirty or not t.runtime
         return entity
 
     def _write_tags(self, w: sqlite3.Connection, t: _Table, entity: Entity, *, replace: bool) -> None:
@@ -1219,7 +1256,7 @@ class AsyncStore:
     loop (the data plane's, the GUI's qasync loop) never blocks on SQLite."""
 
     _METHODS = frozenset({
-        "insert", "get", "find", "update", "upsert", "delete", "page", "all", "count", "export",
+        "insert", "get", "find", "find_by", "update", "upsert", "delete", "page", "all", "count", "export",
         "replace_all", "import_entities", "clear", "poll_external_changes",
     })
 

@@ -351,7 +351,8 @@ class UpstreamPool:
     def take_idle(self, host: str, port: int, tls: bool | None = None) -> UpstreamConnection | None:
         """A kept-alive connection to (host, port), newest first, or None.
 
-        ``tls``: None for plain HTTP, else TLS with (True) or without (False) verification.
+        ``tls``: None for plain HTTP, else TLS with (True) or without (False) verification, or a
+        service's ``UpstreamTls`` settings.
         """
         idle = self._idle.get((host, port) if tls is None else (host, port, tls))
         while idle:
@@ -384,6 +385,11 @@ class UpstreamPool:
             raise UpstreamError("timeout", f"connect to {host}:{port}") from None
         except OSError as exc:
             raise UpstreamError("connect", f"{host}:{port}: {exc.strerror or exc}") from None
+        check = getattr(tls, "check_peer", None)  # a service's upstream TLS settings (tls_verify_depth)
+        refused = check(conn.transport) if check is not None else None
+        if refused is not None:
+            conn.close()
+            raise UpstreamError("connect", f"{host}:{port}: {refused}")
         self.connects += 1
         return conn
 
@@ -434,8 +440,13 @@ class UpstreamPool:
 _TLS: dict[bool, Any] = {}
 
 
-def tls_context(verify: bool) -> Any:
-    """Client TLS settings for upstreams: Kong's ``tls_verify`` is off unless a service asks."""
+def tls_context(verify: Any) -> Any:
+    """Client TLS settings for upstreams: Kong's ``tls_verify`` is off unless a service asks.
+    ``verify`` is a bool, or a service's ``upstream_tls.UpstreamTls`` carrying its own context
+    (CA certificates, client certificate)."""
+    own = getattr(verify, "context", None)
+    if own is not None:
+        return own
     ctx = _TLS.get(verify)
     if ctx is None:
         import ssl

@@ -24,6 +24,7 @@ _SUMMARY = (
     ("keyauth_credentials", "key-auth credential", "key-auth credentials"),
     ("acls", "acl", "acls"), ("basicauth_credentials", "basic-auth credential", "basic-auth credentials"),
     ("jwt_secrets", "jwt secret", "jwt secrets"), ("hmacauth_credentials", "hmac-auth credential", "hmac-auth credentials"),
+    ("oauth2_credentials", "oauth2 credential", "oauth2 credentials"),
     ("upstreams", "upstream", "upstreams"), ("targets", "target", "targets"),
     ("certificates", "certificate", "certificates"), ("snis", "sni", "snis"),
     ("ca_certificates", "ca certificate", "ca certificates"), ("vaults", "vault", "vaults"),

@@ -231,7 +231,11 @@ class StringEditor(FieldEditor):
 
     def value(self) -> Any:
         text = self.edit.toPlainText() if isinstance(self.edit, QPlainTextEdit) else self.edit.text()
-        return None if text == "" else text
+        if text == "":
+            # a required field that may be empty (len_min 0, e.g. acme's Redis namespace) is "",
+            # never null; any other empty box means unset
+            return "" if self.field.required and self.field.len_min == 0 else None
+        return text
 
     def set_value(self, value: Any) -> None:
         text = "" if value is None else str(value)
@@ -328,7 +332,10 @@ class NumberEditor(FieldEditor):
         if f.one_of is not None:
             lo, hi = float(min(f.one_of)), float(max(f.one_of))
         self.lo = lo
-        self.nullable = _nullable(f)
+        # a required number without a default (oauth2_tokens.expires_in, tcp-log's port) starts
+        # unset too: showing 0 would store a value the user never chose (0 = a token that never
+        # expires); left unset, validation names the missing field
+        self.nullable = _nullable(f) or f.default in (UNSET, None)
         if self.is_int:
             self.spin: QSpinBox | QDoubleSpinBox = QSpinBox()
             lo_i = int(max(lo, INT_MIN))
@@ -523,7 +530,9 @@ class ListEditor(FieldEditor):
 
 
 class CheckListEditor(FieldEditor):
-    """A set (or array) of enum values: one check box per allowed value."""
+    """A set (or array) of enum values: one check box per allowed value. An array is ordered
+    (proxy-cache's ``request_method`` defaults to ``GET, HEAD`` while its choices list ``HEAD``
+    first), so the value keeps the loaded order and appends values in the order they are checked."""
 
     def __init__(self, name: str, f: Field, parent: QWidget | None = None) -> None:
         super().__init__(name, f, parent)
@@ -531,8 +540,10 @@ class CheckListEditor(FieldEditor):
         h = QHBoxLayout(row)
         h.setContentsMargins(0, 0, 0, 0)
         self.boxes: list[tuple[QCheckBox, Any]] = []
+        self._order: list[Any] = []  # checked values, loaded ones first, then as checked
         for v in (f.elements.one_of if f.elements else None) or ():
             b = QCheckBox(str(v))
+            b.toggled.connect(lambda on, v=v: self._toggled(v, on))
             b.toggled.connect(self.sig_changed)
             self.boxes.append((b, v))
             h.addWidget(b)
@@ -540,14 +551,22 @@ class CheckListEditor(FieldEditor):
         self._none = True
         self._finish(row)
 
+    def _toggled(self, v: Any, on: bool) -> None:
+        if on and v not in self._order:
+            self._order.append(v)
+        elif not on and v in self._order:
+            self._order.remove(v)
+
     def value(self) -> Any:
-        vals = [v for b, v in self.boxes if b.isChecked()]
+        checked = [v for b, v in self.boxes if b.isChecked()]
+        vals = [v for v in self._order if v in checked] + [v for v in checked if v not in self._order]
         if not vals and not self.field.required and self.field.default in (UNSET, None):
             return None
         return vals
 
     def set_value(self, value: Any) -> None:
         chosen = list(value or [])
+        self._order = [v for v in chosen if any(v == bv for _, bv in self.boxes)]
         for b, v in self.boxes:
             b.blockSignals(True)
             b.setChecked(v in chosen)

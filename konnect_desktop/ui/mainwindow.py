@@ -359,7 +359,10 @@ class MainWindow(QMainWindow):
         set_status(self.runtime_status, state, f"{'●' if state == 'running' else '○'} local “{local}” {state}")
         rt = self.session.runtime(local)
         if rt is not None and state == "running":
-            self.runtime_addresses.setText(f"proxy {getattr(rt, 'proxy_url', '?')}  admin {getattr(rt, 'admin_url', '?')}")
+            https = getattr(rt, "proxy_tls_url", None)
+            self.runtime_addresses.setText(f"proxy {getattr(rt, 'proxy_url', '?')}"
+                                           + (f"  https {https}" if https else "")
+                                           + f"  admin {getattr(rt, 'admin_url', '?')}")
         else:
             self.runtime_addresses.setText("")
         self.runtime_button.setText("Stop" if state in ("running", "starting") else "Start")

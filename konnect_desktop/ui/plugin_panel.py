@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from .. import plugins as plugin_registry
+from ..plugins.http_log import safe_endpoint
 from .forms import FormContext
 from .models import Column, EntityFilterProxy, EntityTableModel
 from .plugin_editor import NOT_RUN_BADGE, PERIODS, SCOPE_FIELDS, TRANSFORM_STEPS, PluginEditor
@@ -51,6 +52,12 @@ def plugin_summary(p: dict[str, Any]) -> str:
         return f"allow {', '.join(allow)}" if allow else f"deny {', '.join(deny)}" if deny else ""
     if name == "key-auth":
         return "keys in " + ", ".join(cfg.get("key_names") or [])
+    if name == "ai-proxy":  # (its auth record holds the provider's key: never shown)
+        model = cfg.get("model") or {}
+        return f"{cfg.get('route_type')} → {model.get('provider')}/{model.get('name') or '(client picks)'}"
+    if name == "http-log" and cfg.get("http_endpoint"):
+        # the endpoint's user info is a password
+        return f"{cfg.get('method') or 'POST'} {safe_endpoint(cfg['http_endpoint'])}"
     shown = [f"{k}={v}" for k, v in cfg.items() if v not in (None, [], {}, False)][:3]
     return ", ".join(shown)
 

@@ -143,7 +143,11 @@ class ConnectionStore:
         self.path = p
         self.legacy_ini = Path(legacy_ini) if legacy_ini is not None else None
         self.problem: str | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # one change of the file at a time (writer thread)
+        # guards the window settings in memory (``settings.ui`` and what is not written yet),
+        # which the UI thread sets while the writer thread may be mid-change; held for dict
+        # operations only, so the UI thread never waits for the disk
+        self._mem = threading.Lock()
         self._ui_dirty: dict[str, Any] = {}
         try:
             self.settings = Settings.load(p)
@@ -175,10 +179,17 @@ class ConnectionStore:
                 raise SettingsError(self.problem)
             fresh = Settings.load(self.path)
             fn(fresh)
-            fresh.ui.update(self._ui_dirty)
+            with self._mem:
+                written = dict(self._ui_dirty)
+            fresh.ui.update(written)
             fresh.save()
-            self._ui_dirty.clear()
-            self.settings = fresh
+            with self._mem:
+                # a value set while the file was written stays pending and stays visible
+                for key, value in written.items():
+                    if key in self._ui_dirty and self._ui_dirty[key] is value:
+                        del self._ui_dirty[key]
+                fresh.ui.update(self._ui_dirty)
+                self.settings = fresh
 
     def put(self, profile: Profile, old_name: str | None = None) -> None:
         """Save ``profile`` (replacing ``old_name`` when it was renamed)."""
@@ -200,8 +211,9 @@ class ConnectionStore:
 
     def set_value(self, key: str, value: Any) -> None:
         """Remember a window setting (JSON-able); written by the next ``sync()`` or change."""
-        self.settings.ui[key] = value
-        self._ui_dirty[key] = value
+        with self._mem:
+            self.settings.ui[key] = value
+            self._ui_dirty[key] = value
 
     def sync(self) -> None:
         if self._ui_dirty:
@@ -214,7 +226,8 @@ class ConnectionStore:
                 moves.pop(name, None)
                 if not moves:
                     s.ui.pop("ini_token_moves", None)
-        self._ui_dirty.pop("ini_token_moves", None)
+        with self._mem:
+            self._ui_dirty.pop("ini_token_moves", None)
         self._change(change)
 
     # -- the INI of older versions ---------------------------------------------------------------
@@ -315,6 +328,9 @@ class Session(QObject):
         # where new local runtimes listen; tests use port 0 (any free port)
         self.listen: tuple[str, str] = ("127.0.0.1:8000", "127.0.0.1:8001")
         self.preferences: dict[str, Any] = {}  # set by ``preferences.apply``
+        # the HTTPS listener (Kong's proxy_listen ... ssl): on by default on a free port; the
+        # setting "runtime/proxy_listen_tls" picks another address, "" turns it off
+        self.listen_tls: str | None = self.store.get_value("runtime/proxy_listen_tls", "127.0.0.1:0") or None
         # small tables every page needs for names and choices (services, routes, consumers, ...)
         self.cache: dict[str, list[dict[str, Any]]] = {}
         self.sig_data_changed.connect(self._invalidate)
@@ -588,7 +604,7 @@ class Session(QObject):
         # close the store-backed control plane first: the runtime opens the file itself
         await self._drop_local(name)
         try:
-            rt = await _start_runtime(LocalRuntime, name, self.listen, sample=sample)
+            rt = await _start_runtime(LocalRuntime, name, self.listen, sample=sample, listen_tls=self.listen_tls)
         except BaseException:
             self.runtimes.pop(name, None)
             self.sig_runtime_state.emit(name, "stopped")
@@ -723,7 +739,8 @@ class Session(QObject):
         return await self.update(table, existing["id"], data)
 
 
-async def _start_runtime(cls: Any, name: str, listen: tuple[str, str], *, sample: bool) -> Any:
+async def _start_runtime(cls: Any, name: str, listen: tuple[str, str], *, sample: bool,
+                         listen_tls: str | None = None) -> Any:
     from ..runtime.store import Store
 
     db = appdirs.runtime_db_path(name)
@@ -734,8 +751,9 @@ async def _start_runtime(cls: Any, name: str, listen: tuple[str, str], *, sample
     except BaseException:
         await asyncio.to_thread(store.close)
         raise
-    for proxy_listen, admin_listen in (listen, ("127.0.0.1:0", "127.0.0.1:0")):
-        rt = cls(name, db, proxy_listen=proxy_listen, admin_listen=admin_listen)
+    for proxy_listen, admin_listen, tls_listen in ((*listen, listen_tls), ("127.0.0.1:0", "127.0.0.1:0",
+                                                                          "127.0.0.1:0" if listen_tls else None)):
+        rt = cls(name, db, proxy_listen=proxy_listen, admin_listen=admin_listen, proxy_listen_tls=tls_listen)
         rt.store = store
         try:
             await rt.start()

@@ -12,6 +12,7 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pem_fixture import CERT, KEY, RSA_CERT, RSA_KEY
 
 from konnect_desktop.model import ENTITIES
 from konnect_desktop.model import declarative as d
@@ -153,7 +154,11 @@ def test_verbatim_kinds_kept_and_written_back() -> None:
     for kind in c.extra:
         assert out[kind] == src[kind]
     assert out["_transform"] is False
-    assert out["consumers"][0]["oauth2_credentials"] == src["consumers"][0]["oauth2_credentials"]
+    # oauth2 credentials are an entity of their own now (the oauth2 plugin runs locally): what the
+    # file gave is kept, with Kong's defaults (and a generated client_secret, as Kong makes one) added
+    (given,) = src["consumers"][0]["oauth2_credentials"]
+    (written,) = out["consumers"][0]["oauth2_credentials"]
+    assert {k: written[k] for k in given} == given and written["client_secret"]
     assert d.validate(FIXTURES / "kept-verbatim.yaml").warnings == []
 
 
@@ -200,8 +205,10 @@ def test_broken_file_reports_every_problem_where_it_is() -> None:
     assert not any("carol-key" in line for line in lines)  # a duplicate key is named, never shown
     assert any(line.startswith("services[1].routes[1].paths[3]: invalid regex: '/(unclosed'") for line in lines)
     assert any(line.startswith("plugins[1].config: expected a") for line in lines)
+    # a PEM that does not parse, in Kong's words (x509.new's reason follows)
+    assert any(line.startswith("certificates[0].cert: invalid certificate: x509.new: ") for line in lines)
     # plugins[0] is acl: its own config checks join in once the acl plugin module is bundled
-    assert len([line for line in lines if not line.startswith("plugins[0]: ")]) == len(expected) + 2
+    assert len([line for line in lines if not line.startswith("plugins[0]: ")]) == len(expected) + 3
     # in the order of the file
     assert lines.index("services[1].host: must not have a port") < lines.index("routes[0].service: no service named 'nowhere'")
     assert [str(w) for w in report.warnings] == ["mystery_section: unknown top-level key (kept as is, not validated)"]
@@ -418,7 +425,7 @@ def configs(draw: st.DrawFn) -> dict[str, Any]:
     upstreams = [{"name": f"{n}x.up", "targets": [{"target": f"10.0.0.{i}:80", "weight": draw(st.integers(0, 100))}
                                                  for i in range(draw(st.integers(0, 2)))]}
                  for n in draw(st.lists(NAME, max_size=2, unique=True))]
-    certs = [{"cert": f"-----BEGIN CERTIFICATE-----\nC{i}\n-----END CERTIFICATE-----\n", "key": f"K{i}",
+    certs = [{"cert": CERT if i == 0 else RSA_CERT, "key": KEY if i == 0 else RSA_KEY,
               "snis": [{"name": f"{n}x.sni.test"} for n in draw(st.lists(NAME, max_size=2, unique=True))]}
              for i in range(draw(st.integers(0, 1)))]
     doc: dict[str, Any] = {"_format_version": "3.0"}

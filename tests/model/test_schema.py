@@ -206,3 +206,36 @@ def test_field_with_changes_keeps_original() -> None:
     f = Field("string", required=True)
     g = f.with_(required=False)
     assert f.required and not g.required
+
+
+def test_input_key_named_at_entity_and_a_failing_entity_check_both_reported() -> None:
+    """An input key "@entity" is an unknown field; an entity check failing too must not crash
+    (found by the Admin API's OpenAPI fuzzing) — both errors are kept."""
+    from konnect_desktop.model.schema import Custom, Schema, String
+
+    schema = Schema("t", [("a", String())], [Custom(["a"], lambda e: "a is wrong")])
+    _, errors = schema.check({"@entity": 1, "a": "x"})
+    assert errors == {"@entity": ["unknown field", "a is wrong"]}
+
+
+@pytest.mark.parametrize(("attrs", "value", "error"), [
+    ({"eq": None}, {"id": "x"}, "value must be null"),
+    ({"eq": True}, False, "value must be true"),
+    ({"not_one_of": ("a", "b")}, "a", "must not be one of: a, b"),
+])
+def test_eq_and_not_one_of(attrs: dict, value: object, error: str) -> None:
+    """Kong's eq (eq = null is checked before the type) and not_one_of validators."""
+    from konnect_desktop.model.schema import Field, validate_value
+
+    kind = "foreign" if attrs.get("eq", 0) is None else "boolean" if "eq" in attrs else "string"
+    assert validate_value(Field(kind, **attrs), value)[1] == error
+
+
+def test_referenceable_field_takes_a_vault_reference_unchecked() -> None:
+    """Kong's validate_field: a referenceable string holding {vault://...} skips its validators."""
+    from konnect_desktop.model import typedefs
+    from konnect_desktop.model.schema import validate_value
+
+    ref = "{vault://env/otel-endpoint}"
+    assert validate_value(typedefs.url(referenceable=True), ref) == (ref, None)
+    assert validate_value(typedefs.url(), ref)[1] == "missing host in url"

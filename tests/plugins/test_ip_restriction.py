@@ -27,7 +27,7 @@ def test_schema() -> None:
 
 async def test_deny() -> None:
     exit_ = await check({"deny": ["10.0.0.0/8"]}, "10.1.2.3")
-    assert exit_.status == 403 and exit_.body["message"] == "Your IP address is not allowed"
+    assert exit_.status == 403 and exit_.body["message"] == "IP address not allowed: 10.1.2.3"
     assert await check({"deny": ["10.0.0.0/8"]}, "192.168.0.1") is None
 
 

@@ -155,9 +155,20 @@ class TestHideCredentials:
     async def test_header_and_query_removed(self) -> None:
         ctx, exit_ = await auth({"hide_credentials": True}, "GET", "/?apikey=kong&b=2&a=1")
         assert exit_ is None
-        assert ctx.query_dirty and encode_args(ctx.query) == "a=1&b=2"
+        # the other arguments keep the client's order (Kong's clear_query_arg; spec "removes
+        # apikey and preserves order of query parameters")
+        assert ctx.query_dirty and encode_args(ctx.query) == "b=2&a=1"
         ctx, exit_ = await auth({"hide_credentials": True}, "GET", "/", {"apikey": "kong"})
         assert exit_ is None and "apikey" not in ctx.headers
+
+    async def test_query_left_as_urlsearchparams_writes_it(self) -> None:
+        """resty.ada's URLSearchParams serializer (WHATWG urlencoded): order kept, values decoded
+        and re-encoded, space as '+', '~' and non-ASCII percent-encoded."""
+        ctx, exit_ = await auth({"hide_credentials": True}, "GET", "/?q=a+b%7Ec&apikey=kong&x=%C3%A9&apikey=kong2")
+        assert exit_ is not None  # two keys: Kong's duplicate answer, nothing removed
+        ctx, exit_ = await auth({"hide_credentials": True}, "GET", "/?q=a+b%7Ec&api%6Bey=kong&x=%C3%A9&z=*._-")
+        assert exit_ is None
+        assert encode_args(ctx.query) == "q=a+b%7Ec&x=%C3%A9&z=*._-"
 
     async def test_body_removed(self) -> None:
         ctx, exit_ = await auth({"hide_credentials": True, "key_in_body": True}, "POST", "/",

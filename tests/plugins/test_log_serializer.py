@@ -69,3 +69,39 @@ def test_source_exit_when_a_plugin_rejected() -> None:
     ctx.decisions.append(Decision("key-auth", "reject", "no key"))
     rec = serialize(ctx, make_response(401))
     assert rec["source"] == "exit" and rec["upstream_status"] == ""
+
+
+
+def test_ai_section_and_prometheus_ai_metrics() -> None:
+    """38-ai-proxy/02-openai_integration_spec it("logs statistics") (the record's ``ai.proxy``
+    section, Kong's cost from input/output cost per 1M tokens) and prometheus' ai_metrics. The
+    end-to-end form waits on the data plane running loggers' log phases after ai-proxy's answer
+    (see the xfail in test_e2e_prometheus.py)."""
+    import json as _json
+
+    from konnect_desktop.plugins.ai_proxy import analytics
+    from konnect_desktop.plugins.prometheus import Metrics, NodeFacts, render
+
+    answer = _json.dumps({"model": "gpt-3.5-turbo-0613", "choices": [],
+                          "usage": {"prompt_tokens": 25, "completion_tokens": 12, "total_tokens": 37}}).encode()
+    section = analytics("6e7c40f6-ce96-48e4-a366-d109c169e444",
+                        {"provider": "openai", "options": {"input_cost": 10, "output_cost": 10}},
+                        "gpt-3.5-turbo", answer, 24, {"messages": [{"role": "user", "content": "What is 1 + 1?"}]})
+    assert section["meta"] == {"plugin_id": "6e7c40f6-ce96-48e4-a366-d109c169e444", "provider_name": "openai",
+                               "request_model": "gpt-3.5-turbo", "response_model": "gpt-3.5-turbo-0613",
+                               "llm_latency": 24}
+    assert section["usage"] == {"prompt_tokens": 25, "completion_tokens": 12, "total_tokens": 37,
+                                "time_per_token": 2.0, "cost": 0.00037}
+    assert '"content":"What is 1 + 1?"' in section["payload"]["request"]
+    ctx = make_ctx(route={"id": "r", "name": "ai"}, service={"id": "s", "name": "llm"})
+    ctx.shared["ai"] = {"proxy": section}
+    rec = serialize(ctx, make_response(200))
+    assert rec["ai"]["proxy"]["usage"]["total_tokens"] == 37
+    m = Metrics()
+    m.users = 1
+    m.record(rec, {"ai_metrics": True})
+    text = render(m, NodeFacts(node_id="n", version="3.9.1"))
+    labels = 'ai_provider="openai",ai_model="gpt-3.5-turbo",cache_status="",vector_db="",embeddings_provider="",embeddings_model=""'
+    assert f'kong_ai_llm_requests_total{{{labels},workspace="default"}} 1' in text
+    assert f'kong_ai_llm_tokens_total{{{labels},token_type="completion_tokens",workspace="default"}} 12' in text
+    assert f'kong_ai_llm_cost_total{{{labels},workspace="default"}} 0.00037' in text

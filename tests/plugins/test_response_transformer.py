@@ -84,3 +84,19 @@ class TestJson:
     def test_buffers_only_with_json_transform(self) -> None:
         assert not make_handler(RT, {"add": {"headers": ["a:1"]}}).buffers_response
         assert make_handler(RT, {"remove": {"json": ["a"]}}).buffers_response
+
+
+@pytest.mark.parametrize(("title", "content_type", "json_body"), [
+    # spec/03-plugins/15-response-transformer/01-header_transformer_spec.lua, is_json_body()
+    ("is truthy when content-type application/json passed", "application/json", True),
+    ("is truthy when content-type application/json passed", "application/json; charset=utf-8", True),
+    ("is truthy when content-type application/json passed", "application/problem+json", True),
+    ("is truthy when content-type application/json passed", "application/problem+json; charset=utf-8", True),
+    ("is truthy when content-type is multiple values along with application/json passed",
+     "application/x-www-form-urlencoded, application/json", True),
+    ("is falsy when content-type not application/json", "application/x-www-form-urlencoded", False),
+])
+def test_is_json_body(title: str, content_type: str, json_body: bool) -> None:
+    from konnect_desktop.plugins.response_transformer import is_json
+
+    assert is_json(content_type) is json_body

@@ -114,3 +114,20 @@ def test_response_ratelimiting_schema() -> None:
     _out, errors = plugins.check_plugin({"name": rrl, "config": {"limits": {"video": {"second": 10}}, "policy": "redis",
                                                                  "redis": no_host}})
     assert errors["config"]["redis"]["host"] == "required field missing"
+
+
+# -- standard-webhooks: 01-unit_spec.lua ----------------------------------------------------------
+def test_standard_webhooks_schema() -> None:
+    """spec/03-plugins/44-standard-webhooks/01-unit_spec.lua: every ``it``."""
+    sw = "standard-webhooks"
+    assert config_errors(sw, {"secret_v1": "abc123", "tolerance_second": 300}) is None  # "accepts a valid config"
+    assert config_errors(sw, {"tolerance_second": 300}) == {"secret_v1": "required field missing"}  # "must be set"
+    assert config_errors(sw, {"secret_v1": None, "tolerance_second": 300}) == {"secret_v1": "required field missing"}
+    assert config_errors(sw, {"secret_v1": 123, "tolerance_second": 300}) == {"secret_v1": "expected a string"}
+    out, errors = plugins.check_plugin({"name": sw, "config": {"secret_v1": "abc123"}})  # "gets a default"
+    assert errors == {} and out["config"] == {"secret_v1": "abc123", "tolerance_second": 300}
+    assert config_errors(sw, {"secret_v1": "abc123", "tolerance_second": None}) \
+        == {"tolerance_second": "required field missing"}
+    assert config_errors(sw, {"secret_v1": "abc123", "tolerance_second": 5.67}) == {"tolerance_second": "expected an integer"}
+    assert config_errors(sw, {"secret_v1": "abc123", "tolerance_second": -1}) \
+        == {"tolerance_second": "value must be greater than -1"}

@@ -13,6 +13,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from pem_fixture import CA_CERT, CERT, KEY
 
 from konnect_desktop import plugins as registry
 from konnect_desktop.runtime.admin_api import create_admin_app, require_token_for
@@ -57,8 +58,6 @@ def needs_plugin() -> None:
         pytest.fail(f"plugin module {PLUGIN} missing")
 
 
-CERT = "-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n"
-KEY = "-----BEGIN PRIVATE KEY-----\nMIIBfake\n-----END PRIVATE KEY-----\n"
 
 
 async def seed(api: Api) -> dict[str, Any]:
@@ -97,7 +96,7 @@ def entity_cases(parents: dict[str, Any]) -> list[tuple[str, dict[str, Any], dic
         ("/targets", {"target": "10.0.0.1:80", "upstream": {"id": uid}}, {"weight": 5}, "weight"),
         ("/certificates", {"cert": CERT, "key": KEY}, {"tags": ["c"]}, "tags"),
         ("/snis", {"name": "a.example.com", "certificate": {"id": crt}}, {"tags": ["s"]}, "tags"),
-        ("/ca_certificates", {"cert": CERT}, {"tags": ["ca"]}, "tags"),
+        ("/ca_certificates", {"cert": CA_CERT}, {"tags": ["ca"]}, "tags"),
         ("/vaults", {"prefix": "my-env", "name": "env"}, {"description": "d"}, "description"),
     ]
 
@@ -136,8 +135,12 @@ async def test_put_upserts_by_id_and_by_endpoint_key(api: Api) -> None:
     by_id = await api.ok("PUT", f"/services/{new_id}", json={"name": "by-id", "host": "c.local"})
     assert by_id["id"] == new_id
     assert (await api.ok("GET", "/services/by-id"))["id"] == new_id
-    # no endpoint key on certificates: a non-UUID key cannot be upserted
-    status, body = await api.call("PUT", "/certificates/not-a-uuid", json={"cert": CERT, "key": KEY})
+    # no endpoint key on certificates, but Kong's certificates route reads a non-UUID key as an SNI
+    # name: PUT creates the certificate with that SNI (routes/certificates.lua prepare_params)
+    created = await api.ok("PUT", "/certificates/not-a-uuid", json={"cert": CERT, "key": KEY})
+    assert created["snis"] == ["not-a-uuid"]
+    # other entities without an endpoint key still need a UUID
+    status, body = await api.call("PUT", "/ca_certificates/not-a-uuid", json={"cert": CA_CERT})
     assert status == 400 and body["code"] == 1 and body["name"] == "invalid primary key"
 
 

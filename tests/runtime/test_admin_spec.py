@@ -47,7 +47,7 @@ UNSUPPORTED: dict[str, str] = {
     "/clustering": "no hybrid-mode clustering",
     "/cache": "no shared-dict cache to inspect",
     "/schemas/filters": "filter chains (WebAssembly) are not supported",
-    "/schemas/vaults": "vault backends are carried, not run",
+    "/schemas/vaults/{vault_name}": "GET answers the env vault only (tests/runtime/test_vault_refs.py); POST is not Kong OSS's",
     "/{endpoint}": "generic HEAD/OPTIONS description; OPTIONS is answered, checked in test_admin_api",
 }
 
@@ -132,8 +132,8 @@ def patch_spec(spec: dict[str, Any]) -> dict[str, Any]:
             for resp in (op.get("responses") or {}).values():
                 for media in ((resp or {}).get("content") or {}).values():
                     _nullable_properties(media.get("schema"))
-    # 6. Vault backends are carried, not run, by this runtime: a vault's config is stored as given
-    #    (model/entities.py VAULT_SCHEMA), so the per-backend config shapes of the file do not apply.
+    # 6. The only vault backend here is Kong OSS's env vault (model/entities.py VAULT_BACKENDS):
+    #    the file's config shapes of other (Enterprise) backends do not apply.
     vault = spec.get("components", {}).get("schemas", {}).get("Vault", {})
     if "config" in vault.get("properties", {}):
         vault["properties"]["config"] = {"type": "object", "nullable": True}
@@ -292,6 +292,6 @@ def test_unsupported_operations_answer_not_found(tmp_path) -> None:
                 r = requests.request(method.upper(), base + concrete, json={}, timeout=10)
                 seen.append((method, path, r.status_code))
                 assert r.status_code in (404, 405), (method, path, r.status_code, r.text)
-                assert r.json()["message"] in ("Not found", "Method not allowed")
+                assert r.json()["message"] in ("Not found", "Method not allowed", "No vault named 'vault_name'")
     store.close()
     assert len(seen) >= 20

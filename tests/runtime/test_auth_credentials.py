@@ -180,3 +180,40 @@ plugins:
         assert "rotated" not in diff.render_text(plan) and "alice-jwt-secret" not in diff.render_text(plan)
     finally:
         store.close()
+
+
+async def test_sync_to_local_then_no_drift(tmp_path: Any) -> None:
+    """decK sync of every auth credential kind into the local runtime's store (through the
+    replication engine, as `konnect-desktop sync` does), then a diff of the same file: nothing to
+    do — the basic-auth password and the hashed oauth2 client secret are stored hashed and still
+    match what the file says."""
+    from konnect_desktop.controlplanes.local import LocalControlPlane
+    from konnect_desktop.controlplanes.sync import apply
+
+    text = b"""
+_format_version: "3.0"
+consumers:
+- username: alice
+  basicauth_credentials: [{username: alice, password: open-sesame}]
+  jwt_secrets: [{key: alice-iss, secret: alice-jwt-secret}]
+  hmacauth_credentials: [{username: alice-hmac, secret: alice-hmac-secret}]
+  oauth2_credentials:
+  - {name: app, client_id: app-client, client_secret: app-secret, hash_secret: true, redirect_uris: [http://app.test/cb]}
+  - {name: plain-app, client_id: plain-client, client_secret: plain-secret, redirect_uris: [http://app.test/cb]}
+"""
+    store = Store(tmp_path / "kong.db")
+    cp = LocalControlPlane(store=store, name="sync-test")
+    try:
+        desired = declarative.load(text)
+        report = await apply(diff.plan(await cp.export(), desired), cp)
+        assert report.ok, report.failed
+        assert store.all("basicauth_credentials")[0]["password"] == basicauth_hash(store.all("consumers")[0]["id"], "open-sesame")
+        hashed = store.get("oauth2_credentials", "app-client")["client_secret"]
+        assert hashed.startswith("$pbkdf2-sha512$")
+        assert not diff.plan(await cp.export(), declarative.load(text)).changes
+        changed = declarative.load(text.replace(b"app-secret", b"other-secret"))
+        [change] = diff.plan(await cp.export(), changed).changes
+        assert change.table == "oauth2_credentials" and change.fields == ["client_secret"]
+    finally:
+        await cp.close()
+        store.close()

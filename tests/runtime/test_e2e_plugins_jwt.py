@@ -306,3 +306,26 @@ async def test_decision_never_shows_the_token(gw: Gateway) -> None:
     r = await gw.request("GET", "/jwt1", bearer(encode(payload(iss=w.secret["key"]), "foo")))
     [d] = [d for d in gw.runtime.traffic.get(r.header("X-Kong-Request-Id")).decisions if d.plugin == "jwt"]
     assert d.outcome == "reject" and d.summary == "Invalid signature"
+
+
+async def test_verified_signatures_are_remembered_safely(gw: Gateway, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A token whose signature was verified is not verified again (a speed-up of ours), but its
+    claims are checked on every request and a changed credential verifies it anew."""
+    now = [float(NOW)]
+    monkeypatch.setattr(auth_common, "clock", lambda: now[0])
+    c, svc = gw.cfg()
+    consumer = c.consumer("cached")
+    secret = c.add("jwt_secrets", key="cache-key", secret="first-secret", consumer={"id": consumer["id"]})
+    c.plugin("jwt", {"claims_to_verify": ["exp"]}, route=c.route(svc, paths=["/cached"]))
+    await gw.load(c)
+    token = encode({"iss": "cache-key", "exp": NOW + 10}, "first-secret")
+    for _ in range(3):
+        assert (await gw.request("GET", "/cached", bearer(token))).status == 200
+    now[0] += 10
+    r = await gw.request("GET", "/cached", bearer(token))
+    assert r.status == 401 and r.json() == {"exp": "token expired"}
+    now[0] -= 10
+    secret["secret"] = "rotated-secret"
+    await gw.load(c)
+    r = await gw.request("GET", "/cached", bearer(token))
+    assert r.status == 401 and r.json() == {"message": "Invalid signature"}

@@ -361,3 +361,44 @@ async def test_api_schema(gw: CacheGateway) -> None:
     assert res.json()["fields"]["config"]["response_code"] == ["value should be between 100 and 900"]
     res = await gw.admin.post("/plugins", json={"name": PC, "config": {**base, "memory": {"dictionary_name": "nope"}}})
     assert res.status_code == 400 and res.json()["fields"]["@entity"] == ["missing shared dict 'nope'"]
+
+
+async def test_purge_leaves_other_instances(gw: CacheGateway) -> None:
+    """04-invalidations_spec.lua, "cache purge": "does not affect cache entries under other plugin
+    instances", and "propagates global purges" on one node. (Propagation to a second Kong node
+    through cluster events has no counterpart: a local runtime is a single node.)"""
+    inst = await load(gw, {"route-1.test": {}, "route-2.test": {}})
+    plugin1, plugin2 = inst["route-1.test"]["id"], inst["route-2.test"]["id"]
+    key1 = (await gw.get("route-1.test")).header("X-Cache-Key")
+    key2 = (await gw.get("route-2.test")).header("X-Cache-Key")
+    assert key1 != key2
+    assert (await gw.admin.delete(f"/proxy-cache/{plugin1}/caches/{key1}")).status_code == 204
+    assert (await gw.admin.get(f"/proxy-cache/{plugin1}/caches/{key1}")).status_code == 404
+    assert (await gw.admin.get(f"/proxy-cache/{plugin2}/caches/{key2}")).status_code == 200
+    assert (await gw.admin.delete("/proxy-cache/")).status_code == 204
+    assert (await gw.admin.get(f"/proxy-cache/{plugin2}/caches/{key2}")).status_code == 404
+
+
+async def test_hit_replays_repeated_headers(gw: CacheGateway) -> None:
+    """Not in Kong's spec: a hit sends the stored headers as the upstream sent them, a repeated
+    one (Set-Cookie) included, without the upstream's hop-by-hop headers."""
+    await load(gw, {"route-1.test": {}})
+    target = "/response-headers?Set-Cookie=a%3D1&Set-Cookie=b%3D2&X-Thing=x"
+    miss = await gw.get("route-1.test", target)
+    hit = await gw.get("route-1.test", target)
+    assert (status(miss), status(hit)) == ("Miss", "Hit")
+    assert hit.headers_all("Set-Cookie") == miss.headers_all("Set-Cookie") == ["a=1", "b=2"]
+    assert hit.header("X-Thing") == "x" and hit.header("Transfer-Encoding") is None
+    assert hit.header("Content-Length") == str(len(hit.body)) and hit.body == miss.body
+
+
+async def test_plugin_endpoints_are_admin_api_endpoints(gw: CacheGateway) -> None:
+    """A plugin's Admin API endpoints (PluginSpec.admin_routes) behave like the built-in ones:
+    listed by /endpoints, 405 for another verb, the Allow list on OPTIONS."""
+    listed = (await gw.admin.get("/endpoints")).json()["data"]
+    for template in ("/proxy-cache", "/proxy-cache/{cache_key}", "/proxy-cache/{plugin_id}/caches/{cache_key}"):
+        assert template in listed
+    res = await gw.admin.post("/proxy-cache", json={})
+    assert res.status_code == 405 and res.json() == {"message": "Method not allowed"}
+    res = await gw.admin.options("/proxy-cache/abc")
+    assert res.status_code == 204 and res.headers["Allow"] == "GET, HEAD, DELETE, OPTIONS"

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 import pytest
 import pytest_asyncio
 from e2e_plugin_support import Cfg, Gateway, Reply
@@ -53,7 +54,7 @@ class RrlGateway(Gateway):
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def gw(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[RrlGateway]:
     server = await app_server(Upstream().handle)
-    rt = await make_runtime(tmp_path_factory.mktemp("rrl"), "rrl", admin_listen=None)
+    rt = await make_runtime(tmp_path_factory.mktemp("rrl"), "rrl")
     g = RrlGateway(rt, server)
     g.clock = Clock()
     rt.services.shared_state(RRL)["clock"] = g.clock
@@ -296,3 +297,21 @@ async def test_fault_tolerance(gw: RrlGateway) -> None:
     assert r.status == 200 and r.header("x-ratelimit-limit-video-second") is None
     entry = gw.runtime.traffic.recent(1)[0]
     assert [(d.plugin, d.outcome) for d in entry.decisions] == [(RRL, "error")]
+
+
+async def test_admin_api(gw: RrlGateway) -> None:
+    """03-api_spec.lua, "POST": "errors on empty config", "accepts proper config and sets local
+    policy by default"."""
+    c, svc = gw.cfg()
+    route = c.route(svc, hosts=["test1.test"])
+    await gw.load(c)
+    async with httpx.AsyncClient(base_url=gw.runtime.admin_url or "", timeout=10) as admin:
+        res = await admin.post("/plugins", json={"name": RRL, "route": {"id": route["id"]}})
+        assert res.status_code == 400
+        assert res.json() == {"code": 2, "name": "schema violation",
+                              "fields": {"config": {"limits": "required field missing"}},
+                              "message": "schema violation (config.limits: required field missing)"}
+        res = await admin.post("/plugins", json={"name": RRL, "route": {"id": route["id"]},
+                                                 "config": {"limits": {"video": {"second": 10}}}})
+        assert res.status_code == 201
+        assert res.json()["config"]["limits"]["video"]["second"] == 10 and res.json()["config"]["policy"] == "local"

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import re
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from e2e_plugin_support import Cfg, Gateway, Reply
-from test_proxy_support import parse_response
+from test_proxy_support import echo_server, make_runtime, parse_response
 
 from konnect_desktop.runtime.dataplane import SERVER
 
@@ -291,3 +293,48 @@ async def test_bot_detection_global(gw: Gateway) -> None:
     for ua in (CHROME, HELLOWORLD, "curl/7.43.0"):
         assert (await gw.request("GET", "/request", [("User-Agent", ua)], host="bot.test")).status == 200
 
+
+
+# -- changes through the Admin API (integration / invalidation specs) -------------------------------
+async def test_changes_through_the_admin_api(tmp_path: Path) -> None:
+    """spec/03-plugins/14-request-termination/03-integration_spec.lua: "can be applied on a
+    consumer"; 45-redirect/03-integration_spec.lua: "can be applied on a consumer";
+    21-bot-detection/02-invalidations_spec.lua: "blocks a newly entered user-agent", "allows a newly
+    entered user-agent". Kong waits for the change to propagate; here the next request sees it."""
+    echo = await echo_server()
+    rt = await make_runtime(tmp_path, "admin-e2e")
+    gw = Gateway(rt, echo)
+    try:
+        c, svc = gw.cfg()
+        c.plugin("key-auth", {}, route=c.route(svc, hosts=["api1.request-termination.test"]))
+        bot_route = c.route(svc, hosts=["bot.test"])
+        bot = c.plugin("bot-detection", {}, route=bot_route)
+        c.plugin("key-auth", {}, route=c.route(svc, hosts=["api1.redirect.test"]))
+        bob = c.consumer("bob")
+        c.add("keyauth_credentials", key="kong", consumer={"id": bob["id"]})
+        await gw.load(c)
+        async with httpx.AsyncClient(base_url=rt.admin_url or "", timeout=10) as admin:
+            res = await admin.post("/plugins", json={"name": "request-termination", "consumer": {"id": bob["id"]}})
+            assert res.status_code == 201
+            r = await gw.request("GET", "/request", [("apikey", "kong")], host="api1.request-termination.test")
+            assert (r.status, r.json()) == (503, {"message": "Service unavailable"})
+            await admin.delete(f"/plugins/{res.json()['id']}")
+
+            res = await admin.post("/plugins", json={"name": "redirect", "consumer": {"id": bob["id"]},
+                                                     "config": {"location": "https://example.com/path?foo=bar"}})
+            assert res.status_code == 201
+            r = await gw.request("GET", "/request", [("apikey", "kong")], host="api1.redirect.test")
+            assert r.status == 301 and r.header("Location") == "https://example.com/path?foo=bar"
+
+            ua = [("User-Agent", "helloworld")]
+            assert (await gw.request("GET", "/request", ua, host="bot.test")).status == 200
+            res = await admin.patch(f"/plugins/{bot['id']}", json={"config": {"deny": ["helloworld"]}})
+            assert res.status_code == 200
+            assert (await gw.request("GET", "/request", ua, host="bot.test")).status == 403
+            fb = [("User-Agent", "facebookexternalhit/1.1")]
+            assert (await gw.request("GET", "/request", fb, host="bot.test")).status == 403
+            res = await admin.patch(f"/plugins/{bot['id']}", json={"config": {"allow": ["facebookexternalhit/1.1"]}})
+            assert res.status_code == 200
+            assert (await gw.request("GET", "/request", fb, host="bot.test")).status == 200
+    finally:
+        await gw.stop()

@@ -157,8 +157,9 @@ async def test_per_consumer(env: Env) -> None:
 
 
 async def test_upstream_health_metrics(env: Env) -> None:
-    """05-metrics_spec: kong_upstream_target_health with upstream_health_metrics on; there are
-    no active health checks locally, so targets are ``healthchecks_off``."""
+    """05-metrics_spec: kong_upstream_target_health with upstream_health_metrics on: a target of
+    an upstream without health checks is ``healthchecks_off``; with checks on, ``healthy`` or
+    ``unhealthy`` as the runtime's health registry has it."""
     def upstream(c: Cfg, svc: dict[str, Any], r: dict[str, Any]) -> None:
         u = c.upstream("my-upstream")
         c.target(u, f"127.0.0.1:{env.upstream.port}")
@@ -171,6 +172,18 @@ async def test_upstream_health_metrics(env: Env) -> None:
             f'state="healthchecks_off",subsystem="http"}} 1') in body
     assert (f'kong_upstream_target_health{{upstream="my-upstream",target="{t}",address="{t}",'
             f'state="healthy",subsystem="http"}} 0') in body
+
+    def checked(c: Cfg, svc: dict[str, Any], r: dict[str, Any]) -> None:
+        u = c.upstream("my-upstream", healthchecks={"passive": {"unhealthy": {"http_failures": 1}}})
+        c.target(u, f"127.0.0.1:{env.upstream.port}")
+
+    await env.load({"upstream_health_metrics": True}, extra=checked)
+    upstream_id = env.rt.store.get("upstreams", "my-upstream")["id"]
+    env.rt.health.set_health(upstream_id, "127.0.0.1", env.upstream.port, False)
+    _s, _c, body = await env.scrape()
+    assert (f'kong_upstream_target_health{{upstream="my-upstream",target="{t}",address="{t}",'
+            f'state="unhealthy",subsystem="http"}} 1') in body
+    env.rt.health.set_health(upstream_id, "127.0.0.1", env.upstream.port, True)
 
 
 async def test_histogram_render_and_label_escaping() -> None:

@@ -237,3 +237,35 @@ def test_usage_errors(tmp_path: Path, argv: list[str]) -> None:
     assert r.returncode == 2
     assert "usage" in r.stderr.lower()
     assert time.monotonic() - t0 < 30
+
+
+
+READY_TLS = re.compile(r"^Konnect Desktop gateway ready: proxy (http://127\.0\.0\.1:(\d+))  "
+                       r"https (https://127\.0\.0\.1:(\d+))  admin (http://127\.0\.0\.1:(\d+))$")
+
+
+def test_proxy_listen_tls_serves_https(tmp_path: Path) -> None:
+    """``gateway run --proxy-listen-tls HOST:PORT`` (Kong's ``proxy_listen ... ssl``): the ready
+    line names the HTTPS address; a client trusting the default certificate kept beside the store
+    talks HTTP/1.1 (ALPN) over TLS to the proxy."""
+    import socket
+    import ssl
+
+    db = tmp_path / "g.db"
+    p = gateway(tmp_path, "--proxy-listen-tls", "127.0.0.1:0", "--db", str(db))
+    try:
+        line = p.stdout.readline().rstrip("\n") if p.stdout else ""
+        m = READY_TLS.match(line)
+        assert m, (line, p.stderr.read() if p.stderr and p.poll() is not None else "")
+        ctx = ssl.create_default_context(cafile=str(tmp_path / "g.db.default-cert.pem"))
+        ctx.set_alpn_protocols(["http/1.1"])
+        with socket.create_connection(("127.0.0.1", int(m.group(4))), timeout=10) as raw:
+            with ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+                assert tls.selected_alpn_protocol() == "http/1.1"
+                tls.sendall(b"GET /nowhere-at-all HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+                data = b""
+                while chunk := tls.recv(65536):
+                    data += chunk
+        assert data.startswith(b"HTTP/1.1 404"), data[:200]
+    finally:
+        assert stop(p) == 0

@@ -257,7 +257,7 @@ async def test_a_buffering_response_plugin_takes_the_serving_task(rt, echo) -> N
 
 async def test_a_plugin_declining_its_synchronous_access_continues_on_the_serving_task(
         rt, redis_server: Any) -> None:  # noqa: F811
-    # rate-limiting with the redis policy must await Redis: access_sync declines, the serving
+    # rate-limiting with the redis policy must await Redis: its access returns the awaitable, the serving
     # task runs its access (once) and what follows
     echo = await echo_server()
     try:

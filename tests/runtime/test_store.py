@@ -64,12 +64,14 @@ def test_crud_every_table(store: Store, make: Factory, table: str) -> None:
     assert store.get(table, created["id"]) == replaced
 
     v = store.version
+    # what the gateway writes while serving (oauth2 tokens and codes) is no configuration change
+    bump = 0 if edef.runtime_data else 1
     assert store.delete(table, created["id"]) is True
-    assert store.version == v + 1
+    assert store.version == v + bump
     with pytest.raises(NotFound):
         store.get(table, created["id"])
     assert store.delete(table, created["id"]) is False  # idempotent, like DELETE's 204
-    assert store.version == v + 1  # ...and no change was committed
+    assert store.version == v + bump  # ...and no change was committed
 
 
 def test_insert_fills_defaults_and_keeps_given_id(store: Store) -> None:

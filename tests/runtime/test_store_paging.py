@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pem_fixture import CERT, KEY
 from test_store_support import Factory, new_store
 
 from konnect_desktop.model import DEPENDENCY_ORDER
@@ -198,7 +199,7 @@ def _config() -> dict[str, list[dict[str, Any]]]:
         "acls": [{"consumer": {"id": ids["consumer"]}, "group": "admins"}],
         "upstreams": [{"id": ids["up"], "name": "up.internal"}],
         "targets": [{"upstream": {"id": ids["up"]}, "target": "10.0.0.1:80"}],
-        "certificates": [{"id": ids["cert"], "cert": "C", "key": "K"}],
+        "certificates": [{"id": ids["cert"], "cert": CERT, "key": KEY}],
         "snis": [{"name": "a.example.com", "certificate": {"id": ids["cert"]}}],
         "vaults": [{"prefix": "env-vault", "name": "env"}],
     }

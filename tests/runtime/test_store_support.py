@@ -4,18 +4,15 @@ entity of any kind (creating its parents on the way)."""
 from __future__ import annotations
 
 import itertools
-import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pem_fixture import CERT, KEY, new_ca_cert
 
 from konnect_desktop import plugins
 from konnect_desktop.model import ENTITIES
 from konnect_desktop.runtime.store import Store
-
-CERT = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
-KEY = "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n"
 
 # Bundled plugins whose config is valid with defaults only, in order of preference.
 _DEFAULT_OK_PLUGINS = ("correlation-id", "cors", "key-auth", "response-transformer", "request-transformer")
@@ -91,6 +88,15 @@ class Factory:
             }[table]
             if "consumer" not in over:
                 base["consumer"] = ref("consumers")
+        elif table == "oauth2_credentials":
+            base = {"name": f"app-{n}", "redirect_uris": [f"http://app{n}.test/cb"]}
+            if "consumer" not in over:
+                base["consumer"] = ref("consumers")
+        elif table in ("oauth2_authorization_codes", "oauth2_tokens"):
+            # a token must say how long it lives (Kong: expires_in is required, no default)
+            base = {"expires_in": 7200} if table == "oauth2_tokens" else {}
+            if "credential" not in over:
+                base["credential"] = ref("oauth2_credentials")
         elif table == "upstreams":
             base = {"name": f"upstream-{n}.internal"}
         elif table == "targets":
@@ -104,7 +110,7 @@ class Factory:
             if "certificate" not in over:
                 base["certificate"] = ref("certificates")
         elif table == "ca_certificates":
-            base = {"cert": CERT, "cert_digest": uuid.uuid4().hex}
+            base = {"cert": new_ca_cert(f"CA {n}")}  # the digest is the certificate's: one CA each
         elif table == "vaults":
             base = {"prefix": f"vault-{n}x", "name": "env"}
         else:  # pragma: no cover

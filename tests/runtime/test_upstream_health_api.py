@@ -226,3 +226,39 @@ async def test_balancer_goes_around_an_unhealthy_target(tmp_path) -> None:
         await rt.stop()
         await a.stop()
         await b.stop()
+
+
+@pytest.mark.parametrize(("body", "fields"), [
+    ({"hash_on": "consumer", "hash_fallback": "consumer"},
+     {"@entity": ["failed conditional validation given value of field 'hash_on'"],
+      "hash_fallback": "expected one of: none, ip, header, cookie, path, query_arg, uri_capture"}),
+    ({"hash_on": "header", "hash_fallback": "header", "hash_on_header": "headername",
+      "hash_fallback_header": "headername"},
+     {"@entity": ["values of these fields must be distinct: 'hash_on_header', 'hash_fallback_header'"]}),
+    ({"hash_on": "cookie", "hash_on_cookie": "cookiename", "hash_fallback": "header", "hash_fallback_header": "Cool-Header"},
+     {"@entity": ["failed conditional validation given value of field 'hash_on'"], "hash_fallback": "expected one of: none"}),
+    ({"hash_on": "header", "hash_fallback": "header", "hash_fallback_header": "HeaderName"},
+     {"@entity": ["failed conditional validation given value of field 'hash_on'"], "hash_on_header": "required field missing"}),
+    ({"hash_on": "consumer", "hash_fallback": "header"},
+     {"@entity": ["failed conditional validation given value of field 'hash_fallback'"],
+      "hash_fallback_header": "required field missing"}),
+    ({"hash_on": "query_arg"},
+     {"@entity": ["failed conditional validation given value of field 'hash_on'"], "hash_on_query_arg": "required field missing"}),
+    ({"hash_on": "header", "hash_fallback": "consumer", "hash_on_header": "not a <> valid <> header name"},
+     {"hash_on_header": "bad header name 'not a <> valid <> header name', allowed characters are A-Z, a-z, 0-9, '_', and '-'"}),
+    ({"hash_on": "consumer", "hash_fallback": "header", "hash_fallback_header": "not a <> valid <> header name"},
+     {"hash_fallback_header": "bad header name 'not a <> valid <> header name', allowed characters are A-Z, a-z, 0-9, '_', and '-'"}),
+])
+async def test_upstream_hash_checks(api, body, fields) -> None:
+    """07-upstreams_routes_spec.lua "POST ... handles invalid input": Kong's entity checks on the
+    hashing fields, word for word."""
+    got = await _ok(await api.post("/upstreams", json={"name": "my.upstream", **body}), 400)
+    assert got["fields"] == fields
+
+
+async def test_hash_on_implies_consistent_hashing(api) -> None:
+    """Kong's shorthand: setting hash_on (without an algorithm) selects consistent-hashing."""
+    up = await _ok(await api.post("/upstreams", json={"name": "h", "hash_on": "ip"}), 201)
+    assert up["algorithm"] == "consistent-hashing"
+    up = await _ok(await api.post("/upstreams", json={"name": "lc", "algorithm": "least-connections"}), 201)
+    assert (up["algorithm"], up["hash_on"]) == ("least-connections", "none")

@@ -68,6 +68,9 @@ def test_main_window_pages_shortcuts_and_status(qtbot: Any, arun: Any, session: 
     assert f"runtime group: {conn.name}" in win.status_group.text()
     assert "running" in win.runtime_status.text()  # a word, not only a colour
     assert rt.proxy_url in win.runtime_addresses.text()
+    # the HTTPS listener is on by default (a free port), its address next to the HTTP one
+    assert rt.proxy_tls_url and rt.proxy_tls_url.startswith("https://127.0.0.1:")
+    assert f"https {rt.proxy_tls_url}" in win.runtime_addresses.text()
     # stop from the status bar
     win.toggle_runtime()
     qtbot.waitUntil(lambda: session.runtime_state(conn.name) == "stopped", timeout=15000)

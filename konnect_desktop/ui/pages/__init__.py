@@ -26,6 +26,7 @@ class PageSpec:
 PAGES: list[PageSpec] = [
     PageSpec("runtimes", "Runtime Manager", "runtime_manager", "RuntimeManagerPage"),
     PageSpec("services", "Service Hub", "service_hub", "ServiceHubPage"),
+    PageSpec("products", "Products", "products", "ProductsPage"),  # API catalog + Dev Portal
     PageSpec("consumers", "Consumers", "consumers", "ConsumersPage"),
     PageSpec("plugins", "Plugins", "plugins", "PluginsPage"),
     PageSpec("upstreams", "Upstreams", "upstreams", "UpstreamsPage"),
@@ -34,6 +35,7 @@ PAGES: list[PageSpec] = [
     PageSpec("console", "Request Console", "request_console", "RequestConsolePage"),
     PageSpec("traffic", "Traffic", "traffic", "TrafficPage"),
     PageSpec("replication", "Replication", "replication", "ReplicationPage"),
+    PageSpec("certificates", "Certificates", "certificates", "CertificatesPage"),
 ]
 
 

@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 )
 
 from ...credentials import mask
+from ...runtime import registration
 from ..entity_editor import EntityEditor
 from ..forms import FormContext
 from ..models import Column, EntityFilterProxy, EntityTableModel, load_entities
@@ -327,40 +328,22 @@ class RegisterApplicationDialog(QDialog):
 
 async def register_application(session: Session, name: str, service_id: str | None, group_ids: list[str],
                                acl_group: str | None, *, protect: bool = False) -> dict[str, Any]:
-    """Consumer + key + memberships (+ ACL group); with ``protect``, key-auth on the service when
-    no key-auth plugin applies to it yet, so the key is what lets requests through. On failure,
-    what was made here is removed again (the consumer's key and memberships go with it), so
-    nothing half-done is left behind. ``request`` in the result is a ready-to-paste curl line."""
-    tags = ["app"] + ([f"service-{service_id[:8]}"] if service_id else [])
-    plugin = None
-    if protect and service_id:
-        plugins = await session.require_cp().list_all("plugins")
-        if not any(p.get("name") == "key-auth" and (p.get("service") or {}).get("id") == service_id
-                   and not p.get("route") and not p.get("consumer") for p in plugins):
-            plugin = await session.create("plugins", {"name": "key-auth", "service": {"id": service_id}, "tags": tags})
+    """Consumer + key + memberships (+ ACL group) through the session's control plane -- the same
+    code the Dev Portal's approvals run (``runtime.registration``); with ``protect``, key-auth on
+    the service when no key-auth plugin applies to it yet, so the key is what lets requests
+    through. All or nothing: on failure what was made here is removed again. ``request`` in the
+    result is a ready-to-paste curl line."""
+    cp = session.require_cp()
+    result = await registration.register_application(cp, name, service_id, group_ids, acl_group, protect=protect)
     try:
-        consumer = await session.create("consumers", {"username": name, "tags": tags})
+        result["request"] = await _request_line(session, service_id, result["key"]["key"], result["plugin"])
     except BaseException:
-        if plugin is not None:
-            await session.delete("plugins", plugin["id"])
+        await registration.unregister(cp, result)
         raise
-    try:
-        key = await session.create("keyauth_credentials", {"consumer": {"id": consumer["id"]}, "tags": tags})
-        cp = session.cp
-        assert cp is not None
-        for gid in group_ids:
-            await cp.add_consumer_to_group(gid, consumer["id"])
-        acl = None
-        if acl_group:
-            acl = await session.create("acls", {"consumer": {"id": consumer["id"]}, "group": acl_group})
-        request = await _request_line(session, service_id, key["key"], plugin)
-    except BaseException:
-        await session.delete("consumers", consumer["id"])
-        if plugin is not None:
-            await session.delete("plugins", plugin["id"])
-        raise
-    session.sig_data_changed.emit("consumer_group_consumers")
-    return {"consumer": consumer, "key": key, "groups": group_ids, "acl": acl, "plugin": plugin, "request": request}
+    finally:
+        for table in ("plugins", "consumers", "keyauth_credentials", "acls", "consumer_group_consumers"):
+            session.sig_data_changed.emit(table)
+    return result
 
 
 async def _request_line(session: Session, service_id: str | None, key: str, plugin: dict[str, Any] | None) -> str:

@@ -48,6 +48,7 @@ from ...console.request import METHODS, RequestSpec, query_pairs, set_query
 from ...console.sender import Exchange, Sender, SendError
 from ..console.auth_editor import AuthEditor
 from ..console.burst_chart import BurstPanel
+from ..console.collection_panel import CollectionPanel
 from ..console.editors import BodyEditor, EnvironmentEditor, KeyValueTable
 from ..console.history_panel import HistoryPanel
 from ..console.insight_panel import InsightPanel
@@ -190,7 +191,15 @@ class RequestConsolePage(Page):
         self.split = split
         self._split_fitted = False
         self.bottom.currentChanged.connect(lambda _i: self._bottom_changed(split))
-        self.body.addWidget(split, 1)
+        # the collection tree sits beside the editor (its own module: console/collection_panel.py)
+        self.collections = CollectionPanel(self)
+        beside = QSplitter(Qt.Orientation.Horizontal)
+        beside.addWidget(self.collections)
+        beside.addWidget(split)
+        beside.setStretchFactor(0, 0)
+        beside.setStretchFactor(1, 1)
+        beside.setSizes([360, 920])
+        self.body.addWidget(beside, 1)
 
         self.url.textEdited.connect(self._url_edited)
         self.url.textChanged.connect(self._url_changed)
@@ -509,6 +518,9 @@ class RequestConsolePage(Page):
             self._note("Copied as cURL with secrets: handle the clipboard with care.")
 
         self.runner.run(full(), label="Preparing cURL", key="curl", on_done=done)
+
+    def set_collection_note(self, text: str) -> None:
+        self._note(text)
 
     def _bottom_changed(self, split: QSplitter) -> None:
         """Burst gets the height its chart needs; back on History the response gets it back."""

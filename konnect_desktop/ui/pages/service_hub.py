@@ -36,6 +36,7 @@ from ..models import (
     load_entities,
     relative_time,
 )
+from ..openapi_import import OpenAPIImportDialog, open_dialog
 from ..plugin_panel import PluginPanel
 from ..service_url import ServiceUrlRow
 from ..session import Session
@@ -299,6 +300,11 @@ class ServiceHubPage(Page):
         self.header.addWidget(self.search)
         self.header.addWidget(self.tag)
         self.header.addWidget(self.new_button)
+        self.openapi_button = QPushButton("OpenAPI…")
+        self.openapi_button.setAccessibleName("Import OpenAPI")
+        self.openapi_button.setToolTip("Import OpenAPI: services and routes from an OpenAPI 3 file, previewed before they are applied")
+        self.openapi_button.clicked.connect(lambda: self.import_openapi())
+        self.header.addWidget(self.openapi_button)
 
         self.model = EntityTableModel([
             Column("name", "name"),
@@ -366,6 +372,13 @@ class ServiceHubPage(Page):
         self.proxy.modelReset.connect(self._update_count)
         self.proxy.layoutChanged.connect(self._update_count)
         session.sig_data_changed.connect(self._data_changed)
+
+    def import_openapi(self) -> OpenAPIImportDialog:
+        """The import dialog (ui/openapi_import.py); applied entities reach this list through
+        ``sig_data_changed``."""
+        dlg = open_dialog(self.session, self)
+        dlg.sig_applied.connect(lambda _report: self.refresh())  # this page is visible: reload now
+        return dlg
 
     # -- loading ---------------------------------------------------------------------------------
     def clear_view(self) -> None:

@@ -1,0 +1,139 @@
+"""The one request pipeline (runtime/exchange.py), through real sockets: what its design
+promises beyond the answers the other proxy tests check.
+
+* The exchange enters a coroutine only when a step must wait: four plugins whose access phases
+  are plain calls, on a kept-alive upstream connection, never hand a step to the serving task;
+  a plugin whose access returns an awaitable hands exactly one.
+* Plugin chains are resolved when the snapshot is built (a consumer's on its first request) and
+  kept (typed ``ChainEntry``).
+* A ``RequestContext``'s headers are built only when a plugin reads them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from test_proxy_plugin_lane import KEY, KeepAlive, consumer_cfg
+from test_proxy_support import Cfg, make_runtime, port_of
+
+from konnect_desktop.runtime import http1
+from konnect_desktop.runtime.config_view import ChainEntry
+from konnect_desktop.runtime.request_views import LazyParts
+
+
+@pytest.fixture
+async def rt(tmp_path):
+    runtime = await make_runtime(tmp_path, admin_listen=None)
+    yield runtime
+    await runtime.stop()
+
+
+@pytest.fixture
+def spawns(monkeypatch) -> list[Any]:
+    """Every step an exchange hands to a connection's serving task."""
+    seen: list[Any] = []
+    real = http1.ClientConnection.spawn
+
+    def spawn(self, step):  # noqa: ANN001, ANN202
+        seen.append(step)
+        return real(self, step)
+
+    monkeypatch.setattr(http1.ClientConnection, "spawn", spawn)
+    return seen
+
+
+async def _four_plugins(rt, echo) -> dict[str, Any]:
+    cfg = Cfg()
+    route = cfg.route(cfg.service(port=echo.port), paths=["/p"])
+    consumer_cfg(cfg)
+    cfg.plugin("key-auth", {}, route=route)
+    cfg.plugin("acl", {"allow": ["lane"]}, route=route)
+    cfg.plugin("rate-limiting", {"minute": 1000, "policy": "local"}, route=route)
+    cfg.plugin("request-transformer", {"add": {"headers": ["X-Added:1"]}}, route=route)
+    await rt.load_config(cfg.config())
+    return route
+
+
+async def test_plain_call_plugins_never_enter_a_coroutine(rt, echo, spawns) -> None:
+    await _four_plugins(rt, echo)
+    c = await KeepAlive.open(port_of(rt.proxy_url))
+    try:
+        c.send("/p", {"apikey": KEY})  # the first one connects upstream (that step waits)
+        assert (await c.response()).status == 200
+        before = len(spawns)
+        for _ in range(5):
+            c.send("/p", {"apikey": KEY})
+            r = await c.response()
+            assert r.status == 200 and r.json()["headers"]["x-added"] == "1"
+        assert len(spawns) == before  # access, balancer, send, response, log: all plain calls
+    finally:
+        c.writer.close()
+
+
+async def test_an_awaitable_access_hands_over_one_step(rt, echo, spawns) -> None:
+    """request-transformer with a body rule must read the body: its access returns the
+    coroutine that does, and only that step (then the rest of the chain) runs on the task."""
+    cfg = Cfg()
+    route = cfg.route(cfg.service(port=echo.port), paths=["/b"])
+    cfg.plugin("request-transformer", {"add": {"body": ["b:2"]}}, route=route)
+    await rt.load_config(cfg.config())
+    c = await KeepAlive.open(port_of(rt.proxy_url))
+    try:
+        body = b"a=1"
+        c.writer.write(b"POST /b HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+                       b"Content-Length: 3\r\n\r\n" + body)
+        assert (await c.response()).status == 200
+        spawns.clear()
+        c.writer.write(b"POST /b HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+                       b"Content-Length: 3\r\n\r\n" + body)
+        r = await c.response()
+        assert r.json()["form"] == {"a": "1", "b": "2"}
+        assert len(spawns) == 1
+    finally:
+        c.writer.close()
+
+
+async def test_chains_are_resolved_once_per_combination(rt, echo) -> None:
+    route = await _four_plugins(rt, echo)
+    snap = rt.proxy.snapshot
+    key = (route["id"], route["service"]["id"], None)
+    assert key in snap._chains  # resolved when the snapshot was built, before any request
+    chain = snap.chain(*key)
+    assert [e.name for e in chain if e is not None] == ["key-auth", "acl", "rate-limiting", "request-transformer"]
+    assert all(isinstance(e, ChainEntry) for e in chain if e is not None)
+    assert snap.chain(route["id"], route["service"]["id"], None) is chain  # memoised, not rebuilt
+    rl = next(e for e in chain if e is not None and e.name == "rate-limiting")
+    assert rl.access and rl.header_filter and not rl.buffers_response
+
+
+async def test_headers_are_built_only_when_a_plugin_reads_them(rt, echo, monkeypatch) -> None:
+    built: list[str] = []
+    real = LazyParts.headers
+
+    def headers(self):  # noqa: ANN001, ANN202
+        built.append(self.request_path)
+        return real(self)
+
+    monkeypatch.setattr(LazyParts, "headers", headers)
+    cfg = Cfg()
+    svc = cfg.service(port=echo.port)
+    quiet = cfg.route(svc, paths=["/quiet"])
+    reads = cfg.route(svc, paths=["/reads"])
+    cfg.plugin("rate-limiting", {"minute": 1000, "policy": "local"}, route=quiet)  # by client IP
+    cfg.plugin("request-transformer", {"add": {"headers": ["X-Added:1"]}}, route=reads)
+    await rt.load_config(cfg.config())
+    c = await KeepAlive.open(port_of(rt.proxy_url))
+    try:
+        c.send("/quiet", {"X-Mine": "kept"})
+        r = await c.response()
+        assert r.status == 200 and r.json()["headers"]["x-mine"] == "kept"
+        assert r.header("x-ratelimit-limit-minute") == "1000"
+        c.send("/reads")
+        r = await c.response()
+        assert r.json()["headers"]["x-added"] == "1"
+    finally:
+        c.writer.close()
+    await asyncio.sleep(0)
+    assert built == ["/reads"]
