@@ -204,3 +204,10 @@ def test_every_page_at_1280x720_shows_its_labels_and_buttons_whole(qtbot: Any, a
     QApplication.processEvents()
     assert console.response.height() >= 180  # back on History, the response has its room again
     arun(console.aclose())
+
+
+def test_each_page_is_listed_once() -> None:
+    """A page listed twice (a merge of two branches adding it) shows two sidebar entries."""
+    ids = [p.id for p in PAGES]
+    titles = [p.title for p in PAGES]
+    assert len(ids) == len(set(ids)) and len(titles) == len(set(titles)), ids

@@ -35,7 +35,6 @@ PAGES: list[PageSpec] = [
     PageSpec("console", "Request Console", "request_console", "RequestConsolePage"),
     PageSpec("traffic", "Traffic", "traffic", "TrafficPage"),
     PageSpec("replication", "Replication", "replication", "ReplicationPage"),
-    PageSpec("certificates", "Certificates", "certificates", "CertificatesPage"),
 ]
 
 
