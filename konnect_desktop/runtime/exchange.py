@@ -98,14 +98,17 @@ class Exchange:
 
     __slots__ = ("srv", "conn", "req", "snap", "t0", "rid", "entry", "match", "service", "params", "ctx",
                  "chain", "ran", "path", "qs", "host_header", "up", "state", "sink", "t_sent", "tries",
-                 "reused", "stream", "body", "head", "peer", "resp", "finished", "upstream_host")
+                 "reused", "stream", "body", "head", "peer", "resp", "finished", "upstream_host", "at")
 
     def __init__(self, srv: ProxyServer, conn: ClientConnection, req: Request) -> None:
         self.srv = srv
         self.conn = conn
         self.req = req
         self.ctx: RequestContext | None = None
-        self.ran: Any = _NO_PHASES  # the chain entries whose access phase ran (a list once one did)
+        # the chain entries collected for the response and log phases (Kong's collecting
+        # iterator): those reached by the access loop, plus — after an early answer — the rest
+        self.ran: Any = _NO_PHASES
+        self.at = 0  # the chain index the access loop is at
         self.up: UpstreamConnection | None = None
         self.state = _WAITING
         self.tries = 0
@@ -167,12 +170,17 @@ class Exchange:
             entry.service = service = match.service
             if match.redirect_status:
                 raise https_redirect(match.redirect_status, host_header, target)
-            if service is None:
-                raise no_service()
             self.service = service
-            self.params = params = service_params(snap.cache, service)
-            self.upstream_host = host_header if route.get("preserve_host") else params.host_line
-            chain = snap.chain(route.get("id"), service.get("id"), None) if snap.names else ()
+            if service is None:
+                # a route without a service: its plugins still run (request-termination may
+                # answer), then Kong's 503 (kong/init.lua, Kong.access)
+                sid = None
+                self.upstream_host = host_header
+            else:
+                sid = service.get("id")
+                self.params = params = service_params(snap.cache, service)
+                self.upstream_host = host_header if route.get("preserve_host") else params.host_line
+            chain = snap.chain(route.get("id"), sid, None) if snap.names else ()
             if chain:
                 self.chain = chain
                 self.ran = []
@@ -185,6 +193,8 @@ class Exchange:
                     ctx.body_reader = req.body.read_all
                 self._access(0, None)
                 return
+            if service is None:
+                raise no_service()
             self.balancer()
         except Exception as exc:
             self.fail(exc)
@@ -199,12 +209,13 @@ class Exchange:
         chain = self.chain
         cid = None
         for i in range(start, len(names)):
+            self.at = i
             consumer = ctx.consumer
             if consumer is not None:  # a consumer identified: its own plugin instances apply
                 ccid = consumer.get("id")
                 if ccid != cid:
                     cid = ccid
-                    chain = self.chain = self.snap.chain(self.match.route.get("id"), self.service.get("id"), cid)
+                    chain = self.chain = self._chain_for(cid)
             e = chain[i] if chain else None
             if e is None:
                 continue
@@ -220,8 +231,31 @@ class Exchange:
             if waiting is not None:
                 self.conn.spawn(lambda i=i, waiting=waiting: self._access_wait(i, waiting))
                 return
+        self.at = len(names)
         self.entry.consumer = ctx.consumer
+        if self.service is None:
+            raise no_service()
         self.balancer()
+
+    def _chain_for(self, consumer_id: str | None) -> Any:
+        service = self.service
+        return self.snap.chain(self.match.route.get("id"), service.get("id") if service else None, consumer_id)
+
+    def _collect_rest(self) -> None:
+        """The access loop stopped early (an answer, an error): the plugins after it still apply
+        to the request, and their header_filter / body_filter / log phases run for the answer
+        (kong/init.lua ``execute_collecting_plugins_iterator``: it goes on collecting every
+        plugin, running no more access phases, once a response is delayed)."""
+        ctx = self.ctx
+        start = self.at + 1
+        n = len(self.snap.names)
+        if ctx is None or start >= n:
+            return
+        self.at = n
+        consumer = ctx.consumer
+        chain = self._chain_for(consumer.get("id")) if consumer is not None else self.chain
+        if chain:
+            self.ran.extend([e for e in chain[start:] if e is not None])
 
     async def _access_wait(self, i: int, waiting: Awaitable[None]) -> None:
         try:
@@ -521,6 +555,8 @@ class Exchange:
         if isinstance(exc, BodyTooLarge):
             req.keep_alive = False
             exc = too_large()
+        if self.ctx is not None:
+            self._collect_rest()
         if isinstance(exc, ProxyExit):
             entry.error = exc.error
             self.resp = cr.local_response(self.conn, req, self.rid, exc.status, exc.message, exc.headers, entry,
