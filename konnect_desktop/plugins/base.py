@@ -189,18 +189,26 @@ class RuntimeServices(Protocol):
 
 
 class PluginExit(Exception):
-    """Raised by a handler to answer the client directly (Kong's ``kong.response.exit``)."""
+    """Raised by a handler to answer the client directly (Kong's ``kong.response.exit``).
+
+    ``proxied``: the answer stands for a proxied response (a proxy-cache hit: Kong's plugin
+    sets ``ngx.ctx.KONG_PROXIED`` before exiting), so it carries the proxied response's
+    headers — ``X-Kong-Proxy-Latency`` / ``X-Kong-Upstream-Latency`` and ``Via`` — instead of
+    ``X-Kong-Response-Latency``; the log still names its source ``exit``."""
 
     def __init__(
         self,
         status: int,
         body: dict[str, Any] | bytes | str | None = None,
         headers: dict[str, str] | None = None,
+        *,
+        proxied: bool = False,
     ) -> None:
         super().__init__(status)
         self.status = status
         self.body = body
         self.headers = dict(headers or {})
+        self.proxied = proxied
 
 
 @dataclass(slots=True)

@@ -172,7 +172,12 @@ def plugin_exit(conn: ClientConnection, req: Request, ctx: RequestContext, ran: 
         h[k] = v
     resp = ResponseContext(ex.status, h, payload)
     response_phases(ctx, ran, resp)
-    send_buffered(conn, req, resp.status, resp.headers, resp.body or b"", ctx.request_id, latency_ms, entry)
+    # a proxied answer (a cache hit) gets the proxied response's latency headers; Kong's
+    # waiting time is from the end of access to the header filters: none here
+    lat = (latency_ms, 0.0) if ex.proxied else None
+    if lat is not None:
+        entry.proxy_latency, entry.upstream_latency = lat
+    send_buffered(conn, req, resp.status, resp.headers, resp.body or b"", ctx.request_id, latency_ms, entry, lat)
     return resp
 
 
