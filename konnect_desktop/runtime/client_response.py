@@ -68,11 +68,14 @@ def response_phases(ctx: RequestContext, ran: Sequence[ChainEntry], resp: Respon
                     log.exception("plugin %s failed in body_filter", e.name)
 
 
-def log_phase(ctx: RequestContext, ran: Sequence[ChainEntry], resp: ResponseContext | None, status: int) -> None:
-    if resp is None:
-        resp = ResponseContext(status, CIMultiDict())
+def log_phase(ctx: RequestContext, ran: Sequence[ChainEntry], make_resp: Callable[[], ResponseContext]) -> None:
+    """The log phases of the plugins collected; ``make_resp`` builds what they read (the
+    response head, ``Served``) for the first of them, so a chain without loggers pays nothing."""
+    resp: ResponseContext | None = None
     for e in ran:
         if e.log:
+            if resp is None:
+                resp = make_resp()
             try:
                 e.handler.log(ctx, resp)
             except Exception:
@@ -117,8 +120,10 @@ def send_buffered(conn: ClientConnection, req: Request, status: int, headers: CI
         out.append(body)
     entry.status = status
     entry.response_headers = logged_head(out[0], lines, headers)
+    data = b"".join(out)
+    entry.bytes_sent = len(data)
     if conn.transport is not None and not conn.closed:
-        conn.transport.write(b"".join(out))
+        conn.transport.write(data)
 
 
 def local_response(conn: ClientConnection, req: Request, rid: str, status: int, message: str,
@@ -150,8 +155,10 @@ def local_response(conn: ClientConnection, req: Request, rid: str, status: int, 
     out += (b"Content-Length: %d\r\n\r\n" % len(body), b"" if req.method == "HEAD" else body)
     entry.status = status
     entry.response_headers = headers
+    data = b"".join(out)
+    entry.bytes_sent = len(data)
     if conn.transport is not None and not conn.closed:
-        conn.transport.write(b"".join(out))
+        conn.transport.write(data)
     return None
 
 
@@ -261,9 +268,13 @@ def relay_head(conn: ClientConnection, req: Request, up: UpstreamConnection, ctx
             out.append(b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body) if body else b"0\r\n\r\n")
         elif mode:
             out.append(body)
-        write(b"".join(out))
+        data = b"".join(out)
+        entry.bytes_sent = len(data)
+        write(data)
         return None, resp
-    write(b"".join(out))
+    data = b"".join(out)
+    entry.bytes_sent = len(data)  # (the exchange adds the body's bytes when it is relayed)
+    write(data)
     return body_sink(write, mode == 2), resp
 
 

@@ -35,6 +35,7 @@ from ..plugins.base import (
     PluginExit,
     RequestContext,
     ResponseContext,
+    Served,
     encode_args,
 )
 from . import client_response as cr
@@ -98,7 +99,8 @@ class Exchange:
 
     __slots__ = ("srv", "conn", "req", "snap", "t0", "rid", "entry", "match", "service", "params", "ctx",
                  "chain", "ran", "path", "qs", "host_header", "up", "state", "sink", "t_sent", "tries",
-                 "reused", "stream", "body", "head", "peer", "resp", "finished", "upstream_host", "at")
+                 "reused", "stream", "body", "head", "peer", "resp", "finished", "upstream_host", "at",
+                 "up_status", "source", "answered_ms")
 
     def __init__(self, srv: ProxyServer, conn: ClientConnection, req: Request) -> None:
         self.srv = srv
@@ -120,6 +122,9 @@ class Exchange:
         self.body: bytes | None = None
         self.sink: Any = None
         self.reused = False
+        self.up_status = 0  # the upstream's status (0: none answered)
+        self.source: str | None = None  # who answered when not the upstream: "exit" | "error"
+        self.answered_ms = 0.0  # when the proxy or a plugin answered itself (Kong's response latency)
 
     # -- rewrite ----------------------------------------------------------------------------------
     def start(self) -> None:
@@ -184,10 +189,13 @@ class Exchange:
             if chain:
                 self.chain = chain
                 self.ran = []
+                # (started_at is the request's arrival, the instant t0 measures latencies from,
+                # as Kong's start time and KONG_PROCESSING_START are one)
                 self.ctx = ctx = RequestContext(
                     self.rid, self.conn.client_ip, None, req.method, match.upstream_path, None, None, route,
                     service, snap.view, srv.services,
                     dict(match.uri_captures) if match.uri_captures else None,
+                    started_at=_time.time() - (srv.loop.time() - self.t0),
                     lazy=LazyParts(req, self.conn, match.request_path, self.qs, host_header, self.upstream_host))
                 if req.body is not None:
                     ctx.body_reader = req.body.read_all
@@ -415,11 +423,13 @@ class Exchange:
             if state == _RELAYING:
                 if up.complete:
                     self.state = _DONE
+                    self.entry.bytes_sent += up.body_bytes  # type: ignore[operator]
                     if getattr(self.sink, "chunked", False) and not self.conn.closed and self.conn.transport:
                         self.conn.transport.write(b"0\r\n\r\n")
                     self.finish()
                 elif up.error is not None:
                     self.state = _DONE
+                    self.entry.bytes_sent += up.body_bytes  # type: ignore[operator]
                     self.entry.error = f"upstream {up.error.kind} during body ({up.error.detail})"
                     self._cut()
             elif state == _BUFFERING:
@@ -452,6 +462,7 @@ class Exchange:
 
     def _response_head(self, up: UpstreamConnection) -> None:
         entry, req = self.entry, self.req
+        self.up_status = up.status
         t_hdr = self.srv.loop.time()
         lat = ((self.t_sent - self.t0) * 1000.0, (t_hdr - self.t_sent) * 1000.0)
         entry.proxy_latency, entry.upstream_latency = lat
@@ -522,6 +533,7 @@ class Exchange:
             t_sent = loop.time()
             status, rh, payload = echo_response(entry.upstream_method or req.method, entry.upstream_target or "/",
                                                 pairs, data, self.conn.client_ip, body_size=size)
+            self.up_status = status
             lat = ((t_sent - self.t0) * 1000.0, (loop.time() - t_sent) * 1000.0)
             entry.proxy_latency, entry.upstream_latency = lat
             h = CIMultiDict(rh)
@@ -559,11 +571,15 @@ class Exchange:
             self._collect_rest()
         if isinstance(exc, ProxyExit):
             entry.error = exc.error
+            self.source = exc.source
+            self.answered_ms = ms = self._ms()
             self.resp = cr.local_response(self.conn, req, self.rid, exc.status, exc.message, exc.headers, entry,
-                                          self._ms(), self.ctx, self.ran, body=exc.body)
+                                          ms, self.ctx, self.ran, body=exc.body)
         elif isinstance(exc, PluginExit) and self.ctx is not None:
             entry.consumer = self.ctx.consumer
-            self.resp = cr.plugin_exit(self.conn, req, self.ctx, self.ran, exc, entry, self._ms())
+            self.source = "exit"
+            self.answered_ms = ms = self._ms()
+            self.resp = cr.plugin_exit(self.conn, req, self.ctx, self.ran, exc, entry, ms)
         elif isinstance(exc, ConnectionError):
             req.keep_alive = False
             entry.error = "client closed the connection"
@@ -603,7 +619,7 @@ class Exchange:
         if ctx is not None:
             entry.decisions = ctx.decisions
             if self.ran:
-                cr.log_phase(ctx, self.ran, self.resp, entry.status)
+                cr.log_phase(ctx, self.ran, self._log_response)
         srv = self.srv
         now = srv.loop.time()
         entry.total_latency = (now - self.t0) * 1000.0
@@ -614,6 +630,38 @@ class Exchange:
 
     def _ms(self) -> float:
         return (self.srv.loop.time() - self.t0) * 1000.0
+
+    # -- what the log phase reads -------------------------------------------------------------------
+    def _log_response(self) -> ResponseContext:
+        """The response as the loggers see it: the one the plugins' filters saw, or else the
+        upstream's head passed through as bytes, parsed now (only a chain with a log phase gets
+        here); with ``Served``, what the proxy measured."""
+        entry = self.entry
+        resp = self.resp
+        if resp is None:
+            raw = entry.response_headers
+            self.resp = resp = ResponseContext(
+                entry.status, cr.response_multidict(raw) if isinstance(raw, bytes) else CIMultiDict())
+        resp.served = self._served()
+        return resp
+
+    def _served(self) -> Served:
+        """Kong's figures for its log serializer (kong/pdk/log.lua): ``latencies.kong`` is
+        KONG_PROXY_LATENCY (arrival → request sent) or, for an answer of Kong's own or a plugin's,
+        KONG_RESPONSE_LATENCY; ``latencies.proxy`` the upstream's waiting time; ``$request_length``
+        and ``$bytes_sent``; ``$upstream_status``; the balancer's try; the answer's source."""
+        entry, req = self.entry, self.req
+        size = len(req.method) + len(req.target) + 14  # "METHOD target HTTP/1.1\r\n" + the blank line
+        for k, v in req.headers:
+            size += len(k) + len(v) + 4
+        if req.body is not None:
+            size += req.body.total
+        kong_ms = entry.proxy_latency if entry.proxy_latency is not None else (
+            self.answered_ms if self.source is not None else None)
+        peer = self.peer
+        tries = [{"ip": peer.host, "port": peer.port, "balancer_latency": 0}] if peer is not None else None
+        return Served(kong_ms, entry.upstream_latency, size, entry.bytes_sent, self.up_status or None,
+                      self.source or "service", tries)
 
 
 def _plugin_failed(ctx: RequestContext, name: str, exc: Exception) -> ProxyExit:
