@@ -191,6 +191,8 @@ class RuntimeServices(Protocol):
 class PluginExit(Exception):
     """Raised by a handler to answer the client directly (Kong's ``kong.response.exit``).
 
+    ``headers``: a value may be a list of values, each sent as its own header line (Kong's
+    ``kong.response.exit`` takes a table of strings: several ``Set-Cookie``, say).
     ``proxied``: the answer stands for a proxied response (a proxy-cache hit: Kong's plugin
     sets ``ngx.ctx.KONG_PROXIED`` before exiting), so it carries the proxied response's
     headers — ``X-Kong-Proxy-Latency`` / ``X-Kong-Upstream-Latency`` and ``Via`` — instead of
@@ -200,7 +202,7 @@ class PluginExit(Exception):
         self,
         status: int,
         body: dict[str, Any] | bytes | str | None = None,
-        headers: dict[str, str] | None = None,
+        headers: Mapping[str, str | list[str]] | None = None,
         *,
         proxied: bool = False,
     ) -> None:

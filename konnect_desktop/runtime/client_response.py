@@ -176,7 +176,11 @@ def plugin_exit(conn: ClientConnection, req: Request, ctx: RequestContext, ran: 
         payload = body or b""
     apply_response_headers(h, ctx._response_headers)
     for k, v in ex.headers.items():
-        h[k] = v
+        if isinstance(v, list | tuple):  # one header line per value
+            h.popall(k, None)
+            h.extend([(k, str(x)) for x in v])
+        else:
+            h[k] = v
     resp = ResponseContext(ex.status, h, payload)
     response_phases(ctx, ran, resp)
     # a proxied answer (a cache hit) gets the proxied response's latency headers; Kong's

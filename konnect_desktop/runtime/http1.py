@@ -454,6 +454,13 @@ class ClientConnection(asyncio.Protocol):
         if self.closed:
             return
         if not req.keep_alive or self.server.closing:
+            if body is not None and not body.complete:
+                # answered before its body was read (a plugin's early refusal): the client may
+                # still be sending it, and closing over unread bytes resets the connection,
+                # which can destroy the answer before the client reads it — shut our side and
+                # drop what still comes for a moment instead (nginx's lingering close)
+                self.last_word(b"")
+                return
             self.close()
             return
         if body is not None and not body.complete:
