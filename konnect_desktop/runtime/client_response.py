@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from multidict import CIMultiDict
 
-from ..plugins.base import PluginExit, RequestContext, ResponseContext
+from ..plugins.base import PluginExit, RequestContext, ResponseContext, Served
 from .responses import (
     FRAMING_RE,
     HOP_RE,
@@ -80,6 +80,23 @@ def log_phase(ctx: RequestContext, ran: Sequence[ChainEntry], make_resp: Callabl
                 e.handler.log(ctx, resp)
             except Exception:
                 log.exception("plugin %s failed in log", e.name)
+
+
+def served(req: Request, entry: TrafficEntry, kong_ms: float | None, upstream_status: int, source: str | None,
+           peer: Any) -> Served:
+    """Kong's figures for its log serializer (kong/pdk/log.lua): ``latencies.kong`` (``kong_ms``:
+    KONG_PROXY_LATENCY, arrival → request sent, or for an answer of Kong's own or a plugin's
+    KONG_RESPONSE_LATENCY), ``latencies.proxy`` (the upstream's waiting time), ``$request_length``
+    (the head as re-serialized + the body's bytes), ``$bytes_sent``, ``$upstream_status``, the
+    balancer's last try and the source (None: the upstream answered, "service")."""
+    size = len(req.method) + len(req.target) + 14  # "METHOD target HTTP/1.1\r\n" + the blank line
+    for k, v in req.headers:
+        size += len(k) + len(v) + 4
+    if req.body is not None:
+        size += req.body.total
+    tries = [{"ip": peer.host, "port": peer.port, "balancer_latency": 0}] if peer is not None else None
+    return Served(kong_ms, entry.upstream_latency, size, entry.bytes_sent, upstream_status or None,
+                  source or "service", tries)
 
 
 # -- Kong's head ----------------------------------------------------------------------------------

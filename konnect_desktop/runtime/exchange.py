@@ -2,10 +2,13 @@
 
 Every request takes this one path (kong/init.lua's phases)::
 
-    start ─ rewrite ─────── the snapshot (fresh), the router: 404 / 426 / 30x / 503, or a route
+    start ─ rewrite ─────── the snapshot (fresh), the router: 404 / 426 / 30x, or a route
           ─ access ──────── the plugins' access phases in priority order, as plain calls; a
                             phase that returns an awaitable (a body, redis, …) continues the
-                            exchange on the connection's serving task, and only then
+                            exchange on the connection's serving task, and only then; after
+                            an answer the rest of the chain is still collected for the
+                            response and log phases (Kong's collecting iterator); no service
+                            → 503 once the route's plugins ran
           ─ balancer ────── the peer (service host or an upstream's balancer), a kept-alive
                             connection from the pool, or a connect on the serving task
           ─ send ─────────── the upstream request head (+ the body, streamed or buffered)
@@ -13,7 +16,8 @@ Every request takes this one path (kong/init.lua's phases)::
                             relayed as it comes (or buffered for a plugin that wants it whole);
                             a failure before the head retries (Kong's service.retries) or
                             answers 502 / 504
-    finish ─ log ─────────── the plugins' log phases, the traffic record, the next request
+    finish ─ log ─────────── the plugins' log phases (the response head and ``Served``, built
+                            for the first logger), the traffic record, the next request
 
 It runs as plain calls driven by the two protocols' callbacks, and enters a coroutine only for
 the steps that must wait (``ClientConnection.spawn``). Requests without plugins never build a
@@ -35,7 +39,6 @@ from ..plugins.base import (
     PluginExit,
     RequestContext,
     ResponseContext,
-    Served,
     encode_args,
 )
 from . import client_response as cr
@@ -633,35 +636,19 @@ class Exchange:
 
     # -- what the log phase reads -------------------------------------------------------------------
     def _log_response(self) -> ResponseContext:
-        """The response as the loggers see it: the one the plugins' filters saw, or else the
-        upstream's head passed through as bytes, parsed now (only a chain with a log phase gets
-        here); with ``Served``, what the proxy measured."""
+        """The response as the loggers see it (built for the first of them): the one the
+        plugins' filters saw, or the upstream's head passed through as bytes, parsed now; with
+        ``Served``, what the proxy measured."""
         entry = self.entry
         resp = self.resp
         if resp is None:
             raw = entry.response_headers
             self.resp = resp = ResponseContext(
                 entry.status, cr.response_multidict(raw) if isinstance(raw, bytes) else CIMultiDict())
-        resp.served = self._served()
-        return resp
-
-    def _served(self) -> Served:
-        """Kong's figures for its log serializer (kong/pdk/log.lua): ``latencies.kong`` is
-        KONG_PROXY_LATENCY (arrival → request sent) or, for an answer of Kong's own or a plugin's,
-        KONG_RESPONSE_LATENCY; ``latencies.proxy`` the upstream's waiting time; ``$request_length``
-        and ``$bytes_sent``; ``$upstream_status``; the balancer's try; the answer's source."""
-        entry, req = self.entry, self.req
-        size = len(req.method) + len(req.target) + 14  # "METHOD target HTTP/1.1\r\n" + the blank line
-        for k, v in req.headers:
-            size += len(k) + len(v) + 4
-        if req.body is not None:
-            size += req.body.total
         kong_ms = entry.proxy_latency if entry.proxy_latency is not None else (
             self.answered_ms if self.source is not None else None)
-        peer = self.peer
-        tries = [{"ip": peer.host, "port": peer.port, "balancer_latency": 0}] if peer is not None else None
-        return Served(kong_ms, entry.upstream_latency, size, entry.bytes_sent, self.up_status or None,
-                      self.source or "service", tries)
+        resp.served = cr.served(self.req, entry, kong_ms, self.up_status, self.source, self.peer)
+        return resp
 
 
 def _plugin_failed(ctx: RequestContext, name: str, exc: Exception) -> ProxyExit:
