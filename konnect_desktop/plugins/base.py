@@ -189,18 +189,28 @@ class RuntimeServices(Protocol):
 
 
 class PluginExit(Exception):
-    """Raised by a handler to answer the client directly (Kong's ``kong.response.exit``)."""
+    """Raised by a handler to answer the client directly (Kong's ``kong.response.exit``).
+
+    ``headers``: a value may be a list of values, each sent as its own header line (Kong's
+    ``kong.response.exit`` takes a table of strings: several ``Set-Cookie``, say).
+    ``proxied``: the answer stands for a proxied response (a proxy-cache hit: Kong's plugin
+    sets ``ngx.ctx.KONG_PROXIED`` before exiting), so it carries the proxied response's
+    headers — ``X-Kong-Proxy-Latency`` / ``X-Kong-Upstream-Latency`` and ``Via`` — instead of
+    ``X-Kong-Response-Latency``; the log still names its source ``exit``."""
 
     def __init__(
         self,
         status: int,
         body: dict[str, Any] | bytes | str | None = None,
-        headers: dict[str, str] | None = None,
+        headers: Mapping[str, str | list[str]] | None = None,
+        *,
+        proxied: bool = False,
     ) -> None:
         super().__init__(status)
         self.status = status
         self.body = body
         self.headers = dict(headers or {})
+        self.proxied = proxied
 
 
 @dataclass(slots=True)
@@ -225,12 +235,26 @@ class OriginalRequest:
     scheme: str
     host: str
     port: int
+    http_version: float = 1.1  # Kong's ``kong.request.get_http_version()``: 1.0, 1.1
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionFacts:
+    """The client connection a request came on, as nginx's variables tell it (Kong's
+    correlation-id ``tracker`` generator reads them)."""
+
+    server_addr: str  # $server_addr: the local address the connection was accepted on
+    server_port: int  # $server_port
+    serial: int  # $connection: the connection's serial number, from 1 since the listener started
+    requests: int  # $connection_requests: this request's number on its connection, from 1
 
 
 class LazyParts(Protocol):
     """How the proxy builds a context's costlier parts on first use (see ``RequestContext``)."""
 
     def original(self) -> OriginalRequest: ...
+
+    def connection(self) -> ConnectionFacts: ...
 
     def query(self) -> MultiDict[str]: ...
 
@@ -249,7 +273,8 @@ class RequestContext:
     response), ``query_dirty``, ``body_reader`` (async () -> bytes; set by the proxy), ``_body``,
     ``body_dirty``, ``plugin_data`` (kong.ctx.plugin).
     ``started_at`` (Unix seconds when the proxy built the context, right after routing: Kong's
-    ``kong.request.get_start_time``; the log serializer reads it).
+    ``kong.request.get_start_time``; the log serializer reads it). ``connection``
+    (``ConnectionFacts``: local address and port, connection serial, request number).
 
     A slotted class: the proxy makes one per request with plugins. When it passes ``lazy``,
     ``original``, ``query`` and ``headers`` are built the first time a plugin reads them (most
@@ -260,7 +285,7 @@ class RequestContext:
     __slots__ = ("request_id", "client_ip", "_original", "method", "path", "_query", "_headers", "route",
                  "service", "config", "runtime", "uri_captures", "consumer", "credential",
                  "authenticated_groups", "_shared", "decisions", "_response_headers", "query_dirty",
-                 "body_reader", "_body", "body_dirty", "_plugin_data", "started_at", "_lazy")
+                 "body_reader", "_body", "body_dirty", "_plugin_data", "started_at", "_lazy", "_connection")
 
     def __init__(
         self,
@@ -290,6 +315,7 @@ class RequestContext:
         started_at: float | None = None,
         *,
         lazy: LazyParts | None = None,
+        connection: ConnectionFacts | None = None,
     ) -> None:
         self.request_id = request_id
         self.client_ip = client_ip
@@ -316,6 +342,7 @@ class RequestContext:
         self._plugin_data = plugin_data
         self.started_at = time.time() if started_at is None else started_at
         self._lazy = lazy
+        self._connection = connection
 
     # -- parts built on first use -------------------------------------------------------------
     @property
@@ -329,6 +356,14 @@ class RequestContext:
     @original.setter
     def original(self, value: OriginalRequest) -> None:
         self._original = value
+
+    @property
+    def connection(self) -> ConnectionFacts:
+        c = self._connection
+        if c is None:
+            assert self._lazy is not None, "RequestContext without connection"
+            c = self._connection = self._lazy.connection()
+        return c
 
     @property
     def query(self) -> MultiDict[str]:

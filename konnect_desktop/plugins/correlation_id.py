@@ -45,11 +45,12 @@ class CorrelationIdHandler(Handler):
     def generate(self, ctx: RequestContext) -> str:
         if self.generator == "uuid":
             return str(uuid.uuid4())
-        self.state["counter"] += 1
-        n = self.state["counter"]
         if self.generator == "uuid#counter":
+            self.state["counter"] = n = self.state["counter"] + 1
             return f"{self.state['uuid']}#{n}"
-        return f"{ctx.original.host}-{ctx.original.port}-{os.getpid()}-{n}-1-{time.time():.3f}"
+        # Kong: $server_addr-$server_port-<worker pid>-$connection-$connection_requests-<time>
+        c = ctx.connection
+        return f"{c.server_addr}-{c.server_port}-{os.getpid()}-{c.serial}-{c.requests}-{time.time():.3f}"
 
     async def access(self, ctx: RequestContext) -> None:
         value = ctx.headers.get(self.header)

@@ -131,10 +131,6 @@ class FileLogHandler(Handler):
         self.lua = bool(config.get("custom_fields_by_lua"))
         self._closed = False
 
-    def header_filter(self, ctx: RequestContext, resp: ResponseContext) -> None:
-        # present so the proxy hands the response head to the log phase (see http-log)
-        return None
-
     def log(self, ctx: RequestContext, resp: ResponseContext) -> None:
         files = self.files
         if not self.reopen and self.path not in files.fds:

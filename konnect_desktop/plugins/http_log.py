@@ -147,12 +147,6 @@ class HttpLogHandler(Handler):
         self.client = SharedSession.of(runtime, NAME)
         self._closed = False
 
-    def header_filter(self, ctx: RequestContext, resp: ResponseContext) -> None:
-        # nothing to change: having a header filter makes the proxy hand the response head to
-        # the log phase (it skips building it when no plugin looks), so the record has Kong's
-        # ``response.headers``
-        return None
-
     async def _send(self, conf: dict[str, Any], entries: list[bytes]) -> tuple[bool, str | None]:
         return await send_entries(self.client, conf, entries)
 

@@ -265,10 +265,6 @@ class PrometheusHandler(Handler):
             on.append("per consumer")
         self.summary = f"metrics: counted ({', '.join(on) or 'node metrics only'})"
 
-    def header_filter(self, ctx: RequestContext, resp: ResponseContext) -> None:
-        # present so the proxy hands the response head to the log phase (see http-log)
-        return None
-
     def log(self, ctx: RequestContext, resp: ResponseContext) -> None:
         if self.metrics.record(serialize(ctx, resp), self.config):
             ctx.decisions.append(Decision(NAME, "pass", self.summary))

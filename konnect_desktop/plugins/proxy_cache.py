@@ -197,7 +197,8 @@ class ProxyCacheHandler(Handler):
         self._set_header(ctx, debug, "X-Cache-Key", key)
         ctx.decisions.append(Decision(NAME, "pass", f"Hit: answered from cache (age {age}s)",
                                       {"cache_status": "Hit", "cache_key": key, "age": age, "status": res["status"]}))
-        raise PluginExit(res["status"], res["body"])
+        # a cached response stands for a proxied one: Kong's handler sets KONG_PROXIED
+        raise PluginExit(res["status"], res["body"], proxied=True)
 
     def header_filter(self, ctx: RequestContext, resp: ResponseContext) -> None:
         pc = ctx.plugin_ctx(self)

@@ -251,10 +251,6 @@ class StatsdHandler(Handler):
         self.where = f"{'tcp' if config.get('use_tcp') else 'udp'}://{config['host']}:{config['port']}"
         self._closed = False
 
-    def header_filter(self, ctx: RequestContext, resp: ResponseContext) -> None:
-        # present so the proxy hands the response head to the log phase (see http-log)
-        return None
-
     async def _send(self, conf: dict[str, Any], records: list[dict[str, Any]]) -> tuple[bool, str | None]:
         lines = [line for rec in records for line in metric_lines(conf, rec, self.hostname)]
         if conf.get("use_tcp"):

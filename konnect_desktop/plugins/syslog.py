@@ -121,10 +121,6 @@ class SyslogHandler(Handler):
         self.lua = bool(config.get("custom_fields_by_lua"))
         self._closed = False
 
-    def header_filter(self, ctx: RequestContext, resp: ResponseContext) -> None:
-        # present so the proxy hands the response head to the log phase (see http-log)
-        return None
-
     def log(self, ctx: RequestContext, resp: ResponseContext) -> None:
         conf = self.config
         severity = severity_for(conf, resp.status)

@@ -168,10 +168,6 @@ class TcpLogHandler(Handler):
         self.lua = bool(config.get("custom_fields_by_lua"))
         self._closed = False
 
-    def header_filter(self, ctx: RequestContext, resp: ResponseContext) -> None:
-        # present so the proxy hands the response head to the log phase (see http-log)
-        return None
-
     def log(self, ctx: RequestContext, resp: ResponseContext) -> None:
         c = self.config
         dest = self.senders.get(c["host"], c["port"], bool(c.get("tls")), c.get("tls_sni"))

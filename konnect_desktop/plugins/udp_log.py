@@ -111,10 +111,6 @@ class UdpLogHandler(Handler):
         self.lua = bool(config.get("custom_fields_by_lua"))
         self._closed = False
 
-    def header_filter(self, ctx: RequestContext, resp: ResponseContext) -> None:
-        # present so the proxy hands the response head to the log phase (see http-log)
-        return None
-
     def log(self, ctx: RequestContext, resp: ResponseContext) -> None:
         self.sender.send(self.config["host"], self.config["port"], encode(serialize(ctx, resp)))
         data: dict[str, Any] = {"destination": self.where}

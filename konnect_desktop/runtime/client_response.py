@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from multidict import CIMultiDict
 
-from ..plugins.base import PluginExit, RequestContext, ResponseContext
+from ..plugins.base import PluginExit, RequestContext, ResponseContext, Served
 from .responses import (
     FRAMING_RE,
     HOP_RE,
@@ -68,15 +68,35 @@ def response_phases(ctx: RequestContext, ran: Sequence[ChainEntry], resp: Respon
                     log.exception("plugin %s failed in body_filter", e.name)
 
 
-def log_phase(ctx: RequestContext, ran: Sequence[ChainEntry], resp: ResponseContext | None, status: int) -> None:
-    if resp is None:
-        resp = ResponseContext(status, CIMultiDict())
+def log_phase(ctx: RequestContext, ran: Sequence[ChainEntry], make_resp: Callable[[], ResponseContext]) -> None:
+    """The log phases of the plugins collected; ``make_resp`` builds what they read (the
+    response head, ``Served``) for the first of them, so a chain without loggers pays nothing."""
+    resp: ResponseContext | None = None
     for e in ran:
         if e.log:
+            if resp is None:
+                resp = make_resp()
             try:
                 e.handler.log(ctx, resp)
             except Exception:
                 log.exception("plugin %s failed in log", e.name)
+
+
+def served(req: Request, entry: TrafficEntry, kong_ms: float | None, upstream_status: int, source: str | None,
+           peer: Any) -> Served:
+    """Kong's figures for its log serializer (kong/pdk/log.lua): ``latencies.kong`` (``kong_ms``:
+    KONG_PROXY_LATENCY, arrival → request sent, or for an answer of Kong's own or a plugin's
+    KONG_RESPONSE_LATENCY), ``latencies.proxy`` (the upstream's waiting time), ``$request_length``
+    (the head as re-serialized + the body's bytes), ``$bytes_sent``, ``$upstream_status``, the
+    balancer's last try and the source (None: the upstream answered, "service")."""
+    size = len(req.method) + len(req.target) + 14  # "METHOD target HTTP/1.1\r\n" + the blank line
+    for k, v in req.headers:
+        size += len(k) + len(v) + 4
+    if req.body is not None:
+        size += req.body.total
+    tries = [{"ip": peer.host, "port": peer.port, "balancer_latency": 0}] if peer is not None else None
+    return Served(kong_ms, entry.upstream_latency, size, entry.bytes_sent, upstream_status or None,
+                  source or "service", tries)
 
 
 # -- Kong's head ----------------------------------------------------------------------------------
@@ -117,8 +137,10 @@ def send_buffered(conn: ClientConnection, req: Request, status: int, headers: CI
         out.append(body)
     entry.status = status
     entry.response_headers = logged_head(out[0], lines, headers)
+    data = b"".join(out)
+    entry.bytes_sent = len(data)
     if conn.transport is not None and not conn.closed:
-        conn.transport.write(b"".join(out))
+        conn.transport.write(data)
 
 
 def local_response(conn: ClientConnection, req: Request, rid: str, status: int, message: str,
@@ -150,8 +172,10 @@ def local_response(conn: ClientConnection, req: Request, rid: str, status: int, 
     out += (b"Content-Length: %d\r\n\r\n" % len(body), b"" if req.method == "HEAD" else body)
     entry.status = status
     entry.response_headers = headers
+    data = b"".join(out)
+    entry.bytes_sent = len(data)
     if conn.transport is not None and not conn.closed:
-        conn.transport.write(b"".join(out))
+        conn.transport.write(data)
     return None
 
 
@@ -169,10 +193,19 @@ def plugin_exit(conn: ClientConnection, req: Request, ctx: RequestContext, ran: 
         payload = body or b""
     apply_response_headers(h, ctx._response_headers)
     for k, v in ex.headers.items():
-        h[k] = v
+        if isinstance(v, list | tuple):  # one header line per value
+            h.popall(k, None)
+            h.extend([(k, str(x)) for x in v])
+        else:
+            h[k] = v
     resp = ResponseContext(ex.status, h, payload)
     response_phases(ctx, ran, resp)
-    send_buffered(conn, req, resp.status, resp.headers, resp.body or b"", ctx.request_id, latency_ms, entry)
+    # a proxied answer (a cache hit) gets the proxied response's latency headers; Kong's
+    # waiting time is from the end of access to the header filters: none here
+    lat = (latency_ms, 0.0) if ex.proxied else None
+    if lat is not None:
+        entry.proxy_latency, entry.upstream_latency = lat
+    send_buffered(conn, req, resp.status, resp.headers, resp.body or b"", ctx.request_id, latency_ms, entry, lat)
     return resp
 
 
@@ -256,9 +289,13 @@ def relay_head(conn: ClientConnection, req: Request, up: UpstreamConnection, ctx
             out.append(b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body) if body else b"0\r\n\r\n")
         elif mode:
             out.append(body)
-        write(b"".join(out))
+        data = b"".join(out)
+        entry.bytes_sent = len(data)
+        write(data)
         return None, resp
-    write(b"".join(out))
+    data = b"".join(out)
+    entry.bytes_sent = len(data)  # (the exchange adds the body's bytes when it is relayed)
+    write(data)
     return body_sink(write, mode == 2), resp
 
 

@@ -81,6 +81,7 @@ class ProxyServer:
         self.port = 0
         self._id_prefix = os.urandom(8).hex()
         self._id_counter = 0
+        self.connection_serial = 0  # connections accepted so far (nginx's $connection)
         self.on_snapshot_drained: Callable[[Snapshot], None] | None = None
         # Freshness: when ``store.version`` is past the snapshot's, a request awaits ``refresh()``
         # (the runtime's rebuild) first, so a change is seen by the very next request.

@@ -2,10 +2,13 @@
 
 Every request takes this one path (kong/init.lua's phases)::
 
-    start ─ rewrite ─────── the snapshot (fresh), the router: 404 / 426 / 30x / 503, or a route
+    start ─ rewrite ─────── the snapshot (fresh), the router: 404 / 426 / 30x, or a route
           ─ access ──────── the plugins' access phases in priority order, as plain calls; a
                             phase that returns an awaitable (a body, redis, …) continues the
-                            exchange on the connection's serving task, and only then
+                            exchange on the connection's serving task, and only then; after
+                            an answer the rest of the chain is still collected for the
+                            response and log phases (Kong's collecting iterator); no service
+                            → 503 once the route's plugins ran
           ─ balancer ────── the peer (service host or an upstream's balancer), a kept-alive
                             connection from the pool, or a connect on the serving task
           ─ send ─────────── the upstream request head (+ the body, streamed or buffered)
@@ -13,7 +16,8 @@ Every request takes this one path (kong/init.lua's phases)::
                             relayed as it comes (or buffered for a plugin that wants it whole);
                             a failure before the head retries (Kong's service.retries) or
                             answers 502 / 504
-    finish ─ log ─────────── the plugins' log phases, the traffic record, the next request
+    finish ─ log ─────────── the plugins' log phases (the response head and ``Served``, built
+                            for the first logger), the traffic record, the next request
 
 It runs as plain calls driven by the two protocols' callbacks, and enters a coroutine only for
 the steps that must wait (``ClientConnection.spawn``). Requests without plugins never build a
@@ -99,14 +103,18 @@ class Exchange:
 
     __slots__ = ("srv", "conn", "req", "snap", "t0", "rid", "entry", "match", "service", "params", "ctx",
                  "chain", "ran", "path", "qs", "host_header", "up", "state", "sink", "t_sent", "tries",
-                 "reused", "stream", "body", "head", "peer", "resp", "finished", "upstream_host", "bal")
+                 "reused", "stream", "body", "head", "peer", "resp", "finished", "upstream_host", "bal",
+                 "at", "up_status", "source", "answered_ms")
 
     def __init__(self, srv: ProxyServer, conn: ClientConnection, req: Request) -> None:
         self.srv = srv
         self.conn = conn
         self.req = req
         self.ctx: RequestContext | None = None
-        self.ran: Any = _NO_PHASES  # the chain entries whose access phase ran (a list once one did)
+        # the chain entries collected for the response and log phases (Kong's collecting
+        # iterator): those reached by the access loop, plus — after an early answer — the rest
+        self.ran: Any = _NO_PHASES
+        self.at = 0  # the chain index the access loop is at
         self.up: UpstreamConnection | None = None
         self.state = _WAITING
         self.tries = 0
@@ -119,6 +127,9 @@ class Exchange:
         self.body: bytes | None = None
         self.sink: Any = None
         self.reused = False
+        self.up_status = 0  # the upstream's status (0: none answered)
+        self.source: str | None = None  # who answered when not the upstream: "exit" | "error"
+        self.answered_ms = 0.0  # when the proxy or a plugin answered itself (Kong's response latency)
 
     # -- rewrite ----------------------------------------------------------------------------------
     def start(self) -> None:
@@ -170,24 +181,34 @@ class Exchange:
             entry.service = service = match.service
             if match.redirect_status:
                 raise https_redirect(match.redirect_status, host_header, target)
-            if service is None:
-                raise no_service()
             self.service = service
-            self.params = params = service_params(snap.cache, service, snap.upstream_tls)
-            self.upstream_host = host_header if route.get("preserve_host") else params.host_line
-            chain = snap.chain(route.get("id"), service.get("id"), None) if snap.names else ()
+            if service is None:
+                # a route without a service: its plugins still run (request-termination may
+                # answer), then Kong's 503 (kong/init.lua, Kong.access)
+                sid = None
+                self.upstream_host = host_header
+            else:
+                sid = service.get("id")
+                self.params = params = service_params(snap.cache, service, snap.upstream_tls)
+                self.upstream_host = host_header if route.get("preserve_host") else params.host_line
+            chain = snap.chain(route.get("id"), sid, None) if snap.names else ()
             if chain:
                 self.chain = chain
                 self.ran = []
+                # (started_at is the request's arrival, the instant t0 measures latencies from,
+                # as Kong's start time and KONG_PROCESSING_START are one)
                 self.ctx = ctx = RequestContext(
                     self.rid, self.conn.client_ip, None, req.method, match.upstream_path, None, None, route,
                     service, snap.view, srv.services,
                     dict(match.uri_captures) if match.uri_captures else None,
+                    started_at=_time.time() - (srv.loop.time() - self.t0),
                     lazy=LazyParts(req, self.conn, match.request_path, self.qs, host_header, self.upstream_host))
                 if req.body is not None:
                     ctx.body_reader = req.body.read_all
                 self._access(0, None)
                 return
+            if service is None:
+                raise no_service()
             self.balancer()
         except Exception as exc:
             self.fail(exc)
@@ -202,12 +223,13 @@ class Exchange:
         chain = self.chain
         cid = None
         for i in range(start, len(names)):
+            self.at = i
             consumer = ctx.consumer
             if consumer is not None:  # a consumer identified: its own plugin instances apply
                 ccid = consumer.get("id")
                 if ccid != cid:
                     cid = ccid
-                    chain = self.chain = self.snap.chain(self.match.route.get("id"), self.service.get("id"), cid)
+                    chain = self.chain = self._chain_for(cid)
             e = chain[i] if chain else None
             if e is None:
                 continue
@@ -223,8 +245,31 @@ class Exchange:
             if waiting is not None:
                 self.conn.spawn(lambda i=i, waiting=waiting: self._access_wait(i, waiting))
                 return
+        self.at = len(names)
         self.entry.consumer = ctx.consumer
+        if self.service is None:
+            raise no_service()
         self.balancer()
+
+    def _chain_for(self, consumer_id: str | None) -> Any:
+        service = self.service
+        return self.snap.chain(self.match.route.get("id"), service.get("id") if service else None, consumer_id)
+
+    def _collect_rest(self) -> None:
+        """The access loop stopped early (an answer, an error): the plugins after it still apply
+        to the request, and their header_filter / body_filter / log phases run for the answer
+        (kong/init.lua ``execute_collecting_plugins_iterator``: it goes on collecting every
+        plugin, running no more access phases, once a response is delayed)."""
+        ctx = self.ctx
+        start = self.at + 1
+        n = len(self.snap.names)
+        if ctx is None or start >= n:
+            return
+        self.at = n
+        consumer = ctx.consumer
+        chain = self._chain_for(consumer.get("id")) if consumer is not None else self.chain
+        if chain:
+            self.ran.extend([e for e in chain[start:] if e is not None])
 
     async def _access_wait(self, i: int, waiting: Awaitable[None]) -> None:
         try:
@@ -389,11 +434,13 @@ class Exchange:
             if state == _RELAYING:
                 if up.complete:
                     self.state = _DONE
+                    self.entry.bytes_sent += up.body_bytes  # type: ignore[operator]
                     if getattr(self.sink, "chunked", False) and not self.conn.closed and self.conn.transport:
                         self.conn.transport.write(b"0\r\n\r\n")
                     self.finish()
                 elif up.error is not None:
                     self.state = _DONE
+                    self.entry.bytes_sent += up.body_bytes  # type: ignore[operator]
                     self.entry.error = f"upstream {up.error.kind} during body ({up.error.detail})"
                     self._cut()
             elif state == _BUFFERING:
@@ -427,6 +474,7 @@ class Exchange:
 
     def _response_head(self, up: UpstreamConnection) -> None:
         entry, req = self.entry, self.req
+        self.up_status = up.status
         t_hdr = self.srv.loop.time()
         if self.bal is not None and self.peer is not None:
             self.bal.responded(self.peer[0], self.peer[1], up.status, t_hdr - self.t_sent)
@@ -499,6 +547,7 @@ class Exchange:
             t_sent = loop.time()
             status, rh, payload = echo_response(entry.upstream_method or req.method, entry.upstream_target or "/",
                                                 pairs, data, self.conn.client_ip, body_size=size)
+            self.up_status = status
             lat = ((t_sent - self.t0) * 1000.0, (loop.time() - t_sent) * 1000.0)
             entry.proxy_latency, entry.upstream_latency = lat
             h = CIMultiDict(rh)
@@ -532,13 +581,19 @@ class Exchange:
         if isinstance(exc, BodyTooLarge):
             req.keep_alive = False
             exc = too_large()
+        if self.ctx is not None:
+            self._collect_rest()
         if isinstance(exc, ProxyExit):
             entry.error = exc.error
+            self.source = exc.source
+            self.answered_ms = ms = self._ms()
             self.resp = cr.local_response(self.conn, req, self.rid, exc.status, exc.message, exc.headers, entry,
-                                          self._ms(), self.ctx, self.ran, body=exc.body)
+                                          ms, self.ctx, self.ran, body=exc.body)
         elif isinstance(exc, PluginExit) and self.ctx is not None:
             entry.consumer = self.ctx.consumer
-            self.resp = cr.plugin_exit(self.conn, req, self.ctx, self.ran, exc, entry, self._ms())
+            self.source = "exit"
+            self.answered_ms = ms = self._ms()
+            self.resp = cr.plugin_exit(self.conn, req, self.ctx, self.ran, exc, entry, ms)
         elif isinstance(exc, ConnectionError):
             req.keep_alive = False
             entry.error = "client closed the connection"
@@ -586,7 +641,7 @@ class Exchange:
         if ctx is not None:
             entry.decisions = ctx.decisions
             if self.ran:
-                cr.log_phase(ctx, self.ran, self.resp, entry.status)
+                cr.log_phase(ctx, self.ran, self._log_response)
         srv = self.srv
         now = srv.loop.time()
         entry.total_latency = (now - self.t0) * 1000.0
@@ -597,6 +652,22 @@ class Exchange:
 
     def _ms(self) -> float:
         return (self.srv.loop.time() - self.t0) * 1000.0
+
+    # -- what the log phase reads -------------------------------------------------------------------
+    def _log_response(self) -> ResponseContext:
+        """The response as the loggers see it (built for the first of them): the one the
+        plugins' filters saw, or the upstream's head passed through as bytes, parsed now; with
+        ``Served``, what the proxy measured."""
+        entry = self.entry
+        resp = self.resp
+        if resp is None:
+            raw = entry.response_headers
+            self.resp = resp = ResponseContext(
+                entry.status, cr.response_multidict(raw) if isinstance(raw, bytes) else CIMultiDict())
+        kong_ms = entry.proxy_latency if entry.proxy_latency is not None else (
+            self.answered_ms if self.source is not None else None)
+        resp.served = cr.served(self.req, entry, kong_ms, self.up_status, self.source, self.peer)
+        return resp
 
 
 def _plugin_failed(ctx: RequestContext, name: str, exc: Exception) -> ProxyExit:

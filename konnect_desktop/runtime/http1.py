@@ -63,7 +63,7 @@ class Request:
     """One client request as parsed (raw bytes where possible)."""
 
     __slots__ = ("method", "version", "target", "headers", "host", "keep_alive", "body",
-                 "chunked", "content_length", "xff", "via", "expect", "done_parsing", "fwd", "refused")
+                 "chunked", "content_length", "xff", "via", "expect", "done_parsing", "fwd", "refused", "seq")
 
     def __init__(self) -> None:
         self.method = "GET"
@@ -81,6 +81,7 @@ class Request:
         self.done_parsing = False
         self.fwd: list[bytes] = []  # header lines forwarded as received (pieces to join)
         self.refused = 0  # a status nginx would answer without proxying (413 for a body too large)
+        self.seq = 0  # its number on the connection, from 1 (nginx's $connection_requests)
 
 
 class ClientConnection(asyncio.Protocol):
@@ -89,6 +90,8 @@ class ClientConnection(asyncio.Protocol):
     def __init__(self, server: ProxyServer) -> None:
         self.server = server
         self.loop = server.loop
+        server.connection_serial = self.serial = server.connection_serial + 1  # nginx's $connection
+        self.requests = 0  # requests parsed so far (the next one's $connection_requests - 1)
         self.parser = httptools.HttpRequestParser(self)
         self.transport: asyncio.Transport | None = None
         self.client_ip = ""
@@ -304,6 +307,7 @@ class ClientConnection(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         p = self.parser
         req = Request()
+        self.requests = req.seq = self.requests + 1
         req.method = p.get_method().decode("ascii", "replace")
         req.version = p.get_http_version()
         req.keep_alive = p.should_keep_alive()
@@ -460,6 +464,13 @@ class ClientConnection(asyncio.Protocol):
         if self.closed:
             return
         if not req.keep_alive or self.server.closing:
+            if body is not None and not body.complete:
+                # answered before its body was read (a plugin's early refusal): the client may
+                # still be sending it, and closing over unread bytes resets the connection,
+                # which can destroy the answer before the client reads it — shut our side and
+                # drop what still comes for a moment instead (nginx's lingering close)
+                self.last_word(b"")
+                return
             self.close()
             return
         if body is not None and not body.complete:

@@ -9,7 +9,7 @@ from urllib.parse import parse_qsl
 
 from multidict import CIMultiDict, CIMultiDictProxy, MultiDict
 
-from ..plugins.base import OriginalRequest
+from ..plugins.base import ConnectionFacts, OriginalRequest
 from .responses import split_host
 
 if TYPE_CHECKING:
@@ -95,4 +95,11 @@ class LazyParts:
                 conn.host_cache[self.host_header] = hp
         return OriginalRequest(req.method, self.request_path, req.target, parse_query(self.qs),
                                CIMultiDictProxy(_decoded(req.headers)), conn.scheme, hp[0],
-                               hp[1] if hp[1] is not None else conn.local_port)
+                               hp[1] if hp[1] is not None else conn.local_port,
+                               1.0 if req.version == "1.0" else 1.1)
+
+    def connection(self) -> ConnectionFacts:
+        conn = self.conn
+        sock = conn.transport.get_extra_info("sockname") if conn.transport is not None else None
+        addr, port = (sock[0], sock[1]) if sock else ("", conn.local_port)
+        return ConnectionFacts(addr, port, conn.serial, self.req.seq)

@@ -101,8 +101,12 @@ class ProxyExit(Exception):
     """Answer the client with a response of the proxy's own (404, 502, 504, …)."""
 
     def __init__(self, status: int, message: str, error: str, headers: list[tuple[bytes, bytes]] | None = None,
-                 body: bytes | None = None) -> None:
+                 body: bytes | None = None, source: str = "error") -> None:
         super().__init__(message)
+        # the log's ``source`` (kong.response.get_source): "exit" for Kong's deliberate answers
+        # (kong.response.error / exit: no route, no service, https only), "error" for failures
+        # (an upstream error, a plugin error, nginx's refusals: Kong.handle_error)
+        self.source = source
         self.status = status
         self.message = message
         self.error = error  # why, for the traffic log
@@ -121,17 +125,18 @@ def https_redirect(status: int, host: str, target: str) -> ProxyExit:
     """An https-only route reached over http: 426, or a redirect to the https URL."""
     if status == 426:
         return ProxyExit(426, "Please use HTTPS protocol", "https required",
-                         [(b"Connection", b"Upgrade"), (b"Upgrade", b"TLS/1.2, HTTP/1.1")])
+                         [(b"Connection", b"Upgrade"), (b"Upgrade", b"TLS/1.2, HTTP/1.1")], source="exit")
     h, _p = split_host(host)
-    return ProxyExit(status, "", "https redirect", [(b"Location", enc(f"https://{h}{target}"))], body=b"")
+    return ProxyExit(status, "", "https redirect", [(b"Location", enc(f"https://{h}{target}"))], body=b"",
+                     source="exit")
 
 
 def no_route() -> ProxyExit:
-    return ProxyExit(404, MSG_NO_ROUTE, "no route")
+    return ProxyExit(404, MSG_NO_ROUTE, "no route", source="exit")
 
 
 def no_service() -> ProxyExit:
-    return ProxyExit(503, MSG_NO_SERVICE, "route without service")
+    return ProxyExit(503, MSG_NO_SERVICE, "route without service", source="exit")
 
 
 def too_large() -> ProxyExit:

@@ -83,6 +83,7 @@ class TrafficEntry:
     upstream_headers: Any = None
     response_headers: Any = None
     error: str | None = None  # why the proxy answered itself (timeout, refused, …)
+    bytes_sent: int | None = None  # to the client: head + body (chunked framing not counted)
     upstream_addr: str | None = None  # host:port actually contacted
     # what Kong would not tell: the Host equals another route's host but for case or a trailing
     # dot (Router.host_case_note); shown by the request console and printed by an access log

@@ -67,6 +67,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.complete = False
         self.got_bytes = False
         self.chunks: list[bytes] = []
+        self.body_bytes = 0  # response body bytes received (what a relay passes on)
         self.sink: Sink | None = None
         self.error: UpstreamError | None = None
         self._waiter: asyncio.Future[None] | None = None
@@ -161,6 +162,7 @@ class UpstreamConnection(asyncio.Protocol):
         self._wake()
 
     def on_body(self, body: bytes) -> None:
+        self.body_bytes += len(body)
         sink = self.sink
         if sink is not None:
             sink(body)

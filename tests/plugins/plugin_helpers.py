@@ -12,6 +12,7 @@ from multidict import CIMultiDict, CIMultiDictProxy, MultiDict
 
 from konnect_desktop import plugins
 from konnect_desktop.plugins.base import (
+    ConnectionFacts,
     Handler,
     OriginalRequest,
     PluginExit,
@@ -55,6 +56,7 @@ def make_ctx(
         path=parts.path or "/", query=query, headers=hdrs, route=route, service=service,
         config=config or ConfigIndex(), runtime=runtime or Services(),
         uri_captures=dict(uri_captures or {}), body_reader=reader,
+        connection=ConnectionFacts("127.0.0.1", 8000, 1, 1),
     )
 
 

@@ -75,8 +75,7 @@ def test_source_exit_when_a_plugin_rejected() -> None:
 def test_ai_section_and_prometheus_ai_metrics() -> None:
     """38-ai-proxy/02-openai_integration_spec it("logs statistics") (the record's ``ai.proxy``
     section, Kong's cost from input/output cost per 1M tokens) and prometheus' ai_metrics. The
-    end-to-end form waits on the data plane running loggers' log phases after ai-proxy's answer
-    (see the xfail in test_e2e_prometheus.py)."""
+    end-to-end form is test_e2e_ai_proxy.py::test_logs_statistics."""
     import json as _json
 
     from konnect_desktop.plugins.ai_proxy import analytics

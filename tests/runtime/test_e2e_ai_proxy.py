@@ -229,11 +229,6 @@ async def test_config(config: dict[str, Any], errors: dict[str, Any]) -> None:
     assert errs == ({"config": errors} if errors else {})
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "data plane gap: ai-proxy (770) answers in its access phase, and the proxy runs the log phase "
-    "only for plugins whose access phase ran, so file-log (9) never logs the request. Kong runs "
-    "every plugin's log phase (kong/init.lua execute_collecting_plugins_iterator). Strict: this "
-    "starts failing once the proxy does it."))
 async def test_logs_statistics(gw: Gateway, llm: FakeOpenAI, tmp_path: Any) -> None:
     """describe("openai general") it("logs statistics"): file-log's record has ai-proxy's
     ``ai.proxy`` section (model, tokens, cost)."""

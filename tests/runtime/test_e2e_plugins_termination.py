@@ -76,8 +76,6 @@ async def test_request_termination_access(gw: Gateway) -> None:
     assert (r.status, r.json()) == (503, {"code": 1, "message": "Service unavailable"})
 
 
-@pytest.mark.xfail(strict=True, reason="the data plane answers a route without a service (503 'no Service "
-                   "found') before any plugin runs; Kong runs the route's plugins first")
 async def test_request_termination_serviceless_route(gw: Gateway) -> None:
     """spec/03-plugins/14-request-termination/02-access_spec.lua: "default status code and message
     with serviceless route"."""

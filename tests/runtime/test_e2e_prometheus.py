@@ -122,11 +122,6 @@ async def test_does_not_log_error_if_no_service_was_matched(env: Env, caplog: py
     assert not [rec for rec in caplog.records if rec.levelname == "ERROR"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "data plane gap: the proxy runs the log phase only for plugins whose access phase ran, so a "
-    "request key-auth (1250) rejects never reaches prometheus (13). Kong collects every plugin "
-    "of the request and runs all their log phases after an early exit (kong/init.lua "
-    "execute_collecting_plugins_iterator). Strict: this starts failing once the proxy does it."))
 async def test_behave_correctly_if_consumer_is_not_found(env: Env) -> None:
     """02-access_spec it("behave correctly if consumer is not found"): a 401 from key-auth counts
     with source "kong" and an empty consumer."""

@@ -42,14 +42,16 @@ def contains(pattern: str, lines: list[str], regex: bool = False) -> bool:
 
 
 async def test_logs_over_udp_with_default_metrics(gw: Gateway) -> None:
-    """it("logs over UDP with default metrics"). Differences, on purpose: ``upstream_latency``
-    is not sent while the proxy does not report it (Kong's -1, which Kong also skips), and the
-    workspace is ``default`` (no workspaces locally) — so 11 lines, not 12."""
+    """it("logs over UDP with default metrics"): Kong's 12 lines, ``upstream_latency`` among
+    them now that the proxy reports it (``ResponseContext.served``). The workspace is
+    ``default`` (no workspaces locally)."""
     sink = await DatagramSink().start()
     try:
         route = await setup(gw, {"host": "127.0.0.1", "port": sink.port})
-        lines = await metrics_for(gw, sink, 11)
+        lines = await metrics_for(gw, sink, 12)
+        assert len(lines) == 12, lines
         assert contains("kong.service.statsd1.request.count:1|c", lines)
+        assert contains(r"kong\.service\.statsd1\.upstream_latency:\d*\|ms", lines, True)
         assert contains(r"kong\.service\.statsd1\.request\.size:\d+\|c", lines, True)
         assert contains(r"kong\.service\.statsd1\.response\.size:\d+\|c", lines, True)
         assert contains(r"kong\.service\.statsd1\.latency:\d+\|ms", lines, True)

@@ -9,6 +9,8 @@ request-termination cases run once that plugin is bundled.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import re
 from collections.abc import AsyncIterator
 from typing import Any
@@ -70,16 +72,16 @@ async def test_uuid_generates_a_unique_uuid_for_every_request(spec_gw: Gateway) 
     assert all(re.fullmatch(UUID, i) for i in ids) and ids[0] != ids[1]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Kong's tracker id starts with the connection's local address (ngx.var.server_addr) and ends its "
-    "middle with the connection's serial and request count; the data plane does not hand plugins the "
-    "local address or connection numbers (RequestContext has neither), so the handler writes the Host "
-    "header there — a known divergence until the data plane passes them"))
 async def test_tracker_generates_a_unique_tracker_id_for_every_request(spec_gw: Gateway) -> None:
     """it("generates a unique tracker id for every request")"""
     ids = [(await get(spec_gw, "correlation-tracker.test")).up_header("kong-request-id") for _ in range(2)]
     assert all(re.fullmatch(TRACKER, i) for i in ids), ids
     assert ids[0] != ids[1]
+    # (each request came on its own connection: $connection differs, $connection_requests is 1;
+    # the address and port are the listener's)
+    parts = [i.split("-") for i in ids]
+    assert [p[:2] for p in parts] == [["127.0.0.1", str(spec_gw.port)]] * 2
+    assert int(parts[1][3]) > int(parts[0][3]) and [p[4] for p in parts] == ["1", "1"]
 
 
 async def test_echo_downstream_sends_uuid_back(spec_gw: Gateway) -> None:
@@ -121,3 +123,24 @@ async def test_echo_downstream_when_access_did_not_execute(spec_gw: Gateway) -> 
     assert r.status == 418 and re.fullmatch(UUID, r.header("kong-request-id") or "")
     r = await get(spec_gw, "correlation5.test", {"kong-request-id": "my very personal id"})
     assert r.status == 418 and r.header("kong-request-id") == "my very personal id"
+
+
+async def test_tracker_counts_requests_on_a_keepalive_connection(spec_gw: Gateway) -> None:
+    """Not a spec case of its own: the tracker's $connection_requests part is the request's
+    number on its connection (1, 2 on one kept-alive connection) and $connection stays."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", spec_gw.port)
+    try:
+        req = b"GET /request HTTP/1.1\r\nHost: correlation-tracker.test\r\n%s\r\n"
+        writer.write(req % b"" + req % b"Connection: close\r\n")
+        data = await asyncio.wait_for(reader.read(-1), 10)
+    finally:
+        writer.close()
+    ids = []
+    while data:
+        head, _, rest = data.partition(b"\r\n\r\n")
+        n = int(re.search(rb"(?i)\r\ncontent-length: *(\d+)", head).group(1))  # type: ignore[union-attr]
+        ids.append(json.loads(rest[:n])["headers"]["kong-request-id"])
+        data = rest[n:]
+    assert len(ids) == 2 and all(re.fullmatch(TRACKER, i) for i in ids), ids
+    parts = [i.split("-") for i in ids]
+    assert parts[0][3] == parts[1][3] and [p[4] for p in parts] == ["1", "2"]
