@@ -59,6 +59,11 @@ UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]
 Validator = Callable[[Any], "str | None"]
 
 
+def is_uuid(value: Any) -> bool:
+    """A UUID as Kong's ``typedefs.uuid`` accepts it (canonical, hyphenated, any case)."""
+    return isinstance(value, str) and UUID_RE.match(value) is not None
+
+
 @dataclass(eq=False)
 class Field:
     """One field. Only ``type`` is mandatory; everything else mirrors Kong's field attributes."""

@@ -1,15 +1,14 @@
-"""Ready-made implementations of the two things the data plane hands to plugins.
+"""The configuration index the data plane hands to plugins.
 
 ``ConfigIndex`` is a :class:`~.base.ConfigView` compiled from a whole configuration
 (``dict[table, list[entity]]`` in Admin API shape, what ``Store.export()`` returns): consumers by
 id and username, credentials by key, ACL groups and consumer-group memberships per consumer, all
-looked up in O(1) on the hot path. ``Services`` is a minimal :class:`~.base.RuntimeServices`.
-A data plane may use these or bring its own.
+looked up in O(1) on the hot path. (The :class:`~.base.RuntimeServices` the runtime hands to
+plugins is ``runtime.dataplane.Services``.)
 """
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -42,6 +41,7 @@ class ConfigIndex:
         self._acls: dict[str, list[str]] = {}
         self._groups: dict[str, dict[str, Any]] = {}
         self._memberships: dict[str, list[dict[str, Any]]] = {}
+        self._group_ids: dict[str, tuple[str, ...]] = {}
 
     @classmethod
     def build(cls, config: Mapping[str, list[dict[str, Any]]]) -> ConfigIndex:
@@ -90,20 +90,13 @@ class ConfigIndex:
     def consumer_groups(self, consumer_id: str) -> list[dict[str, Any]]:
         return list(self._memberships.get(consumer_id, ()))
 
-
-class Services:
-    """Long-lived runtime services: a node id and named shared-state dicts."""
-
-    def __init__(self, node_id: str | None = None, store: Any = None) -> None:
-        self.node_id = node_id or str(uuid.uuid4())
-        self.store = store
-        self._state: dict[str, dict[str, Any]] = {}
-
-    def shared_state(self, name: str) -> dict[str, Any]:
-        d = self._state.get(name)
-        if d is None:
-            d = self._state[name] = {}
-        return d
+    def group_ids(self, consumer_id: str) -> tuple[str, ...]:
+        """The ids of the consumer's groups, in ``consumer_groups`` order (the chain resolver's
+        key; computed once per consumer)."""
+        ids = self._group_ids.get(consumer_id)
+        if ids is None:
+            ids = self._group_ids[consumer_id] = tuple(g["id"] for g in self._memberships.get(consumer_id, ()))
+        return ids
 
 
-__all__ = ["ConfigIndex", "Services", "CREDENTIAL_KEYS"]
+__all__ = ["ConfigIndex", "CREDENTIAL_KEYS"]

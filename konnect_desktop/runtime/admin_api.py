@@ -50,7 +50,8 @@ from multidict import MultiDictProxy
 from .. import plugins as plugin_registry
 from ..model import ENTITIES, EntityDef, check_entity
 from ..model.errors import DECLARATIVE_CONFIG, KongError, NotFound, lua_pretty, schema_violation
-from ..model.schema import UUID_RE, Schema
+from ..model.kong_compat import KONG_VERSION, TAGLINE
+from ..model.schema import Schema, is_uuid
 from ..plugins.base import AdminCall as PluginAdminCall
 from . import admin_config, admin_debug, admin_upstreams
 from .admin_body import Body, BodyError, decode_form, parse_json, parse_urlencoded
@@ -58,8 +59,6 @@ from .admin_guard import TOKEN_HEADER, AdminAccess, check_bind, require_token_fo
 
 log = logging.getLogger(__name__)
 
-KONG_VERSION = "3.9.1"
-TAGLINE = "Welcome to kong"
 MAX_BODY = 10 * 1024 * 1024
 MAX_PAGE_SIZE = 1000
 DEFAULT_PAGE_SIZE = 100
@@ -106,10 +105,6 @@ def _json_response(status: int, body: Any = None, headers: dict[str, str] | None
     text = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     return web.Response(status=status, body=text.encode("utf-8"), content_type="application/json",
                         charset="utf-8", headers=headers)
-
-
-def is_uuid(value: Any) -> bool:
-    return isinstance(value, str) and UUID_RE.match(value) is not None
 
 
 @dataclass(frozen=True)

@@ -59,7 +59,7 @@ from ..model.errors import (
     schema_violation,
     unique_violation,
 )
-from ..model.schema import UUID_RE, Schema
+from ..model.schema import Schema, is_uuid
 
 log = logging.getLogger(__name__)
 
@@ -278,10 +278,6 @@ class StoreClosed(KongError):
 
 def declarative_error(fields: dict[str, Any]) -> KongError:
     return KongError(DECLARATIVE_CONFIG, f"declarative config is invalid: {lua_pretty(fields)}", fields)
-
-
-def is_uuid(value: Any) -> bool:
-    return isinstance(value, str) and UUID_RE.match(value) is not None
 
 
 def _now() -> int:
