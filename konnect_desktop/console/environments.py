@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import appdirs
+from ..errors import AppError
 from .auth import Auth
 from .request import FormField, RequestSpec
 
@@ -37,10 +38,8 @@ DEFAULT_ENV = "local"
 MAX_DEPTH = 5  # a variable may use others, this many levels deep
 
 
-class VariableError(ValueError):
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+class VariableError(AppError, ValueError):
+    """A variable reference cannot be resolved or written; ``message`` says which and why."""
 
 
 @dataclass

@@ -37,6 +37,7 @@ from typing import Any
 import httpx
 
 from .. import __version__ as APP_VERSION
+from ..errors import AppError
 from .curl import encode_form
 from .request import FORM_TYPE, JSON_TYPE, RequestSpec, host_port, is_json_type
 
@@ -45,12 +46,8 @@ _SCHEME = re.compile(r"^https?://", re.I)
 MAX_BODY = 50 * 1024 * 1024  # a response body beyond this is cut (the console is not a downloader)
 
 
-class SendError(Exception):
+class SendError(AppError):
     """The request could not be sent or answered; ``message`` is a sentence for people."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 @dataclass

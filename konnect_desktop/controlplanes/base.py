@@ -175,7 +175,7 @@ class ControlPlane(ABC):
             latency = (time.perf_counter() - start) * 1000
             await self.probe()
             nodes = await self.nodes()
-        except ControlPlaneError as exc:
+        except (ControlPlaneError, NotFound) as exc:
             return ConnectionReport(
                 ok=False, target=self.target, kind=self.kind, error=exc.message,
                 error_type=type(exc).__name__, latency_ms=None,

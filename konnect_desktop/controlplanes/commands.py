@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .errors import ControlPlaneError
+from .errors import ControlPlaneError, NotFound
 
 EXIT_OK, EXIT_ERROR, EXIT_DRIFT = 0, 1, 2
 
@@ -116,7 +116,7 @@ def _run(coro: Any) -> int:
         return asyncio.run(coro)
     except UsageError as exc:
         return _fail(str(exc))
-    except ControlPlaneError as exc:
+    except (ControlPlaneError, NotFound) as exc:
         return _fail(exc.message)
 
 

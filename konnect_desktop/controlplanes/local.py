@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from .. import __version__
 from ..model.entities import DEPENDENCY_ORDER, ENTITIES
 from ..model.errors import KongError
-from ..model.errors import NotFound as ModelNotFound
 from .base import (
     MEMBERSHIP_TABLE,
     Capabilities,
@@ -71,7 +70,7 @@ class LocalControlPlane(ControlPlane):
             raise ControlPlaneError("this connection was closed", target=self.target)
         try:
             return await asyncio.to_thread(fn, *args, **kw)
-        except ModelNotFound as exc:
+        except NotFound as exc:  # the store's own 404, said with which control plane answered
             raise NotFound(exc.message, target=self.target) from None
         except KongError as exc:
             raise ApiError(exc.message, status=exc.status, code=exc.code, name=exc.name,

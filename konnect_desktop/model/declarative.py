@@ -24,6 +24,7 @@ from typing import Any
 
 import yaml
 
+from ..errors import AppError
 from .entities import DEPENDENCY_ORDER, ENTITIES
 from .errors import DECLARATIVE_CONFIG, KongError
 
@@ -167,7 +168,7 @@ class Problem:
         return f"{self.path}: {self.message}" if self.path else self.message
 
 
-class FileFormatError(ValueError):
+class FileFormatError(AppError, ValueError):
     """The document cannot be read as a decK file at all (I/O, syntax, shape, version)."""
 
 

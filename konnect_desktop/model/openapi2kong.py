@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..errors import AppError
+
 FORMAT_VERSION = "3.0"
 PRIORITY_WITH_PARAMS = 100
 PRIORITY_PLAIN = 200  # paths without parameters win, as OpenAPI says
@@ -40,7 +42,7 @@ _ESCAPED = "().+?*[$"
 _PARAM = re.compile(r"{([^}]+)}")
 
 
-class OpenAPIError(ValueError):
+class OpenAPIError(AppError, ValueError):
     """The document cannot be converted; the message says where and why."""
 
 

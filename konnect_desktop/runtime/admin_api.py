@@ -48,6 +48,7 @@ from aiohttp import web
 from multidict import MultiDictProxy
 
 from .. import plugins as plugin_registry
+from ..errors import AppError
 from ..model import ENTITIES, EntityDef, check_entity
 from ..model.errors import DECLARATIVE_CONFIG, KongError, NotFound, lua_pretty, schema_violation
 from ..model.kong_compat import KONG_VERSION, TAGLINE
@@ -86,17 +87,17 @@ ADMIN_API_KEY: web.AppKey[AdminAPI] = web.AppKey("admin_api")
 
 
 # -- small helpers ------------------------------------------------------------------------------
-class ApiError(Exception):
-    """A response decided early: status and JSON body."""
+class HttpAnswer(AppError):
+    """An Admin API response decided early: status and JSON body (``message`` is its message)."""
 
     def __init__(self, status: int, body: dict[str, Any]) -> None:
-        super().__init__(body.get("message", ""))
+        super().__init__(str(body.get("message", "")))
         self.status = status
         self.body = body
 
 
-def _message(status: int, message: str) -> ApiError:
-    return ApiError(status, {"message": message})
+def _message(status: int, message: str) -> HttpAnswer:
+    return HttpAnswer(status, {"message": message})
 
 
 def _json_response(status: int, body: Any = None, headers: dict[str, str] | None = None) -> web.Response:
@@ -343,7 +344,7 @@ class AdminAPI:
         started = time.perf_counter()
         try:
             response = await self._dispatch(request)
-        except ApiError as exc:
+        except HttpAnswer as exc:
             response = _json_response(exc.status, exc.body)
         except KongError as exc:
             response = _json_response(exc.status, exc.to_dict())
@@ -480,7 +481,7 @@ class AdminAPI:
                     except UnicodeDecodeError:
                         raise _message(400, "Cannot parse multipart body: invalid UTF-8") from None
                 items.append((name, value))
-        except ApiError:
+        except HttpAnswer:
             raise
         except web.HTTPRequestEntityTooLarge:
             raise _message(413, "Request body too large") from None
@@ -1018,7 +1019,7 @@ class AdminAPI:
         try:
             return _json_response(201, await self.run(work))
         except admin_config.ConfigRejected as exc:
-            raise ApiError(400, exc.body) from None
+            raise HttpAnswer(400, exc.body) from None
 
     async def _config_source(self, request: web.Request) -> Any:
         """The declarative document of a ``POST /config``: a JSON object with ``_format_version``
