@@ -150,7 +150,7 @@ async def test_slow_server_times_out(bad_server: Misbehaving) -> None:
         with pytest.raises(TimedOut) as ei:
             await cp.get("services", "s")
     assert time.monotonic() - start < 2.0
-    assert "reading the answer timed out" in ei.value.message
+    assert "sent no response within 0.3 s (GET /services/s, after 1 attempt(s))" in ei.value.message
     assert isinstance(ei.value, ConnectionFailed)  # a timeout is a kind of connection failure
 
 
@@ -179,7 +179,7 @@ async def test_connection_refused_after_retries() -> None:
         first = list(retries)
         report = await cp.test_connection()
     assert "connection refused" in ei.value.message and "after 3 attempt(s)" in ei.value.message
-    assert len(first) == 2 and all(r.startswith("connect error") for r in first)
+    assert len(first) == 2 and all("connection refused" in r for r in first)
     assert not report.ok and report.error_type == "ConnectionFailed" and "connection refused" in report.error
 
 
