@@ -13,7 +13,11 @@ import pytest
 from konnect_desktop.console.sender import describe_send_error
 from konnect_desktop.controlplanes.errors import ConnectionFailed
 from konnect_desktop.controlplanes.kong_admin import KongAdminControlPlane, RetryPolicy
-from konnect_desktop.controlplanes.transport import describe_transport_error, host_port, is_tls_failure
+from konnect_desktop.controlplanes.transport import (
+    describe_transport_error,
+    host_port,
+    is_tls_failure,
+)
 
 
 def _closed_port() -> int:
