@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..model.paths import validate_host, validate_service_path
@@ -200,12 +200,18 @@ class RateLimitingHandler(Handler):
         if self.error_message is None:
             self.error_message = DEFAULT_MESSAGE
         self.fault_tolerant = config.get("fault_tolerant", True) is not False
-        self.clock = time.time  # replaceable in tests
+        self.state = runtime.shared_state(NAME)
+        # Unix seconds: the runtime's shared state may hold a ``clock`` (as response-ratelimiting's
+        # does) that every handler built now or later reads; a unit test may replace ``clock``
+        self.clock: Callable[[], float] = self._shared_clock
         self.policy: LocalPolicy | RedisPolicy
         if config.get("policy") == "redis":
             self.policy = RedisPolicy(config.get("redis") or {})
         else:
-            self.policy = LocalPolicy(runtime.shared_state(NAME))
+            self.policy = LocalPolicy(self.state)
+
+    def _shared_clock(self) -> float:
+        return float(self.state.get("clock", time.time)())
 
     def identifier(self, ctx: RequestContext) -> tuple[str, str]:
         """(identifier, how it was found) per Kong's ``get_identifier``."""
