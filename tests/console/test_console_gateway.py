@@ -131,14 +131,15 @@ def test_header_diff_handles_repeats_and_case() -> None:
     assert [c.text() for c in diff] == ["~ B: x → y", "+ New: n", "− Gone: g"]
 
 
-async def _avoid_minute_edge() -> None:
-    # a burst must not straddle a minute boundary, or the window resets mid-burst
-    if time.time() % 60 > 55:
-        await asyncio.sleep(60 - time.time() % 60 + 0.2)
+def _stop_the_clock(runtime: Any) -> None:
+    # a burst must not straddle a minute boundary, or the window resets mid-burst: rate-limiting
+    # reads this runtime's clock from its shared state, held here at the start of a minute
+    start = 1_700_000_040.25  # a minute boundary (divisible by 60) plus a quarter second
+    runtime.services.shared_state("rate-limiting")["clock"] = lambda: start
 
 
 async def test_burst_trips_at_exactly_the_configured_count(runtime: Any, sender: Any) -> None:
-    await _avoid_minute_edge()
+    _stop_the_clock(runtime)
     burst = Burst(sender, RequestSpec("GET", runtime.proxy_url + "/limited"), BurstPlan(count=10, concurrency=1))
     seen = []
     res = await burst.run(seen.append)
