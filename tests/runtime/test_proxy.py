@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
 
 import aiohttp
 import pytest
@@ -202,14 +201,13 @@ async def test_write_timeout_is_504(rt) -> None:
             for _ in range(1000):  # 64 MB, far more than the socket buffers hold
                 yield chunk
 
-        t0 = time.monotonic()
         async with aiohttp.ClientSession() as s:
             async with s.post(rt.proxy_url + "/up", data=body()) as r:
                 status = r.status
                 payload = await r.json()
+        # (the upstream only hangs up after 10 s, a connection error, not a timeout: the 504 is the write timeout's)
         assert status == 504
         assert payload["message"] == "The upstream server is timing out"
-        assert time.monotonic() - t0 < 5
     finally:
         server.close()
 
