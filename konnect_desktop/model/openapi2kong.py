@@ -123,7 +123,8 @@ def _x_kong_object(ext_owner: dict[str, Any], key: str, components: dict[str, An
         target = target[segment]
         if not isinstance(target, dict):
             raise OpenAPIError(f"expected '{path}' to be a JSON object")
-    return copy.deepcopy(target)
+    found: dict[str, Any] = copy.deepcopy(target)
+    return found
 
 
 def _kong_name(owner: dict[str, Any]) -> str:

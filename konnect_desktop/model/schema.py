@@ -261,7 +261,7 @@ class Conditional(Check):
     run_with_invalid_fields: ClassVar[bool] = True
 
     @property
-    def fields(self) -> Sequence[str]:  # type: ignore[override]
+    def fields(self) -> Sequence[str]:
         return (self.if_field, self.then_field)
 
     def run(self, entity: dict[str, Any]) -> dict[str, Any] | None:
@@ -301,7 +301,7 @@ class ConditionalAtLeastOneOf(Check):
     run_with_invalid_fields: ClassVar[bool] = True
 
     @property
-    def fields(self) -> Sequence[str]:  # type: ignore[override]
+    def fields(self) -> Sequence[str]:
         return (self.if_field, *self.then_at_least_one_of)
 
     def run(self, entity: dict[str, Any]) -> dict[str, Any] | None:
@@ -471,7 +471,9 @@ def validate_value(f: Field, value: Any) -> tuple[Any, Any]:
     if f.type in ("array", "set") and f.elements is not None:
         # Kong validates every element as given (error positions are the input's), then a set
         # drops duplicates.
-        out, errs, any_err = [], [], False
+        out: list[Any] = []
+        errs: list[Any] = []
+        any_err = False
         for item in value:
             if item is None:
                 out.append(item)
@@ -654,7 +656,8 @@ class Schema:
 
     def merge(self, existing: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
         """A partial update as Kong's PATCH does it: records merge deeply, the rest replaces."""
-        return _merge_record(self.fields, existing, patch)
+        merged: dict[str, Any] = _merge_record(self.fields, existing, patch)  # a record merged into a record
+        return merged
 
     # -- Kong's /schemas JSON --------------------------------------------------------------
     def to_kong(self) -> dict[str, Any]:
