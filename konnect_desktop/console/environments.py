@@ -21,7 +21,7 @@ import re
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -227,7 +227,7 @@ class EnvironmentStore:
             out.append(Environment(e["name"], variables))
         return out or [Environment(DEFAULT_ENV, [Variable("base", "")])]
 
-    def save(self, envs: list[Environment], removed_secrets: list[tuple[str, str]] = ()) -> None:
+    def save(self, envs: list[Environment], removed_secrets: Sequence[tuple[str, str]] = ()) -> None:
         """Write the file (atomically) and put secret values in the keyring.
 
         A secret variable whose ``value`` is empty keeps what the keyring already holds.

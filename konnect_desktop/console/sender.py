@@ -38,8 +38,7 @@ import httpx
 from .. import __version__ as APP_VERSION
 from ..controlplanes.transport import describe_transport_error, host_port
 from ..errors import AppError
-from .curl import encode_form
-from .request import FORM_TYPE, JSON_TYPE, RequestSpec, is_json_type
+from .request import FORM_TYPE, JSON_TYPE, RequestSpec, encode_form, is_json_type
 
 USER_AGENT = f"konnect-desktop/{APP_VERSION} (request console)"
 _SCHEME = re.compile(r"^https?://", re.I)

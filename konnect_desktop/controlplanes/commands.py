@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import os
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -111,7 +112,7 @@ def _fail(msg: str) -> int:
     return EXIT_ERROR
 
 
-def _run(coro: Any) -> int:
+def _run(coro: Coroutine[Any, Any, int]) -> int:
     try:
         return asyncio.run(coro)
     except UsageError as exc:

@@ -83,7 +83,7 @@ class RetryPolicy:
 
     def delay(self, retry: int) -> float:
         """Delay before retry number ``retry`` (0-based): exponential with "equal jitter"."""
-        cap = min(self.max_backoff, self.backoff * (2**retry))
+        cap = min(self.max_backoff, self.backoff * 2.0**retry)
         return cap / 2 + random.uniform(0, cap / 2)
 
 

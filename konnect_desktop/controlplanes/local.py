@@ -11,6 +11,7 @@ whichever backend answered.
 from __future__ import annotations
 
 import asyncio
+import builtins  # ``list`` is a method name here; annotations after it say builtins.list
 import socket
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -205,7 +206,7 @@ class LocalControlPlane(ControlPlane):
         for row in await self._call(self.store.all, MEMBERSHIP_TABLE):
             yield row
 
-    async def export(self, tables: Any = None) -> dict[str, list[dict[str, Any]]]:
+    async def export(self, tables: Any = None) -> dict[str, builtins.list[dict[str, Any]]]:
         """One consistent snapshot straight from the store."""
         config = await self._call(self.store.export)
         if tables is not None:

@@ -72,6 +72,8 @@ def lua_pretty(value: Any, compact: bool = True) -> str:
 class KongError(AppError):
     """An error with Kong's code/name/message/fields shape and its HTTP status."""
 
+    status: int
+
     def __init__(
         self,
         code: int,

@@ -46,6 +46,8 @@ class AuthFailure(AppError):
     ``body`` replaces Kong's ``{"message", "request_id"}`` error document where a plugin answers
     with its own table (jwt's claim errors, oauth2's ``error``/``error_description``)."""
 
+    status: int
+
     def __init__(self, status: int, message: str, headers: dict[str, str] | None = None,
                  body: dict[str, Any] | None = None) -> None:
         super().__init__(message)

@@ -69,8 +69,8 @@ class ConfigIndex:
             cid, gid = _fk(m, "consumer"), _fk(m, "consumer_group")
             if cid and gid and gid in ix._groups:
                 ix._memberships.setdefault(cid, []).append(ix._groups[gid])
-        for groups in ix._memberships.values():
-            groups.sort(key=lambda g: str(g.get("name") or ""))
+        for members in ix._memberships.values():
+            members.sort(key=lambda g: str(g.get("name") or ""))
         return ix
 
     # -- ConfigView -----------------------------------------------------------------------------

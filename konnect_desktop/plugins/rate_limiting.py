@@ -259,7 +259,7 @@ class RateLimitingHandler(Handler):
         if not isinstance(self.policy, LocalPolicy):
             return self._access_remote(ctx, now, ident, kind, starts, counters)
         try:
-            usages, _allowed = self.policy.check_and_count(counters, now)  # type: ignore[misc]
+            usages, _allowed = self.policy.check_and_count(counters, now)
         except PolicyError as exc:
             self._policy_failed(ctx, exc)
             return None
@@ -318,7 +318,7 @@ class RateLimitingHandler(Handler):
             headers[RATELIMIT_REMAINING] = _num(best[0])
             headers[RATELIMIT_RESET] = str(reset)
 
-        data = {"policy": self.policy.name, "limit_by": kind, "periods": shown,
+        data: dict[str, Any] = {"policy": self.policy.name, "limit_by": kind, "periods": shown,
                 "identifier": ident if kind in ("ip", "consumer", "credential", "service", "path") else f"header {self.config.get('header_name')}"}
         summary = ", ".join(parts)
         if stop is not None:

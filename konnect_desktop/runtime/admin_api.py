@@ -90,6 +90,8 @@ ADMIN_API_KEY: web.AppKey[AdminAPI] = web.AppKey("admin_api")
 class HttpAnswer(AppError):
     """An Admin API response decided early: status and JSON body (``message`` is its message)."""
 
+    status: int
+
     def __init__(self, status: int, body: dict[str, Any]) -> None:
         super().__init__(str(body.get("message", "")))
         self.status = status

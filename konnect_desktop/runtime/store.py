@@ -791,7 +791,8 @@ class Store:
         cond = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         try:
             with self._reading() as conn:
-                return conn.execute(f"SELECT COUNT(*) FROM {t.sql}{cond}", args).fetchone()[0]
+                count: int = conn.execute(f"SELECT COUNT(*) FROM {t.sql}{cond}", args).fetchone()[0]
+                return count
         except sqlite3.Error as exc:
             raise database_error(exc) from exc
 
