@@ -51,6 +51,7 @@ from .rate_limiting_policies import (
     LocalPolicy,
     PolicyError,
     RedisPolicy,
+    periods_order_error,
     window_end,
     window_starts,
 )
@@ -69,20 +70,11 @@ RETRY_AFTER = "Retry-After"
 
 
 # -- schema ---------------------------------------------------------------------------------------
-def _fmt1(v: float) -> str:
-    return f"{v:.1f}"
-
-
 def _validate_config(config: dict[str, Any]) -> str | None:
     """Kong's record-level check: longer periods may not have lower limits; sync_rate rules."""
-    for i, lower in enumerate(PERIODS):
-        v1 = config.get(lower)
-        if isinstance(v1, (int, float)) and not isinstance(v1, bool):
-            for upper in PERIODS[i + 1:]:
-                v2 = config.get(upper)
-                if isinstance(v2, (int, float)) and not isinstance(v2, bool) and v2 < v1:
-                    return (f"The limit for {upper}({_fmt1(v2)}) cannot be lower than the limit "
-                            f"for {lower}({_fmt1(v1)})")
+    order = periods_order_error(config)
+    if order is not None:
+        return order
     sync_rate = config.get("sync_rate")
     if config.get("policy") != "redis" and sync_rate != SYNC_RATE_REALTIME:
         return "sync_rate can only be used with the redis policy"
