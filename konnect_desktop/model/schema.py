@@ -64,6 +64,14 @@ def is_uuid(value: Any) -> bool:
     return isinstance(value, str) and UUID_RE.match(value) is not None
 
 
+def foreign_id(ref: Any) -> str | None:
+    """The id a foreign key names, written as Kong writes it (``{"id": ...}``) or as a bare id;
+    None when it names none."""
+    if isinstance(ref, dict):
+        ref = ref.get("id")
+    return ref if isinstance(ref, str) else None
+
+
 @dataclass(eq=False)
 class Field:
     """One field. Only ``type`` is mandatory; everything else mirrors Kong's field attributes."""

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..model.schema import foreign_id
+
 # which field of a credential table is its lookup key
 CREDENTIAL_KEYS: dict[str, str] = {
     "keyauth_credentials": "key",
@@ -20,14 +22,6 @@ CREDENTIAL_KEYS: dict[str, str] = {
     "hmacauth_credentials": "username",
     "oauth2_credentials": "client_id",
 }
-
-
-def _fk(entity: Mapping[str, Any], name: str) -> str | None:
-    ref = entity.get(name)
-    if isinstance(ref, dict):
-        v = ref.get("id")
-        return v if isinstance(v, str) else None
-    return ref if isinstance(ref, str) else None
 
 
 class ConfigIndex:
@@ -58,7 +52,7 @@ class ConfigIndex:
                 if isinstance(cred.get("id"), str):
                     ix._credentials_by_id[cred["id"]] = cred
         for acl in config.get("acls", ()):
-            cid = _fk(acl, "consumer")
+            cid = foreign_id(acl.get("consumer"))
             if cid and isinstance(acl.get("group"), str):
                 groups = ix._acls.setdefault(cid, [])
                 if acl["group"] not in groups:
@@ -66,7 +60,7 @@ class ConfigIndex:
         for g in config.get("consumer_groups", ()):
             ix._groups[g["id"]] = g
         for m in config.get("consumer_group_consumers", ()):
-            cid, gid = _fk(m, "consumer"), _fk(m, "consumer_group")
+            cid, gid = foreign_id(m.get("consumer")), foreign_id(m.get("consumer_group"))
             if cid and gid and gid in ix._groups:
                 ix._memberships.setdefault(cid, []).append(ix._groups[gid])
         for members in ix._memberships.values():

@@ -32,6 +32,7 @@ from ..model.schema import (
     Number,
     Record,
     String,
+    foreign_id,
 )
 from .base import (
     Decision,
@@ -169,10 +170,8 @@ def _num(v: float) -> str:
 
 
 def _fk_id(entity: dict[str, Any], name: str) -> str:
-    ref = entity.get(name)
-    if isinstance(ref, dict) and ref.get("id"):
-        return str(ref["id"])
-    return NULL_ID
+    """The scope's id in counter keys; Kong's null UUID when the plugin has no such scope."""
+    return foreign_id(entity.get(name)) or NULL_ID
 
 
 class RateLimitingHandler(Handler):
