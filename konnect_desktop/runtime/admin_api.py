@@ -44,8 +44,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, unquote
 
-from aiohttp import web
-from multidict import MultiDictProxy
+from aiohttp import BodyPartReader, web
+from multidict import MultiMapping
 
 from .. import plugins as plugin_registry
 from ..errors import AppError
@@ -57,6 +57,7 @@ from ..plugins.base import AdminCall as PluginAdminCall
 from . import admin_config, admin_debug, admin_upstreams
 from .admin_body import Body, BodyError, decode_form, parse_json, parse_urlencoded
 from .admin_guard import TOKEN_HEADER, AdminAccess, check_bind, require_token_for
+from .store import Store
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +166,7 @@ class Call:
     request: web.Request
     params: list[str]  # decoded path parameters, in order
     raw_params: list[str]  # as they appeared in the URL
-    query: MultiDictProxy[str]
+    query: MultiMapping[str]
     body: Body | None = None
 
     def arg(self, name: str) -> str | None:
@@ -196,7 +197,7 @@ class AdminAPI:
 
     def __init__(
         self,
-        store: Any,
+        store: Store,
         *,
         info: Callable[[], dict[str, Any]] | None = None,
         admin_token: str | None = None,
@@ -459,7 +460,7 @@ class AdminAPI:
                 part = await reader.next()
                 if part is None:
                     break
-                if not hasattr(part, "read_chunk"):  # nested multipart: not something Kong reads
+                if not isinstance(part, BodyPartReader):  # nested multipart: not something Kong reads
                     continue
                 data = bytearray()
                 while chunk := await part.read_chunk(65536):
