@@ -24,7 +24,8 @@ APP_ID = "io.github.konnect_desktop.KonnectDesktop"  # konnect_desktop.ui.app.AP
 DESKTOP = PACKAGING / f"{APP_ID}.desktop"
 METAINFO = PACKAGING / f"{APP_ID}.metainfo.xml"
 BUNDLE = ROOT / "dist" / "konnect-desktop"
-PAGE_IDS = ("runtimes", "services", "consumers", "plugins", "console", "traffic", "replication")
+PAGE_IDS = ("runtimes", "services", "consumers", "plugins", "upstreams", "certificates", "vaults", "console",
+            "traffic", "replication")
 
 
 def png_size(path: Path) -> tuple[int, int]:

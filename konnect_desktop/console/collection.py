@@ -271,3 +271,30 @@ def save(collection: Collection, root: str | Path) -> list[Path]:
             p.write_text(yaml.safe_dump({"variables": values}, sort_keys=False), encoding="utf-8")
             written.append(p)
     return written
+
+
+def write_request(req: CollectionRequest) -> Path:
+    """Write one request back to its file (``req.path``). The text is read back through the loader
+    first, so a file that would not open again is never written."""
+    if req.path is None:
+        raise CollectionError(f"{req.title}: has no file to write to")
+    data = request_to_dict(req)
+    request_from_dict(data, str(req.path), req.group)
+    req.path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return req.path
+
+
+def new_request_file(folder: str | Path, name: str = "New request") -> Path:
+    """A new request file (GET ``{{base}}/``, expecting 200) numbered after the folder's highest
+    ``NN-`` prefix, so it runs last in its folder; an existing file is never overwritten."""
+    folder = Path(folder)
+    names = {p.name for p in folder.iterdir()}
+    numbers = [int(m.group(0)[:-1]) for n in names if (m := _ORDER_PREFIX.match(n))]
+    n = max(numbers, default=0) + 1
+    while file_name(n, name) in names:
+        n += 1
+    p = folder / file_name(n, name)
+    text = yaml.safe_dump({"name": name, "method": "GET", "url": "{{base}}/", "expect": {"status": 200}}, sort_keys=False)
+    with p.open("x", encoding="utf-8") as f:  # "x": fails rather than overwrite
+        f.write(text)
+    return p

@@ -194,6 +194,12 @@ class ControlPlane(ABC):
     async def nodes(self) -> list[Node]:
         """Data plane nodes of the current runtime group."""
 
+    async def upstream_health(self, upstream: str) -> dict[str, str] | None:
+        """Target address → Kong's health word (HEALTHY, UNHEALTHY, DNS_ERROR, HEALTHCHECKS_OFF)
+        for an upstream, as ``GET /upstreams/{u}/health`` reports it; None when this backend
+        cannot tell (a control plane without data plane health, a store without a runtime)."""
+        return None
+
     # -- entities ------------------------------------------------------------------------------
     @abstractmethod
     def list(

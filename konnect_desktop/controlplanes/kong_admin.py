@@ -370,6 +370,20 @@ class AdminApiControlPlane(ControlPlane):
         _, body = await self._http.request("GET", await self._entity_path(table, id_or_key, parent))
         return self._out(table, body)
 
+    async def upstream_health(self, upstream: str) -> dict[str, str] | None:
+        """``GET /upstreams/{u}/health`` (Kong answers it on a traditional node; a control plane
+        of a hybrid cluster has no health to report: None)."""
+        await self._prepare()
+        path = f"{self._root()}{ENTITIES['upstreams'].admin_path}/{_segment(upstream)}/health"
+        try:
+            _, body = await self._http.request("GET", path)
+        except ControlPlaneError:
+            return None
+        data = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(data, list):
+            return None
+        return {str(t.get("target")): str(t.get("health")) for t in data if isinstance(t, dict)}
+
     async def create(self, table: str, data: dict[str, Any], parent: Parent | None = None) -> dict[str, Any]:
         await self._prepare()
         self._check_writable()

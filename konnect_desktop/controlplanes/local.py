@@ -111,6 +111,15 @@ class LocalControlPlane(ControlPlane):
                      status="connected" if running else ("stopped" if rt is None else str(state_name).lower()),
                      extra={"proxy_url": getattr(rt, "proxy_url", None)})]
 
+    async def upstream_health(self, upstream: str) -> dict[str, str] | None:
+        """From the running runtime's health registry (what its Admin API's health endpoint says)."""
+        health = getattr(self.runtime, "health", None)
+        if health is None:
+            return None
+        up = await self.get("upstreams", upstream)
+        targets = await self.list_all("targets", parent=("upstreams", up["id"]))
+        return {str(t["target"]): str(health.target_report(up, t)["health"]) for t in targets}
+
     # -- entities ------------------------------------------------------------------------------
     def _fk_to(self, table: str, parent_table: str) -> str:
         for fname, f in ENTITIES[table].foreign_keys.items():

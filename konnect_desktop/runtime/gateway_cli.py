@@ -3,8 +3,8 @@
 Prints one line when both listeners are up (the real ports, also when asked for port 0), serves
 until SIGINT/SIGTERM, then drains in-flight requests and exits 0. ``--config kong.yaml`` makes the
 store match a decK file before serving (an invalid file prints every located problem and exits
-1, leaving the store untouched). A store that is empty on first start gets the sample
-configuration, so there is something to call right away.
+1, leaving the store untouched). A new store starts empty, as Kong does; ``--sample`` loads the
+app's sample configuration into an empty store (the GUI does that for its own first run).
 
 The Admin API stays on loopback unless ``--admin-listen`` opens it, and then only with a token:
 from ``--admin-token-file PATH`` (a private file), the ``KONG_ADMIN_TOKEN`` environment variable,
@@ -45,6 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run_p.add_argument("--config", type=Path, default=None, metavar="KONG_YAML",
                        help="decK file to load at start (replaces the stored configuration)")
     run_p.add_argument("--name", default="default", help="runtime name (default: default)")
+    run_p.add_argument("--sample", action="store_true",
+                       help="load the app's sample configuration when the store is empty "
+                            "(default: start empty, as Kong does)")
     run_p.add_argument("--admin-token-file", type=Path, default=None, metavar="PATH",
                        help="require the header Kong-Admin-Token with the token in PATH (a file only "
                             "you can read); also: the KONG_ADMIN_TOKEN environment variable")
@@ -185,7 +188,7 @@ async def _serve_locked(args: argparse.Namespace, rt: Any, config: Any) -> int:
     try:
         if config is not None:
             await asyncio.to_thread(store.replace_all, config)
-        elif _store_is_empty(store):
+        elif args.sample and _store_is_empty(store):
             sample = _load_file(sample_config_path())
             if sample is not None:
                 try:

@@ -149,6 +149,9 @@ def run(args: argparse.Namespace) -> int:
     from .session import Session
 
     session = Session()
+    from . import preferences
+
+    preferences.apply(session, preferences.load(session))  # theme, ports, history, redaction
     window = MainWindow(session)
     crash.parent = window
     instance.sig_activate.connect(window.bring_to_front)

@@ -291,6 +291,13 @@ class ConnectionDialog(QDialog):
             return await cp.test_connection()
         cp = await self.session.build_control_plane(conn, token)
         try:
+            if conn.kind == "konnect" and not conn.control_plane:
+                # the control plane is optional here: the token is tested by listing them
+                groups = await cp.list_groups()
+                names = ", ".join(g.name for g in groups[:5]) + (" …" if len(groups) > 5 else "")
+                n = len(groups)
+                return (f"token accepted by {cp.target}: {n} control plane{'s' if n != 1 else ''}"
+                        + (f" ({names})" if names else "") + "; pick one now or later.")
             return await cp.test_connection()
         finally:
             await self.session.close_control_plane(cp)

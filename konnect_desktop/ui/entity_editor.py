@@ -100,6 +100,7 @@ class EntityEditor(QWidget):
         self.runner = TaskRunner(self)
         self._syncing = False
         self._dirty = False
+        self._error_values: dict[str, Any] = {}  # field with an error shown → its value then
         self.secrets = secret_paths(self.fields)
 
         v = QVBoxLayout(self)
@@ -176,6 +177,7 @@ class EntityEditor(QWidget):
         self.entity = entity
         self.form.set_value(dict(entity) if entity is not None else self.new_entity())
         self.form.clear_errors()
+        self._error_values = {}
         self.set_summary("")
         self.delete_button.setEnabled(entity is not None)
         self._sync_yaml()
@@ -193,6 +195,22 @@ class EntityEditor(QWidget):
         self._set_dirty(True)
         if not self._syncing:
             self._sync_yaml()
+        if self._error_values:
+            self._clear_fixed_errors()
+
+    def _clear_fixed_errors(self) -> None:
+        """A field's error goes as soon as its value changed and the local check finds nothing
+        wrong with it any more (not only at the next Save)."""
+        value = self.value()
+        still = self.local_errors(value)
+        for name, was in list(self._error_values.items()):
+            ed = self.form.editors.get(name)
+            if ed is None or value.get(name) == was or name in still:
+                continue
+            ed.clear_errors()
+            del self._error_values[name]
+        if not self._error_values and not self.form.errors_shown():
+            self.set_summary("")
 
     def yaml_document(self) -> dict[str, Any]:
         data = {k: v for k, v in self.value().items() if k not in AUTO_FIELDS}
@@ -276,6 +294,8 @@ class EntityEditor(QWidget):
 
     def show_errors(self, fields: dict[str, Any], message: str | None = None) -> None:
         rest = self.form.set_errors(fields)
+        value = self.value()
+        self._error_values = {name.split(".")[0]: value.get(name.split(".")[0]) for name in self.form.errors_shown()}
         placed = len(self.form.errors_shown())
         parts = []
         if message:
@@ -304,6 +324,7 @@ class EntityEditor(QWidget):
             self.show_errors(errors)
             return
         self.form.clear_errors()
+        self._error_values = {}
         if self._save_fn is None:
             return
         self.set_summary("")

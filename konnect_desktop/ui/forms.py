@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QButtonGroup,
@@ -472,7 +472,8 @@ class ListEditor(FieldEditor):
             | QAbstractItemView.EditTrigger.EditKeyPressed
             | QAbstractItemView.EditTrigger.AnyKeyPressed
         )
-        self.list.setMaximumHeight(int(f.ui.get("height", 66)))
+        row = self.list.fontMetrics().height() + 10
+        self.list.setMaximumHeight(max(int(f.ui.get("height", 66)), 3 * row + 4))
         self.list.setAlternatingRowColors(True)
         self.list.itemChanged.connect(self.sig_changed)
         v.addWidget(self.list)
@@ -489,9 +490,14 @@ class ListEditor(FieldEditor):
     def add_item(self, text: str = "") -> QListWidgetItem:
         item = QListWidgetItem(text if isinstance(text, str) else "")
         item.setFlags(item.flags() | Qt.ItemFlag.ItemIsEditable)
+        # rows tall enough for the inline editor's frame (a bare text row clips it)
+        item.setSizeHint(QSize(0, self.list.fontMetrics().height() + 10))
         self.list.addItem(item)
         if not text:
+            # "+" opens the new row's editor where it can be seen: scrolled to, and focused
             self.list.setCurrentItem(item)
+            self.list.scrollToItem(item)
+            self.list.setFocus()
             self.list.editItem(item)
         self._none = False
         self.sig_changed.emit()

@@ -3,7 +3,10 @@
 The connection bar says which connection and runtime group every page shows and switches in
 one click; the status bar always shows the current group and the local runtime's state
 (running/stopped, proxy and admin addresses) with Start/Stop. Pages come from the registry in
-``pages/__init__.py`` and are built when first shown.
+``pages/__init__.py`` and are built when first shown, each inside a scroll area: a page that
+needs more room than the window has scrolls, it never grows the window (the app fits 1280×720).
+Status messages are elided to the bar's width; the full text is in the tooltip and in the
+notifications list (the bell button). Splitter positions are remembered with the window.
 """
 
 from __future__ import annotations
@@ -15,15 +18,18 @@ from PySide6.QtCore import QByteArray, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence
 from PySide6.QtWidgets import (
     QComboBox,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QListWidget,
     QListWidgetItem,
     QMainWindow,
     QPushButton,
+    QScrollArea,
     QSplitter,
     QStackedWidget,
     QStatusBar,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -33,6 +39,7 @@ from .errors import ErrorInfo, describe_error
 from .pages import PAGES, PageSpec
 from .pages.base import Page
 from .session import Connection, Session
+from .status import ElidedLabel, NotificationsMenu
 from .theme import set_status
 
 log = logging.getLogger(__name__)
@@ -85,11 +92,16 @@ class MainWindow(QMainWindow):
 
         # -- sidebar + pages -------------------------------------------------------------------
         split = QSplitter(Qt.Orientation.Horizontal)
+        split.setObjectName("MainSplitter")
         self.sidebar = QListWidget()
         self.sidebar.setObjectName("Sidebar")
         self.sidebar.setAccessibleName("Pages")
-        self.sidebar.setMaximumWidth(200)
-        self.sidebar.setMinimumWidth(150)
+        # wide enough for the longest title ("Runtime Manager", "Request Console") beside its icon
+        self.sidebar.setMaximumWidth(240)
+        self.sidebar.ensurePolished()  # the style sheet sets the sidebar's font size: measure with it
+        self.sidebar.setMinimumWidth(self.sidebar.fontMetrics().horizontalAdvance("Request Console") + 72)
+        self.sidebar.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.sidebar.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.stack = QStackedWidget()
         for spec in PAGES:
             item = QListWidgetItem(page_icon(spec.id), spec.title)
@@ -103,7 +115,7 @@ class MainWindow(QMainWindow):
         split.addWidget(self.stack)
         split.setStretchFactor(0, 0)
         split.setStretchFactor(1, 1)
-        split.setSizes([180, 1100])
+        split.setSizes([self.sidebar.minimumWidth(), 1100])
         split.setCollapsible(1, False)
         outer.addWidget(split, 1)
         self.setCentralWidget(central)
@@ -119,10 +131,21 @@ class MainWindow(QMainWindow):
         self.runtime_button = QPushButton("Start")
         self.runtime_button.setAccessibleName("Start or stop the local runtime")
         self.runtime_button.clicked.connect(self.toggle_runtime)
-        self.activity = QLabel()
+        # a long message (a keyring hint, a server's error) is elided, never widening the window
+        self.activity = ElidedLabel()
         self.activity.setObjectName("Muted")
+        self.notifications = NotificationsMenu(self)
+        self.notify_button = QToolButton()
+        self.notify_button.setText("0 messages")
+        self.notify_button.setAccessibleName("Notifications")
+        self.notify_button.setToolTip("Messages of this session")
+        self.notify_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.notify_button.setMenu(self.notifications)
+        self.notifications.sig_count.connect(
+            lambda n: self.notify_button.setText(f"{n} message{'s' if n != 1 else ''}"))
         sb.addWidget(self.status_group)
         sb.addWidget(self.activity, 1)
+        sb.addPermanentWidget(self.notify_button)
         sb.addPermanentWidget(self.runtime_status)
         sb.addPermanentWidget(self.runtime_addresses)
         sb.addPermanentWidget(self.runtime_button)
@@ -183,6 +206,8 @@ class MainWindow(QMainWindow):
 
     def current_page(self) -> Page | None:
         w = self.stack.currentWidget()
+        if isinstance(w, QScrollArea):
+            w = w.widget()
         return w if isinstance(w, Page) else None
 
     def _new(self) -> None:
@@ -201,13 +226,16 @@ class MainWindow(QMainWindow):
             p.refresh()
 
     def _preferences(self) -> None:
-        self.show_page("runtimes")
+        from .preferences import PreferencesDialog
+
+        self.preferences_dialog = PreferencesDialog(self.session, self)
+        self.preferences_dialog.open()
 
     def open_log_folder(self) -> None:
         from .crash import open_log_folder
 
         if not open_log_folder():
-            self.activity.setText(f"Logs and crash reports are in {appdirs.log_dir()}")
+            self.notify(f"Logs and crash reports are in {appdirs.log_dir()}")
 
     def bring_to_front(self) -> None:
         """A second launch of the app asked for this window."""
@@ -237,8 +265,14 @@ class MainWindow(QMainWindow):
         old = self.stack.widget(idx)
         self.stack.removeWidget(old)
         old.deleteLater()
-        self.stack.insertWidget(idx, page)
+        scroll = QScrollArea()
+        scroll.setObjectName(f"PageScroll-{page_id}")
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(page)
+        self.stack.insertWidget(idx, scroll)
         self.pages[page_id] = page
+        self._restore_splitters(page, page_id)
         return page
 
     def show_page(self, page_id: str) -> Page:
@@ -263,7 +297,7 @@ class MainWindow(QMainWindow):
             return
         spec = PAGES[row]
         page = self.page(spec.id)
-        self.stack.setCurrentWidget(page)
+        self.stack.setCurrentIndex(row)
         page.on_shown()
 
     # -- connections --------------------------------------------------------------------------
@@ -273,9 +307,10 @@ class MainWindow(QMainWindow):
         for c in self.session.connections:
             self.connection_combo.addItem(c.label, c.id)
         cur = self.session.current
-        if cur is not None:
-            self.connection_combo.setCurrentIndex(max(0, self.connection_combo.findData(cur.id)))
+        # the combo names the connection in use, or none: never one that is not (yet) in use
+        self.connection_combo.setCurrentIndex(self.connection_combo.findData(cur.id) if cur is not None else -1)
         self.connection_combo.blockSignals(False)
+        self._update_status()
 
     def _combo_activated(self, index: int) -> None:
         conn = self.session.find(self.connection_combo.itemData(index))
@@ -296,8 +331,13 @@ class MainWindow(QMainWindow):
         self.activity.setText(f"{label}…" if busy else "")
 
     def show_error(self, info: ErrorInfo) -> None:
-        self.activity.setText(f"⚠ {info.title}: {info.message}")
-        self.activity.setToolTip("\n".join([info.message, *info.lines()]))
+        self.notify(f"⚠ {info.title}: {info.message}", "\n".join([info.title, info.message, *info.lines()]))
+
+    def notify(self, text: str, full: str | None = None) -> None:
+        """A message in the status bar (elided) and in the notifications list (whole)."""
+        self.activity.setText(text)
+        self.activity.setToolTip(full or text)
+        self.notifications.add(full or text)
 
     def _update_status(self) -> None:
         conn = self.session.current
@@ -305,7 +345,7 @@ class MainWindow(QMainWindow):
             self.status_group.setText("runtime group: —")
             self.group_label.setText("")
         else:
-            group = conn.name if conn.kind != "konnect" else (conn.control_plane or conn.name)
+            group = self.session.group_of(conn)
             self.status_group.setText(f"runtime group: {group}")
             where = self.session.cp.target if self.session.cp is not None else ""
             self.group_label.setText(f"runtime group: {group}   ·   {where}")
@@ -342,11 +382,35 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(QByteArray.fromBase64(geo.encode("ascii")))
         if isinstance(state, str):
             self.restoreState(QByteArray.fromBase64(state.encode("ascii")))
+        main = self.centralWidget().findChild(QSplitter, "MainSplitter")
+        sizes = self.session.store.get_value("splitters/window")
+        if main is not None and isinstance(sizes, list) and sizes and isinstance(sizes[0], list):
+            main.setSizes([int(n) for n in sizes[0]])
         page = self.session.store.get_value("window/page", "services")
         ids = [s.id for s in PAGES]
         self.sidebar.setCurrentRow(ids.index(page) if page in ids else 1)
 
+    def _splitters(self, root: QWidget) -> list[QSplitter]:
+        return list(root.findChildren(QSplitter))
+
+    def _restore_splitters(self, root: QWidget, key: str) -> None:
+        """Put a page's splitters where the user left them (saved per page, in order)."""
+        saved = self.session.store.get_value(f"splitters/{key}")
+        if not isinstance(saved, list):
+            return
+        for sp, sizes in zip(self._splitters(root), saved, strict=False):
+            if isinstance(sizes, list) and len(sizes) == sp.count() and all(isinstance(n, int) for n in sizes):
+                sp.setSizes(sizes)
+
+    def _save_splitters(self) -> None:
+        main = self.centralWidget().findChild(QSplitter, "MainSplitter")
+        if main is not None:
+            self.session.store.set_value("splitters/window", [list(main.sizes())])
+        for key, page in self.pages.items():
+            self.session.store.set_value(f"splitters/{key}", [list(sp.sizes()) for sp in self._splitters(page)])
+
     def save_state(self) -> None:
+        self._save_splitters()
         self.session.store.set_value("window/geometry", bytes(self.saveGeometry().toBase64().data()).decode("ascii"))
         self.session.store.set_value("window/state", bytes(self.saveState().toBase64().data()).decode("ascii"))
         row = self.sidebar.currentRow()

@@ -154,11 +154,22 @@ class PluginPanel(QWidget):
         self.default_scope = default_scope
 
     def set_plugins(self, plugins: list[dict[str, Any]]) -> None:
-        keep = self.editor.entity.get("id") if self.editor is not None and self.editor.entity else None
+        """Show the plugins that pass the filter; an open editor stays only when its plugin is
+        still listed (a new plugin's editor, only when it is scoped where the panel now is)."""
+        editor = self.editor
+        keep = editor.entity.get("id") if editor is not None and editor.entity else None
         self.model.set_rows([p for p in plugins if self._filter(p)])
         self.table.resizeColumnsToContents()
         if keep and self.model.row_of(keep) is not None:
             self.select_id(keep)
+        elif editor is not None and (keep or not self._editor_in_scope(editor)):
+            self.close_editor()
+
+    def _editor_in_scope(self, editor: PluginEditor) -> bool:
+        if self.default_scope is None:
+            return True
+        field, ident = self.default_scope
+        return bool((editor.scope.value().get(field) or {}).get("id") == ident)
 
     def name_text(self, p: dict[str, Any]) -> str:
         """The plugin's name, with the "not run locally" badge on the local runtime."""
@@ -253,11 +264,20 @@ class PluginPanel(QWidget):
             self.select_id(entity["id"])
         self.sig_changed.emit()
 
-    def _deleted(self, entity: dict[str, Any]) -> None:
-        self.model.remove_id(entity["id"])
+    def close_editor(self) -> None:
         if self.editor is not None:
             self.editor.setParent(None)
             self.editor.deleteLater()
             self.editor = None
         self.hint.show()
+
+    def clear(self) -> None:
+        """No plugins, no editor (another connection or runtime group was chosen)."""
+        self.runner.cancel("open-plugin")
+        self.model.set_rows([])
+        self.close_editor()
+
+    def _deleted(self, entity: dict[str, Any]) -> None:
+        self.model.remove_id(entity["id"])
+        self.close_editor()
         self.sig_changed.emit()

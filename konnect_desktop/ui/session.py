@@ -67,6 +67,9 @@ class Connection:
     client_cert: str | None = None
     timeout: float = 30.0
     base_url: str | None = None  # konnect: regional URL override
+    # its token lives only in this process's memory (no usable keyring): never written to the
+    # settings file, so it is not listed after a restart without the token it needs
+    session_only: bool = False
 
     def __post_init__(self) -> None:
         self.id = self.id or self.name
@@ -304,6 +307,7 @@ class Session(QObject):
     sig_error = Signal(object)  # ErrorInfo
     # a page asks the window to show another page and act on it: (page id, callable(page))
     sig_open_page = Signal(str, object)
+    sig_preferences = Signal(object)  # dict: the Preferences were saved (``preferences.py``)
 
     def __init__(self, store: ConnectionStore | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -323,6 +327,7 @@ class Session(QObject):
         self._writes: set[asyncio.Future[Any]] = set()
         # where new local runtimes listen; tests use port 0 (any free port)
         self.listen: tuple[str, str] = ("127.0.0.1:8000", "127.0.0.1:8001")
+        self.preferences: dict[str, Any] = {}  # set by ``preferences.apply``
         # small tables every page needs for names and choices (services, routes, consumers, ...)
         self.cache: dict[str, list[dict[str, Any]]] = {}
         self.sig_data_changed.connect(self._invalidate)
@@ -413,7 +418,9 @@ class Session(QObject):
         old = self.find(conn.id)
         self.check_connection(conn, old)
         self.connections = [conn if c.id == conn.id else c for c in self.connections]
-        self._write(self.store.put, conn.to_profile(), old.name if old else None)
+        conn.session_only = old.session_only if old is not None else conn.session_only
+        if not conn.session_only:
+            self._write(self.store.put, conn.to_profile(), old.name if old else None)
         if self.current is not None and self.current.id == conn.id:
             self.current = conn
         cp = self._cps.pop(conn.id, None)
@@ -430,13 +437,16 @@ class Session(QObject):
 
         self.check_connection(conn, original)
         renamed = original is not None and original.name != conn.name
+        conn.session_only = conn.has_token and credentials.session_store_active() and (
+            original.session_only if original is not None else bool(token))
         if token:
             await credentials.astore_token(conn.name, token)
         elif renamed and original is not None and original.has_token and conn.has_token:
             old_token = await credentials.aget_token(original.name)
             if old_token is not None:
                 await credentials.astore_token(conn.name, old_token)
-        await self._write_now(self.store.put, conn.to_profile(), original.name if original else None)
+        if not conn.session_only:
+            await self._write_now(self.store.put, conn.to_profile(), original.name if original else None)
         if renamed and original is not None and original.has_token:
             with contextlib.suppress(Exception):  # the new entry is in place; a leftover is harmless
                 await credentials.adelete_token(original.name)
@@ -454,7 +464,7 @@ class Session(QObject):
 
     async def remove_connection(self, conn: Connection) -> None:
         self.connections = [c for c in self.connections if c.id != conn.id]
-        write = self._write(self.store.remove, conn.name)
+        write = self._write(self.store.remove, conn.name) if not conn.session_only else asyncio.sleep(0)
         cp = self._cps.pop(conn.id, None)
         if cp is not None:
             await self._close_cp(cp)
@@ -522,8 +532,19 @@ class Session(QObject):
             if store is not None:
                 await asyncio.to_thread(store.close)
 
+    def group_of(self, conn: Connection | None) -> str:
+        """The runtime group a connection shows, as the connection bar and status bar name it."""
+        if conn is None:
+            return "—"
+        return (conn.control_plane or conn.name) if conn.kind == "konnect" else conn.name
+
     async def switch(self, conn: Connection) -> ControlPlane:
-        cp = await self.control_plane_for(conn)
+        try:
+            cp = await self.control_plane_for(conn)
+        except BaseException:
+            # the pickers that offered ``conn`` go back to the connection still in use
+            self.sig_connections_changed.emit()
+            raise
         self.current, self.cp = conn, cp
         self.store.set_value("connections/current", conn.name)
         self.save_ui()
@@ -685,6 +706,10 @@ class Session(QObject):
         return sorted(out, key=lambda p: p[0].lower())
 
     # -- entity operations (the page's way to write; emits sig_data_changed) --------------------------
+    def require_cp(self) -> ControlPlane:
+        """The current control plane, or a sentence saying to pick a connection."""
+        return self._require_cp()
+
     def _require_cp(self) -> ControlPlane:
         if self.cp is None:
             raise LookupError("No connection selected: pick one in the Runtime Manager.")

@@ -40,6 +40,9 @@ class TaskRunner(QObject):
     def busy(self) -> bool:
         return bool(self._tasks)
 
+    def keys(self) -> list[str]:
+        return list(self._tasks)
+
     def labels(self) -> list[str]:
         return [label for _, label in self._tasks.values()]
 

@@ -22,6 +22,7 @@ STATUS_WORDS = {
     "disconnected": ("✕", "bad"),
     "failed": ("✕", "bad"),
     "error": ("✕", "bad"),
+    "warn": ("⚠", "warn"),
 }
 
 _COLOURS = {
@@ -37,8 +38,14 @@ _COLOURS = {
 }
 
 
+THEMES = ("system", "light", "dark")
+_mode = "system"  # the Preferences' choice: follow the system, or always light / dark
+
+
 def is_dark(app: QGuiApplication | None = None) -> bool:
-    """Does the system ask for a dark scheme? (the style hint first, then the palette)"""
+    """Is the app dark? The Preferences' choice, else the system's (style hint, then palette)."""
+    if _mode != "system":
+        return _mode == "dark"
     app = app or QGuiApplication.instance()  # type: ignore[assignment]
     if app is None:
         return False
@@ -102,21 +109,35 @@ def _scheme_is_dark(app: QGuiApplication) -> bool:
         return False
 
 
-def apply(app: QApplication) -> None:
-    """Apply the theme now and whenever the system scheme changes."""
+def apply(app: QApplication, mode: str | None = None) -> None:
+    """Apply the theme now (``mode``: system, light or dark; None keeps the current choice) and,
+    when following the system, whenever its scheme changes."""
+    global _mode
+    first = not getattr(app, "_kd_theme_hooked", False)
+    if mode is not None:
+        _mode = mode if mode in THEMES else "system"
 
     def refresh() -> None:
-        palette_dark = app.palette().color(QPalette.ColorRole.Window).lightness() < 128
-        if _scheme_is_dark(app) and not palette_dark:
+        if _mode == "dark":
+            app.setPalette(dark_palette())
+        elif _mode == "light" or not _scheme_is_dark(app):
+            app.setPalette(app.style().standardPalette())
+        elif app.palette().color(QPalette.ColorRole.Window).lightness() >= 128:
             # the system asks for dark but the style kept a light palette (Fusion, some desktops)
             app.setPalette(dark_palette())
         app.setStyleSheet(style_sheet(is_dark(app)))
 
     refresh()
-    try:
-        app.styleHints().colorSchemeChanged.connect(lambda *_: refresh())
-    except AttributeError:  # Qt < 6.5: the palette still follows the system; colours may lag
-        pass
+    if first:
+        app._kd_theme_hooked = True  # type: ignore[attr-defined]
+        try:
+            app.styleHints().colorSchemeChanged.connect(lambda *_: _mode == "system" and refresh())
+        except AttributeError:  # Qt < 6.5: the palette still follows the system; colours may lag
+            pass
+
+
+def mode() -> str:
+    return _mode
 
 
 def status_text(state: str) -> str:

@@ -110,7 +110,7 @@ async def test_admin_requests_are_logged_at_debug_with_the_token_masked(tmp_path
 
 
 def test_gateway_run_writes_the_access_log_to_stdout(tmp_path: Path) -> None:
-    p = gateway(tmp_path, "--db", str(tmp_path / "o.db"))
+    p = gateway(tmp_path, "--db", str(tmp_path / "o.db"), "--sample")
     try:
         proxy, _admin = ready(p)
         assert get(proxy + "/echo/a?apikey=cli-secret")[0] == 200
@@ -124,7 +124,7 @@ def test_gateway_run_writes_the_access_log_to_stdout(tmp_path: Path) -> None:
 
 def test_gateway_run_access_log_file_is_private_and_admin_debug_goes_to_stderr(tmp_path: Path) -> None:
     log = tmp_path / "access.log"
-    p = gateway(tmp_path, "--db", str(tmp_path / "f.db"), "--access-log", str(log), "--log-level", "debug",
+    p = gateway(tmp_path, "--db", str(tmp_path / "f.db"), "--sample", "--access-log", str(log), "--log-level", "debug",
                 "--admin-token", "gw-admin-token-1")
     try:
         proxy, admin = ready(p)

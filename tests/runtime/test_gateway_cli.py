@@ -1,5 +1,5 @@
 """``konnect-desktop gateway run`` as a subprocess: ready line with the real ports, serving the
-sample configuration on first start, SIGTERM/SIGINT → drain and exit 0, ``--config`` import, an
+the sample configuration only with ``--sample`` (a new store starts empty, as Kong), SIGTERM/SIGINT → drain and exit 0, ``--config`` import, an
 invalid file → located problems and exit 1, and the Admin API's bind rule (no token → loopback
 only; the token from a private file, the environment or, with a warning, argv)."""
 
@@ -56,8 +56,19 @@ def stop(p: subprocess.Popen[str], sig: int = signal.SIGTERM) -> int:
             p.kill()
 
 
-def test_first_start_serves_the_sample_and_sigterm_exits_0(tmp_path: Path) -> None:
-    p = gateway(tmp_path)
+def test_a_new_store_starts_empty_without_sample(tmp_path: Path) -> None:
+    """Kong starts with nothing configured; a headless gateway must too (decK users sync into it)."""
+    p = gateway(tmp_path, "--db", str(tmp_path / "new.db"))
+    try:
+        proxy, admin = ready(p)
+        assert json.loads(get(admin + "/services")[1])["data"] == []
+        assert get(proxy + "/echo")[0] == 404
+    finally:
+        assert stop(p) == 0
+
+
+def test_first_start_with_sample_serves_it_and_sigterm_exits_0(tmp_path: Path) -> None:
+    p = gateway(tmp_path, "--sample")
     try:
         proxy, admin = ready(p)
         status, body = get(proxy + "/echo/hello?x=1")
@@ -93,7 +104,7 @@ def test_sigint_exits_0_and_state_persists(tmp_path: Path) -> None:
     try:
         _proxy, admin = ready(p)
         names = [s["name"] for s in json.loads(get(admin + "/services")[1])["data"]]
-        assert "kept" in names  # not replaced by the sample: the store was not empty
+        assert "kept" in names
     finally:
         assert stop(p) == 0
 

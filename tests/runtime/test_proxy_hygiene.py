@@ -361,7 +361,7 @@ def test_gateway_run_takes_the_limits_and_prints_an_access_log(tmp_path) -> None
 
     from test_gateway_cli import gateway, get, ready, stop
 
-    p = gateway(tmp_path, "--db", str(tmp_path / "g.db"), "--client-max-body-size", "1k", "--access-log", "-")
+    p = gateway(tmp_path, "--db", str(tmp_path / "g.db"), "--sample", "--client-max-body-size", "1k", "--access-log", "-")
     try:
         proxy, _admin = ready(p)
         assert get(proxy + "/echo/hi")[0] == 200

@@ -109,7 +109,7 @@ def test_second_gateway_on_one_store_exits_and_a_killed_ones_lock_is_stale(tmp_p
         assert second.returncode == 3
         assert "in use by konnect-desktop gateway run" in err and f"pid {first.pid}" in err
         # another store is fine meanwhile
-        other = gateway(tmp_path, "--name", "other")
+        other = gateway(tmp_path, "--name", "other", "--sample")
         try:
             proxy, _ = ready(other)
             assert get(proxy + "/echo")[0] == 200
@@ -119,7 +119,7 @@ def test_second_gateway_on_one_store_exits_and_a_killed_ones_lock_is_stale(tmp_p
         first.kill()  # no clean-up: the lock file stays behind, naming a dead pid
         first.wait(15)
     assert lock_path(db).exists()
-    again = gateway(tmp_path, "--db", str(db))
+    again = gateway(tmp_path, "--db", str(db), "--sample")
     try:
         proxy, _ = ready(again)
         assert get(proxy + "/echo")[0] == 200

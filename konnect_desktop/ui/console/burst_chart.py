@@ -63,9 +63,14 @@ def nice_step(span: float, target: int = 6) -> float:
 class BurstChart(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setMinimumHeight(150)
+        # room for every label at its own place: legend, three marker rows, the quota area (at
+        # least three text lines, so its value labels cannot meet), four lanes and the time axis
+        row = self.fontMetrics().height() + 1
+        self.setMinimumHeight(row + 6 + 3 * row + 3 * row + 10 + 4 * row + 34)
         self.setAccessibleName("Burst chart: status and quota left over time")
         self.result: BurstResult | None = None
+        # (text, rectangle) of every label drawn by the last paint; tests check none overlap
+        self.text_boxes: list[tuple[str, QRectF]] = []
 
     def set_result(self, result: BurstResult | None) -> None:
         self.result = result
@@ -109,12 +114,23 @@ class BurstChart(QWidget):
         p.fillRect(self.rect(), base)
         data = self.series()
         fm = p.fontMetrics()
-        left, right, top, bottom = 78, 18, 30, 34
+        self.text_boxes = []
+        row_h = fm.height() + 1
+        band_top = row_h + 6  # the marker labels' rows, between the legend and the quota area
+        left, right, top, bottom = 78, 18, band_top + 3 * row_h, 34
         w, h = self.width() - left - right, self.height() - top - bottom
-        if w < 40 or h < 60:
-            return
-        lane_h = max(fm.height() + 1, min(20, h * 0.1))
+        lane_h = max(row_h, min(20, h * 0.1))
         lanes_h = lane_h * len(LANES)
+        if w < 40 or h - lanes_h - 10 < 3 * row_h:
+            p.end()
+            return
+
+        def text(x0: float, baseline: float, s: str) -> None:
+            box = QRectF(x0, baseline - fm.ascent(), fm.horizontalAdvance(s), fm.height())
+            p.fillRect(box.adjusted(-2, 0, 2, 0), base)  # a marker line passing behind stays behind
+            p.drawText(QPointF(x0, baseline), s)
+            self.text_boxes.append((s, box))
+
         quota = QRectF(left, top, w, h - lanes_h - 10)
         strip = QRectF(left, quota.bottom() + 10, w, lanes_h)
         x_max = data["x_max"]
@@ -131,7 +147,7 @@ class BurstChart(QWidget):
             p.drawLine(QPointF(x(t), quota.top()), QPointF(x(t), strip.bottom()))
             p.setPen(fg)
             label = f"{t:.{decimals}f} s"
-            p.drawText(QPointF(x(t) - fm.horizontalAdvance(label) / 2, strip.bottom() + fm.height() + 2), label)
+            text(x(t) - fm.horizontalAdvance(label) / 2, strip.bottom() + fm.height() + 2, label)
             p.setPen(QPen(grid, 1))
             t += step
         p.setPen(QPen(fg, 1))
@@ -146,7 +162,7 @@ class BurstChart(QWidget):
         p.setPen(muted)
         for v in sorted({0.0, float(round(y_max / 2)), y_max}):
             label = f"{v:g}"
-            p.drawText(QPointF(left - fm.horizontalAdvance(label) - 6, y(v) + fm.ascent() / 2 - 1), label)
+            text(left - fm.horizontalAdvance(label) - 6, y(v) + fm.ascent() / 2 - 1, label)
         p.save()
         p.translate(14, quota.center().y())
         p.rotate(-90)
@@ -155,7 +171,7 @@ class BurstChart(QWidget):
         p.restore()
         for i, name in enumerate(LANES):
             yy = strip.top() + lane_h * (i + 0.5)
-            p.drawText(QPointF(left - fm.horizontalAdvance(name) - 6, yy + fm.ascent() / 2 - 1), name)
+            text(left - fm.horizontalAdvance(name) - 6, yy + fm.ascent() / 2 - 1, name)
 
         # quota left: a step line
         pts = data["remaining"]
@@ -196,14 +212,15 @@ class BurstChart(QWidget):
                 p.drawPath(tri)
 
         # trip, reset and recovery markers
-        def marker(t_: float, text: str, colour: QColor, row: int) -> None:
+        def marker(t_: float, label: str, colour: QColor, row: int) -> None:
+            # each marker's label has its own row above the chart: they never meet
             pen = QPen(colour, 1.5, Qt.PenStyle.DashLine)
             p.setPen(pen)
-            p.drawLine(QPointF(x(t_), quota.top()), QPointF(x(t_), strip.bottom()))
-            tw = fm.horizontalAdvance(text)
-            tx = min(max(left, x(t_) + 4), left + w - tw)
+            p.drawLine(QPointF(x(t_), band_top + row * row_h + row_h - 2), QPointF(x(t_), strip.bottom()))
+            tw = fm.horizontalAdvance(label)
+            tx = x(t_) + 4 if x(t_) + 4 + tw <= left + w else max(6.0, x(t_) - 4 - tw)  # beside its line
             p.setPen(colour)
-            p.drawText(QPointF(tx, quota.top() + fm.ascent() + 2 + row * (fm.height() + 1)), text)
+            text(tx, band_top + row * row_h + fm.ascent(), label)
 
         trip = data["trip"]
         if trip is not None:
@@ -214,9 +231,9 @@ class BurstChart(QWidget):
                 if reset <= x_max:
                     marker(reset, "window resets", qcolor("ok"), 1)
                 else:
-                    text = f"window resets in {fmt_duration(reset - trip['t'])} after the trip →"
+                    later = f"window resets in {fmt_duration(reset - trip['t'])} after the trip →"
                     p.setPen(muted)
-                    p.drawText(QPointF(left + w - fm.horizontalAdvance(text) - 4, quota.top() + 2 * fm.height() + 3), text)
+                    text(left + w - fm.horizontalAdvance(later) - 4, band_top + row_h + fm.ascent(), later)
         rec = data["recovery"]
         if rec is not None:
             marker(rec["t"], f"passing again at #{rec['index'] + 1}", qcolor("ok"), 2)
@@ -224,11 +241,13 @@ class BurstChart(QWidget):
         # title / legend
         p.setPen(fg)
         legend = "● 2xx/3xx   ✕ rejected (429)   ■ other 4xx   ▲ 5xx or no answer   ─ quota left"
-        p.drawText(QPointF(left, top - 10), legend)
+        if fm.horizontalAdvance(legend) > self.width() - 12:
+            legend = "● 2xx/3xx  ✕ 429  ■ 4xx  ▲ 5xx/none  ─ quota"  # a narrow chart: the short form
+        text(max(6.0, min(left, self.width() - 6 - fm.horizontalAdvance(legend))), fm.ascent() + 2, legend)
         if not data["status"]:
             p.setPen(muted)
             msg = "Start a burst to chart status codes and the quota left."
-            p.drawText(QPointF(left + (w - fm.horizontalAdvance(msg)) / 2, quota.center().y()), msg)
+            text(left + (w - fm.horizontalAdvance(msg)) / 2, quota.center().y() + fm.ascent() / 2, msg)
         p.end()
 
 

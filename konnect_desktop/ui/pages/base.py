@@ -56,6 +56,9 @@ class Page(QWidget):
 
     title: ClassVar[str] = ""
     subtitle: ClassVar[str] = ""
+    # task keys that do not read the current group (a console's history, a replication's own
+    # endpoints): a switch leaves them running; "*" keeps every task of the page
+    switch_keeps: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, session: Session, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -86,9 +89,20 @@ class Page(QWidget):
         self.error_panel.show_error(info)
 
     def _connection_changed(self, _conn: Any) -> None:
+        # first forget what the old connection showed (also on hidden pages: no view ever keeps
+        # another group's data), then reload when seen
+        if "*" not in self.switch_keeps:
+            for key in self.runner.keys():
+                if key not in self.switch_keeps:
+                    self.runner.cancel(key)
+        self.error_panel.clear()
+        self.clear_view()
         self._stale = True
         if self.isVisible():
             self.on_shown()
+
+    def clear_view(self) -> None:
+        """Drop every entity the page shows (the connection or runtime group changed)."""
 
     def on_shown(self) -> None:
         """Called when the page becomes visible: reload if the connection or data changed."""

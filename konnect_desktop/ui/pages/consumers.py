@@ -15,6 +15,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -60,10 +61,18 @@ class CredentialsBox(QWidget):
         v = QVBoxLayout(self)
         v.setContentsMargins(0, 0, 0, 0)
         row = QHBoxLayout()
+        self.key_input = QLineEdit()
+        self.key_input.setPlaceholderText("type an existing key, or leave empty to generate one")
+        self.key_input.setAccessibleName("Key to add")
+        self.key_input.setEchoMode(QLineEdit.EchoMode.PasswordEchoOnEdit)
+        self.key_input.returnPressed.connect(self.generate)
         self.generate_button = QPushButton("Generate key")
         self.generate_button.clicked.connect(self.generate)
+        # typed keys: users move existing keys over from another gateway
+        self.key_input.textChanged.connect(
+            lambda t: self.generate_button.setText("Add key" if t.strip() else "Generate key"))
         row.addWidget(QLabel("key-auth credentials"))
-        row.addStretch(1)
+        row.addWidget(self.key_input, 1)
         row.addWidget(self.generate_button)
         v.addLayout(row)
         self.table = QTableWidget(0, 4)
@@ -111,11 +120,20 @@ class CredentialsBox(QWidget):
                              on_done=lambda _r: self.page.reload_consumer())
 
     def generate(self) -> None:
+        """Add the typed key, or one Kong generates when none is typed."""
         if self.consumer is None:
             return
-        self.page.runner.run(
-            self.page.session.create("keyauth_credentials", {"consumer": {"id": self.consumer["id"]}}),
-            label="Generating key", on_done=lambda _k: self.page.reload_consumer())
+        data: dict[str, Any] = {"consumer": {"id": self.consumer["id"]}}
+        typed = self.key_input.text().strip()
+        if typed:
+            data["key"] = typed
+
+        def added(_k: Any) -> None:
+            self.key_input.clear()
+            self.page.reload_consumer()
+
+        self.page.runner.run(self.page.session.create("keyauth_credentials", data),
+                             label="Adding key" if typed else "Generating key", on_done=added)
 
 
 class GroupsBox(QWidget):
@@ -236,8 +254,14 @@ class RegisterApplicationDialog(QDialog):
             it.setCheckState(Qt.CheckState.Unchecked)
             it.setData(Qt.ItemDataRole.UserRole, ident)
             self.groups.addItem(it)
+        self.protect = QCheckBox("Protect the service with key-auth (added when it has none)")
+        self.protect.setAccessibleName("Protect the service with key-auth")
+        self.protect.setChecked(True)
+        self.service.currentIndexChanged.connect(lambda _i: self.protect.setEnabled(self.service.currentData() is not None))
+        self.protect.setEnabled(False)
         form.addRow("Application", self.app_name)
         form.addRow("For service", self.service)
+        form.addRow("", self.protect)
         form.addRow("Consumer groups", self.groups)
         form.addRow("ACL group", self.acl)
         v.addLayout(form)
@@ -245,11 +269,24 @@ class RegisterApplicationDialog(QDialog):
         self.message.setWordWrap(True)
         self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         v.addWidget(self.message)
+        self.request = QLineEdit()  # the ready-to-paste request, key masked until copied
+        self.request.setReadOnly(True)
+        self.request.setAccessibleName("Request to try the key")
+        self.copy_request = QPushButton("Copy request")
+        self.copy_request.clicked.connect(lambda: QGuiApplication.clipboard().setText(self.full_request))
+        self.full_request = ""
+        req_row = QHBoxLayout()
+        req_row.addWidget(self.request, 1)
+        req_row.addWidget(self.copy_request)
+        self.request.hide()
+        self.copy_request.hide()
+        v.addLayout(req_row)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
         self.register_button = self.buttons.addButton("Register", QDialogButtonBox.ButtonRole.AcceptRole)
         self.buttons.accepted.connect(self.register)
         self.buttons.rejected.connect(self.reject)
         v.addWidget(self.buttons)
+        self.register_button.setDefault(True)  # Enter registers; set once it is inside the dialog
 
     def chosen_groups(self) -> list[str]:
         return [self.groups.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.groups.count())
@@ -263,15 +300,21 @@ class RegisterApplicationDialog(QDialog):
         self.register_button.setEnabled(False)
         self.message.setText("Registering…")
         self.runner.run(register_application(self.session, name, self.service.currentData(), self.chosen_groups(),
-                                             self.acl.text().strip() or None),
+                                             self.acl.text().strip() or None,
+                                             protect=self.protect.isChecked() and self.protect.isEnabled()),
                         label="Registering", on_done=self._done, on_error=self._failed)
 
     def _done(self, result: dict[str, Any]) -> None:
         self.result = result
         key = result["key"]["key"]
-        self.message.setText(f"✓ Registered “{result['consumer']['username']}”. API key: {mask(key)} "
-                             "(copied to the clipboard; send it in the apikey header).")
+        protected = " key-auth now protects the service." if result.get("plugin") else ""
+        self.message.setText(f"✓ Registered “{result['consumer']['username']}”.{protected} API key: {mask(key)} "
+                             "(copied to the clipboard; send it in the apikey header). Try it:")
         QGuiApplication.clipboard().setText(key)
+        self.full_request = result["request"]
+        self.request.setText(result["request"].replace(key, mask(key)))
+        self.request.show()
+        self.copy_request.show()
         self.buttons.clear()
         self.buttons.addButton(QDialogButtonBox.StandardButton.Close)
         self.buttons.rejected.connect(self.accept)
@@ -283,11 +326,24 @@ class RegisterApplicationDialog(QDialog):
 
 
 async def register_application(session: Session, name: str, service_id: str | None, group_ids: list[str],
-                               acl_group: str | None) -> dict[str, Any]:
-    """Consumer + key + memberships (+ ACL group). On failure, the consumer made here is removed
-    again (its key and memberships go with it), so nothing half-done is left behind."""
+                               acl_group: str | None, *, protect: bool = False) -> dict[str, Any]:
+    """Consumer + key + memberships (+ ACL group); with ``protect``, key-auth on the service when
+    no key-auth plugin applies to it yet, so the key is what lets requests through. On failure,
+    what was made here is removed again (the consumer's key and memberships go with it), so
+    nothing half-done is left behind. ``request`` in the result is a ready-to-paste curl line."""
     tags = ["app"] + ([f"service-{service_id[:8]}"] if service_id else [])
-    consumer = await session.create("consumers", {"username": name, "tags": tags})
+    plugin = None
+    if protect and service_id:
+        plugins = await session.require_cp().list_all("plugins")
+        if not any(p.get("name") == "key-auth" and (p.get("service") or {}).get("id") == service_id
+                   and not p.get("route") and not p.get("consumer") for p in plugins):
+            plugin = await session.create("plugins", {"name": "key-auth", "service": {"id": service_id}, "tags": tags})
+    try:
+        consumer = await session.create("consumers", {"username": name, "tags": tags})
+    except BaseException:
+        if plugin is not None:
+            await session.delete("plugins", plugin["id"])
+        raise
     try:
         key = await session.create("keyauth_credentials", {"consumer": {"id": consumer["id"]}, "tags": tags})
         cp = session.cp
@@ -297,11 +353,29 @@ async def register_application(session: Session, name: str, service_id: str | No
         acl = None
         if acl_group:
             acl = await session.create("acls", {"consumer": {"id": consumer["id"]}, "group": acl_group})
+        request = await _request_line(session, service_id, key["key"], plugin)
     except BaseException:
         await session.delete("consumers", consumer["id"])
+        if plugin is not None:
+            await session.delete("plugins", plugin["id"])
         raise
     session.sig_data_changed.emit("consumer_group_consumers")
-    return {"consumer": consumer, "key": key, "groups": group_ids, "acl": acl}
+    return {"consumer": consumer, "key": key, "groups": group_ids, "acl": acl, "plugin": plugin, "request": request}
+
+
+async def _request_line(session: Session, service_id: str | None, key: str, plugin: dict[str, Any] | None) -> str:
+    """``curl -H 'apikey: KEY' http://proxy/path``: the service's first route path on the local
+    runtime's proxy (a placeholder for the proxy of a remote gateway)."""
+    path = "/"
+    if service_id:
+        routes = await session.require_cp().list_all("routes")
+        paths = [p for r in routes if (r.get("service") or {}).get("id") == service_id for p in (r.get("paths") or [])]
+        path = next((p for p in paths if not p.startswith("~")), path)
+    conn = session.current
+    rt = session.runtime(conn.runtime_name) if conn is not None and conn.kind == "local" else None
+    base = str(getattr(rt, "proxy_url", "")) or "http://PROXY"
+    header = ((plugin or {}).get("config") or {}).get("key_names") or ["apikey"]
+    return f"curl -H '{header[0]}: {key}' {base.rstrip('/')}{path}"
 
 
 class ConsumersPage(Page):
@@ -315,6 +389,7 @@ class ConsumersPage(Page):
         self.search.setPlaceholderText("Search consumers…")
         self.search.setClearButtonEnabled(True)
         self.search.setAccessibleName("Search consumers")
+        self.search.setMinimumWidth(self.search.fontMetrics().horizontalAdvance(self.search.placeholderText()) + 40)
         self.register_button = QPushButton("Register application…")
         self.register_button.clicked.connect(self.register_application)
         self.new_button = QPushButton("+ New consumer")
@@ -393,6 +468,7 @@ class ConsumersPage(Page):
         self.group_name = QLineEdit()
         self.group_name.setPlaceholderText("new group name, e.g. gold")
         self.group_name.setAccessibleName("New consumer group name")
+        self.group_name.returnPressed.connect(self.create_group)  # Enter confirms, as the button
         add_group = QPushButton("+ Create group")
         add_group.clicked.connect(self.create_group)
         grow.addWidget(self.group_name, 1)
@@ -416,6 +492,17 @@ class ConsumersPage(Page):
         session.sig_data_changed.connect(self._data_changed)
 
     # -- loading ----------------------------------------------------------------------------------
+    def clear_view(self) -> None:
+        self.model.set_rows([])
+        self.memberships, self.groups_list = [], []
+        self.group_model.set_rows([])
+        self.editor.load(None)
+        self.credentials.set_consumer(None, [])
+        self.groups_box.set_consumer(None, [], [], set())
+        self.members_label.setText("")
+        self.group_plugins.set_filter(lambda _p: False)
+        self.group_plugins.clear()
+
     def refresh(self) -> None:
         self.runner.run(self.load(), label="Loading consumers", key="load")
 

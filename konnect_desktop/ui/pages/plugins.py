@@ -29,6 +29,9 @@ class PluginsPage(Page):
         if table == "plugins" and not self.isVisible():
             self.mark_stale()
 
+    def clear_view(self) -> None:
+        self.panel.clear()
+
     def refresh(self) -> None:
         self.runner.run(self.load(), label="Loading plugins", key="load")
 

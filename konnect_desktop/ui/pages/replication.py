@@ -73,6 +73,7 @@ def parse_tags(text: str) -> list[str]:
 
 class ReplicationPage(Page):
     title = "Replication"
+    switch_keeps = ("*",)  # its own source and target, never cancelled by a switch
 
     def __init__(self, session: Session, parent: QWidget | None = None) -> None:
         super().__init__(session, parent)

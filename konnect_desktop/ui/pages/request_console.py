@@ -43,15 +43,17 @@ from ...console.environments import (
 )
 from ...console.history import History, HistoryEntry
 from ...console.insight import build_insight, lookup
-from ...console.redact import Redactor, runtime_secrets
+from ...console.redact import Redactor, redacted_places, runtime_secrets
 from ...console.request import METHODS, RequestSpec, query_pairs, set_query
 from ...console.sender import Exchange, Sender, SendError
 from ..console.auth_editor import AuthEditor
 from ..console.burst_chart import BurstPanel
+from ..console.collection_panel import CollectionPanel
 from ..console.editors import BodyEditor, EnvironmentEditor, KeyValueTable
 from ..console.history_panel import HistoryPanel
 from ..console.insight_panel import InsightPanel
 from ..console.response_view import ResponseView
+from ..console.secret_prompt import SecretPrompt
 from ..errors import ErrorInfo
 from ..session import Session
 from .base import Page
@@ -90,6 +92,8 @@ def _same_listener(url_a: str, url_b: str) -> bool:
 
 class RequestConsolePage(Page):
     title = "Request Console"
+    # history, environments and requests go to URLs, not to the current group: a switch keeps them
+    switch_keeps = ("open", "history", "export", "env", "send", "burst", "curl")
 
     def __init__(self, session: Session, parent: QWidget | None = None, *,
                  history_path: str | Path | None = None, environments_path: str | Path | None = None) -> None:
@@ -178,7 +182,21 @@ class RequestConsolePage(Page):
         split.setStretchFactor(1, 1)  # extra height goes to the response
         split.setStretchFactor(2, 0)
         split.setSizes([180, 440, 240])
-        self.body.addWidget(split, 1)
+        # each part may shrink to a few lines, so the page fits a 1280×720 window with the burst
+        # chart shown; choosing Burst gives the chart the room it needs
+        self.request_tabs.setMinimumHeight(80)
+        self.response.setMinimumHeight(90)
+        self.insight.setMinimumHeight(90)
+        self.bottom.currentChanged.connect(lambda _i: self._bottom_changed(split))
+        # the collection tree sits beside the editor (its own module: console/collection_panel.py)
+        self.collections = CollectionPanel(self)
+        beside = QSplitter(Qt.Orientation.Horizontal)
+        beside.addWidget(self.collections)
+        beside.addWidget(split)
+        beside.setStretchFactor(0, 0)
+        beside.setStretchFactor(1, 1)
+        beside.setSizes([360, 920])
+        self.body.addWidget(beside, 1)
 
         self.url.textEdited.connect(self._url_edited)
         self.url.textChanged.connect(self._url_changed)
@@ -198,6 +216,7 @@ class RequestConsolePage(Page):
         self.burst_panel.sig_cancel.connect(lambda: self.runner.cancel("burst"))
         self.runner.sig_busy.connect(self._busy_changed)
         self.session.sig_runtime_state.connect(self._runtime_state_changed)
+        self.session.sig_preferences.connect(self._preferences_changed)
         self._url_changed(self.url.text())
 
     def _runtime_state_changed(self, _name: str, _state: str) -> None:
@@ -372,12 +391,14 @@ class RequestConsolePage(Page):
     async def _runtime_secrets(self, rt: Any) -> tuple[list[str], list[str]]:
         """What the runtime makes secret (redacted too): its key-auth key names and the values of
         its stored credentials (keys, passwords, secrets)."""
+        extra = list(self.session.preferences.get("redact_names") or [])  # the Preferences' names
         if rt is None or getattr(rt, "store", None) is None:
-            return [], []
+            return extra, []
         try:
-            return await asyncio.to_thread(runtime_secrets, rt.store)
+            names, values = await asyncio.to_thread(runtime_secrets, rt.store)
         except Exception:  # a store being closed: fall back to the built-in names
-            return [], []
+            return extra, []
+        return [*names, *extra], values
 
     # -- sending -----------------------------------------------------------------------------------
     def _busy_changed(self, _busy: bool, _label: str) -> None:
@@ -392,6 +413,12 @@ class RequestConsolePage(Page):
 
     def send(self) -> None:
         template = self.build_spec()
+        if redacted_places(template):  # replayed from history without its secret: ask, never send REDACTED
+            self.secret_prompt = SecretPrompt(self, template, self._send_spec)
+            return
+        self._send_spec(template)
+
+    def _send_spec(self, template: RequestSpec) -> None:
         self.error_panel.clear()
         self.response.set_pending("Sending…")
         self.runner.run(self._send(template), label="Sending request", key="send", on_error=self._send_failed)
@@ -469,7 +496,7 @@ class RequestConsolePage(Page):
         (secret variables stay as ``{{name}}``)."""
         template = template or self.build_spec()
         preview = resolve(template, self.current_env(), self.builtins(), strict=False).spec
-        return to_curl(Redactor().spec(preview))
+        return to_curl(Redactor(self.session.preferences.get("redact_names") or ()).spec(preview))
 
     def copy_curl(self, with_secrets: bool = False) -> None:
         if not with_secrets:
@@ -486,6 +513,21 @@ class RequestConsolePage(Page):
 
         self.runner.run(full(), label="Preparing cURL", key="curl", on_done=done)
 
+    def set_collection_note(self, text: str) -> None:
+        self._note(text)
+
+    def _bottom_changed(self, split: QSplitter) -> None:
+        if self.bottom.currentWidget() is self.burst_panel:
+            need = self.burst_panel.minimumSizeHint().height() + 40
+            total = sum(split.sizes())
+            if split.sizes()[2] < need and total > need:
+                rest = total - need
+                split.setSizes([rest * 2 // 5, rest - rest * 2 // 5, need])
+
+    def _preferences_changed(self, prefs: dict[str, Any]) -> None:
+        if self.history is not None and prefs.get("history_max"):
+            self.history.max_entries = int(prefs["history_max"])
+
     def _note(self, text: str) -> None:
         self.notice.setText(text)
         self.notice.setVisible(bool(text))
@@ -494,6 +536,7 @@ class RequestConsolePage(Page):
     async def _open(self) -> None:
         path = self._history_path
         self.history = await asyncio.to_thread(History, path) if path is not None else await asyncio.to_thread(History)
+        self._preferences_changed(self.session.preferences)
         try:
             envs = await asyncio.to_thread(self.env_store.load)
         except VariableError as exc:
@@ -517,10 +560,10 @@ class RequestConsolePage(Page):
         self.load_spec(entry.template)
         if entry.redacted:
             self._note("Secrets were not saved with this request (" + ", ".join(entry.redacted) +
-                       "): type them again, or keep them in a secret environment variable.")
+                       "): Send asks for them, or keep them in a secret environment variable.")
         else:
             self._note(f"Loaded from history ({entry.method} {entry.url}).")
-        if send_now and not entry.redacted:
+        if send_now:
             self.send()
 
     async def export_history(self, kind: str, path: str | Path) -> Path:

@@ -156,6 +156,7 @@ class RuntimeManagerPage(Page):
             f.setBold(True)
             item.setFont(0, f)
             self.tree.addTopLevelItem(item)
+            item.setFirstColumnSpanned(True)  # a heading: the whole row, never clipped by "State"
             roots[key] = item
         current_id = self.session.current.id if self.session.current else None
         select_item = None
@@ -167,6 +168,7 @@ class RuntimeManagerPage(Page):
             if c.id == current_id:
                 state = f"{state} · in use" if state else "in use"
             item = QTreeWidgetItem([text, state])
+            item.setToolTip(0, text)
             if c.id == current_id:
                 f = item.font(0)
                 f.setBold(True)
@@ -229,7 +231,16 @@ class RuntimeManagerPage(Page):
         self.heading.setText(f"{KINDS[conn.kind]} · {self.selected_group() or conn.name}")
         self.start_button.setVisible(conn.kind == "local")
         self._update_start_button(conn)
+        self.clear_view()  # nothing of the previous selection stays while (or if) this one is read
         self.refresh()
+
+    def clear_view(self) -> None:
+        """An overview with nothing in it: no badges, counts "—", no nodes."""
+        self.target.setText("")
+        self._set_badges([])
+        for lab in self.count_labels.values():
+            lab.setText("—")
+        self.nodes.setRowCount(0)
 
     def _update_start_button(self, conn: Connection) -> None:
         st = self.session.runtime_state(conn.runtime_name)
@@ -251,12 +262,19 @@ class RuntimeManagerPage(Page):
     def refresh(self) -> None:
         conn = self.selected_connection()
         if conn is not None:
-            self.runner.run(self._overview(conn), label=f"Reading {conn.name}", key="overview")
+            self.runner.run(self._overview(conn), label=f"Reading {conn.name}", key="overview",
+                            on_error=self._read_failed)
+
+    def _read_failed(self, info: ErrorInfo) -> None:
+        # the failed connection's overview is empty, never the previous one's badges and counts
+        self.clear_view()
+        self._set_badges([("unreachable", "warn")])
+        self.show_error(info)
 
     def on_shown(self) -> None:
-        if self._stale:
-            self._stale = False
-            self.refresh()
+        # counts change on other pages (and in other processes): read again each time it is shown
+        self._stale = False
+        self.refresh()
 
     def _set_badges(self, texts: list[tuple[str, str]]) -> None:
         while self.badges.count():
@@ -268,6 +286,7 @@ class RuntimeManagerPage(Page):
         self.badges.addStretch(1)
 
     async def _overview(self, conn: Connection) -> None:
+        self.error_panel.clear()
         cp = await self.session.control_plane_for(conn)
         self.target.setText(cp.target)
         info = await cp.info()
@@ -282,14 +301,18 @@ class RuntimeManagerPage(Page):
         if caps.plugins:
             badges.append((f"{len(caps.plugins)} plugins available", "info"))
         self._set_badges(badges)
-        counts = info.get("counts") if isinstance(info.get("counts"), dict) else None
-        if counts is None:
-            counts = {}
-            for t in ("services", "routes", "plugins", "consumers"):
+        counts = dict(info["counts"]) if isinstance(info.get("counts"), dict) else {}
+        for t in COUNT_TABLES:
+            if t in counts or (t == "consumer_groups" and not caps.consumer_groups):
+                continue
+            # not in the node's info (a Kong Admin API): count the list, when the endpoint answers
+            try:
                 n = 0
                 async for _ in cp.list(t):
                     n += 1
                 counts[t] = n
+            except Exception:  # an endpoint this gateway does not have: "—"
+                continue
         for t, lab in self.count_labels.items():
             lab.setText(str(counts[t]) if t in counts else "—")
         nodes = await cp.nodes()
@@ -373,8 +396,21 @@ class RuntimeManagerPage(Page):
         self.add_connection()
 
     def new_local_group(self) -> None:
-        name, ok = QInputDialog.getText(self, "New local runtime group", "Name (letters, digits, . - _):")
-        if not ok or not name.strip():
+        dlg = QInputDialog(self)
+        title = "New local runtime group"
+        dlg.setWindowTitle(title)
+        dlg.setLabelText("Name (letters, digits, . - _):")
+        dlg.textValueSelected.connect(self._create_local_group)
+        self.group_dialog = dlg
+        dlg.open()
+        # wide enough for its title (window managers clip a title to the dialog's width); set
+        # once shown, as QInputDialog sizes itself to its contents when it opens
+        width = dlg.fontMetrics().horizontalAdvance(title) + 160
+        dlg.setMinimumWidth(width)
+        dlg.resize(max(width, dlg.width()), dlg.height())
+
+    def _create_local_group(self, name: str) -> None:
+        if not name.strip():
             return
         try:
             self.session.create_local_group(name.strip())

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QPushButton,
     QSplitter,
     QStackedWidget,
@@ -35,12 +36,15 @@ from ..models import (
     load_entities,
     relative_time,
 )
+from ..openapi_import import OpenAPIImportDialog, open_dialog
 from ..plugin_panel import PluginPanel
+from ..service_url import ServiceUrlRow
 from ..session import Session
 from ..yamlview import YamlView, deck_fragment
 from .base import Page
 
 SERVICE_LAYOUT = FormLayout(order=["name", "protocol", "host", "port", "path", "tags", "enabled", "retries"])
+# the URL field (``service_url``) sits above the form: it is the first thing to fill
 ROUTE_LAYOUT = FormLayout(order=["name", "protocols", "methods", "paths", "hosts", "headers", "strip_path", "preserve_host", "tags"])
 
 
@@ -151,8 +155,13 @@ class ServiceDetail(QWidget):
         self.heading.setStyleSheet("font-weight: 600; font-size: 12pt")
         v.addWidget(self.heading)
         self.tabs = QTabWidget()
+        self.url_row = ServiceUrlRow()  # Kong's url shorthand, first
         self.overview = EntityEditor("services", layout=SERVICE_LAYOUT, context=FormContext(hub.session.choices),
-                                     save=self._save, delete=self._delete)
+                                     save=self._save, delete=self._delete, header=self.url_row)
+        self.url_row.bind(self.overview.form)
+        # deleting a service its routes still use: say so, and offer to delete them too
+        self.overview.delete_button.clicked.disconnect()
+        self.overview.delete_button.clicked.connect(self.confirm_delete)
         self.overview.sig_saved.connect(hub.service_saved)
         self.overview.sig_deleted.connect(hub.service_deleted)
         self.routes = RoutesTab(hub)
@@ -172,6 +181,7 @@ class ServiceDetail(QWidget):
         if service is None:
             self.heading.setText("New service")
             self.overview.load(None)
+            self.url_row.show_value({})
             self.tabs.setCurrentWidget(self.overview)
             for i in (1, 2, 3):
                 self.tabs.setTabEnabled(i, False)
@@ -184,6 +194,7 @@ class ServiceDetail(QWidget):
         self.heading.setText(f"{service.get('name') or service['id']}")
         if self.overview.entity != service:  # after a save the editor already shows it (and "Saved.")
             self.overview.load(service)
+            self.url_row.show_value(service)
         sid = service["id"]
         routes = hub.routes_of(sid)
         self.routes.set_service(service, routes)
@@ -228,6 +239,42 @@ class ServiceDetail(QWidget):
     async def _delete(self, entity: dict[str, Any]) -> None:
         await self.hub.session.delete("services", entity["id"])
 
+    def confirm_delete(self) -> None:
+        service = self.overview.entity
+        if service is None:
+            return
+        routes = self.hub.routes_of(service["id"])
+        name = service.get("name") or service["id"]
+        if not routes:
+            EntityEditor.confirm_delete(self.overview)
+            return
+        listed = ", ".join(r.get("name") or (r.get("paths") or [r["id"][:8]])[0] for r in routes[:5])
+        more = f" and {len(routes) - 5} more" if len(routes) > 5 else ""
+        box = QMessageBox(QMessageBox.Icon.Warning, "Delete service",
+                          f"Service “{name}” is used by {_count(len(routes), 'route')} ({listed}{more}). "
+                          "Kong refuses to delete a service its routes still point to.",
+                          QMessageBox.StandardButton.Cancel, self)
+        self.delete_all_button = box.addButton(f"Delete the service and its {_count(len(routes), 'route')}",
+                                               QMessageBox.ButtonRole.DestructiveRole)
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        self.delete_box = box
+
+        def answered(_result: int) -> None:
+            if box.clickedButton() is self.delete_all_button:
+                self.overview.runner.run(self._delete_with_routes(service, routes), label="Deleting", key="delete",
+                                         on_done=lambda _r: self.overview.sig_deleted.emit(service),
+                                         on_error=self.overview._failed)
+
+        box.finished.connect(answered)
+        box.open()
+
+    async def _delete_with_routes(self, service: dict[str, Any], routes: list[dict[str, Any]]) -> None:
+        """Routes first (each one's plugins go with it), then the service."""
+        for r in routes:
+            await self.hub.session.delete("routes", r["id"])
+            self.hub.route_deleted(r)
+        await self.hub.session.delete("services", service["id"])
+
 
 class ServiceHubPage(Page):
     title = "Services"
@@ -253,6 +300,11 @@ class ServiceHubPage(Page):
         self.header.addWidget(self.search)
         self.header.addWidget(self.tag)
         self.header.addWidget(self.new_button)
+        self.openapi_button = QPushButton("OpenAPI…")
+        self.openapi_button.setAccessibleName("Import OpenAPI")
+        self.openapi_button.setToolTip("Import OpenAPI: services and routes from an OpenAPI 3 file, previewed before they are applied")
+        self.openapi_button.clicked.connect(lambda: self.import_openapi())
+        self.header.addWidget(self.openapi_button)
 
         self.model = EntityTableModel([
             Column("name", "name"),
@@ -321,7 +373,26 @@ class ServiceHubPage(Page):
         self.proxy.layoutChanged.connect(self._update_count)
         session.sig_data_changed.connect(self._data_changed)
 
+    def import_openapi(self) -> OpenAPIImportDialog:
+        """The import dialog (ui/openapi_import.py); applied entities reach this list through
+        ``sig_data_changed``."""
+        dlg = open_dialog(self.session, self)
+        dlg.sig_applied.connect(lambda _report: self.refresh())  # this page is visible: reload now
+        return dlg
+
     # -- loading ---------------------------------------------------------------------------------
+    def clear_view(self) -> None:
+        self.model.set_rows([])
+        self.routes, self.plugins = [], []
+        self._index_routes()
+        self.detail.service = None
+        self.detail.overview.load(None)
+        self.detail.routes.set_service(None, [])
+        self.detail.plugins.clear()
+        self.detail.yaml.set_source(None)
+        self.detail_stack.setCurrentWidget(self.empty)
+        self._update_count()
+
     def refresh(self) -> None:
         self.runner.run(self.load(), label="Loading services", key="load")
 

@@ -45,6 +45,7 @@ FLUSH_MS = 100
 
 class TrafficPage(Page):
     title = "Traffic"
+    switch_keeps = ("*",)  # it follows the running local runtime, not the current group
 
     def __init__(self, session: Session, parent: QWidget | None = None) -> None:
         super().__init__(session, parent)
