@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from e2e_plugin_support import Cfg, Gateway, Reply, request, start_gateway
-from httpbin_support import Clock
+from fake_clock import FakeClock as Clock
 from redis_fixture import redis_server  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
