@@ -113,7 +113,8 @@ def inprocess(tmp: Path, n: int = 5000) -> None:
     from konnect_desktop import plugins
     from konnect_desktop.model import declarative
     from konnect_desktop.plugins.base import OriginalRequest, RequestContext
-    from konnect_desktop.plugins.config_view import ConfigIndex, Services
+    from konnect_desktop.plugins.config_view import ConfigIndex
+    from konnect_desktop.runtime.dataplane import Services
     from konnect_desktop.runtime.store import Store
 
     path, headers = setup(tmp, 9)

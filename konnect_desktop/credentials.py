@@ -288,7 +288,7 @@ def _is_refused(backend: Any) -> bool:
     ):
         return True
     try:
-        return float(type(backend).priority) <= 0  # type: ignore[attr-defined]
+        return float(type(backend).priority) <= 0
     except Exception:  # priority raising means the backend cannot run here
         return True
 
@@ -297,7 +297,7 @@ def _usable_backend() -> Any:
     """The keyring backend we may use, or raise ``KeyringUnavailable``."""
     import keyring
 
-    backend = keyring.get_keyring()
+    backend: Any = keyring.get_keyring()  # a chainer's ``backends`` is not on the base class
     if _qualname(backend) == "keyring.backends.chainer.ChainerBackend":
         usable = [b for b in backend.backends if not _is_refused(b)]
         if not usable:

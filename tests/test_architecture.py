@@ -54,7 +54,19 @@ def test_ruff_is_clean() -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-LAYERS = ("model", "plugins", "runtime", "controlplanes", "console", "ui")  # each may import those before it
+# The one declaration of the layer order: each layer may import those before it, never one after.
+# FOUNDATION modules sit below every layer (where files live, the log, secrets, profiles) and
+# import no layer; ENTRY modules (the package root, the CLI) sit above all and may import any.
+FOUNDATION = ("appdirs", "applog", "credentials", "errors", "settings")
+LAYERS = ("model", "plugins", "runtime", "controlplanes", "console", "ui")
+ENTRY = ("__init__", "__main__", "cli", "completion")
+
+
+def _rank() -> dict[str, int]:
+    rank = {name: 0 for name in FOUNDATION}
+    rank.update({name: i + 1 for i, name in enumerate(LAYERS)})
+    rank.update({name: len(LAYERS) + 1 for name in ENTRY})
+    return rank
 
 
 def _imported_packages(path: Path) -> set[tuple[str, int]]:
@@ -79,15 +91,19 @@ def _imported_packages(path: Path) -> set[tuple[str, int]]:
 
 
 def test_layers_point_one_way() -> None:
-    """model <- plugins <- runtime <- controlplanes <- console <- ui: a layer never imports one
-    after it, not even inside a function."""
-    rank = {name: i for i, name in enumerate(LAYERS)}
-    offenders = []
+    """foundation <- model <- plugins <- runtime <- controlplanes <- console <- ui <- entry points:
+    a module never imports one of a later layer, not even inside a function, and every module of
+    the package belongs to exactly one of them."""
+    rank = _rank()
+    offenders, homeless = [], []
     for p in PACKAGE.rglob("*.py"):
-        layer = p.relative_to(PACKAGE).parts[0]
+        rel = p.relative_to(PACKAGE)
+        layer = rel.parts[0] if len(rel.parts) > 1 else rel.stem
         if layer not in rank:
+            homeless.append(str(rel))
             continue
         for pkg, line in _imported_packages(p):
             if pkg in rank and rank[pkg] > rank[layer]:
                 offenders.append(f"{p.relative_to(PACKAGE.parent)}:{line} imports {pkg}")
+    assert homeless == [], f"modules in no layer (add them to FOUNDATION, LAYERS or ENTRY): {homeless}"
     assert offenders == [], offenders

@@ -130,7 +130,7 @@ def _matcher_values(expect: dict[str, Any]) -> list[tuple[str, Any]]:
 
 
 def _json_paths(expect: dict[str, Any]) -> list[tuple[str, str]]:
-    out = []
+    out: list[tuple[str, str]] = []
     for prefix, mapping in (("json", expect.get("json")), ("gateway.upstream.json", ((expect.get("gateway") or {}).get("upstream") or {}).get("json"))):
         if isinstance(mapping, dict):
             out.extend((f"{prefix}.{k}", str(k)) for k in mapping)
@@ -276,7 +276,7 @@ def _gateway_checks(gw: dict[str, Any], entry: dict[str, Any] | None, reason: st
         if key in gw:
             ok, got = _ref_matches(entry.get(key), gw[key], field_name)
             out.append(Check(f"gateway.{key}", ok, _show(gw[key]), got))
-    decisions: dict[str, str] = {}
+    decisions: dict[str, Any] = {}  # plugin -> outcome, as the traffic entry's JSON has them
     for d in entry.get("decisions") or ():
         decisions.setdefault(d.get("plugin"), d.get("outcome"))
     for plugin, want in (gw.get("plugins") or {}).items():
@@ -290,7 +290,7 @@ def _gateway_checks(gw: dict[str, Any], entry: dict[str, Any] | None, reason: st
     seen = entry.get("upstream_request")
     if up and seen is None:
         return out + [Check(f"gateway.upstream.{k}", False, "an upstream request", "the request never went upstream") for k in up]
-    if up:
+    if up and seen is not None:
         target = seen.get("path") or ""
         path, _, query = target.partition("?")
         if "path" in up:
@@ -320,8 +320,8 @@ def _burst_checks(b: dict[str, Any], responses: list[Any]) -> list[Check]:
     if "rejected_from" in b:
         want = b["rejected_from"]
         tail_ok = first is not None and all(_rejected(ex) for ex in responses[first:])
-        got = "none rejected" if first is None else f"first rejected #{first + 1}" + ("" if tail_ok else ", some later ones passed")
-        out.append(Check("burst.rejected_from", first == want - 1 and tail_ok, f"requests #{want}..#{len(responses)} rejected", got))
+        said = "none rejected" if first is None else f"first rejected #{first + 1}" + ("" if tail_ok else ", some later ones passed")
+        out.append(Check("burst.rejected_from", first == want - 1 and tail_ok, f"requests #{want}..#{len(responses)} rejected", said))
     if "status" in b:
         statuses = sorted({ex.status for ex in responses[first:]}) if first is not None else []
         ok = bool(statuses) and all(_match(b["status"], s, as_text=False)[0] for s in statuses)

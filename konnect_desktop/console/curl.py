@@ -27,20 +27,17 @@ import shlex
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
+from ..errors import AppError
 from .auth import DEFAULT_KEY_NAME, NO_AUTH, Auth, from_header
 from .request import FORM_TYPE, FormField, RequestSpec, _enc, encode_form, is_json_type
 
 
-class CurlError(ValueError):
+class CurlError(AppError, ValueError):
     """The text is not a curl command we can read; ``message`` says why, in a sentence.
 
     Messages (and import warnings) never quote values from the text: it usually comes from the
     clipboard, which as often holds an API key as a command.
     """
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 @dataclass

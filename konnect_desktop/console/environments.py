@@ -21,12 +21,13 @@ import re
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .. import appdirs
+from ..errors import AppError
 from .auth import Auth
 from .request import FormField, RequestSpec
 
@@ -37,10 +38,8 @@ DEFAULT_ENV = "local"
 MAX_DEPTH = 5  # a variable may use others, this many levels deep
 
 
-class VariableError(ValueError):
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+class VariableError(AppError, ValueError):
+    """A variable reference cannot be resolved or written; ``message`` says which and why."""
 
 
 @dataclass
@@ -228,7 +227,7 @@ class EnvironmentStore:
             out.append(Environment(e["name"], variables))
         return out or [Environment(DEFAULT_ENV, [Variable("base", "")])]
 
-    def save(self, envs: list[Environment], removed_secrets: list[tuple[str, str]] = ()) -> None:
+    def save(self, envs: list[Environment], removed_secrets: Sequence[tuple[str, str]] = ()) -> None:
         """Write the file (atomically) and put secret values in the keyring.
 
         A secret variable whose ``value`` is empty keeps what the keyring already holds.

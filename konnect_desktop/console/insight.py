@@ -191,7 +191,8 @@ async def lookup(traffic: Any, request_id: str, wait: float = 1.0) -> dict[str, 
     while True:
         e = traffic.get(request_id)
         if e is not None:
-            return e.to_dict()
+            doc: dict[str, Any] = e.to_dict()
+            return doc
         if loop.time() >= end:
             return None
         await asyncio.sleep(0.01)

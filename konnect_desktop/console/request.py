@@ -206,21 +206,6 @@ def set_query(url: str, pairs: list[tuple[str, str]]) -> str:
     return out + (f"#{frag}" if frag else "")
 
 
-def host_port(url: str) -> str:
-    """``host:port`` of a URL, with the scheme's default port filled in ("127.0.0.1:8000")."""
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        return url
-    host = parts.hostname or ""
-    if port is None:
-        port = 443 if parts.scheme == "https" else 80
-    if ":" in host:
-        host = f"[{host}]"
-    return f"{host}:{port}"
-
-
 def path_of(url: str) -> str:
     """Path + query of a URL ("/echo?x=1")."""
     try:

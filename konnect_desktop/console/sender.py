@@ -26,7 +26,6 @@ import asyncio
 import json
 import os
 import re
-import socket
 import ssl
 import time
 from collections.abc import Callable
@@ -37,20 +36,17 @@ from typing import Any
 import httpx
 
 from .. import __version__ as APP_VERSION
-from .curl import encode_form
-from .request import FORM_TYPE, JSON_TYPE, RequestSpec, host_port, is_json_type
+from ..controlplanes.transport import describe_transport_error, host_port
+from ..errors import AppError
+from .request import FORM_TYPE, JSON_TYPE, RequestSpec, encode_form, is_json_type
 
 USER_AGENT = f"konnect-desktop/{APP_VERSION} (request console)"
 _SCHEME = re.compile(r"^https?://", re.I)
 MAX_BODY = 50 * 1024 * 1024  # a response body beyond this is cut (the console is not a downloader)
 
 
-class SendError(Exception):
+class SendError(AppError):
     """The request could not be sent or answered; ``message`` is a sentence for people."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 @dataclass
@@ -158,54 +154,9 @@ def fmt_size(n: int) -> str:
     return f"{n / 1024 / 1024:.1f} MiB"
 
 
-def _chain(exc: BaseException) -> list[BaseException]:
-    out = [exc]
-    while True:
-        nxt = exc.__cause__ or exc.__context__
-        if nxt is None or nxt in out:
-            return out
-        out.append(nxt)
-        exc = nxt
-
-
 def describe_send_error(exc: BaseException, url: str, timeout: float) -> str:
-    """A sentence for what went wrong sending to ``url``."""
-    where = host_port(url)
-    chain = _chain(exc)
-    if isinstance(exc, httpx.UnsupportedProtocol):
-        return f"The URL must start with http:// or https:// (got “{url}”)."
-    if isinstance(exc, httpx.InvalidURL):
-        return f"The URL “{url}” is not valid: {exc}."
-    if isinstance(exc, httpx.ConnectTimeout):
-        return f"Could not connect to {where}: no answer within {timeout:g} s."
-    if isinstance(exc, httpx.ReadTimeout):
-        return f"{where} accepted the request but sent no response within {timeout:g} s."
-    if isinstance(exc, httpx.WriteTimeout):
-        return f"Could not send the request to {where} within {timeout:g} s."
-    if isinstance(exc, httpx.PoolTimeout):
-        return f"No free connection to {where} within {timeout:g} s."
-    if isinstance(exc, httpx.ConnectError):
-        for e in chain:
-            if isinstance(e, ConnectionRefusedError) or "refused" in str(e).lower():
-                return f"Could not connect to {where}: connection refused"
-            if isinstance(e, socket.gaierror) or "name or service not known" in str(e).lower() \
-                    or "nodename nor servname" in str(e).lower():
-                host = where.rsplit(":", 1)[0]
-                return f"Could not connect to {where}: the host name “{host}” could not be resolved"
-            if isinstance(e, ssl.SSLError):
-                reason = getattr(e, "reason", None) or str(e)
-                return f"TLS handshake with {where} failed: {reason}"
-        text = str(exc).strip() or type(exc).__name__
-        return f"Could not connect to {where}: {text}"
-    if isinstance(exc, httpx.RemoteProtocolError):
-        return f"{where} closed the connection or did not answer with HTTP: {exc}"
-    if isinstance(exc, httpx.LocalProtocolError):
-        return f"The request is not valid HTTP: {exc}"
-    if isinstance(exc, httpx.DecodingError):
-        return f"The response from {where} could not be decoded: {exc}"
-    if isinstance(exc, UnicodeEncodeError):
-        return "Header names and values must be plain ASCII text (or latin-1)."
-    return f"Sending to {where} failed: {str(exc) or type(exc).__name__}"
+    """A sentence for what went wrong sending to ``url`` (``controlplanes.transport`` words it)."""
+    return describe_transport_error(exc, host_port(url), url=url, timeout=timeout)
 
 
 def _read_files(spec: RequestSpec) -> list[tuple[str, tuple[str | None, bytes] | tuple[str, bytes, str]]]:

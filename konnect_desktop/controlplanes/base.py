@@ -12,6 +12,7 @@ failure is one of ``controlplanes.errors``. Nothing here imports Qt.
 
 from __future__ import annotations
 
+import builtins  # ``list`` is a method name in ControlPlane; annotations after it say builtins.list
 import time
 import uuid
 from abc import ABC, abstractmethod
@@ -183,7 +184,7 @@ class ControlPlane(ABC):
             latency = (time.perf_counter() - start) * 1000
             await self.probe()
             nodes = await self.nodes()
-        except ControlPlaneError as exc:
+        except (ControlPlaneError, NotFound) as exc:
             return ConnectionReport(
                 ok=False, target=self.target, kind=self.kind, error=exc.message,
                 error_type=type(exc).__name__, latency_ms=None,
@@ -220,7 +221,7 @@ class ControlPlane(ABC):
     ) -> AsyncIterator[dict[str, Any]]:
         """Stream every entity of ``table`` (optionally nested under ``parent``), page by page."""
 
-    async def list_all(self, table: str, **kw: Any) -> list[dict[str, Any]]:
+    async def list_all(self, table: str, **kw: Any) -> builtins.list[dict[str, Any]]:
         return [e async for e in self.list(table, **kw)]
 
     @abstractmethod
@@ -263,7 +264,7 @@ class ControlPlane(ABC):
                 yield membership_entity(group["id"], consumer["id"])
 
     # -- whole configuration -------------------------------------------------------------------
-    async def export(self, tables: Iterable[str] | None = None) -> dict[str, list[dict[str, Any]]]:
+    async def export(self, tables: Iterable[str] | None = None) -> dict[str, builtins.list[dict[str, Any]]]:
         """Every entity of every table (``Config`` shape), parents first."""
         await self._ensure_probed()
         wanted = list(tables) if tables is not None else list(DEPENDENCY_ORDER)

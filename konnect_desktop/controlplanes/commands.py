@@ -20,10 +20,11 @@ import argparse
 import asyncio
 import os
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
-from .errors import ControlPlaneError
+from .errors import ControlPlaneError, NotFound
 
 EXIT_OK, EXIT_ERROR, EXIT_DRIFT = 0, 1, 2
 
@@ -111,12 +112,12 @@ def _fail(msg: str) -> int:
     return EXIT_ERROR
 
 
-def _run(coro: Any) -> int:
+def _run(coro: Coroutine[Any, Any, int]) -> int:
     try:
         return asyncio.run(coro)
     except UsageError as exc:
         return _fail(str(exc))
-    except ControlPlaneError as exc:
+    except (ControlPlaneError, NotFound) as exc:
         return _fail(exc.message)
 
 

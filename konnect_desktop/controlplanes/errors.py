@@ -1,7 +1,8 @@
-"""One error hierarchy for every control plane backend.
+"""One error hierarchy for every control plane backend (a branch of ``konnect_desktop.errors``).
 
-The GUI, the CLI and the replication engine catch these and nothing else: a local store, a remote
-Kong Admin API and Konnect all fail in the same words. ``ApiError`` keeps the server's Kong-shaped
+The GUI, the CLI and the replication engine catch these (and ``NotFound``, the model's one 404
+kind, shared with the store): a local store, a remote Kong Admin API and Konnect all fail in the
+same words. ``ApiError`` keeps the server's Kong-shaped
 body (code, name, message, fields) so a form can put each message next to the field it names.
 
 Messages never carry a secret: every message goes through ``credentials.mask_text``, which
@@ -13,17 +14,15 @@ from __future__ import annotations
 from typing import Any
 
 from ..credentials import mask_text
+from ..errors import AppError
+from ..model.errors import NotFound
 
 
-class ControlPlaneError(Exception):
+class ControlPlaneError(AppError):
     """Base of every control plane failure. ``status`` is the HTTP status when there was one."""
 
-    status: int | None = None
-
     def __init__(self, message: str, *, status: int | None = None, target: str | None = None) -> None:
-        message = mask_text(message)
-        super().__init__(message)
-        self.message = message
+        super().__init__(mask_text(message))
         if status is not None:
             self.status = status
         self.target = mask_text(target) if target else target
@@ -42,16 +41,6 @@ class TimedOut(ConnectionFailed):
 
 class AuthFailed(ControlPlaneError):
     """The server refused our credentials (401) or their rights (403)."""
-
-
-class NotFound(ControlPlaneError):
-    """The entity, its parent or the control plane does not exist (404)."""
-
-    status = 404
-
-    def __init__(self, message: str = "Not found", **kw: Any) -> None:
-        kw.setdefault("status", 404)
-        super().__init__(message, **kw)
 
 
 class Unsupported(ControlPlaneError):
@@ -105,7 +94,7 @@ def _mask_tree(value: Any) -> Any:
     return value
 
 
-def from_kong_body(status: int, body: Any, *, target: str | None = None) -> ControlPlaneError:
+def from_kong_body(status: int, body: Any, *, target: str | None = None) -> ControlPlaneError | NotFound:
     """Map an HTTP error status and its (decoded) JSON body to the hierarchy.
 
     Understands Kong's ``{"code","name","message","fields"}``, plain ``{"message"}`` and
@@ -138,7 +127,7 @@ def from_kong_body(status: int, body: Any, *, target: str | None = None) -> Cont
     if status in (401, 403):
         return AuthFailed(f"{message} (HTTP {status})", status=status, target=target)
     if status == 404:
-        return NotFound(message, target=target)
+        return NotFound(mask_text(message), target=target)
     return ApiError(message, status=status, code=code, name=name, fields=fields, body=body, target=target)
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import random
-import socket
 import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -50,6 +49,7 @@ from .errors import (
     Unsupported,
     from_kong_body,
 )
+from .transport import describe_transport_error, host_port, is_tls_failure
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
@@ -83,7 +83,7 @@ class RetryPolicy:
 
     def delay(self, retry: int) -> float:
         """Delay before retry number ``retry`` (0-based): exponential with "equal jitter"."""
-        cap = min(self.max_backoff, self.backoff * (2**retry))
+        cap = min(self.max_backoff, self.backoff * 2.0**retry)
         return cap / 2 + random.uniform(0, cap / 2)
 
 
@@ -172,6 +172,13 @@ class _Http:
             self.closed = True
             await self.client.aclose()
 
+    def _sentence(self, exc: BaseException, method: str, path: str, attempt: int) -> str:
+        """The transport failure in words (``controlplanes.transport``), with the request and the
+        attempts it took."""
+        seconds = self.client.timeout.connect if isinstance(exc, httpx.ConnectTimeout) else self.client.timeout.read
+        text = describe_transport_error(exc, host_port(self.base_url), url=self.base_url, timeout=seconds)
+        return f"{text.rstrip('.')} ({method} {path}, after {attempt} attempt(s))"
+
     def _where(self, method: str, path: str) -> str:
         return f"{method} {self.base_url}{path}"
 
@@ -196,35 +203,19 @@ class _Http:
             last = attempt >= policy.attempts
             try:
                 resp = await self.client.request(method, path, params=params, json=json)
-            except httpx.ConnectTimeout as exc:
-                if not last:
-                    await self._wait(attempt, policy.delay(attempt - 1), f"connect timeout: {exc}")
-                    continue
-                raise TimedOut(f"{where}: connecting timed out after {attempt} attempt(s)", target=self.base_url) from None
-            except httpx.TimeoutException as exc:
-                if idempotent and not last:
-                    await self._wait(attempt, policy.delay(attempt - 1), f"timeout: {type(exc).__name__}")
-                    continue
-                kind = {"ReadTimeout": "reading the answer", "WriteTimeout": "sending the request",
-                        "PoolTimeout": "waiting for a free connection"}.get(type(exc).__name__, "the request")
-                raise TimedOut(f"{where}: {kind} timed out after {attempt} attempt(s)", target=self.base_url) from None
-            except httpx.ConnectError as exc:
-                text = _describe_connect_error(exc)
-                if "certificate" in text.lower() or "ssl" in text.lower():
-                    raise ConnectionFailed(
-                        f"{where}: TLS verification failed ({text}); set the server's CA certificate "
-                        "in the connection's TLS options", target=self.base_url) from None
-                if not last:
-                    await self._wait(attempt, policy.delay(attempt - 1), f"connect error: {text}")
-                    continue
-                raise ConnectionFailed(f"{where}: could not connect ({text}) after {attempt} attempt(s)",
-                                       target=self.base_url) from None
             except httpx.TransportError as exc:
-                if idempotent and not last:
-                    await self._wait(attempt, policy.delay(attempt - 1), f"transport error: {type(exc).__name__}")
+                text = self._sentence(exc, method, path, attempt)
+                if isinstance(exc, httpx.ConnectError) and is_tls_failure(exc):
+                    # retrying cannot help; say what to change
+                    raise ConnectionFailed(f"{text}; set the server's CA certificate in the connection's TLS "
+                                           "options", target=self.base_url) from None
+                # a connect never reached the server, so it is retried whatever the method
+                retry = isinstance(exc, (httpx.ConnectTimeout, httpx.ConnectError)) or idempotent
+                if retry and not last:
+                    await self._wait(attempt, policy.delay(attempt - 1), text)
                     continue
-                raise ConnectionFailed(f"{where}: connection failed ({type(exc).__name__}: {mask_text(str(exc)) or 'no detail'})",
-                                       target=self.base_url) from None
+                failure = TimedOut if isinstance(exc, httpx.TimeoutException) else ConnectionFailed
+                raise failure(text, target=self.base_url) from None
             status = resp.status_code
             body = _decode(resp)
             if status < 400:
@@ -251,27 +242,6 @@ class _Http:
         if self.on_retry is not None:
             self.on_retry(attempt, delay, mask_text(reason))
         await asyncio.sleep(delay)
-
-
-def _describe_connect_error(exc: BaseException) -> str:
-    """The most telling words in an httpx/httpcore/anyio connect error chain."""
-    chain: list[BaseException] = []
-    node: BaseException | None = exc
-    while node is not None and len(chain) < 10:
-        chain.append(node)
-        node = node.__cause__ or node.__context__
-    for e in chain:
-        if isinstance(e, ConnectionRefusedError):
-            return "connection refused"
-        if isinstance(e, ssl.SSLError):
-            return f"TLS: {getattr(e, 'reason', None) or e}"
-        if isinstance(e, socket.gaierror):
-            return f"name not resolved: {e.strerror or e}"
-    for e in reversed(chain):  # the innermost error usually says the most
-        text = str(e)
-        if text:
-            return mask_text(text)
-    return type(exc).__name__
 
 
 def _decode(resp: httpx.Response) -> Any:

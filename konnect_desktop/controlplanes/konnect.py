@@ -26,6 +26,7 @@ import httpx
 
 from ..credentials import Secret
 from ..model.entities import DEPENDENCY_ORDER, ENTITIES
+from ..model.schema import is_uuid
 from .base import Capabilities, Node, Parent, RuntimeGroup
 from .errors import ApiError, NotFound, Unsupported
 from .kong_admin import (
@@ -63,14 +64,6 @@ def token_kind(token: str | Secret) -> str:
     if value.startswith("spat_"):
         return "system-account"
     return "unknown"
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except (ValueError, AttributeError, TypeError):
-        return False
-    return True
 
 
 def _group(cp: dict[str, Any]) -> RuntimeGroup:
@@ -138,7 +131,7 @@ class KonnectControlPlane(AdminApiControlPlane):
             return
         if not self._wanted:
             raise Unsupported("choose a Konnect control plane first (none selected)", target=self.target)
-        if _is_uuid(self._wanted):
+        if is_uuid(self._wanted):
             _, cp = await self._http.request("GET", f"/v2/control-planes/{self._wanted}")
         else:
             found = await self.find_groups(name=self._wanted)
@@ -295,10 +288,10 @@ class KonnectControlPlane(AdminApiControlPlane):
 
         data = dict(data)
         ek = ENTITIES[table].endpoint_key
-        if key is not None and ek and not _is_uuid(key):
+        if key is not None and ek and not is_uuid(key):
             data[ek] = key  # PUT /services/<name>: the URL supplies the name
         if parent is not None:  # the parent in the URL supplies the foreign key
-            pid = parent[1] if _is_uuid(parent[1]) else str(uuid.UUID(int=0))
+            pid = parent[1] if is_uuid(parent[1]) else str(uuid.UUID(int=0))
             for fname, f in ENTITIES[table].foreign_keys.items():
                 if f.reference == parent[0]:
                     data[fname] = {"id": pid}

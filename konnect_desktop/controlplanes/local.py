@@ -11,6 +11,7 @@ whichever backend answered.
 from __future__ import annotations
 
 import asyncio
+import builtins  # ``list`` is a method name here; annotations after it say builtins.list
 import socket
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -19,7 +20,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from .. import __version__
 from ..model.entities import DEPENDENCY_ORDER, ENTITIES
 from ..model.errors import KongError
-from ..model.errors import NotFound as ModelNotFound
 from .base import (
     MEMBERSHIP_TABLE,
     Capabilities,
@@ -71,7 +71,7 @@ class LocalControlPlane(ControlPlane):
             raise ControlPlaneError("this connection was closed", target=self.target)
         try:
             return await asyncio.to_thread(fn, *args, **kw)
-        except ModelNotFound as exc:
+        except NotFound as exc:  # the store's own 404, said with which control plane answered
             raise NotFound(exc.message, target=self.target) from None
         except KongError as exc:
             raise ApiError(exc.message, status=exc.status, code=exc.code, name=exc.name,
@@ -215,7 +215,7 @@ class LocalControlPlane(ControlPlane):
         for row in await self._call(self.store.all, MEMBERSHIP_TABLE):
             yield row
 
-    async def export(self, tables: Any = None) -> dict[str, list[dict[str, Any]]]:
+    async def export(self, tables: Any = None) -> dict[str, builtins.list[dict[str, Any]]]:
         """One consistent snapshot straight from the store."""
         config = await self._call(self.store.export)
         if tables is not None:

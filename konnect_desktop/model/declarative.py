@@ -24,6 +24,7 @@ from typing import Any
 
 import yaml
 
+from ..errors import AppError
 from .entities import DEPENDENCY_ORDER, ENTITIES
 from .errors import DECLARATIVE_CONFIG, KongError
 
@@ -148,7 +149,7 @@ class Config(dict[str, list[dict[str, Any]]]):
     def __ne__(self, other: object) -> bool:
         return not self == other
 
-    __hash__ = None  # type: ignore[assignment]
+    __hash__ = None
 
     def __repr__(self) -> str:
         return f"Config({self.counts()}, format_version={self.format_version!r})"
@@ -167,7 +168,7 @@ class Problem:
         return f"{self.path}: {self.message}" if self.path else self.message
 
 
-class FileFormatError(ValueError):
+class FileFormatError(AppError, ValueError):
     """The document cannot be read as a decK file at all (I/O, syntax, shape, version)."""
 
 
@@ -305,9 +306,9 @@ class _Builder:
         self.items: dict[str, list[_Item]] = {t: [] for t in DEPENDENCY_ORDER}
         self.memberships: list[tuple[str, _Item | None, Any, _Item | None, Any]] = []
         self.consumer_extra: dict[int, dict[str, Any]] = {}  # id(item) -> extra keys
-        self.info = doc.get("_info") if isinstance(doc.get("_info"), dict) else {}
+        self.info: dict[str, Any] = doc["_info"] if isinstance(doc.get("_info"), dict) else {}
         self.select_tags = [t for t in (self.info.get("select_tags") or []) if isinstance(t, str)]
-        self.defaults = self.info.get("defaults") if isinstance(self.info.get("defaults"), dict) else {}
+        self.defaults: dict[str, Any] = self.info["defaults"] if isinstance(self.info.get("defaults"), dict) else {}
 
     # -- problems
     def err(self, path: str, msg: str) -> None:
@@ -588,6 +589,7 @@ class _Builder:
         for table, items in self.items.items():
             edef = ENTITIES[table]
             seen: dict[tuple[str, Any], str] = {}
+            k: tuple[str, Any]
             for item in items:
                 ent = item.entity or {}
                 checks: list[tuple[str, Any, str]] = [("primary key", ent.get("id"), "id")]
@@ -788,7 +790,7 @@ def to_deck_dict(config: Config | dict[str, list[dict[str, Any]]], *, with_id: b
         if with_id or table in ("certificates", "ca_certificates"):
             return True  # certificates have no name: decK always writes their ids
         key = REF_KEY.get(table)
-        return bool(key) and table in ("services", "routes") and not e.get(key)
+        return key is not None and table in ("services", "routes") and not e.get(key)
 
     def clean(table: str, e: dict[str, Any], drop: Iterable[str] = ()) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -847,7 +849,7 @@ def to_deck_dict(config: Config | dict[str, list[dict[str, Any]]], *, with_id: b
         orphans = []
         for e in ordered(table):
             pid = (e.get(fk) or {}).get("id")
-            if pid in by_id[parent_table]:
+            if isinstance(pid, str) and pid in by_id[parent_table]:
                 grouped.setdefault(pid, []).append(e)
             else:
                 orphans.append(e)
@@ -881,7 +883,7 @@ def to_deck_dict(config: Config | dict[str, list[dict[str, Any]]], *, with_id: b
     consumers_by_id = by_id["consumers"]
     for m in tables["consumer_group_consumers"]:
         gid, cid = (m.get("consumer_group") or {}).get("id"), (m.get("consumer") or {}).get("id")
-        if gid in by_id["consumer_groups"] and cid in consumers_by_id:
+        if isinstance(gid, str) and isinstance(cid, str) and gid in by_id["consumer_groups"] and cid in consumers_by_id:
             members.setdefault(gid, []).append(cid)
         else:
             member_orphans.append({"consumer_group": gid, "consumer": cid})

@@ -106,7 +106,7 @@ class Index:
                 return None
             tgt = self.by_id.get(t, {}).get(fk["id"])
             if tgt is None:
-                return fk["id"]
+                return str(fk["id"])
             return str(tgt.get(ENTITIES[t].endpoint_key or "id") or tgt.get("custom_id") or tgt["id"])
 
         if table == "plugins":
@@ -371,7 +371,7 @@ def masked(table: str, e: dict[str, Any] | None) -> dict[str, Any] | None:
     if e is None:
         return None
     secret = {n for n, f in ENTITIES[table].schema.fields if f.secret}
-    out = {}
+    out: dict[str, Any] = {}
     for k, v in e.items():
         if k in ("created_at", "updated_at") or v is None:
             continue

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..credentials import mask_text
+from ..errors import AppError
+
 # code -> (name, HTTP status)
 CODES: dict[int, tuple[str, int]] = {
     1: ("invalid primary key", 400),
@@ -66,8 +69,10 @@ def lua_pretty(value: Any, compact: bool = True) -> str:
     return "{\n  " + ",\n  ".join(items) + "\n}"
 
 
-class KongError(Exception):
+class KongError(AppError):
     """An error with Kong's code/name/message/fields shape and its HTTP status."""
+
+    status: int
 
     def __init__(
         self,
@@ -82,7 +87,6 @@ class KongError(Exception):
         cname, cstatus = CODES.get(code, ("error", 400))
         self.code = code
         self.name = name or cname
-        self.message = message
         self.fields = fields
         self.status = status or cstatus
 
@@ -96,14 +100,16 @@ class KongError(Exception):
         return f"KongError({self.code}, {self.message!r})"
 
 
-class NotFound(Exception):
-    """The entity (or its parent) does not exist: Kong answers 404 ``{"message":"Not found"}``."""
+class NotFound(AppError):
+    """The entity, its parent or the control plane does not exist (404): the store's, the Admin
+    API's and every control plane backend's one kind. Kong answers ``{"message":"Not found"}``.
+    ``target`` names the control plane that said so (masked: it may be a URL with a token)."""
 
     status = 404
 
-    def __init__(self, message: str = "Not found") -> None:
+    def __init__(self, message: str = "Not found", *, target: str | None = None) -> None:
         super().__init__(message)
-        self.message = message
+        self.target = mask_text(target) if target else target
 
     def to_dict(self) -> dict[str, Any]:
         return {"message": self.message}

@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..errors import AppError
+
 FORMAT_VERSION = "3.0"
 PRIORITY_WITH_PARAMS = 100
 PRIORITY_PLAIN = 200  # paths without parameters win, as OpenAPI says
@@ -40,7 +42,7 @@ _ESCAPED = "().+?*[$"
 _PARAM = re.compile(r"{([^}]+)}")
 
 
-class OpenAPIError(ValueError):
+class OpenAPIError(AppError, ValueError):
     """The document cannot be converted; the message says where and why."""
 
 
@@ -121,7 +123,8 @@ def _x_kong_object(ext_owner: dict[str, Any], key: str, components: dict[str, An
         target = target[segment]
         if not isinstance(target, dict):
             raise OpenAPIError(f"expected '{path}' to be a JSON object")
-    return copy.deepcopy(target)
+    found: dict[str, Any] = copy.deepcopy(target)
+    return found
 
 
 def _kong_name(owner: dict[str, Any]) -> str:

@@ -59,6 +59,19 @@ UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]
 Validator = Callable[[Any], "str | None"]
 
 
+def is_uuid(value: Any) -> bool:
+    """A UUID as Kong's ``typedefs.uuid`` accepts it (canonical, hyphenated, any case)."""
+    return isinstance(value, str) and UUID_RE.match(value) is not None
+
+
+def foreign_id(ref: Any) -> str | None:
+    """The id a foreign key names, written as Kong writes it (``{"id": ...}``) or as a bare id;
+    None when it names none."""
+    if isinstance(ref, dict):
+        ref = ref.get("id")
+    return ref if isinstance(ref, str) else None
+
+
 @dataclass(eq=False)
 class Field:
     """One field. Only ``type`` is mandatory; everything else mirrors Kong's field attributes."""
@@ -256,7 +269,7 @@ class Conditional(Check):
     run_with_invalid_fields: ClassVar[bool] = True
 
     @property
-    def fields(self) -> Sequence[str]:  # type: ignore[override]
+    def fields(self) -> Sequence[str]:
         return (self.if_field, self.then_field)
 
     def run(self, entity: dict[str, Any]) -> dict[str, Any] | None:
@@ -296,7 +309,7 @@ class ConditionalAtLeastOneOf(Check):
     run_with_invalid_fields: ClassVar[bool] = True
 
     @property
-    def fields(self) -> Sequence[str]:  # type: ignore[override]
+    def fields(self) -> Sequence[str]:
         return (self.if_field, *self.then_at_least_one_of)
 
     def run(self, entity: dict[str, Any]) -> dict[str, Any] | None:
@@ -470,7 +483,9 @@ def validate_value(f: Field, value: Any) -> tuple[Any, Any]:
     if f.type in ("array", "set") and f.elements is not None:
         # Kong validates every element as given (error positions are the input's), then a set
         # drops duplicates.
-        out, errs, any_err = [], [], False
+        out: list[Any] = []
+        errs: list[Any] = []
+        any_err = False
         for item in value:
             if item is None:
                 out.append(item)
@@ -658,7 +673,8 @@ class Schema:
 
     def merge(self, existing: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
         """A partial update as Kong's PATCH does it: records merge deeply, the rest replaces."""
-        return _merge_record(self.fields, existing, patch)
+        merged: dict[str, Any] = _merge_record(self.fields, existing, patch)  # a record merged into a record
+        return merged
 
     # -- Kong's /schemas JSON --------------------------------------------------------------
     def to_kong(self) -> dict[str, Any]:

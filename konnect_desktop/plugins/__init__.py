@@ -77,7 +77,8 @@ def get(name: str) -> PluginSpec | None:
         module = importlib.import_module(f"{__name__}.{name.replace('-', '_')}")
     except ModuleNotFoundError:  # listed but not written yet
         return None
-    return module.PLUGIN
+    spec: PluginSpec = module.PLUGIN
+    return spec
 
 
 def all_specs() -> list[PluginSpec]:
@@ -99,7 +100,7 @@ def entity_schema(name: str | None) -> Schema:
             # Kong's typedefs.no_consumer / no_route / no_service / no_consumer_group: eq = null
             f = f.with_(eq=None)
         elif fname == "protocols" and spec:
-            elements = f.elements if spec.any_protocol else f.elements.with_(one_of=HTTP_SUBSYSTEM_PROTOCOLS)
+            elements = f.elements if spec.any_protocol or f.elements is None else f.elements.with_(one_of=HTTP_SUBSYSTEM_PROTOCOLS)
             f = f.with_(default=list(spec.protocols), elements=elements)
         fields.append((fname, f))
     checks = list(spec.entity_checks) if spec else []

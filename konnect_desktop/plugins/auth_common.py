@@ -20,6 +20,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from ..errors import AppError
 from .base import Decision, Handler, PluginExit, RequestContext
 
 CONSUMER_ID = "X-Consumer-ID"
@@ -39,17 +40,18 @@ def now() -> float:
     return clock()
 
 
-class AuthFailure(Exception):
+class AuthFailure(AppError):
     """Authentication failed: what Kong answers when no ``anonymous`` consumer is configured.
 
     ``body`` replaces Kong's ``{"message", "request_id"}`` error document where a plugin answers
     with its own table (jwt's claim errors, oauth2's ``error``/``error_description``)."""
 
+    status: int
+
     def __init__(self, status: int, message: str, headers: dict[str, str] | None = None,
                  body: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.status = status
-        self.message = message
         self.headers = dict(headers or {})
         self.body = body
 

@@ -19,6 +19,7 @@ from urllib.parse import quote
 
 from multidict import CIMultiDict, CIMultiDictProxy, MultiDict
 
+from ..model.kong_compat import KONG_VERSION
 from ..model.schema import Check, Field
 
 # the protocols of Kong's http subsystem: what typedefs.protocols_http accepts and defaults to
@@ -47,7 +48,7 @@ class PluginSpec:
     # ``any_protocol`` (typedefs.protocols: stream protocols too); ``protocols`` is its default
     any_protocol: bool = False
     protocols: tuple[str, ...] = HTTP_SUBSYSTEM_PROTOCOLS
-    version: str = "3.9.1"
+    version: str = KONG_VERSION
     # Kong's shorthand_fields: rewrites deprecated config keys (e.g. rate-limiting's flat
     # ``redis_host``) into their current place before validation. Takes and returns a config dict.
     shorthands: Callable[[dict[str, Any]], dict[str, Any]] | None = None

@@ -1,17 +1,18 @@
-"""Ready-made implementations of the two things the data plane hands to plugins.
+"""The configuration index the data plane hands to plugins.
 
 ``ConfigIndex`` is a :class:`~.base.ConfigView` compiled from a whole configuration
 (``dict[table, list[entity]]`` in Admin API shape, what ``Store.export()`` returns): consumers by
 id and username, credentials by key, ACL groups and consumer-group memberships per consumer, all
-looked up in O(1) on the hot path. ``Services`` is a minimal :class:`~.base.RuntimeServices`.
-A data plane may use these or bring its own.
+looked up in O(1) on the hot path. (The :class:`~.base.RuntimeServices` the runtime hands to
+plugins is ``runtime.dataplane.Services``.)
 """
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from typing import Any
+
+from ..model.schema import foreign_id
 
 # which field of a credential table is its lookup key
 CREDENTIAL_KEYS: dict[str, str] = {
@@ -21,14 +22,6 @@ CREDENTIAL_KEYS: dict[str, str] = {
     "hmacauth_credentials": "username",
     "oauth2_credentials": "client_id",
 }
-
-
-def _fk(entity: Mapping[str, Any], name: str) -> str | None:
-    ref = entity.get(name)
-    if isinstance(ref, dict):
-        v = ref.get("id")
-        return v if isinstance(v, str) else None
-    return ref if isinstance(ref, str) else None
 
 
 class ConfigIndex:
@@ -42,6 +35,7 @@ class ConfigIndex:
         self._acls: dict[str, list[str]] = {}
         self._groups: dict[str, dict[str, Any]] = {}
         self._memberships: dict[str, list[dict[str, Any]]] = {}
+        self._group_ids: dict[str, tuple[str, ...]] = {}
 
     @classmethod
     def build(cls, config: Mapping[str, list[dict[str, Any]]]) -> ConfigIndex:
@@ -58,7 +52,7 @@ class ConfigIndex:
                 if isinstance(cred.get("id"), str):
                     ix._credentials_by_id[cred["id"]] = cred
         for acl in config.get("acls", ()):
-            cid = _fk(acl, "consumer")
+            cid = foreign_id(acl.get("consumer"))
             if cid and isinstance(acl.get("group"), str):
                 groups = ix._acls.setdefault(cid, [])
                 if acl["group"] not in groups:
@@ -66,11 +60,11 @@ class ConfigIndex:
         for g in config.get("consumer_groups", ()):
             ix._groups[g["id"]] = g
         for m in config.get("consumer_group_consumers", ()):
-            cid, gid = _fk(m, "consumer"), _fk(m, "consumer_group")
+            cid, gid = foreign_id(m.get("consumer")), foreign_id(m.get("consumer_group"))
             if cid and gid and gid in ix._groups:
                 ix._memberships.setdefault(cid, []).append(ix._groups[gid])
-        for groups in ix._memberships.values():
-            groups.sort(key=lambda g: str(g.get("name") or ""))
+        for members in ix._memberships.values():
+            members.sort(key=lambda g: str(g.get("name") or ""))
         return ix
 
     # -- ConfigView -----------------------------------------------------------------------------
@@ -90,20 +84,13 @@ class ConfigIndex:
     def consumer_groups(self, consumer_id: str) -> list[dict[str, Any]]:
         return list(self._memberships.get(consumer_id, ()))
 
-
-class Services:
-    """Long-lived runtime services: a node id and named shared-state dicts."""
-
-    def __init__(self, node_id: str | None = None, store: Any = None) -> None:
-        self.node_id = node_id or str(uuid.uuid4())
-        self.store = store
-        self._state: dict[str, dict[str, Any]] = {}
-
-    def shared_state(self, name: str) -> dict[str, Any]:
-        d = self._state.get(name)
-        if d is None:
-            d = self._state[name] = {}
-        return d
+    def group_ids(self, consumer_id: str) -> tuple[str, ...]:
+        """The ids of the consumer's groups, in ``consumer_groups`` order (the chain resolver's
+        key; computed once per consumer)."""
+        ids = self._group_ids.get(consumer_id)
+        if ids is None:
+            ids = self._group_ids[consumer_id] = tuple(g["id"] for g in self._memberships.get(consumer_id, ()))
+        return ids
 
 
-__all__ = ["ConfigIndex", "Services", "CREDENTIAL_KEYS"]
+__all__ = ["ConfigIndex", "CREDENTIAL_KEYS"]

@@ -19,7 +19,7 @@ class SharedSession:
         """The session holder kept in ``runtime.shared_state(name)``; counts one more user.
         ``verify_tls`` checks servers' certificates (Kong's log plugins do not)."""
         state = runtime.shared_state(name)
-        c = state.get("client")
+        c: SharedSession | None = state.get("client")
         if c is None:
             c = state["client"] = cls(verify_tls)
         c.users += 1
@@ -29,7 +29,7 @@ class SharedSession:
         if self.session is None or self.session.closed:
             import aiohttp  # here: the plugins package is imported where no event loop runs
 
-            connector = aiohttp.TCPConnector(keepalive_timeout=max(keepalive_ms / 1000.0, 0.001), ssl=None if self.verify_tls else False)
+            connector = aiohttp.TCPConnector(keepalive_timeout=max(keepalive_ms / 1000.0, 0.001), ssl=self.verify_tls)
             self.session = aiohttp.ClientSession(connector=connector, auto_decompress=False)
         return self.session
 

@@ -185,6 +185,7 @@ def json_dumps(value: Any) -> bytes:
 # -- multipart ------------------------------------------------------------------------------------
 _BOUNDARY = re.compile(r'boundary=(?:"([^"]+)"|([^;\s]+))', re.I)
 _DISPO_NAME = re.compile(rb'(?i)content-disposition:[^\r\n]*?\bname="([^"]*)"')
+_DISPO_FILENAME = re.compile(rb'(?i)content-disposition:[^\r\n]*?\bfilename\*?=')
 
 
 class Multipart:
@@ -239,6 +240,10 @@ class Multipart:
 
     def names(self) -> list[str]:
         return [n for n, _h, _c in self.parts if n is not None]
+
+    def fields(self) -> list[tuple[str, bytes, bool]]:
+        """(name, content, is a file upload) of every named part, in order."""
+        return [(n, c, _DISPO_FILENAME.search(h) is not None) for n, h, c in self.parts if n is not None]
 
     def to_bytes(self) -> bytes:
         delim = b"--" + self.boundary.encode("latin-1")

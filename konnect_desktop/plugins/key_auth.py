@@ -9,12 +9,11 @@ continue as. Keys never appear in decisions or logs (only the credential id does
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable
 from typing import Any
 
 from ..model.schema import Array, Boolean, Record, String
-from .auth_common import AuthFailure, consumer_of, fail, skip, succeed
+from .auth_common import AuthFailure, consumer_of, fail, now, skip, succeed
 from .base import Handler, PluginSpec, RequestContext, clear_query_arg
 from .http_util import (
     clear_request_header,
@@ -155,7 +154,7 @@ class KeyAuthHandler(Handler):
         if not key:
             raise AuthFailure(401, NO_KEY)
         credential = ctx.config.credential(TABLE, key)
-        if credential is None or _expired(credential, time.time()):
+        if credential is None or _expired(credential, now()):
             raise AuthFailure(401, INVALID)
         # a credential whose consumer is gone authenticates without a consumer, as in Kong
         return consumer_of(ctx, credential), credential

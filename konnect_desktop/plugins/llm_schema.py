@@ -11,6 +11,7 @@ from ..model.schema import (
     Conditional,
     ConditionalAtLeastOneOf,
     Custom,
+    Field,
     Integer,
     MutuallyRequired,
     Number,
@@ -81,7 +82,7 @@ LOGGING = Record([
 def _log_statistics(entity: dict[str, Any]) -> str | None:
     route_type = entity.get("route_type")
     provider = (entity.get("model") or {}).get("provider")
-    if (entity.get("logging") or {}).get("log_statistics") and provider in _NO_LOG_STATISTICS.get(route_type, ()):
+    if (entity.get("logging") or {}).get("log_statistics") and provider in _NO_LOG_STATISTICS.get(str(route_type), ()):
         return f"{provider} does not support statistics when route_type is {route_type}"
     return None
 
@@ -90,7 +91,7 @@ def _needs(provider: str, field: str, err: str) -> ConditionalAtLeastOneOf:
     return ConditionalAtLeastOneOf("model.provider", {"one_of": (provider,)}, (f"model.options.{field}",), err)
 
 
-def llm_config(**kw: Any) -> Record:
+def llm_config(**kw: Any) -> Field:
     """A fresh ``llm`` record (Kong's ``llm.config_schema``)."""
     return Record([
         ("route_type", String(required=True, one_of=ROUTE_TYPES, description="The model's operation implementation, for this provider. Set to `preserve` to pass through without transformation.")),

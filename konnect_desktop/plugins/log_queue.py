@@ -264,7 +264,7 @@ class QueueRegistry:
     @classmethod
     def of(cls, runtime: Any) -> QueueRegistry:
         state = runtime.shared_state("log-queues")
-        reg = state.get("registry")
+        reg: QueueRegistry | None = state.get("registry")
         if reg is None:
             reg = state["registry"] = cls()
         return reg

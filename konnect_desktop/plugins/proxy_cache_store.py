@@ -10,6 +10,7 @@ past it evicts the least recently used entries, as a full shared dictionary does
 
 from __future__ import annotations
 
+import builtins  # CacheStorage has a method named dict; annotations after it say builtins.dict
 import hashlib
 import re
 import time
@@ -267,10 +268,10 @@ class CacheStorage:
             d = self.dicts[name] = MemoryDict(SHARED_DICTS.get(name, SHARED_DICTS["kong_db_cache"]), self.now)
         return d
 
-    def fetch(self, name: str, key: str) -> dict[str, Any] | None:
+    def fetch(self, name: str, key: str) -> builtins.dict[str, Any] | None:
         return self.dict(name).get(key)
 
-    def store(self, name: str, key: str, res: dict[str, Any], ttl: float) -> bool:
+    def store(self, name: str, key: str, res: builtins.dict[str, Any], ttl: float) -> bool:
         size = len(res.get("body") or b"") + sum(len(k) + len(v) + 4 for k, vs in res.get("headers", {}).items()
                                                  for v in (vs if isinstance(vs, list) else [vs]))
         return self.dict(name).set(key, res, ttl, size)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..model.paths import validate_host, validate_service_path
@@ -32,6 +32,7 @@ from ..model.schema import (
     Number,
     Record,
     String,
+    foreign_id,
 )
 from .base import (
     Decision,
@@ -51,6 +52,7 @@ from .rate_limiting_policies import (
     LocalPolicy,
     PolicyError,
     RedisPolicy,
+    periods_order_error,
     window_end,
     window_starts,
 )
@@ -69,20 +71,11 @@ RETRY_AFTER = "Retry-After"
 
 
 # -- schema ---------------------------------------------------------------------------------------
-def _fmt1(v: float) -> str:
-    return f"{v:.1f}"
-
-
 def _validate_config(config: dict[str, Any]) -> str | None:
     """Kong's record-level check: longer periods may not have lower limits; sync_rate rules."""
-    for i, lower in enumerate(PERIODS):
-        v1 = config.get(lower)
-        if isinstance(v1, (int, float)) and not isinstance(v1, bool):
-            for upper in PERIODS[i + 1:]:
-                v2 = config.get(upper)
-                if isinstance(v2, (int, float)) and not isinstance(v2, bool) and v2 < v1:
-                    return (f"The limit for {upper}({_fmt1(v2)}) cannot be lower than the limit "
-                            f"for {lower}({_fmt1(v1)})")
+    order = periods_order_error(config)
+    if order is not None:
+        return order
     sync_rate = config.get("sync_rate")
     if config.get("policy") != "redis" and sync_rate != SYNC_RATE_REALTIME:
         return "sync_rate can only be used with the redis policy"
@@ -177,10 +170,8 @@ def _num(v: float) -> str:
 
 
 def _fk_id(entity: dict[str, Any], name: str) -> str:
-    ref = entity.get(name)
-    if isinstance(ref, dict) and ref.get("id"):
-        return str(ref["id"])
-    return NULL_ID
+    """The scope's id in counter keys; Kong's null UUID when the plugin has no such scope."""
+    return foreign_id(entity.get(name)) or NULL_ID
 
 
 class RateLimitingHandler(Handler):
@@ -200,12 +191,18 @@ class RateLimitingHandler(Handler):
         if self.error_message is None:
             self.error_message = DEFAULT_MESSAGE
         self.fault_tolerant = config.get("fault_tolerant", True) is not False
-        self.clock = time.time  # replaceable in tests
+        self.state = runtime.shared_state(NAME)
+        # Unix seconds: the runtime's shared state may hold a ``clock`` (as response-ratelimiting's
+        # does) that every handler built now or later reads; a unit test may replace ``clock``
+        self.clock: Callable[[], float] = self._shared_clock
         self.policy: LocalPolicy | RedisPolicy
         if config.get("policy") == "redis":
             self.policy = RedisPolicy(config.get("redis") or {})
         else:
-            self.policy = LocalPolicy(runtime.shared_state(NAME))
+            self.policy = LocalPolicy(self.state)
+
+    def _shared_clock(self) -> float:
+        return float(self.state.get("clock", time.time)())
 
     def identifier(self, ctx: RequestContext) -> tuple[str, str]:
         """(identifier, how it was found) per Kong's ``get_identifier``."""
@@ -253,7 +250,7 @@ class RateLimitingHandler(Handler):
         if not isinstance(self.policy, LocalPolicy):
             return self._access_remote(ctx, now, ident, kind, starts, counters)
         try:
-            usages, _allowed = self.policy.check_and_count(counters, now)  # type: ignore[misc]
+            usages, _allowed = self.policy.check_and_count(counters, now)
         except PolicyError as exc:
             self._policy_failed(ctx, exc)
             return None
@@ -312,7 +309,7 @@ class RateLimitingHandler(Handler):
             headers[RATELIMIT_REMAINING] = _num(best[0])
             headers[RATELIMIT_RESET] = str(reset)
 
-        data = {"policy": self.policy.name, "limit_by": kind, "periods": shown,
+        data: dict[str, Any] = {"policy": self.policy.name, "limit_by": kind, "periods": shown,
                 "identifier": ident if kind in ("ip", "consumer", "credential", "service", "path") else f"header {self.config.get('header_name')}"}
         summary = ", ".join(parts)
         if stop is not None:

@@ -27,6 +27,20 @@ from datetime import UTC, datetime
 from typing import Any
 
 PERIODS: tuple[str, ...] = ("second", "minute", "hour", "day", "month", "year")
+
+
+def periods_order_error(limits: dict[str, Any], *, word: str = "The") -> str | None:
+    """Both plugins' schema check: a longer period may not have a lower limit than a shorter one.
+    ``word`` starts the sentence (rate-limiting says "The limit", response-ratelimiting "the limit",
+    as in Kong)."""
+    for i, lower in enumerate(PERIODS):
+        v1 = limits.get(lower)
+        if isinstance(v1, (int, float)) and not isinstance(v1, bool):
+            for upper in PERIODS[i + 1:]:
+                v2 = limits.get(upper)
+                if isinstance(v2, (int, float)) and not isinstance(v2, bool) and v2 < v1:
+                    return f"{word} limit for {upper}({v2:.1f}) cannot be lower than the limit for {lower}({v1:.1f})"
+    return None
 # window lengths Kong uses for RateLimit-Reset (month = 30 days, year = 365 days)
 EXPIRATION: dict[str, int] = {"second": 1, "minute": 60, "hour": 3600, "day": 86400,
                               "month": 2592000, "year": 31536000}

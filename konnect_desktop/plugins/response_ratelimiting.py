@@ -38,6 +38,7 @@ from .rate_limiting_policies import (
     LocalPolicy,
     PolicyError,
     RedisPolicy,
+    periods_order_error,
     window_end,
     window_starts,
 )
@@ -50,21 +51,9 @@ RATELIMIT_LIMIT = "X-RateLimit-Limit"
 RATELIMIT_REMAINING = "X-RateLimit-Remaining"
 
 
-def _fmt1(v: float) -> str:
-    return f"{v:.1f}"
-
-
 def _periods_order(limit: dict[str, Any]) -> str | None:
     """Kong's custom validator of one named limit: longer periods may not have lower limits."""
-    for i, lower in enumerate(PERIODS):
-        v1 = limit.get(lower)
-        if isinstance(v1, (int, float)) and not isinstance(v1, bool):
-            for upper in PERIODS[i + 1:]:
-                v2 = limit.get(upper)
-                if isinstance(v2, (int, float)) and not isinstance(v2, bool) and v2 < v1:
-                    return (f"the limit for {upper}({_fmt1(v2)}) cannot be lower than the limit "
-                            f"for {lower}({_fmt1(v1)})")
-    return None
+    return periods_order_error(limit, word="the")
 
 
 LIMIT = Record(

@@ -51,7 +51,8 @@ def _time_local(t: float) -> str:
     sec = int(t)
     if _last_second[0] != sec:
         _last_second[:] = [sec, time.strftime("%d/%b/%Y:%H:%M:%S %z", time.localtime(sec))]
-    return _last_second[1]
+    text: str = _last_second[1]
+    return text
 
 
 _CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d+)", re.I)

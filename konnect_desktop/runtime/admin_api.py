@@ -44,24 +44,25 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, unquote
 
-from aiohttp import web
-from multidict import MultiDictProxy
+from aiohttp import BodyPartReader, web
+from multidict import MultiMapping
 
 from .. import plugins as plugin_registry
+from ..errors import AppError
 from ..model import ENTITIES, EntityDef, check_entity
 from ..model.entities import VAULT_BACKENDS
 from ..model.errors import DECLARATIVE_CONFIG, KongError, NotFound, lua_pretty, schema_violation
-from ..model.schema import UUID_RE, Schema
+from ..model.kong_compat import KONG_VERSION, TAGLINE
+from ..model.schema import Schema, is_uuid
 from ..plugins.base import AdminCall as PluginAdminCall
 from . import admin_certificates, admin_config, admin_debug, admin_upstreams
 from .admin_body import Body, BodyError, decode_form, parse_json, parse_urlencoded
 from .admin_guard import TOKEN_HEADER, AdminAccess, check_bind, require_token_for
 from .status_api import status_body, store_reachable
+from .store import Store
 
 log = logging.getLogger(__name__)
 
-KONG_VERSION = "3.9.1"
-TAGLINE = "Welcome to kong"
 MAX_BODY = 10 * 1024 * 1024
 MAX_PAGE_SIZE = 1000
 DEFAULT_PAGE_SIZE = 100
@@ -89,17 +90,19 @@ ADMIN_API_KEY: web.AppKey[AdminAPI] = web.AppKey("admin_api")
 
 
 # -- small helpers ------------------------------------------------------------------------------
-class ApiError(Exception):
-    """A response decided early: status and JSON body."""
+class HttpAnswer(AppError):
+    """An Admin API response decided early: status and JSON body (``message`` is its message)."""
+
+    status: int
 
     def __init__(self, status: int, body: dict[str, Any]) -> None:
-        super().__init__(body.get("message", ""))
+        super().__init__(str(body.get("message", "")))
         self.status = status
         self.body = body
 
 
-def _message(status: int, message: str) -> ApiError:
-    return ApiError(status, {"message": message})
+def _message(status: int, message: str) -> HttpAnswer:
+    return HttpAnswer(status, {"message": message})
 
 
 def _json_response(status: int, body: Any = None, headers: dict[str, str] | None = None) -> web.Response:
@@ -108,10 +111,6 @@ def _json_response(status: int, body: Any = None, headers: dict[str, str] | None
     text = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     return web.Response(status=status, body=text.encode("utf-8"), content_type="application/json",
                         charset="utf-8", headers=headers)
-
-
-def is_uuid(value: Any) -> bool:
-    return isinstance(value, str) and UUID_RE.match(value) is not None
 
 
 @dataclass(frozen=True)
@@ -169,7 +168,7 @@ class Call:
     request: web.Request
     params: list[str]  # decoded path parameters, in order
     raw_params: list[str]  # as they appeared in the URL
-    query: MultiDictProxy[str]
+    query: MultiMapping[str]
     body: Body | None = None
 
     def arg(self, name: str) -> str | None:
@@ -200,7 +199,7 @@ class AdminAPI:
 
     def __init__(
         self,
-        store: Any,
+        store: Store,
         *,
         info: Callable[[], dict[str, Any]] | None = None,
         admin_token: str | None = None,
@@ -352,7 +351,7 @@ class AdminAPI:
         started = time.perf_counter()
         try:
             response = await self._dispatch(request)
-        except ApiError as exc:
+        except HttpAnswer as exc:
             response = _json_response(exc.status, exc.body)
         except KongError as exc:
             response = _json_response(exc.status, exc.to_dict())
@@ -465,7 +464,7 @@ class AdminAPI:
                 part = await reader.next()
                 if part is None:
                     break
-                if not hasattr(part, "read_chunk"):  # nested multipart: not something Kong reads
+                if not isinstance(part, BodyPartReader):  # nested multipart: not something Kong reads
                     continue
                 data = bytearray()
                 while chunk := await part.read_chunk(65536):
@@ -489,7 +488,7 @@ class AdminAPI:
                     except UnicodeDecodeError:
                         raise _message(400, "Cannot parse multipart body: invalid UTF-8") from None
                 items.append((name, value))
-        except ApiError:
+        except HttpAnswer:
             raise
         except web.HTTPRequestEntityTooLarge:
             raise _message(413, "Request body too large") from None
@@ -1006,7 +1005,7 @@ class AdminAPI:
         try:
             return _json_response(201, await self.run(work))
         except admin_config.ConfigRejected as exc:
-            raise ApiError(400, exc.body) from None
+            raise HttpAnswer(400, exc.body) from None
 
     async def _config_source(self, request: web.Request) -> Any:
         """The declarative document of a ``POST /config``: a JSON object with ``_format_version``

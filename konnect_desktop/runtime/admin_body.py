@@ -17,6 +17,7 @@ import re
 from typing import Any
 from urllib.parse import parse_qsl
 
+from ..errors import AppError
 from ..model.schema import Field, Schema
 
 _INDEX_RE = re.compile(r"^(.+)\[(\d*)\]$", re.S)
@@ -26,12 +27,13 @@ _NUMBER_RE = re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$")
 MAX_SAFE_INT = 2**53
 
 
-class BodyError(Exception):
+class BodyError(AppError):
     """The body cannot be read at all (bad JSON, bad UTF-8, bad multipart)."""
+
+    status: int
 
     def __init__(self, message: str, status: int = 400) -> None:
         super().__init__(message)
-        self.message = message
         self.status = status
 
 
@@ -102,7 +104,7 @@ def _tokens(name: str) -> list[Any]:
     return out or [name]
 
 
-class _Multi(list):  # values of a key given several times
+class _Multi(list[Any]):  # values of a key given several times
     pass
 
 

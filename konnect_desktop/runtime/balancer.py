@@ -148,7 +148,8 @@ class Balancer:
             latest[t["target"]] = t
         peers: list[list[Any]] = []
         for t in latest.values():
-            w = int(t.get("weight") if t.get("weight") is not None else 100)
+            given = t.get("weight")
+            w = int(given if given is not None else 100)
             if w > 0:
                 host, port = target_key(t["target"])
                 peers.append([host, port, w, 0])

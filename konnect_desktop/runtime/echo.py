@@ -19,6 +19,8 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import parse_qsl
 
+from ..plugins.http_util import Multipart
+
 ECHO_HOST = "echo.internal"
 
 
@@ -39,20 +41,13 @@ def _multi(pairs: Iterable[tuple[str, str]], lower: bool = False) -> dict[str, A
 
 
 def _multipart(body: bytes, ctype: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    from email.parser import BytesParser
-    from email.policy import HTTP
-
-    msg = BytesParser(policy=HTTP).parsebytes(b"Content-Type: " + ctype.encode("latin-1") + b"\r\n\r\n" + body)
+    """Form fields and uploaded files, by the plugins' multipart parser (``http_util``)."""
     form: list[tuple[str, str]] = []
     files: list[tuple[str, str]] = []
-    if msg.is_multipart():
-        for part in msg.iter_parts():
-            name = part.get_param("name", header="content-disposition")
-            if not name:
-                continue
-            payload = part.get_payload(decode=True) or b""
-            text = payload.decode("utf-8", "replace")
-            (files if part.get_filename() else form).append((str(name), text))
+    parsed = Multipart.parse(body, ctype)
+    for name, content, is_file in parsed.fields() if parsed else ():
+        if name:
+            (files if is_file else form).append((name, content.decode("utf-8", "replace")))
     return _multi(form), _multi(files)
 
 

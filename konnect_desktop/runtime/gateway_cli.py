@@ -292,7 +292,5 @@ def run(args: argparse.Namespace) -> int:
     try:
         import uvloop  # optional: faster loop for the headless gateway when installed
     except ImportError:
-        uvloop = None
-    if uvloop is not None:
-        return uvloop.run(_serve(args))
-    return asyncio.run(_serve(args))
+        return asyncio.run(_serve(args))
+    return uvloop.run(_serve(args))

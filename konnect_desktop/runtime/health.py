@@ -203,7 +203,8 @@ class HealthRegistry:
         """One target entity with Kong's ``health`` and ``data`` (addresses and weights). The
         runtime does not resolve names itself, so a hostname target has one address: itself."""
         host, port = target_key(target["target"])
-        weight = int(target.get("weight") if target.get("weight") is not None else 100)
+        given = target.get("weight")
+        weight = int(given if given is not None else 100)
         health = self.address_health(upstream, host, port, weight)
         available = weight if health != UNHEALTHY else 0
         out = dict(target)
@@ -219,7 +220,8 @@ class HealthRegistry:
         """``?balancer_health=1``: the upstream as a whole against its ``threshold``."""
         total = available = 0
         for t in targets:
-            w = int(t.get("weight") if t.get("weight") is not None else 100)
+            given = t.get("weight")
+            w = int(given if given is not None else 100)
             if w <= 0:
                 continue
             total += w

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..model.schema import foreign_id
 from .router import Router, route_label
 
 # Kong's authentication plugins (bundled and Enterprise): a route carrying one of them is
@@ -30,22 +31,18 @@ AUTHENTICATION_PLUGINS = frozenset({
 })
 
 
-def _ref_id(value: Any) -> str | None:
-    return value.get("id") if isinstance(value, dict) else None
-
-
 def auth_plugins_for(route: Mapping[str, Any], plugins: Iterable[Mapping[str, Any]]) -> list[str]:
     """Names of the enabled authentication plugins that run on ``route`` for every request:
     global, on its service or on the route (a consumer- or group-scoped one needs a consumer
     first, so it protects nothing)."""
-    rid, sid = route.get("id"), _ref_id(route.get("service"))
+    rid, sid = route.get("id"), foreign_id(route.get("service"))
     out = []
     for p in plugins:
         if p.get("name") not in AUTHENTICATION_PLUGINS or p.get("enabled") is False:
             continue
-        if _ref_id(p.get("consumer")) or _ref_id(p.get("consumer_group")):
+        if foreign_id(p.get("consumer")) or foreign_id(p.get("consumer_group")):
             continue
-        prid, psid = _ref_id(p.get("route")), _ref_id(p.get("service"))
+        prid, psid = foreign_id(p.get("route")), foreign_id(p.get("service"))
         if (prid is None or prid == rid) and (psid is None or psid == sid):
             out.append(str(p["name"]))
     return sorted(set(out))

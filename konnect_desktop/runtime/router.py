@@ -73,6 +73,7 @@ from functools import lru_cache
 from typing import Any
 
 from ..model.paths import compile_pcre, normalize_path, normalize_regex_path
+from ..model.schema import foreign_id
 
 __all__ = ["Match", "Router", "normalize_request_path", "split_host_port", "upstream_path_v0"]
 
@@ -85,9 +86,9 @@ DEFAULT_CACHE_SIZE = 5000
 
 @dataclass(frozen=True, slots=True)
 class Match:
-    route: dict
-    service: dict | None
-    uri_captures: dict
+    route: dict[str, Any]
+    service: dict[str, Any] | None
+    uri_captures: dict[str, Any]
     request_path: str
     upstream_path: str
     stripped_prefix: str | None
@@ -338,6 +339,15 @@ class _Matcher:
         "methods", "hosts", "headers", "snis", "prefixes", "regexes",
         "strip_path", "base", "redirect_status", "need",
     )
+    # set by Router._add_route (the rest in __init__)
+    route: dict[str, Any]
+    service: dict[str, Any] | None
+    mid: str  # the route's id, or a split route's derived id
+    rank: int
+    sort_key: tuple[tuple[int, ...], int]
+    strip_path: bool
+    base: str
+    redirect_status: int | None
 
     def __init__(self) -> None:
         self.methods: frozenset[str] | None = None
@@ -501,12 +511,7 @@ def _sni_entry(s: str) -> tuple[int, str]:
 
 
 def _service_id(route: dict[str, Any]) -> str | None:
-    ref = route.get("service")
-    if ref is None:
-        return None
-    if isinstance(ref, str):
-        return ref
-    return ref.get("id")
+    return foreign_id(route.get("service"))
 
 
 class Router:
@@ -522,7 +527,7 @@ class Router:
         # plain (non-wildcard) route hosts as written, and folded (lower case, no trailing dot)
         # → the routes carrying them: for ``host_case_note``
         self._plain_hosts: set[str] = set()
-        self._folded_hosts: dict[str, list[dict]] = {}
+        self._folded_hosts: dict[str, list[dict[str, Any]]] = {}
         self._notes: dict[tuple[str, Any], str | None] = {}
         self._header_names: tuple[str, ...] = ()
         self._cache: OrderedDict[tuple[Any, ...], Match | None] = OrderedDict()
@@ -532,7 +537,7 @@ class Router:
 
     # -- compile ---------------------------------------------------------------------------------
     @classmethod
-    def compile(cls, routes: Iterable[dict], services: Mapping[str, dict],
+    def compile(cls, routes: Iterable[dict[str, Any]], services: Mapping[str, dict[str, Any]],
                 cache_size: int = DEFAULT_CACHE_SIZE) -> Router:
         self = cls()
         self.cache_size = cache_size
@@ -545,7 +550,7 @@ class Router:
             if not rid:
                 self.errors.append("route without id skipped")
                 continue
-            service: dict | None = None
+            service: dict[str, Any] | None = None
             sid = _service_id(route)
             if sid is not None:
                 service = services.get(sid)
@@ -570,7 +575,7 @@ class Router:
         self._header_names = tuple(sorted(header_names))
         return self
 
-    def _add_route(self, route: dict, service: dict | None, header_names: set[str]) -> None:
+    def _add_route(self, route: dict[str, Any], service: dict[str, Any] | None, header_names: set[str]) -> None:
         rid = route["id"]
         methods = route.get("methods") or None
         hosts = route.get("hosts") or None
@@ -779,7 +784,7 @@ class Router:
         )
 
     # -- what Kong does not tell --------------------------------------------------------------------
-    def host_case_note(self, host: str | None, matched: dict | None) -> str | None:
+    def host_case_note(self, host: str | None, matched: dict[str, Any] | None) -> str | None:
         """When ``host`` (the raw Host header) equals a route's host except for case or a
         trailing dot, and that route is not the one ``matched``: a sentence saying so (Kong
         compares hosts case-sensitively, so such a request may skip that route's plugins).
@@ -816,11 +821,11 @@ def fold_host(host: str) -> str:
     return host.lower().rstrip(".") or host
 
 
-def route_label(route: dict) -> str:
+def route_label(route: dict[str, Any]) -> str:
     return str(route.get("name") or route.get("id"))
 
 
-def host_case_note(host: str, matched: dict | None, near: Iterable[dict]) -> str | None:
+def host_case_note(host: str, matched: dict[str, Any] | None, near: Iterable[dict[str, Any]]) -> str | None:
     """Pure: the note for a request whose Host ``host`` folds to the hosts of the routes
     ``near`` (see ``Router.host_case_note``), or None when ``matched`` is one of them."""
     mid = matched.get("id") if matched else None

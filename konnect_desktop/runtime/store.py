@@ -59,7 +59,7 @@ from ..model.errors import (
     schema_violation,
     unique_violation,
 )
-from ..model.schema import UUID_RE, Schema
+from ..model.schema import Schema, foreign_id, is_uuid
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ class _Table:
         for f in self.unique:
             vals.append(_scalar(entity.get(f)))
         for f, _parent, _od in self.fks:
-            vals.append(_fk_id(entity.get(f)))
+            vals.append(foreign_id(entity.get(f)))
         if self.cache_key:
             vals.append(self.ckey(entity))
         if self.ek_column == "ek":
@@ -119,7 +119,7 @@ class _Table:
         return tuple(vals)
 
     def ckey(self, entity: Entity) -> str:
-        return _dumps([_fk_id(entity.get(f)) if isinstance(entity.get(f), dict) else entity.get(f)
+        return _dumps([foreign_id(entity.get(f)) if isinstance(entity.get(f), dict) else entity.get(f)
                        for f in self.cache_key])
 
     def ckey_fields(self, entity: Entity) -> dict[str, Any]:
@@ -139,14 +139,6 @@ def _scalar(v: Any) -> Any:
     if v is None or isinstance(v, (str, int, float)):
         return v
     return _dumps(v)
-
-
-def _fk_id(v: Any) -> str | None:
-    if isinstance(v, dict):
-        return v.get("id")
-    if isinstance(v, str):
-        return v
-    return None
 
 
 def _quote(name: str) -> str:
@@ -278,10 +270,6 @@ class StoreClosed(KongError):
 
 def declarative_error(fields: dict[str, Any]) -> KongError:
     return KongError(DECLARATIVE_CONFIG, f"declarative config is invalid: {lua_pretty(fields)}", fields)
-
-
-def is_uuid(value: Any) -> bool:
-    return isinstance(value, str) and UUID_RE.match(value) is not None
 
 
 def _now() -> int:
@@ -653,7 +641,7 @@ class Store:
         for fname, value in (where or {}).items():
             if any(fname == f for f, _, _ in t.fks):
                 col = f"f_{fname}"
-                value = _fk_id(value) if value is not None else None
+                value = foreign_id(value) if value is not None else None
             elif fname in t.unique:
                 col = f"u_{fname}"
             elif fname == t.endpoint_key and t.ek_column:
@@ -795,7 +783,8 @@ class Store:
         cond = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         try:
             with self._reading() as conn:
-                return conn.execute(f"SELECT COUNT(*) FROM {t.sql}{cond}", args).fetchone()[0]
+                count: int = conn.execute(f"SELECT COUNT(*) FROM {t.sql}{cond}", args).fetchone()[0]
+                return count
         except sqlite3.Error as exc:
             raise database_error(exc) from exc
 
@@ -1083,7 +1072,7 @@ class Store:
     def _check_foreign(self, t: _Table, entity: Entity) -> None:
         w = self._w
         for f, parent, _od in t.fks:
-            fid = _fk_id(entity.get(f))
+            fid = foreign_id(entity.get(f))
             if fid is None:
                 continue
             if w.execute(f"SELECT 1 FROM e_{parent} WHERE id = ?", (fid,)).fetchone() is None:
@@ -1211,7 +1200,7 @@ class Store:
             t = LAYOUT[name]
             for e in out.get(name, []):
                 for f, parent, _od in t.fks:
-                    fid = _fk_id(e.get(f))
+                    fid = foreign_id(e.get(f))
                     if fid is not None and fid not in ids.get(parent, ()):
                         add(name, e["_pos"], f,
                             f"the foreign key '{lua_pretty({'id': fid})}' does not reference an existing '{parent}' entity.")

@@ -61,11 +61,20 @@ async def test_errors_are_sentences(sender: Any) -> None:
         await sender.send(RequestSpec("GET", "127.0.0.1:1/x"))
 
 
-async def _silent_server() -> tuple[asyncio.Server, int]:
-    """A server on 127.0.0.1 that accepts and never answers (closes after 5 s)."""
+class _Silent:
+    """What a silent server saw: a connection accepted."""
+
+    def __init__(self) -> None:
+        self.accepted = asyncio.Event()
+
+
+async def _silent_server(seen: _Silent | None = None) -> tuple[asyncio.Server, int]:
+    """A server on 127.0.0.1 that accepts and never answers, until the client hangs up."""
+    seen = seen or _Silent()
 
     async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await asyncio.sleep(5)
+        seen.accepted.set()
+        await reader.read()  # until EOF: the client closed the connection
         writer.close()
 
     server = await asyncio.start_server(silent, "127.0.0.1", 0)
@@ -87,14 +96,15 @@ async def test_read_timeout_names_the_address() -> None:
 
 
 async def test_cancelling_a_send_stops_it(sender: Any) -> None:
-    server, port = await _silent_server()
+    seen = _Silent()
+    server, port = await _silent_server(seen)
     task = asyncio.ensure_future(sender.send(RequestSpec("GET", f"http://127.0.0.1:{port}/")))
-    await asyncio.sleep(0.2)
-    t = time.perf_counter()
+    await asyncio.wait_for(seen.accepted.wait(), 30)
     task.cancel()
+    # the server never answers (and a send that swallowed the cancellation would end in a
+    # SendError at its timeout): the cancellation itself ends the send
     with pytest.raises(asyncio.CancelledError):
-        await task
-    assert time.perf_counter() - t < 0.5
+        await asyncio.wait_for(task, 30)
     server.close()
 
 
@@ -131,14 +141,15 @@ def test_header_diff_handles_repeats_and_case() -> None:
     assert [c.text() for c in diff] == ["~ B: x → y", "+ New: n", "− Gone: g"]
 
 
-async def _avoid_minute_edge() -> None:
-    # a burst must not straddle a minute boundary, or the window resets mid-burst
-    if time.time() % 60 > 55:
-        await asyncio.sleep(60 - time.time() % 60 + 0.2)
+def _stop_the_clock(runtime: Any) -> None:
+    # a burst must not straddle a minute boundary, or the window resets mid-burst: rate-limiting
+    # reads this runtime's clock from its shared state, held here at the start of a minute
+    start = 1_700_000_040.25  # a minute boundary (divisible by 60) plus a quarter second
+    runtime.services.shared_state("rate-limiting")["clock"] = lambda: start
 
 
 async def test_burst_trips_at_exactly_the_configured_count(runtime: Any, sender: Any) -> None:
-    await _avoid_minute_edge()
+    _stop_the_clock(runtime)
     burst = Burst(sender, RequestSpec("GET", runtime.proxy_url + "/limited"), BurstPlan(count=10, concurrency=1))
     seen = []
     res = await burst.run(seen.append)
@@ -179,8 +190,10 @@ async def test_burst_sees_the_window_reset(runtime: Any, sender: Any) -> None:
     await cp.create("plugins", {"name": "rate-limiting", "route": {"id": route["id"]},
                                 "config": {"second": 2, "policy": "local"}})
     await runtime.wait_synced()
-    # start just after a second boundary
-    await asyncio.sleep(1.02 - time.time() % 1)
+    # the plugin's clock runs at the wall clock's pace (the burst is paced in real time) but
+    # starts just after a second boundary, so the burst need not wait for one
+    t0 = time.monotonic()
+    runtime.services.shared_state("rate-limiting")["clock"] = lambda: 1_700_000_000.02 + (time.monotonic() - t0)
     burst = Burst(sender, RequestSpec("GET", runtime.proxy_url + "/per-second"), BurstPlan(count=12, rate=8))
     res = await burst.run()
     assert res.trip is not None and res.trip.retry_after == 1

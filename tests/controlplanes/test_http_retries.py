@@ -135,22 +135,20 @@ async def test_5xx_on_get_retried_until_attempts_run_out(bad_server: Misbehaving
 
 async def test_retry_after_longer_than_allowed_is_reported_not_waited(bad_server: Misbehaving) -> None:
     bad_server.on("GET /services/s", (429, {"message": "slow down"}, {"Retry-After": "3600"}, 0))
-    start = time.monotonic()
-    async with _client(bad_server) as cp:
+    retries: list = []
+    async with _client(bad_server, retries=retries) as cp:
         with pytest.raises(ApiError) as ei:
             await cp.get("services", "s")
-    assert time.monotonic() - start < 2
+    assert retries == []  # not waited for (nor retried)
     assert ei.value.status == 429 and "3600" in ei.value.message
 
 
 async def test_slow_server_times_out(bad_server: Misbehaving) -> None:
-    bad_server.on("GET /services/s", (200, SVC, {}, 3.0))
-    start = time.monotonic()
+    bad_server.on("GET /services/s", (200, SVC, {}, 3.0))  # answered in time, this would pass
     async with _client(bad_server, attempts=1, timeout=0.3) as cp:
         with pytest.raises(TimedOut) as ei:
             await cp.get("services", "s")
-    assert time.monotonic() - start < 2.0
-    assert "reading the answer timed out" in ei.value.message
+    assert "sent no response within 0.3 s (GET /services/s, after 1 attempt(s))" in ei.value.message
     assert isinstance(ei.value, ConnectionFailed)  # a timeout is a kind of connection failure
 
 
@@ -179,7 +177,7 @@ async def test_connection_refused_after_retries() -> None:
         first = list(retries)
         report = await cp.test_connection()
     assert "connection refused" in ei.value.message and "after 3 attempt(s)" in ei.value.message
-    assert len(first) == 2 and all(r.startswith("connect error") for r in first)
+    assert len(first) == 2 and all("connection refused" in r for r in first)
     assert not report.ok and report.error_type == "ConnectionFailed" and "connection refused" in report.error
 
 

@@ -19,7 +19,13 @@ from konnect_desktop.plugins.base import (
     RequestContext,
     ResponseContext,
 )
-from konnect_desktop.plugins.config_view import ConfigIndex, Services
+from konnect_desktop.plugins.config_view import ConfigIndex
+from konnect_desktop.runtime.dataplane import Services
+
+
+def services() -> Services:
+    """The runtime's own ``RuntimeServices``, with a fresh node id."""
+    return Services(str(uuid.uuid4()))
 
 
 def make_ctx(
@@ -54,7 +60,7 @@ def make_ctx(
     return RequestContext(
         request_id=uuid.uuid4().hex, client_ip=client_ip, original=original, method=method,
         path=parts.path or "/", query=query, headers=hdrs, route=route, service=service,
-        config=config or ConfigIndex(), runtime=runtime or Services(),
+        config=config or ConfigIndex(), runtime=runtime or services(),
         uri_captures=dict(uri_captures or {}), body_reader=reader,
         connection=ConnectionFacts("127.0.0.1", 8000, 1, 1),
     )
@@ -78,7 +84,7 @@ def make_handler(name: str, config: dict[str, Any] | None = None, runtime: Servi
     entity = plugin_entity(name, config, **scope)
     spec = plugins.get(name)
     assert spec is not None and spec.handler is not None
-    return spec.handler(entity["config"], entity, runtime or Services())
+    return spec.handler(entity["config"], entity, runtime or services())
 
 
 async def run_access(handler: Handler, ctx: RequestContext) -> PluginExit | None:

@@ -7,10 +7,9 @@ import itertools
 import uuid
 from typing import Any
 
-from plugin_helpers import plugin_entity
+from plugin_helpers import plugin_entity, services
 
 from konnect_desktop.plugins.chain import PRECEDENCE, PluginIndex
-from konnect_desktop.plugins.config_view import Services
 
 R, S, C = "11111111-1111-4111-8111-111111111111", "22222222-2222-4222-8222-222222222222", "33333333-3333-4333-8333-333333333333"
 G_ALPHA, G_BETA = "44444444-4444-4444-8444-444444444444", "55555555-5555-4555-8555-555555555555"
@@ -35,11 +34,11 @@ def level_of(h: Any) -> int | None:
 class TestPrecedence:
     def test_each_level_beats_every_less_specific_one(self) -> None:
         for a, b in itertools.combinations(range(1, 13), 2):
-            ix = PluginIndex.build([scoped(b), scoped(a)], Services())
+            ix = PluginIndex.build([scoped(b), scoped(a)], services())
             assert level_of(ix.lookup("rate-limiting", R, S, C, [G_ALPHA])) == a, (a, b)
 
     def test_all_levels_present(self) -> None:
-        ix = PluginIndex.build([scoped(n) for n in range(12, 0, -1)], Services())
+        ix = PluginIndex.build([scoped(n) for n in range(12, 0, -1)], services())
         look = lambda *a: level_of(ix.lookup("rate-limiting", *a))  # noqa: E731
         assert look(R, S, C, [G_ALPHA]) == 1
         assert look(R, S, None, [G_ALPHA]) == 2
@@ -57,12 +56,12 @@ class TestPrecedence:
         assert look(other, other, other, [other]) == 12
 
     def test_nothing_applies(self) -> None:
-        ix = PluginIndex.build([scoped(10)], Services())
+        ix = PluginIndex.build([scoped(10)], services())
         assert ix.lookup("rate-limiting", None, S, C, []) is None
         assert ix.lookup("cors", R, S, C, []) is None
 
     def test_consumer_scoped_only_with_consumer(self) -> None:
-        ix = PluginIndex.build([scoped(8), scoped(12)], Services())
+        ix = PluginIndex.build([scoped(8), scoped(12)], services())
         assert level_of(ix.lookup("rate-limiting", R, S, None, [])) == 12
         assert level_of(ix.lookup("rate-limiting", R, S, C, [])) == 8
 
@@ -71,7 +70,7 @@ class TestConsumerGroups:
     def test_two_groups_name_order_wins(self) -> None:
         alpha = plugin_entity("rate-limiting", {"minute": 1}, consumer_group=G_ALPHA)
         beta = plugin_entity("rate-limiting", {"minute": 2}, consumer_group=G_BETA)
-        ix = PluginIndex.build([beta, alpha], Services())
+        ix = PluginIndex.build([beta, alpha], services())
         # the caller passes the consumer's groups sorted by name (ConfigView.consumer_groups)
         assert ix.lookup("rate-limiting", None, None, C, [G_ALPHA, G_BETA]).config["minute"] == 1
         assert ix.lookup("rate-limiting", None, None, C, [G_BETA]).config["minute"] == 2
@@ -84,7 +83,7 @@ class TestBuild:
                     plugin_entity("acl", {"allow": ["a"]}), plugin_entity("rate-limiting", {"minute": 1}),
                     plugin_entity("cors"), plugin_entity("correlation-id"), plugin_entity("response-transformer"),
                     plugin_entity("ip-restriction", {"allow": ["127.0.0.1"]})]
-        ix = PluginIndex.build(entities, Services())
+        ix = PluginIndex.build(entities, services())
         assert ix.names_by_priority == ("correlation-id", "cors", "key-auth", "ip-restriction", "acl",
                                         "rate-limiting", "request-transformer", "response-transformer")
 
@@ -92,13 +91,13 @@ class TestBuild:
         disabled = {**plugin_entity("cors"), "enabled": False}
         unknown = {"id": str(uuid.uuid4()), "name": "my-custom-plugin", "config": {}, "enabled": True,
                    "route": None, "service": None, "consumer": None, "consumer_group": None}
-        ix = PluginIndex.build([disabled, unknown], Services())
+        ix = PluginIndex.build([disabled, unknown], services())
         assert ix.names_by_priority == ()
         assert [s.reason for s in ix.skipped] == ["plugin 'my-custom-plugin' is not bundled with this gateway"]
 
     def test_one_handler_per_instance_and_buffering(self) -> None:
         ix = PluginIndex.build([plugin_entity("response-transformer", {"add": {"json": ["a:1"]}}),
-                                plugin_entity("cors", service=S)], Services())
+                                plugin_entity("cors", service=S)], services())
         assert len(ix.handlers) == 2 and ix.buffers_response
         assert [h.plugin["name"] for h in ix.chain(None, S)] == ["cors", "response-transformer"]
 
@@ -114,7 +113,7 @@ class TestBuild:
         base = await clients()
         rl = plugin_entity("rate-limiting", {"minute": 5, "policy": "redis",
                                              "redis": {"host": redis_server.host, "port": redis_server.port}})
-        ix = PluginIndex.build([rl], Services())
+        ix = PluginIndex.build([rl], services())
         assert await run_access(ix.lookup("rate-limiting"), make_ctx()) is None
         assert await clients() == base + 1
         await ix.close()

@@ -5,10 +5,9 @@ from __future__ import annotations
 import re
 import uuid
 
-from plugin_helpers import make_ctx, make_handler, make_response, run_access
+from plugin_helpers import make_ctx, make_handler, make_response, run_access, services
 
 from konnect_desktop import plugins
-from konnect_desktop.plugins.config_view import Services
 
 
 def test_defaults() -> None:
@@ -17,7 +16,7 @@ def test_defaults() -> None:
 
 
 async def test_uuid_counter_survives_rebuild() -> None:
-    rt = Services()
+    rt = services()
     ids = []
     for _ in range(2):
         h = make_handler("correlation-id", runtime=rt)

@@ -9,12 +9,12 @@ import socket
 from typing import Any
 
 import pytest
-from plugin_helpers import make_ctx, make_handler, make_response, run_access
+from plugin_helpers import make_ctx, make_handler, make_response, run_access, services
 
 from konnect_desktop import plugins
 from konnect_desktop.model.errors import KongError
-from konnect_desktop.plugins.config_view import Services
 from konnect_desktop.plugins.rate_limiting_policies import LocalPolicy, window_end, window_starts
+from konnect_desktop.runtime.dataplane import Services
 
 RL = "rate-limiting"
 SVC1 = "11111111-1111-4111-8111-111111111111"
@@ -40,7 +40,7 @@ class Clock:
 
 def handler(config: dict[str, Any], runtime: Services | None = None, clock: Clock | None = None,
             **scope: Any) -> Any:
-    h = make_handler(RL, config, runtime or Services(), **scope)
+    h = make_handler(RL, config, runtime or services(), **scope)
     h.clock = clock or Clock()
     return h
 
@@ -194,7 +194,7 @@ class TestCases:
         assert (await hit(h, url="/test/x", client_ip="10.9.9.8"))[0] == 200
 
     async def test_9_service_instances_separate(self) -> None:
-        rt = Services()
+        rt = services()
         h1 = handler({"minute": 2, "limit_by": "service"}, rt, service=SVC1)
         h2 = handler({"minute": 2, "limit_by": "service"}, rt, service=SVC2)
         assert [(await hit(h1, service={"id": SVC1}))[0] for _ in range(3)] == [200, 200, 429]
@@ -241,7 +241,7 @@ class TestLocalPolicy:
         assert sum(1 for s, _, _ in results if s == 200) == 10
 
     async def test_counters_survive_rebuild(self) -> None:
-        rt = Services()
+        rt = services()
         h1 = handler({"minute": 3, "limit_by": "ip"}, rt)
         assert [(await hit(h1))[0] for _ in range(2)] == [200, 200]
         entity_id = h1.plugin["id"]
@@ -276,7 +276,7 @@ class TestLocalPolicy:
 
 class TestConsumerGroupScope:
     async def test_each_group_instance_has_its_own_limit_per_member(self) -> None:
-        rt = Services()
+        rt = services()
         gold = handler({"minute": 3, "limit_by": "consumer"}, rt, consumer_group="55555555-5555-4555-8555-555555555555")
         silver = handler({"minute": 1, "limit_by": "consumer"}, rt, consumer_group="66666666-6666-4666-8666-666666666666")
         a = {"id": "77777777-7777-4777-8777-777777777777"}
@@ -309,8 +309,8 @@ class TestRedisPolicy:
 
     async def test_two_runtimes_share_one_exact_limit(self, redis_server: Any) -> None:
         cfg = {"minute": 10, "limit_by": "header", "header_name": "x-k", **redis_config(redis_server)}
-        h1 = handler(cfg, Services())
-        h2 = handler(cfg, Services())
+        h1 = handler(cfg, services())
+        h2 = handler(cfg, services())
         try:
             results = await asyncio.gather(*(hit(h, headers={"x-k": "shared"}) for h in [h1, h2] * 20))
             assert sum(1 for s, _, _ in results if s == 200) == 10

@@ -7,14 +7,7 @@ from __future__ import annotations
 import json
 
 from aiohttp import web
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
+from fake_clock import FakeClock as Clock  # noqa: F401  (re-exported for the spec modules)
 
 
 class Upstream:

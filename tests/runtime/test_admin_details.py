@@ -14,25 +14,18 @@ import logging
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from fake_clock import FakeClock
 
 from konnect_desktop.runtime.admin_api import admin_api_of, create_admin_app
 from konnect_desktop.runtime.admin_debug import LogLevelControl
 from konnect_desktop.runtime.store import Store
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 async def api(tmp_path):
     store = Store(tmp_path / "kong.db")
     app = create_admin_app(store)
-    clock = Clock()
+    clock = FakeClock(1000.0)
     admin_api_of(app).log_level = LogLevelControl("konnect_desktop.test_admin_details", clock=clock)
     client = TestClient(TestServer(app, host="127.0.0.1"))
     await client.start_server()

@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 from e2e_plugin_support import Gateway
+from fake_clock import FakeClock
 
 from konnect_desktop.plugins import auth_common
 
@@ -37,17 +38,9 @@ BLUEPRINT = {"scopes": ["email", "profile"], "enable_authorization_code": True, 
 SCOPES = {"scopes": ["email", "profile", "user.email"]}
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = float(NOW)
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    c = Clock()
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    c = FakeClock(float(NOW))
     monkeypatch.setattr(auth_common, "clock", c)
     return c
 
@@ -147,7 +140,7 @@ def err(r: Any, error: str, description: str, status: int = 400) -> None:
         assert r.header("Cache-Control") == "no-store" and r.header("Pragma") == "no-cache"
 
 
-async def test_code_grant_authorize(gw: Gateway, clock: Clock) -> None:
+async def test_code_grant_authorize(gw: Gateway, clock: FakeClock) -> None:
     """describe "Code Grant": "returns an error when no provision_key is being sent", "... when no
     parameter is being sent", "... when only provision_key and authenticated_userid are sent",
     "... when only the client_id is being sent", "... when an invalid scope is being sent", "...
@@ -219,7 +212,7 @@ async def test_code_grant_authorize(gw: Gateway, clock: Clock) -> None:
     assert stored[-1]["authenticated_userid"] == "id123" and stored[-1]["scope"] == "email"
 
 
-async def test_implicit_grant(gw: Gateway, clock: Clock) -> None:
+async def test_implicit_grant(gw: Gateway, clock: FakeClock) -> None:
     """describe "Implicit Grant": "returns success", "returns success and the state", "returns
     success and store authenticated user properties", "returns set the right upstream headers"."""
     w = World(gw)
@@ -244,7 +237,7 @@ async def test_implicit_grant(gw: Gateway, clock: Clock) -> None:
     assert r.up_header("x-anonymous-consumer") is None
 
 
-async def test_client_credentials(gw: Gateway, clock: Clock) -> None:
+async def test_client_credentials(gw: Gateway, clock: FakeClock) -> None:
     """describe "Client Credentials": "returns an error when client_secret is not sent", "... when
     empty client_id and empty client_secret is sent", "... when missing client_id and missing
     client_secret is sent", "... regardless of method - without realm", "... - with realm",
@@ -305,7 +298,7 @@ async def test_client_credentials(gw: Gateway, clock: Clock) -> None:
     assert r.up_header("x-authenticated-scope") == "email" and r.up_header("x-authenticated-userid") == "hello"
 
 
-async def test_password_grant(gw: Gateway, clock: Clock) -> None:
+async def test_password_grant(gw: Gateway, clock: FakeClock) -> None:
     """describe "Password Grant": "blocks unauthorized requests - with no realm set", "... with
     realm set", "returns an error when client_secret is not sent", "returns an error when
     grant_type is not sent", "fails when no provision key is being sent", "fails when no
@@ -343,7 +336,7 @@ async def test_password_grant(gw: Gateway, clock: Clock) -> None:
     assert r.up_header("x-authenticated-scope") == "email" and r.up_header("x-credential-identifier") == "clientid123"
 
 
-async def test_access_token_exchange(gw: Gateway, clock: Clock) -> None:
+async def test_access_token_exchange(gw: Gateway, clock: FakeClock) -> None:
     """describe "OAuth2 Access Token": "returns an error when nothing is being sent", "... when
     only the code is being sent", "... only the code and client_secret", "... when grant_type is
     not being sent", "returns an error with a wrong code", "returns success without state",
@@ -406,7 +399,7 @@ async def test_access_token_exchange(gw: Gateway, clock: Clock) -> None:
         "invalid_request", "code_verifier is required for PKCE authorization requests")
 
 
-async def test_making_requests(gw: Gateway, clock: Clock) -> None:
+async def test_making_requests(gw: Gateway, clock: FakeClock) -> None:
     """describe "Making a request": "fails when no access_token is being sent in an
     application/json body", "works when a correct access_token is being sent in the querystring",
     "... in the custom header", "... in duplicate custom headers", "fails when missing access_token
@@ -484,7 +477,7 @@ async def test_making_requests(gw: Gateway, clock: Clock) -> None:
     assert r.up_header("authorization") == "bearer " + shown
 
 
-async def test_refresh_token(gw: Gateway, clock: Clock) -> None:
+async def test_refresh_token(gw: Gateway, clock: FakeClock) -> None:
     """describe "Refresh Token": "does not refresh an invalid access token", "refreshes an valid
     access token", "refreshes public app without a secret", "fails to refresh when a secret
     provided for public app", "fails to refresh when no secret provided for confidential app",
@@ -537,7 +530,7 @@ async def test_refresh_token(gw: Gateway, clock: Clock) -> None:
     assert (await w.post("/oauth2/token", {**rt, "refresh_token": t21["refresh_token"]}, "oauth2_21.test")).status == 200
 
 
-async def test_tokens_are_runtime_data(gw: Gateway, clock: Clock) -> None:
+async def test_tokens_are_runtime_data(gw: Gateway, clock: FakeClock) -> None:
     """Issuing tokens writes the store without changing the configuration version (no rebuild),
     and the tokens stay out of exports; the decisions never show a token."""
     w = World(gw)
@@ -554,7 +547,7 @@ async def test_tokens_are_runtime_data(gw: Gateway, clock: Clock) -> None:
     assert d.outcome == "pass" and token["access_token"] not in repr(d)
 
 
-async def test_json_bodies_scope_types_padding_and_plugin_instances(gw: Gateway, clock: Clock) -> None:
+async def test_json_bodies_scope_types_padding_and_plugin_instances(gw: Gateway, clock: FakeClock) -> None:
     """"returns HTTP 400 when scope is not a string" (JSON bodies), "success when code challenge
     contains padding", "succeeds when code challenge contains + or / characters", "fails when
     exchanging a code created by a different plugin instance when both plugin instances set

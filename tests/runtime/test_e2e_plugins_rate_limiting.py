@@ -1,6 +1,10 @@
 """rate-limiting through real sockets: the cases of KONG-REFERENCE §4.5 (Kong's
 spec/03-plugins/23-rate-limiting/04-access_spec.lua), exact limits under concurrent load, two
-runtimes sharing one limit in a real redis-server, fault tolerance, consumer-group instances."""
+runtimes sharing one limit in a real redis-server, fault tolerance, consumer-group instances.
+
+Time is the test's: every runtime here reads rate-limiting's clock from its shared state
+(``shared_state("rate-limiting")["clock"]``), so a test starts a fresh window by moving the clock,
+never by waiting for the wall clock."""
 
 from __future__ import annotations
 
@@ -12,18 +16,29 @@ from typing import Any
 
 import pytest
 from e2e_plugin_support import Cfg, Gateway, Reply, request, start_gateway
+from fake_clock import FakeClock as Clock
 from redis_fixture import redis_server  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 RL = "rate-limiting"
 
 
-async def fresh_window(period: int = 60, need: float = 4.0) -> None:
-    """Wait if fewer than ``need`` seconds are left in the current window (tests must not
-    straddle a window boundary)."""
-    left = period - (time.time() % period)
-    if left < need:
-        await asyncio.sleep(left + 0.05)
+CLOCK = Clock()
+
+
+def use_clock(gw: Gateway) -> None:
+    gw.runtime.services.shared_state(RL)["clock"] = CLOCK
+
+
+@pytest.fixture(autouse=True)
+def _test_clock(gw: Gateway) -> None:
+    use_clock(gw)
+
+
+def fresh_window() -> None:
+    """Move the clock just past the start of the next hour: fresh second, minute and hour windows
+    (the counters of earlier tests are in older ones)."""
+    CLOCK.now = (int(CLOCK.now) // 3600 + 1) * 3600 + 0.25
 
 
 def remaining(replies: list[Reply], header: str = "X-RateLimit-Remaining-Minute") -> list[str | None]:
@@ -59,7 +74,7 @@ async def test_01_minute_6(gw: Gateway, limit_by: str) -> None:
         key_consumer(c, f"rl-{limit_by}", key)
         headers.append(("apikey", key))
     await gw.load(c)
-    await fresh_window()
+    fresh_window()
     replies = await burst(gw, 7, headers=headers)
     assert [x.status for x in replies] == [200] * 6 + [429], replies[-1]
     assert remaining(replies) == ["5", "4", "3", "2", "1", "0", "0"]
@@ -76,7 +91,7 @@ async def test_01_minute_6(gw: Gateway, limit_by: str) -> None:
 async def test_02_minute_and_hour(gw: Gateway) -> None:
     c, _s, _r = await route_with_rl(gw, {"minute": 6, "hour": 99999, "limit_by": "ip"})
     await gw.load(c)
-    await fresh_window()
+    fresh_window()
     replies = await burst(gw, 7)
     assert [x.status for x in replies] == [200] * 6 + [429]
     assert remaining(replies, "RateLimit-Remaining") == ["5", "4", "3", "2", "1", "0", "0"]
@@ -87,18 +102,16 @@ async def test_02_minute_and_hour(gw: Gateway) -> None:
 async def test_03_second(gw: Gateway) -> None:
     c, _s, _r = await route_with_rl(gw, {"second": 1, "limit_by": "ip"})
     await gw.load(c)
-    for _attempt in range(3):  # two requests must land in the same second
-        await asyncio.sleep(1.02 - (time.time() % 1))
-        t = time.time()
-        a = await gw.request("GET", "/rl")
-        b = await gw.request("GET", "/rl")
-        if int(time.time()) == int(t):
-            break
+    fresh_window()
+    a = await gw.request("GET", "/rl")
+    b = await gw.request("GET", "/rl")  # the same second
     assert a.status == 200
     assert (a.header("RateLimit-Limit"), a.header("RateLimit-Remaining")) == ("1", "0")
     assert (a.header("X-RateLimit-Limit-Second"), a.header("X-RateLimit-Remaining-Second")) == ("1", "0")
     assert b.status == 429 and b.json()["message"] == "API rate limit exceeded"
-    await asyncio.sleep(1.0)
+    CLOCK.now += 0.74  # still the same second
+    assert (await gw.request("GET", "/rl")).status == 429
+    CLOCK.now += 0.02  # the next second
     assert (await gw.request("GET", "/rl")).status == 200
 
 
@@ -106,7 +119,7 @@ async def test_04_custom_error(gw: Gateway) -> None:
     c, _s, _r = await route_with_rl(gw, {"minute": 1, "limit_by": "ip", "error_code": 404,
                                         "error_message": "Fake Not Found"})
     await gw.load(c)
-    await fresh_window()
+    fresh_window()
     replies = await burst(gw, 2)
     assert replies[0].status == 200
     assert replies[1].status == 404 and replies[1].json()["message"] == "Fake Not Found"
@@ -115,7 +128,7 @@ async def test_04_custom_error(gw: Gateway) -> None:
 async def test_05_hide_client_headers(gw: Gateway) -> None:
     c, _s, _r = await route_with_rl(gw, {"minute": 6, "limit_by": "ip", "hide_client_headers": True})
     await gw.load(c)
-    await fresh_window()
+    fresh_window()
     replies = await burst(gw, 7)
     assert [x.status for x in replies] == [200] * 6 + [429]
     for x in replies:
@@ -125,7 +138,7 @@ async def test_05_hide_client_headers(gw: Gateway) -> None:
 async def test_06_separate_counters_per_client_ip(gw: Gateway) -> None:
     c, _s, _r = await route_with_rl(gw, {"minute": 6, "limit_by": "ip"})
     await gw.load(c)
-    await fresh_window()
+    fresh_window()
     assert [x.status for x in await burst(gw, 7, client_ip="127.0.0.2")] == [200] * 6 + [429]
     other = await burst(gw, 2, client_ip="127.0.0.3")
     assert [x.status for x in other] == [200, 200] and remaining(other) == ["5", "4"]
@@ -134,7 +147,7 @@ async def test_06_separate_counters_per_client_ip(gw: Gateway) -> None:
 async def test_07_header(gw: Gateway) -> None:
     c, _s, _r = await route_with_rl(gw, {"minute": 2, "limit_by": "header", "header_name": "test-header"})
     await gw.load(c)
-    await fresh_window()
+    fresh_window()
     for value in ("one", "two"):
         assert [x.status for x in await burst(gw, 3, headers=[("test-header", value)])] == [200, 200, 429]
     assert [x.status for x in await burst(gw, 3, client_ip="127.0.0.4")] == [200, 200, 429]  # by IP
@@ -143,7 +156,7 @@ async def test_07_header(gw: Gateway) -> None:
 async def test_08_path(gw: Gateway) -> None:
     c, _s, _r = await route_with_rl(gw, {"minute": 2, "limit_by": "path", "path": "/rl/test"})
     await gw.load(c)
-    await fresh_window()
+    fresh_window()
     assert [x.status for x in await burst(gw, 3, target="/rl/test", client_ip="127.0.0.5")] == [200, 200, 429]
     # same path from another client: the path counter is shared
     assert (await gw.request("GET", "/rl/test", client_ip="127.0.0.6")).status == 429
@@ -158,7 +171,7 @@ async def test_09_service_counters_separate(gw: Gateway) -> None:
         c.route(svc, paths=[f"/svc{n}"])
         c.plugin(RL, {"minute": 2, "limit_by": "service"}, service=svc)
     await gw.load(c)
-    await fresh_window()
+    fresh_window()
     for n in (1, 2):
         assert [x.status for x in await burst(gw, 3, target=f"/svc{n}")] == [200, 200, 429]
 
@@ -173,7 +186,7 @@ async def test_10_global_instance_shared_across_services(gw: Gateway) -> None:
     key = f"global-{time.time()}"
     key_consumer(c, "global-consumer", key)
     await gw.load(c)
-    await fresh_window()
+    fresh_window()
     first = await burst(gw, 7, target="/1-test", headers=[("apikey", key)])
     assert [x.status for x in first] == [200] * 6 + [429]
     second = await burst(gw, 7, target="/2-test", headers=[("apikey", key)])
@@ -183,7 +196,7 @@ async def test_10_global_instance_shared_across_services(gw: Gateway) -> None:
 async def test_exact_under_concurrent_load(gw: Gateway) -> None:
     c, _s, _r = await route_with_rl(gw, {"minute": 25, "limit_by": "header", "header_name": "x-load"})
     await gw.load(c)
-    await fresh_window()
+    fresh_window()
     replies = await asyncio.gather(*(gw.request("GET", "/rl", headers=[("x-load", "burst")]) for _ in range(80)))
     assert sum(1 for x in replies if x.status == 200) == 25
     assert sum(1 for x in replies if x.status == 429) == 55
@@ -192,7 +205,7 @@ async def test_exact_under_concurrent_load(gw: Gateway) -> None:
 async def test_counters_survive_config_rebuild(gw: Gateway) -> None:
     c, _s, _r = await route_with_rl(gw, {"minute": 4, "limit_by": "header", "header_name": "x-k"})
     await gw.load(c)
-    await fresh_window()
+    fresh_window()
     assert [x.status for x in await burst(gw, 2, headers=[("x-k", "rebuild")])] == [200, 200]
     before = gw.runtime.rebuilds
     c.consumer("unrelated-change")
@@ -219,7 +232,7 @@ async def test_consumer_group_instances(gw: Gateway) -> None:
     both = next(x for x in c.tables["consumers"] if x["username"] == "both")
     c.add("consumer_group_consumers", consumer={"id": both["id"]}, consumer_group={"id": silver["id"]})
     await gw.load(c)
-    await fresh_window()
+    fresh_window()
 
     async def statuses(name: str, n: int) -> list[int]:
         return [x.status for x in await burst(gw, n, target="/cg", headers=[("apikey", f"{name}-{stamp}")])]
@@ -235,6 +248,8 @@ async def test_consumer_group_instances(gw: Gateway) -> None:
 async def test_two_runtimes_share_one_redis_limit(tmp_path: Path, redis_server: Any) -> None:  # noqa: F811
     a = await start_gateway(tmp_path, "a")
     b = await start_gateway(tmp_path, "b")
+    use_clock(a)
+    use_clock(b)
     try:
         route_id = "99999999-9999-4999-8999-999999999999"
         for g in (a, b):  # the same configuration (same ids) in both, as a decK sync would leave it
@@ -244,7 +259,7 @@ async def test_two_runtimes_share_one_redis_limit(tmp_path: Path, redis_server: 
             c.plugin(RL, {"minute": 10, "limit_by": "ip", "policy": "redis",
                           "redis": {"host": redis_server.host, "port": redis_server.port}}, route=r)
             await g.load(c)
-        await fresh_window()
+        fresh_window()
         replies = await asyncio.gather(*(request(g.port, "GET", "/shared", client_ip="127.0.0.7")
                                          for g in [a, b] * 15))
         assert sum(1 for x in replies if x.status == 200) == 10

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from e2e_plugin_support import Gateway
+from fake_clock import FakeClock
 
 from konnect_desktop.plugins import auth_common
 
@@ -24,17 +25,9 @@ NOW = 1_700_000_000
 REMEMBER_ROLLING_TIMEOUT = 3600
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = float(NOW)
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    c = Clock()
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    c = FakeClock(float(NOW))
     monkeypatch.setattr(auth_common, "clock", c)
     return c
 
@@ -77,7 +70,7 @@ def jar(set_cookie: str) -> str:
     return set_cookie.split(";", 1)[0]
 
 
-async def test_set_cookie_and_authentication(gw: Gateway, clock: Clock) -> None:
+async def test_set_cookie_and_authentication(gw: Gateway, clock: FakeClock) -> None:
     """describe "request": "plugin attaches Set-Cookie and cookie response headers", "cookie works
     as authentication after initial auth plugin", "plugin attaches Set-Cookie with max-age/expiry
     when cookie_persistent is true", "consumer headers are set correctly on request"."""
@@ -120,7 +113,7 @@ async def test_set_cookie_and_authentication(gw: Gateway, clock: Clock) -> None:
     assert "the-secret" not in repr(entry.decisions)
 
 
-async def test_tampered_and_foreign_cookies(gw: Gateway, clock: Clock) -> None:
+async def test_tampered_and_foreign_cookies(gw: Gateway, clock: FakeClock) -> None:
     """A cookie that does not decrypt under this plugin's secret and audience opens no session."""
     w = World(gw)
     c = w.c
@@ -139,7 +132,7 @@ async def test_tampered_and_foreign_cookies(gw: Gateway, clock: Clock) -> None:
         assert (await gw.request("GET", path, [("Cookie", good)])).up_header("x-consumer-username") == "anon", path
 
 
-async def test_timeouts(gw: Gateway, clock: Clock) -> None:
+async def test_timeouts(gw: Gateway, clock: FakeClock) -> None:
     """/short: idling 60 s, rolling 300 s, absolute 1000 s. Past the idle time the cookie opens no
     session; a cookie in use is renewed (a fresh Set-Cookie, rotated past half the rolling time)
     and lives until the absolute timeout; response_headers / request_headers carry the session
@@ -166,7 +159,7 @@ async def test_timeouts(gw: Gateway, clock: Clock) -> None:
     assert 1000 - 30 < alive <= 1000  # the absolute timeout ends it, not the idle or rolling ones
 
 
-async def test_logout(gw: Gateway, clock: Clock) -> None:
+async def test_logout(gw: Gateway, clock: FakeClock) -> None:
     """03-session_spec.lua: "logs out with GET request", "logs out with POST request with body",
     "logs out with DELETE request with body", "logs out with DELETE request with query params",
     "does not logout with GET requests when method is not allowed", "doesn't log out with POST
@@ -195,7 +188,7 @@ async def test_logout(gw: Gateway, clock: Clock) -> None:
     assert r.status == 200 and r.body == b""
 
 
-async def test_deleted_consumer_ends_the_session(gw: Gateway, clock: Clock) -> None:
+async def test_deleted_consumer_ends_the_session(gw: Gateway, clock: FakeClock) -> None:
     """access.lua "destroy sessions with invalid consumer_id": the cookie of a consumer that no
     longer exists authenticates nobody and is expired."""
     w = World(gw)
@@ -210,7 +203,7 @@ async def test_deleted_consumer_ends_the_session(gw: Gateway, clock: Clock) -> N
     assert "Max-Age=0" in cookie_of(r)
 
 
-async def test_storage_kong_is_refused(gw: Gateway, clock: Clock) -> None:
+async def test_storage_kong_is_refused(gw: Gateway, clock: FakeClock) -> None:
     """storage 'kong' keeps sessions in Kong's database: not run locally, and never let through."""
     c, svc = gw.cfg()
     c.plugin("session", {"storage": "kong"}, route=c.route(svc, paths=["/kong-storage"]))
@@ -219,7 +212,7 @@ async def test_storage_kong_is_refused(gw: Gateway, clock: Clock) -> None:
     assert r.status == 500 and "storage 'kong'" in r.json()["message"]
 
 
-async def test_authenticated_groups(gw: Gateway, clock: Clock) -> None:
+async def test_authenticated_groups(gw: Gateway, clock: FakeClock) -> None:
     """describe "authenticated_groups": "groups are retrieved from session and headers are set"."""
     from konnect_desktop import plugins
     from konnect_desktop.plugins.session import SessionHandler

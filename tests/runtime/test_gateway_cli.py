@@ -11,7 +11,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -232,12 +231,9 @@ def test_admin_token_on_the_command_line_warns(tmp_path: Path) -> None:
 @pytest.mark.parametrize("argv", [["gateway"], ["gateway", "run", "--proxy-listen", "nonsense"]])
 def test_usage_errors(tmp_path: Path, argv: list[str]) -> None:
     env = dict(os.environ, KONNECT_DESKTOP_HOME=str(tmp_path / "home"))
-    t0 = time.monotonic()
     r = subprocess.run([sys.executable, "-m", "konnect_desktop", *argv], capture_output=True, text=True, env=env, timeout=30)
     assert r.returncode == 2
     assert "usage" in r.stderr.lower()
-    assert time.monotonic() - t0 < 30
-
 
 
 READY_TLS = re.compile(r"^Konnect Desktop gateway ready: proxy (http://127\.0\.0\.1:(\d+))  "

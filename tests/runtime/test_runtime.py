@@ -164,8 +164,11 @@ async def test_no_request_dropped_while_config_changes_under_load(tmp_path, echo
 
 
 async def test_stop_drains_in_flight_requests(tmp_path) -> None:
+    arrived = asyncio.Event()
+
     async def slow(request: web.Request) -> web.StreamResponse:
-        await asyncio.sleep(0.5)
+        arrived.set()
+        await asyncio.sleep(0.5)  # still busy when the runtime is told to stop
         return web.Response(text="finished")
 
     up = await app_server(slow)
@@ -175,7 +178,7 @@ async def test_stop_drains_in_flight_requests(tmp_path) -> None:
         cfg.route(cfg.service(port=up.port), paths=["/slow"])
         await rt.load_config(cfg.config())
         pending = asyncio.create_task(raw_request(port_of(rt.proxy_url), "GET", "/slow"))
-        await asyncio.sleep(0.1)
+        await asyncio.wait_for(arrived.wait(), 30)  # the request is in flight
         await rt.stop()
         resp = await pending
         assert resp.status == 200 and resp.body == b"finished"

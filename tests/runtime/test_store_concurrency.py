@@ -11,6 +11,7 @@ import textwrap
 import threading
 import time
 import uuid
+from typing import Any
 
 import pytest
 from test_store_support import Factory, new_store
@@ -186,12 +187,40 @@ def test_many_threads_write_and_read(store: Store) -> None:
         assert store.count("services") and len(store.page("services", size=1000, tags=[f"w{w}"])[0]) == per_writer
 
 
+class _WatchedLock:
+    """The store's write lock, noting whether another thread's first try found it held (so the
+    test knows, without sleeping, that the other writer reached the lock and had to wait)."""
+
+    def __init__(self, lock: Any) -> None:
+        self.lock = lock
+        self.owner = threading.get_ident()
+        self.tried = threading.Event()
+        self.found_held: bool | None = None
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        if threading.get_ident() != self.owner and not self.tried.is_set():
+            got = self.lock.acquire(blocking=False)
+            self.found_held = not got
+            self.tried.set()
+            if got:
+                return True
+        return bool(self.lock.acquire(blocking, timeout))
+
+    def release(self) -> None:
+        self.lock.release()
+
+    def __enter__(self) -> bool:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
 def test_writers_wait_for_an_open_transaction(store: Store) -> None:
     order: list[str] = []
-    started = threading.Event()
+    watched = store._lock = _WatchedLock(store._lock)
 
     def other() -> None:
-        started.set()
         store.insert("services", {"name": "second", "host": "h"})
         order.append("second")
 
@@ -199,10 +228,10 @@ def test_writers_wait_for_an_open_transaction(store: Store) -> None:
         store.insert("services", {"name": "first", "host": "h"})
         t = threading.Thread(target=other)
         t.start()
-        started.wait(10)
-        time.sleep(0.1)  # give it a chance to (wrongly) get in
+        assert watched.tried.wait(30), "the other writer never took the store's write lock"
+        assert watched.found_held is True  # it found the transaction's lock held, and waits
         order.append("first")
-    t.join(10)
+    t.join(30)
     assert order == ["first", "second"]
     assert _names(store) == ["first", "second"]
 

@@ -1,0 +1,78 @@
+"""One error taxonomy: every error the app raises on purpose is an ``AppError`` carrying its
+sentence in ``.message`` (the same as ``str()``), so any caller can show it without guessing."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from konnect_desktop.console.curl import CurlError
+from konnect_desktop.console.environments import VariableError
+from konnect_desktop.console.sender import SendError
+from konnect_desktop.controlplanes import errors as cp_errors
+from konnect_desktop.errors import AppError
+from konnect_desktop.model.declarative import FileFormatError
+from konnect_desktop.model.errors import KongError, NotFound, schema_violation
+from konnect_desktop.model.openapi2kong import OpenAPIError
+from konnect_desktop.plugins.auth_common import AuthFailure
+from konnect_desktop.runtime.admin_api import HttpAnswer
+from konnect_desktop.runtime.admin_body import BodyError
+
+PACKAGE = Path(__file__).resolve().parents[1] / "konnect_desktop"
+
+# Data-plane modules outside this change's reach still set ``self.message`` on their own
+# exception classes (runtime/responses.py ProxyExit, runtime/http1.py _Refuse): next to move.
+NOT_YET = {"runtime/responses.py", "runtime/http1.py"}
+
+
+@pytest.mark.parametrize("err", [
+    KongError(2, "schema violation (name: required field missing)"),
+    schema_violation({"name": "required field missing"}),
+    NotFound(),
+    NotFound("no Konnect control plane named 'x'", target="https://kong.test"),
+    cp_errors.ConnectionFailed("Connection refused"),
+    cp_errors.TimedOut("read timed out"),
+    cp_errors.AuthFailed("Unauthorized (HTTP 401)", status=401),
+    cp_errors.Unsupported("read-only node"),
+    cp_errors.ApiError("bad", status=400, code=2, fields={"name": "x"}),
+    FileFormatError("not YAML"),
+    OpenAPIError("no paths"),
+    HttpAnswer(405, {"message": "Method not allowed"}),
+    BodyError("Cannot parse JSON body"),
+    AuthFailure(401, "No API key found in request"),
+    SendError("Connection refused"),
+    CurlError("not a curl command"),
+    VariableError("unknown variable"),
+], ids=lambda e: type(e).__name__)
+def test_every_error_carries_its_message_the_same_way(err: AppError) -> None:
+    assert isinstance(err, AppError)
+    assert isinstance(err.message, str) and err.message
+    assert str(err) == err.message
+
+
+def test_one_not_found_for_the_store_and_every_control_plane() -> None:
+    assert cp_errors.NotFound is NotFound
+    err = cp_errors.from_kong_body(404, {"message": "Not found"}, target="https://kong.test")
+    assert type(err) is NotFound and err.status == 404 and err.message == "Not found"
+
+
+def test_control_plane_errors_mask_secrets() -> None:
+    token = "kpat_" + "A" * 40
+    err = cp_errors.from_kong_body(500, {"message": f"token {token} rejected"})
+    assert token not in err.message
+    nf = cp_errors.from_kong_body(404, {"message": f"no {token}"})
+    assert token not in nf.message
+
+
+def test_no_module_sets_message_by_hand() -> None:
+    """``.message`` is set once, by ``AppError``; a new error class derives from it instead."""
+    offenders = []
+    for p in PACKAGE.rglob("*.py"):
+        rel = p.relative_to(PACKAGE).as_posix()
+        if rel.startswith("ui/") or rel == "errors.py" or rel in NOT_YET:
+            continue
+        if re.search(r"^\s+self\.message\s*=", p.read_text(encoding="utf-8"), re.M):
+            offenders.append(rel)
+    assert offenders == []
