@@ -895,7 +895,8 @@ def _vault_checks(entity: dict[str, Any]) -> dict[str, Any] | None:
 
 def _vault_defaults(data: dict[str, Any]) -> dict[str, Any]:
     """The backend's config record with its unset fields present (``{"prefix": null}``)."""
-    backend = VAULT_BACKENDS.get(data.get("name")) if isinstance(data.get("name"), str) else None
+    name = data.get("name")
+    backend = VAULT_BACKENDS.get(name) if isinstance(name, str) else None
     config = data.get("config")
     if backend is not None and (config is None or isinstance(config, dict)):
         data["config"] = {**dict.fromkeys(backend.field_names), **(config or {})}

@@ -22,6 +22,7 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from ...errors import AppError
 from ..store import Store
 
 _DDL = (
@@ -49,13 +50,12 @@ SETTINGS_DEFAULTS = {"title": "Developer Portal", "accent": "#1155cb", "backgrou
 COLOUR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
 
 
-class FormError(ValueError):
+class FormError(AppError, ValueError):
     """Bad input on a portal form: ``field`` names the input, the message says what to fix."""
 
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
         self.field = field
-        self.message = message
 
 
 class Accounts:
