@@ -16,7 +16,7 @@ from plugin_helpers import make_ctx, make_response
 
 from konnect_desktop import plugins
 from konnect_desktop.plugins.base import Handler, Served
-from konnect_desktop.plugins.config_view import Services
+from konnect_desktop.runtime.dataplane import Services
 
 # the smallest valid config of each plugin that needs one; loggers that send over the network
 # get an address nothing listens on and are not asked to log (their log phase only queues)
