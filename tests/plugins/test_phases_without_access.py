@@ -12,11 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from plugin_helpers import make_ctx, make_response
+from plugin_helpers import make_ctx, make_response, services
 
 from konnect_desktop import plugins
 from konnect_desktop.plugins.base import Handler, Served
-from konnect_desktop.runtime.dataplane import Services
 
 # the smallest valid config of each plugin that needs one; loggers that send over the network
 # get an address nothing listens on and are not asked to log (their log phase only queues)
@@ -54,7 +53,7 @@ def handler(name: str, tmp: Path) -> Handler:
     assert spec is not None and spec.handler is not None
     config = {"path": str(tmp / "f.log")} if name == "file-log" else MINIMAL.get(name, {})
     entity = plugins.validate_plugin({"name": name, "config": config})
-    return spec.handler(entity["config"], entity, Services())
+    return spec.handler(entity["config"], entity, services())
 
 
 @pytest.mark.parametrize("name", [n for n in plugins.BUNDLED if (s := plugins.get(n)) and s.runs_locally])
