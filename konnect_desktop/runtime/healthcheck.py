@@ -33,6 +33,9 @@ from .health import SUCCESS, TCP_FAILURE, TIMEOUT, HealthRegistry, active_enable
 
 log = logging.getLogger(__name__)
 
+# the name of the runtime's lifelong active-probe task (it runs until the runtime stops)
+BACKGROUND_TASK = "runtime-active-healthchecks"
+
 MAX_SLEEP = 1.0  # while probes are due, the background task looks again at least this often
 
 
@@ -159,7 +162,8 @@ class ActiveChecker:
     # -- the background task ------------------------------------------------------------------
     def start(self) -> None:
         if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run())
+            # named so waiters for "the test's work" can tell this lifelong task apart
+            self._task = asyncio.get_running_loop().create_task(self._run(), name=BACKGROUND_TASK)
 
     async def stop(self) -> None:
         task, self._task = self._task, None

@@ -74,10 +74,14 @@ def _drain(arun: Callable[..., Any]) -> None:
     """Wait for what the test's widgets still have in flight (a worker thread may be inside the
     store): closing a SQLite connection under a running query is not safe."""
 
+    from konnect_desktop.runtime.healthcheck import BACKGROUND_TASK
+
     async def wait() -> None:
         me = asyncio.current_task()
         for _ in range(200):
-            pending = [t for t in asyncio.all_tasks() if t is not me and not t.done()]
+            # a running runtime's active health checker lives until the runtime stops: not the test's
+            pending = [t for t in asyncio.all_tasks()
+                       if t is not me and not t.done() and t.get_name() != BACKGROUND_TASK]
             if not pending:
                 return
             await asyncio.sleep(0.05)
