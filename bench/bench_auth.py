@@ -37,7 +37,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench_proxy import PY, ROOT, cpus, free_port, stop, summarize, upstream_conf, wait_port, wrk
+from bench_proxy import (
+    PY,
+    ROOT,
+    cpus,
+    free_port,
+    stop,
+    summarize,
+    upstream_conf,
+    wait_port,
+    wrk,
+    wrk_args,
+)
 
 sys.path.insert(0, str(ROOT))
 
@@ -153,10 +164,7 @@ def inprocess(tmp: Path, n: int = 5000) -> None:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--duration", type=int, default=5)
-    ap.add_argument("--connections", type=int, default=32)
-    ap.add_argument("--repeat", type=int, default=3)
+    ap = wrk_args(__doc__, repeat=3)
     ap.add_argument("--inprocess", action="store_true", help="also time each plugin's access phase alone")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-auth-"))

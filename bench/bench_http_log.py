@@ -16,7 +16,6 @@ cost is in it. Ratios are per round (same machine load), then the median.
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import statistics
@@ -26,7 +25,19 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_proxy import PY, ROOT, cpus, free_port, stop, summarize, upstream_conf, wait_port, wrk  # noqa: E402
+from bench_proxy import (
+    PY,
+    ROOT,
+    cpus,
+    find_nginx,
+    free_port,
+    stop,
+    summarize,
+    upstream_conf,
+    wait_port,
+    wrk,
+    wrk_args,  # noqa: E402
+)
 
 
 def gateway_yaml(tmp: Path, upstream_port: int) -> Path:
@@ -56,16 +67,10 @@ services:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--duration", type=int, default=5)
-    ap.add_argument("--connections", type=int, default=32)
-    ap.add_argument("--repeat", type=int, default=3)
-    args = ap.parse_args()
-    for tool in ("nginx", "wrk", "taskset"):
-        if not shutil.which(tool) and not Path(f"/usr/sbin/{tool}").exists():
-            print(f"{tool} not found: skipping the benchmark")
-            return 0
-    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    args = wrk_args(__doc__, repeat=3).parse_args()
+    nginx = find_nginx()
+    if nginx is None:
+        return 0
     proxy_cpu, load_cpu = cpus()
     tmp = Path(tempfile.mkdtemp(prefix="bench-http-log-"))
     up_port, gw_port, adm_port = free_port(), free_port(), free_port()

@@ -236,19 +236,32 @@ def stop(p: subprocess.Popen[bytes]) -> None:
             p.kill()
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def wrk_args(doc: str | None, repeat: int) -> argparse.ArgumentParser:
+    """The options every wrk-driven bench takes (--duration, --connections, --repeat)."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--duration", type=int, default=5)
     ap.add_argument("--connections", type=int, default=32)
-    ap.add_argument("--repeat", type=int, default=5)
-    ap.add_argument("--no-inprocess", action="store_true",
-                    help="skip the in-process part (per-plugin cost, profile summary)")
-    args = ap.parse_args()
+    ap.add_argument("--repeat", type=int, default=repeat)
+    return ap
+
+
+def find_nginx() -> str | None:
+    """nginx's path when nginx, wrk and taskset are all installed (else None, and says which is not)."""
     for tool in ("nginx", "wrk", "taskset"):
         if not shutil.which(tool) and not Path(f"/usr/sbin/{tool}").exists():
             print(f"{tool} not found: skipping the benchmark")
-            return 0
-    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+            return None
+    return shutil.which("nginx") or "/usr/sbin/nginx"
+
+
+def main() -> int:
+    ap = wrk_args(__doc__, repeat=5)
+    ap.add_argument("--no-inprocess", action="store_true",
+                    help="skip the in-process part (per-plugin cost, profile summary)")
+    args = ap.parse_args()
+    nginx = find_nginx()
+    if nginx is None:
+        return 0
     proxy_cpu, load_cpu = cpus()
     tmp = Path(tempfile.mkdtemp(prefix="bench-proxy-"))
     up_port, ng_port, gw_port, adm_port = free_port(), free_port(), free_port(), free_port()

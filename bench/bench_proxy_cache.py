@@ -20,7 +20,6 @@ from /proc), as a ratio to the plain proxy measured in the same round.
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import statistics
@@ -29,7 +28,19 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench_proxy import PY, ROOT, cpus, free_port, stop, summarize, upstream_conf, wait_port, wrk
+from bench_proxy import (
+    PY,
+    ROOT,
+    cpus,
+    find_nginx,
+    free_port,
+    stop,
+    summarize,
+    upstream_conf,
+    wait_port,
+    wrk,
+    wrk_args,
+)
 
 MISS_SCRIPT = """
 local n = 0
@@ -70,16 +81,10 @@ services:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--duration", type=int, default=5)
-    ap.add_argument("--connections", type=int, default=32)
-    ap.add_argument("--repeat", type=int, default=3)
-    args = ap.parse_args()
-    for tool in ("nginx", "wrk", "taskset"):
-        if not shutil.which(tool) and not Path(f"/usr/sbin/{tool}").exists():
-            print(f"{tool} not found: skipping the benchmark")
-            return 0
-    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    args = wrk_args(__doc__, repeat=3).parse_args()
+    nginx = find_nginx()
+    if nginx is None:
+        return 0
     proxy_cpu, load_cpu = cpus()
     tmp = Path(tempfile.mkdtemp(prefix="bench-proxy-cache-"))
     script = tmp / "miss.lua"

@@ -13,7 +13,6 @@ Setup (all on 127.0.0.1, ports picked free; helpers from bench_proxy.py):
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import statistics
@@ -23,7 +22,19 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_proxy import PY, ROOT, cpus, free_port, stop, summarize, upstream_conf, wait_port, wrk  # noqa: E402
+from bench_proxy import (
+    PY,
+    ROOT,
+    cpus,
+    find_nginx,
+    free_port,
+    stop,
+    summarize,
+    upstream_conf,
+    wait_port,
+    wrk,
+    wrk_args,  # noqa: E402
+)
 
 
 def nginx_tls_conf(tmp: Path, upstream_port: int, port: int, cert: Path, key: Path) -> Path:
@@ -58,16 +69,10 @@ http {{
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--duration", type=int, default=5)
-    ap.add_argument("--connections", type=int, default=32)
-    ap.add_argument("--repeat", type=int, default=3)
-    args = ap.parse_args()
-    for tool in ("nginx", "wrk", "taskset"):
-        if not shutil.which(tool) and not Path(f"/usr/sbin/{tool}").exists():
-            print(f"{tool} not found: skipping the benchmark")
-            return 0
-    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    args = wrk_args(__doc__, repeat=3).parse_args()
+    nginx = find_nginx()
+    if nginx is None:
+        return 0
     proxy_cpu, load_cpu = cpus()
     tmp = Path(tempfile.mkdtemp(prefix="bench-tls-"))
     up_port, gw_port, gw_tls, adm_port, ng_tls = (free_port() for _ in range(5))
