@@ -8,12 +8,11 @@ slow requests.
 from __future__ import annotations
 
 import asyncio
-import os
 
 import aiohttp
 import pytest
 from aiohttp import web
-from test_proxy_support import Cfg, app_server, make_runtime, port_of, raw_request
+from test_proxy_support import Cfg, app_server, make_runtime, peak_rss_during, port_of, raw_request
 
 KONG_VIA = "1.1 kong/3.9.1"
 
@@ -308,31 +307,6 @@ async def test_weighted_round_robin(rt) -> None:
 
 
 # -- streaming, keep-alive, concurrency -----------------------------------------------------------
-def _rss() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-async def _peak_rss_during(coro) -> tuple[object, int]:
-    base = _rss()
-    peak = base
-    done = False
-
-    async def sample() -> None:
-        nonlocal peak
-        while not done:
-            peak = max(peak, _rss())
-            await asyncio.sleep(0.01)
-
-    sampler = asyncio.create_task(sample())
-    try:
-        result = await coro
-    finally:
-        done = True
-        await sampler
-    return result, peak - base
-
-
 @pytest.mark.slow
 async def test_streams_50mb_both_ways_with_bounded_memory(rt) -> None:
     size = 50 * 1024 * 1024
@@ -381,9 +355,9 @@ async def test_streams_50mb_both_ways_with_bounded_memory(rt) -> None:
                         n += len(data)
             return n
 
-        received, grew_up = await _peak_rss_during(upload())
+        received, grew_up = await peak_rss_during(upload())
         assert received == size
-        got, grew_down = await _peak_rss_during(download())
+        got, grew_down = await peak_rss_during(download())
         assert got == size
         # nothing close to the 50 MB body is ever held at once (client, proxy and upstream
         # all live in this process)
