@@ -311,28 +311,3 @@ def test_renaming_a_connection_takes_its_token_along(qtbot: Any, arun: Any, app_
     profiles = Settings.load(home / "config" / "settings.json").profiles
     assert "after" not in profiles and "before" not in profiles  # session-only: never on disk
     assert app_session.find(conn.id) is not None and app_session.find(conn.id).name == "after"
-
-
-def test_a_window_setting_set_while_the_file_is_written_is_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The UI thread sets window settings while the writer thread may be in the middle of a change
-    (the main window's page was lost this way under load): a value set during the write stays
-    visible and is written by the next sync. The interleaving is forced by setting it from within
-    ``Settings.save`` (no threads, no timing)."""
-    store = SettingsStore(tmp_path / "settings.json")
-    store.set_value("window/geometry", "g1")
-    real_save = Settings.save
-    calls = []
-
-    def save_with_a_ui_write(self: Settings) -> Path:
-        if not calls:
-            store.set_value("window/page", "plugins")  # the UI thread, mid-write
-        calls.append(1)
-        return real_save(self)
-
-    monkeypatch.setattr(Settings, "save", save_with_a_ui_write)
-    store.sync()
-    assert store.get_value("window/geometry") == "g1" and store.get_value("window/page") == "plugins"
-    assert "window/page" not in Settings.load(tmp_path / "settings.json").ui
-    store.sync()  # still pending: the next write takes it
-    assert Settings.load(tmp_path / "settings.json").ui["window/page"] == "plugins"
-    assert Settings.load(tmp_path / "settings.json").ui["window/geometry"] == "g1"
