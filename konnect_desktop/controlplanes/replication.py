@@ -354,7 +354,7 @@ class FieldChange:
 
     @property
     def secret(self) -> bool:
-        return self.old == MASK or self.new == MASK
+        return bool(self.old == MASK or self.new == MASK)
 
 
 class FieldView:
