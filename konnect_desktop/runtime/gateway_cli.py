@@ -90,6 +90,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="larger request bodies get 413 (default 0: no limit)")
 
 
+class ConfigRejected(Exception):
+    """The store refused ``--config`` (or its products side file could not be read); the store
+    was left as it was."""
+
+
 def _err(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
@@ -170,9 +175,12 @@ async def _serve(args: argparse.Namespace) -> int:
         # the API products travel in a side file next to the decK file (kong.products.yaml);
         # one transaction: a bad side file leaves the store as it was
         catalog = Catalog(store)
-        with store.transaction():
-            store.replace_all(config)
-            catalog.load_side_file(args.config)
+        try:
+            with store.transaction():
+                store.replace_all(config)
+                catalog.load_side_file(args.config)
+        except (KongError, OSError) as exc:  # told apart from a port that cannot be bound
+            raise ConfigRejected(str(exc)) from exc
 
     # the ports asked for or none: a script waiting on them must not find the gateway elsewhere
     manager = RuntimeManager(free_ports_when_busy=False, owner=OWNER)
@@ -188,7 +196,7 @@ async def _serve(args: argparse.Namespace) -> int:
     except StoreInUse as exc:
         _err(f"gateway: {exc}")
         return 3
-    except KongError as exc:
+    except ConfigRejected as exc:
         _err(f"{args.config}: configuration rejected: {exc}")
         return 1
     except OSError as exc:

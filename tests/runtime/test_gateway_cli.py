@@ -130,6 +130,28 @@ services:
         assert stop(p) == 0
 
 
+def test_a_products_side_file_the_store_refuses_exits_1_and_changes_nothing(tmp_path: Path) -> None:
+    """``--config`` is loaded under the store lock before the listeners open; a side file naming an
+    OpenAPI file that is not there is refused in words, and the decK file's services are not kept
+    either (one transaction)."""
+    from konnect_desktop.runtime.store import Store
+
+    conf = tmp_path / "kong.yaml"
+    conf.write_text('_format_version: "3.0"\nservices:\n  - name: only\n    host: echo.internal\n')
+    (tmp_path / "kong.products.yaml").write_text(
+        "products:\n  - name: p\n    versions:\n      - version: v1\n        openapi_file: missing.yaml\n")
+    db = tmp_path / "side.db"
+    code, out, err = finish(gateway(tmp_path, "--config", str(conf), "--db", str(db)))
+    assert code == 1 and "ready" not in out
+    assert f"{conf}: configuration rejected" in err and "openapi_file" in err, err
+    store = Store(db)
+    try:
+        assert store.count("services") == 0
+    finally:
+        store.close()
+    assert not (tmp_path / "side.db.lock").exists()
+
+
 def test_invalid_config_prints_located_errors_and_exits_1(tmp_path: Path) -> None:
     conf = tmp_path / "bad.yaml"
     conf.write_text("""
