@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..credentials import mask_text
+from ..errors import AppError
 from ..model import declarative
 from ..model.diff import MASK, Change, Index, Plan, masked, plan
 from ..model.entities import ENTITIES
@@ -49,12 +50,8 @@ CONNECTION, FILE = "connection", "file"
 SOURCE, TARGET = "source", "target"
 
 
-class ReplicationError(Exception):
+class ReplicationError(AppError):
     """A side that cannot be used, in words for people (``message`` like the control plane's)."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 @dataclass(frozen=True)
