@@ -90,15 +90,20 @@ def _drain(arun: Callable[..., Any]) -> None:
 
     async def wait() -> None:
         me = asyncio.current_task()
-        for _ in range(200):
+        loop = asyncio.get_running_loop()
+        end = loop.time() + 20  # a bound for work that hangs, not a pause: this returns when it ends
+        while True:
             # a running runtime's active health checker lives until the runtime stops, and a
             # server's idle keep-alive connection until its client closes: neither is the test's
-            pending = [t for t in asyncio.all_tasks()
+            pending = {t for t in asyncio.all_tasks()
                        if t is not me and not t.done() and t.get_name() != BACKGROUND_TASK
-                       and not _idle_keepalive(t)]
+                       and not _idle_keepalive(t)}
             if not pending:
                 return
-            await asyncio.sleep(0.05)
+            left = end - loop.time()
+            assert left > 0, f"the test left work running: {sorted(t.get_name() for t in pending)}"
+            # wakes when one ends (it may start others), or after a while to look at idle keep-alives again
+            await asyncio.wait(pending, timeout=min(left, 0.2), return_when=asyncio.FIRST_COMPLETED)
 
     arun(wait(), timeout=30)
 

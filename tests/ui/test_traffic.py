@@ -109,9 +109,9 @@ def test_filters_chart_and_insight(qtbot: Any, session: Any, runtime: Any, tmp_p
     page.select_row(0)
     page.search.setText("")
     QApplication.processEvents()
+    save_shot(page, tmp_path / "traffic.png", SHOTS)  # first: to look at when the next line fails
     assert_looks_right(page, key=[page.table, page.chart, page.insight, page.status, page.route,
                                   page.consumer, page.search, page.pause])
-    save_shot(page, tmp_path / "traffic.png", SHOTS)
 
 
 def test_model_is_bounded_and_pause_holds_rows(qtbot: Any, session: Any, runtime: Any) -> None:

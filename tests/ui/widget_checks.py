@@ -14,7 +14,7 @@ from typing import Any
 from PySide6.QtCore import QPoint, QRect, Qt
 from PySide6.QtWidgets import QAbstractButton, QComboBox, QLabel, QWidget
 
-MIN_SIZE = (40, 18)  # px: smaller than this, a key widget is not usable (a line of text is ~17 px)
+MIN_WIDTH = 40  # px: narrower than this, a key widget is not usable
 COMBO_CHROME = 24  # px a combo box's frame and arrow take besides its text (Fusion style)
 
 
@@ -57,9 +57,9 @@ def problems(root: QWidget, key: Sequence[QWidget], *, min_sizes: Mapping[QWidge
              ) -> list[str]:
     """Everything a user would notice in ``root`` as it is shown now (empty: it looks right).
 
-    ``key`` are the widgets the screen is about: each must be shown, at least ``MIN_SIZE`` (or
-    its entry in ``min_sizes``), wholly inside ``root``, and overlap no other key widget (a widget
-    may lie inside another: a table in its panel)."""
+    ``key`` are the widgets the screen is about: each must be shown, at least ``MIN_WIDTH`` wide
+    and one line of its font high (or its entry in ``min_sizes``), wholly inside ``root``, and
+    overlap no other key widget (a widget may lie inside another: a table in its panel)."""
     out = clipped(root)
     area = root.rect()
     placed: list[tuple[QWidget, QRect]] = []
@@ -68,7 +68,7 @@ def problems(root: QWidget, key: Sequence[QWidget], *, min_sizes: Mapping[QWidge
             out.append(f"{_name(w)} is not shown")
             continue
         r = rect_in(root, w)
-        min_w, min_h = (min_sizes or {}).get(w, MIN_SIZE)
+        min_w, min_h = (min_sizes or {}).get(w, (MIN_WIDTH, w.fontMetrics().height()))
         if r.width() < min_w or r.height() < min_h:
             out.append(f"{_name(w)} is {r.width()}×{r.height()} px (wants at least {min_w}×{min_h})")
         if not area.contains(r):
@@ -94,3 +94,17 @@ def save_shot(widget: QWidget, path: Path, also_in: str | None = None) -> None:
     if also_in:
         Path(also_in).mkdir(parents=True, exist_ok=True)
         image.save(str(Path(also_in) / path.name))
+
+
+def chart_label_problems(chart: Any) -> list[str]:
+    """A chart's drawn labels (``text_boxes``: text and its box, from the last paint) each lie
+    inside the chart and over no other label."""
+    out = []
+    boxes = chart.text_boxes
+    for i, (ta, ra) in enumerate(boxes):
+        if ra.left() < 0 or ra.right() > chart.width() or ra.bottom() > chart.height():
+            out.append(f"{ta!r} is drawn outside the {chart.width()}×{chart.height()} chart")
+        for tb, rb in boxes[i + 1:]:
+            if ra.intersects(rb):
+                out.append(f"{ta!r} is drawn over {tb!r}")
+    return out
