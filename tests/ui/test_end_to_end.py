@@ -9,6 +9,7 @@ import uuid
 from typing import Any
 
 import httpx
+from fake_clock import FakeClock
 from PySide6.QtCore import QTimer
 
 from konnect_desktop.ui.pages.runtime_manager import RuntimeManagerPage
@@ -66,6 +67,8 @@ def test_service_route_and_rate_limit_made_in_the_gui_limit_real_requests(qtbot:
     assert panel.model.rowCount() == 1
 
     arun(rt.wait_synced())
+    # the four requests fall in one minute: the plugin reads a clock held past a minute's start
+    rt.services.shared_state("rate-limiting")["clock"] = FakeClock(1_700_000_040.25)
 
     async def hit() -> list[int]:
         async with httpx.AsyncClient() as client:
