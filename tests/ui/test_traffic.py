@@ -25,10 +25,10 @@ def runtime(session: Any, arun: Any) -> Any:
     return arun(session.start_runtime(f"traffic-{uuid.uuid4().hex[:8]}"), timeout=30)
 
 
-def _page(qtbot: Any, session: Any) -> TrafficPage:
+def _page(qtbot: Any, session: Any, size: tuple[int, int] = (1280, 860)) -> TrafficPage:
     page = TrafficPage(session)
     qtbot.addWidget(page)
-    page.resize(1280, 860)
+    page.resize(*size)
     page.show()
     return page
 
@@ -65,7 +65,7 @@ def test_filters_chart_and_insight(qtbot: Any, session: Any, runtime: Any, tmp_p
     from konnect_desktop.ui import theme
 
     theme.apply(qapp)
-    page = _page(qtbot, session)
+    page = _page(qtbot, session, size=(1280, 720))  # the size the app must fit
     runtime.services.shared_state("rate-limiting")["clock"] = FakeClock(1_700_000_040.25)  # a minute's start
     calls = ([("/echo/a", {})] * 3 + [("/transformed", {})] + [("/limited", {})] * 7
              + [("/private", {"apikey": "demo-key"}), ("/private", {}), ("/nowhere", {})])
@@ -111,7 +111,8 @@ def test_filters_chart_and_insight(qtbot: Any, session: Any, runtime: Any, tmp_p
     QApplication.processEvents()
     save_shot(page, tmp_path / "traffic.png", SHOTS)  # first: to look at when the next line fails
     assert_looks_right(page, key=[page.table, page.chart, page.insight, page.status, page.route,
-                                  page.consumer, page.search, page.pause])
+                                  page.consumer, page.search, page.pause],
+                       min_sizes={page.table: (800, 150), page.chart: (400, 150)})
 
 
 def test_model_is_bounded_and_pause_holds_rows(qtbot: Any, session: Any, runtime: Any) -> None:
