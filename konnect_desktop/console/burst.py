@@ -8,6 +8,9 @@ headers reported); ``BurstResult`` knows when the limit tripped (the first rejec
 
 With ``concurrency=1`` requests go one after another, so the sample order is the order the
 gateway counted them — "five successes, then 429" lines up with ``minute: 5`` exactly.
+
+Time is read through ``clock`` and the pacing waits through ``sleep`` (the event loop's clock and
+``asyncio.sleep`` unless given), so a test paces a burst on a clock it holds.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from .ratelimit import parse_ratelimit
@@ -121,54 +124,58 @@ class BurstResult:
 class Burst:
     """Run a ``BurstPlan`` of ``spec`` (already resolved) through ``sender``."""
 
-    def __init__(self, sender: Sender, spec: RequestSpec, plan: BurstPlan) -> None:
+    def __init__(self, sender: Sender, spec: RequestSpec, plan: BurstPlan, *,
+                 clock: Callable[[], float] | None = None,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self.sender = sender
         self.spec = spec
         self.plan = plan.check()
         self.result = BurstResult(self.plan)
+        self.clock = clock  # None: the running loop's clock
+        self.sleep = sleep
 
     async def run(self, on_sample: Callable[[BurstSample], None] | None = None) -> BurstResult:
         plan, res = self.plan, self.result
         loop = asyncio.get_running_loop()
+        now = self.clock or loop.time
         res.started_at = time.time()
-        t0 = loop.time()
+        t0 = now()
         deadline = t0 + plan.time_limit
         sem = asyncio.Semaphore(plan.concurrency)
         tasks: set[asyncio.Task[None]] = set()
 
         async def one(i: int) -> None:
-            sent = loop.time() - t0
+            sent = now() - t0
             try:
                 try:
-                    async with asyncio.timeout(max(0.05, deadline - loop.time())):
+                    async with asyncio.timeout(max(0.05, deadline - now())):
                         ex = await self.sender.send(self.spec, read_body=True)
                 except TimeoutError:
-                    sample = BurstSample(i, sent, loop.time() - t0, None, "time limit reached")
+                    sample = BurstSample(i, sent, now() - t0, None, "time limit reached")
                 else:
                     rl = parse_ratelimit(ex.headers)
                     head = rl.quota(rl.headline_period) if rl.headline_period else (rl.quotas[0] if rl.quotas else None)
                     sample = BurstSample(
-                        i, sent, loop.time() - t0, ex.status, None,
+                        i, sent, now() - t0, ex.status, None,
                         rl.remaining if rl.remaining is not None else (head.remaining if head else None),
                         rl.limit if rl.limit is not None else (head.limit if head else None),
                         head.period if head else None, rl.retry_after, rl.reset)
             except SendError as exc:
-                sample = BurstSample(i, sent, loop.time() - t0, None, exc.message)
+                sample = BurstSample(i, sent, now() - t0, None, exc.message)
             res.samples.append(sample)
             if on_sample is not None:
                 on_sample(sample)
 
         try:
             for i in range(plan.count):
-                if plan.rate:
-                    delay = t0 + i / plan.rate - loop.time()
-                    if delay > 0:
-                        await asyncio.sleep(min(delay, max(0.0, deadline - loop.time())))
-                if loop.time() >= deadline:
-                    res.state = "time limit"
-                    break
+                # a free slot first, then the request's moment: with concurrency 1 the previous
+                # answer is in before the pace moves on (the same schedule, in a fixed order)
                 await sem.acquire()
-                if loop.time() >= deadline:
+                if plan.rate and now() < deadline:
+                    delay = t0 + i / plan.rate - now()
+                    if delay > 0:
+                        await self.sleep(min(delay, max(0.0, deadline - now())))
+                if now() >= deadline:
                     sem.release()
                     res.state = "time limit"
                     break
@@ -181,7 +188,7 @@ class Burst:
 
                 task.add_done_callback(finished)
             if tasks:
-                await asyncio.wait(set(tasks), timeout=max(0.0, deadline - loop.time()) + 1.0)
+                await asyncio.wait(set(tasks), timeout=max(0.0, deadline - now()) + 1.0)
             if res.state == "running":
                 res.state = "done" if len(res.samples) == plan.count else "time limit"
         except asyncio.CancelledError:
@@ -192,5 +199,5 @@ class Burst:
                 t.cancel()
             if tasks:
                 await asyncio.gather(*tasks, return_exceptions=True)
-            res.elapsed = loop.time() - t0
+            res.elapsed = now() - t0
         return res

@@ -20,7 +20,7 @@ import email.utils
 import random
 import ssl
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -80,6 +80,8 @@ class RetryPolicy:
     max_retry_after: float = 60.0  # a longer Retry-After is reported instead of waited out
     retry_statuses: frozenset[int] = frozenset({429, 500, 502, 503, 504})
     always_retry_statuses: frozenset[int] = frozenset({429, 503})  # the server did nothing
+    # how a retry waits its delay (a test passes a clock's sleep instead of waiting)
+    sleep: Callable[[float], Awaitable[None]] = field(default=asyncio.sleep, compare=False, repr=False)
 
     def delay(self, retry: int) -> float:
         """Delay before retry number ``retry`` (0-based): exponential with "equal jitter"."""
@@ -241,7 +243,7 @@ class _Http:
     async def _wait(self, attempt: int, delay: float, reason: str) -> None:
         if self.on_retry is not None:
             self.on_retry(attempt, delay, mask_text(reason))
-        await asyncio.sleep(delay)
+        await self.options.retry.sleep(delay)
 
 
 def _decode(resp: httpx.Response) -> Any:

@@ -289,8 +289,10 @@ def _schema_for(table: str, entity: Mapping[str, Any]) -> Schema:
 class Store:
     """Kong's entities in one SQLite file. Synchronous and thread-safe; see the module docstring."""
 
-    def __init__(self, path: str | Path, *, busy_timeout: float = 10.0) -> None:
+    def __init__(self, path: str | Path, *, busy_timeout: float = 10.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.path = Path(path)
+        self._clock = clock  # measures close()'s grace (a test holds its own)
         # the file (and so its WAL, which holds key-auth keys) is private: 0600 in a 0700 folder
         appdirs.private_file(self.path, companions=appdirs.SQLITE_COMPANIONS)
         self._busy_ms = int(busy_timeout * 1000)
@@ -423,10 +425,10 @@ class Store:
 
     def _drain_readers(self, grace: float) -> None:
         """Wait until no read is in flight, interrupting the stragglers after ``grace`` seconds."""
-        deadline = time.monotonic() + grace
+        deadline = self._clock() + grace
         with self._gate:
             while self._active:
-                if time.monotonic() >= deadline:
+                if self._clock() >= deadline:
                     # sqlite3_interrupt may be called from any thread; a connection that is not
                     # running a statement ignores it
                     with self._readers_lock:

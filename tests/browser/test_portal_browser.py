@@ -143,8 +143,8 @@ class Checker:
 
 def test_developer_registers_an_app_in_the_browser_and_calls_the_api(gateway: tuple[str, str], driver: Any,
                                                                      tmp_path: Path) -> None:
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.expected_conditions import staleness_of
     from selenium.webdriver.support.ui import WebDriverWait
 
     proxy, portal = gateway
@@ -161,8 +161,21 @@ def test_developer_registers_an_app_in_the_browser_and_calls_the_api(gateway: tu
         """Click ``element`` and wait until the next page replaced this one (a click returns before
         the navigation ends; reading the old page then would race it)."""
         old = d.find_element(By.TAG_NAME, "html")
+
+        def replaced(_d: Any) -> bool:
+            try:
+                old.is_enabled()
+            except StaleElementReferenceException:
+                return True
+            except WebDriverException as exc:
+                # caught mid-navigation, chromedriver says "stale" in other words
+                if "does not belong to the document" in str(exc):
+                    return True
+                raise
+            return False
+
         element.click()
-        WebDriverWait(d, 15).until(staleness_of(old))
+        WebDriverWait(d, 15).until(replaced)
 
     def submit(form_action: str) -> None:
         loads(d.find_element(By.CSS_SELECTOR, f"form[action='{form_action}'] button[type=submit]"))

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fake_clock import FakeClock
 
 from konnect_desktop.console.burst import Burst, BurstPlan
 from konnect_desktop.console.insight import build_insight, header_diff, lookup
@@ -167,21 +167,28 @@ async def test_burst_is_bounded_and_cancellable(runtime: Any, sender: Any) -> No
         BurstPlan(count=10_001).check()
     with pytest.raises(ValueError, match="Concurrency"):
         BurstPlan(count=5, concurrency=0).check()
-    burst = Burst(sender, RequestSpec("GET", runtime.proxy_url + "/echo"), BurstPlan(count=10_000, rate=50, time_limit=0.5))
-    t = time.perf_counter()
+    # paced on a clock of the test's: 50 a second for a time limit of half a second is 25 requests
+    clock = FakeClock(0.0)
+    burst = Burst(sender, RequestSpec("GET", runtime.proxy_url + "/echo"),
+                  BurstPlan(count=10_000, rate=50, time_limit=0.5), clock=clock, sleep=clock.sleep)
     res = await burst.run()
-    assert res.state == "time limit" and 10 <= len(res.samples) <= 40 and time.perf_counter() - t < 3
-    burst = Burst(sender, RequestSpec("GET", runtime.proxy_url + "/echo"), BurstPlan(count=10_000, rate=100, concurrency=4))
-    task = asyncio.ensure_future(burst.run())
-    await asyncio.sleep(0.3)
+    assert res.state == "time limit" and len(res.samples) == 25 and res.elapsed == pytest.approx(0.5)
+    assert [s.sent for s in res.by_index()][:3] == pytest.approx([0.0, 0.02, 0.04])
+    # cancelled by the user after some answers: what came back is kept, nothing more is sent
+    clock = FakeClock(0.0)
+    burst = Burst(sender, RequestSpec("GET", runtime.proxy_url + "/echo"),
+                  BurstPlan(count=10_000, rate=100, concurrency=4), clock=clock, sleep=clock.sleep)
+    some = asyncio.Event()
+    task = asyncio.ensure_future(burst.run(lambda _s: some.set() if len(burst.result.samples) >= 5 else None))
+    await asyncio.wait_for(some.wait(), 30)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert burst.result.state == "cancelled" and 0 < len(burst.result.samples) < 10_000
+    assert burst.result.state == "cancelled" and 5 <= len(burst.result.samples) < 10_000
 
 
 async def test_burst_sees_the_window_reset(runtime: Any, sender: Any) -> None:
-    """second: 2 at 8 req/s over ~1.5 s: trips within each second and passes again after it."""
+    """second: 2 at 8 req/s over 1.5 s: trips within each second and passes again after it."""
     from konnect_desktop.controlplanes.local import LocalControlPlane
 
     cp = LocalControlPlane(runtime)
@@ -190,12 +197,14 @@ async def test_burst_sees_the_window_reset(runtime: Any, sender: Any) -> None:
     await cp.create("plugins", {"name": "rate-limiting", "route": {"id": route["id"]},
                                 "config": {"second": 2, "policy": "local"}})
     await runtime.wait_synced()
-    # the plugin's clock runs at the wall clock's pace (the burst is paced in real time) but
-    # starts just after a second boundary, so the burst need not wait for one
-    t0 = time.monotonic()
-    runtime.services.shared_state("rate-limiting")["clock"] = lambda: 1_700_000_000.02 + (time.monotonic() - t0)
-    burst = Burst(sender, RequestSpec("GET", runtime.proxy_url + "/per-second"), BurstPlan(count=12, rate=8))
+    # the burst's pacing and the plugin read one clock of the test's, which starts just after a
+    # second boundary: request i is counted at .02 + i/8 s, so the windows fall where written
+    clock = FakeClock(1_700_000_000.02)
+    runtime.services.shared_state("rate-limiting")["clock"] = clock
+    burst = Burst(sender, RequestSpec("GET", runtime.proxy_url + "/per-second"), BurstPlan(count=12, rate=8),
+                  clock=clock, sleep=clock.sleep)
     res = await burst.run()
+    assert res.statuses() == [200, 200] + [429] * 6 + [200, 200, 429, 429]
     assert res.trip is not None and res.trip.retry_after == 1
     assert res.recovery is not None and res.recovery.done > res.trip.done
     assert "passing again" in res.summary()

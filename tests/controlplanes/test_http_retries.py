@@ -10,13 +10,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-import time
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from aiohttp import web
+from fake_clock import FakeClock
 
 from konnect_desktop.controlplanes.errors import (
     ApiError,
@@ -34,12 +34,17 @@ from konnect_desktop.controlplanes.kong_admin import (
 ADMIN_TOKEN = "adm1n-T0ken-" + "x7" * 10
 
 
+HOLD = -1.0  # as an answer's delay: never answer (until the client hangs up)
+
+
 class Misbehaving:
-    """Scripted answers per path: a list of (status, body, headers, delay) consumed in order."""
+    """Scripted answers per path: a list of (status, body, headers, delay) consumed in order.
+    The only delay is ``HOLD``: a slow server is one that answers after the client gave up."""
 
     def __init__(self) -> None:
         self.script: dict[str, list[tuple[int, Any, dict[str, str], float]]] = defaultdict(list)
-        self.hits: dict[str, list[float]] = defaultdict(list)
+        self.hits: dict[str, int] = defaultdict(int)
+        self.arrived = asyncio.Event()  # a request reached the server
         self.seen_headers: list[dict[str, str]] = []
         self.abandoned = 0  # slow handlers whose client went away
         self.base_url = ""
@@ -49,13 +54,14 @@ class Misbehaving:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         key = f"{request.method} {request.path}"
-        self.hits[key].append(time.monotonic())
+        self.hits[key] += 1
         self.seen_headers.append(dict(request.headers))
+        self.arrived.set()
         queue = self.script.get(key)
         status, body, headers, delay = queue.pop(0) if queue else (200, {"data": [], "next": None}, {}, 0.0)
-        if delay:
+        if delay == HOLD:
             try:
-                await asyncio.sleep(delay)
+                await asyncio.Event().wait()
             except asyncio.CancelledError:  # aiohttp cancels the handler when the client hangs up
                 self.abandoned += 1
                 raise
@@ -80,8 +86,10 @@ async def bad_server() -> AsyncIterator[Misbehaving]:
 
 
 def _client(srv: Misbehaving, *, attempts: int = 4, timeout: float = 5.0, retries: list | None = None,
-            **kw: Any) -> KongAdminControlPlane:
-    policy = RetryPolicy(attempts=attempts, backoff=0.05, max_backoff=0.2, max_retry_after=5.0)
+            sleep: Any = None, **kw: Any) -> KongAdminControlPlane:
+    # retries wait through ``sleep``: a test's clock (no wall-clock waiting) unless one is given
+    policy = RetryPolicy(attempts=attempts, backoff=0.05, max_backoff=0.2, max_retry_after=5.0,
+                         sleep=sleep or FakeClock().sleep)
     hook = (lambda a, d, r: retries.append((a, d, r))) if retries is not None else None
     return KongAdminControlPlane(srv.base_url, admin_token=ADMIN_TOKEN, timeout=timeout, retry=policy, on_retry=hook, **kw)
 
@@ -93,12 +101,12 @@ async def test_429_waits_for_retry_after_then_succeeds(bad_server: Misbehaving) 
     bad_server.on("GET /services/s", (429, {"message": "API rate limit exceeded"}, {"Retry-After": "1"}, 0))
     bad_server.on("GET /services/s", (200, SVC, {}, 0))
     retries: list = []
-    async with _client(bad_server, retries=retries) as cp:
+    clock = FakeClock()
+    async with _client(bad_server, retries=retries, sleep=clock.sleep) as cp:
         got = await cp.get("services", "s")
     assert got["name"] == "s"
-    hits = bad_server.hits["GET /services/s"]
-    assert len(hits) == 2
-    assert hits[1] - hits[0] >= 0.95  # Retry-After honoured, not the 50 ms backoff
+    assert bad_server.hits["GET /services/s"] == 2
+    assert clock.slept == [1.0]  # Retry-After honoured, not the 50 ms backoff
     assert retries == [(1, 1.0, "HTTP 429")]
 
 
@@ -109,7 +117,7 @@ async def test_503_then_ok_retries_even_a_post(bad_server: Misbehaving) -> None:
     async with _client(bad_server, retries=retries) as cp:
         created = await cp.create("services", {"name": "s", "host": "h.test"})
     assert created["id"] == SVC["id"]
-    assert len(bad_server.hits["POST /services"]) == 3
+    assert bad_server.hits["POST /services"] == 3
     delays = [d for _, d, _ in retries]
     assert len(delays) == 2 and all(0 < d <= 0.2 for d in delays)
 
@@ -120,7 +128,7 @@ async def test_500_on_post_is_not_repeated(bad_server: Misbehaving) -> None:
         with pytest.raises(ApiError) as ei:
             await cp.create("services", {"name": "s", "host": "h.test"})
     assert ei.value.status == 500 and ei.value.message == "An unexpected error occurred"
-    assert len(bad_server.hits["POST /services"]) == 1  # the entity may exist: never create twice
+    assert bad_server.hits["POST /services"] == 1  # the entity may exist: never create twice
 
 
 async def test_5xx_on_get_retried_until_attempts_run_out(bad_server: Misbehaving) -> None:
@@ -130,7 +138,7 @@ async def test_5xx_on_get_retried_until_attempts_run_out(bad_server: Misbehaving
         with pytest.raises(ApiError) as ei:
             await cp.get("services", "s")
     assert ei.value.status == 502 and "after 3 attempts" in ei.value.message
-    assert len(bad_server.hits["GET /services/s"]) == 3
+    assert bad_server.hits["GET /services/s"] == 3
 
 
 async def test_retry_after_longer_than_allowed_is_reported_not_waited(bad_server: Misbehaving) -> None:
@@ -144,7 +152,7 @@ async def test_retry_after_longer_than_allowed_is_reported_not_waited(bad_server
 
 
 async def test_slow_server_times_out(bad_server: Misbehaving) -> None:
-    bad_server.on("GET /services/s", (200, SVC, {}, 3.0))  # answered in time, this would pass
+    bad_server.on("GET /services/s", (200, SVC, {}, HOLD))  # answered in time, this would pass
     async with _client(bad_server, attempts=1, timeout=0.3) as cp:
         with pytest.raises(TimedOut) as ei:
             await cp.get("services", "s")
@@ -153,10 +161,10 @@ async def test_slow_server_times_out(bad_server: Misbehaving) -> None:
 
 
 async def test_read_timeout_retried_for_get(bad_server: Misbehaving) -> None:
-    bad_server.on("GET /services/s", (200, SVC, {}, 2.0), (200, SVC, {}, 0))
+    bad_server.on("GET /services/s", (200, SVC, {}, HOLD), (200, SVC, {}, 0))
     async with _client(bad_server, attempts=2, timeout=0.3) as cp:
         assert (await cp.get("services", "s"))["name"] == "s"
-    assert len(bad_server.hits["GET /services/s"]) == 2
+    assert bad_server.hits["GET /services/s"] == 2
 
 
 def _closed_port() -> int:
@@ -182,11 +190,11 @@ async def test_connection_refused_after_retries() -> None:
 
 
 async def test_cancellation_stops_the_request_and_leaks_nothing(bad_server: Misbehaving) -> None:
-    bad_server.on("GET /services/s", (200, SVC, {}, 5.0))
+    bad_server.on("GET /services/s", (200, SVC, {}, HOLD))
     cp = _client(bad_server, attempts=1, timeout=30)
     task = asyncio.create_task(cp.get("services", "s"))
-    await asyncio.sleep(0.3)
-    assert len(bad_server.hits["GET /services/s"]) == 1
+    await asyncio.wait_for(bad_server.arrived.wait(), 30)  # the request is at the server, unanswered
+    assert bad_server.hits["GET /services/s"] == 1
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -205,13 +213,19 @@ async def test_cancellation_stops_the_request_and_leaks_nothing(bad_server: Misb
 
 async def test_cancellation_during_backoff(bad_server: Misbehaving) -> None:
     bad_server.on("GET /services/s", (429, {"message": "x"}, {"Retry-After": "4"}, 0))
-    cp = _client(bad_server)
+    backing_off = asyncio.Event()
+
+    async def wait_forever(delay: float) -> None:  # the backoff the user cancels during
+        backing_off.set()
+        await asyncio.Event().wait()
+
+    cp = _client(bad_server, sleep=wait_forever)
     task = asyncio.create_task(cp.get("services", "s"))
-    await asyncio.sleep(0.3)
+    await asyncio.wait_for(backing_off.wait(), 30)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert len(bad_server.hits["GET /services/s"]) == 1
+    assert bad_server.hits["GET /services/s"] == 1
     await cp.close()
 
 

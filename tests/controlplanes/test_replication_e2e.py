@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from aiohttp import web
+from fake_clock import FakeClock
 
 from konnect_desktop.model import declarative
 from konnect_desktop.runtime.runtime import LocalRuntime
@@ -128,6 +129,8 @@ async def regions(tmp_path: Path) -> Any:
     eu = LocalRuntime("eu", db_path=tmp_path / "eu.db")
     await us.start()
     await eu.start()
+    for rt in (us, eu):  # the probes' rate-limit counts fall in one minute: a clock held past a minute's start
+        rt.services.shared_state("rate-limiting")["clock"] = FakeClock(1_700_000_040.25)
     await us.load_config(declarative.load(RICH.replace("{UPSTREAM_PORT}", str(port))))
     await eu.load_config(declarative.Config())
     try:

@@ -31,9 +31,9 @@ from konnect_desktop.runtime.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC_PATH = ROOT / "tests" / "specs" / "kong-admin-oss-3.9.openapi.yaml"
-TIME_BUDGET = 60.0  # seconds for the generated requests, all operations together
+# the same cases on every machine (derandomized, a fixed count): a slow machine takes longer,
+# it does not test less
 EXAMPLES_PER_OPERATION = 20
-EXAMPLES_WHEN_LATE = 3  # past the budget (a slow machine) every operation still gets a few
 
 # Operations of features this runtime does not implement: (path prefix or exact path, reason)
 UNSUPPORTED: dict[str, str] = {
@@ -236,10 +236,9 @@ def test_responses_conform_to_kong_openapi(tmp_path, request) -> None:
         session = requests.Session()
         operations = [r.ok() for r in schema.get_all_operations()]
         assert len(operations) >= 60, "the spec should describe the whole Admin API"
-        deadline = time.monotonic() + TIME_BUDGET
         for op in operations:
             label = f"{op.method.upper()} {op.path}"
-            examples = EXAMPLES_PER_OPERATION if time.monotonic() < deadline else EXAMPLES_WHEN_LATE
+            examples = EXAMPLES_PER_OPERATION
 
             def make(label: str, op: Any, examples: int) -> Any:
                 @settings(max_examples=examples, deadline=None, database=None,

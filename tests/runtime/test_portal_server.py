@@ -16,6 +16,7 @@ from typing import Any
 import aiohttp
 import pytest
 from e2e_plugin_support import request
+from fake_clock import FakeClock
 from test_proxy_support import make_runtime
 
 from konnect_desktop.model import declarative
@@ -217,18 +218,10 @@ async def test_portal_beyond_loopback_needs_a_token(tmp_path: Path) -> None:
     assert not (tmp_path / "p.db").exists() or runtime.portal_url is None
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_sessions_expire_when_idle() -> None:
     from konnect_desktop.runtime.portal.server import Sessions
 
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     s = Sessions(idle=100, clock=clock)
     sid, _ = s.new("dev")
     clock.now += 99
@@ -253,7 +246,7 @@ async def test_failed_logins_lock_the_address_for_the_window(tmp_path: Path) -> 
     store = Store(tmp_path / "t.db")
     svc = PortalService(store)
     svc.accounts.sign_up("dev@example.com", "Dev", PASSWORD)
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     runner = web.AppRunner(create_portal_app(svc, lambda: None, AdminAccess.of(), clock=clock))
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

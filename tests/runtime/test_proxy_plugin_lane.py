@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from fake_clock import FakeClock
 from redis_fixture import redis_server  # noqa: F401  (fixture)
 from test_proxy_support import Cfg, app_server, echo_server, make_runtime, parse_response, port_of
 
@@ -24,6 +25,9 @@ KEY = "lane-key"
 @pytest.fixture
 async def rt(tmp_path):
     runtime = await make_runtime(tmp_path, admin_listen=None)
+    # the rate-limiting counts below live in one minute window: the plugins read this clock,
+    # held a quarter second past a minute's start, so no test straddles a wall-clock minute
+    runtime.services.shared_state("rate-limiting")["clock"] = FakeClock(1_700_000_040.25)
     yield runtime
     await runtime.stop()
 
@@ -182,9 +186,11 @@ async def test_stale_upstream_connection_is_retried_without_rerunning_the_plugin
 
 
 async def test_upstream_timeout_on_the_lane_runs_the_response_phases(rt) -> None:
+    release = asyncio.Event()  # the slow answer waits for the test, not for a clock
+
     async def handler(request: web.Request) -> web.StreamResponse:
         if request.query.get("slow"):
-            await asyncio.sleep(3)
+            await release.wait()
         return web.Response(text="ok")
 
     up = await app_server(handler)
@@ -210,6 +216,7 @@ async def test_upstream_timeout_on_the_lane_runs_the_response_phases(rt) -> None
         assert [d.plugin for d in timed_out.decisions] == ["rate-limiting"]
         assert rt.proxy.inflight == 0
     finally:
+        release.set()
         await up.stop()
 
 

@@ -297,25 +297,48 @@ def test_two_stores_on_one_file(tmp_path) -> None:
 
 
 def test_writer_waits_for_another_process_transaction(store: Store, tmp_path) -> None:
+    # the other process holds its transaction until told to commit (a line on its stdin); this
+    # store's write is seen to begin while it is held, and ends after it, with both rows
     marker = tmp_path / "holding"
     proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent("""
-        import sys, time, pathlib
+        import sys, pathlib
         from konnect_desktop.runtime.store import Store
         s = Store(sys.argv[1])
         with s.transaction():
             s.insert("services", {"name": "theirs", "host": "h"})
             pathlib.Path(sys.argv[2]).write_text("in transaction")
-            time.sleep(0.5)
+            sys.stdin.readline()  # held until the parent says
         s.close()
-    """), str(store.path), str(marker)])
+    """), str(store.path), str(marker)], stdin=subprocess.PIPE, text=True)
+    began = threading.Event()
+    store._w.set_trace_callback(lambda sql: began.set() if sql == "BEGIN IMMEDIATE" else None)
+    errors: list[BaseException] = []
+
+    def mine() -> None:
+        try:
+            store.insert("services", {"name": "mine", "host": "h"})  # waits on the file lock
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    writer = threading.Thread(target=mine)
     try:
         deadline = time.monotonic() + 60
         while not marker.exists():
             assert time.monotonic() < deadline and proc.poll() is None
             time.sleep(0.01)
-        store.insert("services", {"name": "mine", "host": "h"})  # waits on the file lock
+        writer.start()
+        assert began.wait(30), "this store's write never began"
+        assert proc.poll() is None  # their transaction is still open: the write is waiting on it
+        assert proc.stdin is not None
+        proc.stdin.write("commit\n")
+        proc.stdin.flush()
+        writer.join(30)
+        assert not writer.is_alive() and errors == []
         assert _names(store) == ["theirs", "mine"]
     finally:
+        store._w.set_trace_callback(None)
+        if proc.poll() is None and proc.stdin is not None:
+            proc.stdin.close()
         assert proc.wait(60) == 0
 
 

@@ -22,7 +22,7 @@ import pytest
 from test_store_support import Factory, new_store
 
 CHILD = textwrap.dedent("""
-    import pathlib, sys, time, uuid
+    import pathlib, sys, threading, uuid
     from konnect_desktop.runtime.store import Store
 
     path, marker, mode, n = sys.argv[1], pathlib.Path(sys.argv[2]), sys.argv[3], int(sys.argv[4])
@@ -40,7 +40,7 @@ CHILD = textwrap.dedent("""
         with store.transaction():
             store.replace_all(config)
             marker.write_text("in transaction, all rows written")
-            time.sleep(600)
+            threading.Event().wait()  # held open until the test kills this process
     else:
         # Stop inside the bulk insert statement itself, part way through.
         ticks = [0]
@@ -49,7 +49,7 @@ CHILD = textwrap.dedent("""
                 ticks[0] += 1
                 if ticks[0] == 500:  # of about 1,200 for the whole import
                     marker.write_text("in transaction, inside a statement")
-                    time.sleep(600)
+                    threading.Event().wait()  # held inside the statement until the test kills this process
             return 0
         store._w.set_progress_handler(progress, 1000)
         store.replace_all(config)

@@ -40,8 +40,8 @@ def needs_plugin(*, consumer_scope: bool = False, group_scope: bool = False) -> 
     return name
 
 
-def new_store(path: Path) -> Store:
-    return Store(path / "runtime.db")
+def new_store(path: Path, **options: Any) -> Store:
+    return Store(path / "runtime.db", **options)
 
 
 class Factory:

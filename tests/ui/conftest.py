@@ -70,6 +70,18 @@ def store_cp(tmp_path: Any, arun: Callable[..., Any]) -> Iterator[Any]:
     store.close()
 
 
+def _idle_keepalive(task: asyncio.Task[Any]) -> bool:
+    """An HTTP server's connection task waiting for the next request on a kept-alive connection
+    (e.g. a runtime's Admin API, kept open by a Kong Admin connection's client until the session
+    closes): it serves nobody now, and ends when the client's connection closes."""
+    coro = task.get_coro()
+    if getattr(coro, "__qualname__", "") != "RequestHandler.start":  # aiohttp's per-connection task
+        return False
+    frame = getattr(coro, "cr_frame", None)
+    handler = frame.f_locals.get("self") if frame is not None else None
+    return getattr(handler, "_waiter", None) is not None  # parked between requests
+
+
 def _drain(arun: Callable[..., Any]) -> None:
     """Wait for what the test's widgets still have in flight (a worker thread may be inside the
     store): closing a SQLite connection under a running query is not safe."""
@@ -78,13 +90,20 @@ def _drain(arun: Callable[..., Any]) -> None:
 
     async def wait() -> None:
         me = asyncio.current_task()
-        for _ in range(200):
-            # a running runtime's active health checker lives until the runtime stops: not the test's
-            pending = [t for t in asyncio.all_tasks()
-                       if t is not me and not t.done() and t.get_name() != BACKGROUND_TASK]
+        loop = asyncio.get_running_loop()
+        end = loop.time() + 20  # a bound for work that hangs, not a pause: this returns when it ends
+        while True:
+            # a running runtime's active health checker lives until the runtime stops, and a
+            # server's idle keep-alive connection until its client closes: neither is the test's
+            pending = {t for t in asyncio.all_tasks()
+                       if t is not me and not t.done() and t.get_name() != BACKGROUND_TASK
+                       and not _idle_keepalive(t)}
             if not pending:
                 return
-            await asyncio.sleep(0.05)
+            left = end - loop.time()
+            assert left > 0, f"the test left work running: {sorted(t.get_name() for t in pending)}"
+            # wakes when one ends (it may start others), or after a while to look at idle keep-alives again
+            await asyncio.wait(pending, timeout=min(left, 0.2), return_when=asyncio.FIRST_COMPLETED)
 
     arun(wait(), timeout=30)
 

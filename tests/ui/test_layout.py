@@ -7,8 +7,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QSplitter
+from widget_checks import chart_label_problems, clipped
 
 from konnect_desktop.ui.errors import ErrorInfo
 from konnect_desktop.ui.mainwindow import MainWindow
@@ -110,15 +110,11 @@ def test_burst_chart_labels_never_overlap(qtbot: Any) -> None:
         chart.set_result(_burst(reset_after))
         chart.resize(width, chart.minimumHeight())
         chart.grab()  # paints
-        boxes = chart.text_boxes
-        texts = [t for t, _ in boxes]
+        texts = [t for t, _ in chart.text_boxes]
         assert any(t.startswith("limit tripped") for t in texts)
         assert any(t.startswith("window resets") for t in texts)
         assert any(t.startswith("passing again") for t in texts)
-        for i, (ta, ra) in enumerate(boxes):
-            assert ra.left() >= 0 and ra.right() <= chart.width() and ra.bottom() <= chart.height(), ta
-            for tb, rb in boxes[i + 1:]:
-                assert not ra.intersects(rb), (width, ta, tb)
+        assert chart_label_problems(chart) == [], width
 
 
 def test_tree_labels_and_dialog_titles_are_not_clipped(qtbot: Any, arun: Any, session: Any) -> None:
@@ -149,28 +145,6 @@ def test_tree_labels_and_dialog_titles_are_not_clipped(qtbot: Any, arun: Any, se
     assert session.find("made-here") is not None
 
 
-def _clipped(root: Any) -> list[str]:
-    """Visible one-line labels and buttons whose text does not fit their width."""
-    from PySide6.QtWidgets import QAbstractButton, QLabel
-
-    from konnect_desktop.ui.status import ElidedLabel
-
-    out = []
-    for w in root.findChildren(QLabel):
-        if not w.isVisible() or w.wordWrap() or isinstance(w, ElidedLabel) or w.textFormat() == Qt.TextFormat.RichText:
-            continue
-        text = w.text()
-        if not text or "<" in text or "\n" in text or w.pixmap() is not None and not w.pixmap().isNull():
-            continue
-        if w.fontMetrics().horizontalAdvance(text) > w.contentsRect().width() + 1:
-            out.append(f"label {text!r}: {w.fontMetrics().horizontalAdvance(text)} > {w.contentsRect().width()}")
-    for b in root.findChildren(QAbstractButton):
-        text = b.text().replace("&", "")
-        if b.isVisible() and text and b.width() < b.fontMetrics().horizontalAdvance(text) + 8:
-            out.append(f"button {text!r}: {b.width()} < {b.fontMetrics().horizontalAdvance(text) + 8}")
-    return out
-
-
 def test_every_page_at_1280x720_shows_its_labels_and_buttons_whole(qtbot: Any, arun: Any, session: Any) -> None:
     """What a user notices in a screenshot: clipped words. Every page, its sidebar entry, its
     buttons and one-line labels at the size the app must fit; the console fits with its burst
@@ -189,7 +163,7 @@ def test_every_page_at_1280x720_shows_its_labels_and_buttons_whole(qtbot: Any, a
         page = win.show_page(spec.id)
         qtbot.waitUntil(lambda p=page: not p.runner.busy, timeout=10000)
         QApplication.processEvents()
-        bad = _clipped(win)
+        bad = clipped(win)
         if bad:
             problems[spec.id] = bad
     assert not problems, problems

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from PySide6.QtWidgets import QApplication
+from widget_checks import assert_looks_right, save_shot
 
 from konnect_desktop.model import declarative
 from konnect_desktop.ui.pages.products import LOCAL_ONLY, ProductsPage, parse_labels
@@ -49,7 +51,7 @@ def test_parse_labels() -> None:
 
 
 def test_manual_approval_in_the_app_shows_the_key_on_the_portal_and_revoke_cuts_it(
-        qtbot: Any, arun: Any, session: Any) -> None:
+        qtbot: Any, arun: Any, session: Any, tmp_path: Path) -> None:
     rt = _start(arun, session)
     page = _page(qtbot, session)
     assert page.note.text() == LOCAL_ONLY
@@ -125,11 +127,17 @@ def test_manual_approval_in_the_app_shows_the_key_on_the_portal_and_revoke_cuts_
     qtbot.waitUntil(lambda: not page.runner.busy and page.approvals.table.item(0, 0).text() == "approved",
                     timeout=10000)
 
-    if os.environ.get("KD_SCREENSHOTS"):  # for looking at the page by eye
-        page.tabs.setCurrentWidget(page.approvals)
-        page.grab().save(str(Path(os.environ["KD_SCREENSHOTS"]) / "products-approvals.png"))
-        page.tabs.setCurrentWidget(page.products)
-        page.grab().save(str(Path(os.environ["KD_SCREENSHOTS"]) / "products-page.png"))
+    # what a user sees of it: the list, its buttons and the message whole and on the page
+    shots = os.environ.get("KD_SCREENSHOTS")  # also keep the PNGs, for looking at the page by eye
+    page.tabs.setCurrentWidget(page.approvals)
+    QApplication.processEvents()
+    save_shot(page, tmp_path / "products-approvals.png", shots)
+    approvals = page.approvals
+    assert_looks_right(page, [approvals.table, approvals.approve_button, approvals.revoke_button, approvals.message])
+    page.tabs.setCurrentWidget(page.products)
+    QApplication.processEvents()
+    save_shot(page, tmp_path / "products-page.png", shots)
+    assert_looks_right(page, [page.tabs])
 
     # the portal shows the key (once); it works through the proxy, in the Gold group
     html = arun(portal_apps())

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +20,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
+from widget_checks import assert_looks_right, save_shot
 
 from konnect_desktop.model import declarative
 from konnect_desktop.runtime.runtime import LocalRuntime
@@ -102,7 +103,7 @@ def make_page(qtbot: Any, session: Any) -> ReplicationPage:
 
 
 def idle(qtbot: Any, page: ReplicationPage, timeout: int = 20000) -> None:
-    qtbot.wait(10)
+    QApplication.processEvents()  # what a click queued has started (the runner says busy at once)
     qtbot.waitUntil(lambda: not page.runner.busy, timeout=timeout)
 
 
@@ -397,8 +398,6 @@ def test_select_tags_limit_the_plan(qtbot: Any, session: Any, us_eu: dict[str, A
 def test_screenshot_with_a_plan(qtbot: Any, session: Any, arun: Any, us_eu: dict[str, Any], tmp_path: Path) -> None:
     """Renders the window with a plan shown; ``KONNECT_DESKTOP_SCREENSHOTS=<dir>`` keeps the PNG
     (as ``replication.png``) for the docs."""
-    from PySide6.QtWidgets import QApplication
-
     from konnect_desktop.ui.mainwindow import MainWindow
 
     keep = os.environ.get("KONNECT_DESKTOP_SCREENSHOTS")
@@ -411,26 +410,24 @@ def test_screenshot_with_a_plan(qtbot: Any, session: Any, arun: Any, us_eu: dict
     arun(session.switch(us_eu["conn_us"]))
     win = MainWindow(session)
     qtbot.addWidget(win)
-    win.resize(1360, 860)
+    win.resize(1280, 720)  # the size the app must fit
     win.show()
     page = win.show_page("replication")
     assert isinstance(page, ReplicationPage)
     choose(page, us_eu["conn_us"], us_eu["conn_eu"])
     plan(qtbot, page)
     page.tree.setCurrentIndex(entity_item(page, "update", "echo"))
-    qtbot.wait(200)
-    path = tmp_path / "replication.png"
-    assert win.grab().save(str(path))
-    assert path.stat().st_size > 10_000
+    QApplication.processEvents()
+    save_shot(win, tmp_path / "replication.png", keep)  # first: to look at when the next lines fail
+    controls = [page.source, page.target, page.swap_button, page.tags, page.plan_button, page.apply_button,
+                page.export_button, page.dump_button]
+    assert_looks_right(win, [*controls, page.summary, page.tree], min_sizes={page.tree: (600, 200)})
+    assert page.tree.viewport().height() >= 8 * page.tree.sizeHintForRow(0)  # a screenful of rows, not two
     # and after applying: the outcomes, the bars per level, the second plan in sync
     apply_confirmed(qtbot, page)
-    qtbot.wait(200)
-    after = tmp_path / "replication-result.png"
-    assert win.grab().save(str(after))
-    if keep:
-        Path(keep).mkdir(parents=True, exist_ok=True)
-        shutil.copy(path, Path(keep) / "replication.png")
-        shutil.copy(after, Path(keep) / "replication-result.png")
+    QApplication.processEvents()
+    save_shot(win, tmp_path / "replication-result.png", keep)
+    assert_looks_right(win, [*controls, page.tabs, page.result_summary, page.results])
 
 
 # -- secrets never shown -------------------------------------------------------------------------

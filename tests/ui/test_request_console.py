@@ -10,8 +10,11 @@ from typing import Any
 
 import pytest
 from console.keyring_fixture import secret_service  # noqa: F401  (fixture, from tests/console)
+from fake_clock import FakeClock
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QApplication
+from widget_checks import assert_looks_right, chart_label_problems, save_shot
 
 from konnect_desktop.console.curl import parse_curl
 from konnect_desktop.console.environments import Environment, Variable
@@ -27,11 +30,11 @@ def runtime(session: Any, arun: Any) -> Any:
     return rt
 
 
-def _page(qtbot: Any, session: Any, tmp_path: Path, arun: Any) -> RequestConsolePage:
+def _page(qtbot: Any, session: Any, tmp_path: Path, arun: Any, size: tuple[int, int] = (1280, 900)) -> RequestConsolePage:
     page = RequestConsolePage(session, history_path=tmp_path / "hist" / "history.db",
                               environments_path=tmp_path / "envs.json")
     qtbot.addWidget(page)
-    page.resize(1280, 900)
+    page.resize(*size)
     page.show()
     qtbot.waitUntil(lambda: page.history is not None and not page.runner.busy, timeout=10000)
     return page
@@ -75,7 +78,7 @@ def test_transformer_header_shows_in_the_upstream_view(qtbot: Any, session: Any,
 def test_quota_and_errors_as_sentences(qtbot: Any, session: Any, runtime: Any, tmp_path: Path, arun: Any) -> None:
     page = _page(qtbot, session, tmp_path, arun)
     try:
-        runtime.services.shared_state("rate-limiting")["clock"] = lambda: 1_700_000_040.25  # a minute's start
+        runtime.services.shared_state("rate-limiting")["clock"] = FakeClock(1_700_000_040.25)  # a minute's start
         _send(qtbot, page, "{{base}}/limited")
         qtbot.waitUntil(lambda: page.insight.insight is not None, timeout=3000)
         assert "quota: minute 4/5 left, resets in" in page.insight.info.text()
@@ -94,7 +97,7 @@ def test_quota_and_errors_as_sentences(qtbot: Any, session: Any, runtime: Any, t
 def test_burst_of_ten_against_minute_five(qtbot: Any, session: Any, runtime: Any, tmp_path: Path, arun: Any) -> None:
     page = _page(qtbot, session, tmp_path, arun)
     try:
-        runtime.services.shared_state("rate-limiting")["clock"] = lambda: 1_700_000_040.25  # a minute's start
+        runtime.services.shared_state("rate-limiting")["clock"] = FakeClock(1_700_000_040.25)  # a minute's start
         page.url.setText("{{base}}/limited")
         page.bottom.setCurrentWidget(page.burst_panel)
         page.burst_panel.count.setValue(10)
@@ -113,10 +116,13 @@ def test_burst_of_ten_against_minute_five(qtbot: Any, session: Any, runtime: Any
         assert data["trip"]["index"] == 5 and data["trip"]["retry_after"] == res.trip.retry_after
         assert "limit tripped at request #6 after 5 successes" in page.burst_panel.summary.text()
         assert page.burst_panel.progress.value() == 10
-        png = tmp_path / "burst-chart.png"
-        assert page.burst_panel.chart.grab().save(str(png)) and png.stat().st_size > 2000
-        if SHOTS:
-            page.burst_panel.chart.grab().save(str(Path(SHOTS) / "burst-chart.png"))
+        chart = page.burst_panel.chart
+        save_shot(chart, tmp_path / "burst-chart.png", SHOTS)  # painted: its labels are placed
+        texts = [t for t, _ in chart.text_boxes]
+        assert any(t.startswith("limit tripped") for t in texts), texts
+        assert chart_label_problems(chart) == []
+        assert_looks_right(page, key=[chart, page.burst_panel.summary, page.burst_panel.start],
+                           min_sizes={chart: (300, chart.minimumHeight())})
     finally:
         _close(arun, page)
 
@@ -245,7 +251,9 @@ def test_screenshot(qtbot: Any, session: Any, runtime: Any, tmp_path: Path, arun
     from konnect_desktop.ui import theme
 
     theme.apply(qapp)
-    page = _page(qtbot, session, tmp_path, arun)
+    page = _page(qtbot, session, tmp_path, arun, size=(1280, 720))  # the size the app must fit
+    page.on_shown()  # as the window does when it shows the page: the splitters share its height
+    runtime.services.shared_state("rate-limiting")["clock"] = FakeClock(1_700_000_040.25)  # a minute's start
     try:
         _send(qtbot, page, "{{base}}/echo/anything")
         _send(qtbot, page, "{{base}}/private", [("apikey", "demo-key")])
@@ -254,15 +262,17 @@ def test_screenshot(qtbot: Any, session: Any, runtime: Any, tmp_path: Path, arun
         _send(qtbot, page, "{{base}}/transformed?x=1", [("X-Demo", "1")])
         qtbot.waitUntil(lambda: page.insight.insight is not None, timeout=3000)
         assert page.params.pairs() == [("x", "1")] and page.request_tabs.tabText(1) == "Headers (1)"
-        qtbot.wait(100)
-        png = tmp_path / "request-console.png"
-        assert page.grab().save(str(png))
-        if SHOTS:
-            page.grab().save(str(Path(SHOTS) / "request-console.png"))
+        QApplication.processEvents()
+        key = [page.method, page.url, page.send_button, page.request_tabs, page.response, page.insight, page.bottom]
+        sizes = {page.response: (400, 180), page.insight: (250, 150), page.url: (300, 18)}
+        save_shot(page, tmp_path / "request-console.png", SHOTS)  # first: to look at when the next line fails
+        assert_looks_right(page, key, min_sizes=sizes)
         _send(qtbot, page, "{{base}}/limited")
         qtbot.waitUntil(lambda: "quota" in page.insight.info.text(), timeout=3000)
-        if SHOTS:
-            page.grab().save(str(Path(SHOTS) / "request-console-quota.png"))
+        assert "quota: minute 1/5 left" in page.insight.info.text()  # the fourth of five this minute
+        QApplication.processEvents()
+        save_shot(page, tmp_path / "request-console-quota.png", SHOTS)
+        assert_looks_right(page, key, min_sizes=sizes)
     finally:
         _close(arun, page)
 
@@ -273,7 +283,8 @@ def test_auth_tab_api_key_against_private(qtbot: Any, session: Any, runtime: Any
     from konnect_desktop.ui import theme
 
     theme.apply(qapp)
-    page = _page(qtbot, session, tmp_path, arun)
+    page = _page(qtbot, session, tmp_path, arun, size=(1280, 720))  # the size the app must fit
+    page.on_shown()  # as the window does when it shows the page
     auth = page.auth_editor
     try:
         _send(qtbot, page, "{{base}}/private")
@@ -298,11 +309,10 @@ def test_auth_tab_api_key_against_private(qtbot: Any, session: Any, runtime: Any
         page.headers.set_rows([("apikey", "typed-wrong")])
         assert "replaces the “apikey” typed in Headers" in auth.note.text()
         page.headers.set_rows([])
-        qtbot.wait(100)
-        png = tmp_path / "request-console-auth.png"
-        assert page.grab().save(str(png)) and png.stat().st_size > 5000
-        if SHOTS:
-            page.grab().save(str(Path(SHOTS) / "request-console-auth.png"))
+        QApplication.processEvents()
+        save_shot(page, tmp_path / "request-console-auth.png", SHOTS)
+        assert_looks_right(page, [auth.kind_combo, auth.key_name, auth.key_value, auth.note, page.request_tabs,
+                                  page.response, page.insight])
         auth.show_secrets.setChecked(True)
         assert auth.key_value.echoMode() == auth.key_value.EchoMode.Normal
         # cURL import fills the Auth tab: -u is Basic, an Authorization: Bearer header is Bearer
