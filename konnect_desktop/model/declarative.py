@@ -349,65 +349,22 @@ class _Builder:
         return item
 
     def walk(self) -> None:
+        """Every entity of the document, nested ones with their parents, in the file's order."""
         d = self.doc
         for i, svc in self._list(d.get("services"), "services"):
-            loc = f"services[{i}]"
-            s = self.add("services", loc, svc, children=("routes", "plugins"))
-            for j, rt in self._list(svc.get("routes"), f"{loc}.routes"):
-                rloc = f"{loc}.routes[{j}]"
-                r = self.add("routes", rloc, rt, {"service": s}, children=("plugins",))
-                for k, pl in self._list(rt.get("plugins"), f"{rloc}.plugins"):
-                    self.add("plugins", f"{rloc}.plugins[{k}]", pl, {"route": r})
-            for k, pl in self._list(svc.get("plugins"), f"{loc}.plugins"):
-                self.add("plugins", f"{loc}.plugins[{k}]", pl, {"service": s})
+            self._walk_service(f"services[{i}]", svc)
         for i, rt in self._list(d.get("routes"), "routes"):
-            r = self.add("routes", f"routes[{i}]", rt, children=("plugins",))
-            for k, pl in self._list(rt.get("plugins"), f"routes[{i}].plugins"):
-                self.add("plugins", f"routes[{i}].plugins[{k}]", pl, {"route": r})
+            self._walk_route(f"routes[{i}]", rt, {})
         for i, cons in self._list(d.get("consumers"), "consumers"):
-            loc = f"consumers[{i}]"
-            children = ("plugins", "groups", *CREDENTIALS, *VERBATIM_CONSUMER_KEYS)
-            c = self.add("consumers", loc, cons, children=children)
-            extra = {k: cons[k] for k in VERBATIM_CONSUMER_KEYS if cons.get(k) is not None}
-            if extra:
-                self.consumer_extra[id(c)] = extra
-            for cred in CREDENTIALS:
-                for k, cr in self._list(cons.get(cred), f"{loc}.{cred}"):
-                    self.add(cred, f"{loc}.{cred}[{k}]", cr, {"consumer": c})
-            for k, pl in self._list(cons.get("plugins"), f"{loc}.plugins"):
-                self.add("plugins", f"{loc}.plugins[{k}]", pl, {"consumer": c})
-            groups = cons.get("groups")
-            if groups is not None and not isinstance(groups, list):
-                self.err(f"{loc}.groups", "expected an array")
-            for k, g in enumerate(groups if isinstance(groups, list) else []):
-                self.memberships.append((f"{loc}.groups[{k}]", None, g, c, None))
+            self._walk_consumer(f"consumers[{i}]", cons)
         for i, grp in self._list(d.get("consumer_groups"), "consumer_groups"):
-            loc = f"consumer_groups[{i}]"
-            g = self.add("consumer_groups", loc, grp, children=("consumers", "plugins"))
-            for k, pl in self._list(grp.get("plugins"), f"{loc}.plugins"):
-                self.add("plugins", f"{loc}.plugins[{k}]", pl, {"consumer_group": g})
-            members = grp.get("consumers")
-            if members is not None and not isinstance(members, list):
-                self.err(f"{loc}.consumers", "expected an array")
-            for k, m in enumerate(members if isinstance(members, list) else []):
-                self.memberships.append((f"{loc}.consumers[{k}]", g, None, None, m))
+            self._walk_consumer_group(f"consumer_groups[{i}]", grp)
         for i, up in self._list(d.get("upstreams"), "upstreams"):
             u = self.add("upstreams", f"upstreams[{i}]", up, children=("targets",))
             for k, tg in self._list(up.get("targets"), f"upstreams[{i}].targets"):
                 self.add("targets", f"upstreams[{i}].targets[{k}]", tg, {"upstream": u})
         for i, cert in self._list(d.get("certificates"), "certificates"):
-            c = self.add("certificates", f"certificates[{i}]", cert, children=("snis",))
-            snis = cert.get("snis")
-            if snis is not None and not isinstance(snis, list):
-                self.err(f"certificates[{i}].snis", "expected an array")
-            for k, sni in enumerate(snis if isinstance(snis, list) else []):
-                sloc = f"certificates[{i}].snis[{k}]"
-                if isinstance(sni, str):  # Kong's own files may list SNIs as bare names
-                    sni = {"name": sni}
-                if not isinstance(sni, dict):
-                    self.err(sloc, "expected a record")
-                    continue
-                self.add("snis", sloc, sni, {"certificate": c})
+            self._walk_certificate(f"certificates[{i}]", cert)
         for i, pl in self._list(d.get("plugins"), "plugins"):
             self.add("plugins", f"plugins[{i}]", pl)
         # Kong's own declarative format also allows these at the top level, with references.
@@ -416,6 +373,59 @@ class _Builder:
                 self.add(table, f"{table}[{i}]", e)
         for i, m in self._list(d.get("consumer_group_consumers"), "consumer_group_consumers"):
             self.memberships.append((f"consumer_group_consumers[{i}]", None, m.get("consumer_group"), None, m.get("consumer")))
+
+    def _walk_plugins(self, loc: str, raw: dict[str, Any], scope: str, parent: _Item) -> None:
+        for k, pl in self._list(raw.get("plugins"), f"{loc}.plugins"):
+            self.add("plugins", f"{loc}.plugins[{k}]", pl, {scope: parent})
+
+    def _walk_service(self, loc: str, svc: dict[str, Any]) -> None:
+        s = self.add("services", loc, svc, children=("routes", "plugins"))
+        for j, rt in self._list(svc.get("routes"), f"{loc}.routes"):
+            self._walk_route(f"{loc}.routes[{j}]", rt, {"service": s})
+        self._walk_plugins(loc, svc, "service", s)
+
+    def _walk_route(self, loc: str, rt: dict[str, Any], parents: dict[str, _Item]) -> None:
+        r = self.add("routes", loc, rt, parents, children=("plugins",))
+        self._walk_plugins(loc, rt, "route", r)
+
+    def _walk_consumer(self, loc: str, cons: dict[str, Any]) -> None:
+        children = ("plugins", "groups", *CREDENTIALS, *VERBATIM_CONSUMER_KEYS)
+        c = self.add("consumers", loc, cons, children=children)
+        extra = {k: cons[k] for k in VERBATIM_CONSUMER_KEYS if cons.get(k) is not None}
+        if extra:
+            self.consumer_extra[id(c)] = extra
+        for cred in CREDENTIALS:
+            for k, cr in self._list(cons.get(cred), f"{loc}.{cred}"):
+                self.add(cred, f"{loc}.{cred}[{k}]", cr, {"consumer": c})
+        self._walk_plugins(loc, cons, "consumer", c)
+        groups = cons.get("groups")
+        if groups is not None and not isinstance(groups, list):
+            self.err(f"{loc}.groups", "expected an array")
+        for k, g in enumerate(groups if isinstance(groups, list) else []):
+            self.memberships.append((f"{loc}.groups[{k}]", None, g, c, None))
+
+    def _walk_consumer_group(self, loc: str, grp: dict[str, Any]) -> None:
+        g = self.add("consumer_groups", loc, grp, children=("consumers", "plugins"))
+        self._walk_plugins(loc, grp, "consumer_group", g)
+        members = grp.get("consumers")
+        if members is not None and not isinstance(members, list):
+            self.err(f"{loc}.consumers", "expected an array")
+        for k, m in enumerate(members if isinstance(members, list) else []):
+            self.memberships.append((f"{loc}.consumers[{k}]", g, None, None, m))
+
+    def _walk_certificate(self, loc: str, cert: dict[str, Any]) -> None:
+        c = self.add("certificates", loc, cert, children=("snis",))
+        snis = cert.get("snis")
+        if snis is not None and not isinstance(snis, list):
+            self.err(f"{loc}.snis", "expected an array")
+        for k, sni in enumerate(snis if isinstance(snis, list) else []):
+            sloc = f"{loc}.snis[{k}]"
+            if isinstance(sni, str):  # Kong's own files may list SNIs as bare names
+                sni = {"name": sni}
+            if not isinstance(sni, dict):
+                self.err(sloc, "expected a record")
+                continue
+            self.add("snis", sloc, sni, {"certificate": c})
 
     # -- ids and references
     def _derive(self, item: _Item, key_parts: list[Any]) -> str:
@@ -658,30 +668,31 @@ def flatten_errors(errors: dict[str, Any], prefix: str = "") -> list[tuple[str, 
     return out
 
 
+def _migrate_routes(routes: Any) -> Any:
+    """Routes of a 1.1/2.1 file with their paths migrated (anything else as it is)."""
+    from .paths import migrate_path_v2
+
+    if not isinstance(routes, list):
+        return routes
+    out = []
+    for r in routes:
+        if isinstance(r, dict) and isinstance(r.get("paths"), list):
+            r = {**r, "paths": [migrate_path_v2(p) if isinstance(p, str) else p for p in r["paths"]]}
+        out.append(r)
+    return out
+
+
 def migrate(doc: dict[str, Any]) -> dict[str, Any]:
     """Kong's on-the-fly migration of 1.1/2.1 files: route paths that look like regexes gain ``~``
     and prefix paths are normalized (top-level routes and routes nested in services only)."""
-    from .paths import migrate_path_v2
-
     if doc.get("_format_version") not in ("1.1", "2.1"):
         return doc
     doc = dict(doc)
-
-    def fix_routes(routes: Any) -> Any:
-        if not isinstance(routes, list):
-            return routes
-        out = []
-        for r in routes:
-            if isinstance(r, dict) and isinstance(r.get("paths"), list):
-                r = {**r, "paths": [migrate_path_v2(p) if isinstance(p, str) else p for p in r["paths"]]}
-            out.append(r)
-        return out
-
     if "routes" in doc:
-        doc["routes"] = fix_routes(doc["routes"])
+        doc["routes"] = _migrate_routes(doc["routes"])
     if isinstance(doc.get("services"), list):
         doc["services"] = [
-            {**s, "routes": fix_routes(s["routes"])} if isinstance(s, dict) and "routes" in s else s
+            {**s, "routes": _migrate_routes(s["routes"])} if isinstance(s, dict) and "routes" in s else s
             for s in doc["services"]
         ]
     doc["_format_version"] = "3.0"
