@@ -148,11 +148,13 @@ def test_one_of_each() -> None:
 
 
 def test_no_module_guesses_an_errors_message() -> None:
-    """Every error the app raises on purpose is an ``AppError`` with ``.message``: code reads it
-    after ``isinstance(exc, AppError)``, never by ``getattr(exc, "message", ...)``."""
+    """Every error the app raises on purpose is an ``AppError`` with ``.message`` (and ``.status``,
+    ``.code``, ``.fields``): code reads them after ``isinstance(exc, AppError)``, never by
+    ``getattr(exc, "message", ...)``."""
     import re
 
-    guess = re.compile(r"""getattr\(\s*[\w.]+\s*,\s*["']message["']""")
+    guess = re.compile(r"""getattr\(\s*[\w.]+\s*,\s*["']message["']"""
+                       r"""|getattr\(\s*(?:exc|err|error|e)\s*,\s*["'](?:fields|code|status)["']""")
     offenders = [f"{p.relative_to(PACKAGE).as_posix()}:{n}" for p in sorted(PACKAGE.rglob("*.py"))
                  for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1) if guess.search(line)]
     assert offenders == []
