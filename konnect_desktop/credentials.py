@@ -25,6 +25,8 @@ import re
 import threading
 from typing import Any
 
+from .errors import AppError
+
 SERVICE = "konnect-desktop"
 
 log = logging.getLogger(__name__)
@@ -218,7 +220,7 @@ INSTALL_HINT = (
 )
 
 
-class KeyringUnavailable(RuntimeError):
+class KeyringUnavailable(AppError, RuntimeError):
     """No keyring that really protects secrets is available (or it is locked)."""
 
     def __init__(self, detail: str = "") -> None:
@@ -338,7 +340,7 @@ class KeyringLocked(KeyringUnavailable):
     """A keyring exists but is locked and could not be unlocked here."""
 
     def __init__(self, detail: str = "") -> None:
-        RuntimeError.__init__(self, f"{LOCKED_HINT} ({mask_text(detail)})" if detail else LOCKED_HINT)
+        AppError.__init__(self, f"{LOCKED_HINT} ({mask_text(detail)})" if detail else LOCKED_HINT)
         self.detail = detail
 
 

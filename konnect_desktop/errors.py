@@ -1,9 +1,12 @@
 """The root of every error the app raises on purpose, and a map of the tree.
 
 Every such error carries its sentence the same way: ``.message`` (also ``str(err)``), worded for
-people and free of secrets; ``.status`` is the HTTP status when there is one. A caller that only
-wants to tell someone what went wrong reads ``.message`` of any ``AppError``, whatever its kind.
-Anything else that escapes (``OSError``, a bug) is not an ``AppError`` and is logged as such.
+people and free of secrets; ``.status`` is the HTTP status when there is one; ``.code`` and
+``.fields`` are Kong's error code and per-field messages when the error has Kong's shape (None
+otherwise). A caller that only wants to tell someone what went wrong reads these of any
+``AppError``, whatever its kind (the GUI's error panel does exactly that). Anything else that
+escapes (``OSError``, a bug) is not an ``AppError`` and is logged as such; a transport failure
+below HTTP is put into words by ``controlplanes.transport.describe_transport_error``.
 
 The tree (each room defines its own kinds, below the one it belongs to)::
 
@@ -20,19 +23,35 @@ The tree (each room defines its own kinds, below the one it belongs to)::
     │   ├── AuthFailed
     │   ├── Unsupported
     │   └── ApiError                    the server's Kong-shaped error body
+    ├── controlplanes.commands.UsageError        a SOURCE/TARGET or file the CLI cannot use
     ├── controlplanes.replication.ReplicationError   a replication side that cannot be used
-    └── console: SendError, CurlError, VariableError   (the last two also ValueError)
+    ├── console: SendError, CurlError, VariableError, CollectionError   (the last three also ValueError)
+    ├── runtime: admin_config.ConfigRejected (400, Kong's code-14 body), admin_guard.UnsafeBindError /
+    │   TokenFileError (also ValueError), store_lock.StoreInUse (also RuntimeError),
+    │   vault.VaultError, portal.accounts.FormError (also ValueError), store.StoreClosed (a KongError)
+    ├── plugins.templates.TemplateSyntaxError    a template in a plugin's config (also ValueError)
+    ├── credentials.KeyringUnavailable           no safe keyring (also RuntimeError)
+    └── ui.openapi_import.OpenAPIImportError     (also ValueError)
+
+Not in the tree, on purpose: signals that never reach a person as such (``plugins.base.PluginExit``
+and the proxy's own answers, ``runtime.upstream.UpstreamError``, ``request_body.BodyTooLarge``,
+``plugins.templates.TemplateError``, ``rate_limiting_policies.PolicyError``): the data plane turns
+them into responses and log lines.
 
 This module is a foundation: it imports nothing of the app, so every layer may use it.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class AppError(Exception):
     """Base of every error the app raises on purpose: ``message`` is the sentence to show."""
 
     status: int | None = None
+    code: int | None = None  # Kong's error code (2 schema violation, 5 unique, ...), when Kong-shaped
+    fields: dict[str, Any] | None = None  # Kong's per-field messages, when Kong-shaped
 
     def __init__(self, message: str) -> None:
         super().__init__(message)

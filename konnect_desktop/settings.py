@@ -34,6 +34,7 @@ from urllib.parse import urlsplit
 
 from . import appdirs
 from .credentials import mask_text
+from .errors import AppError
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ _RUNTIME_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 SECRET_HEADERS = frozenset({"authorization", "kong-admin-token", "apikey", "x-api-key", "proxy-authorization", "cookie"})
 
 
-class SettingsError(Exception):
+class SettingsError(AppError):
     """The settings cannot be read or the change is not valid. The message says what and where."""
 
 

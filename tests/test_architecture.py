@@ -107,3 +107,54 @@ def test_layers_point_one_way() -> None:
                 offenders.append(f"{p.relative_to(PACKAGE.parent)}:{line} imports {pkg}")
     assert homeless == [], f"modules in no layer (add them to FOUNDATION, LAYERS or ENTRY): {homeless}"
     assert offenders == [], offenders
+
+
+# "One of each" (issue #15): the names below are defined once in the package (at a module's top
+# level: a class, a function or an assigned constant), and the names that were near-copies of them
+# are gone. Another module imports the one definition instead of writing its own.
+ONE_OF_EACH = (
+    "AppError", "NotFound", "ApiError", "Services", "ConfigIndex", "KONG_VERSION", "TAGLINE",
+    "is_uuid", "foreign_id", "describe_transport_error", "exception_chain", "host_port",
+    "Multipart", "parse_multipart", "CertInfo", "mask_text", "from_kong_body",
+)
+GONE = ("IndexedConfig", "_fk", "_exc_chain")
+
+
+def _top_level_names(path: Path) -> list[tuple[str, int]]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    out: list[tuple[str, int]] = []
+    for node in tree.body:
+        if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            out.append((node.name, node.lineno))
+        elif isinstance(node, ast.Assign):
+            out += [(t.id, node.lineno) for t in node.targets if isinstance(t, ast.Name)]
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            out.append((node.target.id, node.lineno))
+    return out
+
+
+def test_one_of_each() -> None:
+    where: dict[str, list[str]] = {name: [] for name in (*ONE_OF_EACH, *GONE)}
+    for p in sorted(PACKAGE.rglob("*.py")):
+        for name, line in _top_level_names(p):
+            if name in where:
+                where[name].append(f"{p.relative_to(PACKAGE).as_posix()}:{line}")
+    twice = {name: places for name, places in where.items() if name in ONE_OF_EACH and len(places) > 1}
+    missing = [name for name in ONE_OF_EACH if not where[name]]
+    back = {name: places for name, places in where.items() if name in GONE and places}
+    assert twice == {}, f"defined more than once (import the one instead): {twice}"
+    assert missing == [], f"the one definition is gone (update ONE_OF_EACH): {missing}"
+    assert back == {}, f"near-copies that were removed are back: {back}"
+
+
+def test_no_module_guesses_an_errors_message() -> None:
+    """Every error the app raises on purpose is an ``AppError`` with ``.message`` (and ``.status``,
+    ``.code``, ``.fields``): code reads them after ``isinstance(exc, AppError)``, never by
+    ``getattr(exc, "message", ...)``."""
+    import re
+
+    guess = re.compile(r"""getattr\(\s*[\w.]+\s*,\s*["']message["']"""
+                       r"""|getattr\(\s*(?:exc|err|error|e)\s*,\s*["'](?:fields|code|status)["']""")
+    offenders = [f"{p.relative_to(PACKAGE).as_posix()}:{n}" for p in sorted(PACKAGE.rglob("*.py"))
+                 for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1) if guess.search(line)]
+    assert offenders == []

@@ -38,6 +38,7 @@ from typing import Any
 
 import yaml
 
+from ..errors import AppError
 from .environments import Environment, Variable
 from .request import METHODS, FormField, RequestSpec
 
@@ -48,7 +49,7 @@ _ORDER_PREFIX = re.compile(r"^\d+-")  # "01-orders" sorts first and is shown as 
 _ENV_REF = re.compile(r"\{\{\s*env:([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 
 
-class CollectionError(ValueError):
+class CollectionError(AppError, ValueError):
     """A collection file that cannot be used; the message names the file and the field."""
 
 

@@ -207,11 +207,14 @@ async def build_request(client: httpx.AsyncClient, spec: RequestSpec) -> httpx.R
     except SendError:
         raise
     except (httpx.InvalidURL, httpx.UnsupportedProtocol, ValueError, UnicodeEncodeError) as exc:
-        if isinstance(exc, httpx.UnsupportedProtocol) or (r.url and "://" not in r.url):
-            raise SendError(f"The URL must start with http:// or https:// (got “{r.url}”).") from None
-        if isinstance(exc, UnicodeEncodeError):
-            raise SendError("Header names and values must be plain ASCII text (or latin-1).") from None
-        raise SendError(f"The URL “{r.url}” is not valid: {exc}.") from None
+        # worded by the one place that words transport errors; httpx reports a missing scheme,
+        # and some bad URLs, as other errors: name them for what they are first
+        problem: Exception = exc
+        if r.url and "://" not in r.url:
+            problem = httpx.UnsupportedProtocol(str(exc))
+        elif not isinstance(exc, (httpx.InvalidURL, httpx.UnsupportedProtocol, UnicodeEncodeError)):
+            problem = httpx.InvalidURL(str(exc))
+        raise SendError(describe_transport_error(problem, host_port(r.url), url=r.url)) from None
 
 
 class Sender:

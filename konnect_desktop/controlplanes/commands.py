@@ -24,12 +24,13 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
+from ..errors import AppError
 from .errors import ControlPlaneError, NotFound
 
 EXIT_OK, EXIT_ERROR, EXIT_DRIFT = 0, 1, 2
 
 
-class UsageError(Exception):
+class UsageError(AppError):
     """A source/target the user named that cannot be used; printed as one line."""
 
 

@@ -236,8 +236,8 @@ class _Http:
                 continue
             err = from_kong_body(status, body, target=self.base_url)
             if isinstance(err, ApiError) and err.status in (429, 500, 502, 503, 504) and attempt > 1:
-                err.message = f"{err.message} (after {attempt} attempts)"
-                err.args = (err.message,)
+                err = ApiError(f"{err.message} (after {attempt} attempts)", status=err.status, code=err.code,
+                               name=err.name, fields=err.fields, body=err.body, target=self.base_url)
             raise err
 
     async def _wait(self, attempt: int, delay: float, reason: str) -> None:

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..credentials import mask_text
+from ..errors import AppError
 from ..model.diff import Change, Plan
 from ..model.entities import ENTITIES
 
@@ -144,8 +146,11 @@ async def apply(
 
 
 def _describe(exc: Exception) -> str:
-    msg = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-    return str(msg)
+    """One line for a failed change: an ``AppError``'s own sentence, else the exception's text
+    (masked: it did not come through a control plane's error hierarchy)."""
+    if isinstance(exc, AppError):
+        return exc.message or type(exc).__name__
+    return mask_text(str(exc)) or type(exc).__name__
 
 
 def render_report(report: ApplyReport) -> str:

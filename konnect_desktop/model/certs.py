@@ -28,7 +28,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
-from cryptography.x509.oid import ExtensionOID, NameOID
+from cryptography.x509.oid import NameOID
 
 from .schema import is_reference as schema_is_reference
 
@@ -70,7 +70,7 @@ def load_key(pem: str) -> Any:
 
 
 def _public_pem(key: Any) -> bytes:
-    return key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return bytes(key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
 
 
 def key_type(cert: x509.Certificate) -> str:
@@ -156,8 +156,7 @@ def ca_certificate_checks(entity: dict[str, Any], now: dt.datetime | None = None
     if cert.not_valid_after_utc < now:
         return 'certificate expired, "Not After" time is in the past'
     try:
-        bc = cert.extensions.get_extension_for_oid(ExtensionOID.BASIC_CONSTRAINTS).value
-        is_ca = bool(bc.ca)
+        is_ca = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
     except x509.ExtensionNotFound:
         is_ca = False
     if not is_ca:
@@ -177,47 +176,69 @@ def cert_digest(pem: str) -> str | None:
 # -- for people --------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class CertInfo:
+    """What a person wants to know of a certificate. ``days_left`` and the properties are as of
+    ``checked_at`` (when it was described); ``state_at`` tells for any other moment."""
+
     subject: str
     issuer: str
-    names: tuple[str, ...]  # subject alternative DNS names (the common name when there are none)
+    names: tuple[str, ...]  # subject alternative names, DNS then IP (the common name when none)
     not_before: dt.datetime
     not_after: dt.datetime
     key_type: str
+    checked_at: dt.datetime
     days_left: int
+
+    def days_left_at(self, now: dt.datetime) -> int:
+        return (self.not_after - now).days
+
+    def state_at(self, now: dt.datetime) -> str:
+        """``expired``, ``not yet valid``, ``soon`` (fewer than ``EXPIRY_WARNING_DAYS`` days
+        left) or ``ok``."""
+        if now >= self.not_after:
+            return "expired"
+        if now < self.not_before:
+            return "not yet valid"
+        return "soon" if self.days_left_at(now) < EXPIRY_WARNING_DAYS else "ok"
 
     @property
     def expired(self) -> bool:
-        return self.days_left < 0
+        return self.state_at(self.checked_at) == "expired"
 
     @property
     def expiring_soon(self) -> bool:
-        return 0 <= self.days_left < EXPIRY_WARNING_DAYS
+        return self.state_at(self.checked_at) == "soon"
+
+
+def _names(cert: x509.Certificate) -> tuple[str, ...]:
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        san = None
+    names: tuple[str, ...] = ()
+    if san is not None:
+        names = (*san.get_values_for_type(x509.DNSName), *map(str, san.get_values_for_type(x509.IPAddress)))
+    return names or tuple(str(a.value) for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME))
 
 
 def describe(pem: str, now: dt.datetime | None = None) -> CertInfo:
-    """What the GUI shows of a certificate. Raises ``ValueError`` for what does not parse."""
+    """What the GUI shows of a certificate (the first of a chain), as of ``now``. Raises
+    ``ValueError`` (Kong's words) for what does not parse."""
     cert = load_certificate(pem)
     now = now or dt.datetime.now(dt.UTC)
-    try:
-        san = cert.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME).value
-        names = tuple(san.get_values_for_type(x509.DNSName))
-    except x509.ExtensionNotFound:
-        names = ()
-    if not names:
-        names = tuple(str(a.value) for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME))
     not_after = cert.not_valid_after_utc
     return CertInfo(
         subject=cert.subject.rfc4514_string(),
         issuer=cert.issuer.rfc4514_string(),
-        names=names,
+        names=_names(cert),
         not_before=cert.not_valid_before_utc,
         not_after=not_after,
         key_type=key_type(cert),
+        checked_at=now,
         days_left=(not_after - now).days,
     )
 
 
 __all__ = [
-    "CertInfo", "ca_certificate_checks", "cert_digest", "certificate_checks", "describe", "is_reference",
+    "CertInfo", "EXPIRY_WARNING_DAYS", "ca_certificate_checks", "cert_digest", "certificate_checks", "describe", "is_reference",
     "key_type", "load_certificate", "load_chain", "load_key", "validate_certificate", "validate_key",
 ]

@@ -4,8 +4,9 @@ A decK file nests entities (routes under services, credentials under consumers, 
 other entities by name. A ``Config`` is flat: one list per Kong table, every entity in the Admin
 API shape with its id and foreign keys ``{"id": ...}``. ``load`` turns a file into a Config and
 reports every problem located in the file's own terms (``services[2].routes[0].paths[1]: ...``);
-``dump`` writes a Config back the way ``deck gateway dump`` does (sorted, nested, stable), so that
-load → dump → load gives the same Config and dump → load → dump the same bytes.
+``dump`` (``model.deck_dump``, re-exported here) writes a Config back the way ``deck gateway dump``
+does (sorted, nested, stable), so that load → dump → load gives the same Config and
+dump → load → dump the same bytes. ``Config`` lives in ``model.deck_config``.
 
 Ids the file does not give are derived (uuid5) from the entity's kind and natural key (its name,
 or its parent's id and its own key), so loading the same file twice yields the same ids. Top-level
@@ -25,6 +26,8 @@ from typing import Any
 import yaml
 
 from ..errors import AppError
+from .deck_config import CREDENTIALS, REF_KEY, TIMESTAMPS, Config
+from .deck_dump import dump, render, to_deck_dict
 from .entities import DEPENDENCY_ORDER, ENTITIES
 from .errors import DECLARATIVE_CONFIG, KongError
 
@@ -42,8 +45,6 @@ VERBATIM_KINDS = (
 )
 # Credential kinds decK nests under consumers that we do not model: kept verbatim per consumer.
 VERBATIM_CONSUMER_KEYS = ("mtls_auth_credentials",)
-CREDENTIALS = ("keyauth_credentials", "acls", "basicauth_credentials", "jwt_secrets", "hmacauth_credentials",
-               "oauth2_credentials")
 # Comments Kong allows on any entity and ignores.
 IGNORED_ENTITY_KEYS = ("_comment", "_ignore")
 
@@ -52,11 +53,6 @@ KIND_WORD = {
     "services": "service", "routes": "route", "consumers": "consumer", "consumer_groups": "consumer group",
     "upstreams": "upstream", "certificates": "certificate", "ca_certificates": "ca certificate",
     "plugins": "plugin", "vaults": "vault",
-}
-# How decK files refer to an entity of a table: which field holds its name (besides its id).
-REF_KEY = {
-    "services": "name", "routes": "name", "consumers": "username", "consumer_groups": "name",
-    "upstreams": "name", "certificates": None, "ca_certificates": None, "vaults": "prefix",
 }
 # Natural keys that make a derived id stable (first non-empty wins).
 NATURAL_KEY = {
@@ -67,92 +63,7 @@ NATURAL_KEY = {
     "jwt_secrets": ("key",), "hmacauth_credentials": ("username",), "oauth2_credentials": ("client_id", "name"),
     "targets": ("target",), "plugins": ("name",),
 }
-# The order lists take in a dump: by these fields, then by id.
-SORT_KEYS = {
-    "services": ("name",), "routes": ("name",), "consumers": ("username", "custom_id"),
-    "consumer_groups": ("name",), "upstreams": ("name",), "targets": ("target",),
-    "certificates": ("cert",), "snis": ("name",), "ca_certificates": ("cert",), "vaults": ("prefix",),
-    "keyauth_credentials": ("key",), "acls": ("group",), "basicauth_credentials": ("username",),
-    "jwt_secrets": ("key",), "hmacauth_credentials": ("username",), "oauth2_credentials": ("client_id", "name"),
-    "plugins": ("name", "instance_name"),
-}
-TIMESTAMPS = ("created_at", "updated_at")
 _NIL_ID = "00000000-0000-0000-0000-000000000000"
-
-
-# -- the Config -----------------------------------------------------------------------------------
-class Config(dict[str, list[dict[str, Any]]]):
-    """A whole configuration: entity lists keyed by Kong table name (every table present, lists
-    sorted by id), plus the file's metadata and whatever the model does not know, kept verbatim.
-
-    It is a plain ``dict`` of tables for the store and the replication engine; the metadata rides
-    on attributes. Two Configs are equal when tables and metadata are.
-    """
-
-    def __init__(
-        self,
-        tables: dict[str, list[dict[str, Any]]] | None = None,
-        *,
-        format_version: str = "3.0",
-        info: dict[str, Any] | None = None,
-        transform: bool | None = None,
-        konnect: dict[str, Any] | None = None,
-        workspace: str | None = None,
-        extra: dict[str, Any] | None = None,
-        consumer_extra: dict[str, dict[str, Any]] | None = None,
-    ) -> None:
-        super().__init__({t: [] for t in DEPENDENCY_ORDER})
-        for t, rows in (tables or {}).items():
-            self[t] = list(rows)
-        self.format_version = format_version
-        self.info: dict[str, Any] = dict(info or {})
-        self.transform = transform
-        self.konnect = konnect
-        self.workspace = workspace
-        self.extra: dict[str, Any] = dict(extra or {})  # unmodelled top-level kinds, verbatim
-        # unmodelled credential lists per consumer id (oauth2_credentials, ...), verbatim
-        self.consumer_extra: dict[str, dict[str, Any]] = dict(consumer_extra or {})
-
-    @property
-    def meta(self) -> dict[str, Any]:
-        return {
-            "_format_version": self.format_version, "_info": self.info, "_transform": self.transform,
-            "_konnect": self.konnect, "_workspace": self.workspace,
-        }
-
-    @property
-    def select_tags(self) -> list[str]:
-        return list(self.info.get("select_tags") or [])
-
-    def counts(self) -> dict[str, int]:
-        return {t: len(rows) for t, rows in self.items() if rows}
-
-    def entity_count(self) -> int:
-        return sum(len(rows) for rows in self.values())
-
-    def sort(self) -> Config:
-        for t in self:
-            self[t].sort(key=lambda e: str(e.get("id")))
-        return self
-
-    def copy_meta(self, tables: dict[str, list[dict[str, Any]]] | None = None) -> Config:
-        return Config(tables, format_version=self.format_version, info=self.info, transform=self.transform,
-                      konnect=self.konnect, workspace=self.workspace, extra=self.extra,
-                      consumer_extra=self.consumer_extra)
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Config):
-            return dict.__eq__(self, other)
-        return (dict.__eq__(self, other) and self.meta == other.meta and self.extra == other.extra
-                and self.consumer_extra == other.consumer_extra)
-
-    def __ne__(self, other: object) -> bool:
-        return not self == other
-
-    __hash__ = None
-
-    def __repr__(self) -> str:
-        return f"Config({self.counts()}, format_version={self.format_version!r})"
 
 
 # -- problems -------------------------------------------------------------------------------------
@@ -349,65 +260,22 @@ class _Builder:
         return item
 
     def walk(self) -> None:
+        """Every entity of the document, nested ones with their parents, in the file's order."""
         d = self.doc
         for i, svc in self._list(d.get("services"), "services"):
-            loc = f"services[{i}]"
-            s = self.add("services", loc, svc, children=("routes", "plugins"))
-            for j, rt in self._list(svc.get("routes"), f"{loc}.routes"):
-                rloc = f"{loc}.routes[{j}]"
-                r = self.add("routes", rloc, rt, {"service": s}, children=("plugins",))
-                for k, pl in self._list(rt.get("plugins"), f"{rloc}.plugins"):
-                    self.add("plugins", f"{rloc}.plugins[{k}]", pl, {"route": r})
-            for k, pl in self._list(svc.get("plugins"), f"{loc}.plugins"):
-                self.add("plugins", f"{loc}.plugins[{k}]", pl, {"service": s})
+            self._walk_service(f"services[{i}]", svc)
         for i, rt in self._list(d.get("routes"), "routes"):
-            r = self.add("routes", f"routes[{i}]", rt, children=("plugins",))
-            for k, pl in self._list(rt.get("plugins"), f"routes[{i}].plugins"):
-                self.add("plugins", f"routes[{i}].plugins[{k}]", pl, {"route": r})
+            self._walk_route(f"routes[{i}]", rt, {})
         for i, cons in self._list(d.get("consumers"), "consumers"):
-            loc = f"consumers[{i}]"
-            children = ("plugins", "groups", *CREDENTIALS, *VERBATIM_CONSUMER_KEYS)
-            c = self.add("consumers", loc, cons, children=children)
-            extra = {k: cons[k] for k in VERBATIM_CONSUMER_KEYS if cons.get(k) is not None}
-            if extra:
-                self.consumer_extra[id(c)] = extra
-            for cred in CREDENTIALS:
-                for k, cr in self._list(cons.get(cred), f"{loc}.{cred}"):
-                    self.add(cred, f"{loc}.{cred}[{k}]", cr, {"consumer": c})
-            for k, pl in self._list(cons.get("plugins"), f"{loc}.plugins"):
-                self.add("plugins", f"{loc}.plugins[{k}]", pl, {"consumer": c})
-            groups = cons.get("groups")
-            if groups is not None and not isinstance(groups, list):
-                self.err(f"{loc}.groups", "expected an array")
-            for k, g in enumerate(groups if isinstance(groups, list) else []):
-                self.memberships.append((f"{loc}.groups[{k}]", None, g, c, None))
+            self._walk_consumer(f"consumers[{i}]", cons)
         for i, grp in self._list(d.get("consumer_groups"), "consumer_groups"):
-            loc = f"consumer_groups[{i}]"
-            g = self.add("consumer_groups", loc, grp, children=("consumers", "plugins"))
-            for k, pl in self._list(grp.get("plugins"), f"{loc}.plugins"):
-                self.add("plugins", f"{loc}.plugins[{k}]", pl, {"consumer_group": g})
-            members = grp.get("consumers")
-            if members is not None and not isinstance(members, list):
-                self.err(f"{loc}.consumers", "expected an array")
-            for k, m in enumerate(members if isinstance(members, list) else []):
-                self.memberships.append((f"{loc}.consumers[{k}]", g, None, None, m))
+            self._walk_consumer_group(f"consumer_groups[{i}]", grp)
         for i, up in self._list(d.get("upstreams"), "upstreams"):
             u = self.add("upstreams", f"upstreams[{i}]", up, children=("targets",))
             for k, tg in self._list(up.get("targets"), f"upstreams[{i}].targets"):
                 self.add("targets", f"upstreams[{i}].targets[{k}]", tg, {"upstream": u})
         for i, cert in self._list(d.get("certificates"), "certificates"):
-            c = self.add("certificates", f"certificates[{i}]", cert, children=("snis",))
-            snis = cert.get("snis")
-            if snis is not None and not isinstance(snis, list):
-                self.err(f"certificates[{i}].snis", "expected an array")
-            for k, sni in enumerate(snis if isinstance(snis, list) else []):
-                sloc = f"certificates[{i}].snis[{k}]"
-                if isinstance(sni, str):  # Kong's own files may list SNIs as bare names
-                    sni = {"name": sni}
-                if not isinstance(sni, dict):
-                    self.err(sloc, "expected a record")
-                    continue
-                self.add("snis", sloc, sni, {"certificate": c})
+            self._walk_certificate(f"certificates[{i}]", cert)
         for i, pl in self._list(d.get("plugins"), "plugins"):
             self.add("plugins", f"plugins[{i}]", pl)
         # Kong's own declarative format also allows these at the top level, with references.
@@ -416,6 +284,59 @@ class _Builder:
                 self.add(table, f"{table}[{i}]", e)
         for i, m in self._list(d.get("consumer_group_consumers"), "consumer_group_consumers"):
             self.memberships.append((f"consumer_group_consumers[{i}]", None, m.get("consumer_group"), None, m.get("consumer")))
+
+    def _walk_plugins(self, loc: str, raw: dict[str, Any], scope: str, parent: _Item) -> None:
+        for k, pl in self._list(raw.get("plugins"), f"{loc}.plugins"):
+            self.add("plugins", f"{loc}.plugins[{k}]", pl, {scope: parent})
+
+    def _walk_service(self, loc: str, svc: dict[str, Any]) -> None:
+        s = self.add("services", loc, svc, children=("routes", "plugins"))
+        for j, rt in self._list(svc.get("routes"), f"{loc}.routes"):
+            self._walk_route(f"{loc}.routes[{j}]", rt, {"service": s})
+        self._walk_plugins(loc, svc, "service", s)
+
+    def _walk_route(self, loc: str, rt: dict[str, Any], parents: dict[str, _Item]) -> None:
+        r = self.add("routes", loc, rt, parents, children=("plugins",))
+        self._walk_plugins(loc, rt, "route", r)
+
+    def _walk_consumer(self, loc: str, cons: dict[str, Any]) -> None:
+        children = ("plugins", "groups", *CREDENTIALS, *VERBATIM_CONSUMER_KEYS)
+        c = self.add("consumers", loc, cons, children=children)
+        extra = {k: cons[k] for k in VERBATIM_CONSUMER_KEYS if cons.get(k) is not None}
+        if extra:
+            self.consumer_extra[id(c)] = extra
+        for cred in CREDENTIALS:
+            for k, cr in self._list(cons.get(cred), f"{loc}.{cred}"):
+                self.add(cred, f"{loc}.{cred}[{k}]", cr, {"consumer": c})
+        self._walk_plugins(loc, cons, "consumer", c)
+        groups = cons.get("groups")
+        if groups is not None and not isinstance(groups, list):
+            self.err(f"{loc}.groups", "expected an array")
+        for k, g in enumerate(groups if isinstance(groups, list) else []):
+            self.memberships.append((f"{loc}.groups[{k}]", None, g, c, None))
+
+    def _walk_consumer_group(self, loc: str, grp: dict[str, Any]) -> None:
+        g = self.add("consumer_groups", loc, grp, children=("consumers", "plugins"))
+        self._walk_plugins(loc, grp, "consumer_group", g)
+        members = grp.get("consumers")
+        if members is not None and not isinstance(members, list):
+            self.err(f"{loc}.consumers", "expected an array")
+        for k, m in enumerate(members if isinstance(members, list) else []):
+            self.memberships.append((f"{loc}.consumers[{k}]", g, None, None, m))
+
+    def _walk_certificate(self, loc: str, cert: dict[str, Any]) -> None:
+        c = self.add("certificates", loc, cert, children=("snis",))
+        snis = cert.get("snis")
+        if snis is not None and not isinstance(snis, list):
+            self.err(f"{loc}.snis", "expected an array")
+        for k, sni in enumerate(snis if isinstance(snis, list) else []):
+            sloc = f"{loc}.snis[{k}]"
+            if isinstance(sni, str):  # Kong's own files may list SNIs as bare names
+                sni = {"name": sni}
+            if not isinstance(sni, dict):
+                self.err(sloc, "expected a record")
+                continue
+            self.add("snis", sloc, sni, {"certificate": c})
 
     # -- ids and references
     def _derive(self, item: _Item, key_parts: list[Any]) -> str:
@@ -658,30 +579,31 @@ def flatten_errors(errors: dict[str, Any], prefix: str = "") -> list[tuple[str, 
     return out
 
 
+def _migrate_routes(routes: Any) -> Any:
+    """Routes of a 1.1/2.1 file with their paths migrated (anything else as it is)."""
+    from .paths import migrate_path_v2
+
+    if not isinstance(routes, list):
+        return routes
+    out = []
+    for r in routes:
+        if isinstance(r, dict) and isinstance(r.get("paths"), list):
+            r = {**r, "paths": [migrate_path_v2(p) if isinstance(p, str) else p for p in r["paths"]]}
+        out.append(r)
+    return out
+
+
 def migrate(doc: dict[str, Any]) -> dict[str, Any]:
     """Kong's on-the-fly migration of 1.1/2.1 files: route paths that look like regexes gain ``~``
     and prefix paths are normalized (top-level routes and routes nested in services only)."""
-    from .paths import migrate_path_v2
-
     if doc.get("_format_version") not in ("1.1", "2.1"):
         return doc
     doc = dict(doc)
-
-    def fix_routes(routes: Any) -> Any:
-        if not isinstance(routes, list):
-            return routes
-        out = []
-        for r in routes:
-            if isinstance(r, dict) and isinstance(r.get("paths"), list):
-                r = {**r, "paths": [migrate_path_v2(p) if isinstance(p, str) else p for p in r["paths"]]}
-            out.append(r)
-        return out
-
     if "routes" in doc:
-        doc["routes"] = fix_routes(doc["routes"])
+        doc["routes"] = _migrate_routes(doc["routes"])
     if isinstance(doc.get("services"), list):
         doc["services"] = [
-            {**s, "routes": fix_routes(s["routes"])} if isinstance(s, dict) and "routes" in s else s
+            {**s, "routes": _migrate_routes(s["routes"])} if isinstance(s, dict) and "routes" in s else s
             for s in doc["services"]
         ]
     doc["_format_version"] = "3.0"
@@ -760,217 +682,6 @@ def merge_documents(docs: list[tuple[dict[str, Any], str]]) -> dict[str, Any]:
             else:
                 out.setdefault(key, value)
     return out
-
-
-# -- dumping --------------------------------------------------------------------------------------
-def _sort_key(table: str, e: dict[str, Any]) -> tuple[Any, ...]:
-    keys = SORT_KEYS.get(table, ())
-    return (*((e.get(k) is None, str(e.get(k) or "")) for k in keys), str(e.get("id") or ""))
-
-
-def _has_all_tags(e: dict[str, Any], tags: list[str]) -> bool:
-    have = e.get("tags") or []
-    return all(t in have for t in tags)
-
-
-def to_deck_dict(config: Config | dict[str, list[dict[str, Any]]], *, with_id: bool = False,
-                 select_tags: list[str] | None = None) -> dict[str, Any]:
-    """A Config → a decK document (plain dict), nested and sorted as ``deck gateway dump`` does."""
-    cfg = config if isinstance(config, Config) else Config(config)
-    tables = {t: list(cfg.get(t) or []) for t in DEPENDENCY_ORDER}
-    if select_tags:
-        tables = {t: ([e for e in rows if _has_all_tags(e, select_tags)] if "tags" in ENTITIES[t].schema.field_names
-                      else rows) for t, rows in tables.items()}
-    by_id = {t: {e["id"]: e for e in rows if e.get("id")} for t, rows in tables.items()}
-
-    def ordered(table: str) -> list[dict[str, Any]]:
-        return sorted(tables[table], key=lambda e: _sort_key(table, e))
-
-    def keep_id(table: str, e: dict[str, Any]) -> bool:
-        if with_id or table in ("certificates", "ca_certificates"):
-            return True  # certificates have no name: decK always writes their ids
-        key = REF_KEY.get(table)
-        return key is not None and table in ("services", "routes") and not e.get(key)
-
-    def clean(table: str, e: dict[str, Any], drop: Iterable[str] = ()) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        fks = ENTITIES[table].foreign_keys
-        for k, v in e.items():
-            if v is None or k in TIMESTAMPS or k in drop:
-                continue
-            if k == "id" and not keep_id(table, e):
-                continue
-            if k in fks:
-                out[k] = ref_obj(fks[k].reference or "", v)
-                continue
-            out[k] = v
-        return out
-
-    def ref_name(table: str, fk: Any) -> str | None:
-        rid = fk.get("id") if isinstance(fk, dict) else fk
-        parent = by_id.get(table, {}).get(rid)
-        key = REF_KEY.get(table)
-        if parent is not None and key and parent.get(key):
-            return str(parent[key])
-        return str(rid) if rid else None
-
-    def ref_obj(table: str, fk: Any) -> dict[str, Any]:
-        rid = fk.get("id") if isinstance(fk, dict) else fk
-        parent = by_id.get(table, {}).get(rid)
-        key = REF_KEY.get(table)
-        if parent is not None and key and parent.get(key) and table in ("services", "consumers", "consumer_groups"):
-            return {key: parent[key]}
-        return {"id": rid}
-
-    # plugins: nested under their single parent when it is in the file, else top level
-    nested_plugins: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    top_plugins: list[dict[str, Any]] = []
-    scope_tables = {"route": "routes", "service": "services", "consumer": "consumers", "consumer_group": "consumer_groups"}
-    for p in ordered("plugins"):
-        scopes = [f for f in scope_tables if p.get(f)]
-        if len(scopes) == 1:
-            f = scopes[0]
-            pid = p[f]["id"] if isinstance(p[f], dict) else p[f]
-            if pid in by_id[scope_tables[f]]:
-                nested_plugins.setdefault((f, pid), []).append(clean("plugins", p, drop=(f,)))
-                continue
-        out = clean("plugins", p, drop=tuple(scope_tables))
-        for f in scopes:
-            out[f] = ref_name(scope_tables[f], p[f])
-        top_plugins.append(out)
-
-    def plugins_of(scope: str, eid: str) -> dict[str, Any]:
-        pl = nested_plugins.get((scope, eid))
-        return {"plugins": pl} if pl else {}
-
-    def children(table: str, fk: str, parent_table: str) -> tuple[dict[str, list[dict[str, Any]]], list[dict[str, Any]]]:
-        """Rows of ``table`` grouped by parent id (fk dropped); orphans (parent not in file) kept apart."""
-        grouped: dict[str, list[dict[str, Any]]] = {}
-        orphans = []
-        for e in ordered(table):
-            pid = (e.get(fk) or {}).get("id")
-            if isinstance(pid, str) and pid in by_id[parent_table]:
-                grouped.setdefault(pid, []).append(e)
-            else:
-                orphans.append(e)
-        return grouped, orphans
-
-    doc: dict[str, Any] = {"_format_version": "3.0"}
-    info = dict(cfg.info)
-    if select_tags:
-        info["select_tags"] = list(select_tags)
-    if info:
-        doc["_info"] = info
-    for key, value in (("_transform", cfg.transform), ("_konnect", cfg.konnect), ("_workspace", cfg.workspace)):
-        if value is not None:
-            doc[key] = value
-
-    routes_by_service, serviceless = children("routes", "service", "services")
-    services = []
-    for s in ordered("services"):
-        out = clean("services", s)
-        rts = [{**clean("routes", r, drop=("service",)), **plugins_of("route", r["id"])}
-               for r in routes_by_service.get(s["id"], [])]
-        if rts:
-            out["routes"] = rts
-        out.update(plugins_of("service", s["id"]))
-        services.append(out)
-    top_routes = [{**clean("routes", r), **plugins_of("route", r["id"])} for r in serviceless]
-
-    creds = {t: children(t, "consumer", "consumers") for t in CREDENTIALS}
-    members: dict[str, list[str]] = {}
-    member_orphans = []
-    consumers_by_id = by_id["consumers"]
-    for m in tables["consumer_group_consumers"]:
-        gid, cid = (m.get("consumer_group") or {}).get("id"), (m.get("consumer") or {}).get("id")
-        if isinstance(gid, str) and isinstance(cid, str) and gid in by_id["consumer_groups"] and cid in consumers_by_id:
-            members.setdefault(gid, []).append(cid)
-        else:
-            member_orphans.append({"consumer_group": gid, "consumer": cid})
-    consumers = []
-    for c in ordered("consumers"):
-        out = clean("consumers", c)
-        for t in CREDENTIALS:
-            rows = creds[t][0].get(c["id"])
-            if rows:
-                out[t] = [clean(t, r, drop=("consumer",)) for r in rows]
-        out.update(plugins_of("consumer", c["id"]))
-        out.update(cfg.consumer_extra.get(c["id"], {}))
-        consumers.append(out)
-    groups = []
-    for g in ordered("consumer_groups"):
-        out = clean("consumer_groups", g)
-        ms = []
-        for cid in members.get(g["id"], []):
-            c = consumers_by_id[cid]
-            ms.append({"username": c["username"]} if c.get("username") else {"id": cid})
-        if ms:
-            out["consumers"] = sorted(ms, key=lambda m: (m.get("username") is None, str(m.get("username") or m.get("id"))))
-        out.update(plugins_of("consumer_group", g["id"]))
-        groups.append(out)
-
-    def with_children(parent_table: str, table: str, fk: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        """Parents with their children nested under ``table`` (when any), and the orphans."""
-        grouped, orphans = children(table, fk, parent_table)
-        parents = []
-        for p in ordered(parent_table):
-            out = clean(parent_table, p)
-            kids = [clean(table, e, drop=(fk,)) for e in grouped.get(p["id"], [])]
-            if kids:
-                out[table] = kids
-            parents.append(out)
-        return parents, orphans
-
-    upstreams, target_orphans = with_children("upstreams", "targets", "upstream")
-    certificates, sni_orphans = with_children("certificates", "snis", "certificate")
-
-    sections: dict[str, list[dict[str, Any]]] = {
-        "services": services, "routes": top_routes, "consumers": consumers, "consumer_groups": groups,
-        "plugins": top_plugins, "upstreams": upstreams, "certificates": certificates,
-        "ca_certificates": [clean("ca_certificates", e) for e in ordered("ca_certificates")],
-        "vaults": [clean("vaults", e) for e in ordered("vaults")],
-        "targets": [clean("targets", e) for e in target_orphans],
-        "snis": [clean("snis", e) for e in sni_orphans],
-        "consumer_group_consumers": member_orphans,
-    }
-    for t in CREDENTIALS:
-        sections[t] = [clean(t, e) for e in creds[t][1]]
-    for k, rows in sections.items():
-        if rows:
-            doc[k] = rows
-    for k, v in cfg.extra.items():
-        doc.setdefault(k, v)
-    return doc
-
-
-class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
-    def ignore_aliases(self, data: Any) -> bool:  # a decK file spells every value out (no &id001)
-        return True
-
-
-def _str_representer(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    # certificates and keys read best as literal blocks, as decK writes them
-    if "\n" in value:
-        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|")
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value)
-
-
-_Dumper.add_representer(str, _str_representer)
-
-
-def dump(config: Config | dict[str, list[dict[str, Any]]], *, with_id: bool = False,
-         select_tags: list[str] | None = None, fmt: str = "yaml") -> str:
-    """A Config → decK file text (YAML or JSON), deterministic: keys and lists sorted."""
-    return render(to_deck_dict(config, with_id=with_id, select_tags=select_tags), fmt)
-
-
-def render(doc: dict[str, Any], fmt: str = "yaml") -> str:
-    """A decK document (already in file shape) → its text, keys sorted."""
-    if fmt == "json":
-        return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-    if fmt != "yaml":
-        raise ValueError(f"unknown format {fmt!r} (expected 'yaml' or 'json')")
-    return yaml.dump(doc, Dumper=_Dumper, sort_keys=True, default_flow_style=False, allow_unicode=True, width=2**20)
 
 
 __all__ = [

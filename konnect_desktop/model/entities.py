@@ -17,6 +17,7 @@ from functools import cached_property
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..errors import AppError
 from . import certs, paths, typedefs
 from .errors import schema_violation
 from .schema import Array as ArrayF
@@ -136,7 +137,8 @@ class EntityDef:
         try:
             data = self.expand(dict(data))
         except Exception as exc:  # shorthand errors are schema violations with fields
-            fields = getattr(exc, "fields", None) or {"@entity": [str(exc)]}
+            fields = exc.fields if isinstance(exc, AppError) else None
+            fields = fields or {"@entity": [str(exc)]}
             return data, fields
         for fname, gen in self.generate.items():
             if data.get(fname) is None:

@@ -1,6 +1,7 @@
 """Small HTTP helpers the bundled plugins share: Kong's header-name rule, ``name:value`` config
-entries, Lua-style argument tables (query strings and form bodies), multipart bodies, and the
-request-body reader key-auth and request-transformer use.
+entries, Lua-style argument tables (query strings and form bodies), bodies as tables
+(``kong.request.get_body``; multipart through ``plugins.multipart``, the one multipart parser), and
+the request-body reader key-auth and request-transformer use.
 
 Arguments are handled the way OpenResty hands them to Kong's plugins: a table from name to a
 string, a list of strings (the name was repeated) or ``True`` (a bare ``?flag``). Keeping that
@@ -18,6 +19,7 @@ from urllib.parse import quote, unquote, unquote_plus
 from multidict import MultiDict
 
 from ..model.typedefs import header_name_error, url_error
+from .multipart import Multipart
 
 UNEXPECTED = "An unexpected error occurred"
 
@@ -180,78 +182,6 @@ def content_kind(content_type: str | None) -> str | None:
 def json_dumps(value: Any) -> bytes:
     """Compact JSON like cjson writes it."""
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-
-
-# -- multipart ------------------------------------------------------------------------------------
-_BOUNDARY = re.compile(r'boundary=(?:"([^"]+)"|([^;\s]+))', re.I)
-_DISPO_NAME = re.compile(rb'(?i)content-disposition:[^\r\n]*?\bname="([^"]*)"')
-_DISPO_FILENAME = re.compile(rb'(?i)content-disposition:[^\r\n]*?\bfilename\*?=')
-
-
-class Multipart:
-    """A multipart/form-data body: ordered parts, each with its raw headers and content."""
-
-    def __init__(self, boundary: str, parts: list[tuple[str | None, bytes, bytes]]) -> None:
-        self.boundary = boundary
-        self.parts = parts  # (name, raw header block, content)
-
-    @classmethod
-    def parse(cls, body: bytes, content_type: str) -> Multipart | None:
-        m = _BOUNDARY.search(content_type or "")
-        if not m:
-            return None
-        boundary = m.group(1) or m.group(2)
-        delim = b"--" + boundary.encode("latin-1")
-        parts: list[tuple[str | None, bytes, bytes]] = []
-        if body:
-            chunks = body.split(delim)
-            for chunk in chunks[1:]:
-                if chunk.startswith(b"--"):
-                    break
-                if chunk.startswith(b"\r\n"):
-                    chunk = chunk[2:]
-                if chunk.endswith(b"\r\n"):
-                    chunk = chunk[:-2]
-                head, sep, content = chunk.partition(b"\r\n\r\n")
-                if not sep:
-                    head, content = chunk, b""
-                nm = _DISPO_NAME.search(head)
-                name = nm.group(1).decode("utf-8", "replace") if nm else None
-                parts.append((name, head, content))
-        return cls(boundary, parts)
-
-    def get(self, name: str) -> bytes | None:
-        for n, _h, c in self.parts:
-            if n == name:
-                return c
-        return None
-
-    def delete(self, name: str) -> None:
-        self.parts = [p for p in self.parts if p[0] != name]
-
-    def set_simple(self, name: str, value: str | bytes) -> None:
-        head = f'Content-Disposition: form-data; name="{name}"'.encode()
-        data = value.encode("utf-8") if isinstance(value, str) else value
-        for i, (n, _h, _c) in enumerate(self.parts):
-            if n == name:
-                self.parts[i] = (name, head, data)
-                return
-        self.parts.append((name, head, data))
-
-    def names(self) -> list[str]:
-        return [n for n, _h, _c in self.parts if n is not None]
-
-    def fields(self) -> list[tuple[str, bytes, bool]]:
-        """(name, content, is a file upload) of every named part, in order."""
-        return [(n, c, _DISPO_FILENAME.search(h) is not None) for n, h, c in self.parts if n is not None]
-
-    def to_bytes(self) -> bytes:
-        delim = b"--" + self.boundary.encode("latin-1")
-        out = bytearray()
-        for _n, head, content in self.parts:
-            out += delim + b"\r\n" + head + b"\r\n\r\n" + content + b"\r\n"
-        out += delim + b"--\r\n"
-        return bytes(out)
 
 
 def parse_body(body: bytes, content_type: str | None) -> dict[str, Any] | None:

@@ -34,8 +34,10 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+from ..errors import AppError
 
-class TemplateSyntaxError(ValueError):
+
+class TemplateSyntaxError(AppError, ValueError):
     """The template text is not a valid template (reported when the config is validated)."""
 
 

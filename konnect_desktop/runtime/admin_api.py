@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, unquote
 
-from aiohttp import BodyPartReader, web
+from aiohttp import web
 from multidict import MultiMapping
 
 from .. import plugins as plugin_registry
@@ -56,7 +56,7 @@ from ..model.kong_compat import KONG_VERSION, TAGLINE
 from ..model.schema import Schema, is_uuid
 from ..plugins.base import AdminCall as PluginAdminCall
 from . import admin_certificates, admin_config, admin_debug, admin_upstreams
-from .admin_body import Body, BodyError, decode_form, parse_json, parse_urlencoded
+from .admin_body import Body, BodyError, decode_form, parse_json, parse_multipart, parse_urlencoded
 from .admin_guard import TOKEN_HEADER, AdminAccess, check_bind, require_token_for
 from .status_api import status_body, store_reachable
 from .store import Store
@@ -456,45 +456,11 @@ class AdminAPI:
             raise _message(413, "Request body too large") from None
 
     async def _read_multipart(self, request: web.Request) -> list[tuple[str, Any]]:
-        items: list[tuple[str, Any]] = []
-        total = 0
+        raw = await self._read_raw(request)  # over max_body: 413 (aiohttp's client_max_size)
         try:
-            reader = await request.multipart()
-            while True:
-                part = await reader.next()
-                if part is None:
-                    break
-                if not isinstance(part, BodyPartReader):  # nested multipart: not something Kong reads
-                    continue
-                data = bytearray()
-                while chunk := await part.read_chunk(65536):
-                    total += len(chunk)
-                    if total > self.max_body:
-                        raise _message(413, "Request body too large")
-                    data.extend(chunk)
-                name = part.name
-                if name is None:
-                    continue
-                ptype = (part.headers.get("Content-Type") or "").lower()
-                value: Any
-                if ptype.startswith("application/json"):
-                    try:
-                        value = parse_json(bytes(data))
-                    except BodyError:
-                        value = bytes(data).decode("utf-8", "replace")
-                else:
-                    try:
-                        value = bytes(data).decode("utf-8")
-                    except UnicodeDecodeError:
-                        raise _message(400, "Cannot parse multipart body: invalid UTF-8") from None
-                items.append((name, value))
-        except HttpAnswer:
-            raise
-        except web.HTTPRequestEntityTooLarge:
-            raise _message(413, "Request body too large") from None
-        except Exception:  # malformed parts, headers or boundaries: the client's fault, not ours
-            raise _message(400, "Cannot parse multipart body") from None
-        return items
+            return parse_multipart(raw, request.headers.get("Content-Type") or "")
+        except BodyError as exc:
+            raise _message(exc.status, exc.message) from None
 
     # -- shared pieces ------------------------------------------------------------------------
     @staticmethod

@@ -1,7 +1,8 @@
 """Request bodies of the Admin API: JSON, url-encoded forms and multipart, read as Kong reads them.
 
 Kong accepts entity bodies in three encodings and clients use all of them (curl scripts post
-forms, decK and most libraries post JSON, some upload files as multipart). Form fields are flat
+forms, decK and most libraries post JSON, some upload files as multipart; multipart is read by
+``plugins.multipart``, the one parser the proxy's plugins use too). Form fields are flat
 strings, so Kong decodes their names into structure (``config.minute=5`` → ``{"config":
 {"minute": "5"}}``, ``paths[]=/a`` and ``paths[1]=/a`` → arrays, a repeated key → an array) and
 then *infers* types from the entity's schema (``"5"`` → 5, ``"true"`` → true, ``""`` → null, a
@@ -19,6 +20,7 @@ from urllib.parse import parse_qsl
 
 from ..errors import AppError
 from ..model.schema import Field, Schema
+from ..plugins.multipart import Multipart
 
 _INDEX_RE = re.compile(r"^(.+)\[(\d*)\]$", re.S)
 # Lua's tonumber() on a form value, without its hex and whitespace quirks.
@@ -71,6 +73,35 @@ def parse_json(raw: bytes) -> Any:
         return json.loads(text, parse_constant=_no_constant, parse_int=_parse_int)
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise BodyError("Cannot parse JSON body") from None
+
+
+# -- multipart ----------------------------------------------------------------------------------
+def parse_multipart(raw: bytes, content_type: str) -> list[tuple[str, Any]]:
+    """The form fields of a multipart body, in order, read by the one multipart parser
+    (``plugins.multipart``): a part whose own type is JSON is decoded (kept as text when it is
+    not JSON), any other part is UTF-8 text; parts without a name, and nested multipart parts,
+    are skipped. Raises ``BodyError`` when the body cannot be read."""
+    parsed = Multipart.parse(raw, content_type)
+    if parsed is None:
+        raise BodyError("Cannot parse multipart body")
+    items: list[tuple[str, Any]] = []
+    for part in parsed.parts:
+        ptype = part.content_type
+        if part.name is None or ptype.startswith("multipart/"):
+            continue
+        value: Any
+        if ptype.startswith("application/json"):
+            try:
+                value = parse_json(part.content)
+            except BodyError:
+                value = part.content.decode("utf-8", "replace")
+        else:
+            try:
+                value = part.content.decode("utf-8")
+            except UnicodeDecodeError:
+                raise BodyError("Cannot parse multipart body: invalid UTF-8") from None
+        items.append((part.name, value))
+    return items
 
 
 # -- forms --------------------------------------------------------------------------------------
@@ -240,5 +271,6 @@ class Body:
 
 
 __all__ = [
-    "Body", "BodyError", "decode_form", "infer", "infer_value", "parse_json", "parse_urlencoded",
+    "Body", "BodyError", "decode_form", "infer", "infer_value", "parse_json", "parse_multipart",
+    "parse_urlencoded",
 ]

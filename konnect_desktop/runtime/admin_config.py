@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ..errors import AppError
 from ..model import declarative
 from ..model.entities import ENTITIES
 from ..model.errors import DECLARATIVE_CONFIG, KongError, lua_pretty
@@ -198,12 +199,18 @@ def parse_document(source: Any) -> dict[str, Any]:
     raise _rejected(config_error({"error": "expected a declarative configuration (YAML or JSON text)"}), None)
 
 
-class ConfigRejected(Exception):
+class ConfigRejected(AppError):
     """The configuration is invalid: ``body`` is Kong's code-14 answer (HTTP 400)."""
 
+    status = 400
+
     def __init__(self, body: dict[str, Any]) -> None:
-        super().__init__(body.get("message", ""))
+        super().__init__(str(body.get("message") or "declarative config is invalid"))
         self.body = body
+        if isinstance(body.get("code"), int):
+            self.code = body["code"]
+        if isinstance(body.get("fields"), dict):
+            self.fields = body["fields"]
 
 
 def _rejected(err: KongError, flattened: list[dict[str, Any]] | None) -> ConfigRejected:

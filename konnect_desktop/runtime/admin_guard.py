@@ -34,13 +34,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import AppError
+
 TOKEN_HEADER = "Kong-Admin-Token"
 TOKEN_ENV = "KONG_ADMIN_TOKEN"  # the same variable the CLI sends to remote Admin APIs
 LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"})
 _WILDCARDS = frozenset({"", "0.0.0.0", "::"})
 
 
-class UnsafeBindError(ValueError):
+class UnsafeBindError(AppError, ValueError):
     """The Admin API was asked to listen beyond loopback without a token."""
 
 
@@ -192,7 +194,7 @@ class AdminAccess:
 
 
 # -- tokens ---------------------------------------------------------------------------------------
-class TokenFileError(ValueError):
+class TokenFileError(AppError, ValueError):
     """The token file cannot be used (missing, empty, or readable by others)."""
 
 

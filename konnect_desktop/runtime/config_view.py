@@ -5,8 +5,8 @@ thread) and swapped in atomically by ``LocalRuntime``: a request keeps the snaps
 with, so a rebuild never changes the rules under a request in flight.
 
 A snapshot holds the compiled router, the plugin index (one handler per enabled plugin
-instance), the indexes plugins read through ``ConfigView`` (consumers, credentials, ACL groups,
-consumer groups), the upstream balancers, and a memo of resolved plugin chains per
+instance), the ``plugins.config_view.ConfigIndex`` plugins read through ``ConfigView`` (consumers,
+credentials, ACL groups, consumer groups; also the chain resolver's consumer-group ids), the upstream balancers, and a memo of resolved plugin chains per
 (route, service, consumer).
 """
 
@@ -15,7 +15,9 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from ..model.entities import CREDENTIAL_TABLES
+from ..model.schema import foreign_id
 from ..plugins.base import Handler, RuntimeServices
+from ..plugins.config_view import ConfigIndex
 from .balancer import Balancer
 from .health import HealthRegistry
 from .upstream_tls import UpstreamTls, build_profiles
@@ -27,34 +29,6 @@ TABLES: tuple[str, ...] = (
 )
 
 _CHAIN_MEMO_MAX = 20000
-
-
-def _fk(entity: dict[str, Any], field: str) -> str | None:
-    ref = entity.get(field)
-    if isinstance(ref, dict):
-        return ref.get("id")
-    return ref if isinstance(ref, str) else None
-
-
-class IndexedConfig:
-    """``plugins.base.ConfigView`` (the plugin room's ``ConfigIndex``) plus consumer-group ids."""
-
-    def __init__(self, config: dict[str, list[dict[str, Any]]]) -> None:
-        from ..plugins.config_view import ConfigIndex
-
-        self._index = ConfigIndex.build(config)
-        self.consumer = self._index.consumer
-        self.credential = self._index.credential
-        self.credential_by_id = self._index.credential_by_id
-        self.acl_groups = self._index.acl_groups
-        self.consumer_groups = self._index.consumer_groups
-        self._group_ids: dict[str, tuple[str, ...]] = {}
-
-    def group_ids(self, consumer_id: str) -> tuple[str, ...]:
-        ids = self._group_ids.get(consumer_id)
-        if ids is None:
-            ids = self._group_ids[consumer_id] = tuple(g["id"] for g in self._index.consumer_groups(consumer_id))
-        return ids
 
 
 def _overrides(handler: Handler, phase: str) -> bool:
@@ -83,7 +57,7 @@ class Snapshot:
     """One compiled configuration. ``inflight`` counts requests running on it."""
 
     def __init__(self, version: int, config: dict[str, list[dict[str, Any]]], router: Any,
-                 plugins: Any, view: IndexedConfig, balancers: dict[str, Balancer]) -> None:
+                 plugins: Any, view: ConfigIndex, balancers: dict[str, Balancer]) -> None:
         self.version = version
         self.config = config
         self.router = router
@@ -149,10 +123,10 @@ def build_snapshot(version: int, config: dict[str, list[dict[str, Any]]],
     router = Router.compile(config.get("routes", ()), services)
     plugins = [p for p in config.get("plugins", ()) if p.get("enabled", True) is not False]
     index = PluginIndex.build(plugins, runtime) if plugins else None
-    view = IndexedConfig(config)
+    view = ConfigIndex.build(config)
     targets_by_upstream: dict[str, list[dict[str, Any]]] = {}
     for t in config.get("targets", ()):
-        uid = _fk(t, "upstream")
+        uid = foreign_id(t.get("upstream"))
         if uid:
             targets_by_upstream.setdefault(uid, []).append(t)
     balancers = {u["name"]: Balancer(u, targets_by_upstream.get(u["id"], []), health)
@@ -163,7 +137,7 @@ def build_snapshot(version: int, config: dict[str, list[dict[str, Any]]],
         # Kong's plugins iterator: each route's chain is resolved here, off the hot path (a
         # consumer's own chain is resolved on its first request, then kept)
         for r in config.get("routes", ())[:_CHAIN_MEMO_MAX // 2]:
-            sid = _fk(r, "service")
+            sid = foreign_id(r.get("service"))
             if sid is not None:
                 snap.chain(r.get("id"), sid, None)
     return snap

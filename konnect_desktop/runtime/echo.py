@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import parse_qsl
 
-from ..plugins.http_util import Multipart
+from ..plugins.multipart import Multipart
 
 ECHO_HOST = "echo.internal"
 
@@ -41,7 +41,7 @@ def _multi(pairs: Iterable[tuple[str, str]], lower: bool = False) -> dict[str, A
 
 
 def _multipart(body: bytes, ctype: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Form fields and uploaded files, by the plugins' multipart parser (``http_util``)."""
+    """Form fields and uploaded files, by the one multipart parser (``plugins.multipart``)."""
     form: list[tuple[str, str]] = []
     files: list[tuple[str, str]] = []
     parsed = Multipart.parse(body, ctype)

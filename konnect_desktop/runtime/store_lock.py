@@ -20,11 +20,13 @@ import sys
 import threading
 from pathlib import Path
 
+from ..errors import AppError
+
 _held: dict[Path, int] = {}  # lock path -> holders in this process
 _held_lock = threading.Lock()
 
 
-class StoreInUse(RuntimeError):
+class StoreInUse(AppError, RuntimeError):
     def __init__(self, store: Path, owner: dict[str, object]) -> None:
         self.store, self.owner = store, owner
         super().__init__(

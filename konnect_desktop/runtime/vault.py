@@ -25,12 +25,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from .. import plugins as plugin_registry
+from ..errors import AppError
 from ..model import ENTITIES
 from ..model.schema import Field, is_reference
 
 
-class VaultError(Exception):
-    pass
+class VaultError(AppError):
+    """A vault reference that cannot be resolved; the message says why (never the value)."""
 
 
 def parse_reference(ref: str) -> tuple[str, str, str | None, int | None]:

@@ -1,72 +1,71 @@
-"""What a user wants to know about a PEM certificate: subject, issuer, names, validity, and how
-many days are left, parsed with ``cryptography`` (no Qt here, so it is easy to test)."""
+"""A PEM certificate as the certificates page shows it: the facts come from ``model.certs``
+(``describe``: subject, issuer, names, validity, expiry state); this module only words them (no
+Qt here, so it is easy to test)."""
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-EXPIRY_WARNING_DAYS = 30  # "expires soon" below this many days
+from ..model import certs
 
 
-@dataclass
-class CertInfo:
-    subject: str = ""
-    issuer: str = ""
-    sans: list[str] = field(default_factory=list)
-    not_before: dt.datetime | None = None
-    not_after: dt.datetime | None = None
+@dataclass(frozen=True)
+class CertView:
+    """``model.certs.CertInfo`` for display, or why the PEM could not be read."""
+
+    info: certs.CertInfo | None = None
     error: str | None = None  # the PEM could not be read: why
 
+    @property
+    def subject(self) -> str:
+        return self.info.subject if self.info else ""
+
+    @property
+    def issuer(self) -> str:
+        return self.info.issuer if self.info else ""
+
+    @property
+    def sans(self) -> list[str]:
+        return list(self.info.names) if self.info else []
+
+    @property
+    def not_before(self) -> dt.datetime | None:
+        return self.info.not_before if self.info else None
+
+    @property
+    def not_after(self) -> dt.datetime | None:
+        return self.info.not_after if self.info else None
+
     def days_left(self, now: dt.datetime | None = None) -> int | None:
-        if self.not_after is None:
-            return None
-        now = now or dt.datetime.now(dt.UTC)
-        return (self.not_after - now).days
+        return self.info.days_left_at(now or dt.datetime.now(dt.UTC)) if self.info else None
 
     def state(self, now: dt.datetime | None = None) -> str:
-        """``ok``, ``soon`` (fewer than EXPIRY_WARNING_DAYS days), ``expired``, ``not yet valid``
-        or ``unreadable``."""
-        if self.error is not None or self.not_after is None:
-            return "unreadable"
-        now = now or dt.datetime.now(dt.UTC)
-        if now >= self.not_after:
-            return "expired"
-        if self.not_before is not None and now < self.not_before:
-            return "not yet valid"
-        return "soon" if (self.not_after - now).days < EXPIRY_WARNING_DAYS else "ok"
+        """The model's ``state_at`` (``ok``, ``soon``, ``expired``, ``not yet valid``), or
+        ``unreadable``."""
+        return self.info.state_at(now or dt.datetime.now(dt.UTC)) if self.info else "unreadable"
 
     def expiry_text(self, now: dt.datetime | None = None) -> str:
-        st = self.state(now)
-        if st == "unreadable":
+        if self.info is None:
             return "unreadable"
-        days = self.days_left(now) or 0
-        date = self.not_after.strftime("%Y-%m-%d") if self.not_after else "?"
+        now = now or dt.datetime.now(dt.UTC)
+        st = self.info.state_at(now)
+        days = self.info.days_left_at(now)
+        date = f"{self.info.not_after:%Y-%m-%d}"
         if st == "expired":
             return f"⚠ expired {date} ({-days} days ago)"
         if st == "soon":
             return f"⚠ expires {date} (in {days} days)"
         if st == "not yet valid":
-            return f"⚠ not valid before {self.not_before:%Y-%m-%d}" if self.not_before else "⚠ not yet valid"
+            return f"⚠ not valid before {self.info.not_before:%Y-%m-%d}"
         return f"expires {date} (in {days} days)"
 
 
-def parse_pem(pem: str | None) -> CertInfo:
-    """The first certificate of a PEM chain, described."""
+def parse_pem(pem: str | None) -> CertView:
+    """The first certificate of a PEM chain, described by ``model.certs.describe``."""
     if not pem or "BEGIN CERTIFICATE" not in pem:
-        return CertInfo(error="no PEM certificate")
-    from cryptography import x509
-
+        return CertView(error="no PEM certificate")
     try:
-        cert = x509.load_pem_x509_certificate(pem.encode())
+        return CertView(certs.describe(pem))
     except ValueError as exc:
-        return CertInfo(error=f"not a readable certificate: {exc}")
-    sans: list[str] = []
-    try:
-        ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
-        sans = [str(v) for v in ext.value.get_values_for_type(x509.DNSName)]
-        sans += [str(v) for v in ext.value.get_values_for_type(x509.IPAddress)]
-    except x509.ExtensionNotFound:
-        pass
-    return CertInfo(subject=cert.subject.rfc4514_string(), issuer=cert.issuer.rfc4514_string(), sans=sans,
-                    not_before=cert.not_valid_before_utc, not_after=cert.not_valid_after_utc)
+        return CertView(error=str(exc))  # Kong's words: "invalid certificate: x509.new: ..."

@@ -11,10 +11,14 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QToolButton, QVBoxLayout, QWidget
 
+from ..controlplanes.transport import describe_transport_error, exception_chain, host_port
+from ..credentials import mask_text
+from ..errors import AppError
 from ..model.errors import flatten_messages
 
 
@@ -49,38 +53,37 @@ class ErrorInfo:
             return [str(self.fields)]
 
 
-def _exc_chain(exc: BaseException) -> list[BaseException]:
-    out = [exc]
-    while exc.__cause__ is not None or exc.__context__ is not None:
-        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
-        if exc in out:
-            break
-        out.append(exc)
-    return out
-
-
 def describe_error(exc: BaseException, *, action: str = "") -> ErrorInfo:
-    """Turn any exception into an ``ErrorInfo``; never raises."""
+    """Turn any exception into an ``ErrorInfo``; never raises.
+
+    An ``AppError`` (every error the app raises on purpose) brings its own sentence, status and
+    Kong-shaped field errors; an httpx transport failure is worded by the one place that words
+    them (``controlplanes.transport``); anything else is described from its type.
+    """
     title = f"{action[:1].upper()}{action[1:]} failed" if action else "Something went wrong"
-    status = getattr(exc, "status", None) if isinstance(getattr(exc, "status", None), int) else None
-    fields = getattr(exc, "fields", None)
-    message = getattr(exc, "message", None)
-    code = getattr(exc, "code", None)
-    if isinstance(message, str) and message:
-        return ErrorInfo(title, message, fields if isinstance(fields, dict) else {}, status,
-                         code if isinstance(code, int) else None)
+    if isinstance(exc, AppError):
+        return ErrorInfo(title, exc.message or type(exc).__name__, dict(exc.fields or {}), exc.status, exc.code)
+    if isinstance(exc, httpx.TransportError):
+        return ErrorInfo(title, describe_transport_error(exc, _where(exc)))
     if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
-        return ErrorInfo(title, "The operation timed out.", {}, status)
-    for e in _exc_chain(exc):
+        return ErrorInfo(title, "The operation timed out.")
+    for e in exception_chain(exc):
         if isinstance(e, ConnectionRefusedError):
-            return ErrorInfo(title, f"Connection refused: {e}", {}, status)
-    name = type(exc).__name__
-    text = str(exc).strip() or name
-    if "Connect" in name or "Network" in name or isinstance(exc, OSError):
-        return ErrorInfo(title, f"Could not connect: {text}", {}, status)
-    if isinstance(exc, (KeyError,)):
-        return ErrorInfo(title, f"Missing value: {text}", {}, status)
-    return ErrorInfo(title, text, {}, status)
+            return ErrorInfo(title, mask_text(f"Connection refused: {e}"))
+    text = mask_text(str(exc).strip()) or type(exc).__name__
+    if isinstance(exc, OSError):
+        return ErrorInfo(title, f"Could not connect: {text}")
+    if isinstance(exc, KeyError):
+        return ErrorInfo(title, f"Missing value: {text}")
+    return ErrorInfo(title, text)
+
+
+def _where(exc: httpx.TransportError) -> str:
+    """``host:port`` the failed request went to ("the server" when httpx did not attach it)."""
+    try:
+        return host_port(str(exc.request.url))
+    except RuntimeError:  # raised by httpx when the error carries no request
+        return "the server"
 
 
 class ErrorPanel(QFrame):

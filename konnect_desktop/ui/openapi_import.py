@@ -40,6 +40,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..controlplanes.sync import ApplyReport, apply, render_report
+from ..errors import AppError
 from ..model import declarative
 from ..model.diff import Plan, plan
 from ..model.openapi2kong import OpenAPIError, Options, convert
@@ -52,7 +53,7 @@ SPEC_FILTER = "OpenAPI (*.yaml *.yml *.json);;All files (*)"
 COUNTED = ("services", "routes", "upstreams", "targets", "plugins")
 
 
-class OpenAPIImportError(ValueError):
+class OpenAPIImportError(AppError, ValueError):
     """An OpenAPI file that cannot be imported; the message is a sentence for the dialog."""
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget
 
+from ..errors import AppError
 from ..model.entities import ENTITIES
 from .forms import FormEditor
 
@@ -84,7 +85,7 @@ class ServiceUrlRow(QWidget):
         try:
             parts = ENTITIES["services"].expand({"url": text})
         except Exception as exc:  # a schema violation naming the part that is wrong
-            fields = getattr(exc, "fields", None) or {}
+            fields = (exc.fields if isinstance(exc, AppError) else None) or {}
             self._set_error("; ".join(f"{k}: {v}" for k, v in fields.items()) or str(exc))
             return
         _, errors = ENTITIES["services"].check(dict(parts))  # a port out of range, a bad path …

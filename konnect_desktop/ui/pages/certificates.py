@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..cert_info import CertInfo, parse_pem
+from ..cert_info import CertView, parse_pem
 from ..forms import FormLayout
 from ..models import Column
 from ..theme import set_status
@@ -28,7 +28,7 @@ from .entity_page import EntityListPage
 _STATUS = {"ok": "ok", "soon": "warn", "expired": "error", "not yet valid": "warn", "unreadable": "error"}
 
 
-def _info(cert: dict[str, Any]) -> CertInfo:
+def _info(cert: dict[str, Any]) -> CertView:
     return parse_pem(cert.get("cert"))
 
 
