@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..applog import add_log_level_argument
+from ..errors import AppError
 
 OWNER = "konnect-desktop gateway run"
 READY = "Konnect Desktop gateway ready: proxy {proxy}  admin {admin}"
@@ -90,9 +91,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="larger request bodies get 413 (default 0: no limit)")
 
 
-class ConfigRejected(Exception):
+class ConfigNotLoaded(AppError):
     """The store refused ``--config`` (or its products side file could not be read); the store
-    was left as it was."""
+    was left as it was. (The Admin API's answer to a bad ``POST /config`` is
+    ``admin_config.ConfigRejected``.)"""
 
 
 def _err(msg: str) -> None:
@@ -180,7 +182,7 @@ async def _serve(args: argparse.Namespace) -> int:
                 store.replace_all(config)
                 catalog.load_side_file(args.config)
         except (KongError, OSError) as exc:  # told apart from a port that cannot be bound
-            raise ConfigRejected(str(exc)) from exc
+            raise ConfigNotLoaded(str(exc)) from exc
 
     # the ports asked for or none: a script waiting on them must not find the gateway elsewhere
     manager = RuntimeManager(free_ports_when_busy=False, owner=OWNER)
@@ -196,7 +198,7 @@ async def _serve(args: argparse.Namespace) -> int:
     except StoreInUse as exc:
         _err(f"gateway: {exc}")
         return 3
-    except ConfigRejected as exc:
+    except ConfigNotLoaded as exc:
         _err(f"{args.config}: configuration rejected: {exc}")
         return 1
     except OSError as exc:
