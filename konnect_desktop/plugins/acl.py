@@ -58,8 +58,9 @@ class AclHandler(Handler):
             raise self._reject(ctx, 403, why)
         if not self.hide and groups:
             ctx.headers[header] = ", ".join(groups)
-        ctx.decisions.append(Decision(NAME, "pass", f"groups: {', '.join(groups) or '(none)'} ({mode} list)",
-                                      {"groups": list(groups), "mode": mode}))
+        shown = list(groups)
+        ctx.decisions.append(Decision.later(NAME, "pass", lambda: (
+            f"groups: {', '.join(shown) or '(none)'} ({mode} list)", {"groups": shown, "mode": mode})))
 
     def access(self, ctx: RequestContext) -> None:
         """The whole phase: nothing here waits."""

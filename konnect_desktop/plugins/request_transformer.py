@@ -213,9 +213,9 @@ class RequestTransformerHandler(Handler):
         })
 
     def _decide(self, ctx: RequestContext, done: list[str]) -> None:
-        ctx.decisions.append(Decision(
+        ctx.decisions.append(Decision.later(
             NAME, "transform" if done else "pass",
-            "; ".join(done) if done else "nothing to change", {"changes": done}))
+            lambda: ("; ".join(done) if done else "nothing to change", {"changes": done})))
 
     def access(self, ctx: RequestContext) -> Awaitable[None] | None:
         """A plain call unless the body is read (body rules, or a method change that moves a

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+_FRAMING = RESP_HOP_STR | {"content-length"}  # (set by a plugin: the head is rebuilt)
 BUFFER = object()  # relay_head: "a plugin buffers the response: wait for all of it"
 
 
@@ -219,7 +221,12 @@ def relay_head(conn: ClientConnection, req: Request, up: UpstreamConnection, ctx
     when a plugin wants the whole body first), and the ``ResponseContext`` the plugins saw."""
     status = up.status
     resp: ResponseContext | None = None
-    if ctx is not None and (ctx._response_headers or any(e.header_filter or e.body_filter for e in ran)):
+    extra = ctx._response_headers if ctx is not None else None
+    filters = ctx is not None and any(e.header_filter or e.body_filter for e in ran)
+    added = header_lines(extra.items()) if extra and not filters and not _FRAMING.intersection(
+        k.lower() for k in extra.keys()) else b""
+    if filters or not added.isascii():
+        assert ctx is not None
         if any(e.buffers_response for e in ran):
             return BUFFER, None
         raw = up.raw_head
@@ -239,7 +246,7 @@ def relay_head(conn: ClientConnection, req: Request, up: UpstreamConnection, ctx
         entry.response_headers = logged_head(out[0], lines, h)
     else:
         # no plugin looks at the response: the upstream's header lines pass through as bytes,
-        # minus hop-by-hop ones
+        # minus hop-by-hop ones and those the plugins' ``response_headers`` replace
         raw = up.raw_head
         block = raw[raw.find(b"\r\n"):]  # "\r\nName: value..." lines, ending in CRLF
         clen = None
@@ -257,8 +264,14 @@ def relay_head(conn: ClientConnection, req: Request, up: UpstreamConnection, ctx
                         chunked_up = True
             if hop:
                 block = HOP_RE.sub(b"", block)
-        out = [status_line(status), block[2:]]
-        entry.response_headers = raw
+        if added:
+            assert extra is not None
+            block = replaced_lines(extra).sub(b"", block) + added
+            out = [status_line(status), block[2:]]
+            entry.response_headers = out[0] + out[1]
+        else:
+            out = [status_line(status), block[2:]]
+            entry.response_headers = raw
     entry.status = status
     out.append(b"X-Kong-Upstream-Latency: %d\r\nX-Kong-Proxy-Latency: %d\r\nVia: %s\r\nX-Kong-Request-Id: %s\r\n"
                % (int(lat[1]), int(lat[0]), VIA_VALUE, rid.encode()))
@@ -297,6 +310,22 @@ def relay_head(conn: ClientConnection, req: Request, up: UpstreamConnection, ctx
     entry.bytes_sent = len(data)  # (the exchange adds the body's bytes when it is relayed)
     write(data)
     return body_sink(write, mode == 2), resp
+
+
+_REPLACED: dict[frozenset[str], re.Pattern[bytes]] = {}
+
+
+def replaced_lines(extra: CIMultiDict[str]) -> re.Pattern[bytes]:
+    """The upstream's header lines that ``extra``'s names replace (``"\r\nName: value"``);
+    one pattern per set of names (a plugin sets the same names on every request)."""
+    names = frozenset(k.lower() for k in extra.keys())
+    pattern = _REPLACED.get(names)
+    if pattern is None:
+        alternatives = b"|".join(re.escape(n.encode("latin-1", "replace")) for n in sorted(names))
+        pattern = re.compile(rb"\r\n(?:%s)[ \t]*:[^\r\n]*" % alternatives, re.IGNORECASE)
+        if len(_REPLACED) < 64:
+            _REPLACED[names] = pattern
+    return pattern
 
 
 def body_sink(write: Callable[[bytes], Any], chunked: bool) -> Callable[[bytes], Any]:
