@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from multidict import CIMultiDict
 
 from ..plugins.base import PluginExit, RequestContext, ResponseContext, Served
+from .config_view import BUFFERS, FILTERS
 from .responses import (
     FRAMING_RE,
     HOP_RE,
@@ -213,21 +214,26 @@ def plugin_exit(conn: ClientConnection, req: Request, ctx: RequestContext, ran: 
 
 # -- a proxied response ---------------------------------------------------------------------------
 def relay_head(conn: ClientConnection, req: Request, up: UpstreamConnection, ctx: RequestContext | None,
-               ran: Sequence[ChainEntry], rid: str, entry: TrafficEntry,
+               ran: Sequence[ChainEntry], phases: int, rid: str, entry: TrafficEntry,
                lat: tuple[float, float]) -> tuple[Any, ResponseContext | None]:
-    """Send the upstream's response head (and its body if it is all here already).
+    """Send the upstream's response head (and its body if it is all here already). ``phases``:
+    the ``ChainEntry.phases`` of the plugins in ``ran``, OR-ed.
 
     Returns (sink, resp): the body sink when the body is still to come (None when done, BUFFER
     when a plugin wants the whole body first), and the ``ResponseContext`` the plugins saw."""
     status = up.status
     resp: ResponseContext | None = None
     extra = ctx._response_headers if ctx is not None else None
-    filters = ctx is not None and any(e.header_filter or e.body_filter for e in ran)
-    added = header_lines(extra.items()) if extra and not filters and not _FRAMING.intersection(
-        k.lower() for k in extra.keys()) else b""
-    if filters or not added.isascii():
+    rebuild = bool(phases & FILTERS)
+    replace = added = None
+    if extra and not rebuild:
+        # headers the plugins set, no filter to run: splice them into the upstream's lines
+        replace = replaced_lines(extra)
+        added = header_lines(extra.items()) if replace is not None else None
+        rebuild = added is None or not added.isascii()
+    if rebuild:
         assert ctx is not None
-        if any(e.buffers_response for e in ran):
+        if phases & BUFFERS:
             return BUFFER, None
         raw = up.raw_head
         chunked_up = TE_CHUNKED_RE.search(raw) is not None
@@ -264,9 +270,8 @@ def relay_head(conn: ClientConnection, req: Request, up: UpstreamConnection, ctx
                         chunked_up = True
             if hop:
                 block = HOP_RE.sub(b"", block)
-        if added:
-            assert extra is not None
-            block = replaced_lines(extra).sub(b"", block) + added
+        if replace is not None and added is not None:
+            block = replace.sub(b"", block) + added
             out = [status_line(status), block[2:]]
             entry.response_headers = out[0] + out[1]
         else:
@@ -312,19 +317,25 @@ def relay_head(conn: ClientConnection, req: Request, up: UpstreamConnection, ctx
     return body_sink(write, mode == 2), resp
 
 
-_REPLACED: dict[frozenset[str], re.Pattern[bytes]] = {}
+_REPLACED: dict[tuple[str, ...], re.Pattern[bytes] | None] = {}
 
 
-def replaced_lines(extra: CIMultiDict[str]) -> re.Pattern[bytes]:
-    """The upstream's header lines that ``extra``'s names replace (``"\r\nName: value"``);
-    one pattern per set of names (a plugin sets the same names on every request)."""
-    names = frozenset(k.lower() for k in extra.keys())
-    pattern = _REPLACED.get(names)
-    if pattern is None:
+def replaced_lines(extra: CIMultiDict[str]) -> re.Pattern[bytes] | None:
+    """The upstream's header lines that ``extra``'s names replace (``"\r\nName: value"``), or
+    None when one of them frames the body or is hop-by-hop (then the head is rebuilt). One
+    pattern per list of names: a plugin sets the same names on every request."""
+    key = tuple(extra.keys())
+    try:
+        return _REPLACED[key]
+    except KeyError:
+        pass
+    names = {k.lower() for k in key}
+    pattern = None
+    if not names & _FRAMING:
         alternatives = b"|".join(re.escape(n.encode("latin-1", "replace")) for n in sorted(names))
         pattern = re.compile(rb"\r\n(?:%s)[ \t]*:[^\r\n]*" % alternatives, re.IGNORECASE)
-        if len(_REPLACED) < 64:
-            _REPLACED[names] = pattern
+    if len(_REPLACED) < 64:
+        _REPLACED[key] = pattern
     return pattern
 
 

@@ -43,6 +43,7 @@ from ..plugins.base import (
 )
 from . import client_response as cr
 from .balancer import Balancer, RequestFacts
+from .config_view import BUFFERS, LOGS
 from .echo import ECHO_HOST, echo_response
 from .request_body import BodyTooLarge
 from .request_views import HeaderView, LazyParts
@@ -104,7 +105,7 @@ class Exchange:
     __slots__ = ("srv", "conn", "req", "snap", "t0", "rid", "entry", "match", "service", "params", "ctx",
                  "chain", "ran", "path", "qs", "host_header", "up", "state", "sink", "t_sent", "tries",
                  "reused", "stream", "body", "head", "peer", "resp", "finished", "upstream_host", "bal",
-                 "at", "up_status", "source", "answered_ms")
+                 "at", "up_status", "source", "answered_ms", "phases")
 
     def __init__(self, srv: ProxyServer, conn: ClientConnection, req: Request) -> None:
         self.srv = srv
@@ -115,6 +116,7 @@ class Exchange:
         # iterator): those reached by the access loop, plus — after an early answer — the rest
         self.ran: Any = _NO_PHASES
         self.at = 0  # the chain index the access loop is at
+        self.phases = 0  # the ``ChainEntry.phases`` of ``ran``, OR-ed (which response phases to run)
         self.up: UpstreamConnection | None = None
         self.state = _WAITING
         self.tries = 0
@@ -234,6 +236,7 @@ class Exchange:
             if e is None:
                 continue
             self.ran.append(e)
+            self.phases |= e.phases
             if not e.access:
                 continue
             try:
@@ -269,7 +272,10 @@ class Exchange:
         consumer = ctx.consumer
         chain = self._chain_for(consumer.get("id")) if consumer is not None else self.chain
         if chain:
-            self.ran.extend([e for e in chain[start:] if e is not None])
+            rest = [e for e in chain[start:] if e is not None]
+            self.ran.extend(rest)
+            for e in rest:
+                self.phases |= e.phases
 
     async def _access_wait(self, i: int, waiting: Awaitable[None]) -> None:
         try:
@@ -485,7 +491,7 @@ class Exchange:
         if self.body is not None:
             entry.upstream_body = self.body[:4096]
         try:
-            sink, self.resp = cr.relay_head(self.conn, req, up, self.ctx, self.ran, self.rid, entry, lat)
+            sink, self.resp = cr.relay_head(self.conn, req, up, self.ctx, self.ran, self.phases, self.rid, entry, lat)
         except ConnectionError:
             req.keep_alive = False
             sink = None
@@ -554,7 +560,7 @@ class Exchange:
             ctx = self.ctx
             if ctx is not None:
                 cr.apply_response_headers(h, ctx._response_headers)
-                buffered = any(e.buffers_response for e in self.ran)
+                buffered = bool(self.phases & BUFFERS)
                 resp = self.resp = ResponseContext(status, h, payload if buffered else None)
                 cr.response_phases(ctx, self.ran, resp)
                 if resp.body is not None:
@@ -640,7 +646,7 @@ class Exchange:
         ctx = self.ctx
         if ctx is not None:
             entry.decisions = ctx.decisions
-            if self.ran:
+            if self.phases & LOGS:
                 cr.log_phase(ctx, self.ran, self._log_response)
         srv = self.srv
         now = srv.loop.time()
