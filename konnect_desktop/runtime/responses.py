@@ -102,6 +102,8 @@ class ProxyExit(AppError):
     """Answer the client with a response of the proxy's own (404, 502, 504, …): ``message`` is
     the sentence of Kong's JSON body."""
 
+    status: int
+
     def __init__(self, status: int, message: str, error: str, headers: list[tuple[bytes, bytes]] | None = None,
                  body: bytes | None = None, source: str = "error") -> None:
         super().__init__(message)
