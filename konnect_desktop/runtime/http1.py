@@ -54,6 +54,8 @@ LINGERING_TIMEOUT = 5.0  # after a refusal, what the client still sends is read 
 class _Refuse(AppError):
     """Raised from a parser callback: answer ``status`` (nginx's own answer) and stop reading."""
 
+    status: int
+
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
