@@ -224,26 +224,33 @@ class Decision:
     verdicts are never looked at, and formatting them costs more than the plugin's own work.
     """
 
-    __slots__ = ("plugin", "outcome", "_summary", "_data", "_make")
+    __slots__ = ("plugin", "outcome", "_summary", "_data", "_make", "_args")
 
     def __init__(self, plugin: str, outcome: str, summary: str = "", data: dict[str, Any] | None = None) -> None:
         self.plugin = plugin
         self.outcome = outcome
         self._summary = summary
         self._data = data if data is not None else {}
-        self._make: Callable[[], tuple[str, dict[str, Any]]] | None = None
+        self._make: Callable[..., tuple[str, dict[str, Any]]] | None = None
+        self._args: tuple[Any, ...] = ()
 
     @classmethod
-    def later(cls, plugin: str, outcome: str, make: Callable[[], tuple[str, dict[str, Any]]]) -> Decision:
+    def later(cls, plugin: str, outcome: str, make: Callable[..., tuple[str, dict[str, Any]]],
+              *args: Any) -> Decision:
+        """``make(*args)`` gives (summary, data) when first read. Pass a plain function and its
+        arguments rather than a closure: the traffic log keeps a thousand verdicts, and each
+        closure's cells would be more objects for the cyclic collector to walk."""
         d = cls(plugin, outcome)
         d._make = make
+        d._args = args
         return d
 
     def _made(self) -> None:
         make = self._make
         if make is not None:
             self._make = None
-            self._summary, self._data = make()
+            self._summary, self._data = make(*self._args)
+            self._args = ()
 
     @property
     def summary(self) -> str:

@@ -305,7 +305,7 @@ class RateLimitingHandler(Handler):
             exit_headers = {} if self.hide else {**headers, RETRY_AFTER: str(reset)}
             raise PluginExit(self.error_code, {"message": self.error_message, "request_id": ctx.request_id},
                              exit_headers)
-        ctx.decisions.append(Decision.later(NAME, "pass", lambda: self._explain(ident, kind, remaining)))
+        ctx.decisions.append(Decision.later(NAME, "pass", RateLimitingHandler._explain, self, ident, kind, remaining))
         if not self.hide:
             # Kong sets them in header_filter (from kong.ctx.plugin); ``response_headers`` are
             # set on whatever answers the request — the upstream's response, a 502/504, another

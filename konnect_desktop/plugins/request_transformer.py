@@ -213,9 +213,7 @@ class RequestTransformerHandler(Handler):
         })
 
     def _decide(self, ctx: RequestContext, done: list[str]) -> None:
-        ctx.decisions.append(Decision.later(
-            NAME, "transform" if done else "pass",
-            lambda: ("; ".join(done) if done else "nothing to change", {"changes": done})))
+        ctx.decisions.append(Decision.later(NAME, "transform" if done else "pass", _explain_changes, done))
 
     def access(self, ctx: RequestContext) -> Awaitable[None] | None:
         """A plain call unless the body is read (body rules, or a method change that moves a
@@ -540,6 +538,10 @@ def _set_query(ctx: RequestContext, query: Args) -> None:
     # an order-keeping SearchParams there)
     ctx.query = multidict_from_args(query)
     ctx.query_dirty = True
+
+
+def _explain_changes(done: list[str]) -> tuple[str, dict[str, Any]]:
+    return ("; ".join(done) if done else "nothing to change"), {"changes": done}
 
 
 PLUGIN = PluginSpec(
