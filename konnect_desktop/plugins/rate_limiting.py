@@ -284,18 +284,20 @@ class RateLimitingHandler(Handler):
                 stop = period
         remaining = self._remaining(usages, stop)
         headers: dict[str, str] = {}
-        best: tuple[float, int, float] | None = None  # (remaining, window, limit) shown in RateLimit-*
+        # the period shown in RateLimit-*: the least remaining, the longest window among equals
+        best: tuple[float, int, str, str] | None = None  # (remaining, window, limit, remaining as shown)
         reset = 1
         now_ms = now * 1000
-        for (period, limit, limit_s, window, x_limit, x_remaining), current in zip(periods, remaining, strict=True):
+        for (period, _limit, limit_s, window, x_limit, x_remaining), current in zip(periods, remaining, strict=True):
+            current_s = _num(current)
             if best is None or current < best[0] or (current == best[0] and window > best[1]):
-                best = (current, window, limit)
+                best = (current, window, limit_s, current_s)
                 reset = max(1, window - math.floor((now_ms - starts[period]) / 1000))
             headers[x_limit] = limit_s
-            headers[x_remaining] = _num(current)
+            headers[x_remaining] = current_s
         if best is not None:
-            headers[RATELIMIT_LIMIT] = _num(best[2])
-            headers[RATELIMIT_REMAINING] = _num(best[0])
+            headers[RATELIMIT_LIMIT] = best[2]
+            headers[RATELIMIT_REMAINING] = best[3]
             headers[RATELIMIT_RESET] = str(reset)
         if stop is not None:
             summary, data = self._explain(ident, kind, remaining)
