@@ -58,8 +58,7 @@ class AclHandler(Handler):
             raise self._reject(ctx, 403, why)
         if not self.hide and groups:
             ctx.headers[header] = ", ".join(groups)
-        ctx.decisions.append(Decision(NAME, "pass", f"groups: {', '.join(groups) or '(none)'} ({mode} list)",
-                                      {"groups": list(groups), "mode": mode}))
+        ctx.decisions.append(Decision.later(NAME, "pass", _explain_pass, list(groups), mode))
 
     def access(self, ctx: RequestContext) -> None:
         """The whole phase: nothing here waits."""
@@ -87,6 +86,10 @@ class AclHandler(Handler):
                 raise self._reject(ctx, 403, "consumer has no groups")
             raise self._reject(ctx, 401, "anonymous consumer has no groups")
         self._decide(ctx, groups, CONSUMER_GROUPS)
+
+
+def _explain_pass(groups: list[str], mode: str) -> tuple[str, dict[str, Any]]:
+    return f"groups: {', '.join(groups) or '(none)'} ({mode} list)", {"groups": groups, "mode": mode}
 
 
 PLUGIN = PluginSpec(

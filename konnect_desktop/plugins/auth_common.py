@@ -118,9 +118,12 @@ def fail(ctx: RequestContext, plugin: str, anonymous: str | None, failure: AuthF
 def succeed(ctx: RequestContext, plugin: str, consumer: dict[str, Any] | None, credential: dict[str, Any],
             identifier: str = "id") -> None:
     set_consumer(ctx, consumer, credential, identifier)
-    ctx.decisions.append(Decision(
-        plugin, "pass", f"consumer {who(consumer)} via credential {str(credential.get('id'))[:8]}…",
-        {"consumer_id": (consumer or {}).get("id"), "credential_id": credential.get("id")}))
+    ctx.decisions.append(Decision.later(plugin, "pass", _explain_success, consumer, credential))
+
+
+def _explain_success(consumer: dict[str, Any] | None, credential: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    return (f"consumer {who(consumer)} via credential {str(credential.get('id'))[:8]}…",
+            {"consumer_id": (consumer or {}).get("id"), "credential_id": credential.get("id")})
 
 
 def consumer_of(ctx: RequestContext, credential: dict[str, Any]) -> dict[str, Any] | None:

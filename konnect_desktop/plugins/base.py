@@ -214,14 +214,77 @@ class PluginExit(Exception):
         self.proxied = proxied
 
 
-@dataclass(slots=True)
 class Decision:
-    """One plugin's verdict on one request, shown in the traffic log and request console."""
+    """One plugin's verdict on one request, shown in the traffic log and request console.
 
-    plugin: str
-    outcome: str  # "pass" | "reject" | "skip" | "transform" | "error"
-    summary: str  # human sentence: "minute 7/10 left", "consumer alice via key …f3a9c"
-    data: dict[str, Any] = field(default_factory=dict)
+    ``plugin``; ``outcome``: "pass" | "reject" | "skip" | "transform" | "error"; ``summary``: a
+    human sentence ("minute 7/10 left", "consumer alice via key …f3a9c"); ``data``: the facts
+    behind it. A plugin on the hot path records ``Decision.later(plugin, outcome, make)``:
+    ``make()`` returns (summary, data) and runs when somebody first reads them — most requests'
+    verdicts are never looked at, and formatting them costs more than the plugin's own work.
+    """
+
+    __slots__ = ("plugin", "outcome", "_summary", "_data", "_make", "_args")
+
+    def __init__(self, plugin: str, outcome: str, summary: str = "", data: dict[str, Any] | None = None) -> None:
+        self.plugin = plugin
+        self.outcome = outcome
+        self._summary = summary
+        self._data = data if data is not None else {}
+        self._make: Callable[..., tuple[str, dict[str, Any]]] | None = None
+        self._args: tuple[Any, ...] = ()
+
+    @classmethod
+    def later(cls, plugin: str, outcome: str, make: Callable[..., tuple[str, dict[str, Any]]],
+              *args: Any) -> Decision:
+        """``make(*args)`` gives (summary, data) when first read. Pass a plain function and its
+        arguments rather than a closure: the traffic log keeps a thousand verdicts, and each
+        closure's cells would be more objects for the cyclic collector to walk."""
+        d = cls(plugin, outcome)
+        d._make = make
+        d._args = args
+        return d
+
+    def _made(self) -> None:
+        make = self._make
+        if make is not None:
+            self._make = None
+            self._summary, self._data = make(*self._args)
+            self._args = ()
+
+    @property
+    def summary(self) -> str:
+        if self._make is not None:
+            self._made()
+        return self._summary
+
+    @summary.setter
+    def summary(self, value: str) -> None:
+        self._made()
+        self._summary = value
+
+    @property
+    def data(self) -> dict[str, Any]:
+        if self._make is not None:
+            self._made()
+        return self._data
+
+    @data.setter
+    def data(self, value: dict[str, Any]) -> None:
+        self._made()
+        self._data = value
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Decision):
+            return NotImplemented
+        return (self.plugin, self.outcome, self.summary, self.data) == (
+            other.plugin, other.outcome, other.summary, other.data)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, as the dataclass it replaces
+
+    def __repr__(self) -> str:
+        return (f"Decision(plugin={self.plugin!r}, outcome={self.outcome!r}, summary={self.summary!r}, "
+                f"data={self.data!r})")
 
 
 @dataclass(frozen=True)

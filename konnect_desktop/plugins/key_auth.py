@@ -51,10 +51,13 @@ CONFIG = Record(
 )
 
 
-def _expired(cred: dict[str, Any], now: float) -> bool:
+def _expired(cred: dict[str, Any]) -> bool:
+    """A key with a ``ttl`` lives that many seconds from its creation (read on the auth clock)."""
     ttl = cred.get("ttl")
+    if not ttl:
+        return False
     created = cred.get("created_at")
-    return bool(ttl) and isinstance(created, (int, float)) and created + ttl <= now
+    return isinstance(created, (int, float)) and created + ttl <= now()
 
 
 class KeyAuthHandler(Handler):
@@ -73,7 +76,7 @@ class KeyAuthHandler(Handler):
     def access(self, ctx: RequestContext) -> Awaitable[None] | None:
         """A plain call; it waits (returns a coroutine) only when the body is a place to look
         (``key_in_body``)."""
-        if self._skip(ctx):
+        if skip(ctx, NAME, self.anonymous, self.run_on_preflight):
             return None
         if self.key_in_body:
             return self._access_with_body(ctx)
@@ -82,7 +85,7 @@ class KeyAuthHandler(Handler):
         except AuthFailure as failure:
             self._failed(ctx, failure)
             return None
-        self._passed(ctx, consumer, credential)
+        succeed(ctx, NAME, consumer, credential)
         return None
 
     async def _access_with_body(self, ctx: RequestContext) -> None:
@@ -91,18 +94,11 @@ class KeyAuthHandler(Handler):
         except AuthFailure as failure:
             self._failed(ctx, failure)
             return
-        self._passed(ctx, consumer, credential)
-
-    def _skip(self, ctx: RequestContext) -> bool:
-        return skip(ctx, NAME, self.anonymous, self.run_on_preflight)
+        succeed(ctx, NAME, consumer, credential)
 
     def _failed(self, ctx: RequestContext, failure: AuthFailure) -> None:
         failure.headers.setdefault("WWW-Authenticate", self.challenge)
         fail(ctx, NAME, self.anonymous, failure)
-
-    @staticmethod
-    def _passed(ctx: RequestContext, consumer: dict[str, Any] | None, credential: dict[str, Any]) -> None:
-        succeed(ctx, NAME, consumer, credential)
 
     async def _authenticate(self, ctx: RequestContext) -> tuple[dict[str, Any] | None, dict[str, Any]]:
         if not self.key_in_body:
@@ -154,7 +150,7 @@ class KeyAuthHandler(Handler):
         if not key:
             raise AuthFailure(401, NO_KEY)
         credential = ctx.config.credential(TABLE, key)
-        if credential is None or _expired(credential, now()):
+        if credential is None or _expired(credential):
             raise AuthFailure(401, INVALID)
         # a credential whose consumer is gone authenticates without a consumer, as in Kong
         return consumer_of(ctx, credential), credential

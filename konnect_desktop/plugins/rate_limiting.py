@@ -40,7 +40,6 @@ from .base import (
     PluginExit,
     PluginSpec,
     RequestContext,
-    ResponseContext,
     moved_fields,
 )
 from .http_util import UNEXPECTED, header_name_error
@@ -283,51 +282,61 @@ class RateLimitingHandler(Handler):
         for (period, limit, *_rest), used in zip(periods, usages, strict=True):
             if limit - used <= 0:
                 stop = period
-
+        remaining = self._remaining(usages, stop)
         headers: dict[str, str] = {}
-        shown: dict[str, dict[str, float]] = {}
-        parts: list[str] = []
-        best: tuple[float, int, float] | None = None  # (remaining, window, limit) shown in RateLimit-*
+        # the period shown in RateLimit-*: the least remaining, the longest window among equals
+        best: tuple[float, int, str, str] | None = None  # (remaining, window, limit, remaining as shown)
         reset = 1
         now_ms = now * 1000
-        for (period, limit, limit_s, window, x_limit, x_remaining), used in zip(periods, usages, strict=True):
-            current = limit - used
-            if stop is None or stop == period:
-                current = current - 1
-            if not current > 0:
-                current = 0  # (as max(0, current): an int 0)
-            shown[period] = {"limit": limit, "remaining": current}
-            if best is None or current < best[0] or (current == best[0] and window > best[1]):
-                best = (current, window, limit)
-                reset = max(1, window - math.floor((now_ms - starts[period]) / 1000))
+        for (period, _limit, limit_s, window, x_limit, x_remaining), current in zip(periods, remaining, strict=True):
             current_s = _num(current)
+            if best is None or current < best[0] or (current == best[0] and window > best[1]):
+                best = (current, window, limit_s, current_s)
+                reset = max(1, window - math.floor((now_ms - starts[period]) / 1000))
             headers[x_limit] = limit_s
             headers[x_remaining] = current_s
-            parts.append(f"{period} {current_s}/{limit_s} left")
         if best is not None:
-            headers[RATELIMIT_LIMIT] = _num(best[2])
-            headers[RATELIMIT_REMAINING] = _num(best[0])
+            headers[RATELIMIT_LIMIT] = best[2]
+            headers[RATELIMIT_REMAINING] = best[3]
             headers[RATELIMIT_RESET] = str(reset)
-
-        data: dict[str, Any] = {"policy": self.policy.name, "limit_by": kind, "periods": shown,
-                "identifier": ident if kind in ("ip", "consumer", "credential", "service", "path") else f"header {self.config.get('header_name')}"}
-        summary = ", ".join(parts)
         if stop is not None:
+            summary, data = self._explain(ident, kind, remaining)
             data["status"] = self.error_code
             data["exceeded"] = stop
             ctx.decisions.append(Decision(NAME, "reject", f"{stop} limit exceeded ({summary})", data))
             exit_headers = {} if self.hide else {**headers, RETRY_AFTER: str(reset)}
             raise PluginExit(self.error_code, {"message": self.error_message, "request_id": ctx.request_id},
                              exit_headers)
-        ctx.decisions.append(Decision(NAME, "pass", summary, data))
+        ctx.decisions.append(Decision.later(NAME, "pass", RateLimitingHandler._explain, self, ident, kind, remaining))
         if not self.hide:
-            ctx.plugin_ctx(self)["headers"] = headers
+            # Kong sets them in header_filter (from kong.ctx.plugin); ``response_headers`` are
+            # set on whatever answers the request — the upstream's response, a 502/504, another
+            # plugin's exit — replacing the same names, before the header filters run
+            ctx.response_headers.update(headers)
 
-    def header_filter(self, ctx: RequestContext, resp: ResponseContext) -> None:
-        headers = ctx.plugin_ctx(self).get("headers")
-        if headers:
-            for k, v in headers.items():
-                resp.headers[k] = v
+    def _remaining(self, usages: list[float], stop: str | None) -> list[float]:
+        """What each period has left after this request (the exceeded one and, when one is
+        exceeded, the others uncounted: Kong counts nothing for a rejected request)."""
+        out: list[float] = []
+        for (period, limit, *_rest), used in zip(self._periods, usages, strict=True):
+            current = limit - used
+            if stop is None or stop == period:
+                current = current - 1
+            out.append(current if current > 0 else 0)  # (as max(0, current): an int 0)
+        return out
+
+    def _explain(self, ident: str, kind: str, remaining: list[float]) -> tuple[str, dict[str, Any]]:
+        """The decision's sentence and facts (made when somebody reads them)."""
+        shown: dict[str, dict[str, float]] = {}
+        parts: list[str] = []
+        for (period, limit, limit_s, *_rest), current in zip(self._periods, remaining, strict=True):
+            shown[period] = {"limit": limit, "remaining": current}
+            parts.append(f"{period} {_num(current)}/{limit_s} left")
+        data: dict[str, Any] = {
+            "policy": self.policy.name, "limit_by": kind, "periods": shown,
+            "identifier": ident if kind in ("ip", "consumer", "credential", "service", "path")
+            else f"header {self.config.get('header_name')}"}
+        return ", ".join(parts), data
 
     async def close(self) -> None:
         await self.policy.close()

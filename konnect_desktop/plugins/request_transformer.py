@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from multidict import CIMultiDict
@@ -159,6 +159,15 @@ def _compile_entries(entries: list[str] | None, names_only: bool = False) -> lis
     return out
 
 
+# the tables a template reads (Kong's request-transformer template environment), built on first use
+_ENV_TABLES: dict[str, Callable[[RequestContext], Any]] = {
+    "headers": lambda ctx: _headers_table(ctx),  # (defined below)
+    "query_params": lambda ctx: args_from_multidict(ctx.query),
+    "uri_captures": lambda ctx: LuaTable(ctx.uri_captures),
+    "shared": lambda ctx: ctx.shared,
+}
+
+
 def _render(value: Value, env: LazyEnv) -> str | None:
     if value is None:
         return None
@@ -205,17 +214,10 @@ class RequestTransformerHandler(Handler):
     # -- the phase ------------------------------------------------------------------------------
     @staticmethod
     def _env(ctx: RequestContext) -> LazyEnv:
-        return LazyEnv({
-            "headers": lambda: _headers_table(ctx),
-            "query_params": lambda: args_from_multidict(ctx.query),
-            "uri_captures": lambda: LuaTable(ctx.uri_captures),
-            "shared": lambda: ctx.shared,
-        })
+        return LazyEnv(_ENV_TABLES, ctx)
 
     def _decide(self, ctx: RequestContext, done: list[str]) -> None:
-        ctx.decisions.append(Decision(
-            NAME, "transform" if done else "pass",
-            "; ".join(done) if done else "nothing to change", {"changes": done}))
+        ctx.decisions.append(Decision.later(NAME, "transform" if done else "pass", _explain_changes, done))
 
     def access(self, ctx: RequestContext) -> Awaitable[None] | None:
         """A plain call unless the body is read (body rules, or a method change that moves a
@@ -540,6 +542,10 @@ def _set_query(ctx: RequestContext, query: Args) -> None:
     # an order-keeping SearchParams there)
     ctx.query = multidict_from_args(query)
     ctx.query_dirty = True
+
+
+def _explain_changes(done: list[str]) -> tuple[str, dict[str, Any]]:
+    return ("; ".join(done) if done else "nothing to change"), {"changes": done}
 
 
 PLUGIN = PluginSpec(

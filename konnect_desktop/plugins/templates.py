@@ -682,8 +682,11 @@ class LazyEnv:
     """Template environment whose tables are loaded on first use and then kept (as Kong's);
     other names are Kong's default sandbox globals (``SANDBOX_GLOBALS``) or nil."""
 
-    def __init__(self, loaders: Mapping[str, Callable[[], Any]]) -> None:
+    def __init__(self, loaders: Mapping[str, Callable[..., Any]], *args: Any) -> None:
+        """``loaders[name](*args)`` builds the table ``name``: a plugin passes one module-level
+        mapping and the request, so an environment costs one object per request."""
         self._loaders = loaders
+        self._args = args
         self._values: dict[str, Any] = {}
 
     def get(self, name: str) -> Any:
@@ -692,7 +695,7 @@ class LazyEnv:
         loader = self._loaders.get(name)
         if loader is None:
             return SANDBOX_GLOBALS.get(name)  # sandboxed: no other globals exist
-        value = loader()
+        value = loader(*self._args)
         self._values[name] = value
         return value
 

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from multidict import CIMultiDict
 
 from ..plugins.base import PluginExit, RequestContext, ResponseContext, Served
+from .config_view import BUFFERS, FILTERS
 from .responses import (
     FRAMING_RE,
     HOP_RE,
@@ -47,6 +49,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+_FRAMING = RESP_HOP_STR | {"content-length"}  # (set by a plugin: the head is rebuilt)
 BUFFER = object()  # relay_head: "a plugin buffers the response: wait for all of it"
 
 
@@ -211,16 +214,26 @@ def plugin_exit(conn: ClientConnection, req: Request, ctx: RequestContext, ran: 
 
 # -- a proxied response ---------------------------------------------------------------------------
 def relay_head(conn: ClientConnection, req: Request, up: UpstreamConnection, ctx: RequestContext | None,
-               ran: Sequence[ChainEntry], rid: str, entry: TrafficEntry,
+               ran: Sequence[ChainEntry], phases: int, rid: str, entry: TrafficEntry,
                lat: tuple[float, float]) -> tuple[Any, ResponseContext | None]:
-    """Send the upstream's response head (and its body if it is all here already).
+    """Send the upstream's response head (and its body if it is all here already). ``phases``:
+    the ``ChainEntry.phases`` of the plugins in ``ran``, OR-ed.
 
     Returns (sink, resp): the body sink when the body is still to come (None when done, BUFFER
     when a plugin wants the whole body first), and the ``ResponseContext`` the plugins saw."""
     status = up.status
     resp: ResponseContext | None = None
-    if ctx is not None and (ctx._response_headers or any(e.header_filter or e.body_filter for e in ran)):
-        if any(e.buffers_response for e in ran):
+    extra = ctx._response_headers if ctx is not None else None
+    rebuild = bool(phases & FILTERS)
+    replace = added = None
+    if extra and not rebuild:
+        # headers the plugins set, no filter to run: splice them into the upstream's lines
+        replace = replaced_lines(extra)
+        added = header_lines(extra.items()) if replace is not None else None
+        rebuild = added is None or not added.isascii()
+    if rebuild:
+        assert ctx is not None
+        if phases & BUFFERS:
             return BUFFER, None
         raw = up.raw_head
         chunked_up = TE_CHUNKED_RE.search(raw) is not None
@@ -239,7 +252,7 @@ def relay_head(conn: ClientConnection, req: Request, up: UpstreamConnection, ctx
         entry.response_headers = logged_head(out[0], lines, h)
     else:
         # no plugin looks at the response: the upstream's header lines pass through as bytes,
-        # minus hop-by-hop ones
+        # minus hop-by-hop ones and those the plugins' ``response_headers`` replace
         raw = up.raw_head
         block = raw[raw.find(b"\r\n"):]  # "\r\nName: value..." lines, ending in CRLF
         clen = None
@@ -257,8 +270,13 @@ def relay_head(conn: ClientConnection, req: Request, up: UpstreamConnection, ctx
                         chunked_up = True
             if hop:
                 block = HOP_RE.sub(b"", block)
-        out = [status_line(status), block[2:]]
-        entry.response_headers = raw
+        if replace is not None and added is not None:
+            block = replace.sub(b"", block) + added
+            out = [status_line(status), block[2:]]
+            entry.response_headers = out[0] + out[1]
+        else:
+            out = [status_line(status), block[2:]]
+            entry.response_headers = raw
     entry.status = status
     out.append(b"X-Kong-Upstream-Latency: %d\r\nX-Kong-Proxy-Latency: %d\r\nVia: %s\r\nX-Kong-Request-Id: %s\r\n"
                % (int(lat[1]), int(lat[0]), VIA_VALUE, rid.encode()))
@@ -297,6 +315,28 @@ def relay_head(conn: ClientConnection, req: Request, up: UpstreamConnection, ctx
     entry.bytes_sent = len(data)  # (the exchange adds the body's bytes when it is relayed)
     write(data)
     return body_sink(write, mode == 2), resp
+
+
+_REPLACED: dict[tuple[str, ...], re.Pattern[bytes] | None] = {}
+
+
+def replaced_lines(extra: CIMultiDict[str]) -> re.Pattern[bytes] | None:
+    """The upstream's header lines that ``extra``'s names replace (``"\r\nName: value"``), or
+    None when one of them frames the body or is hop-by-hop (then the head is rebuilt). One
+    pattern per list of names: a plugin sets the same names on every request."""
+    key = tuple(extra.keys())
+    try:
+        return _REPLACED[key]
+    except KeyError:
+        pass
+    names = {k.lower() for k in key}
+    pattern = None
+    if not names & _FRAMING:
+        alternatives = b"|".join(re.escape(n.encode("latin-1", "replace")) for n in sorted(names))
+        pattern = re.compile(rb"\r\n(?:%s)[ \t]*:[^\r\n]*" % alternatives, re.IGNORECASE)
+    if len(_REPLACED) < 64:
+        _REPLACED[key] = pattern
+    return pattern
 
 
 def body_sink(write: Callable[[bytes], Any], chunked: bool) -> Callable[[bytes], Any]:

@@ -46,11 +46,17 @@ class ChainEntry(NamedTuple):
     log: bool
     access: bool
     buffers_response: bool
+    phases: int  # the response-side flags above as bits (``FILTERS``, ``LOGS``, ``BUFFERS``), OR-ed per request
 
     @classmethod
     def of(cls, name: str, h: Handler) -> ChainEntry:
-        return cls(h, name, _overrides(h, "header_filter"), _overrides(h, "body_filter"), _overrides(h, "log"),
-                   _overrides(h, "access"), bool(h.buffers_response))
+        header_filter, body_filter = _overrides(h, "header_filter"), _overrides(h, "body_filter")
+        logs, buffers = _overrides(h, "log"), bool(h.buffers_response)
+        phases = (FILTERS if header_filter or body_filter else 0) | (LOGS if logs else 0) | (BUFFERS if buffers else 0)
+        return cls(h, name, header_filter, body_filter, logs, _overrides(h, "access"), buffers, phases)
+
+
+FILTERS, LOGS, BUFFERS = 1, 2, 4  # ``ChainEntry.phases``: a header or body filter, a log phase, buffering
 
 
 class Snapshot:

@@ -27,9 +27,10 @@ import os
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from ..model.kong_compat import KONG_VERSION
 from .http1 import ClientConnection
 from .limits import DEFAULT_LIMITS, ProxyLimits
-from .responses import KONG_VERSION, SERVER
+from .responses import SERVER
 from .traffic import TrafficLog
 from .upstream import UpstreamPool
 

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 import httptools
 
+from ..errors import AppError
 from .exchange import Exchange
 from .limits import ProxyLimits
 from .request_body import RequestBody
@@ -50,13 +51,14 @@ log = logging.getLogger(__name__)
 LINGERING_TIMEOUT = 5.0  # after a refusal, what the client still sends is read and dropped this long (nginx)
 
 
-class _Refuse(Exception):
+class _Refuse(AppError):
     """Raised from a parser callback: answer ``status`` (nginx's own answer) and stop reading."""
+
+    status: int
 
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
-        self.message = message
 
 
 class Request:

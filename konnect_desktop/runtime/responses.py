@@ -20,9 +20,10 @@ from typing import Any, NamedTuple
 
 from multidict import CIMultiDict
 
+from ..errors import AppError
+from ..model.kong_compat import KONG_VERSION
 from .echo import ECHO_HOST
 
-KONG_VERSION = "3.9.1"
 SERVER = f"kong/{KONG_VERSION}".encode()
 VIA_VALUE = f"1.1 kong/{KONG_VERSION}".encode()
 
@@ -97,8 +98,11 @@ def split_host(host: str) -> tuple[str, int | None]:
 
 
 # -- answers ----------------------------------------------------------------------------------
-class ProxyExit(Exception):
-    """Answer the client with a response of the proxy's own (404, 502, 504, …)."""
+class ProxyExit(AppError):
+    """Answer the client with a response of the proxy's own (404, 502, 504, …): ``message`` is
+    the sentence of Kong's JSON body."""
+
+    status: int
 
     def __init__(self, status: int, message: str, error: str, headers: list[tuple[bytes, bytes]] | None = None,
                  body: bytes | None = None, source: str = "error") -> None:
@@ -108,7 +112,6 @@ class ProxyExit(Exception):
         # (an upstream error, a plugin error, nginx's refusals: Kong.handle_error)
         self.source = source
         self.status = status
-        self.message = message
         self.error = error  # why, for the traffic log
         self.headers = headers or []
         self.body = body  # None: Kong's JSON ``{"message", "request_id"}``

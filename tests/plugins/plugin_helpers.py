@@ -21,6 +21,7 @@ from konnect_desktop.plugins.base import (
 )
 from konnect_desktop.plugins.config_view import ConfigIndex
 from konnect_desktop.runtime.dataplane import Services
+from konnect_desktop.runtime.responses import apply_response_headers
 
 
 def services() -> Services:
@@ -69,6 +70,14 @@ def make_ctx(
 def make_response(status: int = 200, headers: dict[str, str] | list[tuple[str, str]] | None = None,
                   body: bytes | None = None) -> ResponseContext:
     return ResponseContext(status=status, headers=CIMultiDict(headers or []), body=body)
+
+
+def header_phase(handler: Handler, ctx: RequestContext, resp: ResponseContext) -> ResponseContext:
+    """What the proxy does to a response before it leaves: the headers plugins set during access
+    (``ctx.response_headers``) replace the same names, then the handler's header_filter runs."""
+    apply_response_headers(resp.headers, ctx._response_headers)
+    handler.header_filter(ctx, resp)
+    return resp
 
 
 def plugin_entity(name: str, config: dict[str, Any] | None = None, **scope: Any) -> dict[str, Any]:

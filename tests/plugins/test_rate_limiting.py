@@ -9,7 +9,7 @@ import socket
 from typing import Any
 
 import pytest
-from plugin_helpers import make_ctx, make_handler, make_response, run_access, services
+from plugin_helpers import header_phase, make_ctx, make_handler, make_response, run_access, services
 
 from konnect_desktop import plugins
 from konnect_desktop.model.errors import KongError
@@ -51,8 +51,7 @@ async def hit(h: Any, **kw: Any) -> tuple[int, dict[str, str], Any]:
     exit_ = await run_access(h, ctx)
     if exit_ is not None:
         return exit_.status, dict(exit_.headers), (ctx, exit_)
-    resp = make_response(200)
-    h.header_filter(ctx, resp)
+    resp = header_phase(h, ctx, make_response(200))
     return 200, dict(resp.headers), (ctx, None)
 
 
