@@ -26,15 +26,18 @@ The tree (each room defines its own kinds, below the one it belongs to)::
     ├── controlplanes.commands.UsageError        a SOURCE/TARGET or file the CLI cannot use
     ├── controlplanes.replication.ReplicationError   a replication side that cannot be used
     ├── console: SendError, CurlError, VariableError, CollectionError   (the last three also ValueError)
-    ├── runtime: admin_config.ConfigRejected (400, Kong's code-14 body), admin_guard.UnsafeBindError /
+    ├── runtime: responses.ProxyExit (the proxy's own answers: 404, 502, 504, …; status + Kong's
+    │   sentence), the HTTP/1 parser's refusals (400, 413, 414, 431),
+    │   admin_config.ConfigRejected (400, Kong's code-14 body), gateway_cli.ConfigNotLoaded,
+    │   admin_guard.UnsafeBindError /
     │   TokenFileError (also ValueError), store_lock.StoreInUse (also RuntimeError),
     │   vault.VaultError, portal.accounts.FormError (also ValueError), store.StoreClosed (a KongError)
     ├── plugins.templates.TemplateSyntaxError    a template in a plugin's config (also ValueError)
     ├── credentials.KeyringUnavailable           no safe keyring (also RuntimeError)
     └── ui.openapi_import.OpenAPIImportError     (also ValueError)
 
-Not in the tree, on purpose: signals that never reach a person as such (``plugins.base.PluginExit``
-and the proxy's own answers, ``runtime.upstream.UpstreamError``, ``request_body.BodyTooLarge``,
+Not in the tree, on purpose: signals that never reach a person as such (``plugins.base.PluginExit``,
+``runtime.upstream.UpstreamError``, ``request_body.BodyTooLarge``,
 ``plugins.templates.TemplateError``, ``rate_limiting_policies.PolicyError``): the data plane turns
 them into responses and log lines.
 

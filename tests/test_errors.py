@@ -33,7 +33,6 @@ PACKAGE = Path(__file__).resolve().parents[1] / "konnect_desktop"
 
 # Data-plane modules outside this change's reach still set ``self.message`` on their own
 # exception classes (runtime/responses.py ProxyExit, runtime/http1.py _Refuse): next to move.
-NOT_YET: set[str] = set()
 
 
 @pytest.mark.parametrize("err", [
@@ -90,7 +89,7 @@ def test_no_module_sets_message_by_hand() -> None:
     offenders = []
     for p in PACKAGE.rglob("*.py"):
         rel = p.relative_to(PACKAGE).as_posix()
-        if rel.startswith("ui/") or rel == "errors.py" or rel in NOT_YET:
+        if rel.startswith("ui/") or rel == "errors.py":
             continue
         if re.search(r"^\s+[\w.]+\.message\s*=(?!=)", p.read_text(encoding="utf-8"), re.M):
             offenders.append(rel)
@@ -104,9 +103,6 @@ SIGNALS = {
     "PluginExit", "InvalidKey", "PolicyError", "TemplateError", "UpstreamError", "BodyTooLarge",
     "_SniNotFound",
 }
-# Still to move under ``AppError`` (their modules are being reworked elsewhere): the proxy's own
-# answers (runtime/responses.py, runtime/http1.py).
-NOT_YET_CLASSES = {"ProxyExit", "_Refuse"}
 
 
 def _exception_classes() -> dict[str, tuple[str, list[str]]]:
@@ -140,6 +136,6 @@ def test_every_exception_class_is_an_app_error_or_a_named_signal() -> None:
     offenders = sorted(
         f"{module}:{name}" for name, (module, _) in classes.items()
         if name != "AppError" and is_exception(name) and not is_app_error(name)
-        and name not in SIGNALS | NOT_YET_CLASSES
+        and name not in SIGNALS
     )
     assert offenders == []
