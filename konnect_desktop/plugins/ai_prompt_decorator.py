@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..model.schema import Array, AtLeastOneOf, Integer, Record, String
+from ..model.schema import Array, AtLeastOneOf, Check, Integer, Record, String
 from .ai_common import NOT_JSON, error, request_json, set_request_json
 from .base import Decision, Handler, PluginSpec, RequestContext
 
@@ -35,7 +35,7 @@ CONFIG = Record(
     description="Chat messages added around the client's.",
 )
 
-ENTITY_CHECKS = [AtLeastOneOf(("config.prompts.prepend", "config.prompts.append"))]
+ENTITY_CHECKS: list[Check] = [AtLeastOneOf(("config.prompts.prepend", "config.prompts.append"))]
 
 
 class AiPromptDecoratorHandler(Handler):

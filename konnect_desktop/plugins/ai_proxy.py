@@ -39,6 +39,7 @@ from multidict import CIMultiDict
 
 from ..model.schema import (
     Boolean,
+    Check,
     Conditional,
     Integer,
     String,
@@ -74,7 +75,7 @@ CONFIG = _LLM.with_(
     description="Which LLM the route talks to, and how.",
 )
 
-ENTITY_CHECKS = [
+ENTITY_CHECKS: list[Check] = [
     Conditional("config.llm_format", {"one_of": ["bedrock", "gemini"]}, "config.route_type", {"eq": "llm/v1/chat"},
                 "native provider options in llm_format can only be used with the 'llm/v1/chat' route_type"),
     Conditional("config.llm_format", {"eq": "bedrock"}, "config.model.provider", {"eq": "bedrock"},
@@ -104,10 +105,11 @@ def target_url(config: dict[str, Any]) -> str:
     """Kong's openai ``configure_request``: ``upstream_url`` as given, or OpenAI's host with
     ``upstream_path`` or the route type's path."""
     options = config["model"].get("options") or {}
-    if options.get("upstream_url"):
-        return options["upstream_url"]
+    given = options.get("upstream_url")
+    if given and isinstance(given, str):
+        return given
     path = options.get("upstream_path") or OPENAI_PATHS.get(config["route_type"]) or "/"
-    return OPENAI_URL + "/" + path.lstrip("/")
+    return OPENAI_URL + "/" + str(path).lstrip("/")
 
 
 def analytics(plugin_id: str | None, model_conf: dict[str, Any], model_name: str | None, response: bytes,
@@ -120,7 +122,8 @@ def analytics(plugin_id: str | None, model_conf: dict[str, Any], model_name: str
     except ValueError:
         doc = None
     doc = doc if isinstance(doc, dict) else {}
-    usage = doc.get("usage") if isinstance(doc.get("usage"), dict) else {}
+    usage = doc.get("usage")
+    usage = usage if isinstance(usage, dict) else {}
     prompt = int(usage.get("prompt_tokens") or 0)
     completion = int(usage.get("completion_tokens") or 0)
     options = model_conf.get("options") or {}

@@ -96,7 +96,7 @@ class BasicAuthHandler(AuthHandler):
             if given is None:
                 raise unauthorized
             credential = ctx.config.credential(TABLE, given[0])
-        if credential is None or not _verify(credential, given[1]):
+        if credential is None or given is None or not _verify(credential, given[1]):
             raise unauthorized
         return consumer_of(ctx, credential), credential
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from ..model import typedefs
 from ..model.schema import Boolean, Record, String
-from .base import Decision, Handler, PluginSpec, RequestContext, ResponseContext
+from .base import Decision, Handler, PluginSpec, RequestContext, ResponseContext, RuntimeServices
 from .log_serializer import LUA_NOT_RUN, encode, serialize
 
 log = logging.getLogger(__name__)
@@ -65,10 +65,10 @@ class _Files:
         self.errors: dict[str, str] = {}
 
     @classmethod
-    def of(cls, runtime: Any) -> _Files:
+    def of(cls, runtime: RuntimeServices) -> _Files:
         state = runtime.shared_state(NAME)
         f = state.get("files")
-        if f is None:
+        if not isinstance(f, cls):
             f = state["files"] = cls()
         return f
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ..model.schema import Boolean, Conditional, Number, Record, Set, String
+from ..model.schema import Boolean, Check, Conditional, Number, Record, Set, String
 from . import auth_common
 from .auth_common import AuthFailure, AuthHandler, Identity
 from .base import PluginSpec, RequestContext
@@ -60,7 +60,7 @@ CONFIG = Record(
     description="Where tokens are found and which claims are checked.",
 )
 
-ENTITY_CHECKS = [
+ENTITY_CHECKS: list[Check] = [
     Conditional("config.maximum_expiration", {"gt": 0}, "config.claims_to_verify", {"contains": "exp"}),
 ]
 
@@ -116,15 +116,15 @@ class JwtHandler(AuthHandler):
         if self.cookie_names:
             cookies = ctx.headers.get("Cookie")
             for name in self.cookie_names:
-                t = _cookie(cookies, name)
-                if t:
-                    found[t] = None
+                cookie = _cookie(cookies, name)
+                if cookie:
+                    found[cookie] = None
         for name in self.header_names:
             value = ctx.headers.get(name)
             if value is not None:
-                t = _bearer(value)
-                if t:
-                    found[t] = None
+                bearer = _bearer(value)
+                if bearer:
+                    found[bearer] = None
         return list(found)
 
     def _fail(self, message: str, *, with_error: bool = True, body: dict[str, Any] | None = None) -> AuthFailure:
@@ -158,10 +158,8 @@ class JwtHandler(AuthHandler):
         before against the same credential object (this configuration's) is not verified again:
         a signature check is the costly part (RS256 ≈ 30 µs); the claims are checked every time."""
         hit = self._verified.get(token_text)
-        if hit is not None:
-            token, key, secret = hit
-            if ctx.config.credential(TABLE, key) is secret:
-                return token, secret  # verified before against this very credential
+        if hit is not None and ctx.config.credential(TABLE, hit[1]) is hit[2]:
+            return hit[0], hit[2]  # verified before against this very credential
         token, err = decode(token_text)
         if token is None:
             raise self._fail(f"Bad token; {err}")
@@ -174,7 +172,7 @@ class JwtHandler(AuthHandler):
         if key == "":
             raise self._fail(f"Invalid '{claim}' in claims")
         secret = ctx.config.credential(TABLE, key) if isinstance(key, str) else None
-        if secret is None:
+        if secret is None or not isinstance(key, str):
             raise self._fail(f"No credentials found for given '{claim}'")
         algorithm = secret.get("algorithm") or "HS256"
         if token.header.get("alg") != algorithm:

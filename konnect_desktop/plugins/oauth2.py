@@ -182,14 +182,15 @@ class OAuth2Handler(AuthHandler):
         header = ctx.original.headers.get(self.header_name)
         in_header = False
         if header is not None:
-            token: Any = header
+            token: str | None = header
             parts = header.split()
             if len(parts) == 2 and parts[0].lower() in ("token", "bearer"):
                 token, in_header = parts[1], True
         else:
-            token = (await request_parameters(ctx)).get("access_token")
-            if not isinstance(token, str):
+            param = (await request_parameters(ctx)).get("access_token")
+            if not isinstance(param, str):
                 return None
+            token = param
         if self.hide_credentials:
             await self._hide(ctx, in_header)
         return token

@@ -28,7 +28,7 @@ import logging
 import time
 from typing import Any
 
-from ..model.schema import AtLeastOneOf, Boolean, Conditional, Map, Number, Record, String
+from ..model.schema import AtLeastOneOf, Boolean, Check, Conditional, Map, Number, Record, String
 from .base import Decision, Handler, PluginExit, PluginSpec, RequestContext, ResponseContext
 from .http_util import UNEXPECTED
 from .rate_limiting import REDIS, _fk_id, _shorthands
@@ -86,7 +86,7 @@ CONFIG = Record(
     description="Quotas the upstream consumes, and where counters are kept.",
 )
 
-ENTITY_CHECKS = [
+ENTITY_CHECKS: list[Check] = [
     Conditional("config.policy", {"eq": "redis"}, "config.redis.host", {"required": True}),
     Conditional("config.policy", {"eq": "redis"}, "config.redis.port", {"required": True}),
     Conditional("config.policy", {"eq": "redis"}, "config.redis.timeout", {"required": True}),

@@ -65,11 +65,8 @@ def default_address() -> str:
 
 
 def severity_for(conf: dict[str, Any], status: int) -> str:
-    if status >= 500:
-        return conf["server_errors_severity"]
-    if status >= 400:
-        return conf["client_errors_severity"]
-    return conf["successful_severity"]
+    key = "server_errors_severity" if status >= 500 else "client_errors_severity" if status >= 400 else "successful_severity"
+    return str(conf[key])
 
 
 def frame(facility: str, severity: str, payload: bytes, now: float | None = None) -> bytes:

@@ -21,7 +21,7 @@ from typing import Any
 
 from ..model import typedefs
 from ..model.schema import Boolean, Number, Record, String
-from .base import Decision, Handler, PluginSpec, RequestContext, ResponseContext
+from .base import Decision, Handler, PluginSpec, RequestContext, ResponseContext, RuntimeServices
 from .log_serializer import LUA_NOT_RUN, encode, serialize
 
 log = logging.getLogger(__name__)
@@ -137,10 +137,10 @@ class _Senders:
         self.users = 0
 
     @classmethod
-    def of(cls, runtime: Any) -> _Senders:
+    def of(cls, runtime: RuntimeServices) -> _Senders:
         state = runtime.shared_state(NAME)
         s = state.get("senders")
-        if s is None:
+        if not isinstance(s, cls):
             s = state["senders"] = cls()
         return s
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from ..model import typedefs
 from ..model.schema import Number, Record
-from .base import Decision, Handler, PluginSpec, RequestContext, ResponseContext
+from .base import Decision, Handler, PluginSpec, RequestContext, ResponseContext, RuntimeServices
 from .log_serializer import LUA_NOT_RUN, encode, serialize
 
 log = logging.getLogger(__name__)
@@ -76,7 +76,7 @@ class DatagramSender:
             log.error("%s: could not connect to %s:%s: %s", self.tag, host, port, exc)
             return
         family, _t, _p, _c, addr = infos[0]
-        self.resolved[host] = (family, addr[0])
+        self.resolved[host] = (int(family), str(addr[0]))
         self._sendto(self.resolved[host], port, data, host)
 
     def _sendto(self, target: tuple[int, str], port: int, data: bytes, host: str) -> None:
@@ -94,10 +94,10 @@ class DatagramSender:
             self.socks.clear()
 
     @classmethod
-    def of(cls, runtime: Any, name: str) -> DatagramSender:
+    def of(cls, runtime: RuntimeServices, name: str) -> DatagramSender:
         state = runtime.shared_state(name)
         s = state.get("sender")
-        if s is None:
+        if not isinstance(s, cls):
             s = state["sender"] = cls(name)
         return s
 

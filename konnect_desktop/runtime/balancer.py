@@ -94,7 +94,7 @@ class RequestFacts:
         value = caps.get(name)
         if value is None and name.isdigit():
             value = caps.get(int(name))
-        return value
+        return value if isinstance(value, str) else None
 
     def consumer(self) -> str | None:
         consumer = getattr(self.ctx, "consumer", None)

@@ -70,7 +70,8 @@ class Accounts:
 
     def _one(self, sql: str, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
         with self.store.side_read() as r:
-            return r.execute(sql, args).fetchone()
+            row: tuple[Any, ...] | None = r.execute(sql, args).fetchone()  # sqlite3 rows are untyped
+            return row
 
     def _all(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self.store.side_read() as r:

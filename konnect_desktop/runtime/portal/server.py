@@ -49,9 +49,9 @@ CSP = ("default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 
 
 SERVICE: web.AppKey[PortalService] = web.AppKey("portal_service", PortalService)
 ACCESS: web.AppKey[AdminAccess] = web.AppKey("portal_access", AdminAccess)
-PROXY_URL: web.AppKey[Any] = web.AppKey("portal_proxy_url")  # () -> the proxy's URL or None
-SESSIONS: web.AppKey[Any] = web.AppKey("portal_sessions")  # Sessions
-THROTTLE: web.AppKey[Any] = web.AppKey("portal_throttle")  # LoginThrottle
+PROXY_URL: web.AppKey[Callable[[], str | None]] = web.AppKey("portal_proxy_url")  # the proxy's URL or None
+SESSIONS: web.AppKey[Sessions] = web.AppKey("portal_sessions")
+THROTTLE: web.AppKey[LoginThrottle] = web.AppKey("portal_throttle")
 SID: web.RequestKey[str] = web.RequestKey("portal_sid", str)
 SESSION: web.RequestKey[dict[str, Any]] = web.RequestKey("portal_session", dict)
 NEW_SID: web.RequestKey[str] = web.RequestKey("portal_new_sid", str)
@@ -148,9 +148,10 @@ async def guard(request: web.Request, handler: Callable[[web.Request], Awaitable
     sid = request.cookies.get(COOKIE)
     data = sessions.get(sid)
     fresh = data is None
-    if data is None:
+    if sid is None or data is None:
         sid, data = sessions.new()
-    request[SID], request[SESSION] = sid, data
+    request[SID] = sid
+    request[SESSION] = data
     try:
         resp = await handler(request)
     except web.HTTPException as exc:  # redirects and refusals: raised, with the same cookie and headers
@@ -403,7 +404,7 @@ async def theme_css(request: web.Request) -> web.Response:
     return web.Response(text=f":root {{ --accent: {accent}; --bg: {bg}; }}\n", content_type="text/css")
 
 
-async def not_found(request: web.Request, handler: Any) -> web.StreamResponse:
+async def not_found(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
     try:
         return await handler(request)
     except web.HTTPNotFound:
