@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+from .base import RuntimeServices
 from .http_util import ArgValue
 
 NOT_IN_CACHE = "request object not in cache"
@@ -283,13 +284,13 @@ class CacheStorage:
         self.dict(name).flush()
 
 
-def storage_of(runtime: Any) -> CacheStorage:
+def storage_of(runtime: RuntimeServices) -> CacheStorage:
     """The runtime's cache storage (created on first use)."""
     state = runtime.shared_state("proxy-cache")
     st = state.get("storage")
-    if st is None:
+    if not isinstance(st, CacheStorage):
         st = state["storage"] = CacheStorage()
-    return st  # type: ignore[no-any-return]
+    return st
 
 
 __all__ = ["build_cache_key", "params_key", "headers_key", "prefix_uuid", "parse_directive_header",

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable
 from typing import Any
 
 from ..model.schema import AtLeastOneOf, Boolean, Check, Conditional, Map, Number, Record, String
@@ -146,7 +147,7 @@ class ResponseRateLimitingHandler(Handler):
 
     def now(self) -> float:
         """Unix seconds; tests put a clock in the shared state."""
-        return self.state.get("clock", time.time)()  # type: ignore[no-any-return]
+        return float(self.state.get("clock", time.time)())
 
     def _identifier(self, ctx: RequestContext) -> str:
         by = self.config.get("limit_by") or "consumer"
@@ -162,7 +163,7 @@ class ResponseRateLimitingHandler(Handler):
         return Counter(key, 0, window_end(period, starts[period]))
 
     # -- access -----------------------------------------------------------------------------
-    def access(self, ctx: RequestContext) -> Any:
+    def access(self, ctx: RequestContext) -> Awaitable[None] | None:
         if not self.limits:
             return None
         now = self.now()
@@ -175,12 +176,12 @@ class ResponseRateLimitingHandler(Handler):
         if isinstance(self.policy, LocalPolicy):
             self._conclude(ctx, wanted, self.policy.usage(counters, now))
             return None
-        return self._access_remote(ctx, wanted, counters, now)
+        return self._access_remote(ctx, self.policy, wanted, counters, now)
 
-    async def _access_remote(self, ctx: RequestContext, wanted: list[tuple[str, str, float]],
+    async def _access_remote(self, ctx: RequestContext, policy: RedisPolicy, wanted: list[tuple[str, str, float]],
                              counters: list[Counter], now: float) -> None:
         try:
-            used = await self.policy.usage(counters, now)  # type: ignore[misc]
+            used = await policy.usage(counters, now)
         except PolicyError as exc:
             if not self.fault_tolerant:
                 ctx.decisions.append(Decision(NAME, "error", f"{self.policy.name} store unavailable: {exc}",
@@ -262,14 +263,14 @@ class ResponseRateLimitingHandler(Handler):
             for counters, amount in jobs:
                 self.policy.increment(counters, amount, now)
             return
-        task = asyncio.get_running_loop().create_task(self._increment_remote(jobs, now))
+        task = asyncio.get_running_loop().create_task(self._increment_remote(self.policy, jobs, now))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _increment_remote(self, jobs: list[tuple[list[Counter], float]], now: float) -> None:
+    async def _increment_remote(self, policy: RedisPolicy, jobs: list[tuple[list[Counter], float]], now: float) -> None:
         for counters, amount in jobs:
             try:
-                await self.policy.increment(counters, amount, now)  # type: ignore[misc]
+                await policy.increment(counters, amount, now)
             except PolicyError as exc:
                 log.error("response-ratelimiting: could not increment counters: %s", exc)
 

@@ -68,7 +68,7 @@ class StandardWebhooksHandler(Handler):
 
     def now(self) -> float:
         """Unix seconds; tests put a clock in the shared state."""
-        return self.state.get("clock", time.time)()  # type: ignore[no-any-return]
+        return float(self.state.get("clock", time.time)())
 
     def _refuse(self, ctx: RequestContext, why: str) -> Exception:
         ctx.decisions.append(Decision(NAME, "reject", why, {"status": 400}))

@@ -14,7 +14,8 @@ A string is always parsed as document text here, never taken for a file name.
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, TypeVar
 
 from ..model import declarative
 from ..model.entities import ENTITIES
@@ -27,6 +28,7 @@ _ENTITY_KEYS = frozenset(
     | {"services", "routes", "plugins", "consumers", "consumer_groups", "targets", "snis", "groups"}
 )
 _TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+_Key = TypeVar("_Key", str, int)  # error trees are keyed by field name, and by position inside arrays
 
 
 def config_error(fields: dict[str, Any]) -> KongError:
@@ -172,7 +174,7 @@ def flatten_fields(fields: dict[str, Any], config: dict[str, Any]) -> list[dict[
     return out
 
 
-def _categorize(errors: dict[str, Any], ns: list[str | int], out: list[dict[str, Any]]) -> None:
+def _categorize(errors: Mapping[_Key, Any], ns: list[str | int], out: list[dict[str, Any]]) -> None:
     for key in sorted(errors, key=str):
         err = errors[key]
         if key == "@entity":
@@ -181,7 +183,7 @@ def _categorize(errors: dict[str, Any], ns: list[str | int], out: list[dict[str,
         elif isinstance(err, dict):
             _categorize(err, [*ns, key], out)
         elif isinstance(err, list):
-            _categorize({i: v for i, v in enumerate(err) if v is not None}, [*ns, key], out)  # type: ignore[misc]
+            _categorize({i: v for i, v in enumerate(err) if v is not None}, [*ns, key], out)
         else:
             out.append({"type": "field", "field": _field_name([*ns, key]), "message": str(err)})
 
