@@ -21,7 +21,7 @@ _HEADER_NAME = re.compile(r"^[a-zA-Z0-9_-]+$")
 
 
 # -- validators (Kong's words) ----------------------------------------------------------------------
-def header_name_error(name: Any) -> str | None:
+def header_name_error(name: object) -> str | None:
     """Kong's ``validate_header_name`` (typedefs.header_name): nginx-safe header names only."""
     if not isinstance(name, str) or name == "":
         return "no header name provided"
