@@ -24,10 +24,10 @@ PACKAGE = ROOT / "konnect_desktop"
 ANY_BUDGET = {
     "foundation": 18,
     "model": 113,
-    "plugins": 510,
-    "runtime": 524,
-    "controlplanes": 127,
-    "console": 87,
+    "plugins": 314,
+    "runtime": 326,
+    "controlplanes": 42,
+    "console": 50,
     "ui": 431,
 }
 

@@ -36,6 +36,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
+from ..jsontypes import JSONArray, JSONObject
+
 TOP = {"status", "headers", "json", "body", "latency_ms", "gateway", "burst"}
 GATEWAY = {"route", "service", "consumer", "plugins", "upstream"}
 UPSTREAM = {"path", "headers", "query", "json", "method"}
@@ -62,15 +64,15 @@ class Check:
 class Outcome:
     """What running one collection request produced."""
 
-    responses: list[Any]  # console.sender.Exchange, one per request sent (a burst has several)
-    gateway: list[dict[str, Any] | None] = field(default_factory=list)  # traffic entries, same order
+    responses: JSONArray  # console.sender.Exchange, one per request sent (a burst has several)
+    gateway: list[JSONObject | None] = field(default_factory=list)  # traffic entries, same order
     gateway_reason: str | None = None  # set when gateway checks cannot run (remote target)
     error: str | None = None  # a request that got no response
 
 
 # -- validating the expect mapping ----------------------------------------------------------------
 
-def check_expect(expect: dict[str, Any]) -> str | None:
+def check_expect(expect: JSONObject) -> str | None:
     """The first thing wrong with an ``expect`` mapping (as ``field: why``), or None."""
     unknown = set(expect) - TOP
     if unknown:
@@ -112,7 +114,7 @@ def check_expect(expect: dict[str, Any]) -> str | None:
     return None
 
 
-def _matcher_values(expect: dict[str, Any]) -> list[tuple[str, Any]]:
+def _matcher_values(expect: JSONObject) -> list[tuple[str, Any]]:
     out: list[tuple[str, Any]] = []
     for key in ("status", "latency_ms"):
         if key in expect:
@@ -129,7 +131,7 @@ def _matcher_values(expect: dict[str, Any]) -> list[tuple[str, Any]]:
     return out
 
 
-def _json_paths(expect: dict[str, Any]) -> list[tuple[str, str]]:
+def _json_paths(expect: JSONObject) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     for prefix, mapping in (("json", expect.get("json")), ("gateway.upstream.json", ((expect.get("gateway") or {}).get("upstream") or {}).get("json"))):
         if isinstance(mapping, dict):
@@ -235,7 +237,7 @@ def _json_body(text: str) -> Any:
         return _MISSING
 
 
-def _client_checks(expect: dict[str, Any], ex: Any) -> list[Check]:
+def _client_checks(expect: JSONObject, ex: Any) -> list[Check]:
     out = []
     if "status" in expect:
         want = expect["status"]
@@ -257,14 +259,14 @@ def _client_checks(expect: dict[str, Any], ex: Any) -> list[Check]:
     return out
 
 
-def _ref_matches(ref: dict[str, Any] | None, want: Any, key: str) -> tuple[bool, str]:
+def _ref_matches(ref: JSONObject | None, want: Any, key: str) -> tuple[bool, str]:
     shown = None if ref is None else (ref.get(key) or ref.get("id"))
     if want is None:
         return ref is None, _show(shown)
     return ref is not None and want in (ref.get(key), ref.get("id")), _show(shown)
 
 
-def _gateway_checks(gw: dict[str, Any], entry: dict[str, Any] | None, reason: str | None) -> list[Check]:
+def _gateway_checks(gw: JSONObject, entry: JSONObject | None, reason: str | None) -> list[Check]:
     names = [f"gateway.{k}" for k in gw if k not in ("plugins", "upstream")]
     names += [f"gateway.plugins.{p}" for p in gw.get("plugins") or {}]
     names += [f"gateway.upstream.{k}" for k in gw.get("upstream") or {}]
@@ -276,7 +278,7 @@ def _gateway_checks(gw: dict[str, Any], entry: dict[str, Any] | None, reason: st
         if key in gw:
             ok, got = _ref_matches(entry.get(key), gw[key], field_name)
             out.append(Check(f"gateway.{key}", ok, _show(gw[key]), got))
-    decisions: dict[str, Any] = {}  # plugin -> outcome, as the traffic entry's JSON has them
+    decisions: JSONObject = {}  # plugin -> outcome, as the traffic entry's JSON has them
     for d in entry.get("decisions") or ():
         decisions.setdefault(d.get("plugin"), d.get("outcome"))
     for plugin, want in (gw.get("plugins") or {}).items():
@@ -314,7 +316,7 @@ def _rejected(ex: Any) -> bool:
     return ex.status == 429 or (400 <= ex.status < 500 and _header(ex.headers, "retry-after") is not _MISSING)
 
 
-def _burst_checks(b: dict[str, Any], responses: list[Any]) -> list[Check]:
+def _burst_checks(b: JSONObject, responses: JSONArray) -> list[Check]:
     out = []
     first = next((i for i, ex in enumerate(responses) if _rejected(ex)), None)
     if "rejected_from" in b:
@@ -332,7 +334,7 @@ def _burst_checks(b: dict[str, Any], responses: list[Any]) -> list[Check]:
     return out
 
 
-def evaluate(expect: dict[str, Any], outcome: Outcome) -> list[Check]:
+def evaluate(expect: JSONObject, outcome: Outcome) -> list[Check]:
     """Every check of ``expect`` against ``outcome``, in the order they were written."""
     if outcome.error is not None or not outcome.responses:
         return [Check("response", False, "a response", outcome.error or "no response")]

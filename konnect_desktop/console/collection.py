@@ -38,6 +38,7 @@ from typing import Any
 
 import yaml
 
+from ..jsontypes import JSONObject
 from .environments import Environment, Variable
 from .request import METHODS, FormField, RequestSpec
 
@@ -56,7 +57,7 @@ class CollectionError(ValueError):
 class CollectionRequest:
     name: str
     spec: RequestSpec
-    expect: dict[str, Any] = field(default_factory=dict)
+    expect: JSONObject = field(default_factory=dict)
     burst: int = 0  # 0: sent once
     group: tuple[str, ...] = ()  # the folders it sits in
     path: Path | None = None
@@ -207,9 +208,9 @@ def with_process_env(env: Environment | None, environ: dict[str, str] | None = N
 
 # -- writing --------------------------------------------------------------------------------------
 
-def request_to_dict(req: CollectionRequest) -> dict[str, Any]:
+def request_to_dict(req: CollectionRequest) -> JSONObject:
     spec = req.spec.canonical()
-    out: dict[str, Any] = {"name": req.name, "method": spec.method, "url": spec.url}
+    out: JSONObject = {"name": req.name, "method": spec.method, "url": spec.url}
     if spec.headers:
         names = [k.lower() for k, _ in spec.headers]
         out["headers"] = dict(spec.headers) if len(set(names)) == len(names) else [list(p) for p in spec.headers]

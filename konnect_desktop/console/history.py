@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import appdirs
+from ..jsontypes import JSONArray, JSONObject
 from .curl import to_curl
 from .redact import Redactor, redacted_places
 from .request import METHODS, RequestSpec
@@ -74,14 +75,14 @@ class HistoryEntry:
     environment: str | None
     request_id: str | None
     template: RequestSpec  # as typed, redacted
-    response: dict[str, Any] | None = None  # {"status", "reason", "headers", "body", "timing"}
+    response: JSONObject | None = None  # {"status", "reason", "headers", "body", "timing"}
     redacted: list[str] = field(default_factory=list)
 
     def label(self) -> str:
         outcome = str(self.status) if self.status is not None else "error"
         return f"{self.method} {self.url} {outcome}"
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JSONObject:
         return {
             "id": self.id, "created_at": self.created_at, "method": self.method, "url": self.url,
             "status": self.status, "error": self.error, "duration_ms": self.duration_ms,
@@ -101,10 +102,10 @@ def _row(r: sqlite3.Row) -> HistoryEntry:
     )
 
 
-def parse_query(q: str) -> tuple[str, list[Any]]:
+def parse_query(q: str) -> tuple[str, JSONArray]:
     """Search words → SQL condition: a method, a status (``429``), a class (``4xx``), else URL text."""
     conds: list[str] = []
-    args: list[Any] = []
+    args: JSONArray = []
     for word in q.split():
         up = word.upper()
         if up in METHODS:

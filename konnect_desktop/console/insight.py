@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..jsontypes import JSONObject
 from .ratelimit import Quota, RateLimitInfo, parse_ratelimit, window_reset
 
 FORWARDING = frozenset({
@@ -79,7 +80,7 @@ class Insight:
     route: str | None  # name (or id)
     service: str | None
     consumer: str | None
-    decisions: list[dict[str, Any]] = field(default_factory=list)
+    decisions: list[JSONObject] = field(default_factory=list)
     method_change: tuple[str, str] | None = None
     path_change: tuple[str, str] | None = None
     header_changes: list[HeaderChange] = field(default_factory=list)
@@ -124,7 +125,7 @@ def _name(ref: Any, key: str) -> str | None:
     return ref.get(key) or ref.get("id")
 
 
-def quota_from_decisions(decisions: list[dict[str, Any]], now: float) -> list[Quota]:
+def quota_from_decisions(decisions: list[JSONObject], now: float) -> list[Quota]:
     """Quota from the rate-limiting plugin's own record (when headers are hidden or absent)."""
     out: list[Quota] = []
     for d in decisions:
@@ -139,7 +140,7 @@ def quota_from_decisions(decisions: list[dict[str, Any]], now: float) -> list[Qu
     return out
 
 
-def build_insight(entry: dict[str, Any], response_headers: Iterable[Any] | None = None,
+def build_insight(entry: JSONObject, response_headers: Iterable[Any] | None = None,
                   now: float | None = None) -> Insight:
     """An ``Insight`` from a traffic entry dict (and the response headers the client saw)."""
     import time
@@ -181,7 +182,7 @@ def build_insight(entry: dict[str, Any], response_headers: Iterable[Any] | None 
     return ins
 
 
-async def lookup(traffic: Any, request_id: str, wait: float = 1.0) -> dict[str, Any] | None:
+async def lookup(traffic: Any, request_id: str, wait: float = 1.0) -> JSONObject | None:
     """The traffic entry for ``request_id`` as a dict. The proxy records an entry as the response
     finishes, which can be a moment after the client has it: poll briefly."""
     if not request_id or traffic is None:
@@ -191,7 +192,7 @@ async def lookup(traffic: Any, request_id: str, wait: float = 1.0) -> dict[str, 
     while True:
         e = traffic.get(request_id)
         if e is not None:
-            doc: dict[str, Any] = e.to_dict()
+            doc: JSONObject = e.to_dict()
             return doc
         if loop.time() >= end:
             return None

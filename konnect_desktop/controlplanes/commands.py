@@ -24,6 +24,7 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
+from ..jsontypes import JSONObject
 from .errors import ControlPlaneError, NotFound
 
 EXIT_OK, EXIT_ERROR, EXIT_DRIFT = 0, 1, 2
@@ -121,7 +122,7 @@ def _run(coro: Coroutine[Any, Any, int]) -> int:
         return _fail(exc.message)
 
 
-async def _export(cp: Any, select_tags: list[str]) -> dict[str, list[dict[str, Any]]]:
+async def _export(cp: Any, select_tags: list[str]) -> dict[str, list[JSONObject]]:
     from ..model.diff import _filter_tags
 
     config = await cp.export()

@@ -15,6 +15,7 @@ from typing import Any
 
 from ..credentials import mask_text
 from ..errors import AppError
+from ..jsontypes import JSONObject
 from ..model.errors import NotFound
 
 
@@ -61,7 +62,7 @@ class ApiError(ControlPlaneError):
         status: int | None = None,
         code: int | None = None,
         name: str | None = None,
-        fields: dict[str, Any] | None = None,
+        fields: JSONObject | None = None,
         body: Any = None,
         target: str | None = None,
     ) -> None:
@@ -71,9 +72,9 @@ class ApiError(ControlPlaneError):
         self.fields = _mask_tree(fields) if fields else fields
         self.body = _mask_tree(body)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JSONObject:
         """The Kong-shaped body: ``{"code", "name", "message", "fields"}`` (absent parts omitted)."""
-        out: dict[str, Any] = {}
+        out: JSONObject = {}
         if self.code is not None:
             out["code"] = self.code
         if self.name is not None:
@@ -102,7 +103,7 @@ def from_kong_body(status: int, body: Any, *, target: str | None = None) -> Cont
     """
     message = None
     code = name = None
-    fields: dict[str, Any] | None = None
+    fields: JSONObject | None = None
     if isinstance(body, dict):
         if "detail" in body or "title" in body:  # problem+json
             message = body.get("detail") or body.get("title")

@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .. import __version__
+from ..jsontypes import JSONObject
 from ..model.entities import DEPENDENCY_ORDER, ENTITIES
 from ..model.errors import KongError
 from .base import (
@@ -80,7 +81,7 @@ class LocalControlPlane(ControlPlane):
             raise Unsupported(str(exc), target=self.target) from None
 
     # -- identity and health -------------------------------------------------------------------
-    async def info(self) -> dict[str, Any]:
+    async def info(self) -> JSONObject:
         counts = await self._call(lambda: {t: self.store.count(t) for t in DEPENDENCY_ORDER})
         rt = self.runtime
         return {
@@ -127,7 +128,7 @@ class LocalControlPlane(ControlPlane):
                 return fname
         raise Unsupported(f"'{table}' cannot be nested under '{parent_table}'", target=self.target)
 
-    async def _where(self, table: str, parent: Parent | None) -> dict[str, Any] | None:
+    async def _where(self, table: str, parent: Parent | None) -> JSONObject | None:
         if parent is None:
             return None
         ptable, pkey = parent
@@ -136,7 +137,7 @@ class LocalControlPlane(ControlPlane):
         p = await self._call(self.store.get, ptable, pkey)
         return {fk: p["id"]}
 
-    async def _under(self, table: str, data: dict[str, Any], parent: Parent | None) -> dict[str, Any]:
+    async def _under(self, table: str, data: JSONObject, parent: Parent | None) -> JSONObject:
         """A copy of ``data`` with its foreign key set to ``parent`` (create/upsert under a parent)."""
         data = dict(data)
         for fk, pid in (await self._where(table, parent) or {}).items():
@@ -151,7 +152,7 @@ class LocalControlPlane(ControlPlane):
         tags: str | Sequence[str] | None = None,
         tags_mode: str = "and",
         parent: Parent | None = None,
-    ) -> AsyncIterator[dict[str, Any]]:
+    ) -> AsyncIterator[JSONObject]:
         check_table(table)
         if not 1 <= page_size <= 1000:
             raise ValueError("page_size must be between 1 and 1000")
@@ -166,19 +167,19 @@ class LocalControlPlane(ControlPlane):
             if offset is None:
                 return
 
-    async def get(self, table: str, id_or_key: str, *, parent: Parent | None = None) -> dict[str, Any]:
+    async def get(self, table: str, id_or_key: str, *, parent: Parent | None = None) -> JSONObject:
         check_table(table)
         return await self._call(self.store.get, table, id_or_key, where=await self._where(table, parent))
 
-    async def create(self, table: str, data: dict[str, Any], parent: Parent | None = None) -> dict[str, Any]:
+    async def create(self, table: str, data: JSONObject, parent: Parent | None = None) -> JSONObject:
         check_table(table)
         return await self._call(self.store.insert, table, await self._under(table, data, parent))
 
-    async def update(self, table: str, id: str, patch: dict[str, Any], *, parent: Parent | None = None) -> dict[str, Any]:
+    async def update(self, table: str, id: str, patch: JSONObject, *, parent: Parent | None = None) -> JSONObject:
         check_table(table)
         return await self._call(self.store.update, table, id, patch, where=await self._where(table, parent))
 
-    async def upsert(self, table: str, id_or_key: str, data: dict[str, Any], *, parent: Parent | None = None) -> dict[str, Any]:
+    async def upsert(self, table: str, id_or_key: str, data: JSONObject, *, parent: Parent | None = None) -> JSONObject:
         check_table(table)
         return await self._call(self.store.upsert, table, id_or_key, await self._under(table, data, parent))
 
@@ -203,7 +204,7 @@ class LocalControlPlane(ControlPlane):
             raise NotFound(target=self.target)
         await self._call(self.store.delete, MEMBERSHIP_TABLE, rows[0]["id"])
 
-    async def group_consumers(self, group: str) -> AsyncIterator[dict[str, Any]]:
+    async def group_consumers(self, group: str) -> AsyncIterator[JSONObject]:
         g = await self._call(self.store.get, "consumer_groups", group)
         rows = await self._call(self.store.all, MEMBERSHIP_TABLE, where={"consumer_group": g["id"]})
         for row in rows:
@@ -211,11 +212,11 @@ class LocalControlPlane(ControlPlane):
             if consumer is not None:
                 yield consumer
 
-    async def memberships(self) -> AsyncIterator[dict[str, Any]]:
+    async def memberships(self) -> AsyncIterator[JSONObject]:
         for row in await self._call(self.store.all, MEMBERSHIP_TABLE):
             yield row
 
-    async def export(self, tables: Any = None) -> dict[str, builtins.list[dict[str, Any]]]:
+    async def export(self, tables: Any = None) -> dict[str, builtins.list[JSONObject]]:
         """One consistent snapshot straight from the store."""
         config = await self._call(self.store.export)
         if tables is not None:
@@ -223,7 +224,7 @@ class LocalControlPlane(ControlPlane):
             config = {t: v for t, v in config.items() if t in wanted}
         return config
 
-    async def schema(self, plugin_name: str) -> dict[str, Any]:
+    async def schema(self, plugin_name: str) -> JSONObject:
         from .. import plugins
 
         if plugins.get(plugin_name) is None:

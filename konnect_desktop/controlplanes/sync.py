@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..jsontypes import JSONObject
 from ..model.diff import Change, Plan
 from ..model.entities import ENTITIES
 
@@ -27,7 +28,7 @@ class Outcome:
     change: Change
     status: str  # "applied" | "failed" | "skipped"
     error: str | None = None
-    result: dict[str, Any] | None = None
+    result: JSONObject | None = None
 
 
 @dataclass
@@ -61,7 +62,7 @@ class ApplyReport:
 _DROP = ("created_at", "updated_at")
 
 
-def _body(change: Change, id_map: dict[tuple[str, str], str], *, keep_id: bool) -> dict[str, Any]:
+def _body(change: Change, id_map: dict[tuple[str, str], str], *, keep_id: bool) -> JSONObject:
     """The desired entity as sent to the target: timestamps dropped, foreign keys translated."""
     src = change.new or {}
     out = {k: v for k, v in src.items() if k not in _DROP}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..jsontypes import JSONObject
 from ..model.schema import Array, AtLeastOneOf, Check, Integer, Record, String
 from .ai_common import NOT_JSON, error, request_json, set_request_json
 from .base import Decision, Handler, PluginSpec, RequestContext
@@ -39,7 +40,7 @@ ENTITY_CHECKS: list[Check] = [AtLeastOneOf(("config.prompts.prepend", "config.pr
 
 
 class AiPromptDecoratorHandler(Handler):
-    def __init__(self, config: dict[str, Any], plugin: dict[str, Any], runtime: Any) -> None:
+    def __init__(self, config: JSONObject, plugin: JSONObject, runtime: Any) -> None:
         super().__init__(config, plugin, runtime)
         prompts = config.get("prompts") or {}
         self.prepend = [{"role": m["role"], "content": m["content"]} for m in prompts.get("prepend") or []]

@@ -15,6 +15,7 @@ import logging
 import re
 from typing import Any
 
+from ..jsontypes import JSONObject
 from ..model.paths import compile_pcre
 from ..model.schema import Array, AtLeastOneOf, Boolean, Conditional, Integer, Record, String
 from .ai_common import NOT_JSON, error, request_json
@@ -50,7 +51,7 @@ ENTITY_CHECKS = [
 ]
 
 
-def collect_prompt(request: dict[str, Any], conf: dict[str, Any]) -> tuple[str | None, str | None]:
+def collect_prompt(request: JSONObject, conf: JSONObject) -> tuple[str | None, str | None]:
     """Kong's prompt collection: (text, None) or (None, why the request is malformed)."""
     messages = request.get("messages")
     if isinstance(messages, list):
@@ -72,7 +73,7 @@ def collect_prompt(request: dict[str, Any], conf: dict[str, Any]) -> tuple[str |
 
 
 class AiPromptGuardHandler(Handler):
-    def __init__(self, config: dict[str, Any], plugin: dict[str, Any], runtime: Any) -> None:
+    def __init__(self, config: JSONObject, plugin: JSONObject, runtime: Any) -> None:
         super().__init__(config, plugin, runtime)
         self.bad_pattern: str | None = None
         self.deny = self._compile(config.get("deny_patterns") or [])

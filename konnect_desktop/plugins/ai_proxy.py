@@ -37,6 +37,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from multidict import CIMultiDict
 
+from ..jsontypes import JSONObject
 from ..model.schema import (
     Boolean,
     Check,
@@ -85,7 +86,7 @@ ENTITY_CHECKS: list[Check] = [
 ]
 
 
-def openai_wire(config: dict[str, Any]) -> str | None:
+def openai_wire(config: JSONObject) -> str | None:
     """None when this configuration speaks the OpenAI wire format, else why not."""
     model = config["model"]
     provider = model["provider"]
@@ -101,7 +102,7 @@ def openai_wire(config: dict[str, Any]) -> str | None:
     return f"provider '{provider}'"
 
 
-def target_url(config: dict[str, Any]) -> str:
+def target_url(config: JSONObject) -> str:
     """Kong's openai ``configure_request``: ``upstream_url`` as given, or OpenAI's host with
     ``upstream_path`` or the route type's path."""
     options = config["model"].get("options") or {}
@@ -112,8 +113,8 @@ def target_url(config: dict[str, Any]) -> str:
     return OPENAI_URL + "/" + str(path).lstrip("/")
 
 
-def analytics(plugin_id: str | None, model_conf: dict[str, Any], model_name: str | None, response: bytes,
-              latency_ms: int, request: dict[str, Any] | None) -> dict[str, Any]:
+def analytics(plugin_id: str | None, model_conf: JSONObject, model_name: str | None, response: bytes,
+              latency_ms: int, request: JSONObject | None) -> JSONObject:
     """Kong's ``ai.proxy`` log section (serialize-analytics): meta (provider, models, latency) and
     usage (the LLM's token counts; cost from ``model.options.input_cost``/``output_cost`` per
     million tokens), and with ``log_payloads`` the request sent and the response received."""
@@ -128,7 +129,7 @@ def analytics(plugin_id: str | None, model_conf: dict[str, Any], model_name: str
     completion = int(usage.get("completion_tokens") or 0)
     options = model_conf.get("options") or {}
     cost = (prompt * (options.get("input_cost") or 0) + completion * (options.get("output_cost") or 0)) / 1_000_000
-    out: dict[str, Any] = {
+    out: JSONObject = {
         "meta": {"plugin_id": plugin_id, "provider_name": model_conf.get("provider") or "UNSPECIFIED",
                  "request_model": model_name or "UNSPECIFIED",
                  "response_model": doc.get("model") or model_name or "UNSPECIFIED", "llm_latency": latency_ms},
@@ -143,7 +144,7 @@ def analytics(plugin_id: str | None, model_conf: dict[str, Any], model_name: str
 
 
 class AiProxyHandler(Handler):
-    def __init__(self, config: dict[str, Any], plugin: dict[str, Any], runtime: Any) -> None:
+    def __init__(self, config: JSONObject, plugin: JSONObject, runtime: Any) -> None:
         super().__init__(config, plugin, runtime)
         self.unsupported = openai_wire(config)
         self.url = target_url(config)
@@ -249,7 +250,7 @@ class AiProxyHandler(Handler):
         ctx.decisions.append(Decision(NAME, "reject", f"ai-proxy: {message}"))
         return error(400, message)
 
-    async def _call(self, headers: CIMultiDict[str], query: dict[str, Any], body: dict[str, Any]) -> tuple[int, Any, bytes]:
+    async def _call(self, headers: CIMultiDict[str], query: JSONObject, body: JSONObject) -> tuple[int, Any, bytes]:
         import aiohttp  # here: the plugins package is imported where no event loop runs
 
         session = self.client.get()

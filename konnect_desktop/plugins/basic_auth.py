@@ -16,6 +16,7 @@ import hmac
 import re
 from typing import Any
 
+from ..jsontypes import JSONObject
 from ..model.entities import basicauth_hash
 from ..model.schema import Boolean, Record, String
 from .auth_common import AuthFailure, AuthHandler, Identity, consumer_of
@@ -72,7 +73,7 @@ class BasicAuthHandler(AuthHandler):
     name = NAME
     identifier = "username"  # Kong sends the credential's username as X-Credential-Identifier
 
-    def __init__(self, config: dict[str, Any], plugin: dict[str, Any], runtime: Any) -> None:
+    def __init__(self, config: JSONObject, plugin: JSONObject, runtime: Any) -> None:
         super().__init__(config, plugin, runtime)
         self.hide_credentials = bool(config.get("hide_credentials"))
         self.challenge = {"WWW-Authenticate": f'Basic realm="{config.get("realm") or "service"}"'}
@@ -101,7 +102,7 @@ class BasicAuthHandler(AuthHandler):
         return consumer_of(ctx, credential), credential
 
 
-def _verify(credential: dict[str, Any], password: str) -> bool:
+def _verify(credential: JSONObject, password: str) -> bool:
     consumer = credential.get("consumer") or {}
     consumer_id = consumer.get("id") if isinstance(consumer, dict) else consumer
     stored = credential.get("password")

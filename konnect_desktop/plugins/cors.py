@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from multidict import CIMultiDict
 
+from ..jsontypes import JSONObject
 from ..model.paths import compile_pcre
 from ..model.schema import Array, Boolean, Number, Record, String
 from .base import Decision, Handler, PluginExit, PluginSpec, RequestContext, ResponseContext
@@ -99,7 +100,7 @@ def _num(v: float) -> str:
 
 
 class CorsHandler(Handler):
-    def __init__(self, config: dict[str, Any], plugin: dict[str, Any], runtime: Any) -> None:
+    def __init__(self, config: JSONObject, plugin: JSONObject, runtime: Any) -> None:
         super().__init__(config, plugin, runtime)
         origins = list(config.get("origins") or [])
         self.origins = origins

@@ -20,6 +20,7 @@ import re
 from email.utils import mktime_tz, parsedate_tz
 from typing import Any
 
+from ..jsontypes import JSONObject
 from ..model.schema import Array, Boolean, Number, Record, String
 from . import auth_common
 from .auth_common import AuthFailure, AuthHandler, Identity, consumer_of
@@ -60,7 +61,7 @@ CONFIG = Record(
 _PARAMS = re.compile(r'\s*[Hh]mac\s*username="(.+)",\s*algorithm="(.+)",\s*headers="(.+)",\s*signature="(.+)"')
 
 
-def parse_params(value: str | None) -> dict[str, Any]:
+def parse_params(value: str | None) -> JSONObject:
     """username, algorithm, headers (list) and signature from an hmac Authorization value."""
     if not value:
         return {}
@@ -117,7 +118,7 @@ class HmacAuthHandler(AuthHandler):
     name = NAME
     identifier = "username"  # Kong sends the credential's username as X-Credential-Identifier
 
-    def __init__(self, config: dict[str, Any], plugin: dict[str, Any], runtime: Any) -> None:
+    def __init__(self, config: JSONObject, plugin: JSONObject, runtime: Any) -> None:
         super().__init__(config, plugin, runtime)
         c = config
         self.hide_credentials = bool(c.get("hide_credentials"))
@@ -180,7 +181,7 @@ class HmacAuthHandler(AuthHandler):
             raise self._fail(SIGNATURE_NOT_SAME)
         return consumer_of(ctx, credential), credential
 
-    def _params_ok(self, params: dict[str, Any]) -> bool:
+    def _params_ok(self, params: JSONObject) -> bool:
         """validate_params: username and signature present, enforced headers signed, algorithm allowed."""
         if not params.get("username") or not params.get("signature"):
             return False

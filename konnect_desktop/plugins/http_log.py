@@ -19,6 +19,7 @@ import logging
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..jsontypes import JSONObject
 from ..model import typedefs
 from ..model.schema import Field, Integer, Map, Number, Record, String
 from .base import Decision, Handler, PluginSpec, RequestContext, ResponseContext
@@ -42,7 +43,7 @@ def _header_key_error(name: Any) -> str | None:
     return header_name_error(name)
 
 
-def _no_double_auth(config: dict[str, Any]) -> str | None:
+def _no_double_auth(config: JSONObject) -> str | None:
     endpoint = config.get("http_endpoint")
     headers = config.get("headers")
     if isinstance(endpoint, str) and url_userinfo(endpoint) and isinstance(headers, dict):
@@ -76,7 +77,7 @@ CONFIG = Record(
 )
 
 
-def queue_name(conf: dict[str, Any]) -> str:
+def queue_name(conf: JSONObject) -> str:
     """Kong's ``make_queue_name``: six of its eight arguments make it into the format string."""
     def s(v: Any) -> str:
         if v is None:
@@ -98,7 +99,7 @@ def safe_endpoint(endpoint: str) -> str:
     return f"{parts.scheme}://{host}{port}{parts.path or '/'}"
 
 
-async def send_entries(client: SharedSession, conf: dict[str, Any], entries: list[bytes]) -> tuple[bool, str | None]:
+async def send_entries(client: SharedSession, conf: JSONObject, entries: list[bytes]) -> tuple[bool, str | None]:
     """Kong's ``send_entries``: one request with the batch; a status >= 300 is a failure."""
     import aiohttp
 
@@ -137,7 +138,7 @@ async def send_entries(client: SharedSession, conf: dict[str, Any], entries: lis
 
 
 class HttpLogHandler(Handler):
-    def __init__(self, config: dict[str, Any], plugin: dict[str, Any], runtime: Any) -> None:
+    def __init__(self, config: JSONObject, plugin: JSONObject, runtime: Any) -> None:
         super().__init__(config, plugin, runtime)
         self.name = queue_name(config)
         self.params = queue_params(NAME, config, self.name)
@@ -147,7 +148,7 @@ class HttpLogHandler(Handler):
         self.client = SharedSession.of(runtime, NAME)
         self._closed = False
 
-    async def _send(self, conf: dict[str, Any], entries: list[bytes]) -> tuple[bool, str | None]:
+    async def _send(self, conf: JSONObject, entries: list[bytes]) -> tuple[bool, str | None]:
         return await send_entries(self.client, conf, entries)
 
     def log(self, ctx: RequestContext, resp: ResponseContext) -> None:

@@ -17,6 +17,7 @@ from urllib.parse import quote, unquote, unquote_plus
 
 from multidict import MultiDict
 
+from ..jsontypes import JSONArray, JSONObject
 from ..model.typedefs import header_name_error, url_error
 
 UNEXPECTED = "An unexpected error occurred"
@@ -150,7 +151,7 @@ def multidict_from_args(args: Args) -> MultiDict[str]:
     return md
 
 
-def append_value(current: ArgValue, value: str) -> list[Any]:
+def append_value(current: ArgValue, value: str) -> JSONArray:
     """Kong's ``append_value``: a string becomes ``[old, new]``, a list grows, nothing → ``[new]``."""
     if isinstance(current, list):
         return [*current, value]
@@ -254,7 +255,7 @@ class Multipart:
         return bytes(out)
 
 
-def parse_body(body: bytes, content_type: str | None) -> dict[str, Any] | None:
+def parse_body(body: bytes, content_type: str | None) -> JSONObject | None:
     """``kong.request.get_body()``: a form, JSON object or multipart body as a table; None when
     the body is empty, malformed or of another type."""
     kind = content_kind(content_type)
@@ -272,7 +273,7 @@ def parse_body(body: bytes, content_type: str | None) -> dict[str, Any] | None:
         mp = Multipart.parse(body, content_type or "")
         if mp is None:
             return None
-        out: dict[str, Any] = {}
+        out: JSONObject = {}
         for name, _h, content in mp.parts:
             if name is None:
                 continue
@@ -286,7 +287,7 @@ def parse_body(body: bytes, content_type: str | None) -> dict[str, Any] | None:
     return None
 
 
-def serialize_body(table: dict[str, Any], content_type: str | None, original: bytes) -> bytes:
+def serialize_body(table: JSONObject, content_type: str | None, original: bytes) -> bytes:
     """``kong.service.request.set_body``: the table written back in the request's own format."""
     kind = content_kind(content_type)
     if kind == FORM:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
+from ..jsontypes import JSONObject
 from ..model.schema import Array, AtLeastOneOf, Number, Record, String
 from .base import Decision, Handler, PluginSpec, RequestContext
 
@@ -55,7 +56,7 @@ def _matches(addr: ipaddress.IPv4Address | ipaddress.IPv6Address, nets: list[Net
 
 
 class IpRestrictionHandler(Handler):
-    def __init__(self, config: dict[str, Any], plugin: dict[str, Any], runtime: Any) -> None:
+    def __init__(self, config: JSONObject, plugin: JSONObject, runtime: Any) -> None:
         super().__init__(config, plugin, runtime)
         self.allow = _networks(config.get("allow"))
         self.deny = _networks(config.get("deny"))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ..jsontypes import JSONObject
 from ..model.schema import Boolean, Check, Conditional, Number, Record, Set, String
 from . import auth_common
 from .auth_common import AuthFailure, AuthHandler, Identity
@@ -89,7 +90,7 @@ class JwtHandler(AuthHandler):
     name = NAME
     identifier = "key"  # Kong sends the jwt secret's key as X-Credential-Identifier
 
-    def __init__(self, config: dict[str, Any], plugin: dict[str, Any], runtime: Any) -> None:
+    def __init__(self, config: JSONObject, plugin: JSONObject, runtime: Any) -> None:
         super().__init__(config, plugin, runtime)
         c = config
         self.uri_param_names: list[str] = list(c.get("uri_param_names") or ())
@@ -105,7 +106,7 @@ class JwtHandler(AuthHandler):
         self.challenge_error = {"WWW-Authenticate": base + ' error="invalid_token"'}
         # token text -> (token, key, credential) of signatures already verified (this handler
         # lives as long as its configuration: a changed credential is a new handler)
-        self._verified: dict[str, tuple[Token, str, dict[str, Any]]] = {}
+        self._verified: dict[str, tuple[Token, str, JSONObject]] = {}
 
     def _tokens(self, ctx: RequestContext) -> list[str]:
         found: dict[str, None] = {}  # distinct tokens, in the order found
@@ -127,7 +128,7 @@ class JwtHandler(AuthHandler):
                     found[bearer] = None
         return list(found)
 
-    def _fail(self, message: str, *, with_error: bool = True, body: dict[str, Any] | None = None) -> AuthFailure:
+    def _fail(self, message: str, *, with_error: bool = True, body: JSONObject | None = None) -> AuthFailure:
         headers = self.challenge_error if with_error else self.challenge
         return AuthFailure(401, message, headers, body if body is not None else {"message": message})
 
@@ -153,7 +154,7 @@ class JwtHandler(AuthHandler):
         return consumer, secret
 
 
-    def _verify(self, ctx: RequestContext, token_text: str) -> tuple[Token, dict[str, Any]]:
+    def _verify(self, ctx: RequestContext, token_text: str) -> tuple[Token, JSONObject]:
         """The decoded token and its credential once the signature checks out. A token verified
         before against the same credential object (this configuration's) is not verified again:
         a signature check is the costly part (RS256 ≈ 30 µs); the claims are checked every time."""

@@ -31,6 +31,8 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
     encode_dss_signature,
 )
 
+from ..jsontypes import JSONObject
+
 _HASHES: dict[str, Callable[[], hashes.HashAlgorithm]] = {"256": hashes.SHA256, "384": hashes.SHA384, "512": hashes.SHA512}
 _HMAC = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}
 # ES signatures are r||s of fixed width (RFC 7518 §3.4); jwt_parser.lua asserts these lengths
@@ -66,8 +68,8 @@ def b64url_encode(data: bytes) -> str:
 class Token:
     header_64: str
     claims_64: str
-    header: dict[str, Any]
-    claims: dict[str, Any]
+    header: JSONObject
+    claims: JSONObject
     signature: bytes
 
     @property
@@ -150,9 +152,9 @@ def verify_signature(token: Token, key: str | bytes) -> bool:
     return True
 
 
-def verify_registered_claims(token: Token, claims_to_verify: list[str] | None, now: float) -> dict[str, Any] | None:
+def verify_registered_claims(token: Token, claims_to_verify: list[str] | None, now: float) -> JSONObject | None:
     """Kong's registered-claims check: None, or ``{"exp": "token expired", ...}``."""
-    errors: dict[str, Any] = {}
+    errors: JSONObject = {}
     for name in claims_to_verify or ():
         value = token.claims.get(name)
         if not isinstance(value, (int, float)) or isinstance(value, bool):
@@ -164,7 +166,7 @@ def verify_registered_claims(token: Token, claims_to_verify: list[str] | None, n
     return errors or None
 
 
-def check_maximum_expiration(token: Token, maximum: float, now: float) -> dict[str, Any] | None:
+def check_maximum_expiration(token: Token, maximum: float, now: float) -> JSONObject | None:
     if maximum <= 0:
         return None
     exp = token.claims.get("exp")
@@ -173,7 +175,7 @@ def check_maximum_expiration(token: Token, maximum: float, now: float) -> dict[s
     return None
 
 
-def encode(claims: dict[str, Any], key: str | bytes, alg: str = "HS256", header: dict[str, Any] | None = None) -> str:
+def encode(claims: JSONObject, key: str | bytes, alg: str = "HS256", header: JSONObject | None = None) -> str:
     """A signed token (jwt_parser.lua's ``encode``): HS with a secret, others with a PEM private key."""
     head = header if header is not None else {"typ": "JWT", "alg": alg}
     signing_input = f"{b64url_encode(json.dumps(head).encode())}.{b64url_encode(json.dumps(claims).encode())}"

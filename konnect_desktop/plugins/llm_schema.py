@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..jsontypes import JSONObject
 from ..model import typedefs
 from ..model.schema import (
     Boolean,
@@ -79,7 +80,7 @@ LOGGING = Record([
 ], required=True)
 
 
-def _log_statistics(entity: dict[str, Any]) -> str | None:
+def _log_statistics(entity: JSONObject) -> str | None:
     route_type = entity.get("route_type")
     provider = (entity.get("model") or {}).get("provider")
     if (entity.get("logging") or {}).get("log_statistics") and provider in _NO_LOG_STATISTICS.get(str(route_type), ()):

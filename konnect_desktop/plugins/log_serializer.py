@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ..jsontypes import JSONObject
 from .base import RequestContext, ResponseContext, encode_args
 from .http_util import args_from_multidict, decode_args, json_dumps
 
@@ -37,10 +38,10 @@ _REDACTED_HEADERS = ("authorization", "proxy-authorization")
 _HTTP_PHRASE_LEN = 32  # a status line's reason phrase, averaged, for the reconstructed size
 
 
-def headers_table(pairs: Any) -> dict[str, Any]:
+def headers_table(pairs: Any) -> JSONObject:
     """Headers as ``kong.request.get_headers()`` returns them: lower-case names, a repeated
     header as a list of its values in order."""
-    out: dict[str, Any] = {}
+    out: JSONObject = {}
     items = pairs.items() if hasattr(pairs, "items") else pairs
     for k, v in items:
         name = k.lower()
@@ -99,7 +100,7 @@ def _content_length(headers: Mapping[str, str]) -> int:
         return 0
 
 
-def serialize(ctx: RequestContext, resp: ResponseContext, now: Callable[[], float] = time.time) -> dict[str, Any]:
+def serialize(ctx: RequestContext, resp: ResponseContext, now: Callable[[], float] = time.time) -> JSONObject:
     """The log record for one request (a fresh dict: loggers may add to it)."""
     o = ctx.original
     served = resp.served
@@ -140,7 +141,7 @@ def serialize(ctx: RequestContext, resp: ResponseContext, now: Callable[[], floa
     if upstream_status == "" and source == "service":
         upstream_status = str(resp.status)
 
-    record: dict[str, Any] = {
+    record: JSONObject = {
         "request": {
             "id": ctx.request_id,
             "uri": o.raw_path,
@@ -188,7 +189,7 @@ def serialize(ctx: RequestContext, resp: ResponseContext, now: Callable[[], floa
     return record
 
 
-def encode(record: dict[str, Any]) -> bytes:
+def encode(record: JSONObject) -> bytes:
     """One record as compact JSON (UTF-8), the way every logger writes it."""
     return json_dumps(record)
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..jsontypes import JSONObject
 from ..model.schema import Array, Boolean, Conditional, Number, Record, String
 from . import auth_common
 from .auth_common import AuthFailure, AuthHandler, Identity, consumer_of
@@ -42,7 +43,7 @@ USERID_HEADER = "X-Authenticated-UserId"
 INVALID = "The access token is invalid or has expired"
 
 
-def _validate_flows(config: dict[str, Any]) -> str | None:
+def _validate_flows(config: JSONObject) -> str | None:
     if any(config.get(f) for f in FLOWS):
         return None
     return "at least one of these fields must be true: " + ", ".join(FLOWS)
@@ -81,7 +82,7 @@ def is_endpoint(path: str, name: str) -> bool:
     return path.endswith(suffix) or path.endswith(suffix + "/")
 
 
-async def request_parameters(ctx: RequestContext) -> dict[str, Any]:
+async def request_parameters(ctx: RequestContext) -> JSONObject:
     """retrieve_parameters: the query, overridden by the body for POST, PUT and PATCH."""
     params = args_from_multidict(ctx.original.query)
     if ctx.method in ("POST", "PUT", "PATCH"):
@@ -104,7 +105,7 @@ class OAuth2Handler(AuthHandler):
     name = NAME
     identifier = "client_id"  # Kong sends the client's client_id as X-Credential-Identifier
 
-    def __init__(self, config: dict[str, Any], plugin: dict[str, Any], runtime: Any) -> None:
+    def __init__(self, config: JSONObject, plugin: JSONObject, runtime: Any) -> None:
         super().__init__(config, plugin, runtime)
         self.run_on_preflight = True  # not in oauth2's schema: always runs
         self.header_name: str = config.get("auth_header_name") or "authorization"
@@ -168,7 +169,7 @@ class OAuth2Handler(AuthHandler):
         ctx.plugin_ctx(self)["token"] = token
         return consumer_of(ctx, credential), credential
 
-    def passed(self, ctx: RequestContext, consumer: dict[str, Any] | None, credential: dict[str, Any]) -> None:
+    def passed(self, ctx: RequestContext, consumer: JSONObject | None, credential: JSONObject) -> None:
         token = ctx.plugin_ctx(self).get("token") or {}
         super().passed(ctx, consumer, credential)
         if token.get("scope"):
@@ -216,7 +217,7 @@ class OAuth2Handler(AuthHandler):
                 ctx.headers["Content-Length"] = str(len(new))
 
 
-def token_gone(token: dict[str, Any], config: dict[str, Any], now: float) -> bool:
+def token_gone(token: JSONObject, config: JSONObject, now: float) -> bool:
     """Kong stores a token with a ttl of ``refresh_token_ttl`` (when the token expires at all):
     past it the row is gone, refresh token included."""
     ttl = config.get("refresh_token_ttl") or 0

@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..jsontypes import JSONObject
 from ..model.schema import Boolean, Record
 from .base import Decision, Handler, PluginSpec, RequestContext, ResponseContext, RuntimeServices
 from .log_serializer import serialize
@@ -110,7 +111,7 @@ class Metrics:
         series[bisect_left(buckets, value)] += 1
         series[-1] += value
 
-    def record(self, rec: dict[str, Any], conf: dict[str, Any]) -> bool:
+    def record(self, rec: JSONObject, conf: JSONObject) -> bool:
         """Kong's ``PrometheusHandler:log`` + ``exporter.log`` for one record. False when the
         request had no route (Kong counts nothing then)."""
         self.export_upstream_health = bool(conf.get("upstream_health_metrics"))
@@ -255,7 +256,7 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 class PrometheusHandler(Handler):
-    def __init__(self, config: dict[str, Any], plugin: dict[str, Any], runtime: Any) -> None:
+    def __init__(self, config: JSONObject, plugin: JSONObject, runtime: Any) -> None:
         super().__init__(config, plugin, runtime)
         self.metrics = Metrics.of(runtime)
         self.metrics.users += 1

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..jsontypes import JSONObject
 from ..model.schema import Array, Boolean, Custom, Integer, Record, String
 from .base import (
     AdminCall,
@@ -59,7 +60,7 @@ _HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "prox
 _DIAGNOSTIC = ("age", "x-cache-status", "x-cache-key")
 
 
-def _shdict_check(entity: dict[str, Any]) -> str | None:
+def _shdict_check(entity: JSONObject) -> str | None:
     config = entity.get("config") or {}
     if config.get("strategy") == "memory":
         name = (config.get("memory") or {}).get("dictionary_name")
@@ -104,7 +105,7 @@ CONFIG = Record(
 class ProxyCacheHandler(Handler):
     buffers_response = True  # a miss stores the whole body
 
-    def __init__(self, config: dict[str, Any], plugin: dict[str, Any], runtime: Any) -> None:
+    def __init__(self, config: JSONObject, plugin: JSONObject, runtime: Any) -> None:
         super().__init__(config, plugin, runtime)
         self.storage = storage_of(runtime)
         self.dict_name: str = (config.get("memory") or {}).get("dictionary_name") or "kong_db_cache"
@@ -183,7 +184,7 @@ class ProxyCacheHandler(Handler):
             return
         self._hit(ctx, debug, key, res, age)
 
-    def _hit(self, ctx: RequestContext, debug: bool, key: str, res: dict[str, Any], age: int) -> None:
+    def _hit(self, ctx: RequestContext, debug: bool, key: str, res: JSONObject, age: int) -> None:
         ctx.shared["proxy_cache_hit"] = {"res": res}
         # the cached headers go out as they were stored (repeated ones too), replacing any of
         # the same name an earlier plugin set; the current rate-limit counters stay
@@ -220,7 +221,7 @@ class ProxyCacheHandler(Handler):
         d.outcome, d.summary = "skip", f"Bypass: {why}"
         d.data["cache_status"] = "Bypass"
 
-    def _uncacheable(self, resp: ResponseContext, cc: dict[str, Any]) -> str | None:
+    def _uncacheable(self, resp: ResponseContext, cc: JSONObject) -> str | None:
         if resp.status not in self.codes:
             return f"status {resp.status} is not cached"
         cts = resp.headers.getall("Content-Type", [])
@@ -270,9 +271,9 @@ def _replay(headers: Any) -> tuple[tuple[str, ...], list[tuple[str, str]]]:
     return names, pairs
 
 
-def _header_table(headers: Any) -> dict[str, Any]:
+def _header_table(headers: Any) -> JSONObject:
     """Response headers as ``ngx.resp.get_headers`` keeps them: a name, a value or a list."""
-    out: dict[str, Any] = {}
+    out: JSONObject = {}
     for k, v in headers.items():
         cur = out.get(k)
         out[k] = v if cur is None else ([*cur, v] if isinstance(cur, list) else [cur, v])
@@ -280,14 +281,14 @@ def _header_table(headers: Any) -> dict[str, Any]:
 
 
 # -- Admin API (kong/plugins/proxy-cache/api.lua) -------------------------------------------------
-def _entry_json(res: dict[str, Any]) -> dict[str, Any]:
+def _entry_json(res: JSONObject) -> JSONObject:
     """A stored entry as Kong's Admin API shows it (the body as text; our own keys left out)."""
     out = {k: v for k, v in res.items() if not k.startswith("_")}
     out["body"] = res["body"].decode("utf-8", "replace")
     return out
 
 
-def _dict_of(plugin: dict[str, Any]) -> str:
+def _dict_of(plugin: JSONObject) -> str:
     return ((plugin.get("config") or {}).get("memory") or {}).get("dictionary_name") or "kong_db_cache"
 
 
@@ -299,7 +300,7 @@ async def _purge_all(call: AdminCall) -> tuple[int, Any]:
     return 204, None
 
 
-async def _find(call: AdminCall) -> tuple[Any, str, dict[str, Any]] | None:
+async def _find(call: AdminCall) -> tuple[Any, str, JSONObject] | None:
     if call.runtime is None:
         return None
     storage = storage_of(call.runtime)
@@ -325,7 +326,7 @@ async def _delete_any(call: AdminCall) -> tuple[int, Any]:
     return 204, None
 
 
-async def _one(call: AdminCall) -> tuple[Any, str, dict[str, Any]] | None:
+async def _one(call: AdminCall) -> tuple[Any, str, JSONObject] | None:
     plugin = await call.plugin(call.params["plugin_id"])
     if plugin is None or call.runtime is None:
         return None

@@ -10,7 +10,6 @@ past it evicts the least recently used entries, as a full shared dictionary does
 
 from __future__ import annotations
 
-import builtins  # CacheStorage has a method named dict; annotations after it say builtins.dict
 import hashlib
 import re
 import time
@@ -20,6 +19,7 @@ from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+from ..jsontypes import JSONObject
 from .base import RuntimeServices
 from .http_util import ArgValue
 
@@ -127,9 +127,9 @@ def _lua_tonumber(s: str) -> float | int | None:
             return None
 
 
-def parse_directive_header(value: str | None) -> dict[str, Any]:
+def parse_directive_header(value: str | None) -> JSONObject:
     """``Cache-Control: max-age=60, no-cache`` → ``{"max-age": 60, "no-cache": True}``."""
-    out: dict[str, Any] = {}
+    out: JSONObject = {}
     if not value:
         return out
     for piece in value.split(","):
@@ -193,7 +193,7 @@ def content_type_matches(content_type: str, accepted: Iterable[tuple[str, str, d
 # -- the memory strategy --------------------------------------------------------------------------
 @dataclass
 class _Entry:
-    value: dict[str, Any]
+    value: JSONObject
     expires_at: float  # 0: never
     size: int
 
@@ -210,7 +210,7 @@ class MemoryDict:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get(self, key: str) -> dict[str, Any] | None:
+    def get(self, key: str) -> JSONObject | None:
         e = self._entries.get(key)
         if e is None:
             return None
@@ -220,7 +220,7 @@ class MemoryDict:
         self._entries.move_to_end(key)
         return e.value
 
-    def set(self, key: str, value: dict[str, Any], ttl: float, size: int) -> bool:
+    def set(self, key: str, value: JSONObject, ttl: float, size: int) -> bool:
         """Store ``value`` for ``ttl`` seconds (0: no expiry); False when it cannot fit at all."""
         self.delete(key)
         size += len(key) + _ENTRY_OVERHEAD
@@ -269,10 +269,10 @@ class CacheStorage:
             d = self.dicts[name] = MemoryDict(SHARED_DICTS.get(name, SHARED_DICTS["kong_db_cache"]), self.now)
         return d
 
-    def fetch(self, name: str, key: str) -> builtins.dict[str, Any] | None:
+    def fetch(self, name: str, key: str) -> JSONObject | None:
         return self.dict(name).get(key)
 
-    def store(self, name: str, key: str, res: builtins.dict[str, Any], ttl: float) -> bool:
+    def store(self, name: str, key: str, res: JSONObject, ttl: float) -> bool:
         size = len(res.get("body") or b"") + sum(len(k) + len(v) + 4 for k, vs in res.get("headers", {}).items()
                                                  for v in (vs if isinstance(vs, list) else [vs]))
         return self.dict(name).set(key, res, ttl, size)

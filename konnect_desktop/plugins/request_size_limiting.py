@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..jsontypes import JSONObject
 from ..model.schema import Boolean, Integer, Record, String
 from .base import Decision, Handler, PluginSpec, RequestContext
 
@@ -45,7 +46,7 @@ def _lua_number(raw: str) -> float | None:
 
 
 class RequestSizeLimitingHandler(Handler):
-    def __init__(self, config: dict[str, Any], plugin: dict[str, Any], runtime: Any) -> None:
+    def __init__(self, config: JSONObject, plugin: JSONObject, runtime: Any) -> None:
         super().__init__(config, plugin, runtime)
         size = config.get("allowed_payload_size")
         unit = config.get("size_unit") or SIZE_UNITS[0]

@@ -29,6 +29,7 @@ import time
 from collections.abc import Awaitable
 from typing import Any
 
+from ..jsontypes import JSONObject
 from ..model.schema import AtLeastOneOf, Boolean, Check, Conditional, Map, Number, Record, String
 from .base import Decision, Handler, PluginExit, PluginSpec, RequestContext, ResponseContext
 from .http_util import UNEXPECTED
@@ -52,7 +53,7 @@ RATELIMIT_LIMIT = "X-RateLimit-Limit"
 RATELIMIT_REMAINING = "X-RateLimit-Remaining"
 
 
-def _periods_order(limit: dict[str, Any]) -> str | None:
+def _periods_order(limit: JSONObject) -> str | None:
     """Kong's custom validator of one named limit: longer periods may not have lower limits."""
     return periods_order_error(limit, word="the")
 
@@ -106,7 +107,7 @@ def _lua_number(s: str) -> float | None:
     return int(v) if v.is_integer() else v
 
 
-def parse_increments(values: list[str], limits: dict[str, Any]) -> dict[str, float]:
+def parse_increments(values: list[str], limits: JSONObject) -> dict[str, float]:
     """``video=1, image=2`` (one header, or several) → ``{"video": 1, "image": 2}``; names not
     configured and malformed parts are ignored."""
     parts = values if len(values) > 1 else (values[0].split(",") if values else [])
@@ -128,7 +129,7 @@ def parse_increments(values: list[str], limits: dict[str, Any]) -> dict[str, flo
 class ResponseRateLimitingHandler(Handler):
     buffers_response = True  # a refused response goes out without the upstream's body
 
-    def __init__(self, config: dict[str, Any], plugin: dict[str, Any], runtime: Any) -> None:
+    def __init__(self, config: JSONObject, plugin: JSONObject, runtime: Any) -> None:
         super().__init__(config, plugin, runtime)
         self.limits: dict[str, dict[str, float]] = {
             name: {p: v for p, v in (periods or {}).items() if v is not None}

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ..jsontypes import JSONObject
 from ..model.schema import Array, Record, String
 from .base import Decision, Handler, PluginSpec, RequestContext, ResponseContext
 from .http_util import is_header_name, json_dumps, split_entry
@@ -106,7 +107,7 @@ def is_json(content_type: str | None) -> bool:
 
 
 class ResponseTransformerHandler(Handler):
-    def __init__(self, config: dict[str, Any], plugin: dict[str, Any], runtime: Any) -> None:
+    def __init__(self, config: JSONObject, plugin: JSONObject, runtime: Any) -> None:
         super().__init__(config, plugin, runtime)
         c = config
         self.headers = {verb: _pairs((c.get(verb) or {}).get("headers")) for verb in ("remove", "rename", "replace", "add", "append")}

@@ -19,6 +19,7 @@ import hmac
 import time
 from typing import Any
 
+from ..jsontypes import JSONObject
 from ..model.schema import Integer, Record, String
 from .base import Decision, Handler, PluginSpec, RequestContext
 
@@ -61,7 +62,7 @@ def sign(secret: str, msg_id: str, ts: float | str, payload: bytes) -> str:
 
 
 class StandardWebhooksHandler(Handler):
-    def __init__(self, config: dict[str, Any], plugin: dict[str, Any], runtime: Any) -> None:
+    def __init__(self, config: JSONObject, plugin: JSONObject, runtime: Any) -> None:
         super().__init__(config, plugin, runtime)
         self.state = runtime.shared_state(NAME)
         self.tolerance: int = config.get("tolerance_second", 300)

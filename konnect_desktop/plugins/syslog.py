@@ -22,6 +22,7 @@ import socket
 import time
 from typing import Any
 
+from ..jsontypes import JSONObject
 from ..model import typedefs
 from ..model.schema import Record, String
 from .base import Decision, Handler, PluginSpec, RequestContext, ResponseContext
@@ -64,7 +65,7 @@ def default_address() -> str:
     return "/var/run/syslog" if os.path.exists("/var/run/syslog") and not os.path.exists("/dev/log") else "/dev/log"
 
 
-def severity_for(conf: dict[str, Any], status: int) -> str:
+def severity_for(conf: JSONObject, status: int) -> str:
     key = "server_errors_severity" if status >= 500 else "client_errors_severity" if status >= 400 else "successful_severity"
     return str(conf[key])
 
@@ -85,7 +86,7 @@ class _Syslog:
         self.users = 0
 
     @classmethod
-    def of(cls, runtime: Any) -> tuple[_Syslog, dict[str, Any]]:
+    def of(cls, runtime: Any) -> tuple[_Syslog, JSONObject]:
         state = runtime.shared_state(NAME)
         s = state.get("socket")
         if s is None:
@@ -111,7 +112,7 @@ class _Syslog:
 
 
 class SyslogHandler(Handler):
-    def __init__(self, config: dict[str, Any], plugin: dict[str, Any], runtime: Any) -> None:
+    def __init__(self, config: JSONObject, plugin: JSONObject, runtime: Any) -> None:
         super().__init__(config, plugin, runtime)
         self.syslog, self.state = _Syslog.of(runtime)
         self.syslog.users += 1
@@ -121,7 +122,7 @@ class SyslogHandler(Handler):
     def log(self, ctx: RequestContext, resp: ResponseContext) -> None:
         conf = self.config
         severity = severity_for(conf, resp.status)
-        data: dict[str, Any] = {"severity": severity, "facility": conf["facility"]}
+        data: JSONObject = {"severity": severity, "facility": conf["facility"]}
         extra = ""
         if self.lua:
             data["custom_fields_by_lua"] = LUA_NOT_RUN

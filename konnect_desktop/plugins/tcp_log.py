@@ -19,6 +19,7 @@ import ssl
 from collections import deque
 from typing import Any
 
+from ..jsontypes import JSONObject
 from ..model import typedefs
 from ..model.schema import Boolean, Number, Record, String
 from .base import Decision, Handler, PluginSpec, RequestContext, ResponseContext, RuntimeServices
@@ -160,7 +161,7 @@ class _Senders:
 
 
 class TcpLogHandler(Handler):
-    def __init__(self, config: dict[str, Any], plugin: dict[str, Any], runtime: Any) -> None:
+    def __init__(self, config: JSONObject, plugin: JSONObject, runtime: Any) -> None:
         super().__init__(config, plugin, runtime)
         self.senders = _Senders.of(runtime)
         self.senders.users += 1
@@ -173,7 +174,7 @@ class TcpLogHandler(Handler):
         dest = self.senders.get(c["host"], c["port"], bool(c.get("tls")), c.get("tls_sni"))
         dest.add(encode(serialize(ctx, resp)) + b"\n", float(c.get("timeout") or 10000),
                  float(c.get("keepalive") or 60000))
-        data: dict[str, Any] = {"destination": self.where}
+        data: JSONObject = {"destination": self.where}
         extra = ""
         if self.lua:
             data["custom_fields_by_lua"] = LUA_NOT_RUN

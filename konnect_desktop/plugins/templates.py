@@ -34,6 +34,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+from ..jsontypes import JSONObject
+
 
 class TemplateSyntaxError(ValueError):
     """The template text is not a valid template (reported when the config is validated)."""
@@ -682,7 +684,7 @@ class LazyEnv:
 
     def __init__(self, loaders: Mapping[str, Callable[[], Any]]) -> None:
         self._loaders = loaders
-        self._values: dict[str, Any] = {}
+        self._values: JSONObject = {}
 
     def get(self, name: str) -> Any:
         if name in self._values:

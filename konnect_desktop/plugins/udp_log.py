@@ -15,6 +15,7 @@ import logging
 import socket
 from typing import Any
 
+from ..jsontypes import JSONObject
 from ..model import typedefs
 from ..model.schema import Number, Record
 from .base import Decision, Handler, PluginSpec, RequestContext, ResponseContext, RuntimeServices
@@ -103,7 +104,7 @@ class DatagramSender:
 
 
 class UdpLogHandler(Handler):
-    def __init__(self, config: dict[str, Any], plugin: dict[str, Any], runtime: Any) -> None:
+    def __init__(self, config: JSONObject, plugin: JSONObject, runtime: Any) -> None:
         super().__init__(config, plugin, runtime)
         self.sender = DatagramSender.of(runtime, NAME)
         self.sender.users += 1
@@ -113,7 +114,7 @@ class UdpLogHandler(Handler):
 
     def log(self, ctx: RequestContext, resp: ResponseContext) -> None:
         self.sender.send(self.config["host"], self.config["port"], encode(serialize(ctx, resp)))
-        data: dict[str, Any] = {"destination": self.where}
+        data: JSONObject = {"destination": self.where}
         extra = ""
         if self.lua:
             data["custom_fields_by_lua"] = LUA_NOT_RUN

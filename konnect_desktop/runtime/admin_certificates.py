@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from ..jsontypes import JSONArray, JSONObject
 from ..model import ENTITIES, paths
 from ..model.errors import NotFound, schema_violation
 from ..model.schema import UUID_RE
@@ -52,7 +53,7 @@ def parse_name_list(value: Any) -> list[str] | None:
     names = [value] if isinstance(value, str) else value
     if not isinstance(names, list):
         raise schema_violation({"snis": "expected an array"})
-    errors: list[Any] = []
+    errors: JSONArray = []
     for n in names:
         if not isinstance(n, str):
             errors.append("expected a string")
@@ -76,7 +77,7 @@ def register(api: AdminAPI) -> None:
     def names_of(cert_id: str) -> list[str]:
         return sorted(s["name"] for s in store.all("snis", where={"certificate": cert_id}))
 
-    def with_snis(cert: dict[str, Any], names: list[str] | None = None) -> dict[str, Any]:
+    def with_snis(cert: JSONObject, names: list[str] | None = None) -> JSONObject:
         out = dict(cert)
         out["snis"] = names if names is not None else names_of(cert["id"])
         return out
@@ -108,7 +109,7 @@ def register(api: AdminAPI) -> None:
             raise _SniNotFound()
         return str(uuid.uuid4()), key
 
-    def split_args(call: Call) -> tuple[dict[str, Any], Any]:
+    def split_args(call: Call) -> tuple[JSONObject, Any]:
         args = api._args(call, edef)
         return args, args.pop("snis", _UNSET)
 
@@ -136,7 +137,7 @@ def register(api: AdminAPI) -> None:
     async def create(call: Call) -> web.StreamResponse:
         args, raw = split_args(call)
 
-        def work() -> dict[str, Any]:
+        def work() -> JSONObject:
             names = parse_name_list(raw) or []
             with store.transaction():
                 check_new(names, None)

@@ -17,6 +17,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
+from ..jsontypes import JSONArray, JSONObject
 from ..model import declarative
 from ..model.entities import ENTITIES
 from ..model.errors import DECLARATIVE_CONFIG, KongError, lua_pretty
@@ -31,7 +32,7 @@ _TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 _Key = TypeVar("_Key", str, int)  # error trees are keyed by field name, and by position inside arrays
 
 
-def config_error(fields: dict[str, Any]) -> KongError:
+def config_error(fields: JSONObject) -> KongError:
     return KongError(DECLARATIVE_CONFIG, f"declarative config is invalid: {lua_pretty(fields)}", fields)
 
 
@@ -50,7 +51,7 @@ def _split(path: str) -> tuple[list[str | int], list[str | int]]:
     return entity, toks[i:]
 
 
-def _put(root: dict[str, Any], toks: list[str | int], message: str) -> None:
+def _put(root: JSONObject, toks: list[str | int], message: str) -> None:
     """Place ``message`` at ``toks`` in a nested dict/list structure (lists padded with None)."""
     cur: Any = root
     for n, tok in enumerate(toks):
@@ -79,9 +80,9 @@ def _put(root: dict[str, Any], toks: list[str | int], message: str) -> None:
             cur = cur[tok]
 
 
-def fields_from_problems(problems: list[Any]) -> dict[str, Any]:
+def fields_from_problems(problems: JSONArray) -> JSONObject:
     """Located problems → Kong's nested ``fields`` (entity-level errors under ``@entity``)."""
-    root: dict[str, Any] = {}
+    root: JSONObject = {}
     for p in problems:
         entity, field = _split(p.path)
         if not entity and not field:
@@ -120,9 +121,9 @@ def _field_name(toks: list[str | int]) -> str:
     return ".".join(str(t + 1) if isinstance(t, int) else t for t in toks)
 
 
-def _item(entity_type: str, entity: Any, errors: list[dict[str, Any]]) -> dict[str, Any]:
+def _item(entity_type: str, entity: Any, errors: list[JSONObject]) -> JSONObject:
     ent = entity if isinstance(entity, dict) else {}
-    item: dict[str, Any] = {"entity_type": entity_type, "entity": ent, "errors": errors}
+    item: JSONObject = {"entity_type": entity_type, "entity": ent, "errors": errors}
     name = ent.get("name")
     if isinstance(name, str) and name:
         item["entity_name"] = name
@@ -135,9 +136,9 @@ def _item(entity_type: str, entity: Any, errors: list[dict[str, Any]]) -> dict[s
     return item
 
 
-def flatten_problems(problems: list[Any], doc: dict[str, Any]) -> list[dict[str, Any]]:
+def flatten_problems(problems: JSONArray, doc: JSONObject) -> list[JSONObject]:
     """Kong 3.x ``flattened_errors`` from located problems of the document ``doc``."""
-    groups: dict[str, tuple[list[str | int], list[dict[str, Any]]]] = {}
+    groups: dict[str, tuple[list[str | int], list[JSONObject]]] = {}
     for p in problems:
         entity, field = _split(p.path)
         if not entity:
@@ -155,10 +156,10 @@ def flatten_problems(problems: list[Any], doc: dict[str, Any]) -> list[dict[str,
     return out
 
 
-def flatten_fields(fields: dict[str, Any], config: dict[str, Any]) -> list[dict[str, Any]]:
+def flatten_fields(fields: JSONObject, config: JSONObject) -> list[JSONObject]:
     """``flattened_errors`` for the store's verdict on a loaded config (tables of flat entities,
     errors positioned per table as ``replace_all`` reports them)."""
-    out: list[dict[str, Any]] = []
+    out: list[JSONObject] = []
     for table in sorted(fields):
         per = fields[table]
         if not isinstance(per, list):
@@ -167,14 +168,14 @@ def flatten_fields(fields: dict[str, Any], config: dict[str, Any]) -> list[dict[
         for i, errs in enumerate(per):
             if not isinstance(errs, dict) or not errs:
                 continue
-            items: list[dict[str, Any]] = []
+            items: list[JSONObject] = []
             _categorize(errs, [], items)
             entity = given[i] if i < len(given) else {}
             out.append(_item(_singular(table), entity, items))
     return out
 
 
-def _categorize(errors: Mapping[_Key, Any], ns: list[str | int], out: list[dict[str, Any]]) -> None:
+def _categorize(errors: Mapping[_Key, Any], ns: list[str | int], out: list[JSONObject]) -> None:
     for key in sorted(errors, key=str):
         err = errors[key]
         if key == "@entity":
@@ -188,7 +189,7 @@ def _categorize(errors: Mapping[_Key, Any], ns: list[str | int], out: list[dict[
             out.append({"type": "field", "field": _field_name([*ns, key]), "message": str(err)})
 
 
-def parse_document(source: Any) -> dict[str, Any]:
+def parse_document(source: Any) -> JSONObject:
     """The posted document (text or an already-decoded mapping) → its top-level mapping."""
     try:
         if isinstance(source, dict):
@@ -203,19 +204,19 @@ def parse_document(source: Any) -> dict[str, Any]:
 class ConfigRejected(Exception):
     """The configuration is invalid: ``body`` is Kong's code-14 answer (HTTP 400)."""
 
-    def __init__(self, body: dict[str, Any]) -> None:
+    def __init__(self, body: JSONObject) -> None:
         super().__init__(body.get("message", ""))
         self.body = body
 
 
-def _rejected(err: KongError, flattened: list[dict[str, Any]] | None) -> ConfigRejected:
+def _rejected(err: KongError, flattened: list[JSONObject] | None) -> ConfigRejected:
     body = err.to_dict()
     if flattened is not None:
         body["flattened_errors"] = flattened
     return ConfigRejected(body)
 
 
-def load_document(doc: dict[str, Any], *, flatten: bool) -> Any:
+def load_document(doc: JSONObject, *, flatten: bool) -> Any:
     """A parsed document → Config, or ``ConfigRejected`` (with ``flattened_errors`` if asked)."""
     report = declarative.from_deck_dict(doc, strict_plugins=True)
     if report.errors:
@@ -224,7 +225,7 @@ def load_document(doc: dict[str, Any], *, flatten: bool) -> Any:
     return report.config
 
 
-def store_rejected(err: KongError, config: dict[str, Any], *, flatten: bool) -> ConfigRejected:
+def store_rejected(err: KongError, config: JSONObject, *, flatten: bool) -> ConfigRejected:
     """The store refused the config (code 14 from ``replace_all``)."""
     flattened = None
     if flatten and isinstance(err.fields, dict):
@@ -232,7 +233,7 @@ def store_rejected(err: KongError, config: dict[str, Any], *, flatten: bool) -> 
     return _rejected(err, flattened)
 
 
-def loaded_entities(config: dict[str, Any]) -> dict[str, Any]:
+def loaded_entities(config: JSONObject) -> JSONObject:
     """What Kong answers a successful ``POST /config`` with: entities by table, then by id."""
     return {
         table: {e["id"]: e for e in items}
@@ -241,7 +242,7 @@ def loaded_entities(config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def dump_current(export: dict[str, Any]) -> str:
+def dump_current(export: JSONObject) -> str:
     """The current configuration as decK YAML, with ids (so it loads back onto the same ids)."""
     return declarative.dump(export, with_id=True)
 

@@ -30,6 +30,8 @@ from typing import Any
 
 from aiohttp import web
 
+from ..jsontypes import JSONObject
+
 LOGGER = "konnect_desktop"
 DEFAULT_TIMEOUT = 60  # seconds, Kong's DEFAULT_LOG_LEVEL_TIMEOUT
 
@@ -137,14 +139,14 @@ def register(api: Any) -> None:
     api.route("/status/dns", "GET", dns)
 
 
-def timers_report() -> dict[str, Any]:
+def timers_report() -> JSONObject:
     """``GET /timers`` in Kong's shape from the running loop: tasks are running timers, scheduled
     callbacks waiting ones."""
     loop = asyncio.get_running_loop()
     tasks = [t for t in asyncio.all_tasks(loop) if not t.done()]
     scheduled = [h for h in getattr(loop, "_scheduled", ()) if not h.cancelled()]
     ready = len(getattr(loop, "_ready", ()))
-    entries: dict[str, Any] = {}
+    entries: JSONObject = {}
     for task in tasks:
         name = task.get_name()
         coro = task.get_coro()

@@ -21,6 +21,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ..jsontypes import JSONObject
 from ..model import ENTITIES
 from ..model.errors import NotFound
 from .health import HealthRegistry, target_key
@@ -33,7 +34,7 @@ def _json(status: int, body: Any = None) -> web.Response:
                         content_type="application/json", charset="utf-8")
 
 
-def upstream_and_targets(store: Any, key: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def upstream_and_targets(store: Any, key: str) -> tuple[JSONObject, list[JSONObject]]:
     """An upstream (by id or name) and its targets, newest first as Kong walks its target
     history (ties: the later insert first). ``NotFound`` for an unknown upstream."""
     upstream = store.find("upstreams", key)
@@ -44,8 +45,8 @@ def upstream_and_targets(store: Any, key: str) -> tuple[dict[str, Any], list[dic
     return upstream, targets
 
 
-def health_body(registry: HealthRegistry, upstream: dict[str, Any], targets: list[dict[str, Any]],
-                balancer_health: bool, node_id: str) -> dict[str, Any]:
+def health_body(registry: HealthRegistry, upstream: JSONObject, targets: list[JSONObject],
+                balancer_health: bool, node_id: str) -> JSONObject:
     """``GET /upstreams/{u}/health`` (Admin API and Status API)."""
     if balancer_health:
         return {"data": registry.balancer_report(upstream, targets), "next": None, "node_id": node_id}
@@ -57,7 +58,7 @@ def register(api: Any) -> None:
     if getattr(api, "health", None) is None:
         api.health = HealthRegistry()
 
-    def upstream_and_targets_of(key: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    def upstream_and_targets_of(key: str) -> tuple[JSONObject, list[JSONObject]]:
         return upstream_and_targets(api.store, key)
 
     async def health(call: Any) -> web.StreamResponse:
@@ -67,7 +68,7 @@ def register(api: Any) -> None:
 
     def set_health(healthy: bool) -> Any:
         async def handler(call: Any) -> web.StreamResponse:
-            def find() -> tuple[dict[str, Any], dict[str, Any]]:
+            def find() -> tuple[JSONObject, JSONObject]:
                 upstream, targets = upstream_and_targets_of(call.params[0])
                 key = call.params[1]
                 for t in targets:

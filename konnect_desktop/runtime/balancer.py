@@ -32,6 +32,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
+from ..jsontypes import JSONArray, JSONObject
 from .health import (
     HTTP_FAILURE,
     TCP_FAILURE,
@@ -101,7 +102,7 @@ class RequestFacts:
         return consumer.get("id") if isinstance(consumer, dict) else None
 
 
-def hash_value(upstream: dict[str, Any], facts: RequestFacts | None) -> str | None:
+def hash_value(upstream: JSONObject, facts: RequestFacts | None) -> str | None:
     """Kong's ``get_value_to_hash``: ``hash_on``, else ``hash_fallback``."""
     if facts is None:
         return None
@@ -133,7 +134,7 @@ def hash_value(upstream: dict[str, Any], facts: RequestFacts | None) -> str | No
 class Balancer:
     """One upstream's targets and how the next one is chosen."""
 
-    def __init__(self, upstream: dict[str, Any], targets: list[dict[str, Any]],
+    def __init__(self, upstream: JSONObject, targets: list[JSONObject],
                  health: HealthRegistry | None = None) -> None:
         self.upstream = upstream
         self.id: str = upstream.get("id") or ""
@@ -143,10 +144,10 @@ class Balancer:
         self.hashing = self.algorithm == "consistent-hashing" and (upstream.get("hash_on") or "none") != "none"
         self.uses_healthchecks = uses_healthchecks(upstream)
         self.passive = passive_enabled(upstream)
-        latest: dict[str, dict[str, Any]] = {}
+        latest: dict[str, JSONObject] = {}
         for t in sorted(targets, key=lambda t: (t.get("created_at") or 0)):
             latest[t["target"]] = t
-        peers: list[list[Any]] = []
+        peers: list[JSONArray] = []
         for t in latest.values():
             given = t.get("weight")
             w = int(given if given is not None else 100)
@@ -159,7 +160,7 @@ class Balancer:
         self.ewma: dict[tuple[str, int], float] = {}
         self._rr = 0
         self._ring: list[int] = []
-        self._ring_peers: list[list[Any]] = []
+        self._ring_peers: list[JSONArray] = []
         if self.hashing and peers:
             self._build_ring(int(upstream.get("slots") or 10000))
 
@@ -170,7 +171,7 @@ class Balancer:
         return [(p[0], p[1]) for p in self.peers]
 
     # -- choosing -----------------------------------------------------------------------------
-    def _available(self) -> list[list[Any]] | None:
+    def _available(self) -> list[JSONArray] | None:
         """The peers to choose from, or None for "all of them" (nothing is down)."""
         health = self.health
         if health is None:
@@ -214,7 +215,7 @@ class Balancer:
         best[3] -= total
         return self._take(best)
 
-    def _least(self, peers: list[list[Any]], score: Callable[[list[Any]], float]) -> list[Any]:
+    def _least(self, peers: list[JSONArray], score: Callable[[JSONArray], float]) -> JSONArray:
         # ties go round the list, so equal targets share the load
         n = len(peers)
         self._rr = (self._rr + 1) % n
@@ -239,7 +240,7 @@ class Balancer:
         self._ring = [h for h, _ in points]
         self._ring_peers = [self.peers[i] for _, i in points]
 
-    def _on_ring(self, value: str, allowed: list[list[Any]] | None) -> list[Any] | None:
+    def _on_ring(self, value: str, allowed: list[JSONArray] | None) -> JSONArray | None:
         ring = self._ring
         if not ring:
             return None
@@ -252,7 +253,7 @@ class Balancer:
                 return p
         return None
 
-    def _take(self, p: list[Any]) -> tuple[str, int]:
+    def _take(self, p: JSONArray) -> tuple[str, int]:
         key = (p[0], p[1])
         self.inflight[key] = self.inflight.get(key, 0) + 1
         return key

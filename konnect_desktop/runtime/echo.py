@@ -19,13 +19,14 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import parse_qsl
 
+from ..jsontypes import JSONObject
 from ..plugins.http_util import Multipart
 
 ECHO_HOST = "echo.internal"
 
 
-def _multi(pairs: Iterable[tuple[str, str]], lower: bool = False) -> dict[str, Any]:
-    out: dict[str, Any] = {}
+def _multi(pairs: Iterable[tuple[str, str]], lower: bool = False) -> JSONObject:
+    out: JSONObject = {}
     for k, v in pairs:
         if lower:
             k = k.lower()
@@ -40,7 +41,7 @@ def _multi(pairs: Iterable[tuple[str, str]], lower: bool = False) -> dict[str, A
     return out
 
 
-def _multipart(body: bytes, ctype: str) -> tuple[dict[str, Any], dict[str, Any]]:
+def _multipart(body: bytes, ctype: str) -> tuple[JSONObject, JSONObject]:
     """Form fields and uploaded files, by the plugins' multipart parser (``http_util``)."""
     form: list[tuple[str, str]] = []
     files: list[tuple[str, str]] = []
@@ -59,7 +60,7 @@ def echo_body(
     origin: str,
     scheme: str = "http",
     body_size: int | None = None,
-) -> dict[str, Any]:
+) -> JSONObject:
     """The echo document for one request (``target`` = path + query as received)."""
     hdrs = list(headers)
     path, _, query = target.partition("?")
@@ -73,8 +74,8 @@ def echo_body(
     lctype = ctype.lower()
     data = body.decode("utf-8", "replace")
     parsed_json: Any = None
-    form: dict[str, Any] = {}
-    files: dict[str, Any] = {}
+    form: JSONObject = {}
+    files: JSONObject = {}
     if body:
         if "json" in lctype:
             try:

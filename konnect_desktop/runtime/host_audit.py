@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..jsontypes import JSONObject
 from ..model.schema import foreign_id
 from .router import Router, route_label
 
@@ -53,10 +54,10 @@ class HostCaseBypass:
     """A request with ``request_host`` skips ``protected`` (and its ``plugins``) and is answered
     by ``matched``, which has no authentication plugin."""
 
-    protected: dict[str, Any]
+    protected: JSONObject
     host: str  # as configured on ``protected``
     request_host: str  # the other spelling
-    matched: dict[str, Any]
+    matched: JSONObject
     plugins: tuple[str, ...]
 
     def message(self) -> str:
@@ -90,7 +91,7 @@ def _other_spellings(host: str) -> list[str]:
     return [h for h in dict.fromkeys((host.lower(), host.upper(), host + ".")) if h != host]
 
 
-def host_case_bypasses(config: Mapping[str, list[dict[str, Any]]]) -> list[HostCaseBypass]:
+def host_case_bypasses(config: Mapping[str, list[JSONObject]]) -> list[HostCaseBypass]:
     """Authenticated routes that a request escapes by spelling the host differently (case, a
     trailing dot) and landing on an unauthenticated route. Matching is the router's, unchanged."""
     routes = list(config.get("routes") or ())

@@ -72,6 +72,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from ..jsontypes import JSONObject
 from ..model.paths import compile_pcre, normalize_path, normalize_regex_path
 from ..model.schema import foreign_id
 
@@ -86,9 +87,9 @@ DEFAULT_CACHE_SIZE = 5000
 
 @dataclass(frozen=True, slots=True)
 class Match:
-    route: dict[str, Any]
-    service: dict[str, Any] | None
-    uri_captures: dict[str, Any]
+    route: JSONObject
+    service: JSONObject | None
+    uri_captures: JSONObject
     request_path: str
     upstream_path: str
     stripped_prefix: str | None
@@ -340,8 +341,8 @@ class _Matcher:
         "strip_path", "base", "redirect_status", "need",
     )
     # set by Router._add_route (the rest in __init__)
-    route: dict[str, Any]
-    service: dict[str, Any] | None
+    route: JSONObject
+    service: JSONObject | None
     mid: str  # the route's id, or a split route's derived id
     rank: int
     sort_key: tuple[tuple[int, ...], int]
@@ -453,7 +454,7 @@ def _nonempty(v: Any) -> bool:
     return bool(v)
 
 
-def _priority(route: dict[str, Any], paths: list[str]) -> tuple[int, ...]:
+def _priority(route: JSONObject, paths: list[str]) -> tuple[int, ...]:
     hosts = route.get("hosts")
     headers = route.get("headers") or {}
     weight = 0
@@ -510,7 +511,7 @@ def _sni_entry(s: str) -> tuple[int, str]:
     return 0, s
 
 
-def _service_id(route: dict[str, Any]) -> str | None:
+def _service_id(route: JSONObject) -> str | None:
     return foreign_id(route.get("service"))
 
 
@@ -527,7 +528,7 @@ class Router:
         # plain (non-wildcard) route hosts as written, and folded (lower case, no trailing dot)
         # → the routes carrying them: for ``host_case_note``
         self._plain_hosts: set[str] = set()
-        self._folded_hosts: dict[str, list[dict[str, Any]]] = {}
+        self._folded_hosts: dict[str, list[JSONObject]] = {}
         self._notes: dict[tuple[str, Any], str | None] = {}
         self._header_names: tuple[str, ...] = ()
         self._cache: OrderedDict[tuple[Any, ...], Match | None] = OrderedDict()
@@ -537,7 +538,7 @@ class Router:
 
     # -- compile ---------------------------------------------------------------------------------
     @classmethod
-    def compile(cls, routes: Iterable[dict[str, Any]], services: Mapping[str, dict[str, Any]],
+    def compile(cls, routes: Iterable[JSONObject], services: Mapping[str, JSONObject],
                 cache_size: int = DEFAULT_CACHE_SIZE) -> Router:
         self = cls()
         self.cache_size = cache_size
@@ -550,7 +551,7 @@ class Router:
             if not rid:
                 self.errors.append("route without id skipped")
                 continue
-            service: dict[str, Any] | None = None
+            service: JSONObject | None = None
             sid = _service_id(route)
             if sid is not None:
                 service = services.get(sid)
@@ -575,7 +576,7 @@ class Router:
         self._header_names = tuple(sorted(header_names))
         return self
 
-    def _add_route(self, route: dict[str, Any], service: dict[str, Any] | None, header_names: set[str]) -> None:
+    def _add_route(self, route: JSONObject, service: JSONObject | None, header_names: set[str]) -> None:
         rid = route["id"]
         methods = route.get("methods") or None
         hosts = route.get("hosts") or None
@@ -784,7 +785,7 @@ class Router:
         )
 
     # -- what Kong does not tell --------------------------------------------------------------------
-    def host_case_note(self, host: str | None, matched: dict[str, Any] | None) -> str | None:
+    def host_case_note(self, host: str | None, matched: JSONObject | None) -> str | None:
         """When ``host`` (the raw Host header) equals a route's host except for case or a
         trailing dot, and that route is not the one ``matched``: a sentence saying so (Kong
         compares hosts case-sensitively, so such a request may skip that route's plugins).
@@ -821,11 +822,11 @@ def fold_host(host: str) -> str:
     return host.lower().rstrip(".") or host
 
 
-def route_label(route: dict[str, Any]) -> str:
+def route_label(route: JSONObject) -> str:
     return str(route.get("name") or route.get("id"))
 
 
-def host_case_note(host: str, matched: dict[str, Any] | None, near: Iterable[dict[str, Any]]) -> str | None:
+def host_case_note(host: str, matched: JSONObject | None, near: Iterable[JSONObject]) -> str | None:
     """Pure: the note for a request whose Host ``host`` folds to the hosts of the routes
     ``near`` (see ``Router.host_case_note``), or None when ``matched`` is one of them."""
     mid = matched.get("id") if matched else None

@@ -25,11 +25,12 @@ from typing import Any
 
 from aiohttp import web
 
+from ..jsontypes import JSONObject
 from ..model.errors import NotFound
 from .admin_upstreams import health_body, upstream_and_targets
 
 
-def status_body(store: Any, stats: dict[str, int], reachable: bool) -> dict[str, Any]:
+def status_body(store: Any, stats: dict[str, int], reachable: bool) -> JSONObject:
     """Kong's ``/status`` answer."""
     try:
         import resource  # Unix only; Windows has no peak-RSS counter here
@@ -124,7 +125,7 @@ class StatusAPI:
             return _json(204)
         return _json(400)
 
-    async def _upstream(self, request: web.Request) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+    async def _upstream(self, request: web.Request) -> tuple[JSONObject, list[JSONObject]] | None:
         try:
             return await asyncio.to_thread(upstream_and_targets, self.store, request.match_info["u"])
         except NotFound:

@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import appdirs
+from ..jsontypes import JSONArray, JSONObject
 from ..model import DEPENDENCY_ORDER, ENTITIES, check_entity
 from ..model.errors import (
     DECLARATIVE_CONFIG,
@@ -68,7 +69,7 @@ DATABASE_ERROR = 8
 MAX_PAGE_SIZE = 1000
 MASK = "******"  # what a secret value looks like in an error message
 
-Entity = dict[str, Any]
+Entity = JSONObject
 Config = dict[str, list[Entity]]
 Subscriber = Callable[[int], Any]
 
@@ -107,7 +108,7 @@ class _Table:
 
     def row(self, entity: Entity) -> tuple[Any, ...]:
         """The column values of an entity (in ``columns`` order)."""
-        vals: list[Any] = [entity["id"], _dumps(entity)]
+        vals: JSONArray = [entity["id"], _dumps(entity)]
         for f in self.unique:
             vals.append(_scalar(entity.get(f)))
         for f, _parent, _od in self.fks:
@@ -122,9 +123,9 @@ class _Table:
         return _dumps([foreign_id(entity.get(f)) if isinstance(entity.get(f), dict) else entity.get(f)
                        for f in self.cache_key])
 
-    def ckey_fields(self, entity: Entity) -> dict[str, Any]:
+    def ckey_fields(self, entity: Entity) -> JSONObject:
         """The composite key in the shape of Kong's unique-violation ``fields``."""
-        out: dict[str, Any] = {}
+        out: JSONObject = {}
         for f in self.cache_key:
             v = entity.get(f)
             out[f] = {"id": v["id"]} if isinstance(v, dict) and "id" in v else v
@@ -252,7 +253,7 @@ def decode_offset(token: str) -> int:
 
 
 # -- errors ---------------------------------------------------------------------------------------
-def primary_key_violation(key: dict[str, Any]) -> KongError:
+def primary_key_violation(key: JSONObject) -> KongError:
     return KongError(PRIMARY_KEY_VIOLATION, f"primary key violation on key '{lua_pretty(key)}'", key)
 
 
@@ -268,7 +269,7 @@ class StoreClosed(KongError):
         super().__init__(DATABASE_ERROR, f"database error: the store is closed{where}")
 
 
-def declarative_error(fields: dict[str, Any]) -> KongError:
+def declarative_error(fields: JSONObject) -> KongError:
     return KongError(DECLARATIVE_CONFIG, f"declarative config is invalid: {lua_pretty(fields)}", fields)
 
 
@@ -635,9 +636,9 @@ class Store:
         except KeyError:
             raise ValueError(f"unknown entity table {table!r}") from None
 
-    def _where_sql(self, t: _Table, where: Mapping[str, Any] | None) -> tuple[list[str], list[Any]]:
+    def _where_sql(self, t: _Table, where: Mapping[str, Any] | None) -> tuple[list[str], JSONArray]:
         clauses: list[str] = []
-        args: list[Any] = []
+        args: JSONArray = []
         for fname, value in (where or {}).items():
             if any(fname == f for f, _, _ in t.fks):
                 col = f"f_{fname}"
@@ -747,7 +748,7 @@ class Store:
             next_offset = encode_offset(rows[-1][0])
         return [json.loads(body) for _seq, body in rows], next_offset
 
-    def _tags_sql(self, t: _Table, tags: Iterable[str] | None, mode: str) -> tuple[str, list[Any]]:
+    def _tags_sql(self, t: _Table, tags: Iterable[str] | None, mode: str) -> tuple[str, JSONArray]:
         if tags is None:
             return "", []
         if isinstance(tags, str):
@@ -1026,7 +1027,7 @@ class Store:
             if row is not None and row[0] != self_id:
                 raise unique_violation(t.ckey_fields(entity))
 
-    def _resolve_foreign(self, t: _Table, data: Mapping[str, Any]) -> dict[str, Any]:
+    def _resolve_foreign(self, t: _Table, data: Mapping[str, Any]) -> JSONObject:
         """A foreign key given by a unique field of its entity (``"service": {"name": "echo"}``,
         form ``service.name=echo``) becomes ``{"id": ...}``, as Kong's DAO ``resolve_foreign``
         does before validating: a value without a valid id is tried field by field (the
@@ -1205,10 +1206,10 @@ class Store:
                         add(name, e["_pos"], f,
                             f"the foreign key '{lua_pretty({'id': fid})}' does not reference an existing '{parent}' entity.")
         if errors:
-            fields: dict[str, Any] = {}
+            fields: JSONObject = {}
             for name, by_pos in errors.items():
                 # Kong's shape: an array per table, positioned like the input (null where valid).
-                arr: list[Any] = [None] * (max(by_pos) + 1)
+                arr: JSONArray = [None] * (max(by_pos) + 1)
                 for i, err in by_pos.items():
                     arr[i] = err
                 fields[name] = arr

@@ -38,6 +38,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from ..jsontypes import JSONObject
 from ..model.certs import is_reference
 from ..model.schema import foreign_id
 
@@ -118,7 +119,7 @@ def _usable(c: object, k: object) -> tuple[str, str] | None:
     return None
 
 
-def _pairs_of(cert: dict[str, Any]) -> list[tuple[str, str]] | None:
+def _pairs_of(cert: JSONObject) -> list[tuple[str, str]] | None:
     """The PEM pairs to serve; None when the main pair is an unresolved reference. An
     unresolved alternative pair is left out (Kong serves the main pair alone then)."""
     main = _usable(cert.get("cert"), cert.get("key"))
@@ -182,7 +183,7 @@ class TlsTerminator:
             self._cache[digest] = ctx
         return ctx
 
-    def build_index(self, config: dict[str, list[dict[str, Any]]]) -> SniIndex:
+    def build_index(self, config: dict[str, list[JSONObject]]) -> SniIndex:
         """Contexts for the configuration's certificates, by SNI name (worker thread)."""
         by_id: dict[str, ssl.SSLContext] = {}
         used: set[str] = set()

@@ -26,6 +26,7 @@ import ssl
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..jsontypes import JSONObject
 from ..model.schema import foreign_id
 from .tls import load_pairs
 
@@ -69,7 +70,7 @@ class UpstreamTls:
         return UpstreamTls(self.verify, self.ca_pems, self.client_pair, self.depth, ctx)
 
 
-def build_profiles(config: dict[str, list[dict[str, Any]]]) -> tuple[dict[str, UpstreamTls], list[str]]:
+def build_profiles(config: dict[str, list[JSONObject]]) -> tuple[dict[str, UpstreamTls], list[str]]:
     """Service id → its upstream TLS settings (HTTPS services only), and the problems found."""
     certs = {c["id"]: c for c in config.get("certificates", ())}
     cas = {c["id"]: c for c in config.get("ca_certificates", ())}

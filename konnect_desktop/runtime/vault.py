@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .. import plugins as plugin_registry
+from ..jsontypes import JSONObject
 from ..model import ENTITIES
 from ..model.schema import Field, is_reference
 
@@ -55,7 +56,7 @@ def parse_reference(ref: str) -> tuple[str, str, str | None, int | None]:
 class Resolver:
     """Resolves references against the ``vaults`` entities of one configuration."""
 
-    def __init__(self, vaults: list[dict[str, Any]], environ: Mapping[str, str]) -> None:
+    def __init__(self, vaults: list[JSONObject], environ: Mapping[str, str]) -> None:
         self.environ = environ
         self.vaults = {v["prefix"]: v for v in vaults if isinstance(v.get("prefix"), str)}
 
@@ -111,8 +112,8 @@ def _walk(fields: list[tuple[str, Field]] | None, value: Any, resolver: Resolver
     return out
 
 
-def resolve(config: dict[str, list[dict[str, Any]]], environ: Mapping[str, str] | None = None
-            ) -> tuple[dict[str, list[dict[str, Any]]], list[str]]:
+def resolve(config: dict[str, list[JSONObject]], environ: Mapping[str, str] | None = None
+            ) -> tuple[dict[str, list[JSONObject]], list[str]]:
     """The configuration with every reference in a referenceable field resolved, and the
     problems. ``config`` itself is not changed."""
     resolver = Resolver(config.get("vaults") or [], os.environ if environ is None else environ)

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from html import escape
 from typing import Any
 
+from ...jsontypes import JSONArray
+
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 MAX_DEPTH = 6
 
@@ -113,7 +115,7 @@ def base_path(doc: Mapping[str, Any]) -> str:
     return url.rstrip("/")
 
 
-def operations(doc: Mapping[str, Any]) -> list[tuple[str, str, Mapping[str, Any], list[Any]]]:
+def operations(doc: Mapping[str, Any]) -> list[tuple[str, str, Mapping[str, Any], JSONArray]]:
     out = []
     for path, item in (doc.get("paths") or {}).items():
         item, _ = _resolve(doc, item)

@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Callable
-from typing import Any, ParamSpec, TypeVar
+from typing import ParamSpec, TypeVar
 
+from ...jsontypes import JSONObject
 from ...model.errors import KongError
 from ..catalog import Catalog
 from ..registration import StoreWriter, guard_service, regenerate_key, register_application
@@ -23,7 +24,7 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
-def _consumer_name(reg: dict[str, Any]) -> str:
+def _consumer_name(reg: JSONObject) -> str:
     base = re.sub(r"[^A-Za-z0-9._-]+", "-", f"{reg['app_name']}-{reg['product']}-{reg['version']}").strip("-")
     return f"{base[:80]}-{reg['id'][:8]}"
 
@@ -38,7 +39,7 @@ class PortalService:
     async def _run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         return await asyncio.to_thread(fn, *args, **kwargs)
 
-    async def request_access(self, developer_id: str, app_id: str, version_id: str) -> dict[str, Any]:
+    async def request_access(self, developer_id: str, app_id: str, version_id: str) -> JSONObject:
         """A registration for the developer's app: approved at once (``auto``) or ``pending``."""
         app = await self._run(self.accounts.app, developer_id, app_id)
         if app is None:
