@@ -70,7 +70,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Protocol, cast
 
 from ..jsontypes import JSONObject
 from ..model.paths import compile_pcre, normalize_path, normalize_regex_path
@@ -89,7 +89,7 @@ DEFAULT_CACHE_SIZE = 5000
 class Match:
     route: JSONObject
     service: JSONObject | None
-    uri_captures: JSONObject
+    uri_captures: dict[int | str, str]  # numbered groups from 0, and named ones
     request_path: str
     upstream_path: str
     stripped_prefix: str | None
@@ -310,12 +310,31 @@ def _required_literal(rx: re.Pattern[str]) -> str:
     return best
 
 
+class HeaderValues(Protocol):
+    """What the router reads request headers through: ``getall`` with a default, case-insensitive
+    (a ``CIMultiDict``, or ``_Headers`` over a plain mapping)."""
+
+    def getall(self, key: str, default: tuple[()], /) -> list[str] | tuple[()]: ...
+
+
+# request headers as callers give them: a ``getall`` view, or a plain mapping (tests pass dicts)
+Headers = HeaderValues | Mapping[str, str | list[str] | tuple[str, ...]] | None
+
+
+def _header_values(headers: Headers) -> HeaderValues | None:
+    if headers is None:
+        return None
+    if hasattr(headers, "getall"):  # a multidict (a Mapping too, so isinstance cannot tell them apart)
+        return cast(HeaderValues, headers)
+    return _Headers(headers)
+
+
 class _Headers:
     """A case-insensitive ``getall`` view over a plain mapping (tests pass dicts)."""
 
     __slots__ = ("_d",)
 
-    def __init__(self, headers: Mapping[str, Any]) -> None:
+    def __init__(self, headers: Mapping[str, str | list[str] | tuple[str, ...]]) -> None:
         d: dict[str, list[str]] = {}
         for k, v in headers.items():
             vals = d.setdefault(k.lower(), [])
@@ -325,8 +344,8 @@ class _Headers:
                 vals.append(v)
         self._d = d
 
-    def getall(self, name: str, default: Any = ()) -> Any:
-        return self._d.get(name.lower(), default)
+    def getall(self, key: str, default: tuple[()] = (), /) -> list[str] | tuple[()]:
+        return self._d.get(key.lower(), default)
 
 
 # -- compiled matchers ----------------------------------------------------------------------------
@@ -363,7 +382,7 @@ class _Matcher:
         self.need = ""
 
     def check(self, method: str, host: str | None, dport: int | None, path: str,
-              headers: Any, scheme: str, sni: str | None) -> tuple[str, re.Match[str] | None] | None:
+              headers: HeaderValues | None, scheme: str, sni: str | None) -> tuple[str, re.Match[str] | None] | None:
         """All conditions of the route's ATC expression; returns (matched path, regex match)."""
         if self.methods is not None and method not in self.methods:
             return None
@@ -450,7 +469,7 @@ def _rank(m: _Matcher) -> int:
     return m.rank
 
 
-def _nonempty(v: Any) -> bool:
+def _nonempty(v: object) -> bool:
     return bool(v)
 
 
@@ -482,9 +501,9 @@ def _priority(route: JSONObject, paths: list[str]) -> tuple[int, ...]:
 
 def _path_groups(paths: list[str]) -> list[list[str]]:
     """All regexes in one group, each prefix length in its own; in order of first appearance."""
-    groups: dict[Any, list[str]] = {}
+    groups: dict[str | int, list[str]] = {}
     for p in paths:
-        key: Any = "~" if p.startswith("~") else len(p.encode("utf-8"))
+        key: str | int = "~" if p.startswith("~") else len(p.encode("utf-8"))
         groups.setdefault(key, []).append(p)
     return list(groups.values())
 
@@ -529,9 +548,9 @@ class Router:
         # → the routes carrying them: for ``host_case_note``
         self._plain_hosts: set[str] = set()
         self._folded_hosts: dict[str, list[JSONObject]] = {}
-        self._notes: dict[tuple[str, Any], str | None] = {}
+        self._notes: dict[tuple[str, str | None], str | None] = {}
         self._header_names: tuple[str, ...] = ()
-        self._cache: OrderedDict[tuple[Any, ...], Match | None] = OrderedDict()
+        self._cache: OrderedDict[tuple[object, ...], Match | None] = OrderedDict()
         self.cache_size = DEFAULT_CACHE_SIZE
         self.cache_hits = 0
         self.cache_misses = 0
@@ -670,13 +689,12 @@ class Router:
                 b.add(key, m)
 
     # -- match -----------------------------------------------------------------------------------
-    def match(self, method: str, host: str | None, path: str, headers: Any,
+    def match(self, method: str, host: str | None, path: str, headers: Headers,
               scheme: str = "http", port: int | None = None,
               sni: str | None = None) -> Match | None:
-        if headers is not None and not hasattr(headers, "getall"):
-            headers = _Headers(headers)
-        if self._header_names and headers is not None:
-            hv = tuple(tuple(headers.getall(n, ())) for n in self._header_names)
+        hdrs = _header_values(headers)
+        if self._header_names and hdrs is not None:
+            hv = tuple(tuple(hdrs.getall(n, ())) for n in self._header_names)
         else:
             hv = None
         key = (method, host, path, scheme, port, sni, hv)
@@ -690,17 +708,16 @@ class Router:
             cache.move_to_end(key)
             return result
         self.cache_misses += 1
-        result = self.match_uncached(method, host, path, headers, scheme, port, sni)
+        result = self.match_uncached(method, host, path, hdrs, scheme, port, sni)
         cache[key] = result
         if len(cache) > self.cache_size:
             cache.popitem(last=False)
         return result
 
-    def match_uncached(self, method: str, host: str | None, path: str, headers: Any,
+    def match_uncached(self, method: str, host: str | None, path: str, headers: Headers,
                        scheme: str = "http", port: int | None = None,
                        sni: str | None = None) -> Match | None:
-        if headers is not None and not hasattr(headers, "getall"):
-            headers = _Headers(headers)
+        hdrs = _header_values(headers)
         npath = normalize_request_path(path)
         hname, hport = split_host_port(host)
         dport = hport if hport is not None else port
@@ -745,7 +762,7 @@ class Router:
                         break
                     if m.need and m.need not in npath:
                         continue
-                    hit = m.check(method, hname, dport, npath, headers, scheme, sni)
+                    hit = m.check(method, hname, dport, npath, hdrs, scheme, sni)
                     if hit is not None:
                         best, best_rank, best_hit = m, m.rank, hit
                         break
@@ -757,9 +774,9 @@ class Router:
     def _result(m: _Matcher, hit: tuple[str, re.Match[str] | None], npath: str,
                 scheme: str) -> Match:
         matched, rxm = hit
-        captures: dict[Any, str] = {}
+        captures: dict[int | str, str] = {}
         if rxm is not None and rxm.re.groups:
-            caps: dict[Any, str] = {0: rxm.group(0)}
+            caps: dict[int | str, str] = {0: rxm.group(0)}
             for i, g in enumerate(rxm.groups(), start=1):
                 if g is not None:
                     caps[i] = g
