@@ -25,9 +25,9 @@ ANY_BUDGET = {
     "foundation": 18,
     "model": 113,
     "plugins": 314,
-    "runtime": 326,
-    "controlplanes": 42,
-    "console": 50,
+    "runtime": 245,
+    "controlplanes": 24,
+    "console": 4,
     "ui": 431,
 }
 

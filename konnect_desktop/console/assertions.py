@@ -33,10 +33,10 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any
 from urllib.parse import parse_qsl
 
-from ..jsontypes import JSONArray, JSONObject
+from ..jsontypes import JSONObject, JSONValue
+from .sender import Exchange
 
 TOP = {"status", "headers", "json", "body", "latency_ms", "gateway", "burst"}
 GATEWAY = {"route", "service", "consumer", "plugins", "upstream"}
@@ -64,7 +64,7 @@ class Check:
 class Outcome:
     """What running one collection request produced."""
 
-    responses: JSONArray  # console.sender.Exchange, one per request sent (a burst has several)
+    responses: list[Exchange]  # one per request sent (a burst has several)
     gateway: list[JSONObject | None] = field(default_factory=list)  # traffic entries, same order
     gateway_reason: str | None = None  # set when gateway checks cannot run (remote target)
     error: str | None = None  # a request that got no response
@@ -114,8 +114,8 @@ def check_expect(expect: JSONObject) -> str | None:
     return None
 
 
-def _matcher_values(expect: JSONObject) -> list[tuple[str, Any]]:
-    out: list[tuple[str, Any]] = []
+def _matcher_values(expect: JSONObject) -> list[tuple[str, JSONValue]]:
+    out: list[tuple[str, JSONValue]] = []
     for key in ("status", "latency_ms"):
         if key in expect:
             out.append((key, expect[key]))
@@ -160,7 +160,7 @@ def parse_path(path: str) -> list[str | int]:
     return steps
 
 
-def json_at(doc: Any, path: str) -> Any:
+def json_at(doc: JSONValue, path: str) -> JSONValue:
     cur = doc
     for step in parse_path(path):
         if isinstance(step, int):
@@ -176,13 +176,13 @@ def json_at(doc: Any, path: str) -> Any:
 
 # -- comparing ------------------------------------------------------------------------------------
 
-def _show(v: Any) -> str:
+def _show(v: JSONValue) -> str:
     if v is _MISSING:
         return "nothing"
     return repr(v) if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
 
 
-def _match(expected: Any, got: Any, *, as_text: bool) -> tuple[bool, str]:
+def _match(expected: JSONValue, got: JSONValue, *, as_text: bool) -> tuple[bool, str]:
     """(ok, expected as words)."""
     if isinstance(expected, dict):
         (op, want), = expected.items()
@@ -214,12 +214,12 @@ def _match(expected: Any, got: Any, *, as_text: bool) -> tuple[bool, str]:
     return got == expected, _show(expected)
 
 
-def _check(name: str, expected: Any, got: Any, *, as_text: bool = False) -> Check:
+def _check(name: str, expected: JSONValue, got: JSONValue, *, as_text: bool = False) -> Check:
     ok, words = _match(expected, got, as_text=as_text)
     return Check(name, ok, words, _show(got))
 
 
-def _header(headers: Any, name: str) -> Any:
+def _header(headers: JSONObject | list[tuple[str, str]] | None, name: str) -> JSONValue:
     low = name.lower()
     if isinstance(headers, dict):
         for k, v in headers.items():
@@ -230,14 +230,14 @@ def _header(headers: Any, name: str) -> Any:
     return vals[0] if vals else _MISSING
 
 
-def _json_body(text: str) -> Any:
+def _json_body(text: str) -> JSONValue:
     try:
         return json.loads(text)
     except ValueError:
         return _MISSING
 
 
-def _client_checks(expect: JSONObject, ex: Any) -> list[Check]:
+def _client_checks(expect: JSONObject, ex: Exchange) -> list[Check]:
     out = []
     if "status" in expect:
         want = expect["status"]
@@ -259,7 +259,7 @@ def _client_checks(expect: JSONObject, ex: Any) -> list[Check]:
     return out
 
 
-def _ref_matches(ref: JSONObject | None, want: Any, key: str) -> tuple[bool, str]:
+def _ref_matches(ref: JSONObject | None, want: JSONValue, key: str) -> tuple[bool, str]:
     shown = None if ref is None else (ref.get(key) or ref.get("id"))
     if want is None:
         return ref is None, _show(shown)
@@ -312,11 +312,11 @@ def _gateway_checks(gw: JSONObject, entry: JSONObject | None, reason: str | None
     return out
 
 
-def _rejected(ex: Any) -> bool:
+def _rejected(ex: Exchange) -> bool:
     return ex.status == 429 or (400 <= ex.status < 500 and _header(ex.headers, "retry-after") is not _MISSING)
 
 
-def _burst_checks(b: JSONObject, responses: JSONArray) -> list[Check]:
+def _burst_checks(b: JSONObject, responses: list[Exchange]) -> list[Check]:
     out = []
     first = next((i for i, ex in enumerate(responses) if _rejected(ex)), None)
     if "rejected_from" in b:

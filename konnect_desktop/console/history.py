@@ -26,13 +26,16 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import appdirs
-from ..jsontypes import JSONArray, JSONObject
+from ..jsontypes import JSONObject
 from .curl import to_curl
 from .redact import Redactor, redacted_places
 from .request import METHODS, RequestSpec
+
+if TYPE_CHECKING:  # the sender imports httpx, which history does not need
+    from .sender import Exchange
 
 FILENAME = "console-history.db"
 SCHEMA_VERSION = 1
@@ -102,10 +105,10 @@ def _row(r: sqlite3.Row) -> HistoryEntry:
     )
 
 
-def parse_query(q: str) -> tuple[str, JSONArray]:
+def parse_query(q: str) -> tuple[str, list[str | int]]:
     """Search words → SQL condition: a method, a status (``429``), a class (``4xx``), else URL text."""
     conds: list[str] = []
-    args: JSONArray = []
+    args: list[str | int] = []
     for word in q.split():
         up = word.upper()
         if up in METHODS:
@@ -157,7 +160,7 @@ class History:
         template: RequestSpec,
         *,
         resolved: RequestSpec | None = None,
-        exchange: Any = None,
+        exchange: Exchange | None = None,
         error: str | None = None,
         environment: str | None = None,
         secret_values: Iterable[str] = (),

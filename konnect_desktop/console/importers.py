@@ -13,11 +13,10 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 from ..credentials import SECRET_HEADERS, secret_param
-from ..jsontypes import JSONArray, JSONObject
+from ..jsontypes import JSONArray, JSONObject, JSONValue
 from .collection import Collection, CollectionError, CollectionRequest
 from .curl import CurlError, parse_curl
 from .environments import Environment, Variable
@@ -68,7 +67,7 @@ def _environment(name: str, values: JSONObject, warnings: list[str]) -> Environm
 
 # -- Postman v2.1 ---------------------------------------------------------------------------------
 
-def _postman_url(url: Any) -> str:
+def _postman_url(url: JSONValue) -> str:
     if isinstance(url, str):
         return url
     if isinstance(url, dict):
@@ -135,7 +134,7 @@ def from_postman(doc: JSONObject) -> Imported:
 
 # -- Insomnia v4 ----------------------------------------------------------------------------------
 
-def _insomnia_text(s: Any) -> str:
+def _insomnia_text(s: JSONValue) -> str:
     return _INSOMNIA_VAR.sub(lambda m: "{{" + m.group(1) + "}}", str(s or ""))
 
 

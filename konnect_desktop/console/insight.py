@@ -12,12 +12,15 @@ changes stand out.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
-from ..jsontypes import JSONObject
+from ..jsontypes import JSONObject, JSONValue
 from .ratelimit import Quota, RateLimitInfo, parse_ratelimit, window_reset
+
+if TYPE_CHECKING:
+    from ..runtime.traffic import TrafficLog
 
 FORWARDING = frozenset({
     "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-forwarded-port",
@@ -45,7 +48,7 @@ class HeaderChange:
         return f"{sign} {self.name}: {self.old} → {self.new}"
 
 
-def _group(headers: Iterable[Any]) -> dict[str, tuple[str, list[str]]]:
+def _group(headers: Iterable[Sequence[str]] | None) -> dict[str, tuple[str, list[str]]]:
     out: dict[str, tuple[str, list[str]]] = {}
     for kv in headers or []:
         k, v = kv[0], kv[1]
@@ -57,7 +60,7 @@ def _group(headers: Iterable[Any]) -> dict[str, tuple[str, list[str]]]:
     return out
 
 
-def header_diff(sent: Iterable[Any], received: Iterable[Any]) -> list[HeaderChange]:
+def header_diff(sent: Iterable[Sequence[str]] | None, received: Iterable[Sequence[str]] | None) -> list[HeaderChange]:
     """Changes from ``sent`` to ``received`` (pairs), in the order the upstream saw them, removals last."""
     a, b = _group(sent), _group(received)
     out: list[HeaderChange] = []
@@ -119,7 +122,7 @@ class Insight:
         return out
 
 
-def _name(ref: Any, key: str) -> str | None:
+def _name(ref: JSONValue, key: str) -> str | None:
     if not isinstance(ref, dict):
         return None
     return ref.get(key) or ref.get("id")
@@ -140,7 +143,7 @@ def quota_from_decisions(decisions: list[JSONObject], now: float) -> list[Quota]
     return out
 
 
-def build_insight(entry: JSONObject, response_headers: Iterable[Any] | None = None,
+def build_insight(entry: JSONObject, response_headers: Iterable[tuple[str, str]] | None = None,
                   now: float | None = None) -> Insight:
     """An ``Insight`` from a traffic entry dict (and the response headers the client saw)."""
     import time
@@ -149,7 +152,7 @@ def build_insight(entry: JSONObject, response_headers: Iterable[Any] | None = No
     req = entry.get("request") or {}
     up = entry.get("upstream_request")
     resp_headers = list(response_headers) if response_headers is not None else \
-        [tuple(h) for h in (entry.get("response") or {}).get("headers") or []]
+        [(h[0], h[1]) for h in (entry.get("response") or {}).get("headers") or []]
     rl = parse_ratelimit(resp_headers, now=now)
     decisions = list(entry.get("decisions") or [])
     if not rl.quotas:
@@ -182,7 +185,7 @@ def build_insight(entry: JSONObject, response_headers: Iterable[Any] | None = No
     return ins
 
 
-async def lookup(traffic: Any, request_id: str, wait: float = 1.0) -> JSONObject | None:
+async def lookup(traffic: TrafficLog | None, request_id: str, wait: float = 1.0) -> JSONObject | None:
     """The traffic entry for ``request_id`` as a dict. The proxy records an entry as the response
     finishes, which can be a moment after the client has it: poll briefly."""
     if not request_id or traffic is None:

@@ -31,14 +31,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import httpx
 
 from .. import __version__ as APP_VERSION
 from ..controlplanes.transport import describe_transport_error, host_port
 from ..errors import AppError
-from ..jsontypes import JSONArray, JSONObject
+from ..jsontypes import JSONObject
 from .request import FORM_TYPE, JSON_TYPE, RequestSpec, encode_form, is_json_type
 
 USER_AGENT = f"konnect-desktop/{APP_VERSION} (request console)"
@@ -161,7 +160,7 @@ def describe_send_error(exc: BaseException, url: str, timeout: float) -> str:
 
 
 def _read_files(spec: RequestSpec) -> list[tuple[str, tuple[str | None, bytes] | tuple[str, bytes, str]]]:
-    parts: JSONArray = []
+    parts: list[tuple[str, tuple[str | None, bytes] | tuple[str, bytes, str]]] = []
     for f in spec.form:
         if f.file:
             p = Path(os.path.expanduser(f.value))
@@ -184,7 +183,7 @@ async def build_request(client: httpx.AsyncClient, spec: RequestSpec) -> httpx.R
     headers = list(r.headers)
     names = {k.lower() for k, _ in headers}
     content: bytes | None = None
-    files: Any = None
+    files: list[tuple[str, tuple[str | None, bytes] | tuple[str, bytes, str]]] | None = None
     if r.body_kind == "json":
         content = r.body.encode()
         if "content-type" not in names:

@@ -33,7 +33,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ..jsontypes import JSONArray, JSONObject
+from ..jsontypes import JSONObject
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ CAPACITY_WARNING_THRESHOLD = 0.8  # Kong's share of max_entries that counts as "
 SHUTDOWN_GRACE = 2.0  # seconds a stopping runtime gives a queue to send what it holds
 
 # handler(handler_conf, entries) -> (True, None) when sent, or (False, "why")
-QueueHandler = Callable[[Any, JSONArray], Awaitable[tuple[bool, str | None]]]
+QueueHandler = Callable[[Any, list[Any]], Awaitable[tuple[bool, str | None]]]
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -209,7 +209,7 @@ class LogQueue:
         if batch:
             await self._handle(batch)
 
-    async def _handle(self, batch: JSONArray) -> bool:
+    async def _handle(self, batch: list[Any]) -> bool:
         """Kong's ``handle``: call the handler until it succeeds or max_retry_time is up."""
         start = self.clock()
         retry = 0

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from ..jsontypes import JSONObject
+from ..jsontypes import JSONObject, JSONValue
 from .base import RuntimeServices
 from .http_util import ArgValue
 
@@ -105,7 +105,7 @@ def prefix_uuid(consumer_id: str | None, route_id: str | None) -> str:
 
 
 def build_cache_key(consumer_id: str | None, route_id: str | None, method: str, uri: str,
-                    query: Mapping[str, ArgValue], headers: Any, conf: Mapping[str, Any]) -> str:
+                    query: Mapping[str, ArgValue], headers: Any, conf: Mapping[str, JSONValue]) -> str:
     """Kong's key: sha256 hex of ``prefix|method|uri|params|headers``."""
     text = "|".join((prefix_uuid(consumer_id, route_id), method, uri,
                      params_key(query, conf.get("vary_query_params")),
@@ -144,7 +144,7 @@ def parse_directive_header(value: str | None) -> JSONObject:
     return out
 
 
-def resource_ttl(cc: Mapping[str, Any], expires: str | None, now: float) -> float:
+def resource_ttl(cc: Mapping[str, JSONValue], expires: str | None, now: float) -> float:
     """Seconds a response may be cached: ``s-maxage``, else ``max-age``, else ``Expires``."""
     max_age = cc.get("s-maxage", cc.get("max-age"))
     if not isinstance(max_age, (int, float)) or isinstance(max_age, bool):

@@ -26,7 +26,6 @@ from typing import IO, Any
 from aiohttp.abc import AbstractAccessLogger
 
 from ..credentials import mask_query, mask_secrets, mask_text
-from ..jsontypes import JSONArray
 from .traffic import TrafficEntry, TrafficLog, _headers, _s
 
 ADMIN_LOGGER = "konnect_desktop.admin"
@@ -45,7 +44,7 @@ def _ms(v: float | None) -> str:
     return "-" if v is None else f"{v:.2f}"
 
 
-_last_second: JSONArray = [None, ""]  # nginx's $time_local has a one-second resolution: format once
+_last_second: list[Any] = [None, ""]  # nginx's $time_local has a one-second resolution: format once
 
 
 def _time_local(t: float) -> str:

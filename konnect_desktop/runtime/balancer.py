@@ -32,7 +32,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
-from ..jsontypes import JSONArray, JSONObject
+from ..jsontypes import JSONObject
 from .health import (
     HTTP_FAILURE,
     TCP_FAILURE,
@@ -147,7 +147,7 @@ class Balancer:
         latest: dict[str, JSONObject] = {}
         for t in sorted(targets, key=lambda t: (t.get("created_at") or 0)):
             latest[t["target"]] = t
-        peers: list[JSONArray] = []
+        peers: list[list[Any]] = []  # [host, port, weight, current weight] (mutated in place)
         for t in latest.values():
             given = t.get("weight")
             w = int(given if given is not None else 100)
@@ -160,7 +160,7 @@ class Balancer:
         self.ewma: dict[tuple[str, int], float] = {}
         self._rr = 0
         self._ring: list[int] = []
-        self._ring_peers: list[JSONArray] = []
+        self._ring_peers: list[list[Any]] = []
         if self.hashing and peers:
             self._build_ring(int(upstream.get("slots") or 10000))
 
@@ -171,7 +171,7 @@ class Balancer:
         return [(p[0], p[1]) for p in self.peers]
 
     # -- choosing -----------------------------------------------------------------------------
-    def _available(self) -> list[JSONArray] | None:
+    def _available(self) -> list[list[Any]] | None:
         """The peers to choose from, or None for "all of them" (nothing is down)."""
         health = self.health
         if health is None:
@@ -215,7 +215,7 @@ class Balancer:
         best[3] -= total
         return self._take(best)
 
-    def _least(self, peers: list[JSONArray], score: Callable[[JSONArray], float]) -> JSONArray:
+    def _least(self, peers: list[list[Any]], score: Callable[[list[Any]], float]) -> list[Any]:
         # ties go round the list, so equal targets share the load
         n = len(peers)
         self._rr = (self._rr + 1) % n
@@ -240,7 +240,7 @@ class Balancer:
         self._ring = [h for h, _ in points]
         self._ring_peers = [self.peers[i] for _, i in points]
 
-    def _on_ring(self, value: str, allowed: list[JSONArray] | None) -> JSONArray | None:
+    def _on_ring(self, value: str, allowed: list[list[Any]] | None) -> list[Any] | None:
         ring = self._ring
         if not ring:
             return None
@@ -253,7 +253,7 @@ class Balancer:
                 return p
         return None
 
-    def _take(self, p: JSONArray) -> tuple[str, int]:
+    def _take(self, p: list[Any]) -> tuple[str, int]:
         key = (p[0], p[1])
         self.inflight[key] = self.inflight.get(key, 0) + 1
         return key

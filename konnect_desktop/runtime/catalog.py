@@ -30,7 +30,7 @@ from typing import Any
 
 import yaml
 
-from ..jsontypes import JSONObject
+from ..jsontypes import JSONObject, JSONValue
 from ..model.errors import KongError, NotFound, schema_violation, unique_violation
 from .store import Store
 
@@ -65,7 +65,7 @@ def side_file_for(deck_path: str | Path) -> Path:
 
 
 @functools.lru_cache(maxsize=32)
-def _parse_document(text: str) -> Any:
+def _parse_document(text: str) -> JSONValue:
     return yaml.safe_load(text)
 
 
@@ -155,7 +155,7 @@ class Catalog:
 
     # -- checks -------------------------------------------------------------------------------
     @staticmethod
-    def _check_product(data: Mapping[str, Any], *, partial: bool) -> JSONObject:
+    def _check_product(data: Mapping[str, JSONValue], *, partial: bool) -> JSONObject:
         errors: JSONObject = {}
         out: JSONObject = {}
         unknown = set(data) - {"name", "description", "labels"}
@@ -190,7 +190,7 @@ class Catalog:
             raise schema_violation(errors)
         return out
 
-    def _check_version(self, data: Mapping[str, Any], *, partial: bool) -> JSONObject:
+    def _check_version(self, data: Mapping[str, JSONValue], *, partial: bool) -> JSONObject:
         errors: JSONObject = {}
         out: JSONObject = {}
         fields = {"version", "openapi", "service", "published", "registration", "consumer_group", "acl_group"}
@@ -255,7 +255,7 @@ class Catalog:
         return out
 
     # -- writing ------------------------------------------------------------------------------
-    def create_product(self, data: Mapping[str, Any]) -> JSONObject:
+    def create_product(self, data: Mapping[str, JSONValue]) -> JSONObject:
         vals = self._check_product(data, partial=False)
         pid, now = str(uuid.uuid4()), _now()
         try:
@@ -268,7 +268,7 @@ class Catalog:
             raise
         return self.get_product(pid)
 
-    def update_product(self, product: str, patch: Mapping[str, Any]) -> JSONObject:
+    def update_product(self, product: str, patch: Mapping[str, JSONValue]) -> JSONObject:
         current = self.get_product(product)
         vals = self._check_product(patch, partial=True)
         if not vals:
@@ -290,7 +290,7 @@ class Catalog:
         with self.store.side_write() as w:
             w.execute("DELETE FROM x_products WHERE id = ?", (pid,))
 
-    def create_version(self, product: str, data: Mapping[str, Any]) -> JSONObject:
+    def create_version(self, product: str, data: Mapping[str, JSONValue]) -> JSONObject:
         p = self.get_product(product)
         vals = self._check_version(data, partial=False)
         vid, now = str(uuid.uuid4()), _now()
@@ -307,7 +307,7 @@ class Catalog:
             raise
         return self.get_version(vid)
 
-    def update_version(self, version_id: str, patch: Mapping[str, Any]) -> JSONObject:
+    def update_version(self, version_id: str, patch: Mapping[str, JSONValue]) -> JSONObject:
         current = self.get_version(version_id)
         vals = self._check_version(patch, partial=True)
         if not vals:
@@ -376,7 +376,7 @@ class Catalog:
                         "versions": versions})
         return {"_format_version": FORMAT_VERSION, "products": out}
 
-    def import_products(self, doc: Mapping[str, Any]) -> int:
+    def import_products(self, doc: Mapping[str, JSONValue]) -> int:
         """Make the catalog match ``doc`` (``export_products``' format) in one transaction; returns
         the number of versions. Products and versions are matched by name and version string, so
         the ones that stay keep their ids (and the Dev Portal's registrations of them); the rest

@@ -17,9 +17,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
-from ..jsontypes import JSONObject
+from ..jsontypes import JSONObject, JSONValue
 from ..model.schema import foreign_id
 from .router import Router, route_label
 
@@ -32,7 +31,7 @@ AUTHENTICATION_PLUGINS = frozenset({
 })
 
 
-def auth_plugins_for(route: Mapping[str, Any], plugins: Iterable[Mapping[str, Any]]) -> list[str]:
+def auth_plugins_for(route: Mapping[str, JSONValue], plugins: Iterable[Mapping[str, JSONValue]]) -> list[str]:
     """Names of the enabled authentication plugins that run on ``route`` for every request:
     global, on its service or on the route (a consumer- or group-scoped one needs a consumer
     first, so it protects nothing)."""
@@ -68,7 +67,7 @@ class HostCaseBypass:
                 f"protect route {route_label(self.matched)} as well, or narrow it")
 
 
-def _sample_request(route: Mapping[str, Any]) -> tuple[str, str, dict[str, str]] | None:
+def _sample_request(route: Mapping[str, JSONValue]) -> tuple[str, str, dict[str, str]] | None:
     """A request ``route`` matches (method, path, headers), or None when it cannot be derived
     simply (regex paths or header regexes only)."""
     methods = route.get("methods") or ["GET"]

@@ -8,16 +8,15 @@ the message next to the field it names and the values typed (never the password)
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
-from ...jsontypes import JSONObject
+from ...jsontypes import JSONObject, JSONValue
 from .openapi_view import document_html, e
 
 LOCAL_NOTE = ("This portal is served by the local runtime on this computer; its products, accounts "
               "and applications are local and are not published to Konnect.")
 
 
-def layout(settings: Mapping[str, str], title: str, body: str, *, developer: Mapping[str, Any] | None,
+def layout(settings: Mapping[str, str], title: str, body: str, *, developer: Mapping[str, JSONValue] | None,
            csrf: str, message: str = "") -> str:
     logo = (f"<img class='logo' src='{e(settings['logo'])}' alt=''>" if settings.get("logo") else "")
     if developer:
@@ -63,7 +62,7 @@ def catalog_page(products: list[tuple[JSONObject, list[JSONObject]]]) -> str:
     return "<div class='cards'>" + "".join(cards) + "</div>"
 
 
-def version_page(product: Mapping[str, Any], version: Mapping[str, Any], doc: Mapping[str, Any] | None, *,
+def version_page(product: Mapping[str, JSONValue], version: Mapping[str, JSONValue], doc: Mapping[str, JSONValue] | None, *,
                  csrf: str, apps: list[JSONObject] | None, errors: Mapping[str, str]) -> str:
     policy = {"auto": "Access is granted at once.", "manual": "Access is granted after the API's owner approves it.",
               "off": "This version takes no new registrations."}[version["registration"]]
