@@ -23,7 +23,7 @@ PACKAGE = ROOT / "konnect_desktop"
 # Lower a budget when you remove some; raising one needs a reason in the commit.
 ANY_BUDGET = {
     "foundation": 18,
-    "model": 113,
+    "model": 91,
     "plugins": 314,
     "runtime": 245,
     "controlplanes": 24,

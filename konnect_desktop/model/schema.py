@@ -19,7 +19,7 @@ import time
 import uuid as uuid_mod
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, ClassVar, Final
+from typing import Any, ClassVar, Final, TypedDict, Unpack
 
 from ..jsontypes import JSONArray, JSONObject, JSONValue
 from .errors import KongError, schema_violation
@@ -57,7 +57,7 @@ REQUIRED = "required field missing"
 UNKNOWN = "unknown field"
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
 
-Validator = Callable[[JSONValue], "str | None"]
+Validator = Callable[[JSONValue], "str | JSONObject | None"]  # an error (a map's may name its keys)
 
 
 def is_uuid(value: object) -> bool:
@@ -93,7 +93,7 @@ class Field:
     match: re.Pattern[str] | str | None = None  # error "invalid value: <v>"
     not_match: re.Pattern[str] | str | None = None
     uuid: bool = False
-    custom: Validator | None = None  # returns an error message or None
+    custom: Validator | None = None  # returns an error (a message; a map's may be a dict) or None
     elements: Field | None = None
     keys: Field | None = None
     values: Field | None = None
@@ -118,47 +118,78 @@ class Field:
         return replace(self, **changes)
 
 
+class FieldOptions(TypedDict, total=False):
+    """The keyword arguments the constructors below pass on to ``Field`` (its attributes other
+    than the type and the nested fields, which the constructors take by name)."""
+
+    required: bool
+    default: JSONValue
+    description: str | None
+    one_of: Sequence[JSONValue] | None
+    not_one_of: Sequence[JSONValue] | None
+    eq: JSONValue
+    between: tuple[float, float] | None
+    gt: float | None
+    len_eq: int | None
+    len_min: int | None
+    len_max: int | None
+    starts_with: str | None
+    match: re.Pattern[str] | str | None
+    not_match: re.Pattern[str] | str | None
+    uuid: bool
+    custom: Validator | None
+    on_delete: str | None
+    unique: bool
+    auto: bool
+    timestamp: bool
+    immutable: bool
+    nullable: bool
+    secret: bool
+    referenceable: bool
+    ui: JSONObject
+
+
 # -- constructors -------------------------------------------------------------------------------
-def String(**kw: Any) -> Field:
+def String(**kw: Unpack[FieldOptions]) -> Field:
     return Field("string", **kw)
 
 
-def Integer(**kw: Any) -> Field:
+def Integer(**kw: Unpack[FieldOptions]) -> Field:
     return Field("integer", **kw)
 
 
-def Number(**kw: Any) -> Field:
+def Number(**kw: Unpack[FieldOptions]) -> Field:
     return Field("number", **kw)
 
 
-def Boolean(**kw: Any) -> Field:
+def Boolean(**kw: Unpack[FieldOptions]) -> Field:
     return Field("boolean", **kw)
 
 
-def Array(elements: Field, **kw: Any) -> Field:
+def Array(elements: Field, **kw: Unpack[FieldOptions]) -> Field:
     return Field("array", elements=elements, **kw)
 
 
-def Set(elements: Field, **kw: Any) -> Field:
+def Set(elements: Field, **kw: Unpack[FieldOptions]) -> Field:
     return Field("set", elements=elements, **kw)
 
 
-def Map(keys: Field, values: Field, **kw: Any) -> Field:
+def Map(keys: Field, values: Field, **kw: Unpack[FieldOptions]) -> Field:
     return Field("map", keys=keys, values=values, **kw)
 
 
-def Record(fields: list[tuple[str, Field]], entity_checks: list[Check] | None = None, **kw: Any) -> Field:
+def Record(fields: list[tuple[str, Field]], entity_checks: list[Check] | None = None, **kw: Unpack[FieldOptions]) -> Field:
     return Field("record", fields=fields, entity_checks=entity_checks or [], **kw)
 
 
-def OptionalRecord(fields: list[tuple[str, Field]], entity_checks: list[Check] | None = None, **kw: Any) -> Field:
+def OptionalRecord(fields: list[tuple[str, Field]], entity_checks: list[Check] | None = None, **kw: Unpack[FieldOptions]) -> Field:
     """A record Kong declares ``required = false``: null unless given (other records are filled
     with their fields' defaults, as Kong's entities make records required by default)."""
-    ui = {"null_default": True, **kw.pop("ui", {})}
-    return Record(fields, entity_checks, ui=ui, **kw)
+    kw["ui"] = {"null_default": True, **kw.get("ui", {})}
+    return Record(fields, entity_checks, **kw)
 
 
-def Foreign(reference: str, **kw: Any) -> Field:
+def Foreign(reference: str, **kw: Unpack[FieldOptions]) -> Field:
     return Field("foreign", reference=reference, **kw)
 
 
