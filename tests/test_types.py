@@ -24,9 +24,9 @@ PACKAGE = ROOT / "konnect_desktop"
 ANY_BUDGET = {
     "foundation": 18,
     "model": 91,
-    "plugins": 314,
+    "plugins": 275,
     "runtime": 245,
-    "controlplanes": 24,
+    "controlplanes": 5,
     "console": 4,
     "ui": 431,
 }

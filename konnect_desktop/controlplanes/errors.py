@@ -11,11 +11,9 @@ blanks anything that looks like a Konnect token plus every secret a backend regi
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..credentials import mask_text
 from ..errors import AppError
-from ..jsontypes import JSONObject
+from ..jsontypes import JSONObject, JSONValue
 from ..model.errors import NotFound
 
 
@@ -63,7 +61,7 @@ class ApiError(ControlPlaneError):
         code: int | None = None,
         name: str | None = None,
         fields: JSONObject | None = None,
-        body: Any = None,
+        body: JSONValue = None,
         target: str | None = None,
     ) -> None:
         super().__init__(message, status=status, target=target)
@@ -85,7 +83,7 @@ class ApiError(ControlPlaneError):
         return out
 
 
-def _mask_tree(value: Any) -> Any:
+def _mask_tree(value: JSONValue) -> JSONValue:
     if isinstance(value, str):
         return mask_text(value)
     if isinstance(value, dict):
@@ -95,7 +93,7 @@ def _mask_tree(value: Any) -> Any:
     return value
 
 
-def from_kong_body(status: int, body: Any, *, target: str | None = None) -> ControlPlaneError | NotFound:
+def from_kong_body(status: int, body: JSONValue, *, target: str | None = None) -> ControlPlaneError | NotFound:
     """Map an HTTP error status and its (decoded) JSON body to the hierarchy.
 
     Understands Kong's ``{"code","name","message","fields"}``, plain ``{"message"}`` and

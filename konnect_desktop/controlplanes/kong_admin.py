@@ -22,13 +22,12 @@ import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 from urllib.parse import quote, urlsplit
 
 import httpx
 
 from ..credentials import Secret, mask_text, register_secret, reveal
-from ..jsontypes import JSONArray, JSONObject
+from ..jsontypes import JSONArray, JSONObject, JSONValue
 from ..model.entities import DEPENDENCY_ORDER, ENTITIES
 from .base import (
     MEMBERSHIP_TABLE,
@@ -189,8 +188,8 @@ class _Http:
         path: str,
         *,
         params: JSONObject | None = None,
-        json: Any = None,
-    ) -> tuple[int, Any]:
+        json: JSONValue = None,
+    ) -> tuple[int, JSONValue]:
         """Send, retrying as the policy allows; returns (status, decoded JSON or None)."""
         if self.closed:
             raise ControlPlaneError("this connection was closed", target=self.base_url)
@@ -245,7 +244,7 @@ class _Http:
         await asyncio.sleep(delay)
 
 
-def _decode(resp: httpx.Response) -> Any:
+def _decode(resp: httpx.Response) -> JSONValue:
     if resp.status_code == 204 or not resp.content:
         return None
     try:
@@ -285,7 +284,7 @@ class AdminApiControlPlane(ControlPlane):
             raise Unsupported(f"'{table}' has no collection of its own in the Admin API")
         return f"{self._root()}{d.admin_path}"
 
-    def _out(self, table: str, body: Any) -> JSONObject:
+    def _out(self, table: str, body: JSONValue) -> JSONObject:
         if not isinstance(body, dict):
             raise ApiError(f"unexpected answer for {table}: expected a JSON object", body=body, target=self.target)
         return normalize_entity(table, body)

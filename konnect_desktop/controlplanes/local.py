@@ -14,8 +14,8 @@ import asyncio
 import builtins  # ``list`` is a method name here; annotations after it say builtins.list
 import socket
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 from .. import __version__
 from ..jsontypes import JSONObject
@@ -33,9 +33,11 @@ from .base import (
 from .errors import ApiError, ControlPlaneError, NotFound, Unsupported
 
 if TYPE_CHECKING:
+    from ..runtime.runtime import LocalRuntime
     from ..runtime.store import Store
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 
 def _bundled_plugins() -> tuple[str, ...]:
@@ -50,12 +52,16 @@ class LocalControlPlane(ControlPlane):
 
     kind = "local"
 
-    def __init__(self, runtime: Any = None, *, store: Store | None = None, name: str | None = None) -> None:
+    def __init__(self, runtime: LocalRuntime | None = None, *, store: Store | None = None, name: str | None = None) -> None:
         super().__init__()
-        if runtime is None and store is None:
-            raise ValueError("LocalControlPlane needs a LocalRuntime or a Store")
+        if store is None:
+            if runtime is None:
+                raise ValueError("LocalControlPlane needs a LocalRuntime or a Store")
+            store = runtime.store
+            if store is None:  # every call would fail on it: say so now
+                raise ValueError("LocalControlPlane needs a started LocalRuntime (its store is not open)")
         self.runtime = runtime
-        self.store: Store = store if store is not None else runtime.store
+        self.store: Store = store
         self.name = name or getattr(runtime, "name", None) or self.store.path.stem
         self.capabilities = Capabilities(
             kind=self.kind, writable=True, consumer_groups=True, supports_tags=True,
@@ -67,7 +73,7 @@ class LocalControlPlane(ControlPlane):
     def target(self) -> str:
         return f"local runtime '{self.name}'"
 
-    async def _call(self, fn: Callable[..., T], *args: Any, **kw: Any) -> T:
+    async def _call(self, fn: Callable[P, T], *args: P.args, **kw: P.kwargs) -> T:
         if self._closed:
             raise ControlPlaneError("this connection was closed", target=self.target)
         try:
@@ -216,7 +222,7 @@ class LocalControlPlane(ControlPlane):
         for row in await self._call(self.store.all, MEMBERSHIP_TABLE):
             yield row
 
-    async def export(self, tables: Any = None) -> dict[str, builtins.list[JSONObject]]:
+    async def export(self, tables: Iterable[str] | None = None) -> dict[str, builtins.list[JSONObject]]:
         """One consistent snapshot straight from the store."""
         config = await self._call(self.store.export)
         if tables is not None:

@@ -13,11 +13,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from ..jsontypes import JSONObject
 from ..model.diff import Change, Plan
 from ..model.entities import ENTITIES
+from .base import ControlPlane
 
 MEMBERSHIP = "consumer_group_consumers"
 ProgressFn = Callable[[int, int, Change, str], None]  # (done, total, change, outcome)
@@ -79,7 +79,7 @@ def _body(change: Change, id_map: dict[tuple[str, str], str], *, keep_id: bool) 
 
 async def apply(
     plan: Plan,
-    target: Any,  # a ControlPlane
+    target: ControlPlane,
     *,
     concurrency: int = 8,
     progress: ProgressFn | None = None,

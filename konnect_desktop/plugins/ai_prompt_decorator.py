@@ -13,7 +13,7 @@ from typing import Any
 from ..jsontypes import JSONObject
 from ..model.schema import Array, AtLeastOneOf, Check, Integer, Record, String
 from .ai_common import NOT_JSON, error, request_json, set_request_json
-from .base import Decision, Handler, PluginSpec, RequestContext
+from .base import Decision, Handler, PluginSpec, RequestContext, RuntimeServices
 
 NAME = "ai-prompt-decorator"
 PRIORITY = 772
@@ -40,7 +40,7 @@ ENTITY_CHECKS: list[Check] = [AtLeastOneOf(("config.prompts.prepend", "config.pr
 
 
 class AiPromptDecoratorHandler(Handler):
-    def __init__(self, config: JSONObject, plugin: JSONObject, runtime: Any) -> None:
+    def __init__(self, config: JSONObject, plugin: JSONObject, runtime: RuntimeServices) -> None:
         super().__init__(config, plugin, runtime)
         prompts = config.get("prompts") or {}
         self.prepend = [{"role": m["role"], "content": m["content"]} for m in prompts.get("prepend") or []]

@@ -19,7 +19,7 @@ from ..jsontypes import JSONObject
 from ..model.paths import compile_pcre
 from ..model.schema import Array, AtLeastOneOf, Boolean, Conditional, Integer, Record, String
 from .ai_common import NOT_JSON, error, request_json
-from .base import Decision, Handler, PluginExit, PluginSpec, RequestContext
+from .base import Decision, Handler, PluginExit, PluginSpec, RequestContext, RuntimeServices
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ def collect_prompt(request: JSONObject, conf: JSONObject) -> tuple[str | None, s
 
 
 class AiPromptGuardHandler(Handler):
-    def __init__(self, config: JSONObject, plugin: JSONObject, runtime: Any) -> None:
+    def __init__(self, config: JSONObject, plugin: JSONObject, runtime: RuntimeServices) -> None:
         super().__init__(config, plugin, runtime)
         self.bad_pattern: str | None = None
         self.deny = self._compile(config.get("deny_patterns") or [])

@@ -20,7 +20,7 @@ from typing import Any
 from ..jsontypes import JSONObject
 from ..model.schema import Array, Boolean, Integer, Record, String
 from .ai_common import NOT_JSON, error, request_json, set_request_raw
-from .base import Decision, Handler, PluginSpec, RequestContext
+from .base import Decision, Handler, PluginSpec, RequestContext, RuntimeServices
 
 NAME = "ai-prompt-template"
 PRIORITY = 773
@@ -76,7 +76,7 @@ def render(template: str, properties: Any) -> tuple[str | None, str | None]:
 
 
 class AiPromptTemplateHandler(Handler):
-    def __init__(self, config: JSONObject, plugin: JSONObject, runtime: Any) -> None:
+    def __init__(self, config: JSONObject, plugin: JSONObject, runtime: RuntimeServices) -> None:
         super().__init__(config, plugin, runtime)
         self.templates = {t["name"]: t["template"] for t in reversed(config.get("templates") or [])}
 

@@ -46,7 +46,7 @@ from ..model.schema import (
     String,
 )
 from .ai_common import BAD_JSON, error, is_compatible, request_json
-from .base import Decision, Handler, PluginExit, PluginSpec, RequestContext
+from .base import Decision, Handler, PluginExit, PluginSpec, RequestContext, RuntimeServices
 from .http_client import SharedSession
 from .http_util import decode_args
 from .llm_schema import llm_config
@@ -144,7 +144,7 @@ def analytics(plugin_id: str | None, model_conf: JSONObject, model_name: str | N
 
 
 class AiProxyHandler(Handler):
-    def __init__(self, config: JSONObject, plugin: JSONObject, runtime: Any) -> None:
+    def __init__(self, config: JSONObject, plugin: JSONObject, runtime: RuntimeServices) -> None:
         super().__init__(config, plugin, runtime)
         self.unsupported = openai_wire(config)
         self.url = target_url(config)

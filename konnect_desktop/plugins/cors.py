@@ -18,7 +18,15 @@ from multidict import CIMultiDict
 from ..jsontypes import JSONObject
 from ..model.paths import compile_pcre
 from ..model.schema import Array, Boolean, Number, Record, String
-from .base import Decision, Handler, PluginExit, PluginSpec, RequestContext, ResponseContext
+from .base import (
+    Decision,
+    Handler,
+    PluginExit,
+    PluginSpec,
+    RequestContext,
+    ResponseContext,
+    RuntimeServices,
+)
 
 NAME = "cors"
 PRIORITY = 2000
@@ -100,7 +108,7 @@ def _num(v: float) -> str:
 
 
 class CorsHandler(Handler):
-    def __init__(self, config: JSONObject, plugin: JSONObject, runtime: Any) -> None:
+    def __init__(self, config: JSONObject, plugin: JSONObject, runtime: RuntimeServices) -> None:
         super().__init__(config, plugin, runtime)
         origins = list(config.get("origins") or [])
         self.origins = origins

@@ -19,7 +19,6 @@ import asyncio
 import logging
 import os
 import re
-from typing import Any
 
 from ..jsontypes import JSONObject
 from ..model import typedefs
@@ -123,7 +122,7 @@ class _Files:
 
 
 class FileLogHandler(Handler):
-    def __init__(self, config: JSONObject, plugin: JSONObject, runtime: Any) -> None:
+    def __init__(self, config: JSONObject, plugin: JSONObject, runtime: RuntimeServices) -> None:
         super().__init__(config, plugin, runtime)
         self.path: str = config["path"]
         self.reopen = bool(config.get("reopen"))

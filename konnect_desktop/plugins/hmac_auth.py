@@ -24,7 +24,7 @@ from ..jsontypes import JSONObject
 from ..model.schema import Array, Boolean, Number, Record, String
 from . import auth_common
 from .auth_common import AuthFailure, AuthHandler, Identity, consumer_of
-from .base import PluginSpec, RequestContext
+from .base import PluginSpec, RequestContext, RuntimeServices
 
 NAME = "hmac-auth"
 PRIORITY = 1030
@@ -118,7 +118,7 @@ class HmacAuthHandler(AuthHandler):
     name = NAME
     identifier = "username"  # Kong sends the credential's username as X-Credential-Identifier
 
-    def __init__(self, config: JSONObject, plugin: JSONObject, runtime: Any) -> None:
+    def __init__(self, config: JSONObject, plugin: JSONObject, runtime: RuntimeServices) -> None:
         super().__init__(config, plugin, runtime)
         c = config
         self.hide_credentials = bool(c.get("hide_credentials"))

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 from ..jsontypes import JSONObject
 from ..model import typedefs
 from ..model.schema import Field, Integer, Map, Number, Record, String
-from .base import Decision, Handler, PluginSpec, RequestContext, ResponseContext
+from .base import Decision, Handler, PluginSpec, RequestContext, ResponseContext, RuntimeServices
 from .http_client import SharedSession
 from .http_util import header_name_error, url_error, url_userinfo
 from .log_queue import QueueRegistry, queue_params
@@ -138,7 +138,7 @@ async def send_entries(client: SharedSession, conf: JSONObject, entries: list[by
 
 
 class HttpLogHandler(Handler):
-    def __init__(self, config: JSONObject, plugin: JSONObject, runtime: Any) -> None:
+    def __init__(self, config: JSONObject, plugin: JSONObject, runtime: RuntimeServices) -> None:
         super().__init__(config, plugin, runtime)
         self.name = queue_name(config)
         self.params = queue_params(NAME, config, self.name)

@@ -20,7 +20,7 @@ from ..jsontypes import JSONObject
 from ..model.schema import Boolean, Check, Conditional, Number, Record, Set, String
 from . import auth_common
 from .auth_common import AuthFailure, AuthHandler, Identity
-from .base import PluginSpec, RequestContext
+from .base import PluginSpec, RequestContext, RuntimeServices
 from .jwt_parser import (
     InvalidKey,
     Token,
@@ -90,7 +90,7 @@ class JwtHandler(AuthHandler):
     name = NAME
     identifier = "key"  # Kong sends the jwt secret's key as X-Credential-Identifier
 
-    def __init__(self, config: JSONObject, plugin: JSONObject, runtime: Any) -> None:
+    def __init__(self, config: JSONObject, plugin: JSONObject, runtime: RuntimeServices) -> None:
         super().__init__(config, plugin, runtime)
         c = config
         self.uri_param_names: list[str] = list(c.get("uri_param_names") or ())

@@ -34,6 +34,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..jsontypes import JSONObject
+from .base import RuntimeServices
 
 log = logging.getLogger(__name__)
 
@@ -264,7 +265,7 @@ class QueueRegistry:
         self.users: dict[str, int] = {}
 
     @classmethod
-    def of(cls, runtime: Any) -> QueueRegistry:
+    def of(cls, runtime: RuntimeServices) -> QueueRegistry:
         state = runtime.shared_state("log-queues")
         reg: QueueRegistry | None = state.get("registry")
         if reg is None:

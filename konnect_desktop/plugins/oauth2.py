@@ -23,7 +23,7 @@ from ..jsontypes import JSONObject
 from ..model.schema import Array, Boolean, Conditional, Number, Record, String
 from . import auth_common
 from .auth_common import AuthFailure, AuthHandler, Identity, consumer_of
-from .base import Decision, PluginExit, PluginSpec, RequestContext
+from .base import Decision, PluginExit, PluginSpec, RequestContext, RuntimeServices
 from .http_util import (
     FORM,
     args_from_multidict,
@@ -105,7 +105,7 @@ class OAuth2Handler(AuthHandler):
     name = NAME
     identifier = "client_id"  # Kong sends the client's client_id as X-Credential-Identifier
 
-    def __init__(self, config: JSONObject, plugin: JSONObject, runtime: Any) -> None:
+    def __init__(self, config: JSONObject, plugin: JSONObject, runtime: RuntimeServices) -> None:
         super().__init__(config, plugin, runtime)
         self.run_on_preflight = True  # not in oauth2's schema: always runs
         self.header_name: str = config.get("auth_header_name") or "authorization"

@@ -36,6 +36,7 @@ from .base import (
     PluginSpec,
     RequestContext,
     ResponseContext,
+    RuntimeServices,
 )
 from .http_util import args_from_multidict
 from .proxy_cache_store import (
@@ -105,7 +106,7 @@ CONFIG = Record(
 class ProxyCacheHandler(Handler):
     buffers_response = True  # a miss stores the whole body
 
-    def __init__(self, config: JSONObject, plugin: JSONObject, runtime: Any) -> None:
+    def __init__(self, config: JSONObject, plugin: JSONObject, runtime: RuntimeServices) -> None:
         super().__init__(config, plugin, runtime)
         self.storage = storage_of(runtime)
         self.dict_name: str = (config.get("memory") or {}).get("dictionary_name") or "kong_db_cache"

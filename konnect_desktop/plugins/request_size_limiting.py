@@ -13,7 +13,7 @@ from typing import Any
 
 from ..jsontypes import JSONObject
 from ..model.schema import Boolean, Integer, Record, String
-from .base import Decision, Handler, PluginSpec, RequestContext
+from .base import Decision, Handler, PluginSpec, RequestContext, RuntimeServices
 
 NAME = "request-size-limiting"
 PRIORITY = 951
@@ -46,7 +46,7 @@ def _lua_number(raw: str) -> float | None:
 
 
 class RequestSizeLimitingHandler(Handler):
-    def __init__(self, config: JSONObject, plugin: JSONObject, runtime: Any) -> None:
+    def __init__(self, config: JSONObject, plugin: JSONObject, runtime: RuntimeServices) -> None:
         super().__init__(config, plugin, runtime)
         size = config.get("allowed_payload_size")
         unit = config.get("size_unit") or SIZE_UNITS[0]

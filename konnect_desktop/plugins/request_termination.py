@@ -18,7 +18,7 @@ from typing import Any
 
 from ..jsontypes import JSONObject
 from ..model.schema import Boolean, Integer, Record, String
-from .base import Decision, Handler, PluginExit, PluginSpec, RequestContext
+from .base import Decision, Handler, PluginExit, PluginSpec, RequestContext, RuntimeServices
 from .http_util import args_from_multidict, header_name_error, parse_body
 
 NAME = "request-termination"
@@ -89,7 +89,7 @@ def _captures(ctx: RequestContext) -> JSONObject:
 
 
 class RequestTerminationHandler(Handler):
-    def __init__(self, config: JSONObject, plugin: JSONObject, runtime: Any) -> None:
+    def __init__(self, config: JSONObject, plugin: JSONObject, runtime: RuntimeServices) -> None:
         super().__init__(config, plugin, runtime)
         self.status: int = int(config.get("status_code") or 503)
         self.trigger: str | None = config.get("trigger")

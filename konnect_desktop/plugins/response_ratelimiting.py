@@ -27,11 +27,18 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable
-from typing import Any
 
 from ..jsontypes import JSONObject
 from ..model.schema import AtLeastOneOf, Boolean, Check, Conditional, Map, Number, Record, String
-from .base import Decision, Handler, PluginExit, PluginSpec, RequestContext, ResponseContext
+from .base import (
+    Decision,
+    Handler,
+    PluginExit,
+    PluginSpec,
+    RequestContext,
+    ResponseContext,
+    RuntimeServices,
+)
 from .http_util import UNEXPECTED
 from .rate_limiting import REDIS, _fk_id, _shorthands
 from .rate_limiting_policies import (
@@ -129,7 +136,7 @@ def parse_increments(values: list[str], limits: JSONObject) -> dict[str, float]:
 class ResponseRateLimitingHandler(Handler):
     buffers_response = True  # a refused response goes out without the upstream's body
 
-    def __init__(self, config: JSONObject, plugin: JSONObject, runtime: Any) -> None:
+    def __init__(self, config: JSONObject, plugin: JSONObject, runtime: RuntimeServices) -> None:
         super().__init__(config, plugin, runtime)
         self.limits: dict[str, dict[str, float]] = {
             name: {p: v for p, v in (periods or {}).items() if v is not None}

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..jsontypes import JSONObject
 from ..model.schema import Array, Record, String
-from .base import Decision, Handler, PluginSpec, RequestContext, ResponseContext
+from .base import Decision, Handler, PluginSpec, RequestContext, ResponseContext, RuntimeServices
 from .http_util import is_header_name, json_dumps, split_entry
 
 NAME = "response-transformer"
@@ -107,7 +107,7 @@ def is_json(content_type: str | None) -> bool:
 
 
 class ResponseTransformerHandler(Handler):
-    def __init__(self, config: JSONObject, plugin: JSONObject, runtime: Any) -> None:
+    def __init__(self, config: JSONObject, plugin: JSONObject, runtime: RuntimeServices) -> None:
         super().__init__(config, plugin, runtime)
         c = config
         self.headers = {verb: _pairs((c.get(verb) or {}).get("headers")) for verb in ("remove", "rename", "replace", "add", "append")}

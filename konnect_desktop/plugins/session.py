@@ -38,7 +38,15 @@ from ..jsontypes import JSONObject
 from ..model.schema import Boolean, Number, Record, Set, String
 from . import auth_common
 from .auth_common import set_consumer, who
-from .base import Decision, Handler, PluginExit, PluginSpec, RequestContext, ResponseContext
+from .base import (
+    Decision,
+    Handler,
+    PluginExit,
+    PluginSpec,
+    RequestContext,
+    ResponseContext,
+    RuntimeServices,
+)
 from .http_util import parse_body
 
 NAME = "session"
@@ -128,7 +136,7 @@ def _cookie(header: str | None, name: str) -> str | None:
 
 
 class SessionHandler(Handler):
-    def __init__(self, config: JSONObject, plugin: JSONObject, runtime: Any) -> None:
+    def __init__(self, config: JSONObject, plugin: JSONObject, runtime: RuntimeServices) -> None:
         super().__init__(config, plugin, runtime)
         c = config
         secret = str(c.get("secret") or "")

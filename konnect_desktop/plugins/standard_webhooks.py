@@ -21,7 +21,7 @@ from typing import Any
 
 from ..jsontypes import JSONObject
 from ..model.schema import Integer, Record, String
-from .base import Decision, Handler, PluginSpec, RequestContext
+from .base import Decision, Handler, PluginSpec, RequestContext, RuntimeServices
 
 NAME = "standard-webhooks"
 PRIORITY = 760
@@ -62,7 +62,7 @@ def sign(secret: str, msg_id: str, ts: float | str, payload: bytes) -> str:
 
 
 class StandardWebhooksHandler(Handler):
-    def __init__(self, config: JSONObject, plugin: JSONObject, runtime: Any) -> None:
+    def __init__(self, config: JSONObject, plugin: JSONObject, runtime: RuntimeServices) -> None:
         super().__init__(config, plugin, runtime)
         self.state = runtime.shared_state(NAME)
         self.tolerance: int = config.get("tolerance_second", 300)

@@ -29,7 +29,7 @@ from typing import Any
 from ..jsontypes import JSONObject
 from ..model import typedefs
 from ..model.schema import Array, Boolean, Conditional, Integer, Number, Record, String
-from .base import Decision, Handler, PluginSpec, RequestContext, ResponseContext
+from .base import Decision, Handler, PluginSpec, RequestContext, ResponseContext, RuntimeServices
 from .log_queue import QueueRegistry, queue_params
 from .log_serializer import serialize
 from .udp_log import DatagramSender
@@ -240,7 +240,7 @@ def packets(lines: list[str], size: int) -> list[bytes]:
 
 
 class StatsdHandler(Handler):
-    def __init__(self, config: JSONObject, plugin: JSONObject, runtime: Any) -> None:
+    def __init__(self, config: JSONObject, plugin: JSONObject, runtime: RuntimeServices) -> None:
         super().__init__(config, plugin, runtime)
         self.qname = f"statsd:{plugin.get('id') or id(self)}"
         self.params = queue_params(NAME, config, self.qname)

@@ -25,7 +25,7 @@ from typing import Any
 from ..jsontypes import JSONObject
 from ..model import typedefs
 from ..model.schema import Record, String
-from .base import Decision, Handler, PluginSpec, RequestContext, ResponseContext
+from .base import Decision, Handler, PluginSpec, RequestContext, ResponseContext, RuntimeServices
 from .log_serializer import LUA_NOT_RUN, encode, serialize
 
 log = logging.getLogger(__name__)
@@ -86,7 +86,7 @@ class _Syslog:
         self.users = 0
 
     @classmethod
-    def of(cls, runtime: Any) -> tuple[_Syslog, JSONObject]:
+    def of(cls, runtime: RuntimeServices) -> tuple[_Syslog, JSONObject]:
         state = runtime.shared_state(NAME)
         s = state.get("socket")
         if s is None:
@@ -112,7 +112,7 @@ class _Syslog:
 
 
 class SyslogHandler(Handler):
-    def __init__(self, config: JSONObject, plugin: JSONObject, runtime: Any) -> None:
+    def __init__(self, config: JSONObject, plugin: JSONObject, runtime: RuntimeServices) -> None:
         super().__init__(config, plugin, runtime)
         self.syslog, self.state = _Syslog.of(runtime)
         self.syslog.users += 1

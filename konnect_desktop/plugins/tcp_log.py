@@ -161,7 +161,7 @@ class _Senders:
 
 
 class TcpLogHandler(Handler):
-    def __init__(self, config: JSONObject, plugin: JSONObject, runtime: Any) -> None:
+    def __init__(self, config: JSONObject, plugin: JSONObject, runtime: RuntimeServices) -> None:
         super().__init__(config, plugin, runtime)
         self.senders = _Senders.of(runtime)
         self.senders.users += 1

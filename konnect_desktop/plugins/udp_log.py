@@ -13,7 +13,6 @@ import asyncio
 import ipaddress
 import logging
 import socket
-from typing import Any
 
 from ..jsontypes import JSONObject
 from ..model import typedefs
@@ -104,7 +103,7 @@ class DatagramSender:
 
 
 class UdpLogHandler(Handler):
-    def __init__(self, config: JSONObject, plugin: JSONObject, runtime: Any) -> None:
+    def __init__(self, config: JSONObject, plugin: JSONObject, runtime: RuntimeServices) -> None:
         super().__init__(config, plugin, runtime)
         self.sender = DatagramSender.of(runtime, NAME)
         self.sender.users += 1
