@@ -8,7 +8,7 @@ supports llm/chat type requests"). Messages keep their configured order.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable
 
 from ..jsontypes import JSONObject
 from ..model.schema import Array, AtLeastOneOf, Check, Integer, Record, String
@@ -46,7 +46,7 @@ class AiPromptDecoratorHandler(Handler):
         self.prepend = [{"role": m["role"], "content": m["content"]} for m in prompts.get("prepend") or []]
         self.append = [{"role": m["role"], "content": m["content"]} for m in prompts.get("append") or []]
 
-    def access(self, ctx: RequestContext) -> Any:
+    def access(self, ctx: RequestContext) -> Awaitable[None] | None:
         return self._access(ctx)
 
     async def _access(self, ctx: RequestContext) -> None:

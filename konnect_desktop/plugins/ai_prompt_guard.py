@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any
+from collections.abc import Awaitable
 
 from ..jsontypes import JSONObject
 from ..model.paths import compile_pcre
-from ..model.schema import Array, AtLeastOneOf, Boolean, Conditional, Integer, Record, String
+from ..model.schema import Array, AtLeastOneOf, Boolean, Conditional, Field, Integer, Record, String
 from .ai_common import NOT_JSON, error, request_json
 from .base import Decision, Handler, PluginExit, PluginSpec, RequestContext, RuntimeServices
 
@@ -28,7 +28,7 @@ PRIORITY = 771
 BAD_FORMAT = "ai-prompt-guard only supports llm/v1/chat or llm/v1/completions prompts"
 
 
-def _patterns(description: str) -> Any:
+def _patterns(description: str) -> Field:
     return Array(String(len_min=1, len_max=500), len_max=10, description=description)
 
 
@@ -88,7 +88,7 @@ class AiPromptGuardHandler(Handler):
                 self.bad_pattern = self.bad_pattern or f"bad regex pattern '{p}', failed to execute: {exc}"
         return out
 
-    def access(self, ctx: RequestContext) -> Any:
+    def access(self, ctx: RequestContext) -> Awaitable[None] | None:
         return self._access(ctx)
 
     async def _access(self, ctx: RequestContext) -> None:

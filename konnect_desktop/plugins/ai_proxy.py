@@ -32,6 +32,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Awaitable
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
@@ -156,7 +157,7 @@ class AiProxyHandler(Handler):
         self.client = SharedSession.of(runtime, NAME, verify_tls=True)
         self._closed = False
 
-    def access(self, ctx: RequestContext) -> Any:
+    def access(self, ctx: RequestContext) -> Awaitable[None] | None:
         return self._access(ctx)
 
     async def _access(self, ctx: RequestContext) -> None:

@@ -10,10 +10,9 @@ added. Origins are exact (``https://a.test``, default ports ignored), ``*``, or 
 from __future__ import annotations
 
 import re
-from typing import Any
 from urllib.parse import urlsplit
 
-from multidict import CIMultiDict
+from multidict import CIMultiDict, MutableMultiMapping
 
 from ..jsontypes import JSONObject
 from ..model.paths import compile_pcre
@@ -117,7 +116,7 @@ class CorsHandler(Handler):
         methods = config.get("methods")
         self.methods = ",".join(methods) if methods else ",".join(METHODS)
 
-    def _configure_origin(self, req_origin: str | None, headers: Any, in_filter: bool) -> bool:
+    def _configure_origin(self, req_origin: str | None, headers: MutableMultiMapping[str], in_filter: bool) -> bool:
         """Set Access-Control-Allow-Origin; True when every origin is allowed (``*``)."""
         if not self.origins or self.origins == ["*"]:
             headers["Access-Control-Allow-Origin"] = "*"
@@ -138,7 +137,7 @@ class CorsHandler(Handler):
         headers.popall("Access-Control-Allow-Origin", None)
         return False
 
-    def _configure_credentials(self, allow_all: bool, req_origin: str | None, headers: Any, in_filter: bool) -> None:
+    def _configure_credentials(self, allow_all: bool, req_origin: str | None, headers: MutableMultiMapping[str], in_filter: bool) -> None:
         if not self.config.get("credentials"):
             return
         if not allow_all:
@@ -194,7 +193,7 @@ class CorsHandler(Handler):
                                        "allow_origin": resp.headers.get("Access-Control-Allow-Origin")}))
 
 
-def _vary(headers: Any, in_filter: bool) -> None:
+def _vary(headers: MutableMultiMapping[str], in_filter: bool) -> None:
     # the answer depends on Origin (caches must know); in the response phase it is added to
     # what the upstream sent, on our own preflight answer it is set
     if in_filter:

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import base64
 import logging
-from typing import Any
+from typing import Unpack
 from urllib.parse import urlsplit
 
 from ..jsontypes import JSONObject
 from ..model import typedefs
-from ..model.schema import Field, Integer, Map, Number, Record, String
+from ..model.schema import Field, FieldOptions, Integer, Map, Number, Record, String
 from .base import Decision, Handler, PluginSpec, RequestContext, ResponseContext, RuntimeServices
 from .http_client import SharedSession
 from .http_util import header_name_error, url_error, url_userinfo
@@ -36,7 +36,7 @@ PRIORITY = 12
 _FORBIDDEN_HEADERS = {"host": "Host", "content-length": "Content-Length", "content-type": "Content-Type"}
 
 
-def _header_key_error(name: Any) -> str | None:
+def _header_key_error(name: object) -> str | None:
     # Kong's match_none patterns come before typedefs.header_name's own check
     if isinstance(name, str) and name.lower() in _FORBIDDEN_HEADERS:
         return f"cannot contain '{_FORBIDDEN_HEADERS[name.lower()]}' header"
@@ -52,8 +52,10 @@ def _no_double_auth(config: JSONObject) -> str | None:
     return None
 
 
-def _url(**kw: Any) -> Field:
-    return String(custom=url_error, description=kw.pop("description", "A URL (scheme, host, optional port and path)."), **kw)
+def _url(**kw: Unpack[FieldOptions]) -> Field:
+    kw.setdefault("custom", url_error)
+    kw.setdefault("description", "A URL (scheme, host, optional port and path).")
+    return String(**kw)
 
 
 CONFIG = Record(
@@ -79,7 +81,7 @@ CONFIG = Record(
 
 def queue_name(conf: JSONObject) -> str:
     """Kong's ``make_queue_name``: six of its eight arguments make it into the format string."""
-    def s(v: Any) -> str:
+    def s(v: object) -> str:
         if v is None:
             return "nil"
         if isinstance(v, float) and v.is_integer():

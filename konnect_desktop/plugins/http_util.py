@@ -15,7 +15,7 @@ import re
 from typing import Any
 from urllib.parse import quote, unquote, unquote_plus
 
-from multidict import MultiDict
+from multidict import MultiDict, MultiMapping, MutableMultiMapping
 
 from ..jsontypes import JSONArray, JSONObject
 from ..model.typedefs import header_name_error, url_error
@@ -27,7 +27,7 @@ _HEADER_NAME = re.compile(r"^[a-zA-Z0-9_-]+$")
 _BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
-def request_header(headers: Any, name: str) -> list[str]:
+def request_header(headers: MultiMapping[str], name: str) -> list[str]:
     """The values of request header ``name`` as Kong's ``kong.request.get_headers()[name]`` finds
     them: case-insensitive, and a name with underscores also finds its dashed spelling
     (``api_key`` finds ``api-key``), as nginx's header table does."""
@@ -37,7 +37,7 @@ def request_header(headers: Any, name: str) -> list[str]:
     return list(values)
 
 
-def clear_request_header(headers: Any, name: str) -> None:
+def clear_request_header(headers: MutableMultiMapping[str], name: str) -> None:
     """Kong's ``kong.service.request.clear_header``: the header under both spellings (nginx turns
     underscores into dashes; a header sent with underscores goes too)."""
     headers.popall(name, None)

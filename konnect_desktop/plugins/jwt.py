@@ -14,7 +14,6 @@ Tokens and secrets never reach a decision or a log.
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from ..jsontypes import JSONObject
 from ..model.schema import Boolean, Check, Conditional, Number, Record, Set, String
@@ -178,7 +177,7 @@ class JwtHandler(AuthHandler):
         algorithm = secret.get("algorithm") or "HS256"
         if token.header.get("alg") != algorithm:
             raise self._fail("Invalid algorithm")
-        value: Any
+        value: str | bytes | None
         if algorithm.startswith("HS"):
             value = secret.get("secret")
             if value is not None and self.secret_is_base64:

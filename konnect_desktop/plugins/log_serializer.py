@@ -26,7 +26,7 @@ the plugins' decisions (a rejecting plugin → ``exit``).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from ..jsontypes import JSONObject
@@ -38,11 +38,11 @@ _REDACTED_HEADERS = ("authorization", "proxy-authorization")
 _HTTP_PHRASE_LEN = 32  # a status line's reason phrase, averaged, for the reconstructed size
 
 
-def headers_table(pairs: Any) -> JSONObject:
+def headers_table(pairs: Mapping[str, str] | Iterable[tuple[str, str]]) -> JSONObject:
     """Headers as ``kong.request.get_headers()`` returns them: lower-case names, a repeated
     header as a list of its values in order."""
     out: JSONObject = {}
-    items = pairs.items() if hasattr(pairs, "items") else pairs
+    items = pairs.items() if isinstance(pairs, Mapping) else pairs  # a multidict keeps its repeats in items()
     for k, v in items:
         name = k.lower()
         cur = out.get(name)

@@ -17,6 +17,7 @@ decision or a log.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Any
 
 from ..jsontypes import JSONObject
@@ -91,7 +92,7 @@ async def request_parameters(ctx: RequestContext) -> JSONObject:
     return params
 
 
-def token_store(handler: AuthHandler, ctx: RequestContext) -> Any:
+def token_store(handler: AuthHandler, ctx: RequestContext) -> Any:  # runtime.store.Store (a layer above)
     """The runtime's store (tokens and codes live there), or a 500: never let a request through."""
     store = getattr(handler.runtime, "store", None)
     if store is None:
@@ -114,7 +115,7 @@ class OAuth2Handler(AuthHandler):
         self.global_credentials = bool(config.get("global_credentials"))
         self.hide_credentials = bool(config.get("hide_credentials"))
 
-    def access(self, ctx: RequestContext) -> Any:
+    def access(self, ctx: RequestContext) -> Awaitable[None] | None:
         from . import oauth2_flows
 
         path = ctx.original.path

@@ -13,12 +13,11 @@ import base64
 import binascii
 import hashlib
 import re
-from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from multidict import MultiDict
 
-from ..jsontypes import JSONObject
+from ..jsontypes import JSONObject, JSONValue
 from ..model.entities import oauth2_secret_verify, random_string
 from . import auth_common
 from .base import Decision, PluginExit, RequestContext, encode_args
@@ -95,7 +94,7 @@ def _code_challenge(params: JSONObject) -> tuple[str | None, str | None, str | N
     return challenge, None, method or "S256"
 
 
-def _requires_pkce(config: JSONObject, client: JSONObject | None, used_pkce: Any = None) -> bool:
+def _requires_pkce(config: JSONObject, client: JSONObject | None, used_pkce: JSONValue = None) -> bool:
     if not client:
         return False
     pkce = config.get("pkce") or "lax"
@@ -116,13 +115,13 @@ def _pkce_error(params: JSONObject, code: JSONObject) -> JSONObject | None:
     return None
 
 
-def _client(ctx: RequestContext, client_id: Any) -> tuple[list[str] | None, JSONObject | None]:
+def _client(ctx: RequestContext, client_id: JSONValue) -> tuple[list[str] | None, JSONObject | None]:
     """get_redirect_uris: the client's redirect URIs (None when it has none) and the client."""
     client = ctx.config.credential("oauth2_credentials", client_id) if isinstance(client_id, str) and client_id else None
     return ((client or {}).get("redirect_uris") or None), client
 
 
-def _client_credentials(handler: OAuth2Handler, ctx: RequestContext, params: JSONObject) -> tuple[Any, Any, bool]:
+def _client_credentials(handler: OAuth2Handler, ctx: RequestContext, params: JSONObject) -> tuple[JSONValue, JSONValue, bool]:
     """retrieve_client_credentials: the parameters, else ``Basic`` in the auth header."""
     if params.get("client_id") and params.get("client_secret"):
         return params["client_id"], params["client_secret"], False
@@ -151,8 +150,8 @@ def _answer(ctx: RequestContext, endpoint: str, status: int, body: JSONObject,
     return PluginExit(status, {k: v for k, v in body.items() if v is not None}, {**NO_CACHE, **(headers or {})})
 
 
-async def generate_token(handler: OAuth2Handler, ctx: RequestContext, client: JSONObject, userid: Any,
-                         scope: str | None, state: Any, *, disable_refresh: bool = False,
+async def generate_token(handler: OAuth2Handler, ctx: RequestContext, client: JSONObject, userid: JSONValue,
+                         scope: str | None, state: JSONValue, *, disable_refresh: bool = False,
                          existing: JSONObject | None = None) -> JSONObject:
     config = handler.config
     store = token_store(handler, ctx)
@@ -228,8 +227,8 @@ async def issue_token(handler: OAuth2Handler, ctx: RequestContext) -> None:
     raise _answer(ctx, "token", 200, result)
 
 
-async def _grant(handler: OAuth2Handler, ctx: RequestContext, params: JSONObject, grant: Any,
-                 client: JSONObject | None, state: Any) -> JSONObject:
+async def _grant(handler: OAuth2Handler, ctx: RequestContext, params: JSONObject, grant: JSONValue,
+                 client: JSONObject | None, state: JSONValue) -> JSONObject:
     config = handler.config
     store = token_store(handler, ctx)
     now = auth_common.now()

@@ -28,7 +28,6 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from ..jsontypes import JSONObject
 from ..model.schema import Boolean, Record
@@ -174,11 +173,11 @@ class NodeFacts:
 _HEALTH_STATES = ("healthchecks_off", "healthy", "unhealthy", "dns_error")
 
 
-def _esc(v: Any) -> str:
+def _esc(v: object) -> str:
     return str(v).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-def _labels(names: tuple[str, ...], values: tuple[Any, ...], extra: str = "") -> str:
+def _labels(names: tuple[str, ...], values: tuple[object, ...], extra: str = "") -> str:
     parts = [f'{n}="{_esc(v)}"' for n, v in zip(names, values, strict=True)]
     if extra:
         parts.append(extra)

@@ -23,9 +23,9 @@ Kong shows the proxy/upstream latency headers; a miss is buffered whole, so it h
 
 from __future__ import annotations
 
-from typing import Any
+from multidict import MultiMapping
 
-from ..jsontypes import JSONObject
+from ..jsontypes import JSONObject, JSONValue
 from ..model.schema import Array, Boolean, Custom, Integer, Record, String
 from .base import (
     AdminCall,
@@ -42,6 +42,7 @@ from .http_util import args_from_multidict
 from .proxy_cache_store import (
     CACHE_VERSION,
     SHARED_DICTS,
+    CacheStorage,
     build_cache_key,
     content_type_matches,
     parse_directive_header,
@@ -253,16 +254,16 @@ class ProxyCacheHandler(Handler):
         d.data["stored"] = stored
 
 
-def _num(v: Any) -> float | None:
+def _num(v: JSONValue) -> float | None:
     return v if isinstance(v, (int, float)) and not isinstance(v, bool) else None
 
 
-def _last(headers: Any, name: str) -> str | None:
+def _last(headers: MultiMapping[str], name: str) -> str | None:
     values = headers.getall(name, [])
     return values[-1] if values else None
 
 
-def _replay(headers: Any) -> tuple[tuple[str, ...], list[tuple[str, str]]]:
+def _replay(headers: MultiMapping[str]) -> tuple[tuple[str, ...], list[tuple[str, str]]]:
     """What a hit sends of the stored headers: (names to replace, (name, value) pairs), computed
     once when storing. Hop-by-hop headers, a length, the rate-limit counters and the diagnostic
     headers (set afresh) are left out."""
@@ -272,7 +273,7 @@ def _replay(headers: Any) -> tuple[tuple[str, ...], list[tuple[str, str]]]:
     return names, pairs
 
 
-def _header_table(headers: Any) -> JSONObject:
+def _header_table(headers: MultiMapping[str]) -> JSONObject:
     """Response headers as ``ngx.resp.get_headers`` keeps them: a name, a value or a list."""
     out: JSONObject = {}
     for k, v in headers.items():
@@ -293,7 +294,7 @@ def _dict_of(plugin: JSONObject) -> str:
     return ((plugin.get("config") or {}).get("memory") or {}).get("dictionary_name") or "kong_db_cache"
 
 
-async def _purge_all(call: AdminCall) -> tuple[int, Any]:
+async def _purge_all(call: AdminCall) -> tuple[int, JSONValue]:
     if call.runtime is not None:
         storage = storage_of(call.runtime)
         for plugin in await call.plugins():
@@ -301,7 +302,7 @@ async def _purge_all(call: AdminCall) -> tuple[int, Any]:
     return 204, None
 
 
-async def _find(call: AdminCall) -> tuple[Any, str, JSONObject] | None:
+async def _find(call: AdminCall) -> tuple[CacheStorage, str, JSONObject] | None:
     if call.runtime is None:
         return None
     storage = storage_of(call.runtime)
@@ -313,12 +314,12 @@ async def _find(call: AdminCall) -> tuple[Any, str, JSONObject] | None:
     return None
 
 
-async def _get_any(call: AdminCall) -> tuple[int, Any]:
+async def _get_any(call: AdminCall) -> tuple[int, JSONValue]:
     found = await _find(call)
     return (200, _entry_json(found[2])) if found else (404, None)
 
 
-async def _delete_any(call: AdminCall) -> tuple[int, Any]:
+async def _delete_any(call: AdminCall) -> tuple[int, JSONValue]:
     found = await _find(call)
     if not found:
         return 404, None
@@ -327,7 +328,7 @@ async def _delete_any(call: AdminCall) -> tuple[int, Any]:
     return 204, None
 
 
-async def _one(call: AdminCall) -> tuple[Any, str, JSONObject] | None:
+async def _one(call: AdminCall) -> tuple[CacheStorage, str, JSONObject] | None:
     plugin = await call.plugin(call.params["plugin_id"])
     if plugin is None or call.runtime is None:
         return None
@@ -336,12 +337,12 @@ async def _one(call: AdminCall) -> tuple[Any, str, JSONObject] | None:
     return (storage, _dict_of(plugin), res) if res is not None else None
 
 
-async def _get_one(call: AdminCall) -> tuple[int, Any]:
+async def _get_one(call: AdminCall) -> tuple[int, JSONValue]:
     found = await _one(call)
     return (200, _entry_json(found[2])) if found else (404, None)
 
 
-async def _delete_one(call: AdminCall) -> tuple[int, Any]:
+async def _delete_one(call: AdminCall) -> tuple[int, JSONValue]:
     found = await _one(call)
     if not found:
         return 404, None

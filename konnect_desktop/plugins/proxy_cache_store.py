@@ -14,10 +14,11 @@ import hashlib
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from typing import Any
+
+from multidict import MultiMapping
 
 from ..jsontypes import JSONObject, JSONValue
 from .base import RuntimeServices
@@ -73,7 +74,7 @@ def params_key(query: Mapping[str, ArgValue], vary_query_params: list[str] | Non
 class _Headers(Mapping[str, ArgValue]):
     """A request's headers as Kong's header table: any case, ``_`` for ``-``, lists for repeats."""
 
-    def __init__(self, headers: Any) -> None:
+    def __init__(self, headers: MultiMapping[str]) -> None:
         self._h = headers
 
     def __getitem__(self, name: str) -> ArgValue:
@@ -82,14 +83,14 @@ class _Headers(Mapping[str, ArgValue]):
             raise KeyError(name)
         return values[0] if len(values) == 1 else list(values)
 
-    def __iter__(self) -> Any:
+    def __iter__(self) -> Iterator[str]:
         return iter({k.lower() for k in self._h})
 
     def __len__(self) -> int:
         return len({k.lower() for k in self._h})
 
 
-def headers_key(headers: Any, vary_headers: list[str] | None) -> str:
+def headers_key(headers: MultiMapping[str], vary_headers: list[str] | None) -> str:
     """The header part: only ``vary_headers`` count (none by default)."""
     if not vary_headers:
         return ""
@@ -105,7 +106,7 @@ def prefix_uuid(consumer_id: str | None, route_id: str | None) -> str:
 
 
 def build_cache_key(consumer_id: str | None, route_id: str | None, method: str, uri: str,
-                    query: Mapping[str, ArgValue], headers: Any, conf: Mapping[str, JSONValue]) -> str:
+                    query: Mapping[str, ArgValue], headers: MultiMapping[str], conf: Mapping[str, JSONValue]) -> str:
     """Kong's key: sha256 hex of ``prefix|method|uri|params|headers``."""
     text = "|".join((prefix_uuid(consumer_id, route_id), method, uri,
                      params_key(query, conf.get("vary_query_params")),

@@ -9,7 +9,7 @@ chunked.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable
 
 from ..jsontypes import JSONObject
 from ..model.schema import Boolean, Integer, Record, String
@@ -64,7 +64,7 @@ class RequestSizeLimitingHandler(Handler):
                                       {"size": length, "allowed": self.allowed_bytes, "status": status}))
         raise ctx.kong_error(status, EXCEEDED)
 
-    def access(self, ctx: RequestContext) -> Any:
+    def access(self, ctx: RequestContext) -> Awaitable[None] | None:
         headers = ctx.original.headers
         cl = headers.get("Content-Length")
         length = _lua_number(cl) if cl is not None else None

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import socket
-from typing import Any
+from collections.abc import Awaitable
 
 from ..jsontypes import JSONObject
 from ..model.schema import Boolean, Integer, Record, String
@@ -35,7 +35,7 @@ DEFAULT_RESPONSE = {
 }
 
 
-def _present(v: Any) -> bool:
+def _present(v: object) -> bool:
     return isinstance(v, str) and len(v) > 0
 
 
@@ -106,7 +106,7 @@ class RequestTerminationHandler(Handler):
             return True
         return name in ctx.original.query
 
-    def access(self, ctx: RequestContext) -> Any:
+    def access(self, ctx: RequestContext) -> Awaitable[None] | None:
         if not self._triggered(ctx):
             ctx.decisions.append(Decision(NAME, "skip", f"trigger '{self.trigger}' absent: request passed"))
             return None

@@ -26,15 +26,16 @@ import base64
 import binascii
 import json
 import os
+from collections.abc import Awaitable
 from email.utils import formatdate
-from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from multidict import MutableMultiMapping
 
-from ..jsontypes import JSONObject
+from ..jsontypes import JSONObject, JSONValue
 from ..model.schema import Boolean, Number, Record, Set, String
 from . import auth_common
 from .auth_common import set_consumer, who
@@ -197,7 +198,7 @@ class SessionHandler(Handler):
         return [f"{n}=; {self.flags}; Expires=Thu, 01 Jan 1970 00:00:01 GMT; Max-Age=0" for n in names]
 
     # -- phases ------------------------------------------------------------------------------
-    def access(self, ctx: RequestContext) -> Any:
+    def access(self, ctx: RequestContext) -> Awaitable[None] | None:
         if self.config.get("storage") == "kong":
             msg = "session storage 'kong' is not available in the local runtime (use 'cookie')"
             ctx.decisions.append(Decision(NAME, "error", msg, {"status": 500}))
@@ -267,7 +268,7 @@ class SessionHandler(Handler):
         ctx.decisions.append(Decision(NAME, "pass", f"consumer {who(consumer)} via session cookie",
                                       {"consumer_id": consumer.get("id")}))
 
-    def _info_headers(self, headers: Any, wanted: Any, session: JSONObject, now: float) -> None:
+    def _info_headers(self, headers: MutableMultiMapping[str], wanted: JSONValue, session: JSONObject, now: float) -> None:
         if not wanted:
             return
         remaining = {

@@ -17,7 +17,7 @@ import base64
 import hashlib
 import hmac
 import time
-from typing import Any
+from collections.abc import Awaitable
 
 from ..jsontypes import JSONObject
 from ..model.schema import Integer, Record, String
@@ -75,7 +75,7 @@ class StandardWebhooksHandler(Handler):
         ctx.decisions.append(Decision(NAME, "reject", why, {"status": 400}))
         return ctx.kong_error(400, BAD_REQUEST)
 
-    def access(self, ctx: RequestContext) -> Any:
+    def access(self, ctx: RequestContext) -> Awaitable[None] | None:
         h = ctx.original.headers
         msg_id, signature, ts_raw = h.get("webhook-id"), h.get("webhook-signature"), h.get("webhook-timestamp")
         if msg_id is None or signature is None or ts_raw is None:

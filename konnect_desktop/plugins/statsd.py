@@ -24,9 +24,8 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-from typing import Any
 
-from ..jsontypes import JSONObject
+from ..jsontypes import JSONObject, JSONValue
 from ..model import typedefs
 from ..model.schema import Array, Boolean, Conditional, Integer, Number, Record, String
 from .base import Decision, Handler, PluginSpec, RequestContext, ResponseContext, RuntimeServices
@@ -120,13 +119,13 @@ def in_range(ranges: list[str] | None, status: int) -> bool:
     return False
 
 
-def _consumer_id(kind: str, consumer: JSONObject | None) -> Any:
+def _consumer_id(kind: str, consumer: JSONObject | None) -> JSONValue:
     if not consumer:
         return None
     return consumer.get({"consumer_id": "id", "custom_id": "custom_id", "username": "username"}[kind])
 
 
-def _service_id(kind: str, service: JSONObject | None) -> Any:
+def _service_id(kind: str, service: JSONObject | None) -> JSONValue:
     if not service:
         return None
     if kind == "service_name_or_host":
@@ -134,13 +133,13 @@ def _service_id(kind: str, service: JSONObject | None) -> Any:
     return service.get({"service_id": "id", "service_name": "name", "service_host": "host"}[kind])
 
 
-def _num(v: Any) -> str:
+def _num(v: JSONValue) -> str:
     if isinstance(v, float) and v.is_integer():
         return str(int(v))
     return str(v)
 
 
-def message(prefix: str, stat: str, delta: Any, kind: str, rate: Any = None,
+def message(prefix: str, stat: str, delta: JSONValue, kind: str, rate: JSONValue = None,
             tags: JSONObject | None = None, style: str | None = None) -> str:
     """Kong's ``create_statsd_message``."""
     r = f"|@{_num(rate)}" if rate is not None and rate != 1 else ""

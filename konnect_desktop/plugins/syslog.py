@@ -20,11 +20,10 @@ import logging
 import os
 import socket
 import time
-from typing import Any
 
 from ..jsontypes import JSONObject
 from ..model import typedefs
-from ..model.schema import Record, String
+from ..model.schema import Field, Record, String
 from .base import Decision, Handler, PluginSpec, RequestContext, ResponseContext, RuntimeServices
 from .log_serializer import LUA_NOT_RUN, encode, serialize
 
@@ -43,7 +42,7 @@ _FACILITY_ORDER = ("auth", "authpriv", "cron", "daemon", "ftp", "kern", "lpr", "
                    "uucp", "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7")
 
 
-def _severity() -> Any:
+def _severity() -> Field:
     return String(default="info", required=True, one_of=SEVERITIES)
 
 
@@ -93,7 +92,7 @@ class _Syslog:
             s = state["socket"] = cls()
         return s, state
 
-    def send(self, address: Any, data: bytes) -> None:
+    def send(self, address: str | tuple[str, int], data: bytes) -> None:
         family = socket.AF_UNIX if isinstance(address, str) else socket.AF_INET
         try:
             if self.sock is None or self.family != family:
