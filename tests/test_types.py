@@ -24,7 +24,7 @@ PACKAGE = ROOT / "konnect_desktop"
 ANY_BUDGET = {
     "foundation": 18,
     "model": 91,
-    "plugins": 137,
+    "plugins": 127,
     "runtime": 245,
     "controlplanes": 5,
     "console": 4,

@@ -32,8 +32,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Awaitable
-from typing import Any
+from collections.abc import Awaitable, Mapping
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from multidict import CIMultiDict
@@ -251,7 +250,7 @@ class AiProxyHandler(Handler):
         ctx.decisions.append(Decision(NAME, "reject", f"ai-proxy: {message}"))
         return error(400, message)
 
-    async def _call(self, headers: CIMultiDict[str], query: JSONObject, body: JSONObject) -> tuple[int, Any, bytes]:
+    async def _call(self, headers: CIMultiDict[str], query: JSONObject, body: JSONObject) -> tuple[int, Mapping[str, str], bytes]:
         import aiohttp  # here: the plugins package is imported where no event loop runs
 
         session = self.client.get()

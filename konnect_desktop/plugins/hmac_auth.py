@@ -17,8 +17,8 @@ import binascii
 import hashlib
 import hmac
 import re
+from collections.abc import Awaitable
 from email.utils import mktime_tz, parsedate_tz
-from typing import Any
 
 from ..jsontypes import JSONObject
 from ..model.schema import Array, Boolean, Number, Record, String
@@ -132,7 +132,7 @@ class HmacAuthHandler(AuthHandler):
     def _fail(self, message: str) -> AuthFailure:
         return AuthFailure(401, message, self.challenge)
 
-    def authenticate(self, ctx: RequestContext) -> Any:
+    def authenticate(self, ctx: RequestContext) -> Identity | Awaitable[Identity]:
         identity = self._check(ctx)
         if self.validate_request_body:
             return self._with_body(ctx, identity)

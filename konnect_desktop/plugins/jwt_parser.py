@@ -21,11 +21,11 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
 from cryptography.hazmat.primitives.asymmetric.utils import (
     decode_dss_signature,
     encode_dss_signature,
@@ -102,7 +102,7 @@ def decode(token: str) -> tuple[Token | None, str | None]:
 
 
 @lru_cache(maxsize=256)
-def _public_key(pem: str) -> Any:
+def _public_key(pem: str) -> PublicKeyTypes:
     data = pem.encode()
     try:
         return serialization.load_pem_public_key(data)
@@ -115,7 +115,7 @@ def _public_key(pem: str) -> Any:
 
 
 @lru_cache(maxsize=64)
-def _private_key(pem: str) -> Any:
+def _private_key(pem: str) -> PrivateKeyTypes:
     return serialization.load_pem_private_key(pem.encode(), password=None)
 
 
@@ -185,17 +185,19 @@ def encode(claims: JSONObject, key: str | bytes, alg: str = "HS256", header: JSO
         sig = hmac.new(secret, data, _HMAC[alg]).digest()
     else:
         priv = _private_key(key.decode() if isinstance(key, bytes) else key)
-        if alg.startswith("RS"):
+        if alg.startswith("RS") and isinstance(priv, rsa.RSAPrivateKey):
             sig = priv.sign(data, padding.PKCS1v15(), _HASHES[alg[2:]]())
-        elif alg.startswith("PS"):
+        elif alg.startswith("PS") and isinstance(priv, rsa.RSAPrivateKey):
             h = _HASHES[alg[2:]]()
             sig = priv.sign(data, padding.PSS(mgf=padding.MGF1(h), salt_length=padding.PSS.DIGEST_LENGTH), h)
-        elif alg.startswith("ES"):
+        elif alg.startswith("ES") and isinstance(priv, ec.EllipticCurvePrivateKey):
             half = _ES_SIZE[alg] // 2
             r, s = decode_dss_signature(priv.sign(data, ec.ECDSA(_HASHES[alg[2:]]())))
             sig = r.to_bytes(half, "big") + s.to_bytes(half, "big")
-        elif alg == "EdDSA":
+        elif alg == "EdDSA" and isinstance(priv, (ed25519.Ed25519PrivateKey, ed448.Ed448PrivateKey)):
             sig = priv.sign(data)
+        elif alg.startswith(("RS", "PS", "ES")) or alg == "EdDSA":
+            raise ValueError(f"the key is not a {alg} private key")
         else:
             raise ValueError(f"Algorithm not supported: {alg}")
     return f"{signing_input}.{b64url_encode(sig)}"

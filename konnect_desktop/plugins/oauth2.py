@@ -141,7 +141,7 @@ class OAuth2Handler(AuthHandler):
                            {"WWW-Authenticate": f'Bearer{self.realm} error="{error}" error_description="{INVALID}"'},
                            {"error": error, "error_description": description})
 
-    def authenticate(self, ctx: RequestContext) -> Any:
+    def authenticate(self, ctx: RequestContext) -> Identity | Awaitable[Identity]:
         return self._authenticate(ctx)
 
     async def _authenticate(self, ctx: RequestContext) -> Identity:

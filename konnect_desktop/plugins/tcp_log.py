@@ -17,7 +17,6 @@ import contextlib
 import logging
 import ssl
 from collections import deque
-from typing import Any
 
 from ..jsontypes import JSONObject
 from ..model import typedefs
@@ -134,7 +133,7 @@ class _Destination:
 
 class _Senders:
     def __init__(self) -> None:
-        self.destinations: dict[tuple[Any, ...], _Destination] = {}
+        self.destinations: dict[tuple[str, int, bool, str | None], _Destination] = {}
         self.users = 0
 
     @classmethod
