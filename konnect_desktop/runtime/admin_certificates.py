@@ -20,11 +20,11 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from ..jsontypes import JSONArray, JSONObject
+from ..jsontypes import JSONArray, JSONObject, JSONValue
 from ..model import ENTITIES, paths
 from ..model.errors import NotFound, schema_violation
 from ..model.schema import UUID_RE
@@ -35,7 +35,7 @@ if TYPE_CHECKING:  # admin_api imports this module to register it
 _UNSET = object()
 
 
-def _json(status: int, body: Any) -> web.Response:
+def _json(status: int, body: JSONValue) -> web.Response:
     return web.Response(status=status, body=json.dumps(body, separators=(",", ":")).encode(),
                         content_type="application/json", charset="utf-8")
 
@@ -44,7 +44,7 @@ class _SniNotFound(Exception):
     pass
 
 
-def parse_name_list(value: Any) -> list[str] | None:
+def parse_name_list(value: JSONValue) -> list[str] | None:
     """``snis`` as given → sorted names; None when not given. Raises Kong's schema violations."""
     if value is _UNSET:
         return None
@@ -109,7 +109,7 @@ def register(api: AdminAPI) -> None:
             raise _SniNotFound()
         return str(uuid.uuid4()), key
 
-    def split_args(call: Call) -> tuple[JSONObject, Any]:
+    def split_args(call: Call) -> tuple[JSONObject, JSONValue]:
         args = api._args(call, edef)
         return args, args.pop("snis", _UNSET)
 

@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
-from ..jsontypes import JSONObject
+from ..jsontypes import JSONObject, JSONValue
 from ..plugins.http_util import Multipart
+
+if TYPE_CHECKING:  # aiohttp is imported when the app is made
+    from aiohttp import web
 
 ECHO_HOST = "echo.internal"
 
@@ -73,7 +76,7 @@ def echo_body(
         ctype = ctype[0]
     lctype = ctype.lower()
     data = body.decode("utf-8", "replace")
-    parsed_json: Any = None
+    parsed_json: JSONValue = None
     form: JSONObject = {}
     files: JSONObject = {}
     if body:
@@ -123,7 +126,7 @@ def echo_response(
     return 200, [("Content-Type", "application/json"), ("Server", "konnect-desktop-echo")], payload
 
 
-def create_echo_app() -> Any:
+def create_echo_app() -> web.Application:
     """An aiohttp application answering every path with the echo document."""
     from aiohttp import web
 

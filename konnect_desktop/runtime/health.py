@@ -26,9 +26,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
 
-from ..jsontypes import JSONObject
+from ..jsontypes import JSONObject, JSONValue
 
 HEALTHY = "HEALTHY"
 UNHEALTHY = "UNHEALTHY"
@@ -64,7 +63,7 @@ def _hc(upstream: JSONObject) -> JSONObject:
     return hc if isinstance(hc, dict) else {}
 
 
-def _num(d: Any, *path: str) -> float:
+def _num(d: JSONValue, *path: str) -> float:
     for p in path:
         d = d.get(p) if isinstance(d, dict) else None
     return float(d) if isinstance(d, (int, float)) and not isinstance(d, bool) else 0.0

@@ -31,7 +31,6 @@ import ssl
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -220,7 +219,7 @@ class TlsTerminator:
             sslobj.requested_server_name = server_name  # type: ignore[attr-defined]
 
 
-def server_name_of(ssl_object: Any) -> str | None:
+def server_name_of(ssl_object: object) -> str | None:
     """The SNI a TLS connection's client sent (None without SNI or TLS)."""
     return getattr(ssl_object, "requested_server_name", None)
 

@@ -22,9 +22,9 @@ Vault references in the certificates are resolved before this module sees the co
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from dataclasses import dataclass, field
-from typing import Any
 
 from ..jsontypes import JSONObject
 from ..model.schema import foreign_id
@@ -41,7 +41,7 @@ class UpstreamTls:
     depth: int | None = None  # tls_verify_depth (only with verify)
     context: ssl.SSLContext | None = field(default=None, compare=False, hash=False, repr=False)
 
-    def check_peer(self, transport: Any) -> str | None:
+    def check_peer(self, transport: asyncio.BaseTransport) -> str | None:
         """After the handshake: why the connection must not be used (a chain too deep), or None."""
         if not self.verify or self.depth is None:
             return None

@@ -22,10 +22,9 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from typing import Any
 
 from .. import plugins as plugin_registry
-from ..jsontypes import JSONObject
+from ..jsontypes import JSONObject, JSONValue
 from ..model import ENTITIES
 from ..model.schema import Field, is_reference
 
@@ -88,8 +87,8 @@ class Resolver:
         return found if isinstance(found, str) else json.dumps(found)
 
 
-def _walk(fields: list[tuple[str, Field]] | None, value: Any, resolver: Resolver, where: str,
-          errors: list[str]) -> Any:
+def _walk(fields: list[tuple[str, Field]] | None, value: JSONValue, resolver: Resolver, where: str,
+          errors: list[str]) -> JSONValue:
     """``value`` (a record per ``fields``) with its referenceable strings resolved (a copy only
     where something changed)."""
     if not isinstance(value, dict) or not fields:
