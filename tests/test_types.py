@@ -25,7 +25,7 @@ ANY_BUDGET = {
     "foundation": 18,
     "model": 91,
     "plugins": 127,
-    "runtime": 202,
+    "runtime": 186,
     "controlplanes": 5,
     "console": 4,
     "ui": 431,

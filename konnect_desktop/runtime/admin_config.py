@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from ..jsontypes import JSONArray, JSONObject
+from ..jsontypes import JSONArray, JSONObject, JSONValue
 from ..model import declarative
 from ..model.entities import ENTITIES
 from ..model.errors import DECLARATIVE_CONFIG, KongError, lua_pretty
@@ -53,7 +53,7 @@ def _split(path: str) -> tuple[list[str | int], list[str | int]]:
 
 def _put(root: JSONObject, toks: list[str | int], message: str) -> None:
     """Place ``message`` at ``toks`` in a nested dict/list structure (lists padded with None)."""
-    cur: Any = root
+    cur: JSONValue = root
     for n, tok in enumerate(toks):
         last = n == len(toks) - 1
         nxt_is_index = not last and isinstance(toks[n + 1], int)
@@ -100,7 +100,7 @@ def fields_from_problems(problems: JSONArray) -> JSONObject:
     return root
 
 
-def _walk(node: Any, toks: list[str | int]) -> Any:
+def _walk(node: JSONValue, toks: list[str | int]) -> JSONValue:
     for tok in toks:
         if isinstance(tok, int):
             if not isinstance(node, list) or tok >= len(node):
@@ -121,7 +121,7 @@ def _field_name(toks: list[str | int]) -> str:
     return ".".join(str(t + 1) if isinstance(t, int) else t for t in toks)
 
 
-def _item(entity_type: str, entity: Any, errors: list[JSONObject]) -> JSONObject:
+def _item(entity_type: str, entity: JSONValue, errors: list[JSONObject]) -> JSONObject:
     ent = entity if isinstance(entity, dict) else {}
     item: JSONObject = {"entity_type": entity_type, "entity": ent, "errors": errors}
     name = ent.get("name")
@@ -175,7 +175,7 @@ def flatten_fields(fields: JSONObject, config: JSONObject) -> list[JSONObject]:
     return out
 
 
-def _categorize(errors: Mapping[_Key, Any], ns: list[str | int], out: list[JSONObject]) -> None:
+def _categorize(errors: Mapping[_Key, JSONValue], ns: list[str | int], out: list[JSONObject]) -> None:
     for key in sorted(errors, key=str):
         err = errors[key]
         if key == "@entity":
@@ -189,7 +189,7 @@ def _categorize(errors: Mapping[_Key, Any], ns: list[str | int], out: list[JSONO
             out.append({"type": "field", "field": _field_name([*ns, key]), "message": str(err)})
 
 
-def parse_document(source: Any) -> JSONObject:
+def parse_document(source: JSONValue) -> JSONObject:
     """The posted document (text or an already-decoded mapping) → its top-level mapping."""
     try:
         if isinstance(source, dict):
@@ -216,10 +216,10 @@ def _rejected(err: KongError, flattened: list[JSONObject] | None) -> ConfigRejec
     return ConfigRejected(body)
 
 
-def load_document(doc: JSONObject, *, flatten: bool) -> Any:
+def load_document(doc: JSONObject, *, flatten: bool) -> declarative.Config:
     """A parsed document → Config, or ``ConfigRejected`` (with ``flattened_errors`` if asked)."""
     report = declarative.from_deck_dict(doc, strict_plugins=True)
-    if report.errors:
+    if report.errors or report.config is None:  # (no config comes with its errors)
         err = config_error(fields_from_problems(report.errors))
         raise _rejected(err, flatten_problems(report.errors, doc) if flatten else None)
     return report.config

@@ -33,6 +33,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from ..jsontypes import JSONObject
+from ..plugins.base import RequestContext
 from .health import (
     HTTP_FAILURE,
     TCP_FAILURE,
@@ -50,8 +51,8 @@ MAX_RING_POINTS = 10000
 class RequestFacts:
     """What a hash can be taken from, read lazily from the proxy's request."""
 
-    def __init__(self, client_ip: str, headers: list[tuple[bytes, bytes]], target: str, ctx: Any = None,
-                 captures: Callable[[], dict[Any, str] | None] | None = None) -> None:
+    def __init__(self, client_ip: str, headers: list[tuple[bytes, bytes]], target: str, ctx: RequestContext | None = None,
+                 captures: Callable[[], dict[int | str, str] | None] | None = None) -> None:
         self.client_ip = client_ip
         self.headers = headers
         self.target = target
