@@ -24,8 +24,8 @@ PACKAGE = ROOT / "konnect_desktop"
 ANY_BUDGET = {
     "foundation": 18,
     "model": 91,
-    "plugins": 127,
-    "runtime": 186,
+    "plugins": 122,
+    "runtime": 181,
     "controlplanes": 5,
     "console": 4,
     "ui": 431,

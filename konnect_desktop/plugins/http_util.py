@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
 from urllib.parse import quote, unquote, unquote_plus
 
 from multidict import MultiDict, MultiMapping, MutableMultiMapping
 
-from ..jsontypes import JSONArray, JSONObject
+from ..jsontypes import JSONArray, JSONObject, JSONValue
 from ..model.typedefs import header_name_error, url_error
 
 UNEXPECTED = "An unexpected error occurred"
@@ -79,7 +78,8 @@ def split_entry(entry: str) -> tuple[str | None, str]:
 
 
 # -- argument tables (query strings, url-encoded forms) -------------------------------------------
-ArgValue = Any  # str | list[str] | bool(True)
+# a query or form argument: its value (True for a bare key ``?a``), or the values of a repeated one
+ArgValue = str | bool | list[str | bool]
 Args = dict[str, ArgValue]
 
 
@@ -95,7 +95,7 @@ def decode_args(text: str | bytes, plus_as_space: bool = True) -> Args:
         if "=" in piece:
             k, v = piece.split("=", 1)
             key: str = unq(k)
-            val: ArgValue = unq(v)
+            val: str | bool = unq(v)
         else:
             key, val = unq(piece), True
         if key == "":
@@ -178,7 +178,7 @@ def content_kind(content_type: str | None) -> str | None:
     return None
 
 
-def json_dumps(value: Any) -> bytes:
+def json_dumps(value: JSONValue) -> bytes:
     """Compact JSON like cjson writes it."""
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
 
 from ..jsontypes import JSONObject
 from .base import RequestContext, ResponseContext, encode_args
@@ -137,7 +136,7 @@ def serialize(ctx: RequestContext, resp: ResponseContext, now: Callable[[], floa
         source = served.source
     else:
         source = "exit" if any(d.outcome == "reject" for d in ctx.decisions) else "service"
-    upstream_status: Any = served.upstream_status if served is not None and served.upstream_status else ""
+    upstream_status: int | str = served.upstream_status if served is not None and served.upstream_status else ""
     if upstream_status == "" and source == "service":
         upstream_status = str(resp.status)
 
