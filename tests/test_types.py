@@ -9,6 +9,7 @@ rise above its budget (untyped JSON is written ``JSONValue``/``JSONObject``/``JS
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 import subprocess
@@ -39,8 +40,9 @@ def _layer(path: Path) -> str:
     return rel.parts[0] if len(rel.parts) > 1 else "foundation"
 
 
-def _tokens(path: Path) -> list[tokenize.TokenInfo]:
-    return list(tokenize.generate_tokens(io.StringIO(path.read_text(encoding="utf-8")).readline))
+@functools.cache  # both ratchets read every file: tokenize each once
+def _tokens(path: Path) -> tuple[tokenize.TokenInfo, ...]:
+    return tuple(tokenize.generate_tokens(io.StringIO(path.read_text(encoding="utf-8")).readline))
 
 
 def any_counts() -> dict[str, int]:
