@@ -960,7 +960,9 @@ class Store:
         entity = ENTITIES[t.name].transform(self._validate(t, data), data, declarative=declarative)
         # Kong keeps a given created_at and stamps updated_at; imports (sync) keep both.
         now = _now()
-        if t.has_created_at and entity.get("created_at") is None:
+        # the schema's default stamped created_at a moment ago (possibly in the previous second):
+        # an insert's two stamps are one instant unless created_at was given
+        if t.has_created_at and (entity.get("created_at") is None or data.get("created_at") is None):
             entity["created_at"] = now
         if t.has_updated_at and (not keep_timestamps or entity.get("updated_at") is None):
             entity["updated_at"] = now
