@@ -24,7 +24,7 @@ PACKAGE = ROOT / "konnect_desktop"
 # Lower a budget when you remove some; raising one needs a reason in the commit.
 ANY_BUDGET = {
     "foundation": 18,
-    "model": 91,
+    "model": 92,
     "plugins": 122,
     "runtime": 181,
     "controlplanes": 5,

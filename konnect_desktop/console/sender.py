@@ -244,7 +244,7 @@ class Sender:
         req = await build_request(client, spec)
         marks: dict[str, float] = {}
 
-        async def trace(name: str, info: JSONObject) -> None:
+        async def trace(name: str, info: dict[str, object]) -> None:  # httpcore's trace hook
             # names look like "connection.connect_tcp.started", "http11.receive_response_headers.complete"
             parts = name.split(".")
             if len(parts) >= 3:

@@ -778,7 +778,7 @@ def field_to_kong(f: Field) -> JSONObject:
 def field_from_kong(d: JSONObject) -> Field:
     """Rebuild a Field from Kong's schema JSON (a remote gateway's ``/schemas/plugins/{name}``),
     so plugins we do not bundle still get a form. Custom validators cannot travel; Kong re-checks."""
-    kw: JSONObject = {"type": d.get("type", "string")}
+    kw: dict[str, Any] = {"type": d.get("type", "string")}  # Field's keywords (nested Fields, tuples)
     for attr in ("required", "description", "one_of", "not_one_of", "eq", "referenceable", "gt", "len_eq", "len_min", "len_max",
                  "starts_with", "reference", "uuid", "unique", "auto", "timestamp", "immutable"):
         if attr in d:
