@@ -25,7 +25,7 @@ PACKAGE = ROOT / "konnect_desktop"
 ANY_BUDGET = {
     "foundation": 18,
     "model": 92,
-    "plugins": 122,
+    "plugins": 118,
     "runtime": 181,
     "controlplanes": 5,
     "console": 4,
