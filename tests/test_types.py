@@ -23,7 +23,7 @@ PACKAGE = ROOT / "konnect_desktop"
 # ``Any`` written in each layer (tokens named Any, imports included; comments and strings not).
 # Lower a budget when you remove some; raising one needs a reason in the commit.
 ANY_BUDGET = {
-    "foundation": 18,
+    "foundation": 12,
     "model": 92,
     "plugins": 118,
     "runtime": 181,
