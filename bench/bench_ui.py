@@ -73,14 +73,15 @@ async def measure(n: int, db: Path, t_app: float) -> None:
 
     from konnect_desktop.controlplanes.local import LocalControlPlane
     from konnect_desktop.runtime.store import Store
+    from konnect_desktop.settings import Profile, SettingsStore
     from konnect_desktop.ui.mainwindow import MainWindow
-    from konnect_desktop.ui.session import Connection, ConnectionStore, Session
+    from konnect_desktop.ui.session import Session
 
     app = QApplication.instance()
     assert app is not None
     meter = StallMeter()
     t0 = time.perf_counter()
-    session = Session(ConnectionStore(str(db.with_suffix(".ini"))))
+    session = Session(SettingsStore(db.with_suffix(".json")))
     win = MainWindow(session)
     win.resize(1280, 820)
     win.show()
@@ -93,7 +94,7 @@ async def measure(n: int, db: Path, t_app: float) -> None:
 
     store = await asyncio.to_thread(Store, db)
     cp = LocalControlPlane(store=store, name="bench")
-    session.use(Connection(kind="local", name="bench", id="bench"), cp)
+    session.use(Profile(kind="local", name="bench", id="bench"), cp)
     hub = win.show_page("services")
     hub.runner.cancel()  # the page started a load on show; measure a clean one
     await hub.runner.wait_idle()

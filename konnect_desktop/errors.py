@@ -20,6 +20,7 @@ The tree (each room defines its own kinds, below the one it belongs to)::
     │   ├── AuthFailed
     │   ├── Unsupported
     │   └── ApiError                    the server's Kong-shaped error body
+    ├── controlplanes.replication.ReplicationError   a replication side that cannot be used
     └── console: SendError, CurlError, VariableError   (the last two also ValueError)
 
 This module is a foundation: it imports nothing of the app, so every layer may use it.

@@ -10,6 +10,11 @@ file or the new one, never half of each. A file that cannot be read is reported 
 the parser's words and is never overwritten: ``load(recover=True)`` moves it aside first.
 
 ``ui`` is a free-form dict for the GUI (window geometry, last profile, theme ...).
+
+``SettingsStore`` is the file as a long-lived program (the GUI) shares it with the CLI and other
+windows: every change re-reads the file and writes it back under one lock, so profiles added
+meanwhile elsewhere are kept; window values set from the UI thread wait in memory for the next
+write.
 """
 
 from __future__ import annotations
@@ -17,9 +22,12 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import tempfile
+import threading
 import time
-from dataclasses import asdict, dataclass, field, fields
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -34,6 +42,10 @@ FORMAT_VERSION = 1
 KINDS = ("local", "kong-admin", "konnect")
 AUTH_KINDS = ("none", "admin-token", "basic", "konnect-token")
 REGIONS = ("us", "eu", "au", "me", "in", "sg")
+KIND_LABELS = {"local": "Local runtime", "kong-admin": "Kong Gateway Admin API", "konnect": "Konnect"}
+# fields a profile has in memory only (see ``Profile``): never written, refused when read
+MEMORY_ONLY = ("id", "session_only")
+_RUNTIME_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 SECRET_HEADERS = frozenset({"authorization", "kong-admin-token", "apikey", "x-api-key", "proxy-authorization", "cookie"})
 
 
@@ -54,7 +66,13 @@ class SettingsCorrupt(SettingsError):
 
 @dataclass
 class Profile:
-    """One named connection. Holds no secret: ``auth`` says which one the keyring keeps."""
+    """One named connection. Holds no secret: ``auth`` says which one the keyring keeps.
+
+    Two fields live in memory only and are never written: ``id``, the name the profile had when
+    it was loaded or created (a window's pickers keep their selection through a rename), and
+    ``session_only``, set when its token is kept in this process's memory only (no usable
+    keyring): such a profile is not saved either, so it is never listed without its token.
+    """
 
     name: str
     kind: str
@@ -70,6 +88,52 @@ class Profile:
     headers: dict[str, str] = field(default_factory=dict)
     timeout: float = 30.0
     base_url: str | None = None  # konnect: override of the regional URL (proxies, tests)
+    id: str = field(default="", compare=False)
+    session_only: bool = field(default=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.id = self.id or self.name
+
+    @property
+    def has_token(self) -> bool:
+        """Whether the keyring (or this session's store) is expected to hold a secret for it."""
+        return self.auth != "none"
+
+    @property
+    def runtime_name(self) -> str:
+        """The local runtime a ``local`` profile opens (its own name unless ``runtime`` says)."""
+        return self.runtime or self.name
+
+    @property
+    def label(self) -> str:
+        """How pickers name it: ``Local · dev``, ``Konnect eu · prod``, ``Kong · staging``."""
+        if self.kind == "local":
+            return f"Local · {self.name}"
+        if self.kind == "konnect":
+            return f"Konnect {self.region or ''} · {self.control_plane or self.name}"
+        return f"Kong · {self.name}"
+
+    def cleaned(self) -> Profile:
+        """A copy without the values its kind does not use (a form switched from one kind to
+        another leaves them behind); this is what gets saved and opened."""
+        remote = self.kind != "local"
+        konnect = self.kind == "konnect"
+        return replace(
+            self, url=self.url if self.kind == "kong-admin" else None,
+            region=self.region if konnect else None, control_plane=self.control_plane if konnect else None,
+            runtime=self.runtime if self.kind == "local" else None,
+            basic_user=self.basic_user if self.auth == "basic" else None,
+            ca_file=self.ca_file if remote else None, client_cert=self.client_cert if remote else None,
+            headers=dict(self.headers) if remote else {}, base_url=self.base_url if konnect else None,
+        )
+
+    def problem(self) -> str | None:
+        """The first thing wrong with it, in words (``url: expected ...``), or None."""
+        problems = self.problems()
+        if not problems:
+            return None
+        fname, why = next(iter(problems.items()))
+        return f"{fname.replace('_', ' ')}: {why}"
 
     def problems(self) -> dict[str, str]:
         """Field → what is wrong with it; empty when the profile is usable."""
@@ -109,19 +173,22 @@ class Profile:
             errs["timeout"] = "value should be between 0 and 3600"
         if not isinstance(self.verify_tls, bool):
             errs["verify_tls"] = "expected a boolean"
-        leaked = [f.name for f in fields(self) if _looks_secret(getattr(self, f.name))]
+        leaked = [f.name for f in fields(self) if f.name not in MEMORY_ONLY and _looks_secret(getattr(self, f.name))]
         for fname in leaked:
             errs[fname] = "looks like a token; secrets go to the keyring, not the settings file"
         return errs
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        for name in MEMORY_ONLY:
+            del out[name]
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Profile:
         if not isinstance(data, dict):
             raise SettingsError("a profile must be a JSON object")
-        known = {f.name for f in fields(cls)}
+        known = {f.name for f in fields(cls)} - set(MEMORY_ONLY)
         unknown = sorted(set(data) - known)
         if unknown:
             raise SettingsError(f"profile {data.get('name')!r}: unknown field(s) {', '.join(unknown)}")
@@ -129,6 +196,13 @@ class Profile:
             return cls(**data)
         except TypeError as exc:
             raise SettingsError(f"profile {data.get('name')!r}: {exc}") from None
+
+
+def runtime_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name a local runtime (it names its store file), or None."""
+    if not _RUNTIME_NAME.match(name or ""):
+        return "Use letters, digits, '.', '-' or '_' (up to 63 characters), starting with a letter or digit."
+    return None
 
 
 def _looks_secret(value: Any) -> bool:
@@ -282,4 +356,86 @@ class Settings:
         return candidate
 
 
-__all__ = ["Profile", "Settings", "SettingsError", "SettingsCorrupt", "KINDS", "AUTH_KINDS", "REGIONS", "FILENAME"]
+class SettingsStore:
+    """The settings file as a long-lived program shares it: profiles and window values.
+
+    Every change re-reads the file and writes it back atomically (``Settings.save``) under one
+    lock, so profiles the CLI or another window added meanwhile are kept. A file that cannot be
+    read is never written over: ``problem`` says why, and every change raises ``SettingsError``
+    until it is fixed. Changes touch the disk: a GUI calls them from a worker thread; window
+    values (``set_value``) are memory operations any thread may call.
+    """
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        self.path = Path(path) if path is not None else Settings.default_path()
+        self.problem: str | None = None
+        self._lock = threading.Lock()  # one change of the file at a time
+        # guards the window values in memory (``settings.ui`` and what is not written yet), which
+        # one thread sets while another may be mid-change; held for dict operations only, so a
+        # caller setting a value never waits for the disk
+        self._mem = threading.Lock()
+        self._ui_dirty: dict[str, Any] = {}
+        try:
+            self.settings = Settings.load(self.path)
+        except SettingsError as exc:
+            self.problem = str(exc)
+            self.settings = Settings(path=self.path)
+
+    # -- reading (memory) ------------------------------------------------------------------------
+    def profiles(self) -> list[Profile]:
+        return [self.settings.profiles[n] for n in sorted(self.settings.profiles)]
+
+    def get_value(self, key: str, default: Any = None) -> Any:
+        return self.settings.ui.get(key, default)
+
+    # -- writing (disk) --------------------------------------------------------------------------
+    def _change(self, fn: Callable[[Settings], None]) -> None:
+        with self._lock:
+            if self.problem is not None:
+                raise SettingsError(self.problem)
+            fresh = Settings.load(self.path)
+            fn(fresh)
+            with self._mem:
+                written = dict(self._ui_dirty)
+            fresh.ui.update(written)
+            fresh.save()
+            with self._mem:
+                # a value set while the file was written stays pending and stays visible
+                for key, value in written.items():
+                    if key in self._ui_dirty and self._ui_dirty[key] is value:
+                        del self._ui_dirty[key]
+                fresh.ui.update(self._ui_dirty)
+                self.settings = fresh
+
+    def put(self, profile: Profile, old_name: str | None = None) -> None:
+        """Save ``profile`` (``cleaned``), replacing ``old_name`` when it was renamed."""
+
+        def change(s: Settings) -> None:
+            if old_name and old_name != profile.name:
+                s.profiles.pop(old_name, None)
+            if profile.name in s.profiles and old_name != profile.name and profile.name not in self.settings.profiles:
+                raise SettingsError(f"a profile named {profile.name!r} was saved meanwhile (by the CLI or another window)")
+            s.add_profile(profile.cleaned(), replace=True)
+
+        self._change(change)
+
+    def remove(self, name: str) -> None:
+        def change(s: Settings) -> None:
+            s.profiles.pop(name, None)
+
+        self._change(change)
+
+    def set_value(self, key: str, value: Any) -> None:
+        """Remember a window value (JSON-able); written by the next ``sync()`` or change."""
+        with self._mem:
+            self.settings.ui[key] = value
+            self._ui_dirty[key] = value
+
+    def sync(self) -> None:
+        """Write the window values set since the last write (nothing when there are none)."""
+        if self._ui_dirty:
+            self._change(lambda s: None)
+
+
+__all__ = ["Profile", "Settings", "SettingsStore", "SettingsError", "SettingsCorrupt", "KINDS", "KIND_LABELS",
+           "AUTH_KINDS", "REGIONS", "FILENAME", "runtime_name_problem"]

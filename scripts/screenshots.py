@@ -128,17 +128,18 @@ async def shoot_apis(win: Any, session: Any, rt: Any, save: Any) -> None:
 async def shoot(out: Path) -> list[Path]:
     from PySide6.QtWidgets import QApplication
 
+    from konnect_desktop.settings import SettingsStore
     from konnect_desktop.ui import theme
     from konnect_desktop.ui.about import AboutDialog
     from konnect_desktop.ui.connection_dialog import ConnectionDialog
     from konnect_desktop.ui.mainwindow import MainWindow
     from konnect_desktop.ui.pages.consumers import RegisterApplicationDialog
     from konnect_desktop.ui.preferences import PreferencesDialog
-    from konnect_desktop.ui.session import ConnectionStore, Session
+    from konnect_desktop.ui.session import Session
 
     saved: list[Path] = []
     app = QApplication.instance()
-    session = Session(ConnectionStore(Path(os.environ["KONNECT_DESKTOP_HOME"]) / "shots-settings.json"))
+    session = Session(SettingsStore(Path(os.environ["KONNECT_DESKTOP_HOME"]) / "shots-settings.json"))
     session.listen = ("127.0.0.1:0", "127.0.0.1:0")
     rt = await session.start_runtime("default")
     await session.switch(session.connections[0])

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from konnect_desktop import appdirs
-from konnect_desktop.runtime.gateway_cli import sample_config_path
+from konnect_desktop.runtime.manager import sample_config_path
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGING = ROOT / "packaging"

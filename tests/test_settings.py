@@ -11,7 +11,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from konnect_desktop import appdirs
-from konnect_desktop.settings import Profile, Settings, SettingsCorrupt, SettingsError
+from konnect_desktop.settings import (
+    Profile,
+    Settings,
+    SettingsCorrupt,
+    SettingsError,
+    SettingsStore,
+    runtime_name_problem,
+)
 
 TOKEN = "kpat_" + "S3" * 20
 
@@ -151,3 +158,87 @@ def test_ui_state_round_trips(tmp_path_factory: pytest.TempPathFactory, ui: dict
     except SettingsError:
         return  # a random string that looks like a token is refused, as it should be
     assert Settings.load(path).ui == ui
+
+
+# -- what a window keeps in memory only --------------------------------------------------------------
+def test_id_and_session_only_are_never_written_and_refused_when_read(tmp_path: Path) -> None:
+    path = tmp_path / "settings.json"
+    s = Settings(path=path)
+    s.add_profile(Profile("renamed", "local", id="the-old-name", session_only=True))
+    s.save()
+    saved = json.loads(path.read_text())["profiles"][0]
+    assert "id" not in saved and "session_only" not in saved
+    loaded = Settings.load(path).get_profile("renamed")
+    assert (loaded.id, loaded.session_only) == ("renamed", False)  # a loaded profile's id is its name
+    path.write_text(json.dumps({"profiles": [{"name": "x", "kind": "local", "id": "y"}]}))
+    with pytest.raises(SettingsCorrupt, match="unknown field"):
+        Settings.load(path)
+
+
+def test_cleaned_drops_what_the_kind_does_not_use_and_labels_name_the_kind() -> None:
+    """A form switched from Konnect to a local group leaves region and headers behind."""
+    p = Profile("dev", "local", region="eu", control_plane="prod", url="http://h", headers={"X-A": "1"},
+                ca_file="/ca.pem", base_url="http://konnect.test")
+    c = p.cleaned()
+    assert (c.region, c.control_plane, c.url, c.headers, c.ca_file, c.base_url) == (None, None, None, {}, None, None)
+    assert (c.label, c.runtime_name, c.has_token) == ("Local · dev", "dev", False)
+    k = Profile("org", "konnect", region="eu", control_plane="prod", auth="konnect-token", url="http://x")
+    assert k.cleaned().url is None and k.cleaned().control_plane == "prod"
+    assert (k.label, k.has_token) == ("Konnect eu · prod", True)
+    assert Profile("gw", "kong-admin", url="http://h").label == "Kong · gw"
+    assert Profile("x", "kong-admin", url="localhost:8001").problem() == "url: expected an http:// or https:// URL"
+    assert Profile("x", "local").problem() is None
+
+
+@pytest.mark.parametrize("name, ok", [("dev", True), ("a.b-c_d", True), ("-x", False), ("has space", False),
+                                      ("x" * 63, True), ("x" * 64, False), ("", False), ("../up", False)])
+def test_runtime_names_are_safe_file_names(name: str, ok: bool) -> None:
+    assert (runtime_name_problem(name) is None) is ok
+
+
+def test_a_store_change_keeps_profiles_another_program_saved_meanwhile(tmp_path: Path) -> None:
+    path = tmp_path / "settings.json"
+    store = SettingsStore(path)
+    store.put(Profile("mine", "local"))
+    outside = Settings.load(path)
+    outside.add_profile(Profile("theirs", "kong-admin", url="http://10.0.0.1:8001"))
+    outside.save()
+    store.put(Profile("renamed", "local"), old_name="mine")
+    assert sorted(Settings.load(path).profiles) == ["renamed", "theirs"]
+    store.remove("renamed")
+    assert [p.name for p in store.profiles()] == ["theirs"]
+
+
+def test_a_damaged_file_makes_every_store_change_fail_and_stays_as_it_is(tmp_path: Path) -> None:
+    path = tmp_path / "settings.json"
+    path.write_text("{ not json")
+    store = SettingsStore(path)
+    assert store.problem is not None and "cannot read settings file" in store.problem
+    with pytest.raises(SettingsError, match="cannot read settings file"):
+        store.put(Profile("x", "local"))
+    assert path.read_text() == "{ not json"
+
+
+def test_a_window_setting_set_while_the_file_is_written_is_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The UI thread sets window settings while the writer thread may be in the middle of a change
+    (the main window's page was lost this way under load): a value set during the write stays
+    visible and is written by the next sync. The interleaving is forced by setting it from within
+    ``Settings.save`` (no threads, no timing)."""
+    store = SettingsStore(tmp_path / "settings.json")
+    store.set_value("window/geometry", "g1")
+    real_save = Settings.save
+    calls = []
+
+    def save_with_a_ui_write(self: Settings) -> Path:
+        if not calls:
+            store.set_value("window/page", "plugins")  # the UI thread, mid-write
+        calls.append(1)
+        return real_save(self)
+
+    monkeypatch.setattr(Settings, "save", save_with_a_ui_write)
+    store.sync()
+    assert store.get_value("window/geometry") == "g1" and store.get_value("window/page") == "plugins"
+    assert "window/page" not in Settings.load(tmp_path / "settings.json").ui
+    store.sync()  # still pending: the next write takes it
+    assert Settings.load(tmp_path / "settings.json").ui["window/page"] == "plugins"
+    assert Settings.load(tmp_path / "settings.json").ui["window/geometry"] == "g1"

@@ -24,13 +24,13 @@ PACKAGE = ROOT / "konnect_desktop"
 # ``Any`` written in each layer (tokens named Any, imports included; comments and strings not).
 # Lower a budget when you remove some; raising one needs a reason in the commit.
 ANY_BUDGET = {
-    "foundation": 12,
+    "foundation": 16,
     "model": 92,
     "plugins": 118,
-    "runtime": 181,
-    "controlplanes": 5,
+    "runtime": 185,
+    "controlplanes": 30,
     "console": 4,
-    "ui": 431,
+    "ui": 403,
 }
 
 # The modules [tool.mypy] still skips (ignore_errors): the list may only shrink.

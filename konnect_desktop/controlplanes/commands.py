@@ -28,7 +28,6 @@ from ..jsontypes import JSONObject
 from .errors import ControlPlaneError, NotFound
 
 if TYPE_CHECKING:  # the commands import their rooms when run, to start fast
-    from ..model.declarative import Config
     from ..model.diff import Change, Plan
     from ..runtime.catalog import Catalog
     from .base import ControlPlane
@@ -135,7 +134,7 @@ async def _export(cp: ControlPlane, select_tags: list[str]) -> dict[str, list[JS
     return _filter_tags(config, select_tags) if select_tags else config
 
 
-def _load_file(path: str, select_tags: list[str]) -> tuple[Config, list[str]]:
+def _load_file(path: str, select_tags: list[str]) -> tuple[dict[str, list[JSONObject]], list[str]]:
     from ..model import declarative
 
     config = declarative.load(Path(path))

@@ -4,7 +4,9 @@ Prints one line when both listeners are up (the real ports, also when asked for 
 until SIGINT/SIGTERM, then drains in-flight requests and exits 0. ``--config kong.yaml`` makes the
 store match a decK file before serving (an invalid file prints every located problem and exits
 1, leaving the store untouched). A new store starts empty, as Kong does; ``--sample`` loads the
-app's sample configuration into an empty store (the GUI does that for its own first run).
+app's sample configuration into an empty store (the GUI does that for its own first run). The
+runtime starts through ``manager.RuntimeManager``, as the GUI's do, without its fallback to free
+ports: a port that is taken is an error here.
 
 The Admin API stays on loopback unless ``--admin-listen`` opens it, and then only with a token:
 from ``--admin-token-file PATH`` (a private file), the ``KONG_ADMIN_TOKEN`` environment variable,
@@ -88,14 +90,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="larger request bodies get 413 (default 0: no limit)")
 
 
+class ConfigRejected(Exception):
+    """The store refused ``--config`` (or its products side file could not be read); the store
+    was left as it was."""
+
+
 def _err(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
-
-
-def sample_config_path() -> Path:
-    from ..appdirs import resource_path
-
-    return resource_path("sample", "kong.yaml")
 
 
 def _load_file(path: Path) -> Any:
@@ -111,10 +112,6 @@ def _load_file(path: Path) -> Any:
         for p in exc.problems:
             _err(f"  {p}")
     return None
-
-
-def _store_is_empty(store: Any) -> bool:
-    return all(store.count(t) == 0 for t in ("services", "routes", "plugins", "consumers", "upstreams"))
 
 
 def admin_token(args: argparse.Namespace) -> str | None:
@@ -149,8 +146,10 @@ def limits_from_args(args: argparse.Namespace) -> Any:
 
 
 async def _serve(args: argparse.Namespace) -> int:
+    from ..model.errors import KongError
     from .admin_guard import TokenFileError, UnsafeBindError, check_bind, check_portal_bind
-    from .runtime import LocalRuntime
+    from .catalog import Catalog
+    from .manager import RuntimeManager
     from .store_lock import StoreInUse
 
     try:
@@ -171,60 +170,46 @@ async def _serve(args: argparse.Namespace) -> int:
     except ValueError as exc:
         _err(f"gateway: {exc}")
         return 2
-    rt = LocalRuntime(args.name, db_path=args.db, proxy_listen=args.proxy_listen,
-                      admin_listen=args.admin_listen, admin_token=token,
-                      admin_allow_hosts=args.admin_allow_host, admin_allow_origins=args.admin_allow_origin,
-                      owner=OWNER, limits=limits, portal_listen=args.portal_listen,
-                      proxy_listen_tls=args.proxy_listen_tls, status_listen=args.status_listen)
-    try:  # before anything touches the store: --config must not replace a store another serves
-        rt.lock.acquire()
+
+    def load_config(store: Any) -> None:
+        # the API products travel in a side file next to the decK file (kong.products.yaml);
+        # one transaction: a bad side file leaves the store as it was
+        catalog = Catalog(store)
+        try:
+            with store.transaction():
+                store.replace_all(config)
+                catalog.load_side_file(args.config)
+        except (KongError, OSError) as exc:  # told apart from a port that cannot be bound
+            raise ConfigRejected(str(exc)) from exc
+
+    # the ports asked for or none: a script waiting on them must not find the gateway elsewhere
+    manager = RuntimeManager(free_ports_when_busy=False, owner=OWNER)
+    try:
+        # the store lock is taken before --config touches the store: it must not replace a
+        # store another process serves
+        rt = await manager.start(
+            args.name, db_path=args.db, sample=args.sample, prepare=load_config if config is not None else None,
+            proxy_listen=args.proxy_listen, admin_listen=args.admin_listen, admin_token=token,
+            admin_allow_hosts=args.admin_allow_host, admin_allow_origins=args.admin_allow_origin,
+            limits=limits, portal_listen=args.portal_listen, proxy_listen_tls=args.proxy_listen_tls,
+            status_listen=args.status_listen)
     except StoreInUse as exc:
         _err(f"gateway: {exc}")
         return 3
-    try:
-        return await _serve_locked(args, rt, config)
-    finally:
-        rt.lock.release()
+    except ConfigRejected as exc:
+        _err(f"{args.config}: configuration rejected: {exc}")
+        return 1
+    except OSError as exc:
+        _err(f"gateway: cannot listen: {exc}")
+        return 1
+    return await _serve_running(args, manager, rt)
 
 
-async def _serve_locked(args: argparse.Namespace, rt: Any, config: Any) -> int:
+async def _serve_running(args: argparse.Namespace, manager: Any, rt: Any) -> int:
     import asyncio
     import gc
     import signal
 
-    from ..model.errors import KongError
-    from .catalog import Catalog
-    from .store import Store
-
-    store = await asyncio.to_thread(Store, rt.db_path)
-    try:
-        if config is not None:
-            def load() -> None:
-                # the API products travel in a side file next to the decK file (kong.products.yaml);
-                # one transaction: a bad side file leaves the store as it was
-                catalog = Catalog(store)
-                with store.transaction():
-                    store.replace_all(config)
-                    catalog.load_side_file(args.config)
-
-            await asyncio.to_thread(load)
-        elif args.sample and _store_is_empty(store):
-            sample = _load_file(sample_config_path())
-            if sample is not None:
-                try:
-                    await asyncio.to_thread(store.replace_all, sample)
-                except KongError as exc:  # a sample the bundled plugins can't take: serve empty
-                    _err(f"sample configuration not loaded: {exc}")
-    except KongError as exc:
-        _err(f"{args.config}: configuration rejected: {exc}")
-        store.close()
-        return 1
-    rt.store = store
-    try:
-        await rt.start()
-    except OSError as exc:
-        _err(f"gateway: cannot listen: {exc}")
-        return 1
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -246,7 +231,7 @@ async def _serve_locked(args: argparse.Namespace, rt: Any, config: Any) -> int:
     print(ready + (f"  portal {rt.portal_url}" if rt.portal_url else ""), flush=True)
     try:
         await stop.wait()
-        await rt.stop(drain_timeout=args.drain_timeout)
+        await manager.stop(rt.name, drain_timeout=args.drain_timeout)
     finally:
         if access is not None:
             access.close()

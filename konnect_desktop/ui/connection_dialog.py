@@ -12,6 +12,7 @@ typed and shows what it reached, or the exact error.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from typing import Any
 
 from PySide6.QtCore import Qt
@@ -30,8 +31,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..settings import KIND_LABELS, REGIONS, Profile, runtime_name_problem
 from .errors import ErrorInfo
-from .session import KINDS, KONNECT_REGIONS, Connection, Session, validate_runtime_name
+from .session import Session
 from .tasks import TaskRunner
 
 SESSION_ONLY_TEXT = "Keep the token for this session only"
@@ -81,11 +83,11 @@ class TokenField(QWidget):
 class ConnectionDialog(QDialog):
     """Returns (via ``result_connection``) the saved connection after ``accept``."""
 
-    def __init__(self, session: Session, conn: Connection | None = None, parent: QWidget | None = None) -> None:
+    def __init__(self, session: Session, conn: Profile | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.session = session
         self.original = conn
-        self.result_connection: Connection | None = None
+        self.result_connection: Profile | None = None
         self.runner = TaskRunner(self)
         self.setWindowTitle("Edit connection" if conn else "Add connection")
         self.setMinimumWidth(520)
@@ -94,7 +96,7 @@ class ConnectionDialog(QDialog):
         top = QFormLayout()
         self.kind = QComboBox()
         self.kind.setAccessibleName("Connection kind")
-        for key, label in KINDS.items():
+        for key, label in KIND_LABELS.items():
             self.kind.addItem(label, key)
         self.name = QLineEdit()
         self.name.setAccessibleName("Connection name")
@@ -131,7 +133,7 @@ class ConnectionDialog(QDialog):
         nf = QFormLayout(konnect)
         self.region = QComboBox()
         self.region.setAccessibleName("Konnect region")
-        for r in KONNECT_REGIONS:
+        for r in REGIONS:
             self.region.addItem(r)
         self.konnect_token = TokenField()
         self.control_plane = QLineEdit()
@@ -235,18 +237,19 @@ class ConnectionDialog(QDialog):
         kind = self.kind.currentData()
         return self.kong_token.text() if kind == "kong-admin" else self.konnect_token.text() if kind == "konnect" else ""
 
-    def build(self) -> tuple[Connection | None, str | None]:
+    def build(self) -> tuple[Profile | None, str | None]:
         """The connection described by the fields, or the first problem."""
         kind = self.kind.currentData()
         name = self.name.text().strip()
         if not name:
             return None, "Give the connection a name."
-        base = self.original or Connection(kind=kind, name=name)
-        conn = Connection(**{**base.__dict__, "kind": kind, "name": name})
+        base = self.original or Profile(kind=kind, name=name)
+        conn = dataclasses.replace(base, kind=kind, name=name)
         if kind == "local":
-            err = validate_runtime_name(name)
+            err = runtime_name_problem(name)
             if err:
                 return None, err
+            conn.auth = "none"
         elif kind == "kong-admin":
             url = self.url.text().strip()
             if not url.startswith(("http://", "https://")):
@@ -255,10 +258,12 @@ class ConnectionDialog(QDialog):
             if err:
                 return None, f"Headers: {err}"
             conn.url, conn.headers, conn.verify_tls = url.rstrip("/"), headers, self.verify.isChecked()
+            if conn.auth not in ("none", "admin-token", "basic"):  # switched from another kind
+                conn.auth = "none"
             if self.token() and conn.auth == "none":
                 conn.auth = "admin-token"
         else:
-            conn.region = self.region.currentText()
+            conn.region, conn.auth = self.region.currentText(), "konnect-token"
             conn.control_plane = self.control_plane.text().strip() or None
             original_token = self.original is not None and self.original.has_token
             if not self.token() and not original_token:
@@ -283,7 +288,7 @@ class ConnectionDialog(QDialog):
         self.runner.run(self._test(conn, self.token() or None), label="Testing", key="test",
                         on_done=self._tested, on_error=self._test_failed)
 
-    async def _test(self, conn: Connection, token: str | None) -> Any:
+    async def _test(self, conn: Profile, token: str | None) -> Any:
         if conn.kind == "local":
             cp = await self.session.control_plane_for(conn) if self.original else None
             if cp is None:
@@ -321,7 +326,7 @@ class ConnectionDialog(QDialog):
         self.runner.run(self._save(conn, self.token()), label="Saving", key="save",
                         on_done=self._saved, on_error=self._save_failed)
 
-    async def _save(self, conn: Connection, token: str) -> Connection:
+    async def _save(self, conn: Profile, token: str) -> Profile:
         from .. import credentials
 
         if token and self._session_only_chosen() and not credentials.session_store_active():
@@ -344,7 +349,7 @@ class ConnectionDialog(QDialog):
         else:
             self._problem(info.message)
 
-    def _saved(self, conn: Connection) -> None:
+    def _saved(self, conn: Profile) -> None:
         self.result_connection = conn
         self.accept()
 

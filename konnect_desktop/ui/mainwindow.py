@@ -35,10 +35,11 @@ from PySide6.QtWidgets import (
 )
 
 from .. import appdirs
+from ..settings import Profile
 from .errors import ErrorInfo, describe_error
 from .pages import PAGES, PageSpec
 from .pages.base import Page
-from .session import Connection, Session
+from .session import Session
 from .status import ElidedLabel, NotificationsMenu
 from .theme import set_status
 
@@ -317,10 +318,10 @@ class MainWindow(QMainWindow):
         if conn is not None:
             self.switch_to(conn)
 
-    def switch_to(self, conn: Connection) -> None:
+    def switch_to(self, conn: Profile) -> None:
         self.session.runner.run(self.session.switch(conn), label=f"Connecting to {conn.label}", key="switch")
 
-    def _current_changed(self, conn: Connection | None) -> None:
+    def _current_changed(self, conn: Profile | None) -> None:
         self.fill_connections()
         self._update_status()
 

@@ -13,7 +13,7 @@ from console.keyring_fixture import secret_service  # noqa: F401  (fixture)
 @pytest.fixture
 async def runtime(tmp_path: Path) -> AsyncIterator[Any]:
     from konnect_desktop.model import declarative
-    from konnect_desktop.runtime.gateway_cli import sample_config_path
+    from konnect_desktop.runtime.manager import sample_config_path
     from konnect_desktop.runtime.runtime import LocalRuntime
 
     rt = LocalRuntime("console-test", tmp_path / "rt.db", admin_listen=None)

@@ -23,7 +23,7 @@ from test_gateway_cli import gateway, get, ready, stop
 
 from konnect_desktop.model import declarative
 from konnect_desktop.runtime.access_log import AccessLog, format_line
-from konnect_desktop.runtime.gateway_cli import sample_config_path
+from konnect_desktop.runtime.manager import sample_config_path
 from konnect_desktop.runtime.runtime import LocalRuntime
 from konnect_desktop.runtime.traffic import new_entry
 

@@ -9,6 +9,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import urllib.request
@@ -129,6 +130,28 @@ services:
         assert stop(p) == 0
 
 
+def test_a_products_side_file_the_store_refuses_exits_1_and_changes_nothing(tmp_path: Path) -> None:
+    """``--config`` is loaded under the store lock before the listeners open; a side file naming an
+    OpenAPI file that is not there is refused in words, and the decK file's services are not kept
+    either (one transaction)."""
+    from konnect_desktop.runtime.store import Store
+
+    conf = tmp_path / "kong.yaml"
+    conf.write_text('_format_version: "3.0"\nservices:\n  - name: only\n    host: echo.internal\n')
+    (tmp_path / "kong.products.yaml").write_text(
+        "products:\n  - name: p\n    versions:\n      - version: v1\n        openapi_file: missing.yaml\n")
+    db = tmp_path / "side.db"
+    code, out, err = finish(gateway(tmp_path, "--config", str(conf), "--db", str(db)))
+    assert code == 1 and "ready" not in out
+    assert f"{conf}: configuration rejected" in err and "openapi_file" in err, err
+    store = Store(db)
+    try:
+        assert store.count("services") == 0
+    finally:
+        store.close()
+    assert not (tmp_path / "side.db.lock").exists()
+
+
 def test_invalid_config_prints_located_errors_and_exits_1(tmp_path: Path) -> None:
     conf = tmp_path / "bad.yaml"
     conf.write_text("""
@@ -182,6 +205,24 @@ def test_non_loopback_admin_without_token_is_refused(tmp_path: Path) -> None:
     assert "refusing to expose the Admin API on 0.0.0.0" in err
     assert "--admin-token-file" in err and "KONG_ADMIN_TOKEN" in err and "127.0.0.1" in err
     assert not db.exists()
+
+
+def test_a_busy_proxy_port_exits_1_without_moving_elsewhere(tmp_path: Path) -> None:
+    """The GUI falls back to free ports when 8000 is taken; ``gateway run`` must not (a script
+    waits on the port it asked for): it says it cannot listen, exits 1 and leaves the store
+    unlocked."""
+    holder = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    holder.bind(("127.0.0.1", 0))
+    holder.listen(1)
+    try:
+        port = holder.getsockname()[1]
+        db = tmp_path / "busy.db"
+        code, out, err = finish(gateway(tmp_path, "--db", str(db), "--sample", "--proxy-listen", f"127.0.0.1:{port}"))
+        assert code == 1 and "ready" not in out
+        assert "gateway: cannot listen" in err
+        assert not (tmp_path / "busy.db.lock").exists()
+    finally:
+        holder.close()
 
 
 def test_token_from_environment_guards_a_wildcard_bind_and_ready_line_shows_it(tmp_path: Path) -> None:

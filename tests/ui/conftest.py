@@ -91,9 +91,10 @@ def _drain(arun: Callable[..., Any]) -> None:
 
 @pytest.fixture
 def session(tmp_path: Any, aloop: asyncio.AbstractEventLoop, arun: Callable[..., Any]) -> Iterator[Any]:
-    from konnect_desktop.ui.session import ConnectionStore, Session
+    from konnect_desktop.settings import SettingsStore
+    from konnect_desktop.ui.session import Session
 
-    s = Session(ConnectionStore(tmp_path / "settings.json"))
+    s = Session(SettingsStore(tmp_path / "settings.json"))
     s.listen = ("127.0.0.1:0", "127.0.0.1:0")
     yield s
     _drain(arun)
@@ -103,7 +104,7 @@ def session(tmp_path: Any, aloop: asyncio.AbstractEventLoop, arun: Callable[...,
 @pytest.fixture
 def local_session(session: Any, store_cp: Any) -> Any:
     """A session whose current connection is a real store-backed local control plane."""
-    from konnect_desktop.ui.session import Connection
+    from konnect_desktop.settings import Profile
 
-    session.use(Connection(kind="local", name="ui-test", id="ui-test"), store_cp)
+    session.use(Profile(kind="local", name="ui-test", id="ui-test"), store_cp)
     return session

@@ -155,7 +155,7 @@ def test_edit_save_new_and_delete_write_the_files(qtbot: Any, session: Any, user
 def test_client_side_only_when_not_local_and_a_run_can_be_cancelled(qtbot: Any, session: Any, store_cp: Any,
                                                                     users_runtime: Any, tmp_path: Path,
                                                                     arun: Any) -> None:
-    from konnect_desktop.ui.session import Connection
+    from konnect_desktop.settings import Profile
 
     folder = _copy(tmp_path)
     env = folder / "environments" / "local.yaml"
@@ -163,7 +163,7 @@ def test_client_side_only_when_not_local_and_a_run_can_be_cancelled(qtbot: Any, 
     data["variables"]["base"] = users_runtime.proxy_url
     env.write_text(yaml.safe_dump(data))
     # a connection that is not a running local runtime (a store-backed control plane)
-    session.use(Connection(kind="kong-admin", name="elsewhere", url="http://127.0.0.1:9"), store_cp)
+    session.use(Profile(kind="kong-admin", name="elsewhere", url="http://127.0.0.1:9"), store_cp)
     page = _page(qtbot, session, tmp_path)
     try:
         panel = _open(qtbot, page, folder)

@@ -21,12 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PySide6.QtCore import QSettings
 
 from konnect_desktop import credentials
-from konnect_desktop.settings import Settings
+from konnect_desktop.settings import Profile, Settings, SettingsStore
 from konnect_desktop.ui.connection_dialog import ConnectionDialog
-from konnect_desktop.ui.session import Connection, ConnectionStore, Session
+from konnect_desktop.ui.session import Session
 
 TOKEN = "kpat_" + "Gu1" * 14 + "wxyz"
 ROOT = Path(__file__).resolve().parents[2]
@@ -67,7 +66,7 @@ def home(tmp_path: Path) -> Path:
 @pytest.fixture
 def app_session(home: Path, aloop: Any, arun: Any) -> Iterator[Session]:
     """A session whose settings file is the one the CLI reads under ``home``."""
-    s = Session(ConnectionStore(home / "config" / "settings.json"))
+    s = Session(SettingsStore(home / "config" / "settings.json"))
     s.listen = ("127.0.0.1:0", "127.0.0.1:0")
     yield s
     arun(s.close(), timeout=30)
@@ -152,7 +151,7 @@ def test_without_a_keyring_the_dialog_says_what_to_install_and_offers_this_sessi
         # restart and then fails")
         assert "guarded" not in Settings.load(home / "config" / "settings.json").profiles
         assert app_session.find("guarded") is not None
-        restarted = Session(ConnectionStore(home / "config" / "settings.json"))
+        restarted = Session(SettingsStore(home / "config" / "settings.json"))
         assert restarted.find("guarded") is None
         arun(restarted.close())
         # the token works (the Admin API refuses requests without it) ...
@@ -175,7 +174,8 @@ DRIVE = textwrap.dedent("""
     from konnect_desktop import credentials
     from konnect_desktop.runtime.runtime import LocalRuntime
     from konnect_desktop.ui.connection_dialog import ConnectionDialog
-    from konnect_desktop.ui.session import ConnectionStore, Session
+    from konnect_desktop.settings import SettingsStore
+    from konnect_desktop.ui.session import Session
 
     token = sys.stdin.readline().strip()
     home = Path(os.environ["KONNECT_DESKTOP_HOME"])
@@ -193,7 +193,7 @@ DRIVE = textwrap.dedent("""
                           admin_token=token)
         await rt.start()
         await rt.store.aio.insert("services", {"name": "vault-svc", "host": "vault.internal"})
-        session = Session(ConnectionStore(home / "config" / "settings.json"))
+        session = Session(SettingsStore(home / "config" / "settings.json"))
         try:
             dlg = ConnectionDialog(session)
             dlg.kind.setCurrentIndex(dlg.kind.findData("kong-admin"))
@@ -260,70 +260,6 @@ def test_the_dialog_saves_the_token_in_a_real_secret_service_and_the_cli_uses_it
             assert TOKEN.encode() not in p.read_bytes(), p
 
 
-# -- the INI of older versions ---------------------------------------------------------------------
-def _legacy_ini(path: Path, conns: list[dict[str, Any]], current: str | None = None) -> None:
-    qs = QSettings(str(path), QSettings.Format.IniFormat)
-    qs.setValue("connections/list", json.dumps(conns))
-    if current:
-        qs.setValue("connections/current", current)
-    qs.setValue("window/page", "consumers")
-    qs.sync()
-
-
-def test_connections_of_the_old_ini_file_are_copied_once_with_their_tokens(
-        arun: Any, aloop: Any, tmp_path: Path, no_keyring: None) -> None:
-    credentials.use_session_store(True)
-    ini = tmp_path / "konnect-desktop.ini"
-    _legacy_ini(ini, [
-        {"kind": "local", "name": "default", "id": "local-default"},
-        {"kind": "kong-admin", "name": "staging", "id": "a1b2c3d4e5f6", "url": "http://kong.example:8001/",
-         "headers": {"X-Env": "stg", "Authorization": "Bearer abcdefghijkl"}, "verify_tls": False, "has_token": True},
-        {"kind": "konnect", "name": "org", "id": "0f0f0f0f0f0f", "region": "eu", "control_plane": "prod",
-         "has_token": True},
-        {"kind": "kong-admin", "name": "default", "id": "dup000000000", "url": "http://other:8001"},
-        {"kind": "nonsense", "name": "x"},
-    ], current="0f0f0f0f0f0f")
-    credentials.store_token("a1b2c3d4e5f6", TOKEN)
-    credentials.store_token("0f0f0f0f0f0f", TOKEN[::-1])
-    ini_before = ini.read_bytes()
-    settings_path = tmp_path / "settings.json"
-
-    session = Session(ConnectionStore(settings_path, legacy_ini=ini))
-    try:
-        arun(session.runner.wait_idle())
-        arun(session.flush())
-        saved = Settings.load(settings_path)
-        assert sorted(saved.profiles) == ["default", "default (kong-admin)", "org", "staging"]
-        stg = saved.profiles["staging"]
-        assert (stg.url, stg.headers, stg.verify_tls, stg.auth) == ("http://kong.example:8001", {"X-Env": "stg"}, False, "admin-token")
-        org = saved.profiles["org"]
-        assert (org.region, org.control_plane, org.auth) == ("eu", "prod", "konnect-token")
-        # tokens moved to the profile names; the old entries are gone
-        assert credentials.get_token("staging") == TOKEN and credentials.get_token("org") == TOKEN[::-1]
-        assert credentials.get_token("a1b2c3d4e5f6") is None
-        assert session.last_connection() is not None and session.last_connection().name == "org"
-        assert session.store.get_value("window/page") == "consumers"
-        assert "ini_token_moves" not in saved.ui and saved.ui["ini_migrated"] is True
-        assert "abcdefghijkl" not in settings_path.read_text()
-        assert ini.read_bytes() == ini_before  # the old file is left alone, never written again
-    finally:
-        arun(session.close())
-
-    # once: a profile removed afterwards does not come back from the INI
-    again = Session(ConnectionStore(settings_path, legacy_ini=ini))
-    try:
-        arun(again.remove_connection(again.find("staging")))
-        arun(again.flush())
-    finally:
-        arun(again.close())
-    third = Session(ConnectionStore(settings_path, legacy_ini=ini))
-    try:
-        assert "staging" not in [c.name for c in third.connections]
-        assert ini.read_bytes() == ini_before
-    finally:
-        arun(third.close())
-
-
 # -- the file is shared ------------------------------------------------------------------------------
 def test_profiles_the_cli_wrote_meanwhile_are_kept(arun: Any, app_session: Session, home: Path) -> None:
     from konnect_desktop.settings import Profile
@@ -333,7 +269,7 @@ def test_profiles_the_cli_wrote_meanwhile_are_kept(arun: Any, app_session: Sessi
     outside = Settings.load(path)
     outside.add_profile(Profile(name="from-elsewhere", kind="kong-admin", url="http://10.0.0.1:8001"))
     outside.save()
-    app_session.add_connection(Connection(kind="kong-admin", name="from-gui", url="http://10.0.0.2:8001"))
+    app_session.add_connection(Profile(kind="kong-admin", name="from-gui", url="http://10.0.0.2:8001"))
     arun(app_session.flush())
     assert {"from-elsewhere", "from-gui", "default"} <= set(Settings.load(path).profiles)
 
@@ -342,13 +278,13 @@ def test_a_damaged_settings_file_is_reported_and_never_overwritten(qtbot: Any, a
                                                                    tmp_path: Path) -> None:
     path = tmp_path / "settings.json"
     path.write_text("{ not json")
-    session = Session(ConnectionStore(path))
+    session = Session(SettingsStore(path))
     errors: list[Any] = []
     session.sig_error.connect(errors.append)
     try:
         qtbot.waitUntil(lambda: bool(errors), timeout=5000)
         assert "cannot read settings file" in errors[0].message and str(path) in errors[0].message
-        session.add_connection(Connection(kind="kong-admin", name="x", url="http://127.0.0.1:9"))
+        session.add_connection(Profile(kind="kong-admin", name="x", url="http://127.0.0.1:9"))
         arun(session.flush())
         qtbot.waitUntil(lambda: len(errors) >= 2, timeout=5000)
         assert path.read_text() == "{ not json"
@@ -375,28 +311,3 @@ def test_renaming_a_connection_takes_its_token_along(qtbot: Any, arun: Any, app_
     profiles = Settings.load(home / "config" / "settings.json").profiles
     assert "after" not in profiles and "before" not in profiles  # session-only: never on disk
     assert app_session.find(conn.id) is not None and app_session.find(conn.id).name == "after"
-
-
-def test_a_window_setting_set_while_the_file_is_written_is_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The UI thread sets window settings while the writer thread may be in the middle of a change
-    (the main window's page was lost this way under load): a value set during the write stays
-    visible and is written by the next sync. The interleaving is forced by setting it from within
-    ``Settings.save`` (no threads, no timing)."""
-    store = ConnectionStore(tmp_path / "settings.json")
-    store.set_value("window/geometry", "g1")
-    real_save = Settings.save
-    calls = []
-
-    def save_with_a_ui_write(self: Settings) -> Path:
-        if not calls:
-            store.set_value("window/page", "plugins")  # the UI thread, mid-write
-        calls.append(1)
-        return real_save(self)
-
-    monkeypatch.setattr(Settings, "save", save_with_a_ui_write)
-    store.sync()
-    assert store.get_value("window/geometry") == "g1" and store.get_value("window/page") == "plugins"
-    assert "window/page" not in Settings.load(tmp_path / "settings.json").ui
-    store.sync()  # still pending: the next write takes it
-    assert Settings.load(tmp_path / "settings.json").ui["window/page"] == "plugins"
-    assert Settings.load(tmp_path / "settings.json").ui["window/geometry"] == "g1"

@@ -10,10 +10,10 @@ from typing import Any
 import httpx
 from PySide6.QtCore import QTimer
 
+from konnect_desktop.settings import Profile
 from konnect_desktop.ui.pages.runtime_manager import RuntimeManagerPage
 from konnect_desktop.ui.pages.service_hub import ServiceHubPage
 from konnect_desktop.ui.plugin_editor import PluginEditor
-from konnect_desktop.ui.session import Connection
 
 
 def _start_local(arun: Any, session: Any) -> tuple[Any, Any]:
@@ -98,7 +98,7 @@ def _dead_port() -> int:
 
 def test_dead_address_shows_an_error_while_the_ui_keeps_responding(qtbot: Any, arun: Any, session: Any) -> None:
     arun(session.warm_up())  # as the app does at start-up
-    conn = Connection(kind="kong-admin", name="dead", url=f"http://127.0.0.1:{_dead_port()}")
+    conn = Profile(kind="kong-admin", name="dead", url=f"http://127.0.0.1:{_dead_port()}")
     session.add_connection(conn)
     page = RuntimeManagerPage(session)
     qtbot.addWidget(page)

@@ -151,7 +151,7 @@ def test_the_new_pages_are_in_the_sidebar_and_clear_on_a_switch(qtbot: Any, arun
 def test_upstream_health_through_a_kong_admin_connection(arun: Any, session: Any) -> None:
     """The Upstreams page's health column for a Kong Admin API connection: ``GET
     /upstreams/{u}/health`` of a real gateway (the local runtime's Admin API on a free port)."""
-    from konnect_desktop.ui.session import Connection
+    from konnect_desktop.settings import Profile
 
     name = f"h-{uuid.uuid4().hex[:6]}"
     group = session.create_local_group(name)
@@ -159,7 +159,7 @@ def test_upstream_health_through_a_kong_admin_connection(arun: Any, session: Any
     local = arun(session.control_plane_for(group))
     up = arun(local.create("upstreams", {"name": "pay.upstream"}))
     arun(local.create("targets", {"target": "10.1.1.1:80"}, parent=("upstreams", up["id"])))
-    conn = Connection(kind="kong-admin", name=f"admin-{name}", url=rt.admin_url)
+    conn = Profile(kind="kong-admin", name=f"admin-{name}", url=rt.admin_url)
     session.add_connection(conn)
     cp = arun(session.control_plane_for(conn))
     assert arun(cp.upstream_health(up["id"])) == {"10.1.1.1:80": "HEALTHCHECKS_OFF"}

@@ -123,10 +123,10 @@ def test_burst_chart_labels_never_overlap(qtbot: Any) -> None:
 
 def test_tree_labels_and_dialog_titles_are_not_clipped(qtbot: Any, arun: Any, session: Any) -> None:
     """Issue: "Kong Gateway Adm…" in the tree, "New lo…group" as a dialog title."""
+    from konnect_desktop.settings import Profile
     from konnect_desktop.ui.pages.runtime_manager import RuntimeManagerPage
-    from konnect_desktop.ui.session import Connection
 
-    session.add_connection(Connection(kind="kong-admin", name="kong", url="http://127.0.0.1:9"))
+    session.add_connection(Profile(kind="kong-admin", name="kong", url="http://127.0.0.1:9"))
     win = _window(qtbot, arun, session)
     rm = win.show_page("runtimes")
     assert isinstance(rm, RuntimeManagerPage)

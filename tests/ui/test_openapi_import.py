@@ -126,14 +126,14 @@ def test_unconvertible_and_invalid_specs_read_as_sentences(qtbot: Any, session: 
 
 def test_a_plan_is_only_applied_to_the_group_it_was_made_for(qtbot: Any, session: Any, empty_runtime: Any,
                                                              store_cp: Any, arun: Any) -> None:
-    from konnect_desktop.ui.session import Connection
+    from konnect_desktop.settings import Profile
 
     hub = _hub(qtbot, session)
     dlg = hub.import_openapi()
     qtbot.addWidget(dlg)
     _preview(qtbot, dlg, SPEC)
     assert dlg.apply_button.isEnabled()
-    session.use(Connection(kind="local", name="other", id="other"), store_cp)  # the user switches group
+    session.use(Profile(kind="local", name="other", id="other"), store_cp)  # the user switches group
     assert not dlg.apply_button.isEnabled()
     assert dlg.apply() is None
     assert dlg.plan_label.text() == "The connection changed: Preview again to plan against it."

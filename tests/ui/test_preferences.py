@@ -11,10 +11,11 @@ from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QApplication
 
 from konnect_desktop.console.request import RequestSpec
+from konnect_desktop.settings import SettingsStore
 from konnect_desktop.ui import preferences, theme
 from konnect_desktop.ui.mainwindow import MainWindow
 from konnect_desktop.ui.preferences import PreferencesDialog
-from konnect_desktop.ui.session import ConnectionStore, Session
+from konnect_desktop.ui.session import Session
 
 
 def test_preferences_dialog_saves_and_applies(qtbot: Any, arun: Any, session: Any, tmp_path: Any) -> None:
@@ -51,7 +52,7 @@ def test_preferences_dialog_saves_and_applies(qtbot: Any, arun: Any, session: An
         assert "abc123" not in curl and "t0p" not in curl and "REDACTED" in curl
 
         arun(session.flush())
-        again = Session(ConnectionStore(session.store.path))
+        again = Session(SettingsStore(session.store.path))
         saved = preferences.load(again)
         assert saved == {"theme": "dark", "proxy_port": 18000, "admin_port": 18001, "history_max": 300,
                          "redact_names": ["x-tenant-secret", "session_ref"]}

@@ -24,8 +24,8 @@ from PySide6.QtCore import Qt
 
 from konnect_desktop.model import declarative
 from konnect_desktop.runtime.runtime import LocalRuntime
+from konnect_desktop.settings import Profile
 from konnect_desktop.ui.pages.replication import ReplicationPage, parse_tags
-from konnect_desktop.ui.session import Connection
 
 US = b"""
 _format_version: "3.0"
@@ -87,7 +87,7 @@ def us_eu(request: Any, session: Any, arun: Any, tmp_path: Path) -> Iterator[dic
     eu = LocalRuntime("eu", tmp_path / "eu.db")
     arun(eu.start(), timeout=30)
     arun(eu.load_config(declarative.load(EU)))
-    conn_eu = Connection(kind="kong-admin", name="eu", url=eu.admin_url)
+    conn_eu = Profile(kind="kong-admin", name="eu", url=eu.admin_url)
     session.add_connection(conn_eu)
     yield {"us": us, "eu": eu, "conn_us": conn_us, "conn_eu": conn_eu}
     arun(eu.stop(), timeout=30)
@@ -106,7 +106,7 @@ def idle(qtbot: Any, page: ReplicationPage, timeout: int = 20000) -> None:
     qtbot.waitUntil(lambda: not page.runner.busy, timeout=timeout)
 
 
-def choose(page: ReplicationPage, source: Connection, target: Connection) -> None:
+def choose(page: ReplicationPage, source: Profile, target: Profile) -> None:
     """As a user does: radio 'Connection', then the connection in each combo."""
     for picker, conn in ((page.source, source), (page.target, target)):
         picker.use_connection.click()
@@ -244,7 +244,7 @@ def test_cancelling_a_slow_plan_leaves_the_page_usable(qtbot: Any, session: Any,
 
     server = arun(asyncio.start_server(hold, "127.0.0.1", 0))
     port = server.sockets[0].getsockname()[1]
-    slow = Connection(kind="kong-admin", name="slow", url=f"http://127.0.0.1:{port}")
+    slow = Profile(kind="kong-admin", name="slow", url=f"http://127.0.0.1:{port}")
     session.add_connection(slow)
     try:
         page = make_page(qtbot, session)
@@ -440,8 +440,8 @@ def test_screenshot_with_a_plan(qtbot: Any, session: Any, arun: Any, us_eu: dict
 def test_changed_secrets_are_masked_at_any_depth(old: str, new: str) -> None:
     """A plugin's nested Redis password, an HMAC secret and a key-auth key never appear in the
     field rows or the one-line summaries the plan tree shows."""
+    from konnect_desktop.controlplanes.replication import FieldView, brief, value_text
     from konnect_desktop.model.diff import plan as make_plan
-    from konnect_desktop.ui.replication.engine import FieldView, brief, value_text
 
     def conf(secret: str) -> Any:
         return declarative.load(f"""

@@ -16,15 +16,15 @@ from PySide6.QtCore import Qt
 from konnect_desktop import credentials
 from konnect_desktop.controlplanes.errors import ControlPlaneError
 from konnect_desktop.runtime.store import StoreClosed
+from konnect_desktop.settings import Profile
 from konnect_desktop.ui.mainwindow import MainWindow
 from konnect_desktop.ui.pages.replication import ReplicationPage
 from konnect_desktop.ui.pages.runtime_manager import CONN_ROLE, GROUP_ROLE, RuntimeManagerPage
-from konnect_desktop.ui.session import Connection
 
 CONTROLPLANES_TESTS = Path(__file__).resolve().parents[1] / "controlplanes"
 
 
-def _item(page: RuntimeManagerPage, conn: Connection, group: str | None = None) -> Any:
+def _item(page: RuntimeManagerPage, conn: Profile, group: str | None = None) -> Any:
     for r in range(page.tree.topLevelItemCount()):
         root = page.tree.topLevelItem(r)
         for i in range(root.childCount()):
@@ -81,7 +81,7 @@ def test_replicate_to_from_a_konnect_control_plane(qtbot: Any, arun: Any, sessio
         server.add_control_plane("prod-eu")
         server.add_control_plane("staging-eu")
         credentials.store_token("org", token)
-        org = Connection(kind="konnect", name="org", region="eu", base_url=server.base_url)
+        org = Profile(kind="konnect", auth="konnect-token", name="org", region="eu", base_url=server.base_url)
         session.add_connection(org)
         win = MainWindow(session)
         qtbot.addWidget(win)

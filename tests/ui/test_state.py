@@ -8,17 +8,17 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from konnect_desktop.settings import Profile
 from konnect_desktop.ui.mainwindow import MainWindow
 from konnect_desktop.ui.pages.runtime_manager import CONN_ROLE, RuntimeManagerPage
 from konnect_desktop.ui.pages.service_hub import ServiceHubPage
-from konnect_desktop.ui.session import Connection
 
 
-def _group(session: Any, prefix: str) -> Connection:
+def _group(session: Any, prefix: str) -> Profile:
     return session.create_local_group(f"{prefix}-{uuid.uuid4().hex[:6]}")
 
 
-def _item(page: RuntimeManagerPage, conn: Connection) -> Any:
+def _item(page: RuntimeManagerPage, conn: Profile) -> Any:
     for r in range(page.tree.topLevelItemCount()):
         root = page.tree.topLevelItem(r)
         for i in range(root.childCount()):
@@ -36,8 +36,8 @@ def _badges(page: RuntimeManagerPage) -> list[str]:
     return out
 
 
-def _konnect(session: Any, name: str = "acme") -> Connection:
-    conn = Connection(kind="konnect", name=name, region="eu", control_plane="prod")
+def _konnect(session: Any, name: str = "acme") -> Profile:
+    conn = Profile(kind="konnect", auth="konnect-token", name=name, region="eu", control_plane="prod")
     session.add_connection(conn)
     return conn
 
@@ -159,7 +159,7 @@ def test_header_status_bar_and_combo_always_agree(qtbot: Any, arun: Any, session
     assert combo == a.label and header.startswith(f"runtime group: {a.name}") and status == f"runtime group: {a.name}"
 
     # a Konnect connection in use: its control plane is the group everywhere
-    konnect = Connection(kind="konnect", name="org", region="eu", control_plane="prod", id="org")
+    konnect = Profile(kind="konnect", auth="konnect-token", name="org", region="eu", control_plane="prod", id="org")
     session.use(konnect, store_cp)
     combo, header, status = _bars(win)
     assert combo == konnect.label and header.startswith("runtime group: prod") and status == "runtime group: prod"
@@ -178,7 +178,7 @@ def test_a_kong_admin_connection_shows_consumer_group_and_upstream_counts(qtbot:
     rt = arun(session.start_runtime(name, sample=False), timeout=30)
     arun(rt.store.aio.insert("upstreams", {"name": "orders.upstream"}))
     arun(rt.store.aio.insert("consumer_groups", {"name": "gold"}))
-    kong = Connection(kind="kong-admin", name=f"admin-{name}", url=rt.admin_url)
+    kong = Profile(kind="kong-admin", name=f"admin-{name}", url=rt.admin_url)
     session.add_connection(kong)
     page = RuntimeManagerPage(session)
     qtbot.addWidget(page)
@@ -200,6 +200,6 @@ def test_a_switch_does_not_cancel_work_that_is_not_the_groups(qtbot: Any, arun: 
     qtbot.addWidget(page)
     page.show()
     assert "open" in page.runner.keys()
-    session.use(Connection(kind="local", name="other", id="other"), store_cp)  # while "Opening history" runs
+    session.use(Profile(kind="local", name="other", id="other"), store_cp)  # while "Opening history" runs
     qtbot.waitUntil(lambda: page.history is not None and not page.runner.busy, timeout=10000)
     arun(page.aclose())

@@ -186,8 +186,8 @@ def test_konnect_test_works_without_a_control_plane(qtbot: Any, arun: Any, sessi
     import pytest
 
     from konnect_desktop import credentials
+    from konnect_desktop.settings import Profile
     from konnect_desktop.ui.connection_dialog import ConnectionDialog
-    from konnect_desktop.ui.session import Connection
 
     here = str(Path(__file__).resolve().parents[1] / "controlplanes")
     sys.path.insert(0, here)
@@ -204,7 +204,7 @@ def test_konnect_test_works_without_a_control_plane(qtbot: Any, arun: Any, sessi
         server.add_control_plane("prod-eu")
         server.add_control_plane("staging-eu")
         credentials.store_token("org", token)
-        org = Connection(kind="konnect", name="org", region="eu", base_url=server.base_url)
+        org = Profile(kind="konnect", auth="konnect-token", name="org", region="eu", base_url=server.base_url)
         session.add_connection(org)
         dlg = ConnectionDialog(session, org)
         qtbot.addWidget(dlg)

@@ -29,11 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ...controlplanes.sync import ApplyReport, Outcome
-from ...model.diff import Change
-from ..errors import ErrorInfo
-from ..replication.endpoints import EndpointPicker
-from ..replication.engine import (
+from ...controlplanes.replication import (
     FILE,
     SOURCE,
     TARGET,
@@ -46,6 +42,10 @@ from ..replication.engine import (
     export_plan,
     file_format,
 )
+from ...controlplanes.sync import ApplyReport, Outcome
+from ...model.diff import Change
+from ..errors import ErrorInfo
+from ..replication.endpoints import EndpointPicker
 from ..replication.plan_view import (
     ApplyProgress,
     PlanTree,
@@ -374,9 +374,15 @@ class ReplicationPage(Page):
             self._seen[id(change)] = Outcome(change, status)
             self.progress.advance(change, status)
 
-        async def run() -> ApplyReport:
+        async def apply_and_tell() -> ApplyReport:
             try:
                 return await apply_plan(self.session, r, progress)
+            finally:
+                self._tell_pages(r)
+
+        async def run() -> ApplyReport:
+            try:
+                return await apply_and_tell()
             except asyncio.CancelledError:
                 self._applied(as_outcomes(steps, self._seen), cancelled=True, replan=False)
                 raise
@@ -386,6 +392,14 @@ class ReplicationPage(Page):
 
         self.runner.run(run(), label=f"Applying to {r.target_label}", key="apply",
                         on_done=lambda rep: self._applied(rep.outcomes, report=rep))
+
+    def _tell_pages(self, r: PlanResult) -> None:
+        """Other pages list the current connection: when it was the target, say which tables
+        changed under them (applied in full or in part)."""
+        conn = self.session.find(r.target.conn_id or "") if r.target.kind != FILE else None
+        if self.session.current is not None and conn is not None and self.session.current.id == conn.id:
+            for table in sorted({c.table for c in r.plan.changes}):
+                self.session.sig_data_changed.emit(table)
 
     def _applied(self, outcomes: list[Outcome], *, cancelled: bool = False, report: ApplyReport | None = None,
                  replan: bool = True) -> None:

@@ -32,10 +32,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ...settings import KIND_LABELS, Profile
 from ..connection_dialog import ConnectionDialog
 from ..errors import ErrorInfo
 from ..models import relative_time
-from ..session import KINDS, Connection, Session
+from ..session import Session
 from ..theme import badge, set_status, status_text
 from .base import Page
 
@@ -189,12 +190,12 @@ class RuntimeManagerPage(Page):
     def _current_changed(self, _conn: Any) -> None:
         self.fill_tree()
 
-    def _state_text(self, c: Connection) -> str:
+    def _state_text(self, c: Profile) -> str:
         if c.kind == "local":
             return status_text(self.session.runtime_state(c.runtime_name))
         return ""
 
-    def selected_connection(self) -> Connection | None:
+    def selected_connection(self) -> Profile | None:
         item = self.tree.currentItem() if hasattr(self, "tree") else None
         cid = item.data(0, CONN_ROLE) if item is not None else None
         return self.session.find(cid) if cid else None
@@ -208,7 +209,7 @@ class RuntimeManagerPage(Page):
         if conn is not None and conn.kind == "konnect" and item.childCount() == 0 and not item.data(0, GROUP_ROLE):
             self.runner.run(self._load_groups(conn, item), label="Listing control planes", key="groups")
 
-    async def _load_groups(self, conn: Connection, item: QTreeWidgetItem) -> None:
+    async def _load_groups(self, conn: Profile, item: QTreeWidgetItem) -> None:
         cp = await self.session.control_plane_for(conn)
         groups = await cp.list_groups()
         for g in groups:
@@ -228,7 +229,7 @@ class RuntimeManagerPage(Page):
             self.heading.setText("Select a connection")
             self.target.setText("")
             return
-        self.heading.setText(f"{KINDS[conn.kind]} · {self.selected_group() or conn.name}")
+        self.heading.setText(f"{KIND_LABELS[conn.kind]} · {self.selected_group() or conn.name}")
         self.start_button.setVisible(conn.kind == "local")
         self._update_start_button(conn)
         self.clear_view()  # nothing of the previous selection stays while (or if) this one is read
@@ -242,7 +243,7 @@ class RuntimeManagerPage(Page):
             lab.setText("—")
         self.nodes.setRowCount(0)
 
-    def _update_start_button(self, conn: Connection) -> None:
+    def _update_start_button(self, conn: Profile) -> None:
         st = self.session.runtime_state(conn.runtime_name)
         self.start_button.setText("Stop" if st == "running" else "Start")
         self.start_button.setEnabled(st in ("running", "stopped", "failed"))
@@ -285,13 +286,13 @@ class RuntimeManagerPage(Page):
             self.badges.addWidget(badge(text, tone))
         self.badges.addStretch(1)
 
-    async def _overview(self, conn: Connection) -> None:
+    async def _overview(self, conn: Profile) -> None:
         self.error_panel.clear()
         cp = await self.session.control_plane_for(conn)
         self.target.setText(cp.target)
         info = await cp.info()
         caps = await cp.probe() if not cp.capabilities.probed else cp.capabilities
-        badges: list[tuple[str, str]] = [(KINDS[conn.kind], "info")]
+        badges: list[tuple[str, str]] = [(KIND_LABELS[conn.kind], "info")]
         if caps.version:
             badges.append((f"version {caps.version}", "info"))
         badges.append(("read-only: DB-less", "warn") if caps.dbless else
@@ -348,7 +349,7 @@ class RuntimeManagerPage(Page):
         self.runner.run(self._test(conn), label="Testing connection", key="test",
                         on_done=self._tested, on_error=self._test_failed)
 
-    async def _test(self, conn: Connection) -> Any:
+    async def _test(self, conn: Profile) -> Any:
         cp = await self.session.control_plane_for(conn)
         return await cp.test_connection()
 

@@ -20,10 +20,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..session import Connection, Session
+from ...controlplanes.replication import CONNECTION, FILE, SOURCE, Endpoint, list_groups
+from ...settings import Profile
+from ..session import Session
 from ..tasks import TaskRunner
 from ..theme import set_status
-from .engine import CONNECTION, FILE, SOURCE, Endpoint, list_groups
 
 FILE_FILTER = "decK files (*.yaml *.yml *.json);;YAML (*.yaml *.yml);;JSON (*.json);;All files (*)"
 
@@ -154,7 +155,7 @@ class EndpointPicker(QGroupBox):
             self._filling = False
         self._show_state()
 
-    def _conn_label(self, c: Connection) -> str:
+    def _conn_label(self, c: Profile) -> str:
         if c.kind == "local" and self.session.runtime_state(c.name) == "running":
             return f"{c.label} (running)"
         return c.label
@@ -189,7 +190,7 @@ class EndpointPicker(QGroupBox):
         finally:
             self._filling = was
 
-    async def _load_groups(self, conn: Connection) -> None:
+    async def _load_groups(self, conn: Profile) -> None:
         names = await list_groups(self.session, conn)
         self._groups[conn.id] = names
         if self.connection.currentData() == conn.id:

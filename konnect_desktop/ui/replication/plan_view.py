@@ -24,10 +24,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ...controlplanes.replication import FieldView, brief, display_entity, value_text
 from ...controlplanes.sync import ApplyReport, Outcome
 from ...model.diff import Change, Plan
 from ..theme import qcolor
-from .engine import FieldView, brief, display_entity, value_text
 
 CHANGE_ROLE = Qt.ItemDataRole.UserRole
 ACTIONS = (

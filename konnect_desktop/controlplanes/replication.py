@@ -1,11 +1,13 @@
-"""What the Replication page does, without widgets: read a source and a target, plan, apply, dump.
+"""Replication without widgets: read a source and a target, plan, apply, dump.
 
 A side (``Endpoint``) is a saved connection plus a runtime group, or a decK file. Connections are
-opened through the ``Session`` (the same control planes every page uses); a Konnect control plane
-other than the connection's own is opened fresh and closed after use. Files and exports go
-through the CLI's helpers in ``controlplanes/commands.py`` so the GUI and ``konnect-desktop
-replicate`` read sides, apply select-tags and plan alike. Everything here is a coroutine for the
-page's ``TaskRunner``; disk and CPU-heavy steps run in worker threads.
+opened through a ``Connections`` provider — the GUI's session, which caches the control planes
+every page uses; a Konnect control plane other than the connection's own is opened fresh and
+closed after use. Files and exports go through the CLI's helpers in ``commands.py`` so the GUI's
+Replication page and ``konnect-desktop replicate`` read sides, apply select-tags and plan alike.
+Everything here is a coroutine; disk and CPU-heavy steps run in worker threads, so a GUI loop
+awaiting them never blocks. The second half turns a plan's changes into words for people
+(fields old → new, foreign keys by name, secrets masked).
 """
 
 from __future__ import annotations
@@ -14,29 +16,42 @@ import asyncio
 import dataclasses
 import json
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from ...controlplanes import commands
-from ...controlplanes.sync import ApplyReport, Outcome, apply
-from ...credentials import mask_text
-from ...model import declarative
-from ...model.diff import MASK, Change, Index, Plan, masked, plan
-from ...model.entities import ENTITIES
-from ..session import Connection, Session
+from ..credentials import mask_text
+from ..errors import AppError
+from ..model import declarative
+from ..model.diff import MASK, Change, Index, Plan, masked, plan
+from ..model.entities import ENTITIES
+from ..settings import Profile
+from . import commands
+from .base import ControlPlane
+from .sync import ApplyReport, Outcome, apply
+
+
+class Connections(Protocol):
+    """Where the saved connections and their control planes come from (the GUI's ``Session``)."""
+
+    def find(self, conn_id: str) -> Profile | None: ...
+
+    async def control_plane_for(self, conn: Profile) -> ControlPlane:
+        """The connection's control plane, kept open by the provider."""
+        ...
+
+    async def build_control_plane(self, conn: Profile) -> ControlPlane:
+        """A fresh control plane the caller closes."""
+        ...
+
 
 CONNECTION, FILE = "connection", "file"
 SOURCE, TARGET = "source", "target"
 
 
-class ReplicationError(Exception):
+class ReplicationError(AppError):
     """A side that cannot be used, in words for people (``message`` like the control plane's)."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 @dataclass(frozen=True)
@@ -59,19 +74,19 @@ class Endpoint:
             return Path(self.path or "").expanduser().resolve() == Path(other.path or "").expanduser().resolve()
         return self.conn_id == other.conn_id and (self.group or "") == (other.group or "")
 
-    def describe(self, session: Session) -> str:
+    def describe(self, conns: Connections) -> str:
         """``Local · us``, ``Konnect eu · prod``, ``file kong.yaml``."""
         if self.kind == FILE:
             return f"file {Path(self.path or '').name or '(none)'}"
-        conn = session.find(self.conn_id or "")
+        conn = conns.find(self.conn_id or "")
         if conn is None:
             return "(no connection)"
         if conn.kind == "konnect" and self.group and self.group != conn.control_plane:
             return f"Konnect {conn.region or ''} · {self.group}"
         return conn.label
 
-    def group_name(self, session: Session) -> str | None:
-        conn = session.find(self.conn_id or "") if self.kind == CONNECTION else None
+    def group_name(self, conns: Connections) -> str | None:
+        conn = conns.find(self.conn_id or "") if self.kind == CONNECTION else None
         if conn is None:
             return None
         if conn.kind == "konnect":
@@ -85,27 +100,27 @@ def file_format(path: str) -> str:
 
 
 # -- opening sides -------------------------------------------------------------------------------
-def _connection(session: Session, ep: Endpoint) -> Connection:
-    conn = session.find(ep.conn_id or "")
+def _connection(conns: Connections, ep: Endpoint) -> Profile:
+    conn = conns.find(ep.conn_id or "")
     if conn is None:
         raise ReplicationError("The chosen connection no longer exists: pick another one.")
     return conn
 
 
-async def open_control_plane(session: Session, ep: Endpoint) -> tuple[Any, bool]:
+async def open_control_plane(conns: Connections, ep: Endpoint) -> tuple[Any, bool]:
     """The side's control plane and whether the caller must close it (a Konnect control plane
-    other than the connection's own is built for this operation; the rest are the session's)."""
-    conn = _connection(session, ep)
+    other than the connection's own is built for this operation; the rest are the provider's)."""
+    conn = _connection(conns, ep)
     if conn.kind == "konnect" and ep.group and ep.group != conn.control_plane:
-        return await session.build_control_plane(dataclasses.replace(conn, control_plane=ep.group)), True
-    return await session.control_plane_for(conn), False
+        return await conns.build_control_plane(dataclasses.replace(conn, control_plane=ep.group)), True
+    return await conns.control_plane_for(conn), False
 
 
-async def list_groups(session: Session, conn: Connection) -> list[str]:
+async def list_groups(conns: Connections, conn: Profile) -> list[str]:
     """The runtime groups a connection offers (Konnect: its control planes; others: one)."""
     if conn.kind != "konnect":
         return [conn.runtime_name]
-    cp = await session.control_plane_for(conn)
+    cp = await conns.control_plane_for(conn)
     return [g.name for g in await cp.list_groups()]
 
 
@@ -119,7 +134,7 @@ class Side:
     why_read_only: str = ""
 
 
-async def read_side(session: Session, ep: Endpoint, role: str, tags: list[str]) -> Side:
+async def read_side(conns: Connections, ep: Endpoint, role: str, tags: list[str]) -> Side:
     """The whole configuration of a side, filtered by ``tags`` the way decK does."""
     if ep.kind == FILE:
         path = (ep.path or "").strip()
@@ -137,7 +152,7 @@ async def read_side(session: Session, ep: Endpoint, role: str, tags: list[str]) 
             raise ReplicationError(f"{path} is not a valid decK file:\n" + str(exc)) from None
         except OSError as exc:
             raise ReplicationError(f"Cannot read {path}: {exc.strerror or exc}") from None
-    cp, owned = await open_control_plane(session, ep)
+    cp, owned = await open_control_plane(conns, ep)
     try:
         config = await commands._export(cp, tags)
         caps = cp.capabilities
@@ -162,17 +177,15 @@ class PlanResult:
     why_read_only: str = ""
 
 
-async def _both(a: Awaitable[Side], b: Awaitable[Side]) -> tuple[Side, Side]:
-    """Read both sides at once; when one fails, stop the other and report the failure."""
-    ta, tb = asyncio.ensure_future(a), asyncio.ensure_future(b)
+async def _both(a: Coroutine[Any, Any, Side], b: Coroutine[Any, Any, Side]) -> tuple[Side, Side]:
+    """Read both sides at once; when one fails, the other is cancelled and the failure raised as
+    it is (not wrapped in a group: the page shows its words)."""
     try:
-        sa, sb = await asyncio.gather(ta, tb)
-        return sa, sb
-    except BaseException:
-        ta.cancel()
-        tb.cancel()
-        await asyncio.gather(ta, tb, return_exceptions=True)
-        raise
+        async with asyncio.TaskGroup() as tg:
+            ta, tb = tg.create_task(a), tg.create_task(b)
+    except BaseExceptionGroup as eg:
+        raise eg.exceptions[0] from None
+    return ta.result(), tb.result()
 
 
 def check_sides(source: Endpoint, target: Endpoint) -> str | None:
@@ -186,19 +199,19 @@ def check_sides(source: Endpoint, target: Endpoint) -> str | None:
     return None
 
 
-async def compute_plan(session: Session, source: Endpoint, target: Endpoint, tags: list[str]) -> PlanResult:
+async def compute_plan(conns: Connections, source: Endpoint, target: Endpoint, tags: list[str]) -> PlanResult:
     """Read both sides and plan what turns the target into the source."""
     problem = check_sides(source, target)
     if problem:
         raise ReplicationError(problem)
     if source.kind == FILE:
         # a source file's own select_tags apply to the target too (as the CLI's sync does)
-        src = await read_side(session, source, SOURCE, tags)
-        dst = await read_side(session, target, TARGET, src.tags)
+        src = await read_side(conns, source, SOURCE, tags)
+        dst = await read_side(conns, target, TARGET, src.tags)
     else:
-        src, dst = await _both(read_side(session, source, SOURCE, tags), read_side(session, target, TARGET, tags))
+        src, dst = await _both(read_side(conns, source, SOURCE, tags), read_side(conns, target, TARGET, tags))
     the_plan = await asyncio.to_thread(plan, dst.config, src.config, select_tags=src.tags)
-    return PlanResult(the_plan, source, target, source.describe(session), target.describe(session),
+    return PlanResult(the_plan, source, target, source.describe(conns), target.describe(conns),
                       dst.writable, dst.why_read_only)
 
 
@@ -206,7 +219,7 @@ async def compute_plan(session: Session, source: Endpoint, target: Endpoint, tag
 ProgressFn = Callable[[int, int, Change, str], None]
 
 
-async def apply_plan(session: Session, result: PlanResult, progress: ProgressFn | None = None) -> ApplyReport:
+async def apply_plan(conns: Connections, result: PlanResult, progress: ProgressFn | None = None) -> ApplyReport:
     """Apply the plan to its target; a file target is (re)written with the source's content."""
     the_plan, target = result.plan, result.target
     if target.kind == FILE:
@@ -219,24 +232,18 @@ async def apply_plan(session: Session, result: PlanResult, progress: ProgressFn 
             if progress:
                 progress(i, total, c, "applied")
         return report
-    cp, owned = await open_control_plane(session, target)
+    cp, owned = await open_control_plane(conns, target)
     try:
-        report = await apply(the_plan, cp, progress=progress)
+        return await apply(the_plan, cp, progress=progress)
     finally:
         if owned:
             await cp.close()
-        conn = session.find(target.conn_id or "")
-        if session.current is not None and conn is not None and session.current.id == conn.id:
-            # other pages list the current connection: tell them what changed under them
-            for table in sorted({c.table for c in the_plan.changes}):
-                session.sig_data_changed.emit(table)
-    return report
 
 
 # -- dumping -------------------------------------------------------------------------------------
 async def write_dump(config: dict[str, list[dict[str, Any]]], path: str, *, tags: list[str] | None = None,
                      with_id: bool = False) -> None:
-    """decK text of ``config`` written to ``path`` (format from the extension), off the UI thread.
+    """decK text of ``config`` written to ``path`` (format from the extension) in a worker thread.
     Written to a temporary file first and renamed, so a failure leaves the old file whole."""
 
     def work() -> None:
@@ -252,18 +259,18 @@ async def write_dump(config: dict[str, list[dict[str, Any]]], path: str, *, tags
         raise ReplicationError(f"Cannot write {path}: {exc.strerror or exc}") from None
 
 
-async def dump_source(session: Session, source: Endpoint, tags: list[str], path: str, *, with_id: bool = False) -> int:
+async def dump_source(conns: Connections, source: Endpoint, tags: list[str], path: str, *, with_id: bool = False) -> int:
     """Write the source's configuration to ``path``; returns the number of entities written."""
     if not source.usable:
         raise ReplicationError("Choose a source to dump: a connection or a decK file.")
-    side = await read_side(session, source, SOURCE, tags)
+    side = await read_side(conns, source, SOURCE, tags)
     await write_dump(side.config, path, tags=side.tags, with_id=with_id)
     return sum(len(v) for v in side.config.values())
 
 
 async def export_plan(result: PlanResult, path: str) -> None:
-    """The plan in decK's ``--json-output`` shape (secrets masked), written off the UI thread."""
-    from ...model.diff import render_json
+    """The plan in decK's ``--json-output`` shape (secrets masked), written in a worker thread."""
+    from ..model.diff import render_json
 
     def work() -> None:
         Path(path).write_text(render_json(result.plan), encoding="utf-8")
@@ -302,7 +309,7 @@ def display_entity(table: str, e: dict[str, Any] | None) -> dict[str, Any]:
     """The entity as the GUI may show it: ``diff.masked`` plus secrets nested in plugin configs."""
     out = masked(table, e) or {}
     if table == "plugins" and isinstance(out.get("config"), dict):
-        from ...plugins import get
+        from ..plugins import get
 
         spec = get(str(out.get("name") or ""))
         out["config"] = _mask_record(spec.config.fields if spec else None, out["config"])
@@ -344,7 +351,7 @@ class FieldChange:
 
     @property
     def secret(self) -> bool:
-        return self.old == MASK or self.new == MASK
+        return bool(self.old == MASK or self.new == MASK)
 
 
 class FieldView:
@@ -378,7 +385,7 @@ def _blank(v: Any) -> bool:
 
 
 def _non_default(fields: list[tuple[str, Any]] | None, value: dict[str, Any]) -> dict[str, Any]:
-    from ...model.schema import UNSET
+    from ..model.schema import UNSET
 
     fmap = dict(fields or ())
     out = {}
@@ -402,7 +409,7 @@ def brief(table: str, e: dict[str, Any] | None) -> str:
         parts = [" ".join(d.get(k) or []) for k in ("methods", "hosts", "paths") if d.get(k)]
         return "  ".join(parts)
     if table == "plugins":
-        from ...plugins import get
+        from ..plugins import get
 
         spec = get(str(d.get("name") or ""))
         # what the user set: values that differ from the plugin's defaults
