@@ -23,7 +23,10 @@ import hmac
 import logging
 import re
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, NoReturn
+
+if TYPE_CHECKING:  # keyring itself is imported when a secret is first needed
+    from keyring.backend import KeyringBackend
 
 from .errors import AppError
 
@@ -169,7 +172,7 @@ class Secret:
     def __hash__(self) -> int:
         return hash(("Secret", self._value))
 
-    def __reduce__(self) -> Any:
+    def __reduce__(self) -> NoReturn:
         raise TypeError("a Secret cannot be pickled")
 
 
@@ -277,11 +280,11 @@ _FRIENDLY = {
 }
 
 
-def _qualname(backend: Any) -> str:
+def _qualname(backend: object) -> str:
     return f"{type(backend).__module__}.{type(backend).__name__}"
 
 
-def _is_refused(backend: Any) -> bool:
+def _is_refused(backend: KeyringBackend) -> bool:
     """Backends that do not protect a secret (or do not store at all)."""
     name = _qualname(backend)
     if name.startswith("keyrings.alt") or name in (
@@ -295,13 +298,15 @@ def _is_refused(backend: Any) -> bool:
         return True
 
 
-def _usable_backend() -> Any:
+def _usable_backend() -> KeyringBackend:
     """The keyring backend we may use, or raise ``KeyringUnavailable``."""
     import keyring
 
-    backend: Any = keyring.get_keyring()  # a chainer's ``backends`` is not on the base class
+    backend = keyring.get_keyring()
     if _qualname(backend) == "keyring.backends.chainer.ChainerBackend":
-        usable = [b for b in backend.backends if not _is_refused(b)]
+        # a chainer's ``backends`` is not on the base class
+        chained: list[KeyringBackend] = getattr(backend, "backends", [])
+        usable = [b for b in chained if not _is_refused(b)]
         if not usable:
             raise KeyringUnavailable("only plaintext or no-op keyrings are available")
         return usable[0]

@@ -46,7 +46,7 @@ This module is a foundation: it imports nothing of the app, so every layer may u
 
 from __future__ import annotations
 
-from typing import Any
+from .jsontypes import JSONObject
 
 
 class AppError(Exception):
@@ -54,7 +54,7 @@ class AppError(Exception):
 
     status: int | None = None
     code: int | None = None  # Kong's error code (2 schema violation, 5 unique, ...), when Kong-shaped
-    fields: dict[str, Any] | None = None  # Kong's per-field messages, when Kong-shaped
+    fields: JSONObject | None = None  # Kong's per-field messages, when Kong-shaped
 
     def __init__(self, message: str) -> None:
         super().__init__(message)

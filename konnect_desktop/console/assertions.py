@@ -33,8 +33,10 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any
 from urllib.parse import parse_qsl
+
+from ..jsontypes import JSONObject, JSONValue
+from .sender import Exchange
 
 TOP = {"status", "headers", "json", "body", "latency_ms", "gateway", "burst"}
 GATEWAY = {"route", "service", "consumer", "plugins", "upstream"}
@@ -62,15 +64,15 @@ class Check:
 class Outcome:
     """What running one collection request produced."""
 
-    responses: list[Any]  # console.sender.Exchange, one per request sent (a burst has several)
-    gateway: list[dict[str, Any] | None] = field(default_factory=list)  # traffic entries, same order
+    responses: list[Exchange]  # one per request sent (a burst has several)
+    gateway: list[JSONObject | None] = field(default_factory=list)  # traffic entries, same order
     gateway_reason: str | None = None  # set when gateway checks cannot run (remote target)
     error: str | None = None  # a request that got no response
 
 
 # -- validating the expect mapping ----------------------------------------------------------------
 
-def check_expect(expect: dict[str, Any]) -> str | None:
+def check_expect(expect: JSONObject) -> str | None:
     """The first thing wrong with an ``expect`` mapping (as ``field: why``), or None."""
     unknown = set(expect) - TOP
     if unknown:
@@ -112,8 +114,8 @@ def check_expect(expect: dict[str, Any]) -> str | None:
     return None
 
 
-def _matcher_values(expect: dict[str, Any]) -> list[tuple[str, Any]]:
-    out: list[tuple[str, Any]] = []
+def _matcher_values(expect: JSONObject) -> list[tuple[str, JSONValue]]:
+    out: list[tuple[str, JSONValue]] = []
     for key in ("status", "latency_ms"):
         if key in expect:
             out.append((key, expect[key]))
@@ -129,7 +131,7 @@ def _matcher_values(expect: dict[str, Any]) -> list[tuple[str, Any]]:
     return out
 
 
-def _json_paths(expect: dict[str, Any]) -> list[tuple[str, str]]:
+def _json_paths(expect: JSONObject) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     for prefix, mapping in (("json", expect.get("json")), ("gateway.upstream.json", ((expect.get("gateway") or {}).get("upstream") or {}).get("json"))):
         if isinstance(mapping, dict):
@@ -158,7 +160,7 @@ def parse_path(path: str) -> list[str | int]:
     return steps
 
 
-def json_at(doc: Any, path: str) -> Any:
+def json_at(doc: JSONValue, path: str) -> JSONValue:
     cur = doc
     for step in parse_path(path):
         if isinstance(step, int):
@@ -174,13 +176,13 @@ def json_at(doc: Any, path: str) -> Any:
 
 # -- comparing ------------------------------------------------------------------------------------
 
-def _show(v: Any) -> str:
+def _show(v: JSONValue) -> str:
     if v is _MISSING:
         return "nothing"
     return repr(v) if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
 
 
-def _match(expected: Any, got: Any, *, as_text: bool) -> tuple[bool, str]:
+def _match(expected: JSONValue, got: JSONValue, *, as_text: bool) -> tuple[bool, str]:
     """(ok, expected as words)."""
     if isinstance(expected, dict):
         (op, want), = expected.items()
@@ -212,12 +214,12 @@ def _match(expected: Any, got: Any, *, as_text: bool) -> tuple[bool, str]:
     return got == expected, _show(expected)
 
 
-def _check(name: str, expected: Any, got: Any, *, as_text: bool = False) -> Check:
+def _check(name: str, expected: JSONValue, got: JSONValue, *, as_text: bool = False) -> Check:
     ok, words = _match(expected, got, as_text=as_text)
     return Check(name, ok, words, _show(got))
 
 
-def _header(headers: Any, name: str) -> Any:
+def _header(headers: JSONObject | list[tuple[str, str]] | None, name: str) -> JSONValue:
     low = name.lower()
     if isinstance(headers, dict):
         for k, v in headers.items():
@@ -228,14 +230,14 @@ def _header(headers: Any, name: str) -> Any:
     return vals[0] if vals else _MISSING
 
 
-def _json_body(text: str) -> Any:
+def _json_body(text: str) -> JSONValue:
     try:
         return json.loads(text)
     except ValueError:
         return _MISSING
 
 
-def _client_checks(expect: dict[str, Any], ex: Any) -> list[Check]:
+def _client_checks(expect: JSONObject, ex: Exchange) -> list[Check]:
     out = []
     if "status" in expect:
         want = expect["status"]
@@ -257,14 +259,14 @@ def _client_checks(expect: dict[str, Any], ex: Any) -> list[Check]:
     return out
 
 
-def _ref_matches(ref: dict[str, Any] | None, want: Any, key: str) -> tuple[bool, str]:
+def _ref_matches(ref: JSONObject | None, want: JSONValue, key: str) -> tuple[bool, str]:
     shown = None if ref is None else (ref.get(key) or ref.get("id"))
     if want is None:
         return ref is None, _show(shown)
     return ref is not None and want in (ref.get(key), ref.get("id")), _show(shown)
 
 
-def _gateway_checks(gw: dict[str, Any], entry: dict[str, Any] | None, reason: str | None) -> list[Check]:
+def _gateway_checks(gw: JSONObject, entry: JSONObject | None, reason: str | None) -> list[Check]:
     names = [f"gateway.{k}" for k in gw if k not in ("plugins", "upstream")]
     names += [f"gateway.plugins.{p}" for p in gw.get("plugins") or {}]
     names += [f"gateway.upstream.{k}" for k in gw.get("upstream") or {}]
@@ -276,7 +278,7 @@ def _gateway_checks(gw: dict[str, Any], entry: dict[str, Any] | None, reason: st
         if key in gw:
             ok, got = _ref_matches(entry.get(key), gw[key], field_name)
             out.append(Check(f"gateway.{key}", ok, _show(gw[key]), got))
-    decisions: dict[str, Any] = {}  # plugin -> outcome, as the traffic entry's JSON has them
+    decisions: JSONObject = {}  # plugin -> outcome, as the traffic entry's JSON has them
     for d in entry.get("decisions") or ():
         decisions.setdefault(d.get("plugin"), d.get("outcome"))
     for plugin, want in (gw.get("plugins") or {}).items():
@@ -310,11 +312,11 @@ def _gateway_checks(gw: dict[str, Any], entry: dict[str, Any] | None, reason: st
     return out
 
 
-def _rejected(ex: Any) -> bool:
+def _rejected(ex: Exchange) -> bool:
     return ex.status == 429 or (400 <= ex.status < 500 and _header(ex.headers, "retry-after") is not _MISSING)
 
 
-def _burst_checks(b: dict[str, Any], responses: list[Any]) -> list[Check]:
+def _burst_checks(b: JSONObject, responses: list[Exchange]) -> list[Check]:
     out = []
     first = next((i for i, ex in enumerate(responses) if _rejected(ex)), None)
     if "rejected_from" in b:
@@ -332,7 +334,7 @@ def _burst_checks(b: dict[str, Any], responses: list[Any]) -> list[Check]:
     return out
 
 
-def evaluate(expect: dict[str, Any], outcome: Outcome) -> list[Check]:
+def evaluate(expect: JSONObject, outcome: Outcome) -> list[Check]:
     """Every check of ``expect`` against ``outcome``, in the order they were written."""
     if outcome.error is not None or not outcome.responses:
         return [Check("response", False, "a response", outcome.error or "no response")]

@@ -34,11 +34,11 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import yaml
 
 from ..errors import AppError
+from ..jsontypes import JSONObject, JSONValue
 from .environments import Environment, Variable
 from .request import METHODS, FormField, RequestSpec
 
@@ -57,7 +57,7 @@ class CollectionError(AppError, ValueError):
 class CollectionRequest:
     name: str
     spec: RequestSpec
-    expect: dict[str, Any] = field(default_factory=dict)
+    expect: JSONObject = field(default_factory=dict)
     burst: int = 0  # 0: sent once
     group: tuple[str, ...] = ()  # the folders it sits in
     path: Path | None = None
@@ -77,7 +77,7 @@ class Collection:
 
 # -- reading --------------------------------------------------------------------------------------
 
-def _read_yaml(path: Path) -> Any:
+def _read_yaml(path: Path) -> JSONValue:
     try:
         return yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -88,7 +88,7 @@ def _read_yaml(path: Path) -> Any:
         raise CollectionError(f"{path}: invalid YAML{where}") from None
 
 
-def _headers(value: Any, where: str) -> list[tuple[str, str]]:
+def _headers(value: JSONValue, where: str) -> list[tuple[str, str]]:
     if value is None:
         return []
     if isinstance(value, dict):
@@ -98,13 +98,13 @@ def _headers(value: Any, where: str) -> list[tuple[str, str]]:
     raise CollectionError(f"{where}: headers: expected a mapping (name: value) or a list of [name, value] pairs")
 
 
-def _text(v: Any) -> str:
+def _text(v: JSONValue) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
     return "" if v is None else str(v)
 
 
-def _body(value: Any, where: str) -> tuple[str, str, list[FormField]]:
+def _body(value: JSONValue, where: str) -> tuple[str, str, list[FormField]]:
     if value is None:
         return "none", "", []
     if isinstance(value, str):
@@ -123,7 +123,7 @@ def _body(value: Any, where: str) -> tuple[str, str, list[FormField]]:
     raise CollectionError(f"{where}: body: unknown kind '{kind}' (json, raw, form or multipart)")
 
 
-def request_from_dict(data: Any, where: str, group: tuple[str, ...] = ()) -> CollectionRequest:
+def request_from_dict(data: JSONValue, where: str, group: tuple[str, ...] = ()) -> CollectionRequest:
     if not isinstance(data, dict):
         raise CollectionError(f"{where}: expected a mapping with at least 'url'")
     unknown = sorted(set(data) - REQUEST_KEYS)
@@ -208,9 +208,9 @@ def with_process_env(env: Environment | None, environ: dict[str, str] | None = N
 
 # -- writing --------------------------------------------------------------------------------------
 
-def request_to_dict(req: CollectionRequest) -> dict[str, Any]:
+def request_to_dict(req: CollectionRequest) -> JSONObject:
     spec = req.spec.canonical()
-    out: dict[str, Any] = {"name": req.name, "method": spec.method, "url": spec.url}
+    out: JSONObject = {"name": req.name, "method": spec.method, "url": spec.url}
     if spec.headers:
         names = [k.lower() for k, _ in spec.headers]
         out["headers"] = dict(spec.headers) if len(set(names)) == len(names) else [list(p) for p in spec.headers]

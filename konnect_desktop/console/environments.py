@@ -24,7 +24,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Protocol
 
 from .. import appdirs
 from ..errors import AppError
@@ -170,6 +170,16 @@ def variables_in(spec: RequestSpec) -> list[str]:
 
 # -- storage ---------------------------------------------------------------------------------------
 
+class SecretValues(Protocol):
+    """Where secret variable values live (the keyring; tests give a dict-backed one)."""
+
+    def get(self, env: str, var: str) -> str | None: ...
+
+    def set(self, env: str, var: str, value: str) -> None: ...
+
+    def delete(self, env: str, var: str) -> None: ...
+
+
 class KeyringSecrets:
     """Secret variable values in the OS keyring (the app's one place for secrets)."""
 
@@ -203,9 +213,9 @@ class EnvironmentStore:
     Synchronous (file + keyring): call it from a worker thread on the event loop.
     """
 
-    def __init__(self, path: str | Path | None = None, secrets: Any = None) -> None:
+    def __init__(self, path: str | Path | None = None, secrets: SecretValues | None = None) -> None:
         self.path = Path(path) if path is not None else appdirs.config_dir() / FILENAME
-        self.secrets = secrets if secrets is not None else KeyringSecrets()
+        self.secrets: SecretValues = secrets if secrets is not None else KeyringSecrets()
 
     def load(self) -> list[Environment]:
         """The environments (secret values left empty); a missing file gives the default one."""

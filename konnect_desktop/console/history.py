@@ -26,12 +26,16 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import appdirs
+from ..jsontypes import JSONObject
 from .curl import to_curl
 from .redact import Redactor, redacted_places
 from .request import METHODS, RequestSpec
+
+if TYPE_CHECKING:  # the sender imports httpx, which history does not need
+    from .sender import Exchange
 
 FILENAME = "console-history.db"
 SCHEMA_VERSION = 1
@@ -74,14 +78,14 @@ class HistoryEntry:
     environment: str | None
     request_id: str | None
     template: RequestSpec  # as typed, redacted
-    response: dict[str, Any] | None = None  # {"status", "reason", "headers", "body", "timing"}
+    response: JSONObject | None = None  # {"status", "reason", "headers", "body", "timing"}
     redacted: list[str] = field(default_factory=list)
 
     def label(self) -> str:
         outcome = str(self.status) if self.status is not None else "error"
         return f"{self.method} {self.url} {outcome}"
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JSONObject:
         return {
             "id": self.id, "created_at": self.created_at, "method": self.method, "url": self.url,
             "status": self.status, "error": self.error, "duration_ms": self.duration_ms,
@@ -101,10 +105,10 @@ def _row(r: sqlite3.Row) -> HistoryEntry:
     )
 
 
-def parse_query(q: str) -> tuple[str, list[Any]]:
+def parse_query(q: str) -> tuple[str, list[str | int]]:
     """Search words → SQL condition: a method, a status (``429``), a class (``4xx``), else URL text."""
     conds: list[str] = []
-    args: list[Any] = []
+    args: list[str | int] = []
     for word in q.split():
         up = word.upper()
         if up in METHODS:
@@ -156,7 +160,7 @@ class History:
         template: RequestSpec,
         *,
         resolved: RequestSpec | None = None,
-        exchange: Any = None,
+        exchange: Exchange | None = None,
         error: str | None = None,
         environment: str | None = None,
         secret_values: Iterable[str] = (),

@@ -13,10 +13,10 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 from ..credentials import SECRET_HEADERS, secret_param
+from ..jsontypes import JSONArray, JSONObject, JSONValue
 from .collection import Collection, CollectionError, CollectionRequest
 from .curl import CurlError, parse_curl
 from .environments import Environment, Variable
@@ -53,7 +53,7 @@ def _secret_name(name: str) -> bool:
     return name.lower() in SECRET_HEADERS or secret_param(name)
 
 
-def _environment(name: str, values: dict[str, Any], warnings: list[str]) -> Environment:
+def _environment(name: str, values: JSONObject, warnings: list[str]) -> Environment:
     out = []
     for k, v in values.items():
         if _secret_name(str(k)):
@@ -67,7 +67,7 @@ def _environment(name: str, values: dict[str, Any], warnings: list[str]) -> Envi
 
 # -- Postman v2.1 ---------------------------------------------------------------------------------
 
-def _postman_url(url: Any) -> str:
+def _postman_url(url: JSONValue) -> str:
     if isinstance(url, str):
         return url
     if isinstance(url, dict):
@@ -79,11 +79,11 @@ def _postman_url(url: Any) -> str:
     return ""
 
 
-def from_postman(doc: dict[str, Any]) -> Imported:
+def from_postman(doc: JSONObject) -> Imported:
     warnings: list[str] = []
     requests: list[CollectionRequest] = []
 
-    def walk(items: list[Any], group: tuple[str, ...]) -> None:
+    def walk(items: JSONArray, group: tuple[str, ...]) -> None:
         for it in items or ():
             if not isinstance(it, dict):
                 continue
@@ -134,16 +134,16 @@ def from_postman(doc: dict[str, Any]) -> Imported:
 
 # -- Insomnia v4 ----------------------------------------------------------------------------------
 
-def _insomnia_text(s: Any) -> str:
+def _insomnia_text(s: JSONValue) -> str:
     return _INSOMNIA_VAR.sub(lambda m: "{{" + m.group(1) + "}}", str(s or ""))
 
 
-def from_insomnia(doc: dict[str, Any]) -> Imported:
+def from_insomnia(doc: JSONObject) -> Imported:
     warnings: list[str] = []
     resources = [r for r in doc.get("resources") or () if isinstance(r, dict)]
     by_id = {r.get("_id"): r for r in resources}
 
-    def group_of(r: dict[str, Any]) -> tuple[str, ...]:
+    def group_of(r: JSONObject) -> tuple[str, ...]:
         names: list[str] = []
         parent = by_id.get(r.get("parentId"))
         for _ in range(50):  # bounded: a broken export cannot loop us
@@ -180,7 +180,7 @@ def from_insomnia(doc: dict[str, Any]) -> Imported:
 
 # -- HAR ------------------------------------------------------------------------------------------
 
-def from_har(doc: dict[str, Any]) -> Imported:
+def from_har(doc: JSONObject) -> Imported:
     warnings: list[str] = []
     requests = []
     for i, entry in enumerate(((doc.get("log") or {}).get("entries") or ()), 1):

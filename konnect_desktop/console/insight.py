@@ -12,11 +12,15 @@ changes stand out.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
+from ..jsontypes import JSONObject, JSONValue
 from .ratelimit import Quota, RateLimitInfo, parse_ratelimit, window_reset
+
+if TYPE_CHECKING:
+    from ..runtime.traffic import TrafficLog
 
 FORWARDING = frozenset({
     "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-forwarded-port",
@@ -44,7 +48,7 @@ class HeaderChange:
         return f"{sign} {self.name}: {self.old} → {self.new}"
 
 
-def _group(headers: Iterable[Any]) -> dict[str, tuple[str, list[str]]]:
+def _group(headers: Iterable[Sequence[str]] | None) -> dict[str, tuple[str, list[str]]]:
     out: dict[str, tuple[str, list[str]]] = {}
     for kv in headers or []:
         k, v = kv[0], kv[1]
@@ -56,7 +60,7 @@ def _group(headers: Iterable[Any]) -> dict[str, tuple[str, list[str]]]:
     return out
 
 
-def header_diff(sent: Iterable[Any], received: Iterable[Any]) -> list[HeaderChange]:
+def header_diff(sent: Iterable[Sequence[str]] | None, received: Iterable[Sequence[str]] | None) -> list[HeaderChange]:
     """Changes from ``sent`` to ``received`` (pairs), in the order the upstream saw them, removals last."""
     a, b = _group(sent), _group(received)
     out: list[HeaderChange] = []
@@ -79,7 +83,7 @@ class Insight:
     route: str | None  # name (or id)
     service: str | None
     consumer: str | None
-    decisions: list[dict[str, Any]] = field(default_factory=list)
+    decisions: list[JSONObject] = field(default_factory=list)
     method_change: tuple[str, str] | None = None
     path_change: tuple[str, str] | None = None
     header_changes: list[HeaderChange] = field(default_factory=list)
@@ -118,13 +122,13 @@ class Insight:
         return out
 
 
-def _name(ref: Any, key: str) -> str | None:
+def _name(ref: JSONValue, key: str) -> str | None:
     if not isinstance(ref, dict):
         return None
     return ref.get(key) or ref.get("id")
 
 
-def quota_from_decisions(decisions: list[dict[str, Any]], now: float) -> list[Quota]:
+def quota_from_decisions(decisions: list[JSONObject], now: float) -> list[Quota]:
     """Quota from the rate-limiting plugin's own record (when headers are hidden or absent)."""
     out: list[Quota] = []
     for d in decisions:
@@ -139,7 +143,7 @@ def quota_from_decisions(decisions: list[dict[str, Any]], now: float) -> list[Qu
     return out
 
 
-def build_insight(entry: dict[str, Any], response_headers: Iterable[Any] | None = None,
+def build_insight(entry: JSONObject, response_headers: Iterable[tuple[str, str]] | None = None,
                   now: float | None = None) -> Insight:
     """An ``Insight`` from a traffic entry dict (and the response headers the client saw)."""
     import time
@@ -148,7 +152,7 @@ def build_insight(entry: dict[str, Any], response_headers: Iterable[Any] | None 
     req = entry.get("request") or {}
     up = entry.get("upstream_request")
     resp_headers = list(response_headers) if response_headers is not None else \
-        [tuple(h) for h in (entry.get("response") or {}).get("headers") or []]
+        [(h[0], h[1]) for h in (entry.get("response") or {}).get("headers") or []]
     rl = parse_ratelimit(resp_headers, now=now)
     decisions = list(entry.get("decisions") or [])
     if not rl.quotas:
@@ -181,7 +185,7 @@ def build_insight(entry: dict[str, Any], response_headers: Iterable[Any] | None 
     return ins
 
 
-async def lookup(traffic: Any, request_id: str, wait: float = 1.0) -> dict[str, Any] | None:
+async def lookup(traffic: TrafficLog | None, request_id: str, wait: float = 1.0) -> JSONObject | None:
     """The traffic entry for ``request_id`` as a dict. The proxy records an entry as the response
     finishes, which can be a moment after the client has it: poll briefly."""
     if not request_id or traffic is None:
@@ -191,7 +195,7 @@ async def lookup(traffic: Any, request_id: str, wait: float = 1.0) -> dict[str, 
     while True:
         e = traffic.get(request_id)
         if e is not None:
-            doc: dict[str, Any] = e.to_dict()
+            doc: JSONObject = e.to_dict()
             return doc
         if loop.time() >= end:
             return None

@@ -23,13 +23,16 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, quote, quote_plus, urlsplit
 
 from ..credentials import SECRET_HEADERS, SECRET_PARAMS, mask_text
 from ..credentials import SECRET_NAME_WORDS as _WORDS
 from .auth import Auth
 from .request import FormField, RequestSpec, query_pairs, set_query
+
+if TYPE_CHECKING:
+    from ..runtime.store import Store
 
 REDACTED = "REDACTED"
 
@@ -227,7 +230,7 @@ class Redactor:
 
 
 # credential fields the local runtime stores (schema fields marked secret); key-auth's key names
-def runtime_secrets(store: Any) -> tuple[list[str], list[str]]:
+def runtime_secrets(store: Store) -> tuple[list[str], list[str]]:
     """(names, values) to redact for a local runtime's ``store``: the header/query/cookie names
     its auth plugins read credentials from (key-auth ``key_names``, jwt's parameter, header and
     cookie names, oauth2's ``auth_header_name``, session's cookie names), and every stored
@@ -241,7 +244,7 @@ def runtime_secrets(store: Any) -> tuple[list[str], list[str]]:
                    "oauth2": ("auth_header_name",), "session": ("cookie_name", "remember_cookie_name")}
     for p in store.all("plugins"):
         config = p.get("config") or {}
-        for field in name_fields.get(p.get("name"), ()):
+        for field in name_fields.get(str(p.get("name")), ()):
             value = config.get(field)
             names += [n for n in (value if isinstance(value, list) else [value]) if isinstance(n, str) and n]
     values: list[str] = []

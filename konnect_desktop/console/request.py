@@ -27,6 +27,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 
+from ..jsontypes import JSONObject
 from .auth import NO_AUTH, Auth
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
@@ -139,7 +140,7 @@ class RequestSpec:
         return replace(self, url=set_query(self.url, pairs))
 
     # -- storage -------------------------------------------------------------------------------
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JSONObject:
         return {
             "method": self.method,
             "url": self.url,
@@ -151,7 +152,7 @@ class RequestSpec:
         }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> RequestSpec:
+    def from_dict(cls, d: JSONObject) -> RequestSpec:
         return cls(
             method=str(d.get("method") or "GET"),
             url=str(d.get("url") or ""),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 from xml.sax.saxutils import escape, quoteattr
 
 from .assertions import Check, Outcome, evaluate
@@ -17,6 +17,9 @@ from .collection import Collection, CollectionRequest
 from .environments import Environment, VariableError, builtin_values, resolve
 from .insight import lookup
 from .sender import Exchange, Sender, SendError
+
+if TYPE_CHECKING:
+    from ..runtime.traffic import TrafficLog
 
 REMOTE = "a remote gateway: only the client's side is checked"
 
@@ -95,7 +98,7 @@ class RunReport:
 
 
 async def run_request(req: CollectionRequest, sender: Sender, env: Environment | None, *,
-                      base: str | None = None, admin: str | None = None, traffic: Any = None,
+                      base: str | None = None, admin: str | None = None, traffic: TrafficLog | None = None,
                       gateway_reason: str | None = None) -> RequestResult:
     result = RequestResult(req)
     t0 = time.perf_counter()
@@ -121,7 +124,7 @@ async def run_request(req: CollectionRequest, sender: Sender, env: Environment |
 
 
 async def run_collection(collection: Collection, sender: Sender, env: Environment | None, *,
-                         base: str | None = None, admin: str | None = None, traffic: Any = None,
+                         base: str | None = None, admin: str | None = None, traffic: TrafficLog | None = None,
                          only: Callable[[CollectionRequest], bool] | None = None,
                          on_result: Callable[[RequestResult], None] | None = None) -> RunReport:
     """Run every request (or those ``only`` keeps) in order; never raises for a failed check."""

@@ -31,13 +31,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import httpx
 
 from .. import __version__ as APP_VERSION
 from ..controlplanes.transport import describe_transport_error, host_port
 from ..errors import AppError
+from ..jsontypes import JSONObject
 from .request import FORM_TYPE, JSON_TYPE, RequestSpec, encode_form, is_json_type
 
 USER_AGENT = f"konnect-desktop/{APP_VERSION} (request console)"
@@ -82,7 +82,7 @@ class Timing:
         rows.append(("Total", ms(self.total_ms), "send → last byte"))
         return rows
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JSONObject:
         return {k: getattr(self, k) for k in ("total_ms", "queue_ms", "connect_ms", "tls_ms", "send_ms",
                                                "wait_ms", "download_ms", "reused", "tls", "http_version")}
 
@@ -103,7 +103,7 @@ class Exchange:
     remote: str | None = None  # peer address actually contacted
     wire_bytes: int | None = None  # body bytes as transferred (before decompression)
     truncated: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: JSONObject = field(default_factory=dict)
 
     def header(self, name: str) -> str | None:
         low = name.lower()
@@ -160,7 +160,7 @@ def describe_send_error(exc: BaseException, url: str, timeout: float) -> str:
 
 
 def _read_files(spec: RequestSpec) -> list[tuple[str, tuple[str | None, bytes] | tuple[str, bytes, str]]]:
-    parts: list[Any] = []
+    parts: list[tuple[str, tuple[str | None, bytes] | tuple[str, bytes, str]]] = []
     for f in spec.form:
         if f.file:
             p = Path(os.path.expanduser(f.value))
@@ -183,7 +183,7 @@ async def build_request(client: httpx.AsyncClient, spec: RequestSpec) -> httpx.R
     headers = list(r.headers)
     names = {k.lower() for k, _ in headers}
     content: bytes | None = None
-    files: Any = None
+    files: list[tuple[str, tuple[str | None, bytes] | tuple[str, bytes, str]]] | None = None
     if r.body_kind == "json":
         content = r.body.encode()
         if "content-type" not in names:
@@ -247,7 +247,7 @@ class Sender:
         req = await build_request(client, spec)
         marks: dict[str, float] = {}
 
-        async def trace(name: str, info: dict[str, Any]) -> None:
+        async def trace(name: str, info: dict[str, object]) -> None:  # httpcore's trace hook
             # names look like "connection.connect_tcp.started", "http11.receive_response_headers.complete"
             parts = name.split(".")
             if len(parts) >= 3:

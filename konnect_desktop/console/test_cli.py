@@ -15,7 +15,12 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .collection import Collection
+    from .environments import Environment
+    from .runner import RequestResult
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS", help="per request (default 30)")
 
 
-def _pick_env(collection: Any, name: str | None) -> Any:
+def _pick_env(collection: Collection, name: str | None) -> Environment | None:
     from .collection import CollectionError
 
     envs = collection.environments
@@ -75,7 +80,7 @@ async def _run(args: argparse.Namespace) -> int:
         env = Environment(env.name, [v for v in env.variables if v.name != "base"])
     only = (lambda r: args.only.lower() in r.title.lower()) if args.only else None
 
-    def show(result: Any) -> None:
+    def show(result: RequestResult) -> None:
         print("\n".join(result.lines()), flush=True)
 
     sender = Sender(timeout=args.timeout)

@@ -26,6 +26,7 @@ from .errors import (
 
 if TYPE_CHECKING:
     from ..credentials import Secret
+    from ..runtime.runtime import LocalRuntime
     from ..settings import Profile
 
 
@@ -45,7 +46,7 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(name)
 
 
-async def open_profile(profile: Profile, *, secret: str | Secret | None = None, runtime: Any = None) -> ControlPlane:
+async def open_profile(profile: Profile, *, secret: str | Secret | None = None, runtime: LocalRuntime | None = None) -> ControlPlane:
     """A control plane for ``profile``.
 
     ``secret`` overrides the keyring (e.g. a token typed for this session). For ``local``
@@ -66,7 +67,7 @@ async def open_profile(profile: Profile, *, secret: str | Secret | None = None, 
     return await asyncio.to_thread(_build, profile, secret, runtime)
 
 
-def _build(profile: Profile, secret: str | Secret | None, runtime: Any) -> ControlPlane:
+def _build(profile: Profile, secret: str | Secret | None, runtime: LocalRuntime | None) -> ControlPlane:
     if profile.kind == "local":
         from .local import LocalControlPlane
 

@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from ..jsontypes import JSONObject
 from ..model.entities import DEPENDENCY_ORDER, ENTITIES
 from .errors import ControlPlaneError, NotFound, Unsupported
 
@@ -46,7 +47,7 @@ class Capabilities:
     version: str | None = None
     probed: bool = False  # False until the server was asked (defaults are assumptions)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JSONObject:
         return {
             "kind": self.kind, "writable": self.writable, "dbless": self.dbless,
             "consumer_groups": self.consumer_groups, "konnect": self.konnect,
@@ -65,7 +66,7 @@ class RuntimeGroup:
     description: str = ""
     labels: dict[str, str] = field(default_factory=dict)
     kind: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: JSONObject = field(default_factory=dict)
 
 
 @dataclass
@@ -77,7 +78,7 @@ class Node:
     version: str | None
     last_seen: float | None  # Unix seconds
     status: str  # "connected" | "disconnected" | "unknown" | a server-given state
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: JSONObject = field(default_factory=dict)
 
 
 @dataclass
@@ -92,7 +93,7 @@ class ConnectionReport:
     latency_ms: float | None = None
     error: str | None = None
     error_type: str | None = None
-    details: dict[str, Any] = field(default_factory=dict)
+    details: JSONObject = field(default_factory=dict)
 
     def __str__(self) -> str:
         if self.ok:
@@ -112,7 +113,7 @@ def check_table(table: str) -> None:
         raise Unsupported(f"unknown table '{table}' (expected one of: {', '.join(sorted(ENTITIES))})")
 
 
-def membership_entity(group_id: str, consumer_id: str, created_at: int | None = None) -> dict[str, Any]:
+def membership_entity(group_id: str, consumer_id: str, created_at: int | None = None) -> JSONObject:
     """A ``consumer_group_consumers`` row for backends that do not expose membership ids.
 
     The id is derived from the pair so two exports of the same membership compare equal.
@@ -130,7 +131,7 @@ def membership_entity(group_id: str, consumer_id: str, created_at: int | None = 
 PSEUDO_FIELDS: dict[str, tuple[str, ...]] = {"certificates": ("snis",)}
 
 
-def normalize_entity(table: str, data: dict[str, Any]) -> dict[str, Any]:
+def normalize_entity(table: str, data: JSONObject) -> JSONObject:
     """Every schema field present (missing ones ``None``); unknown keys kept as the server sent
     them, except Kong's pseudo-fields."""
     d = ENTITIES.get(table)
@@ -173,7 +174,7 @@ class ControlPlane(ABC):
         return self.capabilities
 
     @abstractmethod
-    async def info(self) -> dict[str, Any]:
+    async def info(self) -> JSONObject:
         """Version, node id, hostname, and whatever counts the backend knows."""
 
     async def test_connection(self) -> ConnectionReport:
@@ -218,26 +219,26 @@ class ControlPlane(ABC):
         tags: str | Sequence[str] | None = None,
         tags_mode: str = "and",
         parent: Parent | None = None,
-    ) -> AsyncIterator[dict[str, Any]]:
+    ) -> AsyncIterator[JSONObject]:
         """Stream every entity of ``table`` (optionally nested under ``parent``), page by page."""
 
-    async def list_all(self, table: str, **kw: Any) -> builtins.list[dict[str, Any]]:
+    async def list_all(self, table: str, **kw: Any) -> builtins.list[JSONObject]:
         return [e async for e in self.list(table, **kw)]
 
     @abstractmethod
-    async def get(self, table: str, id_or_key: str, *, parent: Parent | None = None) -> dict[str, Any]:
+    async def get(self, table: str, id_or_key: str, *, parent: Parent | None = None) -> JSONObject:
         """One entity by id or endpoint key; ``NotFound`` when missing."""
 
     @abstractmethod
-    async def create(self, table: str, data: dict[str, Any], parent: Parent | None = None) -> dict[str, Any]:
+    async def create(self, table: str, data: JSONObject, parent: Parent | None = None) -> JSONObject:
         """Create (POST); returns the stored entity."""
 
     @abstractmethod
-    async def update(self, table: str, id: str, patch: dict[str, Any], *, parent: Parent | None = None) -> dict[str, Any]:
+    async def update(self, table: str, id: str, patch: JSONObject, *, parent: Parent | None = None) -> JSONObject:
         """Partial update as Kong's PATCH (records merge deeply); ``NotFound`` when missing."""
 
     @abstractmethod
-    async def upsert(self, table: str, id_or_key: str, data: dict[str, Any], *, parent: Parent | None = None) -> dict[str, Any]:
+    async def upsert(self, table: str, id_or_key: str, data: JSONObject, *, parent: Parent | None = None) -> JSONObject:
         """Create or replace (PUT) at ``id_or_key``."""
 
     @abstractmethod
@@ -254,21 +255,21 @@ class ControlPlane(ABC):
         """End a membership; ``NotFound`` when the group or consumer does not exist."""
 
     @abstractmethod
-    def group_consumers(self, group: str) -> AsyncIterator[dict[str, Any]]:
+    def group_consumers(self, group: str) -> AsyncIterator[JSONObject]:
         """The consumers (entities) that are members of ``group``."""
 
-    async def memberships(self) -> AsyncIterator[dict[str, Any]]:
+    async def memberships(self) -> AsyncIterator[JSONObject]:
         """Every membership as a ``consumer_group_consumers`` row."""
         async for group in self.list("consumer_groups"):
             async for consumer in self.group_consumers(group["id"]):
                 yield membership_entity(group["id"], consumer["id"])
 
     # -- whole configuration -------------------------------------------------------------------
-    async def export(self, tables: Iterable[str] | None = None) -> dict[str, builtins.list[dict[str, Any]]]:
+    async def export(self, tables: Iterable[str] | None = None) -> dict[str, builtins.list[JSONObject]]:
         """Every entity of every table (``Config`` shape), parents first."""
         await self._ensure_probed()
         wanted = list(tables) if tables is not None else list(DEPENDENCY_ORDER)
-        out: dict[str, list[dict[str, Any]]] = {}
+        out: dict[str, list[JSONObject]] = {}
         for table in DEPENDENCY_ORDER:
             if table not in wanted:
                 continue
@@ -292,7 +293,7 @@ class ControlPlane(ABC):
 
     # -- plugin schemas ------------------------------------------------------------------------
     @abstractmethod
-    async def schema(self, plugin_name: str) -> dict[str, Any]:
+    async def schema(self, plugin_name: str) -> JSONObject:
         """The gateway's ``/schemas/plugins/{name}`` JSON, to render forms for unbundled plugins."""
 
     # -- lifetime ------------------------------------------------------------------------------

@@ -22,10 +22,16 @@ import os
 import sys
 from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ..errors import AppError
+from ..jsontypes import JSONObject
 from .errors import ControlPlaneError, NotFound
+
+if TYPE_CHECKING:  # the commands import their rooms when run, to start fast
+    from ..model.diff import Change, Plan
+    from ..runtime.catalog import Catalog
+    from .base import ControlPlane
 
 EXIT_OK, EXIT_ERROR, EXIT_DRIFT = 0, 1, 2
 
@@ -34,7 +40,7 @@ class UsageError(AppError):
     """A source/target the user named that cannot be used; printed as one line."""
 
 
-async def open_target(spec: str, *, headers: list[str] | None = None, konnect_url: str | None = None) -> Any:
+async def open_target(spec: str, *, headers: list[str] | None = None, konnect_url: str | None = None) -> ControlPlane:
     """A ``ControlPlane`` for a SOURCE/TARGET string (see the module docstring)."""
     extra = _parse_headers(headers or [])
     if spec.startswith(("http://", "https://")):
@@ -102,7 +108,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--konnect-url", default=None, help=argparse.SUPPRESS)  # tests and proxies
 
 
-def _print_plan(plan: Any, json_output: bool) -> None:
+def _print_plan(plan: Plan, json_output: bool) -> None:
     from ..model.diff import render_json, render_text
 
     sys.stdout.write(render_json(plan) if json_output else render_text(plan))
@@ -113,7 +119,7 @@ def _fail(msg: str) -> int:
     return EXIT_ERROR
 
 
-def _run(coro: Coroutine[Any, Any, int]) -> int:
+def _run(coro: Coroutine[object, None, int]) -> int:
     try:
         return asyncio.run(coro)
     except UsageError as exc:
@@ -122,14 +128,14 @@ def _run(coro: Coroutine[Any, Any, int]) -> int:
         return _fail(exc.message)
 
 
-async def _export(cp: Any, select_tags: list[str]) -> dict[str, list[dict[str, Any]]]:
+async def _export(cp: ControlPlane, select_tags: list[str]) -> dict[str, list[JSONObject]]:
     from ..model.diff import _filter_tags
 
     config = await cp.export()
     return _filter_tags(config, select_tags) if select_tags else config
 
 
-def _load_file(path: str, select_tags: list[str]) -> Any:
+def _load_file(path: str, select_tags: list[str]) -> tuple[dict[str, list[JSONObject]], list[str]]:
     from ..model import declarative
 
     config = declarative.load(Path(path))
@@ -146,11 +152,11 @@ def _load_file(path: str, select_tags: list[str]) -> Any:
     return config, file_tags
 
 
-async def _apply_and_report(plan: Any, target: Any, json_output: bool) -> int:
+async def _apply_and_report(plan: Plan, target: ControlPlane, json_output: bool) -> int:
     from ..model.diff import render_change, render_json, render_summary
     from .sync import apply, render_report
 
-    def progress(done: int, total: int, change: Any, status: str) -> None:
+    def progress(done: int, total: int, change: Change, status: str) -> None:
         if not json_output and status == "applied":
             sys.stdout.write(render_change(change))
             sys.stdout.flush()
@@ -169,7 +175,7 @@ async def _apply_and_report(plan: Any, target: Any, json_output: bool) -> int:
 # decK files carry no products: they travel in the side file next to the decK file
 # (kong.yaml -> kong.products.yaml, see runtime/catalog.py). Only local runtime groups keep a
 # catalog; for other targets the products are reported as not carried over.
-def _catalog(cp: Any) -> Any:
+def _catalog(cp: ControlPlane) -> Catalog | None:
     store = getattr(cp, "store", None) if getattr(cp, "kind", "") == "local" else None
     if store is None:
         return None
@@ -178,7 +184,7 @@ def _catalog(cp: Any) -> Any:
     return Catalog(store)
 
 
-async def _dump_products(cp: Any, deck_path: str) -> None:
+async def _dump_products(cp: ControlPlane, deck_path: str) -> None:
     def work() -> Path | None:
         cat = _catalog(cp)
         return cat.save_side_file(deck_path) if cat is not None and cat.list_products() else None
@@ -188,7 +194,7 @@ async def _dump_products(cp: Any, deck_path: str) -> None:
         sys.stderr.write(f"API products written to {side}\n")
 
 
-async def _sync_products(cp: Any, deck_path: str) -> int:
+async def _sync_products(cp: ControlPlane, deck_path: str) -> int:
     """Apply the side file after the decK file (its versions name the services). A bad side file
     leaves the catalog as it was and fails the command with the problem named."""
     import yaml
@@ -213,7 +219,7 @@ async def _sync_products(cp: Any, deck_path: str) -> int:
 
 
 
-async def _replicate_products(src: Any, dst: Any) -> None:
+async def _replicate_products(src: ControlPlane, dst: ControlPlane) -> None:
     def work() -> str | None:
         source = _catalog(src)
         if source is None or not source.list_products():
@@ -268,7 +274,7 @@ def _file_target_args(p: argparse.ArgumentParser) -> None:
     _common(p)
 
 
-async def _plan_file(args: argparse.Namespace) -> tuple[Any, Any]:
+async def _plan_file(args: argparse.Namespace) -> tuple[Plan, ControlPlane]:
     from ..model import declarative
     from ..model.diff import plan
 

@@ -11,10 +11,9 @@ blanks anything that looks like a Konnect token plus every secret a backend regi
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..credentials import mask_text
 from ..errors import AppError
+from ..jsontypes import JSONObject, JSONValue
 from ..model.errors import NotFound
 
 
@@ -61,8 +60,8 @@ class ApiError(ControlPlaneError):
         status: int | None = None,
         code: int | None = None,
         name: str | None = None,
-        fields: dict[str, Any] | None = None,
-        body: Any = None,
+        fields: JSONObject | None = None,
+        body: JSONValue = None,
         target: str | None = None,
     ) -> None:
         super().__init__(message, status=status, target=target)
@@ -71,9 +70,9 @@ class ApiError(ControlPlaneError):
         self.fields = _mask_tree(fields) if fields else fields
         self.body = _mask_tree(body)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JSONObject:
         """The Kong-shaped body: ``{"code", "name", "message", "fields"}`` (absent parts omitted)."""
-        out: dict[str, Any] = {}
+        out: JSONObject = {}
         if self.code is not None:
             out["code"] = self.code
         if self.name is not None:
@@ -84,7 +83,7 @@ class ApiError(ControlPlaneError):
         return out
 
 
-def _mask_tree(value: Any) -> Any:
+def _mask_tree(value: JSONValue) -> JSONValue:
     if isinstance(value, str):
         return mask_text(value)
     if isinstance(value, dict):
@@ -94,7 +93,7 @@ def _mask_tree(value: Any) -> Any:
     return value
 
 
-def from_kong_body(status: int, body: Any, *, target: str | None = None) -> ControlPlaneError | NotFound:
+def from_kong_body(status: int, body: JSONValue, *, target: str | None = None) -> ControlPlaneError | NotFound:
     """Map an HTTP error status and its (decoded) JSON body to the hierarchy.
 
     Understands Kong's ``{"code","name","message","fields"}``, plain ``{"message"}`` and
@@ -102,7 +101,7 @@ def from_kong_body(status: int, body: Any, *, target: str | None = None) -> Cont
     """
     message = None
     code = name = None
-    fields: dict[str, Any] | None = None
+    fields: JSONObject | None = None
     if isinstance(body, dict):
         if "detail" in body or "title" in body:  # problem+json
             message = body.get("detail") or body.get("title")

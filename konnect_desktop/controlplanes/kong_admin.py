@@ -22,12 +22,12 @@ import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 from urllib.parse import quote, urlsplit
 
 import httpx
 
 from ..credentials import Secret, mask_text, register_secret, reveal
+from ..jsontypes import JSONArray, JSONObject, JSONValue
 from ..model.entities import DEPENDENCY_ORDER, ENTITIES
 from .base import (
     MEMBERSHIP_TABLE,
@@ -189,9 +189,9 @@ class _Http:
         method: str,
         path: str,
         *,
-        params: dict[str, Any] | None = None,
-        json: Any = None,
-    ) -> tuple[int, Any]:
+        params: JSONObject | None = None,
+        json: JSONValue = None,
+    ) -> tuple[int, JSONValue]:
         """Send, retrying as the policy allows; returns (status, decoded JSON or None)."""
         if self.closed:
             raise ControlPlaneError("this connection was closed", target=self.base_url)
@@ -246,7 +246,7 @@ class _Http:
         await self.options.retry.sleep(delay)
 
 
-def _decode(resp: httpx.Response) -> Any:
+def _decode(resp: httpx.Response) -> JSONValue:
     if resp.status_code == 204 or not resp.content:
         return None
     try:
@@ -286,12 +286,12 @@ class AdminApiControlPlane(ControlPlane):
             raise Unsupported(f"'{table}' has no collection of its own in the Admin API")
         return f"{self._root()}{d.admin_path}"
 
-    def _out(self, table: str, body: Any) -> dict[str, Any]:
+    def _out(self, table: str, body: JSONValue) -> JSONObject:
         if not isinstance(body, dict):
             raise ApiError(f"unexpected answer for {table}: expected a JSON object", body=body, target=self.target)
         return normalize_entity(table, body)
 
-    def _body(self, table: str, data: dict[str, Any], parent: Parent | None = None) -> dict[str, Any]:
+    def _body(self, table: str, data: JSONObject, parent: Parent | None = None) -> JSONObject:
         """What goes on the wire; Konnect strips nulls."""
         return data
 
@@ -300,7 +300,7 @@ class AdminApiControlPlane(ControlPlane):
             raise Unsupported(f"{self.target} is read-only (DB-less): change it through its declarative config")
 
     # -- listing -------------------------------------------------------------------------------
-    async def _pages(self, path: str, params: dict[str, Any], *, size_param: str = "size") -> AsyncIterator[list[Any]]:
+    async def _pages(self, path: str, params: JSONObject, *, size_param: str = "size") -> AsyncIterator[JSONArray]:
         offset: str | None = None
         seen: set[str] = set()
         while True:
@@ -328,7 +328,7 @@ class AdminApiControlPlane(ControlPlane):
         tags: str | Sequence[str] | None = None,
         tags_mode: str = "and",
         parent: Parent | None = None,
-    ) -> AsyncIterator[dict[str, Any]]:
+    ) -> AsyncIterator[JSONObject]:
         check_table(table)
         await self._prepare()
         if not 1 <= page_size <= 1000:
@@ -343,7 +343,7 @@ class AdminApiControlPlane(ControlPlane):
                                          parent=("upstreams", up["id"])):
                     yield t
             return
-        params: dict[str, Any] = {"size": page_size}
+        params: JSONObject = {"size": page_size}
         tp = tags_param(tags, tags_mode)
         if tp:
             params["tags"] = tp
@@ -367,7 +367,7 @@ class AdminApiControlPlane(ControlPlane):
             parent = await self._target_parent(key)
         return f"{self._collection(table, parent)}/{_segment(key)}"
 
-    async def get(self, table: str, id_or_key: str, *, parent: Parent | None = None) -> dict[str, Any]:
+    async def get(self, table: str, id_or_key: str, *, parent: Parent | None = None) -> JSONObject:
         await self._prepare()
         _, body = await self._http.request("GET", await self._entity_path(table, id_or_key, parent))
         return self._out(table, body)
@@ -386,7 +386,7 @@ class AdminApiControlPlane(ControlPlane):
             return None
         return {str(t.get("target")): str(t.get("health")) for t in data if isinstance(t, dict)}
 
-    async def create(self, table: str, data: dict[str, Any], parent: Parent | None = None) -> dict[str, Any]:
+    async def create(self, table: str, data: JSONObject, parent: Parent | None = None) -> JSONObject:
         await self._prepare()
         self._check_writable()
         if table == "targets" and parent is None:
@@ -398,13 +398,13 @@ class AdminApiControlPlane(ControlPlane):
         _, body = await self._http.request("POST", self._collection(table, parent), json=self._body(table, data, parent))
         return self._out(table, body)
 
-    async def update(self, table: str, id: str, patch: dict[str, Any], *, parent: Parent | None = None) -> dict[str, Any]:
+    async def update(self, table: str, id: str, patch: JSONObject, *, parent: Parent | None = None) -> JSONObject:
         await self._prepare()
         self._check_writable()
         _, body = await self._http.request("PATCH", await self._entity_path(table, id, parent), json=self._body(table, patch, parent))
         return self._out(table, body)
 
-    async def upsert(self, table: str, id_or_key: str, data: dict[str, Any], *, parent: Parent | None = None) -> dict[str, Any]:
+    async def upsert(self, table: str, id_or_key: str, data: JSONObject, *, parent: Parent | None = None) -> JSONObject:
         await self._prepare()
         self._check_writable()
         if table == "targets" and parent is None and isinstance(data.get("upstream"), dict):
@@ -435,7 +435,7 @@ class AdminApiControlPlane(ControlPlane):
         self._check_writable()
         await self._http.request("DELETE", f"{self._group_path(group)}/{_segment(consumer)}")
 
-    async def group_consumers(self, group: str) -> AsyncIterator[dict[str, Any]]:
+    async def group_consumers(self, group: str) -> AsyncIterator[JSONObject]:
         await self._prepare()
         async for page in self._pages(self._group_path(group), {"size": 1000}):
             for item in page:
@@ -445,7 +445,7 @@ class AdminApiControlPlane(ControlPlane):
                 yield self._out("consumers", item)
 
     # -- schemas -------------------------------------------------------------------------------
-    async def schema(self, plugin_name: str) -> dict[str, Any]:
+    async def schema(self, plugin_name: str) -> JSONObject:
         await self._prepare()
         _, body = await self._http.request("GET", f"{self._root()}/schemas/plugins/{_segment(plugin_name)}")
         if not isinstance(body, dict):
@@ -504,13 +504,13 @@ class KongAdminControlPlane(AdminApiControlPlane):
         self._base_url = base_url.rstrip("/")
         self._name = name or parts.netloc
         super().__init__(_Http(self._base_url, options, secret_headers, on_retry))
-        self._root_info: dict[str, Any] | None = None
+        self._root_info: JSONObject | None = None
 
     @property
     def target(self) -> str:
         return self._base_url
 
-    async def _root_doc(self, refresh: bool = False) -> dict[str, Any]:
+    async def _root_doc(self, refresh: bool = False) -> JSONObject:
         if self._root_info is None or refresh:
             _, body = await self._http.request("GET", "/")
             if not isinstance(body, dict) or "version" not in body:
@@ -540,7 +540,7 @@ class KongAdminControlPlane(AdminApiControlPlane):
         )
         return self.capabilities
 
-    async def info(self) -> dict[str, Any]:
+    async def info(self) -> JSONObject:
         root = await self._root_doc(refresh=True)
         conf = root.get("configuration") or {}
         available = (root.get("plugins") or {}).get("available_on_server") or {}

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
 from ..credentials import Secret
+from ..jsontypes import JSONObject
 from ..model.entities import DEPENDENCY_ORDER, ENTITIES
 from ..model.schema import is_uuid
 from .base import Capabilities, Node, Parent, RuntimeGroup
@@ -66,7 +66,7 @@ def token_kind(token: str | Secret) -> str:
     return "unknown"
 
 
-def _group(cp: dict[str, Any]) -> RuntimeGroup:
+def _group(cp: JSONObject) -> RuntimeGroup:
     return RuntimeGroup(
         id=cp["id"], name=cp.get("name", ""), description=cp.get("description") or "",
         labels=dict(cp.get("labels") or {}), kind="konnect",
@@ -105,7 +105,7 @@ class KonnectControlPlane(AdminApiControlPlane):
         super().__init__(_Http(self._base, options, {"Authorization": Secret(f"Bearer {secret.reveal()}")}, on_retry))
         self.capabilities = Capabilities(kind=self.kind, konnect=True, supports_patch=False, tables=KONNECT_TABLES)
         self._wanted = control_plane
-        self._cp: dict[str, Any] | None = None
+        self._cp: JSONObject | None = None
 
     # -- identity ------------------------------------------------------------------------------
     @property
@@ -115,11 +115,11 @@ class KonnectControlPlane(AdminApiControlPlane):
         return f"{where} / {cp}" if cp else where
 
     @property
-    def control_plane(self) -> dict[str, Any] | None:
+    def control_plane(self) -> JSONObject | None:
         """The selected control plane object (after the first operation), or None."""
         return self._cp
 
-    async def select(self, control_plane: str) -> dict[str, Any]:
+    async def select(self, control_plane: str) -> JSONObject:
         """Switch entity operations to ``control_plane`` (id or name); returns its object."""
         self._wanted, self._cp = control_plane, None
         await self._prepare()
@@ -164,14 +164,14 @@ class KonnectControlPlane(AdminApiControlPlane):
     # -- control planes (runtime groups) -------------------------------------------------------
     async def find_groups(
         self, *, name: str | None = None, name_contains: str | None = None, page_size: int = 100
-    ) -> list[dict[str, Any]]:
+    ) -> list[JSONObject]:
         """Control plane objects, all pages, optionally filtered by name."""
-        params: dict[str, Any] = {"page[size]": page_size}
+        params: JSONObject = {"page[size]": page_size}
         if name is not None:
             params["filter[name][eq]"] = name
         if name_contains is not None:
             params["filter[name][contains]"] = name_contains
-        out: list[dict[str, Any]] = []
+        out: list[JSONObject] = []
         number = 1
         while True:
             _, body = await self._http.request("GET", "/v2/control-planes", params={**params, "page[number]": number})
@@ -196,7 +196,7 @@ class KonnectControlPlane(AdminApiControlPlane):
         cluster_type: str = "CLUSTER_TYPE_CONTROL_PLANE",
     ) -> RuntimeGroup:
         """Create a control plane in this region."""
-        body: dict[str, Any] = {"name": name, "cluster_type": cluster_type}
+        body: JSONObject = {"name": name, "cluster_type": cluster_type}
         if description is not None:
             body["description"] = description
         if labels:
@@ -211,7 +211,7 @@ class KonnectControlPlane(AdminApiControlPlane):
         if self._cp and self._cp.get("id") == id:
             self._cp = None
 
-    async def info(self) -> dict[str, Any]:
+    async def info(self) -> JSONObject:
         await self.probe()
         assert self._cp is not None
         nodes = await self.nodes()
@@ -238,7 +238,7 @@ class KonnectControlPlane(AdminApiControlPlane):
         seen: set[str] = set()
         now = time.time()
         while True:
-            params: dict[str, Any] = {"page[size]": 100}
+            params: JSONObject = {"page[size]": 100}
             if after:
                 params["page[after]"] = after
             _, body = await self._http.request("GET", path, params=params)
@@ -266,7 +266,7 @@ class KonnectControlPlane(AdminApiControlPlane):
             after = token
 
     # -- entity bodies -------------------------------------------------------------------------
-    def _body(self, table: str, data: dict[str, Any], parent: Parent | None = None) -> dict[str, Any]:
+    def _body(self, table: str, data: JSONObject, parent: Parent | None = None) -> JSONObject:
         """Konnect refuses nulls and, on nested paths, the parent reference (it comes from the URL);
         input shorthands (a service's ``url``) are expanded, as its schema wants ``host``."""
         try:
@@ -280,7 +280,7 @@ class KonnectControlPlane(AdminApiControlPlane):
                     out.pop(fname, None)
         return out
 
-    def _check(self, table: str, data: dict[str, Any], key: str | None = None, parent: Parent | None = None) -> None:
+    def _check(self, table: str, data: JSONObject, key: str | None = None, parent: Parent | None = None) -> None:
         """Validate with the model before sending: Konnect's schema refuses what Kong's would, and
         this way the error names the fields in Kong's words. Plugins we do not bundle pass as-is."""
         from ..model import check_entity
@@ -301,15 +301,15 @@ class KonnectControlPlane(AdminApiControlPlane):
             raise ApiError(exc.message, status=exc.status, code=exc.code, name=exc.name, fields=exc.fields,
                            body=exc.to_dict(), target=self.target)
 
-    async def create(self, table: str, data: dict[str, Any], parent: Parent | None = None) -> dict[str, Any]:
+    async def create(self, table: str, data: JSONObject, parent: Parent | None = None) -> JSONObject:
         self._check(table, data, parent=parent)
         return await super().create(table, data, parent)
 
-    async def upsert(self, table: str, id_or_key: str, data: dict[str, Any], *, parent: Parent | None = None) -> dict[str, Any]:
+    async def upsert(self, table: str, id_or_key: str, data: JSONObject, *, parent: Parent | None = None) -> JSONObject:
         self._check(table, data, id_or_key, parent)
         return await super().upsert(table, id_or_key, data, parent=parent)
 
-    async def update(self, table: str, id: str, patch: dict[str, Any], *, parent: Parent | None = None) -> dict[str, Any]:
+    async def update(self, table: str, id: str, patch: JSONObject, *, parent: Parent | None = None) -> JSONObject:
         """Konnect has no PATCH: read, merge as Kong's PATCH would, write back with PUT.
 
         Not atomic: a concurrent writer between the read and the write is overwritten.

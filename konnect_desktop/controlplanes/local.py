@@ -14,10 +14,11 @@ import asyncio
 import builtins  # ``list`` is a method name here; annotations after it say builtins.list
 import socket
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 from .. import __version__
+from ..jsontypes import JSONObject
 from ..model.entities import DEPENDENCY_ORDER, ENTITIES
 from ..model.errors import KongError
 from .base import (
@@ -32,9 +33,11 @@ from .base import (
 from .errors import ApiError, ControlPlaneError, NotFound, Unsupported
 
 if TYPE_CHECKING:
+    from ..runtime.runtime import LocalRuntime
     from ..runtime.store import Store
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 
 def _bundled_plugins() -> tuple[str, ...]:
@@ -49,12 +52,16 @@ class LocalControlPlane(ControlPlane):
 
     kind = "local"
 
-    def __init__(self, runtime: Any = None, *, store: Store | None = None, name: str | None = None) -> None:
+    def __init__(self, runtime: LocalRuntime | None = None, *, store: Store | None = None, name: str | None = None) -> None:
         super().__init__()
-        if runtime is None and store is None:
-            raise ValueError("LocalControlPlane needs a LocalRuntime or a Store")
+        if store is None:
+            if runtime is None:
+                raise ValueError("LocalControlPlane needs a LocalRuntime or a Store")
+            store = runtime.store
+            if store is None:  # every call would fail on it: say so now
+                raise ValueError("LocalControlPlane needs a started LocalRuntime (its store is not open)")
         self.runtime = runtime
-        self.store: Store = store if store is not None else runtime.store
+        self.store: Store = store
         self.name = name or getattr(runtime, "name", None) or self.store.path.stem
         self.capabilities = Capabilities(
             kind=self.kind, writable=True, consumer_groups=True, supports_tags=True,
@@ -66,7 +73,7 @@ class LocalControlPlane(ControlPlane):
     def target(self) -> str:
         return f"local runtime '{self.name}'"
 
-    async def _call(self, fn: Callable[..., T], *args: Any, **kw: Any) -> T:
+    async def _call(self, fn: Callable[P, T], *args: P.args, **kw: P.kwargs) -> T:
         if self._closed:
             raise ControlPlaneError("this connection was closed", target=self.target)
         try:
@@ -80,7 +87,7 @@ class LocalControlPlane(ControlPlane):
             raise Unsupported(str(exc), target=self.target) from None
 
     # -- identity and health -------------------------------------------------------------------
-    async def info(self) -> dict[str, Any]:
+    async def info(self) -> JSONObject:
         counts = await self._call(lambda: {t: self.store.count(t) for t in DEPENDENCY_ORDER})
         rt = self.runtime
         return {
@@ -127,7 +134,7 @@ class LocalControlPlane(ControlPlane):
                 return fname
         raise Unsupported(f"'{table}' cannot be nested under '{parent_table}'", target=self.target)
 
-    async def _where(self, table: str, parent: Parent | None) -> dict[str, Any] | None:
+    async def _where(self, table: str, parent: Parent | None) -> JSONObject | None:
         if parent is None:
             return None
         ptable, pkey = parent
@@ -136,7 +143,7 @@ class LocalControlPlane(ControlPlane):
         p = await self._call(self.store.get, ptable, pkey)
         return {fk: p["id"]}
 
-    async def _under(self, table: str, data: dict[str, Any], parent: Parent | None) -> dict[str, Any]:
+    async def _under(self, table: str, data: JSONObject, parent: Parent | None) -> JSONObject:
         """A copy of ``data`` with its foreign key set to ``parent`` (create/upsert under a parent)."""
         data = dict(data)
         for fk, pid in (await self._where(table, parent) or {}).items():
@@ -151,7 +158,7 @@ class LocalControlPlane(ControlPlane):
         tags: str | Sequence[str] | None = None,
         tags_mode: str = "and",
         parent: Parent | None = None,
-    ) -> AsyncIterator[dict[str, Any]]:
+    ) -> AsyncIterator[JSONObject]:
         check_table(table)
         if not 1 <= page_size <= 1000:
             raise ValueError("page_size must be between 1 and 1000")
@@ -166,19 +173,19 @@ class LocalControlPlane(ControlPlane):
             if offset is None:
                 return
 
-    async def get(self, table: str, id_or_key: str, *, parent: Parent | None = None) -> dict[str, Any]:
+    async def get(self, table: str, id_or_key: str, *, parent: Parent | None = None) -> JSONObject:
         check_table(table)
         return await self._call(self.store.get, table, id_or_key, where=await self._where(table, parent))
 
-    async def create(self, table: str, data: dict[str, Any], parent: Parent | None = None) -> dict[str, Any]:
+    async def create(self, table: str, data: JSONObject, parent: Parent | None = None) -> JSONObject:
         check_table(table)
         return await self._call(self.store.insert, table, await self._under(table, data, parent))
 
-    async def update(self, table: str, id: str, patch: dict[str, Any], *, parent: Parent | None = None) -> dict[str, Any]:
+    async def update(self, table: str, id: str, patch: JSONObject, *, parent: Parent | None = None) -> JSONObject:
         check_table(table)
         return await self._call(self.store.update, table, id, patch, where=await self._where(table, parent))
 
-    async def upsert(self, table: str, id_or_key: str, data: dict[str, Any], *, parent: Parent | None = None) -> dict[str, Any]:
+    async def upsert(self, table: str, id_or_key: str, data: JSONObject, *, parent: Parent | None = None) -> JSONObject:
         check_table(table)
         return await self._call(self.store.upsert, table, id_or_key, await self._under(table, data, parent))
 
@@ -203,7 +210,7 @@ class LocalControlPlane(ControlPlane):
             raise NotFound(target=self.target)
         await self._call(self.store.delete, MEMBERSHIP_TABLE, rows[0]["id"])
 
-    async def group_consumers(self, group: str) -> AsyncIterator[dict[str, Any]]:
+    async def group_consumers(self, group: str) -> AsyncIterator[JSONObject]:
         g = await self._call(self.store.get, "consumer_groups", group)
         rows = await self._call(self.store.all, MEMBERSHIP_TABLE, where={"consumer_group": g["id"]})
         for row in rows:
@@ -211,11 +218,11 @@ class LocalControlPlane(ControlPlane):
             if consumer is not None:
                 yield consumer
 
-    async def memberships(self) -> AsyncIterator[dict[str, Any]]:
+    async def memberships(self) -> AsyncIterator[JSONObject]:
         for row in await self._call(self.store.all, MEMBERSHIP_TABLE):
             yield row
 
-    async def export(self, tables: Any = None) -> dict[str, builtins.list[dict[str, Any]]]:
+    async def export(self, tables: Iterable[str] | None = None) -> dict[str, builtins.list[JSONObject]]:
         """One consistent snapshot straight from the store."""
         config = await self._call(self.store.export)
         if tables is not None:
@@ -223,7 +230,7 @@ class LocalControlPlane(ControlPlane):
             config = {t: v for t, v in config.items() if t in wanted}
         return config
 
-    async def schema(self, plugin_name: str) -> dict[str, Any]:
+    async def schema(self, plugin_name: str) -> JSONObject:
         from .. import plugins
 
         if plugins.get(plugin_name) is None:

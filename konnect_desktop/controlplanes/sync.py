@@ -13,12 +13,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from ..credentials import mask_text
 from ..errors import AppError
+from ..jsontypes import JSONObject
 from ..model.diff import Change, Plan
 from ..model.entities import ENTITIES
+from .base import ControlPlane
 
 MEMBERSHIP = "consumer_group_consumers"
 ProgressFn = Callable[[int, int, Change, str], None]  # (done, total, change, outcome)
@@ -29,7 +30,7 @@ class Outcome:
     change: Change
     status: str  # "applied" | "failed" | "skipped"
     error: str | None = None
-    result: dict[str, Any] | None = None
+    result: JSONObject | None = None
 
 
 @dataclass
@@ -63,7 +64,7 @@ class ApplyReport:
 _DROP = ("created_at", "updated_at")
 
 
-def _body(change: Change, id_map: dict[tuple[str, str], str], *, keep_id: bool) -> dict[str, Any]:
+def _body(change: Change, id_map: dict[tuple[str, str], str], *, keep_id: bool) -> JSONObject:
     """The desired entity as sent to the target: timestamps dropped, foreign keys translated."""
     src = change.new or {}
     out = {k: v for k, v in src.items() if k not in _DROP}
@@ -80,7 +81,7 @@ def _body(change: Change, id_map: dict[tuple[str, str], str], *, keep_id: bool) 
 
 async def apply(
     plan: Plan,
-    target: Any,  # a ControlPlane
+    target: ControlPlane,
     *,
     concurrency: int = 8,
     progress: ProgressFn | None = None,

@@ -6,8 +6,7 @@ config schema from the plugin registry (through ``plugin_catalog``; the model ne
 
 from __future__ import annotations
 
-from typing import Any
-
+from ..jsontypes import JSONObject
 from . import plugin_catalog
 from .entities import (
     CREDENTIAL_TABLES,
@@ -21,15 +20,15 @@ from .errors import KongError, NotFound, schema_violation
 
 
 def check_entity(
-    table: str, data: dict[str, Any], *, strict: bool = True, fill_defaults: bool = True
-) -> tuple[dict[str, Any], dict[str, Any]]:
+    table: str, data: JSONObject, *, strict: bool = True, fill_defaults: bool = True
+) -> tuple[JSONObject, JSONObject]:
     """Validate one entity of ``table`` (Kong's table name). Returns (processed, errors)."""
     if table == "plugins":
         return plugin_catalog.check_plugin(data, strict=strict, fill_defaults=fill_defaults)
     return ENTITIES[table].check(data) if fill_defaults else ENTITIES[table].schema.check(data, fill_defaults=False)
 
 
-def validate_entity(table: str, data: dict[str, Any], *, strict: bool = True, fill_defaults: bool = True) -> dict[str, Any]:
+def validate_entity(table: str, data: JSONObject, *, strict: bool = True, fill_defaults: bool = True) -> JSONObject:
     """Validate and fill defaults, or raise ``KongError`` (code 2, Kong's message and fields)."""
     out, errors = check_entity(table, data, strict=strict, fill_defaults=fill_defaults)
     if errors:

@@ -14,13 +14,15 @@ diffs lives here (``render_text`` / ``render_json``).
 from __future__ import annotations
 
 import json
+from collections.abc import Hashable
 from dataclasses import dataclass, field
-from typing import Any
 
+from ..jsontypes import JSONObject, JSONValue
 from .entities import ENTITIES, oauth2_secret_verify
 from .plugin_catalog import plugin_entity_schema
+from .schema import Field
 
-Config = dict[str, list[dict[str, Any]]]
+Config = dict[str, list[JSONObject]]
 
 _IGNORED = frozenset({"id", "created_at", "updated_at", "ttl"})
 # Fields decK never compares, per table: a basic-auth password is stored hashed by the gateway,
@@ -55,12 +57,12 @@ class Index:
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.by_id: dict[str, dict[str, dict[str, Any]]] = {
+        self.by_id: dict[str, dict[str, JSONObject]] = {
             t: {e["id"]: e for e in config.get(t, []) if e.get("id")} for t in ENTITIES
         }
-        self._keys: dict[tuple[str, str], Any] = {}
+        self._keys: dict[tuple[str, str], Hashable] = {}
 
-    def ref(self, table: str, fk: Any) -> Any:
+    def ref(self, table: str, fk: JSONValue) -> Hashable:
         """The natural key of the entity a foreign key points at (or its id if unknown here)."""
         if not isinstance(fk, dict) or fk.get("id") is None:
             return None
@@ -69,7 +71,7 @@ class Index:
             return ("id", fk["id"])
         return self.key(table, target)
 
-    def key(self, table: str, e: dict[str, Any]) -> Any:
+    def key(self, table: str, e: JSONObject) -> Hashable:
         cache_id = (table, e.get("id") or str(id(e)))
         if cache_id in self._keys:
             return self._keys[cache_id]
@@ -77,7 +79,7 @@ class Index:
         self._keys[cache_id] = k
         return k
 
-    def _natural_key(self, table: str, e: dict[str, Any]) -> Any:
+    def _natural_key(self, table: str, e: JSONObject) -> Hashable:
         d = ENTITIES[table]
         fks = d.foreign_keys
         if table == "plugins":
@@ -97,11 +99,11 @@ class Index:
             return ("key", e["key"])
         return ("id", e.get("id"))
 
-    def display(self, table: str, e: dict[str, Any]) -> str:
+    def display(self, table: str, e: JSONObject) -> str:
         """decK's words for an entity in diff output."""
         d = ENTITIES[table]
 
-        def name_of(t: str, fk: Any) -> str | None:
+        def name_of(t: str, fk: JSONValue) -> str | None:
             if not isinstance(fk, dict) or not fk.get("id"):
                 return None
             tgt = self.by_id.get(t, {}).get(fk["id"])
@@ -142,7 +144,7 @@ class Index:
         return str((e.get(key) if key else None) or e.get("id"))
 
 
-def _normalize_value(f: Any, v: Any) -> Any:
+def _normalize_value(f: Field | None, v: JSONValue) -> JSONValue:
     if v is None:
         return None
     if f is not None and f.type == "set" and isinstance(v, list):
@@ -156,14 +158,14 @@ def _normalize_value(f: Any, v: Any) -> Any:
     return v
 
 
-def comparable(table: str, e: dict[str, Any], idx: Index) -> dict[str, Any]:
+def comparable(table: str, e: JSONObject, idx: Index) -> JSONObject:
     """The entity as compared across control planes: no ids or timestamps, foreign keys as
     natural keys, sets sorted."""
     d = ENTITIES[table]
     schema = d.schema
     if table == "plugins":
         schema = plugin_entity_schema(e.get("name"))
-    out: dict[str, Any] = {}
+    out: JSONObject = {}
     ignored = _IGNORED_IN.get(table, frozenset())
     for name, f in schema.fields:
         if name in _IGNORED or name in ignored:
@@ -176,7 +178,7 @@ def comparable(table: str, e: dict[str, Any], idx: Index) -> dict[str, Any]:
     return out
 
 
-def _same_hashed_secret(current: dict[str, Any], desired: dict[str, Any]) -> bool:
+def _same_hashed_secret(current: JSONObject, desired: JSONObject) -> bool:
     """An oauth2 client secret stored hashed (``hash_secret``) and the plain secret a file gives:
     the same secret is no drift (the gateway hashes on write, so they never compare equal)."""
     stored, given = current.get("client_secret"), desired.get("client_secret")
@@ -184,11 +186,11 @@ def _same_hashed_secret(current: dict[str, Any], desired: dict[str, Any]) -> boo
             and oauth2_secret_verify(given, stored))
 
 
-def _empty(v: Any) -> bool:
+def _empty(v: JSONValue) -> bool:
     return v is None or v == [] or v == {}
 
 
-def changed_fields(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
+def changed_fields(old: JSONObject, new: JSONObject, prefix: str = "") -> list[str]:
     """Dotted names of the fields that differ; keys only the current side has and that are empty
     there (fields a newer gateway adds) are not drift."""
     out: list[str] = []
@@ -209,8 +211,8 @@ class Change:
     action: str  # "create" | "update" | "delete"
     table: str
     name: str  # decK's display words
-    old: dict[str, Any] | None = None  # current entity (update/delete)
-    new: dict[str, Any] | None = None  # desired entity (create/update)
+    old: JSONObject | None = None  # current entity (update/delete)
+    new: JSONObject | None = None  # desired entity (create/update)
     fields: list[str] = field(default_factory=list)  # changed fields (update)
     collides: bool = False  # a delete that must run before creates (a rename freeing a unique key)
 
@@ -275,7 +277,7 @@ class Plan:
         return out
 
 
-def has_tags(e: dict[str, Any], tags: list[str]) -> bool:
+def has_tags(e: JSONObject, tags: list[str]) -> bool:
     have = set(e.get("tags") or ())
     return all(t in have for t in tags)
 
@@ -303,7 +305,7 @@ def _filter_tags(config: Config, tags: list[str]) -> Config:
     return out
 
 
-def _unique_values(table: str, e: dict[str, Any]) -> set[tuple[str, Any]]:
+def _unique_values(table: str, e: JSONObject) -> set[tuple[str, JSONValue]]:
     return {(f, e.get(f)) for f in ENTITIES[table].unique if e.get(f) is not None}
 
 
@@ -324,7 +326,7 @@ def plan(current: Config, desired: Config, *, select_tags: list[str] | None = No
         cur_items = cur.get(table, [])
         des_items = des.get(table, [])
         cur_by_id = {e["id"]: e for e in cur_items if e.get("id")}
-        cur_by_key: dict[Any, dict[str, Any]] = {}
+        cur_by_key: dict[Hashable, JSONObject] = {}
         for e in cur_items:
             cur_by_key.setdefault(ci.key(table, e), e)
         matched: set[int] = set()
@@ -352,7 +354,7 @@ def plan(current: Config, desired: Config, *, select_tags: list[str] | None = No
             for e in cur_items if id(e) not in matched
         ]
         # A delete that frees a unique value a create needs must run first.
-        wanted: set[tuple[str, Any]] = set()
+        wanted: set[tuple[str, JSONValue]] = set()
         for c in creates:
             wanted |= _unique_values(table, c.new or {}) | {("id", (c.new or {}).get("id"))}
         for d in deletes:
@@ -366,12 +368,12 @@ def plan(current: Config, desired: Config, *, select_tags: list[str] | None = No
 
 
 # -- printing, as decK prints ----------------------------------------------------------------------
-def masked(table: str, e: dict[str, Any] | None) -> dict[str, Any] | None:
+def masked(table: str, e: JSONObject | None) -> JSONObject | None:
     """The entity for display: secrets masked, timestamps dropped, unset fields dropped."""
     if e is None:
         return None
     secret = {n for n, f in ENTITIES[table].schema.fields if f.secret}
-    out: dict[str, Any] = {}
+    out: JSONObject = {}
     for k, v in e.items():
         if k in ("created_at", "updated_at") or v is None:
             continue
@@ -387,18 +389,18 @@ def masked(table: str, e: dict[str, Any] | None) -> dict[str, Any] | None:
     return out
 
 
-def _json_lines(value: Any) -> list[str]:
+def _json_lines(value: JSONValue) -> list[str]:
     return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False).split("\n")
 
 
-def _update_body(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+def _update_body(old: JSONObject, new: JSONObject) -> list[str]:
     """decK's annotated JSON: unchanged keys with three spaces, old values with '-', new with '+';
     keys only the new side has come last."""
     lines: list[str] = []
     old_keys = sorted(old)
     added = sorted(k for k in new if k not in old)
 
-    def emit(prefix: str, key: str, value: Any, comma: bool) -> None:
+    def emit(prefix: str, key: str, value: JSONValue, comma: bool) -> None:
         rendered = _json_lines(value)
         rendered[0] = f"{json.dumps(key)}: {rendered[0]}"
         if comma:
@@ -441,7 +443,7 @@ def render_text(p: Plan) -> str:
 def render_json(p: Plan, *, errors: list[str] | None = None, warnings: list[str] | None = None) -> str:
     """decK's ``--json-output`` shape."""
 
-    def item(c: Change) -> dict[str, Any]:
+    def item(c: Change) -> JSONObject:
         new = masked(c.table, c.new) if c.action != "update" else masked(c.table, {**(c.new or {}), "id": (c.old or {}).get("id")})
         return {"name": c.name, "kind": c.kind, "body": {"new": new, "old": masked(c.table, c.old)}}
 

@@ -14,10 +14,10 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
 from urllib.parse import urlsplit
 
 from ..errors import AppError
+from ..jsontypes import JSONObject, JSONValue
 from . import certs, paths, typedefs
 from .errors import schema_violation
 from .schema import Array as ArrayF
@@ -103,14 +103,14 @@ class EntityDef:
     cache_key: tuple[str, ...] = ()  # composite uniqueness (plugins, acls)
     admin_path: str = ""  # "/services", "/key-auths"
     deck_key: str | None = None  # decK file key: "services", "keyauth_credentials"
-    shorthand: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    shorthand: Callable[[JSONObject], JSONObject] | None = None
     opaque: bool = False  # modelled shallowly: carried, validated loosely
-    generate: dict[str, Callable[[], Any]] = field(default_factory=dict)
+    generate: dict[str, Callable[[], JSONValue]] = field(default_factory=dict)
     # Kong's daos ``transformations``: (input fields, on_write). When a write carries one of the
     # input fields, the validated entity goes through ``on_write(entity, declarative)`` before it
     # is stored (basic-auth hashes its password). ``declarative`` is True for whole-configuration
     # loads (decK files, ``POST /config``), False for single-entity writes (Admin API, sync).
-    on_write: tuple[tuple[str, ...], Callable[[dict[str, Any], bool], dict[str, Any]]] | None = None
+    on_write: tuple[tuple[str, ...], Callable[[JSONObject, bool], JSONObject]] | None = None
     # Data the gateway writes while serving (oauth2 tokens and codes), not configuration: its
     # writes do not bump the configuration version, and exports, dumps and diffs leave it out.
     runtime_data: bool = False
@@ -122,18 +122,18 @@ class EntityDef:
     def foreign_keys(self) -> dict[str, Field]:
         return {n: f for n, f in self.schema.fields if f.type == "foreign"}
 
-    def expand(self, data: dict[str, Any]) -> dict[str, Any]:
+    def expand(self, data: JSONObject) -> JSONObject:
         """Apply input shorthands (``url`` on services) before validation."""
         return self.shorthand(data) if self.shorthand else data
 
-    def validate(self, data: dict[str, Any], *, fill_defaults: bool = True) -> dict[str, Any]:
+    def validate(self, data: JSONObject, *, fill_defaults: bool = True) -> JSONObject:
         data = self.expand(dict(data))
         for fname, gen in self.generate.items():
             if data.get(fname) is None and fill_defaults:
                 data[fname] = gen()
         return self.schema.validate(data, fill_defaults=fill_defaults)
 
-    def check(self, data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    def check(self, data: JSONObject) -> tuple[JSONObject, JSONObject]:
         try:
             data = self.expand(dict(data))
         except Exception as exc:  # shorthand errors are schema violations with fields
@@ -145,7 +145,7 @@ class EntityDef:
                 data[fname] = gen()
         return self.schema.check(data)
 
-    def transform(self, entity: dict[str, Any], given: Any, *, declarative: bool = False) -> dict[str, Any]:
+    def transform(self, entity: JSONObject, given: JSONValue, *, declarative: bool = False) -> JSONObject:
         """Apply ``on_write`` when the written data (``given``: its keys) carried an input field."""
         if self.on_write is None:
             return entity
@@ -154,7 +154,7 @@ class EntityDef:
             return entity
         return fn(entity, declarative)
 
-    def check_patch(self, patch: Any) -> None:
+    def check_patch(self, patch: JSONValue) -> None:
         """Kong's rule for transformation inputs on update: all or none of ``write_together``."""
         if self.write_together and isinstance(patch, dict):
             given = [f for f in self.write_together if f in patch]
@@ -162,7 +162,7 @@ class EntityDef:
                 names = ", ".join(f"'{f}'" for f in self.write_together)
                 raise schema_violation({"@entity": [f"all or none of these fields must be set: {names}"]})
 
-    def display_name(self, entity: dict[str, Any]) -> str:
+    def display_name(self, entity: JSONObject) -> str:
         key = self.endpoint_key
         if key and entity.get(key):
             return str(entity[key])
@@ -170,7 +170,7 @@ class EntityDef:
 
 
 # -- services ------------------------------------------------------------------------------------
-def _service_url(data: dict[str, Any]) -> dict[str, Any]:
+def _service_url(data: JSONObject) -> JSONObject:
     """The write-only ``url`` shorthand: scheme, host, port and path in one string.
 
     Scheme defaults to http; the port to the URL's own, else 443 for https and 80 otherwise; a
@@ -194,7 +194,7 @@ def _service_url(data: dict[str, Any]) -> dict[str, Any]:
         port_text = rest[1:] if rest.startswith(":") else None
     elif ":" in netloc:
         host, _, port_text = netloc.rpartition(":")
-    port: Any = None
+    port: int | str | None = None
     if port_text:
         port = int(port_text) if port_text.isdigit() else port_text
     scheme = parts.scheme.lower() if has_scheme else ("https" if port == 443 else "http")
@@ -207,11 +207,11 @@ def _service_url(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-def _service_checks(entity: dict[str, Any]) -> dict[str, Any] | None:
+def _service_checks(entity: JSONObject) -> JSONObject | None:
     proto = entity.get("protocol")
     if proto is None:
         return None
-    errs: dict[str, Any] = {}
+    errs: JSONObject = {}
     if proto not in ("http", "https") and entity.get("path") is not None:
         errs["path"] = "value must be null"
     if proto not in ("https", "tls"):
@@ -259,14 +259,14 @@ SERVICE_SCHEMA = Schema(
 PROTOCOL_SUBSETS = (("http", "https"), ("tcp", "tls", "udp"), ("tls_passthrough",), ("grpc", "grpcs"))
 
 
-def _quoted_list(items: Any) -> str:
+def _quoted_list(items: JSONValue) -> str:
     return ", ".join(f"'{i}'" for i in items)
 
 
 _STREAM_ERR = "'tcp', 'tls', 'tls_passthrough' or 'udp'"
 
 
-def _route_checks(entity: dict[str, Any]) -> dict[str, Any] | None:
+def _route_checks(entity: JSONObject) -> JSONObject | None:
     """Kong's route subschemas (kong/db/schema/entities/routes_subschemas.lua): the first
     protocol picks http, stream or grpc rules; protocol kinds may not be mixed."""
     protocols = entity.get("protocols") or []
@@ -280,7 +280,7 @@ def _route_checks(entity: dict[str, Any]) -> dict[str, Any] | None:
         return {"protocols": f"these sets are mutually exclusive: {subsets}"}
     if not protocols:
         return None
-    errs: dict[str, Any] = {}
+    errs: JSONObject = {}
 
     def forbid(fields: tuple[str, ...], when: str) -> None:
         for f in fields:
@@ -320,11 +320,11 @@ def _route_checks(entity: dict[str, Any]) -> dict[str, Any] | None:
     return errs or None
 
 
-def _nonempty(v: Any) -> bool:
+def _nonempty(v: JSONValue) -> bool:
     return not (v is None or v == "" or (isinstance(v, (list, dict)) and not v))
 
 
-def _route_defaults(data: dict[str, Any]) -> dict[str, Any]:
+def _route_defaults(data: JSONObject) -> JSONObject:
     """grpc routes default ``strip_path`` to false (Kong's grpc subschema)."""
     protocols = data.get("protocols")
     if isinstance(protocols, list) and protocols and protocols[0] in ("grpc", "grpcs") and "strip_path" not in data:
@@ -332,7 +332,7 @@ def _route_defaults(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-def _headers_check(value: dict[str, Any]) -> str | dict[str, Any] | None:
+def _headers_check(value: JSONObject) -> str | JSONObject | None:
     for k in value:
         if k.lower() == "host":
             return "cannot contain 'host' header, which must be specified in the 'hosts' attribute"
@@ -464,7 +464,7 @@ def pem_key_valid(text: str) -> bool:
     return False
 
 
-def _jwt_key_check(entity: dict[str, Any]) -> dict[str, Any] | None:
+def _jwt_key_check(entity: JSONObject) -> JSONObject | None:
     """daos.lua's conditional: an RS/PS/EdDSA secret needs ``rsa_public_key``, a valid key."""
     if entity.get("algorithm") not in JWT_KEYED_ALGORITHMS:
         return None
@@ -495,7 +495,7 @@ def basicauth_hash(consumer_id: str, password: str | None) -> str:
     return hashlib.sha1(salted.encode()).hexdigest()
 
 
-def _basicauth_on_write(entity: dict[str, Any], declarative: bool) -> dict[str, Any]:
+def _basicauth_on_write(entity: JSONObject, declarative: bool) -> JSONObject:
     """Kong hashes the password on every write that carries one. A whole-configuration load keeps
     a value already in Kong's stored form (a decK dump of a real Kong carries the hash), so
     credentials dumped from Kong verify here; Kong itself would hash it again unless the file says
@@ -578,7 +578,7 @@ def oauth2_secret_verify(secret: str | None, phc: str | None) -> bool:
     return hmac.compare_digest(got, expected)
 
 
-def _oauth2_on_write(entity: dict[str, Any], declarative: bool) -> dict[str, Any]:
+def _oauth2_on_write(entity: JSONObject, declarative: bool) -> JSONObject:
     """daos.lua's transformation: with ``hash_secret`` the client secret is stored hashed. A value
     already hashed (a dump of Kong, a PATCH that does not change the secret) is kept."""
     secret = entity.get("client_secret")
@@ -715,7 +715,7 @@ HEALTHCHECKS = Record([
 ], nullable=False, description="The health-check configuration: active probes and passive (circuit-breaker) checks.")
 
 def _distinct(a: str, b: str) -> Check:
-    def check(entity: dict[str, Any]) -> str | None:
+    def check(entity: JSONObject) -> str | None:
         va, vb = entity.get(a), entity.get(b)
         if va is not None and vb is not None and va == vb:
             return f"values of these fields must be distinct: '{a}', '{b}'"
@@ -724,7 +724,7 @@ def _distinct(a: str, b: str) -> Check:
     return Custom((a, b), check, name="distinct")
 
 
-def _when(if_field: str, value: str, then_field: str, then_match: dict[str, Any]) -> Check:
+def _when(if_field: str, value: str, then_field: str, then_match: JSONObject) -> Check:
     return Conditional(if_field, {"one_of": [value]}, then_field, then_match)
 
 
@@ -751,7 +751,7 @@ UPSTREAM_CHECKS: list[Check] = [
 ]
 
 
-def _upstream_shorthand(data: dict[str, Any]) -> dict[str, Any]:
+def _upstream_shorthand(data: JSONObject) -> JSONObject:
     """Kong's shorthand: hashing on something means the consistent-hashing algorithm (when the
     input does not name an algorithm itself)."""
     hash_on = data.get("hash_on")
@@ -860,7 +860,7 @@ CA_CERTIFICATE_SCHEMA = Schema(
 )
 
 
-def _ca_digest(data: dict[str, Any]) -> dict[str, Any]:
+def _ca_digest(data: JSONObject) -> JSONObject:
     """Kong's on-write transformation: ``cert_digest`` is always the certificate's SHA-256."""
     cert = data.get("cert")
     if isinstance(cert, str) and not certs.is_reference(cert):
@@ -879,14 +879,14 @@ VAULT_BACKENDS: dict[str, Schema] = {
 }
 
 
-def _vault_checks(entity: dict[str, Any]) -> dict[str, Any] | None:
+def _vault_checks(entity: JSONObject) -> JSONObject | None:
     """Kong's vault subschemas: a known backend (``vault 'x' is not installed``), a prefix that
     is not a backend's own name, and the backend's config."""
     name = entity.get("name")
     backend = VAULT_BACKENDS.get(name) if isinstance(name, str) else None
     if backend is None:
         return {"name": f"vault '{name}' is not installed"}
-    errors: dict[str, Any] = {}
+    errors: JSONObject = {}
     if entity.get("prefix") in VAULT_BACKENDS:
         errors["prefix"] = "must not be one of: " + ", ".join(VAULT_BACKENDS)
     _out, cfg_errors = backend.check(entity.get("config") or {})
@@ -895,7 +895,7 @@ def _vault_checks(entity: dict[str, Any]) -> dict[str, Any] | None:
     return errors or None
 
 
-def _vault_defaults(data: dict[str, Any]) -> dict[str, Any]:
+def _vault_defaults(data: JSONObject) -> JSONObject:
     """The backend's config record with its unset fields present (``{"prefix": null}``)."""
     name = data.get("name")
     backend = VAULT_BACKENDS.get(name) if isinstance(name, str) else None

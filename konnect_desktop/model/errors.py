@@ -7,10 +7,9 @@ message formats follow Kong's ``kong/db/errors.lua``.
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..credentials import mask_text
 from ..errors import AppError
+from ..jsontypes import JSONObject, JSONValue
 
 # code -> (name, HTTP status)
 CODES: dict[int, tuple[str, int]] = {
@@ -40,7 +39,7 @@ INVALID_SIZE = 9
 DECLARATIVE_CONFIG = 14
 
 
-def lua_pretty(value: Any, compact: bool = True) -> str:
+def lua_pretty(value: JSONValue, compact: bool = True) -> str:
     """Render a value the way Kong's ``pl.pretty.write`` does in error messages.
 
     ``compact`` mirrors ``pl_pretty(t, "")`` (no spaces, one line) which Kong uses for keys in
@@ -78,7 +77,7 @@ class KongError(AppError):
         self,
         code: int,
         message: str,
-        fields: dict[str, Any] | None = None,
+        fields: JSONObject | None = None,
         *,
         name: str | None = None,
         status: int | None = None,
@@ -90,8 +89,8 @@ class KongError(AppError):
         self.fields = fields
         self.status = status or cstatus
 
-    def to_dict(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"code": self.code, "name": self.name, "message": self.message}
+    def to_dict(self) -> JSONObject:
+        body: JSONObject = {"code": self.code, "name": self.name, "message": self.message}
         if self.fields is not None:
             body["fields"] = self.fields
         return body
@@ -111,11 +110,11 @@ class NotFound(AppError):
         super().__init__(message)
         self.target = mask_text(target) if target else target
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JSONObject:
         return {"message": self.message}
 
 
-def flatten_messages(fields: dict[str, Any]) -> list[str]:
+def flatten_messages(fields: JSONObject) -> list[str]:
     """The parts of a schema-violation message, in Kong's order.
 
     Entity-level errors (``@entity``) first, then fields in sorted order; a nested record or array
@@ -139,11 +138,11 @@ def flatten_messages(fields: dict[str, Any]) -> list[str]:
     return parts
 
 
-def _sort_key(k: Any) -> tuple[int, Any]:
+def _sort_key(k: JSONValue) -> tuple[int, JSONValue]:
     return (0, k) if isinstance(k, int) else (1, str(k))
 
 
-def _render(value: Any) -> str:
+def _render(value: JSONValue) -> str:
     if isinstance(value, (dict, list)):
         if isinstance(value, list):
             value = {i + 1: v for i, v in enumerate(value) if v is not None}
@@ -151,7 +150,7 @@ def _render(value: Any) -> str:
     return str(value)
 
 
-def schema_violation(fields: dict[str, Any]) -> KongError:
+def schema_violation(fields: JSONObject) -> KongError:
     parts = flatten_messages(fields)
     if len(parts) == 1:
         message = f"schema violation ({parts[0]})"
@@ -160,11 +159,11 @@ def schema_violation(fields: dict[str, Any]) -> KongError:
     return KongError(SCHEMA_VIOLATION, message, fields)
 
 
-def unique_violation(key: dict[str, Any]) -> KongError:
+def unique_violation(key: JSONObject) -> KongError:
     return KongError(UNIQUE_VIOLATION, f"UNIQUE violation detected on '{lua_pretty(key)}'", key)
 
 
-def foreign_key_invalid(field: str, key: dict[str, Any], parent_table: str) -> KongError:
+def foreign_key_invalid(field: str, key: JSONObject, parent_table: str) -> KongError:
     return KongError(
         FOREIGN_KEY_VIOLATION,
         f"the foreign key '{lua_pretty(key)}' does not reference an existing '{parent_table}' entity.",

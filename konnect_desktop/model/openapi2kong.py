@@ -29,10 +29,10 @@ import re
 import unicodedata
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
 from urllib.parse import urlsplit
 
 from ..errors import AppError
+from ..jsontypes import JSONObject, JSONValue
 
 FORMAT_VERSION = "3.0"
 PRIORITY_WITH_PARAMS = 100
@@ -83,14 +83,14 @@ def capture_name(name: str) -> str:
 
 # -- the document ---------------------------------------------------------------------------------
 
-def _resolve(doc: dict[str, Any], node: Any, seen: tuple[str, ...] = ()) -> Any:
+def _resolve(doc: JSONObject, node: JSONValue, seen: tuple[str, ...] = ()) -> JSONValue:
     """Follow a local ``$ref`` (``#/...``) to what it points at."""
     while isinstance(node, dict) and isinstance(node.get("$ref"), str):
         ref = node["$ref"]
         if not ref.startswith("#/") or ref in seen:
             return node
         seen = (*seen, ref)
-        target: Any = doc
+        target: JSONValue = doc
         for part in ref[2:].split("/"):
             part = part.replace("~1", "/").replace("~0", "~")
             if not isinstance(target, dict) or part not in target:
@@ -100,7 +100,7 @@ def _resolve(doc: dict[str, Any], node: Any, seen: tuple[str, ...] = ()) -> Any:
     return node
 
 
-def _x_kong_object(ext_owner: dict[str, Any], key: str, components: dict[str, Any]) -> dict[str, Any] | None:
+def _x_kong_object(ext_owner: JSONObject, key: str, components: JSONObject) -> JSONObject | None:
     """An ``x-kong-...`` extension as an object, dereferenced into ``#/components/x-kong/``."""
     if key not in ext_owner or ext_owner[key] is None:
         return None
@@ -114,7 +114,7 @@ def _x_kong_object(ext_owner: dict[str, Any], key: str, components: dict[str, An
         raise OpenAPIError("expected '$ref' pointer to be a string")
     if not ref.startswith("#/components/x-kong/"):
         raise OpenAPIError("all 'x-kong-...' references must be at '#/components/x-kong/...'")
-    target: Any = components
+    target: JSONValue = components
     path = "#/components/x-kong"
     for segment in ref.split("/")[3:]:
         path += "/" + segment
@@ -123,11 +123,11 @@ def _x_kong_object(ext_owner: dict[str, Any], key: str, components: dict[str, An
         target = target[segment]
         if not isinstance(target, dict):
             raise OpenAPIError(f"expected '{path}' to be a JSON object")
-    found: dict[str, Any] = copy.deepcopy(target)
+    found: JSONObject = copy.deepcopy(target)
     return found
 
 
-def _kong_name(owner: dict[str, Any]) -> str:
+def _kong_name(owner: JSONObject) -> str:
     name = owner.get("x-kong-name")
     if name is None:
         return ""
@@ -136,7 +136,7 @@ def _kong_name(owner: dict[str, Any]) -> str:
     return name
 
 
-def _kong_tags(doc: dict[str, Any], given: list[str] | None) -> list[str]:
+def _kong_tags(doc: JSONObject, given: list[str] | None) -> list[str]:
     if given is not None:
         return list(given)
     tags = doc.get("x-kong-tags")
@@ -160,7 +160,7 @@ class _Target:
         return f"{self.host}:{self.port}" if self.port else self.host
 
 
-def _server_targets(servers: list[dict[str, Any]] | None) -> list[_Target]:
+def _server_targets(servers: list[JSONObject] | None) -> list[_Target]:
     """The server URLs with their variables' defaults filled in; at least one entry."""
     if not servers:
         return [_Target("", "", "", "/")]
@@ -190,8 +190,8 @@ def _uuid(opts: Options, name: str) -> str:
     return str(uuid.uuid5(opts.uuid_namespace, name))
 
 
-def _upstream(base: str, servers: list[dict[str, Any]] | None, defaults: dict[str, Any] | None,
-              tags: list[str], opts: Options) -> dict[str, Any]:
+def _upstream(base: str, servers: list[JSONObject] | None, defaults: JSONObject | None,
+              tags: list[str], opts: Options) -> JSONObject:
     upstream = copy.deepcopy(defaults) if defaults is not None else {}
     name = base + ".upstream"
     if not opts.skip_id:
@@ -212,9 +212,9 @@ def _upstream(base: str, servers: list[dict[str, Any]] | None, defaults: dict[st
     return upstream
 
 
-def _service(base: str, servers: list[dict[str, Any]] | None, defaults: dict[str, Any] | None,
-             upstream_defaults: dict[str, Any] | None, tags: list[str],
-             opts: Options) -> tuple[dict[str, Any], dict[str, Any] | None]:
+def _service(base: str, servers: list[JSONObject] | None, defaults: JSONObject | None,
+             upstream_defaults: JSONObject | None, tags: list[str],
+             opts: Options) -> tuple[JSONObject, JSONObject | None]:
     service = copy.deepcopy(defaults) if defaults is not None else {}
     if not opts.skip_id:
         service["id"] = _uuid(opts, base + ".service")
@@ -244,8 +244,8 @@ def _service(base: str, servers: list[dict[str, Any]] | None, defaults: dict[str
     return service, upstream
 
 
-def _service_key(servers: list[dict[str, Any]] | None, defaults: dict[str, Any] | None,
-                 upstream_defaults: dict[str, Any] | None) -> str:
+def _service_key(servers: list[JSONObject] | None, defaults: JSONObject | None,
+                 upstream_defaults: JSONObject | None) -> str:
     targets = _server_targets(servers)
     _fill_defaults(targets, "https")
     urls = "|".join(f"{t.scheme}://{t.netloc()}{t.path}" for t in targets)
@@ -254,15 +254,15 @@ def _service_key(servers: list[dict[str, Any]] | None, defaults: dict[str, Any] 
 
 # -- plugins --------------------------------------------------------------------------------------
 
-Plugin = dict[str, Any]
+Plugin = JSONObject
 
 
 def _plugin_id(opts: Options, base: str, plugin: Plugin) -> str:
     return _uuid(opts, f"{base}.plugin.{plugin['name']}")
 
 
-def _plugins(owner: dict[str, Any], inherited: list[Plugin] | None, base: str,
-             components: dict[str, Any], tags: list[str], opts: Options) -> list[Plugin]:
+def _plugins(owner: JSONObject, inherited: list[Plugin] | None, base: str,
+             components: JSONObject, tags: list[str], opts: Options) -> list[Plugin]:
     """The plugins of one level: ``inherited`` ones re-identified for ``base``, then the
     ``x-kong-plugin-<name>`` extensions of ``owner`` (a name given twice: the later wins),
     sorted by name."""
@@ -303,18 +303,18 @@ def _move_consumer_plugins(plugins: list[Plugin], global_plugins: list[Plugin],
     return kept
 
 
-def _has_plugins(owner: dict[str, Any]) -> bool:
+def _has_plugins(owner: JSONObject) -> bool:
     return any(k.startswith("x-kong-plugin-") for k in owner)
 
 
 # -- routes ---------------------------------------------------------------------------------------
 
-def _parameters(doc: dict[str, Any], owner: dict[str, Any]) -> list[dict[str, Any]]:
+def _parameters(doc: JSONObject, owner: JSONObject) -> list[JSONObject]:
     return [p for p in (_resolve(doc, p) for p in owner.get("parameters") or ()) if isinstance(p, dict)]
 
 
-def _param_schema(doc: dict[str, Any], op_params: list[dict[str, Any]], path_params: list[dict[str, Any]],
-                  name: str) -> dict[str, Any] | None:
+def _param_schema(doc: JSONObject, op_params: list[JSONObject], path_params: list[JSONObject],
+                  name: str) -> JSONObject | None:
     for p in (*op_params, *path_params):
         if p.get("name") == name:
             s = _resolve(doc, p.get("schema"))
@@ -322,8 +322,8 @@ def _param_schema(doc: dict[str, Any], op_params: list[dict[str, Any]], path_par
     return None
 
 
-def _route_path(doc: dict[str, Any], path: str, op_params: list[dict[str, Any]],
-                path_params: list[dict[str, Any]]) -> tuple[str, int]:
+def _route_path(doc: JSONObject, path: str, op_params: list[JSONObject],
+                path_params: list[JSONObject]) -> tuple[str, int]:
     converted = path
     for ch in _ESCAPED:
         converted = converted.replace(ch, "\\" + ch)
@@ -344,15 +344,15 @@ def _route_path(doc: dict[str, Any], path: str, op_params: list[dict[str, Any]],
     return "~" + converted + "$", priority
 
 
-def _yaml_text(value: Any) -> str:
+def _yaml_text(value: JSONValue) -> str:
     """An enum member as YAML wrote it (decK routes on the text)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
 
 
-def _header_combinations(doc: dict[str, Any], op_params: list[dict[str, Any]],
-                         path_params: list[dict[str, Any]], all_required: bool) -> list[dict[str, list[str]]]:
+def _header_combinations(doc: JSONObject, op_params: list[JSONObject],
+                         path_params: list[JSONObject], all_required: bool) -> list[dict[str, list[str]]]:
     """One header map per combination of the enum values of required header parameters."""
     chosen: list[tuple[str, list[str]]] = []
     seen: set[str] = set()
@@ -372,7 +372,7 @@ def _header_combinations(doc: dict[str, Any], op_params: list[dict[str, Any]],
 
 # -- security → openid-connect --------------------------------------------------------------------
 
-def _oidc(doc: dict[str, Any], requirements: Any, inherited: Plugin | None, components: dict[str, Any],
+def _oidc(doc: JSONObject, requirements: JSONValue, inherited: Plugin | None, components: JSONObject,
           ignore_errors: bool) -> Plugin | None:
     """The openid-connect plugin an operation's (or the document's) ``security`` asks for: the
     scheme's ``x-kong-security-openid-connect`` object, its scopes merged with the requirement's
@@ -427,13 +427,13 @@ def _take_validator(plugins: list[Plugin], current: Plugin | None) -> tuple[Plug
     return current, plugins
 
 
-def _go_json(value: Any) -> str:
+def _go_json(value: JSONValue) -> str:
     """JSON as decK writes it: compact, keys sorted, ``<``, ``>`` and ``&`` escaped."""
     text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def _collect_refs(doc: dict[str, Any], schema: Any, seen: dict[str, Any]) -> None:
+def _collect_refs(doc: JSONObject, schema: JSONValue, seen: JSONObject) -> None:
     """Every schema ``$ref`` reachable through allOf/anyOf/oneOf, properties, not,
     additionalProperties and items (recursion-safe)."""
     if not isinstance(schema, dict):
@@ -455,20 +455,20 @@ def _collect_refs(doc: dict[str, Any], schema: Any, seen: dict[str, Any]) -> Non
         _collect_refs(doc, schema.get(key), seen)
 
 
-def _schema_text(doc: dict[str, Any], schema: Any) -> tuple[str, dict[str, Any] | None]:
+def _schema_text(doc: JSONObject, schema: JSONValue) -> tuple[str, JSONObject | None]:
     """A schema with everything it references under ``definitions``, as one JSON Schema text."""
     if not isinstance(schema, dict):
         return "", None
-    seen: dict[str, Any] = {}
+    seen: JSONObject = {}
     _collect_refs(doc, schema, seen)
-    final: dict[str, Any] = {"$ref": schema["$ref"]} if isinstance(schema.get("$ref"), str) else copy.deepcopy(schema)
+    final: JSONObject = {"$ref": schema["$ref"]} if isinstance(schema.get("$ref"), str) else copy.deepcopy(schema)
     if seen:
         final["definitions"] = {k.replace(_SCHEMAS, "", 1): copy.deepcopy(v) for k, v in seen.items() if isinstance(v, dict)}
     text = _go_json(final).replace('"$ref":"' + _SCHEMAS, '"$ref":"#/definitions/')
     return text, final
 
 
-def _top_level_type(schema: dict[str, Any]) -> tuple[str, bool]:
+def _top_level_type(schema: JSONObject) -> tuple[str, bool]:
     """(type beside a oneOf/anyOf, whether a oneOf/anyOf exists), searched as decK does."""
     one_of = isinstance(schema.get("oneOf"), list)
     any_of = isinstance(schema.get("anyOf"), list)
@@ -486,8 +486,8 @@ def _top_level_type(schema: dict[str, Any]) -> tuple[str, bool]:
     return "", one_of or any_of
 
 
-def _parameter_schema(doc: dict[str, Any], op_params: list[dict[str, Any]],
-                      path_params: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _parameter_schema(doc: JSONObject, op_params: list[JSONObject],
+                      path_params: list[JSONObject]) -> list[JSONObject]:
     # decK's combination rule, kept as is: with operation parameters, a path parameter is kept
     # once for every operation parameter differing from it in both name and location
     combined = [pp for pp in path_params for op in op_params
@@ -499,7 +499,7 @@ def _parameter_schema(doc: dict[str, Any], op_params: list[dict[str, Any]],
         if where == "cookie":  # the plugin cannot validate cookies
             continue
         style = param.get("style") or _PARAM_STYLES.get(str(where), "")
-        conf: dict[str, Any] = {
+        conf: JSONObject = {
             "style": style,
             "explode": param["explode"] if isinstance(param.get("explode"), bool) else style == "form",
             "in": where,
@@ -516,7 +516,7 @@ def _parameter_schema(doc: dict[str, Any], op_params: list[dict[str, Any]],
     return out
 
 
-def _body_schema(doc: dict[str, Any], op: dict[str, Any]) -> str:
+def _body_schema(doc: JSONObject, op: JSONObject) -> str:
     content = (_resolve(doc, op.get("requestBody")) or {}).get("content") or {}
     for media_type, media in content.items():
         main = media_type.split(";")[0].strip().lower()
@@ -528,8 +528,8 @@ def _body_schema(doc: dict[str, Any], op: dict[str, Any]) -> str:
     return ""
 
 
-def _validator_plugin(doc: dict[str, Any], given: Plugin | None, op: dict[str, Any],
-                      op_params: list[dict[str, Any]], path_params: list[dict[str, Any]],
+def _validator_plugin(doc: JSONObject, given: Plugin | None, op: JSONObject,
+                      op_params: list[JSONObject], path_params: list[JSONObject],
                       base: str, opts: Options) -> Plugin | None:
     """The request-validator for one operation: the configured one, completed with the
     operation's parameter and JSON body schemas (draft4) and its content types; None when there
@@ -577,20 +577,20 @@ class _Level:
     """What one level (document, path, operation) hands down to the next."""
 
     name: str
-    servers: list[dict[str, Any]] | None
-    service_defaults: dict[str, Any] | None
-    upstream_defaults: dict[str, Any] | None
-    route_defaults: dict[str, Any] | None
-    service: dict[str, Any] = field(default_factory=dict)
+    servers: list[JSONObject] | None
+    service_defaults: JSONObject | None
+    upstream_defaults: JSONObject | None
+    route_defaults: JSONObject | None
+    service: JSONObject = field(default_factory=dict)
     plugins: list[Plugin] = field(default_factory=list)
     validator: Plugin | None = None  # the request-validator to generate for each operation
 
 
-def _level(name: str, owner: dict[str, Any], parent: _Level,
-           components: dict[str, Any]) -> tuple[_Level, bool, bool]:
+def _level(name: str, owner: JSONObject, parent: _Level,
+           components: JSONObject) -> tuple[_Level, bool, bool]:
     """A path's or operation's settings, inherited where it sets none; and whether it needs an
     upstream and a service of its own (it has servers or service/upstream defaults of its own)."""
-    def own(key: str) -> dict[str, Any] | None:
+    def own(key: str) -> JSONObject | None:
         return _x_kong_object(owner, key, components)
 
     sd, ud, rd = own("x-kong-service-defaults"), own("x-kong-upstream-defaults"), own("x-kong-route-defaults")
@@ -602,7 +602,7 @@ def _level(name: str, owner: dict[str, Any], parent: _Level,
     return level, new_upstream, new_upstream or sd is not None
 
 
-def convert(doc: Any, options: Options | None = None) -> dict[str, Any]:
+def convert(doc: JSONValue, options: Options | None = None) -> JSONObject:
     """Convert a parsed OpenAPI 3 document to a decK document (``_format_version`` 3.0)."""
     opts = options or Options()
     if not isinstance(doc, dict):
@@ -620,11 +620,11 @@ def convert(doc: Any, options: Options | None = None) -> dict[str, Any]:
         raise OpenAPIError(f"the document's name {title!r} has no letters or digits to name entities by; "
                            "set 'x-kong-name' or give a base name (--uuid-base)")
 
-    services: list[dict[str, Any]] = []
-    upstreams: list[dict[str, Any]] = []
+    services: list[JSONObject] = []
+    upstreams: list[JSONObject] = []
     global_plugins: list[Plugin] = []
-    path_cache: dict[str, dict[str, Any]] = {}
-    op_cache: dict[str, dict[str, Any]] = {}
+    path_cache: dict[str, JSONObject] = {}
+    op_cache: dict[str, JSONObject] = {}
 
     d = _Level(base, doc.get("servers") or None, _x_kong_object(doc, "x-kong-service-defaults", components),
                _x_kong_object(doc, "x-kong-upstream-defaults", components),
@@ -768,7 +768,7 @@ def convert(doc: Any, options: Options | None = None) -> dict[str, Any]:
                 routes.append(r)
             routes.append(route)
 
-    result: dict[str, Any] = {"_format_version": FORMAT_VERSION}
+    result: JSONObject = {"_format_version": FORMAT_VERSION}
     # without document-level servers the document's service is only kept when nothing else exists
     result["services"] = services[1:] if len(services) > 1 and not d.servers else services
     result["upstreams"] = upstreams

@@ -9,11 +9,11 @@ through ``check_plugin`` and ``plugin_entity_schema``. Layers point one way: mod
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
+from ..jsontypes import JSONObject
 from .schema import Schema
 
-CheckPlugin = Callable[..., tuple[dict[str, Any], dict[str, Any]]]
+CheckPlugin = Callable[..., tuple[JSONObject, JSONObject]]
 EntitySchema = Callable[[str | None], Schema]
 
 _check: CheckPlugin | None = None
@@ -32,7 +32,7 @@ def _missing() -> RuntimeError:
     return RuntimeError("plugin schemas are not registered: import konnect_desktop.plugins first")
 
 
-def check_plugin(data: dict[str, Any], *, strict: bool = True, fill_defaults: bool = True) -> tuple[dict[str, Any], dict[str, Any]]:
+def check_plugin(data: JSONObject, *, strict: bool = True, fill_defaults: bool = True) -> tuple[JSONObject, JSONObject]:
     if _check is None:
         raise _missing()
     return _check(data, strict=strict, fill_defaults=fill_defaults)

@@ -19,8 +19,9 @@ import time
 import uuid as uuid_mod
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Final, TypedDict, Unpack
 
+from ..jsontypes import JSONArray, JSONObject, JSONValue
 from .errors import KongError, schema_violation
 
 
@@ -39,7 +40,7 @@ class _Unset:
         return False
 
 
-UNSET: Any = _Unset()
+UNSET: Final[Any] = _Unset()  # typed Any: it stands in any field's default and ``eq``
 
 TYPE_ERRORS = {
     "string": "expected a string",
@@ -56,15 +57,15 @@ REQUIRED = "required field missing"
 UNKNOWN = "unknown field"
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
 
-Validator = Callable[[Any], "str | None"]
+Validator = Callable[[JSONValue], "str | JSONObject | None"]  # an error (a map's may name its keys)
 
 
-def is_uuid(value: Any) -> bool:
+def is_uuid(value: object) -> bool:
     """A UUID as Kong's ``typedefs.uuid`` accepts it (canonical, hyphenated, any case)."""
     return isinstance(value, str) and UUID_RE.match(value) is not None
 
 
-def foreign_id(ref: Any) -> str | None:
+def foreign_id(ref: JSONValue) -> str | None:
     """The id a foreign key names, written as Kong writes it (``{"id": ...}``) or as a bare id;
     None when it names none."""
     if isinstance(ref, dict):
@@ -78,21 +79,21 @@ class Field:
 
     type: str
     required: bool = False
-    default: Any = UNSET
+    default: JSONValue = UNSET
     description: str | None = None
-    one_of: Sequence[Any] | None = None
-    not_one_of: Sequence[Any] | None = None  # error "must not be one of: ..."
-    eq: Any = UNSET  # Kong's ``eq``; ``eq=None`` is ``eq = null``: the field must stay unset
+    one_of: Sequence[JSONValue] | None = None
+    not_one_of: Sequence[JSONValue] | None = None  # error "must not be one of: ..."
+    eq: JSONValue = UNSET  # Kong's ``eq``; ``eq=None`` is ``eq = null``: the field must stay unset
     between: tuple[float, float] | None = None
     gt: float | None = None
     len_eq: int | None = None
     len_min: int | None = None
     len_max: int | None = None
     starts_with: str | None = None
-    match: Any = None  # compiled regex or pattern string; error "invalid value: <v>"
-    not_match: Any = None
+    match: re.Pattern[str] | str | None = None  # error "invalid value: <v>"
+    not_match: re.Pattern[str] | str | None = None
     uuid: bool = False
-    custom: Validator | None = None  # returns an error message or None
+    custom: Validator | None = None  # returns an error (a message; a map's may be a dict) or None
     elements: Field | None = None
     keys: Field | None = None
     values: Field | None = None
@@ -107,62 +108,93 @@ class Field:
     nullable: bool = True
     secret: bool = False  # masked in logs, exports and screenshots (Kong's ``encrypted``)
     referenceable: bool = False  # may hold a vault reference ``{vault://...}`` (secret fields always may)
-    ui: dict[str, Any] = field(default_factory=dict)  # hints for form rendering (multiline, ...)
+    ui: JSONObject = field(default_factory=dict)  # hints for form rendering (multiline, ...)
 
     # -- helpers -----------------------------------------------------------------------------
     def field_map(self) -> dict[str, Field]:
         return dict(self.fields or ())
 
-    def with_(self, **changes: Any) -> Field:
+    def with_(self, **changes: Any) -> Field:  # Field's own keywords, checked by dataclasses.replace
         return replace(self, **changes)
 
 
+class FieldOptions(TypedDict, total=False):
+    """The keyword arguments the constructors below pass on to ``Field`` (its attributes other
+    than the type and the nested fields, which the constructors take by name)."""
+
+    required: bool
+    default: JSONValue
+    description: str | None
+    one_of: Sequence[JSONValue] | None
+    not_one_of: Sequence[JSONValue] | None
+    eq: JSONValue
+    between: tuple[float, float] | None
+    gt: float | None
+    len_eq: int | None
+    len_min: int | None
+    len_max: int | None
+    starts_with: str | None
+    match: re.Pattern[str] | str | None
+    not_match: re.Pattern[str] | str | None
+    uuid: bool
+    custom: Validator | None
+    on_delete: str | None
+    unique: bool
+    auto: bool
+    timestamp: bool
+    immutable: bool
+    nullable: bool
+    secret: bool
+    referenceable: bool
+    ui: JSONObject
+
+
 # -- constructors -------------------------------------------------------------------------------
-def String(**kw: Any) -> Field:
+def String(**kw: Unpack[FieldOptions]) -> Field:
     return Field("string", **kw)
 
 
-def Integer(**kw: Any) -> Field:
+def Integer(**kw: Unpack[FieldOptions]) -> Field:
     return Field("integer", **kw)
 
 
-def Number(**kw: Any) -> Field:
+def Number(**kw: Unpack[FieldOptions]) -> Field:
     return Field("number", **kw)
 
 
-def Boolean(**kw: Any) -> Field:
+def Boolean(**kw: Unpack[FieldOptions]) -> Field:
     return Field("boolean", **kw)
 
 
-def Array(elements: Field, **kw: Any) -> Field:
+def Array(elements: Field, **kw: Unpack[FieldOptions]) -> Field:
     return Field("array", elements=elements, **kw)
 
 
-def Set(elements: Field, **kw: Any) -> Field:
+def Set(elements: Field, **kw: Unpack[FieldOptions]) -> Field:
     return Field("set", elements=elements, **kw)
 
 
-def Map(keys: Field, values: Field, **kw: Any) -> Field:
+def Map(keys: Field, values: Field, **kw: Unpack[FieldOptions]) -> Field:
     return Field("map", keys=keys, values=values, **kw)
 
 
-def Record(fields: list[tuple[str, Field]], entity_checks: list[Check] | None = None, **kw: Any) -> Field:
+def Record(fields: list[tuple[str, Field]], entity_checks: list[Check] | None = None, **kw: Unpack[FieldOptions]) -> Field:
     return Field("record", fields=fields, entity_checks=entity_checks or [], **kw)
 
 
-def OptionalRecord(fields: list[tuple[str, Field]], entity_checks: list[Check] | None = None, **kw: Any) -> Field:
+def OptionalRecord(fields: list[tuple[str, Field]], entity_checks: list[Check] | None = None, **kw: Unpack[FieldOptions]) -> Field:
     """A record Kong declares ``required = false``: null unless given (other records are filled
     with their fields' defaults, as Kong's entities make records required by default)."""
-    ui = {"null_default": True, **kw.pop("ui", {})}
-    return Record(fields, entity_checks, ui=ui, **kw)
+    kw["ui"] = {"null_default": True, **kw.get("ui", {})}
+    return Record(fields, entity_checks, **kw)
 
 
-def Foreign(reference: str, **kw: Any) -> Field:
+def Foreign(reference: str, **kw: Unpack[FieldOptions]) -> Field:
     return Field("foreign", reference=reference, **kw)
 
 
 # -- entity checks ------------------------------------------------------------------------------
-def _get(entity: Any, path: str) -> Any:
+def _get(entity: JSONValue, path: str) -> JSONValue:
     cur = entity
     for part in path.split("."):
         if not isinstance(cur, dict):
@@ -171,7 +203,7 @@ def _get(entity: Any, path: str) -> Any:
     return cur
 
 
-def _nonempty(v: Any) -> bool:
+def _nonempty(v: JSONValue) -> bool:
     return not (v is None or v == "" or (isinstance(v, (list, dict)) and not v))
 
 
@@ -185,10 +217,10 @@ class Check:
     # Kong skips most checks while one of their fields is invalid; a few run regardless
     run_with_invalid_fields: ClassVar[bool] = False
 
-    def run(self, entity: dict[str, Any]) -> dict[str, Any] | None:  # pragma: no cover
+    def run(self, entity: JSONObject) -> JSONObject | None:  # pragma: no cover
         raise NotImplementedError
 
-    def to_kong(self) -> dict[str, Any]:  # pragma: no cover
+    def to_kong(self) -> JSONObject:  # pragma: no cover
         raise NotImplementedError
 
 
@@ -203,13 +235,13 @@ class _CountCheck(Check):
     def allowed(self, n: int) -> bool:  # pragma: no cover - each subclass says
         raise NotImplementedError
 
-    def run(self, entity: dict[str, Any]) -> dict[str, Any] | None:
+    def run(self, entity: JSONObject) -> JSONObject | None:
         n = sum(1 for f in self.fields if _nonempty(_get(entity, f)))
         if self.allowed(n):
             return None
         return {"@entity": [self.message.format(_quoted(self.fields))]}
 
-    def to_kong(self) -> dict[str, Any]:
+    def to_kong(self) -> JSONObject:
         return {self.kong_name: list(self.fields)}
 
 
@@ -262,9 +294,9 @@ class Conditional(Check):
     """
 
     if_field: str
-    if_match: dict[str, Any]
+    if_match: JSONObject
     then_field: str
-    then_match: dict[str, Any]
+    then_match: JSONObject
     then_err: str | None = None
     run_with_invalid_fields: ClassVar[bool] = True
 
@@ -272,7 +304,7 @@ class Conditional(Check):
     def fields(self) -> Sequence[str]:
         return (self.if_field, self.then_field)
 
-    def run(self, entity: dict[str, Any]) -> dict[str, Any] | None:
+    def run(self, entity: JSONObject) -> JSONObject | None:
         if_value = _get(entity, self.if_field)
         # Kong does not run the check without its if-field (that field's own error says why)
         if if_value is None or _match_attrs(self.if_match, if_value) is not None:
@@ -284,12 +316,12 @@ class Conditional(Check):
         # ``%s`` is the if-field) or the generic conditional sentence
         entity_err = (self.then_err.replace("%s", self.if_field) if self.then_err
                       else f"failed conditional validation given value of field '{self.if_field}'")
-        out: dict[str, Any] = {"@entity": [entity_err]}
+        out: JSONObject = {"@entity": [entity_err]}
         _set_path(out, self.then_field, err)
         return out
 
-    def to_kong(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"if_field": self.if_field, "if_match": self.if_match,
+    def to_kong(self) -> JSONObject:
+        d: JSONObject = {"if_field": self.if_field, "if_match": self.if_match,
                              "then_field": self.then_field, "then_match": self.then_match}
         if self.then_err:
             d["then_err"] = self.then_err
@@ -303,7 +335,7 @@ class ConditionalAtLeastOneOf(Check):
     field list (Kong's ``%s``)."""
 
     if_field: str
-    if_match: dict[str, Any]
+    if_match: JSONObject
     then_at_least_one_of: Sequence[str]
     then_err: str | None = None
     run_with_invalid_fields: ClassVar[bool] = True
@@ -312,7 +344,7 @@ class ConditionalAtLeastOneOf(Check):
     def fields(self) -> Sequence[str]:
         return (self.if_field, *self.then_at_least_one_of)
 
-    def run(self, entity: dict[str, Any]) -> dict[str, Any] | None:
+    def run(self, entity: JSONObject) -> JSONObject | None:
         value = _get(entity, self.if_field)
         if value is None or _match_attrs(self.if_match, value) is not None:
             return None
@@ -322,8 +354,8 @@ class ConditionalAtLeastOneOf(Check):
         msg = self.then_err.format(names) if self.then_err else AtLeastOneOf.message.format(names)
         return {"@entity": [msg]}
 
-    def to_kong(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"if_field": self.if_field, "if_match": self.if_match,
+    def to_kong(self) -> JSONObject:
+        d: JSONObject = {"if_field": self.if_field, "if_match": self.if_match,
                              "then_at_least_one_of": list(self.then_at_least_one_of)}
         if self.then_err:
             d["then_err"] = self.then_err.replace("{}", "%s")
@@ -335,10 +367,10 @@ class Custom(Check):
     """A rule in code: ``fn(entity)`` returns None, a message for @entity, or field errors."""
 
     fields: Sequence[str]
-    fn: Callable[[dict[str, Any]], str | dict[str, Any] | None]
+    fn: Callable[[JSONObject], str | JSONObject | None]
     name: str = "custom_entity_check"
 
-    def run(self, entity: dict[str, Any]) -> dict[str, Any] | None:
+    def run(self, entity: JSONObject) -> JSONObject | None:
         res = self.fn(entity)
         if res is None:
             return None
@@ -346,11 +378,11 @@ class Custom(Check):
             return {"@entity": [res]}
         return res
 
-    def to_kong(self) -> dict[str, Any]:
+    def to_kong(self) -> JSONObject:
         return {self.name: {"field_sources": list(self.fields)}}
 
 
-def _match_attrs(attrs: dict[str, Any], value: Any) -> str | None:
+def _match_attrs(attrs: JSONObject, value: JSONValue) -> str | None:
     if attrs.get("required") and value is None:
         return REQUIRED
     if value is None:
@@ -368,7 +400,7 @@ def _match_attrs(attrs: dict[str, Any], value: Any) -> str | None:
     return None
 
 
-def _set_path(out: dict[str, Any], path: str, err: Any) -> None:
+def _set_path(out: JSONObject, path: str, err: JSONValue) -> None:
     parts = path.split(".")
     cur = out
     for p in parts[:-1]:
@@ -380,7 +412,7 @@ def _set_path(out: dict[str, Any], path: str, err: Any) -> None:
     cur.setdefault(parts[-1], err)
 
 
-def _merge_errors(into: dict[str, Any], new: dict[str, Any]) -> None:
+def _merge_errors(into: JSONObject, new: JSONObject) -> None:
     for k, v in new.items():
         if k == "@entity":
             have = into.get("@entity")
@@ -392,7 +424,7 @@ def _merge_errors(into: dict[str, Any], new: dict[str, Any]) -> None:
             into.setdefault(k, v)
 
 
-def _error_paths(errors: dict[str, Any], prefix: str = "") -> set[str]:
+def _error_paths(errors: JSONObject, prefix: str = "") -> set[str]:
     out: set[str] = set()
     for k, v in errors.items():
         p = f"{prefix}{k}"
@@ -403,7 +435,7 @@ def _error_paths(errors: dict[str, Any], prefix: str = "") -> set[str]:
 
 
 # -- validation ---------------------------------------------------------------------------------
-def _type_ok(f: Field, value: Any) -> tuple[bool, Any]:
+def _type_ok(f: Field, value: JSONValue) -> tuple[bool, JSONValue]:
     t = f.type
     if t == "string":
         return isinstance(value, str), value
@@ -430,13 +462,13 @@ def _type_ok(f: Field, value: Any) -> tuple[bool, Any]:
     return True, value
 
 
-def _regex_search(pattern: Any, value: str) -> bool:
+def _regex_search(pattern: re.Pattern[str] | str, value: str) -> bool:
     if isinstance(pattern, str):
         pattern = re.compile(pattern)
     return pattern.search(value) is not None
 
 
-def validate_value(f: Field, value: Any) -> tuple[Any, Any]:
+def validate_value(f: Field, value: JSONValue) -> tuple[JSONValue, JSONValue]:
     """Validate one (present, non-null) value. Returns (processed value, error or None).
 
     Errors are strings for scalars, dicts for records/maps, lists (None where valid) for arrays.
@@ -483,8 +515,8 @@ def validate_value(f: Field, value: Any) -> tuple[Any, Any]:
     if f.type in ("array", "set") and f.elements is not None:
         # Kong validates every element as given (error positions are the input's), then a set
         # drops duplicates.
-        out: list[Any] = []
-        errs: list[Any] = []
+        out: JSONArray = []
+        errs: JSONArray = []
         any_err = False
         for item in value:
             if item is None:
@@ -497,7 +529,7 @@ def validate_value(f: Field, value: Any) -> tuple[Any, Any]:
             errs.append(err)
             any_err = any_err or err is not None
         if f.type == "set":
-            seen: list[Any] = []
+            seen: JSONArray = []
             for v in out:
                 if v not in seen:
                     seen.append(v)
@@ -507,7 +539,7 @@ def validate_value(f: Field, value: Any) -> tuple[Any, Any]:
             return value, errs
     elif f.type == "map" and f.keys is not None and f.values is not None:
         # Kong reports a map's first bad key or value as the map field's one error.
-        out_map: dict[str, Any] = {}
+        out_map: JSONObject = {}
         for k, v in value.items():
             _, kerr = validate_value(f.keys, k)
             if kerr is not None:
@@ -553,7 +585,7 @@ def _is_reference(value: str) -> bool:
     return value.startswith("{vault://") and value.endswith("}")
 
 
-def _lua_str(v: Any) -> str:
+def _lua_str(v: JSONValue) -> str:
     """A value as Lua's ``tostring`` writes it in Kong's messages (``true``, ``nil`` -> ``null``)."""
     if v is None:
         return "null"
@@ -565,7 +597,7 @@ def _lua_str(v: Any) -> str:
 _ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 
 
-def default_for(f: Field) -> Any:
+def default_for(f: Field) -> JSONValue:
     """The value a missing field takes on insert."""
     if f.default is not UNSET:
         d = f.default
@@ -585,12 +617,12 @@ def default_for(f: Field) -> Any:
 def _validate_record(
     fields: list[tuple[str, Field]],
     checks: list[Check],
-    data: dict[str, Any],
+    data: JSONObject,
     *,
     fill_defaults: bool,
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    errors: dict[str, Any] = {}
-    out: dict[str, Any] = {}
+) -> tuple[JSONObject, JSONObject]:
+    errors: JSONObject = {}
+    out: JSONObject = {}
     known = {name for name, _ in fields}
     for k in data:
         if k not in known:
@@ -658,33 +690,33 @@ class Schema:
         return [n for n, _ in self.fields]
 
     # -- validation ------------------------------------------------------------------------
-    def check(self, data: Any, *, fill_defaults: bool = True) -> tuple[dict[str, Any], dict[str, Any]]:
+    def check(self, data: JSONValue, *, fill_defaults: bool = True) -> tuple[JSONObject, JSONObject]:
         """Validate and fill defaults. Returns (processed entity, field errors ({} when valid))."""
         if not isinstance(data, dict):
             return {}, {"@entity": ["expected an input table"]}
         return _validate_record(self.fields, self.entity_checks, data, fill_defaults=fill_defaults)
 
-    def validate(self, data: Any, *, fill_defaults: bool = True) -> dict[str, Any]:
+    def validate(self, data: JSONValue, *, fill_defaults: bool = True) -> JSONObject:
         """Validate and fill defaults, or raise a Kong schema violation (code 2)."""
         out, errors = self.check(data, fill_defaults=fill_defaults)
         if errors:
             raise schema_violation(errors)
         return out
 
-    def merge(self, existing: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    def merge(self, existing: JSONObject, patch: JSONObject) -> JSONObject:
         """A partial update as Kong's PATCH does it: records merge deeply, the rest replaces."""
-        merged: dict[str, Any] = _merge_record(self.fields, existing, patch)  # a record merged into a record
+        merged: JSONObject = _merge_record(self.fields, existing, patch)  # a record merged into a record
         return merged
 
     # -- Kong's /schemas JSON --------------------------------------------------------------
-    def to_kong(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"fields": [{n: field_to_kong(f)} for n, f in self.fields]}
+    def to_kong(self) -> JSONObject:
+        out: JSONObject = {"fields": [{n: field_to_kong(f)} for n, f in self.fields]}
         if self.entity_checks:
             out["entity_checks"] = [c.to_kong() for c in self.entity_checks]
         return out
 
 
-def _merge_record(fields: list[tuple[str, Field]] | None, existing: Any, patch: Any) -> Any:
+def _merge_record(fields: list[tuple[str, Field]] | None, existing: JSONValue, patch: JSONValue) -> JSONValue:
     if not isinstance(existing, dict) or not isinstance(patch, dict) or fields is None:
         return patch
     fmap = dict(fields)
@@ -698,9 +730,9 @@ def _merge_record(fields: list[tuple[str, Field]] | None, existing: Any, patch: 
     return out
 
 
-def field_to_kong(f: Field) -> dict[str, Any]:
+def field_to_kong(f: Field) -> JSONObject:
     """One field in the JSON shape of Kong's ``GET /schemas/...`` answers."""
-    d: dict[str, Any] = {"type": f.type}
+    d: JSONObject = {"type": f.type}
     if f.required:
         d["required"] = True
     if f.default is not UNSET:
@@ -743,10 +775,10 @@ def field_to_kong(f: Field) -> dict[str, Any]:
     return d
 
 
-def field_from_kong(d: dict[str, Any]) -> Field:
+def field_from_kong(d: JSONObject) -> Field:
     """Rebuild a Field from Kong's schema JSON (a remote gateway's ``/schemas/plugins/{name}``),
     so plugins we do not bundle still get a form. Custom validators cannot travel; Kong re-checks."""
-    kw: dict[str, Any] = {"type": d.get("type", "string")}
+    kw: dict[str, Any] = {"type": d.get("type", "string")}  # Field's keywords (nested Fields, tuples)
     for attr in ("required", "description", "one_of", "not_one_of", "eq", "referenceable", "gt", "len_eq", "len_min", "len_max",
                  "starts_with", "reference", "uuid", "unique", "auto", "timestamp", "immutable"):
         if attr in d:
@@ -772,7 +804,7 @@ def field_from_kong(d: dict[str, Any]) -> Field:
     return Field(**kw)
 
 
-def schema_from_kong(name: str, d: dict[str, Any]) -> Schema:
+def schema_from_kong(name: str, d: JSONObject) -> Schema:
     fields = [(n, field_from_kong(v)) for item in d.get("fields", []) for n, v in item.items()]
     return Schema(name, fields)
 

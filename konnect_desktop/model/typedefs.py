@@ -11,17 +11,17 @@ serverless functions) the value is carried unchecked: this app does not run Lua.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Unpack
 from urllib.parse import urlsplit
 
 from . import paths
-from .schema import Array, Field, Integer, Map, Number, Record, String
+from .schema import Array, Field, FieldOptions, Integer, Map, Number, Record, String
 
 _HEADER_NAME = re.compile(r"^[a-zA-Z0-9_-]+$")
 
 
 # -- validators (Kong's words) ----------------------------------------------------------------------
-def header_name_error(name: Any) -> str | None:
+def header_name_error(name: object) -> str | None:
     """Kong's ``validate_header_name`` (typedefs.header_name): nginx-safe header names only."""
     if not isinstance(name, str) or name == "":
         return "no header name provided"
@@ -57,49 +57,55 @@ def sni_error(value: str) -> str | None:
 
 
 # -- typedefs --------------------------------------------------------------------------------------
-def host(**kw: Any) -> Field:
+def host(**kw: Unpack[FieldOptions]) -> Field:
     kw.setdefault("description", "A string representing a host name, such as example.com.")
-    return String(custom=paths.validate_host, **kw)
+    kw.setdefault("custom", paths.validate_host)
+    return String(**kw)
 
 
-def port(**kw: Any) -> Field:
+def port(**kw: Unpack[FieldOptions]) -> Field:
     kw.setdefault("description", "An integer representing a port number between 0 and 65535, inclusive.")
-    return Integer(between=(0, 65535), **kw)
+    kw.setdefault("between", (0, 65535))
+    return Integer(**kw)
 
 
-def url(**kw: Any) -> Field:
+def url(**kw: Unpack[FieldOptions]) -> Field:
     kw.setdefault("description", "A string representing a URL, such as https://example.com/path/to/resource?q=search.")
-    return String(custom=url_error, **kw)
+    kw.setdefault("custom", url_error)
+    return String(**kw)
 
 
-def timeout(**kw: Any) -> Field:
+def timeout(**kw: Unpack[FieldOptions]) -> Field:
     kw.setdefault("description", "An integer representing a timeout in milliseconds. Must be between 0 and 2^31-2.")
-    return Integer(between=(0, 2**31 - 2), **kw)
+    kw.setdefault("between", (0, 2**31 - 2))
+    return Integer(**kw)
 
 
-def sni(**kw: Any) -> Field:
+def sni(**kw: Unpack[FieldOptions]) -> Field:
     kw.setdefault("description", "A string representing an SNI (server name indication) value for TLS.")
-    return String(custom=sni_error, **kw)
+    kw.setdefault("custom", sni_error)
+    return String(**kw)
 
 
-def header_name(**kw: Any) -> Field:
+def header_name(**kw: Unpack[FieldOptions]) -> Field:
     kw.setdefault("description", "A string representing an HTTP header name.")
-    return String(custom=header_name_error, **kw)
+    kw.setdefault("custom", header_name_error)
+    return String(**kw)
 
 
-def hosts(**kw: Any) -> Field:
+def hosts(**kw: Unpack[FieldOptions]) -> Field:
     """typedefs.hosts: host names with at most one wildcard label and an optional port."""
     kw.setdefault("description", "A list of host names, each optionally with one wildcard label (`*.example.com`).")
     return Array(String(custom=paths.validate_route_host), **kw)
 
 
-def lua_code(**kw: Any) -> Field:
+def lua_code(**kw: Unpack[FieldOptions]) -> Field:
     """typedefs.lua_code: name → Lua expression. Kong checks the Lua in its sandbox; carried as is here."""
     kw.setdefault("description", "Lua code as a key-value map")
     return Map(String(), String(), **kw)
 
 
-def queue(**kw: Any) -> Field:
+def queue(**kw: Unpack[FieldOptions]) -> Field:
     """Kong's plugin queue settings (``kong/tools/queue_schema.lua``)."""
     return Record([
         ("max_batch_size", Integer(default=1, between=(1, 1000000),
@@ -125,7 +131,7 @@ def queue(**kw: Any) -> Field:
 TRACE_FORMATS = ("w3c", "b3", "b3-single", "jaeger", "ot", "datadog", "aws", "gcp")
 
 
-def propagation(**kw: Any) -> Field:
+def propagation(**kw: Unpack[FieldOptions]) -> Field:
     """Tracing header propagation (``kong/observability/tracing/propagation/schema.lua``)."""
     extractors = tuple(f for f in TRACE_FORMATS if f != "b3-single")  # b3 extracts both b3 forms
     return Record([
@@ -140,7 +146,7 @@ def propagation(**kw: Any) -> Field:
     ], **kw)
 
 
-def redis(extra: list[tuple[str, Field]] | None = None, **kw: Any) -> Field:
+def redis(extra: list[tuple[str, Field]] | None = None, **kw: Unpack[FieldOptions]) -> Field:
     """The shared Redis connection record (``kong/tools/redis/schema.lua``), plus ``extra`` fields."""
     kw.setdefault("description", "Redis configuration")
     return Record([

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import importlib
 from functools import cache
-from typing import Any
 
+from ..jsontypes import JSONObject
 from ..model import plugin_catalog
 from ..model.entities import PLUGIN_SCHEMA
 from ..model.errors import schema_violation
@@ -110,7 +110,7 @@ def entity_schema(name: str | None) -> Schema:
 NOT_ENABLED = "plugin '{}' not enabled; add it to the 'plugins' configuration property"
 
 
-def check_plugin(data: dict[str, Any], *, strict: bool = True, fill_defaults: bool = True) -> tuple[dict[str, Any], dict[str, Any]]:
+def check_plugin(data: JSONObject, *, strict: bool = True, fill_defaults: bool = True) -> tuple[JSONObject, JSONObject]:
     """Validate a plugin entity. Returns (processed, errors).
 
     ``strict`` (the local runtime) refuses plugins we do not bundle with Kong's words; otherwise
@@ -128,7 +128,7 @@ def check_plugin(data: dict[str, Any], *, strict: bool = True, fill_defaults: bo
     return schema.check(data, fill_defaults=fill_defaults)
 
 
-def validate_plugin(data: dict[str, Any], *, strict: bool = True, fill_defaults: bool = True) -> dict[str, Any]:
+def validate_plugin(data: JSONObject, *, strict: bool = True, fill_defaults: bool = True) -> JSONObject:
     out, errors = check_plugin(data, strict=strict, fill_defaults=fill_defaults)
     if errors:
         raise schema_violation(errors)

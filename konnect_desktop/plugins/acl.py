@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..jsontypes import JSONObject
 from ..model.schema import Array, AtLeastOneOf, Boolean, OnlyOneOf, Record, String
 from .base import Decision, Handler, PluginSpec, RequestContext
 
@@ -88,7 +89,7 @@ class AclHandler(Handler):
         self._decide(ctx, groups, CONSUMER_GROUPS)
 
 
-def _explain_pass(groups: list[str], mode: str) -> tuple[str, dict[str, Any]]:
+def _explain_pass(groups: list[str], mode: str) -> tuple[str, JSONObject]:
     return f"groups: {', '.join(groups) or '(none)'} ({mode} list)", {"groups": groups, "mode": mode}
 
 

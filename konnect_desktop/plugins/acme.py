@@ -13,12 +13,13 @@ app does not, so a dump carries each value once.
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from ..model import typedefs
 from ..model.schema import (
     Boolean,
+    Check,
     Conditional,
+    Field,
     Number,
     OptionalRecord,
     Record,
@@ -49,7 +50,7 @@ _REDIS = typedefs.redis([
 ])
 
 
-def _kv_store(extra: list[tuple[str, Any]]) -> Record:
+def _kv_store(extra: list[tuple[str, Field]]) -> Field:
     return Record([
         ("https", Boolean(default=False, description="Boolean representation of https.")),
         ("host", typedefs.host()),
@@ -103,7 +104,7 @@ CONFIG = Record([
 
 # Kong's fourth check refuses "kong" storage in DB-less mode and "shm" on a hybrid control plane;
 # the local runtime is neither (it has a database and no data planes), so it has nothing to refuse.
-ENTITY_CHECKS = [
+ENTITY_CHECKS: list[Check] = [
     Conditional("config.api_uri", {"one_of": LETSENCRYPT}, "config.tos_accepted", {"eq": True},
                 then_err="terms of service must be accepted, see https://letsencrypt.org/repository/"),
     Conditional("config.storage", {"eq": "redis"}, "config.storage_config.redis.host", {"required": True}),

@@ -11,8 +11,8 @@ on the context, so the next one does not parse it again) and writes it back with
 from __future__ import annotations
 
 import json
-from typing import Any
 
+from ..jsontypes import JSONValue
 from .base import PluginExit, RequestContext
 
 _KEY = "ai.request_json"  # ctx.shared key of the parsed body (Kong's ai_plugin_ctx body table)
@@ -25,12 +25,12 @@ def error(status: int, message: str | None) -> PluginExit:
     return PluginExit(status, {"error": {"message": message}} if message is not None else b"")
 
 
-async def request_json(ctx: RequestContext, max_size: int | None = None) -> Any:
+async def request_json(ctx: RequestContext, max_size: int | None = None) -> JSONValue:
     """The request body as JSON (parsed once per request), or None when it is not JSON."""
     if _KEY in ctx.shared:
         return ctx.shared[_KEY]
     body = await ctx.read_body()
-    value: Any = None
+    value: JSONValue = None
     if body and (max_size is None or len(body) <= max_size):
         ctype = (ctx.headers.get("Content-Type") or "application/json").lower()
         if "json" in ctype:
@@ -42,7 +42,7 @@ async def request_json(ctx: RequestContext, max_size: int | None = None) -> Any:
     return value
 
 
-def set_request_json(ctx: RequestContext, value: Any) -> None:
+def set_request_json(ctx: RequestContext, value: JSONValue) -> None:
     """Replace the request body with ``value`` as JSON (and keep it for the next AI plugin)."""
     ctx.shared[_KEY] = value
     ctx.set_body(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
@@ -61,7 +61,7 @@ def set_request_raw(ctx: RequestContext, raw: bytes) -> None:
 NOT_JSON = "this LLM route only supports application/json requests"
 
 
-def identify_request(request: Any) -> tuple[str | None, str | None]:
+def identify_request(request: JSONValue) -> tuple[str | None, str | None]:
     """Kong's ``identify_request``: ``llm/v1/chat`` (non-empty ``messages``) or
     ``llm/v1/completions`` (string ``prompt``); (None, error) otherwise."""
     formats = []
@@ -77,7 +77,7 @@ def identify_request(request: Any) -> tuple[str | None, str | None]:
     return formats[0], None
 
 
-def is_compatible(request: Any, route_type: str) -> tuple[bool, str | None]:
+def is_compatible(request: JSONValue, route_type: str) -> tuple[bool, str | None]:
     """Kong's ``llm.is_compatible``."""
     if route_type == "preserve":
         return True, None

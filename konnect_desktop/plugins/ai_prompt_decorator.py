@@ -8,11 +8,12 @@ supports llm/chat type requests"). Messages keep their configured order.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable
 
-from ..model.schema import Array, AtLeastOneOf, Integer, Record, String
+from ..jsontypes import JSONObject
+from ..model.schema import Array, AtLeastOneOf, Check, Integer, Record, String
 from .ai_common import NOT_JSON, error, request_json, set_request_json
-from .base import Decision, Handler, PluginSpec, RequestContext
+from .base import Decision, Handler, PluginSpec, RequestContext, RuntimeServices
 
 NAME = "ai-prompt-decorator"
 PRIORITY = 772
@@ -35,17 +36,17 @@ CONFIG = Record(
     description="Chat messages added around the client's.",
 )
 
-ENTITY_CHECKS = [AtLeastOneOf(("config.prompts.prepend", "config.prompts.append"))]
+ENTITY_CHECKS: list[Check] = [AtLeastOneOf(("config.prompts.prepend", "config.prompts.append"))]
 
 
 class AiPromptDecoratorHandler(Handler):
-    def __init__(self, config: dict[str, Any], plugin: dict[str, Any], runtime: Any) -> None:
+    def __init__(self, config: JSONObject, plugin: JSONObject, runtime: RuntimeServices) -> None:
         super().__init__(config, plugin, runtime)
         prompts = config.get("prompts") or {}
         self.prepend = [{"role": m["role"], "content": m["content"]} for m in prompts.get("prepend") or []]
         self.append = [{"role": m["role"], "content": m["content"]} for m in prompts.get("append") or []]
 
-    def access(self, ctx: RequestContext) -> Any:
+    def access(self, ctx: RequestContext) -> Awaitable[None] | None:
         return self._access(ctx)
 
     async def _access(self, ctx: RequestContext) -> None:

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any
+from collections.abc import Awaitable
 
+from ..jsontypes import JSONObject
 from ..model.paths import compile_pcre
-from ..model.schema import Array, AtLeastOneOf, Boolean, Conditional, Integer, Record, String
+from ..model.schema import Array, AtLeastOneOf, Boolean, Conditional, Field, Integer, Record, String
 from .ai_common import NOT_JSON, error, request_json
-from .base import Decision, Handler, PluginExit, PluginSpec, RequestContext
+from .base import Decision, Handler, PluginExit, PluginSpec, RequestContext, RuntimeServices
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,7 @@ PRIORITY = 771
 BAD_FORMAT = "ai-prompt-guard only supports llm/v1/chat or llm/v1/completions prompts"
 
 
-def _patterns(description: str) -> Any:
+def _patterns(description: str) -> Field:
     return Array(String(len_min=1, len_max=500), len_max=10, description=description)
 
 
@@ -50,7 +51,7 @@ ENTITY_CHECKS = [
 ]
 
 
-def collect_prompt(request: dict[str, Any], conf: dict[str, Any]) -> tuple[str | None, str | None]:
+def collect_prompt(request: JSONObject, conf: JSONObject) -> tuple[str | None, str | None]:
     """Kong's prompt collection: (text, None) or (None, why the request is malformed)."""
     messages = request.get("messages")
     if isinstance(messages, list):
@@ -72,7 +73,7 @@ def collect_prompt(request: dict[str, Any], conf: dict[str, Any]) -> tuple[str |
 
 
 class AiPromptGuardHandler(Handler):
-    def __init__(self, config: dict[str, Any], plugin: dict[str, Any], runtime: Any) -> None:
+    def __init__(self, config: JSONObject, plugin: JSONObject, runtime: RuntimeServices) -> None:
         super().__init__(config, plugin, runtime)
         self.bad_pattern: str | None = None
         self.deny = self._compile(config.get("deny_patterns") or [])
@@ -87,7 +88,7 @@ class AiPromptGuardHandler(Handler):
                 self.bad_pattern = self.bad_pattern or f"bad regex pattern '{p}', failed to execute: {exc}"
         return out
 
-    def access(self, ctx: RequestContext) -> Any:
+    def access(self, ctx: RequestContext) -> Awaitable[None] | None:
         return self._access(ctx)
 
     async def _access(self, ctx: RequestContext) -> None:

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from collections.abc import Awaitable
 
+from ..jsontypes import JSONObject, JSONValue
 from ..model.schema import Array, Boolean, Integer, Record, String
 from .ai_common import NOT_JSON, error, request_json, set_request_raw
-from .base import Decision, Handler, PluginSpec, RequestContext
+from .base import Decision, Handler, PluginSpec, RequestContext, RuntimeServices
 
 NAME = "ai-prompt-template"
 PRIORITY = 773
@@ -42,7 +43,7 @@ CONFIG = Record(
 )
 
 
-def template_name(reference: Any) -> str | None:
+def template_name(reference: JSONValue) -> str | None:
     if isinstance(reference, str) and reference.startswith("{template://") and reference.endswith("}"):
         return reference[12:-1]
     return None
@@ -53,7 +54,7 @@ def _escape(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)[1:-1].replace("/", "\\/")
 
 
-def render(template: str, properties: Any) -> tuple[str | None, str | None]:
+def render(template: str, properties: JSONValue) -> tuple[str | None, str | None]:
     """Kong's ``templater.render``: (text, None) or (None, error)."""
     if not isinstance(properties, dict):
         return None, "properties must be an object"
@@ -75,11 +76,11 @@ def render(template: str, properties: Any) -> tuple[str | None, str | None]:
 
 
 class AiPromptTemplateHandler(Handler):
-    def __init__(self, config: dict[str, Any], plugin: dict[str, Any], runtime: Any) -> None:
+    def __init__(self, config: JSONObject, plugin: JSONObject, runtime: RuntimeServices) -> None:
         super().__init__(config, plugin, runtime)
         self.templates = {t["name"]: t["template"] for t in reversed(config.get("templates") or [])}
 
-    def access(self, ctx: RequestContext) -> Any:
+    def access(self, ctx: RequestContext) -> Awaitable[None] | None:
         return self._access(ctx)
 
     def _bad(self, ctx: RequestContext, msg: str) -> Exception:

@@ -32,19 +32,21 @@ from __future__ import annotations
 import json
 import logging
 import time
-from typing import Any
+from collections.abc import Awaitable, Mapping
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from multidict import CIMultiDict
 
+from ..jsontypes import JSONObject
 from ..model.schema import (
     Boolean,
+    Check,
     Conditional,
     Integer,
     String,
 )
 from .ai_common import BAD_JSON, error, is_compatible, request_json
-from .base import Decision, Handler, PluginExit, PluginSpec, RequestContext
+from .base import Decision, Handler, PluginExit, PluginSpec, RequestContext, RuntimeServices
 from .http_client import SharedSession
 from .http_util import decode_args
 from .llm_schema import llm_config
@@ -74,7 +76,7 @@ CONFIG = _LLM.with_(
     description="Which LLM the route talks to, and how.",
 )
 
-ENTITY_CHECKS = [
+ENTITY_CHECKS: list[Check] = [
     Conditional("config.llm_format", {"one_of": ["bedrock", "gemini"]}, "config.route_type", {"eq": "llm/v1/chat"},
                 "native provider options in llm_format can only be used with the 'llm/v1/chat' route_type"),
     Conditional("config.llm_format", {"eq": "bedrock"}, "config.model.provider", {"eq": "bedrock"},
@@ -84,7 +86,7 @@ ENTITY_CHECKS = [
 ]
 
 
-def openai_wire(config: dict[str, Any]) -> str | None:
+def openai_wire(config: JSONObject) -> str | None:
     """None when this configuration speaks the OpenAI wire format, else why not."""
     model = config["model"]
     provider = model["provider"]
@@ -100,18 +102,19 @@ def openai_wire(config: dict[str, Any]) -> str | None:
     return f"provider '{provider}'"
 
 
-def target_url(config: dict[str, Any]) -> str:
+def target_url(config: JSONObject) -> str:
     """Kong's openai ``configure_request``: ``upstream_url`` as given, or OpenAI's host with
     ``upstream_path`` or the route type's path."""
     options = config["model"].get("options") or {}
-    if options.get("upstream_url"):
-        return options["upstream_url"]
+    given = options.get("upstream_url")
+    if given and isinstance(given, str):
+        return given
     path = options.get("upstream_path") or OPENAI_PATHS.get(config["route_type"]) or "/"
-    return OPENAI_URL + "/" + path.lstrip("/")
+    return OPENAI_URL + "/" + str(path).lstrip("/")
 
 
-def analytics(plugin_id: str | None, model_conf: dict[str, Any], model_name: str | None, response: bytes,
-              latency_ms: int, request: dict[str, Any] | None) -> dict[str, Any]:
+def analytics(plugin_id: str | None, model_conf: JSONObject, model_name: str | None, response: bytes,
+              latency_ms: int, request: JSONObject | None) -> JSONObject:
     """Kong's ``ai.proxy`` log section (serialize-analytics): meta (provider, models, latency) and
     usage (the LLM's token counts; cost from ``model.options.input_cost``/``output_cost`` per
     million tokens), and with ``log_payloads`` the request sent and the response received."""
@@ -120,12 +123,13 @@ def analytics(plugin_id: str | None, model_conf: dict[str, Any], model_name: str
     except ValueError:
         doc = None
     doc = doc if isinstance(doc, dict) else {}
-    usage = doc.get("usage") if isinstance(doc.get("usage"), dict) else {}
+    usage = doc.get("usage")
+    usage = usage if isinstance(usage, dict) else {}
     prompt = int(usage.get("prompt_tokens") or 0)
     completion = int(usage.get("completion_tokens") or 0)
     options = model_conf.get("options") or {}
     cost = (prompt * (options.get("input_cost") or 0) + completion * (options.get("output_cost") or 0)) / 1_000_000
-    out: dict[str, Any] = {
+    out: JSONObject = {
         "meta": {"plugin_id": plugin_id, "provider_name": model_conf.get("provider") or "UNSPECIFIED",
                  "request_model": model_name or "UNSPECIFIED",
                  "response_model": doc.get("model") or model_name or "UNSPECIFIED", "llm_latency": latency_ms},
@@ -140,7 +144,7 @@ def analytics(plugin_id: str | None, model_conf: dict[str, Any], model_name: str
 
 
 class AiProxyHandler(Handler):
-    def __init__(self, config: dict[str, Any], plugin: dict[str, Any], runtime: Any) -> None:
+    def __init__(self, config: JSONObject, plugin: JSONObject, runtime: RuntimeServices) -> None:
         super().__init__(config, plugin, runtime)
         self.unsupported = openai_wire(config)
         self.url = target_url(config)
@@ -152,7 +156,7 @@ class AiProxyHandler(Handler):
         self.client = SharedSession.of(runtime, NAME, verify_tls=True)
         self._closed = False
 
-    def access(self, ctx: RequestContext) -> Any:
+    def access(self, ctx: RequestContext) -> Awaitable[None] | None:
         return self._access(ctx)
 
     async def _access(self, ctx: RequestContext) -> None:
@@ -246,7 +250,7 @@ class AiProxyHandler(Handler):
         ctx.decisions.append(Decision(NAME, "reject", f"ai-proxy: {message}"))
         return error(400, message)
 
-    async def _call(self, headers: CIMultiDict[str], query: dict[str, Any], body: dict[str, Any]) -> tuple[int, Any, bytes]:
+    async def _call(self, headers: CIMultiDict[str], query: JSONObject, body: JSONObject) -> tuple[int, Mapping[str, str], bytes]:
         import aiohttp  # here: the plugins package is imported where no event loop runs
 
         session = self.client.get()

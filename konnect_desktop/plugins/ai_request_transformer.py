@@ -9,10 +9,17 @@ configured to get, so requests are refused.
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..model import typedefs
-from ..model.schema import Boolean, Check, Conditional, Integer, MutuallyRequired, Record, String
+from ..model.schema import (
+    Boolean,
+    Check,
+    Conditional,
+    Field,
+    Integer,
+    MutuallyRequired,
+    Record,
+    String,
+)
 from .base import PluginSpec
 from .llm_schema import llm_config
 from .not_run import Refuses
@@ -20,7 +27,7 @@ from .not_run import Refuses
 NOT_RUN = "it asks an LLM to rewrite the {}, and the local runtime does not call LLM providers"
 
 
-def ai_transformer_config(direction: str, extra: list[tuple[str, Any]]) -> tuple[Record, list[Check]]:
+def ai_transformer_config(direction: str, extra: list[tuple[str, Field]]) -> tuple[Field, list[Check]]:
     """The config and entity checks of the AI request/response transformers. ``direction`` words
     the descriptions ("request phase"/"response phase"); ``extra`` goes after the pattern."""
     config = Record([

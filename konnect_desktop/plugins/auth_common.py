@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..errors import AppError
+from ..jsontypes import JSONObject
 from .base import Decision, Handler, PluginExit, RequestContext
 
 CONSUMER_ID = "X-Consumer-ID"
@@ -121,7 +122,7 @@ def succeed(ctx: RequestContext, plugin: str, consumer: dict[str, Any] | None, c
     ctx.decisions.append(Decision.later(plugin, "pass", _explain_success, consumer, credential))
 
 
-def _explain_success(consumer: dict[str, Any] | None, credential: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+def _explain_success(consumer: dict[str, Any] | None, credential: dict[str, Any]) -> tuple[str, JSONObject]:
     return (f"consumer {who(consumer)} via credential {str(credential.get('id'))[:8]}…",
             {"consumer_id": (consumer or {}).get("id"), "credential_id": credential.get("id")})
 

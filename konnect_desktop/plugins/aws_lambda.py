@@ -6,15 +6,14 @@ AWS, and the function's answer would replace the upstream's, so requests are ref
 
 from __future__ import annotations
 
-from typing import Any
-
+from ..jsontypes import JSONObject
 from ..model import typedefs
 from ..model.schema import Boolean, Custom, Integer, MutuallyRequired, Number, Record, String
 from .base import PluginSpec
 from .not_run import Refuses
 
 
-def _proxy_url_scheme(entity: dict[str, Any]) -> str | None:
+def _proxy_url_scheme(entity: JSONObject) -> str | None:
     proxy_url = (entity.get("config") or {}).get("proxy_url")
     if isinstance(proxy_url, str) and "://" in proxy_url and proxy_url.split("://", 1)[0] != "http":
         return "proxy_url scheme must be http"

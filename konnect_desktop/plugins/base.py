@@ -19,6 +19,7 @@ from urllib.parse import quote
 
 from multidict import CIMultiDict, CIMultiDictProxy, MultiDict
 
+from ..jsontypes import JSONObject
 from ..model.kong_compat import KONG_VERSION
 from ..model.schema import Check, Field
 
@@ -226,17 +227,17 @@ class Decision:
 
     __slots__ = ("plugin", "outcome", "_summary", "_data", "_make", "_args")
 
-    def __init__(self, plugin: str, outcome: str, summary: str = "", data: dict[str, Any] | None = None) -> None:
+    def __init__(self, plugin: str, outcome: str, summary: str = "", data: JSONObject | None = None) -> None:
         self.plugin = plugin
         self.outcome = outcome
         self._summary = summary
         self._data = data if data is not None else {}
-        self._make: Callable[..., tuple[str, dict[str, Any]]] | None = None
-        self._args: tuple[Any, ...] = ()
+        self._make: Callable[..., tuple[str, JSONObject]] | None = None
+        self._args: tuple[object, ...] = ()
 
     @classmethod
-    def later(cls, plugin: str, outcome: str, make: Callable[..., tuple[str, dict[str, Any]]],
-              *args: Any) -> Decision:
+    def later(cls, plugin: str, outcome: str, make: Callable[..., tuple[str, JSONObject]],
+              *args: object) -> Decision:
         """``make(*args)`` gives (summary, data) when first read. Pass a plain function and its
         arguments rather than a closure: the traffic log keeps a thousand verdicts, and each
         closure's cells would be more objects for the cyclic collector to walk."""
@@ -264,13 +265,13 @@ class Decision:
         self._summary = value
 
     @property
-    def data(self) -> dict[str, Any]:
+    def data(self) -> JSONObject:
         if self._make is not None:
             self._made()
         return self._data
 
     @data.setter
-    def data(self, value: dict[str, Any]) -> None:
+    def data(self, value: JSONObject) -> None:
         self._made()
         self._data = value
 

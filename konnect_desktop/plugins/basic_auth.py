@@ -14,12 +14,12 @@ import base64
 import binascii
 import hmac
 import re
-from typing import Any
 
+from ..jsontypes import JSONObject
 from ..model.entities import basicauth_hash
 from ..model.schema import Boolean, Record, String
 from .auth_common import AuthFailure, AuthHandler, Identity, consumer_of
-from .base import PluginSpec, RequestContext
+from .base import PluginSpec, RequestContext, RuntimeServices
 
 NAME = "basic-auth"
 PRIORITY = 1100
@@ -72,7 +72,7 @@ class BasicAuthHandler(AuthHandler):
     name = NAME
     identifier = "username"  # Kong sends the credential's username as X-Credential-Identifier
 
-    def __init__(self, config: dict[str, Any], plugin: dict[str, Any], runtime: Any) -> None:
+    def __init__(self, config: JSONObject, plugin: JSONObject, runtime: RuntimeServices) -> None:
         super().__init__(config, plugin, runtime)
         self.hide_credentials = bool(config.get("hide_credentials"))
         self.challenge = {"WWW-Authenticate": f'Basic realm="{config.get("realm") or "service"}"'}
@@ -96,12 +96,12 @@ class BasicAuthHandler(AuthHandler):
             if given is None:
                 raise unauthorized
             credential = ctx.config.credential(TABLE, given[0])
-        if credential is None or not _verify(credential, given[1]):
+        if credential is None or given is None or not _verify(credential, given[1]):
             raise unauthorized
         return consumer_of(ctx, credential), credential
 
 
-def _verify(credential: dict[str, Any], password: str) -> bool:
+def _verify(credential: JSONObject, password: str) -> bool:
     consumer = credential.get("consumer") or {}
     consumer_id = consumer.get("id") if isinstance(consumer, dict) else consumer
     stored = credential.get("password")

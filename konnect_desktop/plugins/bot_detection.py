@@ -9,11 +9,11 @@ Verdicts are remembered per agent string (up to ``UA_CACHE_SIZE`` agents per plu
 from __future__ import annotations
 
 import re
-from typing import Any
 
+from ..jsontypes import JSONObject
 from ..model.paths import compile_pcre
 from ..model.schema import Array, Record, String
-from .base import Decision, Handler, PluginSpec, RequestContext
+from .base import Decision, Handler, PluginSpec, RequestContext, RuntimeServices
 
 NAME = "bot-detection"
 PRIORITY = 2500
@@ -67,7 +67,7 @@ CONFIG = Record(
 
 
 class BotDetectionHandler(Handler):
-    def __init__(self, config: dict[str, Any], plugin: dict[str, Any], runtime: Any) -> None:
+    def __init__(self, config: JSONObject, plugin: JSONObject, runtime: RuntimeServices) -> None:
         super().__init__(config, plugin, runtime)
         self.allow = [compile_pcre(p) for p in config.get("allow") or ()]
         self.deny = [compile_pcre(p) for p in config.get("deny") or ()]

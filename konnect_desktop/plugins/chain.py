@@ -26,8 +26,8 @@ import asyncio
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
+from ..jsontypes import JSONObject
 from . import get as get_spec
 from .base import Handler, RuntimeServices
 
@@ -55,7 +55,7 @@ _RANK = {shape: i for i, shape in enumerate(PRECEDENCE)}
 ScopeKey = tuple[str | None, str | None, str | None, str | None]
 
 
-def _ref(entity: dict[str, Any], name: str) -> str | None:
+def _ref(entity: JSONObject, name: str) -> str | None:
     ref = entity.get(name)
     if isinstance(ref, dict):
         v = ref.get("id")
@@ -74,7 +74,7 @@ class _Plugin:
 
 @dataclass
 class Skipped:
-    plugin: dict[str, Any]
+    plugin: JSONObject
     reason: str
 
 
@@ -89,7 +89,7 @@ class PluginIndex:
             sorted(plugins, key=lambda n: (-plugins[n].priority, n)))
 
     @classmethod
-    def build(cls, plugins: Iterable[dict[str, Any]], runtime: RuntimeServices) -> PluginIndex:
+    def build(cls, plugins: Iterable[JSONObject], runtime: RuntimeServices) -> PluginIndex:
         by_name: dict[str, _Plugin] = {}
         handlers: list[Handler] = []
         skipped: list[Skipped] = []

@@ -12,10 +12,10 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from typing import Any
 
+from ..jsontypes import JSONObject
 from ..model.schema import Boolean, Record, String
-from .base import Decision, Handler, PluginSpec, RequestContext, ResponseContext
+from .base import Decision, Handler, PluginSpec, RequestContext, ResponseContext, RuntimeServices
 
 NAME = "correlation-id"
 PRIORITY = 100001
@@ -33,7 +33,7 @@ CONFIG = Record(
 
 
 class CorrelationIdHandler(Handler):
-    def __init__(self, config: dict[str, Any], plugin: dict[str, Any], runtime: Any) -> None:
+    def __init__(self, config: JSONObject, plugin: JSONObject, runtime: RuntimeServices) -> None:
         super().__init__(config, plugin, runtime)
         self.header = config.get("header_name") or "Kong-Request-ID"
         self.generator = config.get("generator") or "uuid#counter"

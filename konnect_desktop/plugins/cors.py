@@ -10,14 +10,22 @@ added. Origins are exact (``https://a.test``, default ports ignored), ``*``, or 
 from __future__ import annotations
 
 import re
-from typing import Any
 from urllib.parse import urlsplit
 
-from multidict import CIMultiDict
+from multidict import CIMultiDict, MutableMultiMapping
 
+from ..jsontypes import JSONObject
 from ..model.paths import compile_pcre
 from ..model.schema import Array, Boolean, Number, Record, String
-from .base import Decision, Handler, PluginExit, PluginSpec, RequestContext, ResponseContext
+from .base import (
+    Decision,
+    Handler,
+    PluginExit,
+    PluginSpec,
+    RequestContext,
+    ResponseContext,
+    RuntimeServices,
+)
 
 NAME = "cors"
 PRIORITY = 2000
@@ -99,7 +107,7 @@ def _num(v: float) -> str:
 
 
 class CorsHandler(Handler):
-    def __init__(self, config: dict[str, Any], plugin: dict[str, Any], runtime: Any) -> None:
+    def __init__(self, config: JSONObject, plugin: JSONObject, runtime: RuntimeServices) -> None:
         super().__init__(config, plugin, runtime)
         origins = list(config.get("origins") or [])
         self.origins = origins
@@ -108,7 +116,7 @@ class CorsHandler(Handler):
         methods = config.get("methods")
         self.methods = ",".join(methods) if methods else ",".join(METHODS)
 
-    def _configure_origin(self, req_origin: str | None, headers: Any, in_filter: bool) -> bool:
+    def _configure_origin(self, req_origin: str | None, headers: MutableMultiMapping[str], in_filter: bool) -> bool:
         """Set Access-Control-Allow-Origin; True when every origin is allowed (``*``)."""
         if not self.origins or self.origins == ["*"]:
             headers["Access-Control-Allow-Origin"] = "*"
@@ -129,7 +137,7 @@ class CorsHandler(Handler):
         headers.popall("Access-Control-Allow-Origin", None)
         return False
 
-    def _configure_credentials(self, allow_all: bool, req_origin: str | None, headers: Any, in_filter: bool) -> None:
+    def _configure_credentials(self, allow_all: bool, req_origin: str | None, headers: MutableMultiMapping[str], in_filter: bool) -> None:
         if not self.config.get("credentials"):
             return
         if not allow_all:
@@ -185,7 +193,7 @@ class CorsHandler(Handler):
                                        "allow_origin": resp.headers.get("Access-Control-Allow-Origin")}))
 
 
-def _vary(headers: Any, in_filter: bool) -> None:
+def _vary(headers: MutableMultiMapping[str], in_filter: bool) -> None:
     # the answer depends on Origin (caches must know); in the response phase it is added to
     # what the upstream sent, on our own preflight answer it is set
     if in_filter:

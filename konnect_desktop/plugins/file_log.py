@@ -19,11 +19,11 @@ import asyncio
 import logging
 import os
 import re
-from typing import Any
 
+from ..jsontypes import JSONObject
 from ..model import typedefs
 from ..model.schema import Boolean, Record, String
-from .base import Decision, Handler, PluginSpec, RequestContext, ResponseContext
+from .base import Decision, Handler, PluginSpec, RequestContext, ResponseContext, RuntimeServices
 from .log_serializer import LUA_NOT_RUN, encode, serialize
 
 log = logging.getLogger(__name__)
@@ -65,10 +65,10 @@ class _Files:
         self.errors: dict[str, str] = {}
 
     @classmethod
-    def of(cls, runtime: Any) -> _Files:
+    def of(cls, runtime: RuntimeServices) -> _Files:
         state = runtime.shared_state(NAME)
         f = state.get("files")
-        if f is None:
+        if not isinstance(f, cls):
             f = state["files"] = cls()
         return f
 
@@ -122,7 +122,7 @@ class _Files:
 
 
 class FileLogHandler(Handler):
-    def __init__(self, config: dict[str, Any], plugin: dict[str, Any], runtime: Any) -> None:
+    def __init__(self, config: JSONObject, plugin: JSONObject, runtime: RuntimeServices) -> None:
         super().__init__(config, plugin, runtime)
         self.path: str = config["path"]
         self.reopen = bool(config.get("reopen"))
@@ -142,7 +142,7 @@ class FileLogHandler(Handler):
         files.add(self.path, encode(serialize(ctx, resp)) + b"\n", self.reopen)
         err = files.errors.get(self.path)
         extra = "; custom_fields_by_lua not run (Lua)" if self.lua else ""
-        data: dict[str, Any] = {"path": self.path, "reopen": self.reopen}
+        data: JSONObject = {"path": self.path, "reopen": self.reopen}
         if self.lua:
             data["custom_fields_by_lua"] = LUA_NOT_RUN
         if err:

@@ -17,13 +17,14 @@ import binascii
 import hashlib
 import hmac
 import re
+from collections.abc import Awaitable
 from email.utils import mktime_tz, parsedate_tz
-from typing import Any
 
+from ..jsontypes import JSONObject
 from ..model.schema import Array, Boolean, Number, Record, String
 from . import auth_common
 from .auth_common import AuthFailure, AuthHandler, Identity, consumer_of
-from .base import PluginSpec, RequestContext
+from .base import PluginSpec, RequestContext, RuntimeServices
 
 NAME = "hmac-auth"
 PRIORITY = 1030
@@ -60,7 +61,7 @@ CONFIG = Record(
 _PARAMS = re.compile(r'\s*[Hh]mac\s*username="(.+)",\s*algorithm="(.+)",\s*headers="(.+)",\s*signature="(.+)"')
 
 
-def parse_params(value: str | None) -> dict[str, Any]:
+def parse_params(value: str | None) -> JSONObject:
     """username, algorithm, headers (list) and signature from an hmac Authorization value."""
     if not value:
         return {}
@@ -117,7 +118,7 @@ class HmacAuthHandler(AuthHandler):
     name = NAME
     identifier = "username"  # Kong sends the credential's username as X-Credential-Identifier
 
-    def __init__(self, config: dict[str, Any], plugin: dict[str, Any], runtime: Any) -> None:
+    def __init__(self, config: JSONObject, plugin: JSONObject, runtime: RuntimeServices) -> None:
         super().__init__(config, plugin, runtime)
         c = config
         self.hide_credentials = bool(c.get("hide_credentials"))
@@ -131,7 +132,7 @@ class HmacAuthHandler(AuthHandler):
     def _fail(self, message: str) -> AuthFailure:
         return AuthFailure(401, message, self.challenge)
 
-    def authenticate(self, ctx: RequestContext) -> Any:
+    def authenticate(self, ctx: RequestContext) -> Identity | Awaitable[Identity]:
         identity = self._check(ctx)
         if self.validate_request_body:
             return self._with_body(ctx, identity)
@@ -180,7 +181,7 @@ class HmacAuthHandler(AuthHandler):
             raise self._fail(SIGNATURE_NOT_SAME)
         return consumer_of(ctx, credential), credential
 
-    def _params_ok(self, params: dict[str, Any]) -> bool:
+    def _params_ok(self, params: JSONObject) -> bool:
         """validate_params: username and signature present, enforced headers signed, algorithm allowed."""
         if not params.get("username") or not params.get("signature"):
             return False

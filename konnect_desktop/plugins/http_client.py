@@ -5,27 +5,32 @@ may run) and closed when the last handler using it closes."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
+
+from .base import RuntimeServices
+
+if TYPE_CHECKING:
+    import aiohttp
 
 
 class SharedSession:
     def __init__(self, verify_tls: bool) -> None:
-        self.session: Any = None
+        self.session: aiohttp.ClientSession | None = None
         self.users = 0
         self.verify_tls = verify_tls
 
     @classmethod
-    def of(cls, runtime: Any, name: str, *, verify_tls: bool = False) -> SharedSession:
+    def of(cls, runtime: RuntimeServices, name: str, *, verify_tls: bool = False) -> SharedSession:
         """The session holder kept in ``runtime.shared_state(name)``; counts one more user.
         ``verify_tls`` checks servers' certificates (Kong's log plugins do not)."""
         state = runtime.shared_state(name)
-        c: SharedSession | None = state.get("client")
-        if c is None:
+        c = state.get("client")
+        if not isinstance(c, cls):
             c = state["client"] = cls(verify_tls)
         c.users += 1
         return c
 
-    def get(self, keepalive_ms: float = 60000) -> Any:
+    def get(self, keepalive_ms: float = 60000) -> aiohttp.ClientSession:
         if self.session is None or self.session.closed:
             import aiohttp  # here: the plugins package is imported where no event loop runs
 

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import base64
 import logging
-from typing import Any
+from typing import Unpack
 from urllib.parse import urlsplit
 
+from ..jsontypes import JSONObject
 from ..model import typedefs
-from ..model.schema import Field, Integer, Map, Number, Record, String
-from .base import Decision, Handler, PluginSpec, RequestContext, ResponseContext
+from ..model.schema import Field, FieldOptions, Integer, Map, Number, Record, String
+from .base import Decision, Handler, PluginSpec, RequestContext, ResponseContext, RuntimeServices
 from .http_client import SharedSession
 from .http_util import header_name_error, url_error, url_userinfo
 from .log_queue import QueueRegistry, queue_params
@@ -35,14 +36,14 @@ PRIORITY = 12
 _FORBIDDEN_HEADERS = {"host": "Host", "content-length": "Content-Length", "content-type": "Content-Type"}
 
 
-def _header_key_error(name: Any) -> str | None:
+def _header_key_error(name: object) -> str | None:
     # Kong's match_none patterns come before typedefs.header_name's own check
     if isinstance(name, str) and name.lower() in _FORBIDDEN_HEADERS:
         return f"cannot contain '{_FORBIDDEN_HEADERS[name.lower()]}' header"
     return header_name_error(name)
 
 
-def _no_double_auth(config: dict[str, Any]) -> str | None:
+def _no_double_auth(config: JSONObject) -> str | None:
     endpoint = config.get("http_endpoint")
     headers = config.get("headers")
     if isinstance(endpoint, str) and url_userinfo(endpoint) and isinstance(headers, dict):
@@ -51,8 +52,10 @@ def _no_double_auth(config: dict[str, Any]) -> str | None:
     return None
 
 
-def _url(**kw: Any) -> Field:
-    return String(custom=url_error, description=kw.pop("description", "A URL (scheme, host, optional port and path)."), **kw)
+def _url(**kw: Unpack[FieldOptions]) -> Field:
+    kw.setdefault("custom", url_error)
+    kw.setdefault("description", "A URL (scheme, host, optional port and path).")
+    return String(**kw)
 
 
 CONFIG = Record(
@@ -76,9 +79,9 @@ CONFIG = Record(
 )
 
 
-def queue_name(conf: dict[str, Any]) -> str:
+def queue_name(conf: JSONObject) -> str:
     """Kong's ``make_queue_name``: six of its eight arguments make it into the format string."""
-    def s(v: Any) -> str:
+    def s(v: object) -> str:
         if v is None:
             return "nil"
         if isinstance(v, float) and v.is_integer():
@@ -98,7 +101,7 @@ def safe_endpoint(endpoint: str) -> str:
     return f"{parts.scheme}://{host}{port}{parts.path or '/'}"
 
 
-async def send_entries(client: SharedSession, conf: dict[str, Any], entries: list[bytes]) -> tuple[bool, str | None]:
+async def send_entries(client: SharedSession, conf: JSONObject, entries: list[bytes]) -> tuple[bool, str | None]:
     """Kong's ``send_entries``: one request with the batch; a status >= 300 is a failure."""
     import aiohttp
 
@@ -137,7 +140,7 @@ async def send_entries(client: SharedSession, conf: dict[str, Any], entries: lis
 
 
 class HttpLogHandler(Handler):
-    def __init__(self, config: dict[str, Any], plugin: dict[str, Any], runtime: Any) -> None:
+    def __init__(self, config: JSONObject, plugin: JSONObject, runtime: RuntimeServices) -> None:
         super().__init__(config, plugin, runtime)
         self.name = queue_name(config)
         self.params = queue_params(NAME, config, self.name)
@@ -147,7 +150,7 @@ class HttpLogHandler(Handler):
         self.client = SharedSession.of(runtime, NAME)
         self._closed = False
 
-    async def _send(self, conf: dict[str, Any], entries: list[bytes]) -> tuple[bool, str | None]:
+    async def _send(self, conf: JSONObject, entries: list[bytes]) -> tuple[bool, str | None]:
         return await send_entries(self.client, conf, entries)
 
     def log(self, ctx: RequestContext, resp: ResponseContext) -> None:

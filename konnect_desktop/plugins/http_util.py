@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
 from urllib.parse import quote, unquote, unquote_plus
 
-from multidict import MultiDict
+from multidict import MultiDict, MultiMapping, MutableMultiMapping
 
+from ..jsontypes import JSONArray, JSONObject, JSONValue
 from ..model.typedefs import header_name_error, url_error
 from .multipart import Multipart
 
@@ -28,7 +28,7 @@ _HEADER_NAME = re.compile(r"^[a-zA-Z0-9_-]+$")
 _BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
-def request_header(headers: Any, name: str) -> list[str]:
+def request_header(headers: MultiMapping[str], name: str) -> list[str]:
     """The values of request header ``name`` as Kong's ``kong.request.get_headers()[name]`` finds
     them: case-insensitive, and a name with underscores also finds its dashed spelling
     (``api_key`` finds ``api-key``), as nginx's header table does."""
@@ -38,7 +38,7 @@ def request_header(headers: Any, name: str) -> list[str]:
     return list(values)
 
 
-def clear_request_header(headers: Any, name: str) -> None:
+def clear_request_header(headers: MutableMultiMapping[str], name: str) -> None:
     """Kong's ``kong.service.request.clear_header``: the header under both spellings (nginx turns
     underscores into dashes; a header sent with underscores goes too)."""
     headers.popall(name, None)
@@ -80,7 +80,8 @@ def split_entry(entry: str) -> tuple[str | None, str]:
 
 
 # -- argument tables (query strings, url-encoded forms) -------------------------------------------
-ArgValue = Any  # str | list[str] | bool(True)
+# a query or form argument: its value (True for a bare key ``?a``), or the values of a repeated one
+ArgValue = str | bool | list[str | bool]
 Args = dict[str, ArgValue]
 
 
@@ -96,7 +97,7 @@ def decode_args(text: str | bytes, plus_as_space: bool = True) -> Args:
         if "=" in piece:
             k, v = piece.split("=", 1)
             key: str = unq(k)
-            val: ArgValue = unq(v)
+            val: str | bool = unq(v)
         else:
             key, val = unq(piece), True
         if key == "":
@@ -152,7 +153,7 @@ def multidict_from_args(args: Args) -> MultiDict[str]:
     return md
 
 
-def append_value(current: ArgValue, value: str) -> list[Any]:
+def append_value(current: ArgValue | None, value: str) -> JSONArray:
     """Kong's ``append_value``: a string becomes ``[old, new]``, a list grows, nothing → ``[new]``."""
     if isinstance(current, list):
         return [*current, value]
@@ -179,12 +180,12 @@ def content_kind(content_type: str | None) -> str | None:
     return None
 
 
-def json_dumps(value: Any) -> bytes:
+def json_dumps(value: JSONValue) -> bytes:
     """Compact JSON like cjson writes it."""
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
-def parse_body(body: bytes, content_type: str | None) -> dict[str, Any] | None:
+def parse_body(body: bytes, content_type: str | None) -> JSONObject | None:
     """``kong.request.get_body()``: a form, JSON object or multipart body as a table; None when
     the body is empty, malformed or of another type."""
     kind = content_kind(content_type)
@@ -202,7 +203,7 @@ def parse_body(body: bytes, content_type: str | None) -> dict[str, Any] | None:
         mp = Multipart.parse(body, content_type or "")
         if mp is None:
             return None
-        out: dict[str, Any] = {}
+        out: JSONObject = {}
         for name, _h, content in mp.parts:
             if name is None:
                 continue
@@ -216,7 +217,7 @@ def parse_body(body: bytes, content_type: str | None) -> dict[str, Any] | None:
     return None
 
 
-def serialize_body(table: dict[str, Any], content_type: str | None, original: bytes) -> bytes:
+def serialize_body(table: JSONObject, content_type: str | None, original: bytes) -> bytes:
     """``kong.service.request.set_body``: the table written back in the request's own format."""
     kind = content_kind(content_type)
     if kind == FORM:

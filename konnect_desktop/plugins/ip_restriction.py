@@ -8,10 +8,10 @@ determined (the connection's peer, or the forwarded address from trusted proxies
 from __future__ import annotations
 
 import ipaddress
-from typing import Any
 
+from ..jsontypes import JSONObject
 from ..model.schema import Array, AtLeastOneOf, Number, Record, String
-from .base import Decision, Handler, PluginSpec, RequestContext
+from .base import Decision, Handler, PluginSpec, RequestContext, RuntimeServices
 
 NAME = "ip-restriction"
 PRIORITY = 990
@@ -55,7 +55,7 @@ def _matches(addr: ipaddress.IPv4Address | ipaddress.IPv6Address, nets: list[Net
 
 
 class IpRestrictionHandler(Handler):
-    def __init__(self, config: dict[str, Any], plugin: dict[str, Any], runtime: Any) -> None:
+    def __init__(self, config: JSONObject, plugin: JSONObject, runtime: RuntimeServices) -> None:
         super().__init__(config, plugin, runtime)
         self.allow = _networks(config.get("allow"))
         self.deny = _networks(config.get("deny"))

@@ -14,12 +14,12 @@ Tokens and secrets never reach a decision or a log.
 from __future__ import annotations
 
 import re
-from typing import Any
 
-from ..model.schema import Boolean, Conditional, Number, Record, Set, String
+from ..jsontypes import JSONObject
+from ..model.schema import Boolean, Check, Conditional, Number, Record, Set, String
 from . import auth_common
 from .auth_common import AuthFailure, AuthHandler, Identity
-from .base import PluginSpec, RequestContext
+from .base import PluginSpec, RequestContext, RuntimeServices
 from .jwt_parser import (
     InvalidKey,
     Token,
@@ -60,7 +60,7 @@ CONFIG = Record(
     description="Where tokens are found and which claims are checked.",
 )
 
-ENTITY_CHECKS = [
+ENTITY_CHECKS: list[Check] = [
     Conditional("config.maximum_expiration", {"gt": 0}, "config.claims_to_verify", {"contains": "exp"}),
 ]
 
@@ -89,7 +89,7 @@ class JwtHandler(AuthHandler):
     name = NAME
     identifier = "key"  # Kong sends the jwt secret's key as X-Credential-Identifier
 
-    def __init__(self, config: dict[str, Any], plugin: dict[str, Any], runtime: Any) -> None:
+    def __init__(self, config: JSONObject, plugin: JSONObject, runtime: RuntimeServices) -> None:
         super().__init__(config, plugin, runtime)
         c = config
         self.uri_param_names: list[str] = list(c.get("uri_param_names") or ())
@@ -105,7 +105,7 @@ class JwtHandler(AuthHandler):
         self.challenge_error = {"WWW-Authenticate": base + ' error="invalid_token"'}
         # token text -> (token, key, credential) of signatures already verified (this handler
         # lives as long as its configuration: a changed credential is a new handler)
-        self._verified: dict[str, tuple[Token, str, dict[str, Any]]] = {}
+        self._verified: dict[str, tuple[Token, str, JSONObject]] = {}
 
     def _tokens(self, ctx: RequestContext) -> list[str]:
         found: dict[str, None] = {}  # distinct tokens, in the order found
@@ -116,18 +116,18 @@ class JwtHandler(AuthHandler):
         if self.cookie_names:
             cookies = ctx.headers.get("Cookie")
             for name in self.cookie_names:
-                t = _cookie(cookies, name)
-                if t:
-                    found[t] = None
+                cookie = _cookie(cookies, name)
+                if cookie:
+                    found[cookie] = None
         for name in self.header_names:
             value = ctx.headers.get(name)
             if value is not None:
-                t = _bearer(value)
-                if t:
-                    found[t] = None
+                bearer = _bearer(value)
+                if bearer:
+                    found[bearer] = None
         return list(found)
 
-    def _fail(self, message: str, *, with_error: bool = True, body: dict[str, Any] | None = None) -> AuthFailure:
+    def _fail(self, message: str, *, with_error: bool = True, body: JSONObject | None = None) -> AuthFailure:
         headers = self.challenge_error if with_error else self.challenge
         return AuthFailure(401, message, headers, body if body is not None else {"message": message})
 
@@ -153,15 +153,13 @@ class JwtHandler(AuthHandler):
         return consumer, secret
 
 
-    def _verify(self, ctx: RequestContext, token_text: str) -> tuple[Token, dict[str, Any]]:
+    def _verify(self, ctx: RequestContext, token_text: str) -> tuple[Token, JSONObject]:
         """The decoded token and its credential once the signature checks out. A token verified
         before against the same credential object (this configuration's) is not verified again:
         a signature check is the costly part (RS256 ≈ 30 µs); the claims are checked every time."""
         hit = self._verified.get(token_text)
-        if hit is not None:
-            token, key, secret = hit
-            if ctx.config.credential(TABLE, key) is secret:
-                return token, secret  # verified before against this very credential
+        if hit is not None and ctx.config.credential(TABLE, hit[1]) is hit[2]:
+            return hit[0], hit[2]  # verified before against this very credential
         token, err = decode(token_text)
         if token is None:
             raise self._fail(f"Bad token; {err}")
@@ -174,12 +172,12 @@ class JwtHandler(AuthHandler):
         if key == "":
             raise self._fail(f"Invalid '{claim}' in claims")
         secret = ctx.config.credential(TABLE, key) if isinstance(key, str) else None
-        if secret is None:
+        if secret is None or not isinstance(key, str):
             raise self._fail(f"No credentials found for given '{claim}'")
         algorithm = secret.get("algorithm") or "HS256"
         if token.header.get("alg") != algorithm:
             raise self._fail("Invalid algorithm")
-        value: Any
+        value: str | bytes | None
         if algorithm.startswith("HS"):
             value = secret.get("secret")
             if value is not None and self.secret_is_base64:

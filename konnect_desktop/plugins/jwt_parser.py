@@ -21,15 +21,17 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
 from cryptography.hazmat.primitives.asymmetric.utils import (
     decode_dss_signature,
     encode_dss_signature,
 )
+
+from ..jsontypes import JSONObject
 
 _HASHES: dict[str, Callable[[], hashes.HashAlgorithm]] = {"256": hashes.SHA256, "384": hashes.SHA384, "512": hashes.SHA512}
 _HMAC = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}
@@ -66,8 +68,8 @@ def b64url_encode(data: bytes) -> str:
 class Token:
     header_64: str
     claims_64: str
-    header: dict[str, Any]
-    claims: dict[str, Any]
+    header: JSONObject
+    claims: JSONObject
     signature: bytes
 
     @property
@@ -100,7 +102,7 @@ def decode(token: str) -> tuple[Token | None, str | None]:
 
 
 @lru_cache(maxsize=256)
-def _public_key(pem: str) -> Any:
+def _public_key(pem: str) -> PublicKeyTypes:
     data = pem.encode()
     try:
         return serialization.load_pem_public_key(data)
@@ -113,7 +115,7 @@ def _public_key(pem: str) -> Any:
 
 
 @lru_cache(maxsize=64)
-def _private_key(pem: str) -> Any:
+def _private_key(pem: str) -> PrivateKeyTypes:
     return serialization.load_pem_private_key(pem.encode(), password=None)
 
 
@@ -150,9 +152,9 @@ def verify_signature(token: Token, key: str | bytes) -> bool:
     return True
 
 
-def verify_registered_claims(token: Token, claims_to_verify: list[str] | None, now: float) -> dict[str, Any] | None:
+def verify_registered_claims(token: Token, claims_to_verify: list[str] | None, now: float) -> JSONObject | None:
     """Kong's registered-claims check: None, or ``{"exp": "token expired", ...}``."""
-    errors: dict[str, Any] = {}
+    errors: JSONObject = {}
     for name in claims_to_verify or ():
         value = token.claims.get(name)
         if not isinstance(value, (int, float)) or isinstance(value, bool):
@@ -164,7 +166,7 @@ def verify_registered_claims(token: Token, claims_to_verify: list[str] | None, n
     return errors or None
 
 
-def check_maximum_expiration(token: Token, maximum: float, now: float) -> dict[str, Any] | None:
+def check_maximum_expiration(token: Token, maximum: float, now: float) -> JSONObject | None:
     if maximum <= 0:
         return None
     exp = token.claims.get("exp")
@@ -173,7 +175,7 @@ def check_maximum_expiration(token: Token, maximum: float, now: float) -> dict[s
     return None
 
 
-def encode(claims: dict[str, Any], key: str | bytes, alg: str = "HS256", header: dict[str, Any] | None = None) -> str:
+def encode(claims: JSONObject, key: str | bytes, alg: str = "HS256", header: JSONObject | None = None) -> str:
     """A signed token (jwt_parser.lua's ``encode``): HS with a secret, others with a PEM private key."""
     head = header if header is not None else {"typ": "JWT", "alg": alg}
     signing_input = f"{b64url_encode(json.dumps(head).encode())}.{b64url_encode(json.dumps(claims).encode())}"
@@ -183,17 +185,19 @@ def encode(claims: dict[str, Any], key: str | bytes, alg: str = "HS256", header:
         sig = hmac.new(secret, data, _HMAC[alg]).digest()
     else:
         priv = _private_key(key.decode() if isinstance(key, bytes) else key)
-        if alg.startswith("RS"):
+        if alg.startswith("RS") and isinstance(priv, rsa.RSAPrivateKey):
             sig = priv.sign(data, padding.PKCS1v15(), _HASHES[alg[2:]]())
-        elif alg.startswith("PS"):
+        elif alg.startswith("PS") and isinstance(priv, rsa.RSAPrivateKey):
             h = _HASHES[alg[2:]]()
             sig = priv.sign(data, padding.PSS(mgf=padding.MGF1(h), salt_length=padding.PSS.DIGEST_LENGTH), h)
-        elif alg.startswith("ES"):
+        elif alg.startswith("ES") and isinstance(priv, ec.EllipticCurvePrivateKey):
             half = _ES_SIZE[alg] // 2
             r, s = decode_dss_signature(priv.sign(data, ec.ECDSA(_HASHES[alg[2:]]())))
             sig = r.to_bytes(half, "big") + s.to_bytes(half, "big")
-        elif alg == "EdDSA":
+        elif alg == "EdDSA" and isinstance(priv, (ed25519.Ed25519PrivateKey, ed448.Ed448PrivateKey)):
             sig = priv.sign(data)
+        elif alg.startswith(("RS", "PS", "ES")) or alg == "EdDSA":
+            raise ValueError(f"the key is not a {alg} private key")
         else:
             raise ValueError(f"Algorithm not supported: {alg}")
     return f"{signing_input}.{b64url_encode(sig)}"

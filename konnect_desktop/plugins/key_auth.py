@@ -129,7 +129,7 @@ class KeyAuthHandler(Handler):
             values = request_header(ctx.headers, name)
             value = values[0] if len(values) == 1 else (values or None)
         if value is None and self.key_in_query:
-            values = ctx.query.getall(name, ())
+            values = ctx.query.getall(name, [])
             value = values[0] if len(values) == 1 else (values or None)
         return value
 

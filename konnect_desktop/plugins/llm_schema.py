@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Unpack
 
+from ..jsontypes import JSONObject
 from ..model import typedefs
 from ..model.schema import (
     Boolean,
@@ -12,6 +13,7 @@ from ..model.schema import (
     ConditionalAtLeastOneOf,
     Custom,
     Field,
+    FieldOptions,
     Integer,
     MutuallyRequired,
     Number,
@@ -79,7 +81,7 @@ LOGGING = Record([
 ], required=True)
 
 
-def _log_statistics(entity: dict[str, Any]) -> str | None:
+def _log_statistics(entity: JSONObject) -> str | None:
     route_type = entity.get("route_type")
     provider = (entity.get("model") or {}).get("provider")
     if (entity.get("logging") or {}).get("log_statistics") and provider in _NO_LOG_STATISTICS.get(str(route_type), ()):
@@ -91,7 +93,7 @@ def _needs(provider: str, field: str, err: str) -> ConditionalAtLeastOneOf:
     return ConditionalAtLeastOneOf("model.provider", {"one_of": (provider,)}, (f"model.options.{field}",), err)
 
 
-def llm_config(**kw: Any) -> Field:
+def llm_config(**kw: Unpack[FieldOptions]) -> Field:
     """A fresh ``llm`` record (Kong's ``llm.config_schema``)."""
     return Record([
         ("route_type", String(required=True, one_of=ROUTE_TYPES, description="The model's operation implementation, for this provider. Set to `preserve` to pass through without transformation.")),

@@ -33,6 +33,9 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from ..jsontypes import JSONObject
+from .base import RuntimeServices
+
 log = logging.getLogger(__name__)
 
 COALESCE_POLL_TIME = 1.0  # Kong: wake at least this often while coalescing
@@ -41,12 +44,13 @@ CAPACITY_WARNING_THRESHOLD = 0.8  # Kong's share of max_entries that counts as "
 SHUTDOWN_GRACE = 2.0  # seconds a stopping runtime gives a queue to send what it holds
 
 # handler(handler_conf, entries) -> (True, None) when sent, or (False, "why")
-QueueHandler = Callable[[Any, list[Any]], Awaitable[tuple[bool, str | None]]]
+# entries are whatever the plugin queues (bytes, records): the queue only counts and batches them
+QueueHandler = Callable[[JSONObject, list[Any]], Awaitable[tuple[bool, str | None]]]
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 
 
-def queue_params(plugin_name: str, config: dict[str, Any], name: str) -> dict[str, Any]:
+def queue_params(plugin_name: str, config: JSONObject, name: str) -> JSONObject:
     """Kong's ``Queue.get_plugin_params``: the ``queue`` record, with the deprecated top-level
     ``queue_size`` / ``flush_timeout`` taking over when set to a non-default value."""
     q = dict(config.get("queue") or {})
@@ -77,7 +81,7 @@ def queue_params(plugin_name: str, config: dict[str, Any], name: str) -> dict[st
 class LogQueue:
     """One named queue and the task that empties it."""
 
-    def __init__(self, params: dict[str, Any], handler: QueueHandler, handler_conf: Any, *,
+    def __init__(self, params: JSONObject, handler: QueueHandler, handler_conf: JSONObject, *,
                  clock: Clock = time.monotonic, sleep: Sleep = asyncio.sleep,
                  on_idle: Callable[[LogQueue], None] | None = None) -> None:
         self.name: str = params["name"]
@@ -98,7 +102,7 @@ class LogQueue:
         self.entries: deque[Any] = deque()
         self.bytes_queued = 0
         self.task: asyncio.Task[None] | None = None
-        self.single_tasks: set[asyncio.Task[Any]] = set()
+        self.single_tasks: set[asyncio.Task[bool]] = set()
         self.exiting = False
         self.already_dropped = False
         self._arrived: asyncio.Event | None = None
@@ -262,10 +266,10 @@ class QueueRegistry:
         self.users: dict[str, int] = {}
 
     @classmethod
-    def of(cls, runtime: Any) -> QueueRegistry:
+    def of(cls, runtime: RuntimeServices) -> QueueRegistry:
         state = runtime.shared_state("log-queues")
-        reg: QueueRegistry | None = state.get("registry")
-        if reg is None:
+        reg = state.get("registry")
+        if not isinstance(reg, cls):
             reg = state["registry"] = cls()
         return reg
 
@@ -282,7 +286,7 @@ class QueueRegistry:
         if q is not None:
             await q.shutdown()
 
-    def enqueue(self, params: dict[str, Any], handler: QueueHandler, handler_conf: Any, entry: Any, *,
+    def enqueue(self, params: JSONObject, handler: QueueHandler, handler_conf: JSONObject, entry: Any, *,
                 clock: Clock = time.monotonic, sleep: Sleep = asyncio.sleep) -> tuple[bool, str | None, LogQueue]:
         """Kong's ``Queue.enqueue``: the queue called ``params["name"]`` (created on first use)
         gets the entry; an existing queue only takes the new handler configuration."""

@@ -26,9 +26,9 @@ the plugins' decisions (a rejecting plugin → ``exit``).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
 
+from ..jsontypes import JSONObject
 from .base import RequestContext, ResponseContext, encode_args
 from .http_util import args_from_multidict, decode_args, json_dumps
 
@@ -37,11 +37,11 @@ _REDACTED_HEADERS = ("authorization", "proxy-authorization")
 _HTTP_PHRASE_LEN = 32  # a status line's reason phrase, averaged, for the reconstructed size
 
 
-def headers_table(pairs: Any) -> dict[str, Any]:
+def headers_table(pairs: Mapping[str, str] | Iterable[tuple[str, str]]) -> JSONObject:
     """Headers as ``kong.request.get_headers()`` returns them: lower-case names, a repeated
     header as a list of its values in order."""
-    out: dict[str, Any] = {}
-    items = pairs.items() if hasattr(pairs, "items") else pairs
+    out: JSONObject = {}
+    items = pairs.items() if isinstance(pairs, Mapping) else pairs  # a multidict keeps its repeats in items()
     for k, v in items:
         name = k.lower()
         cur = out.get(name)
@@ -99,7 +99,7 @@ def _content_length(headers: Mapping[str, str]) -> int:
         return 0
 
 
-def serialize(ctx: RequestContext, resp: ResponseContext, now: Callable[[], float] = time.time) -> dict[str, Any]:
+def serialize(ctx: RequestContext, resp: ResponseContext, now: Callable[[], float] = time.time) -> JSONObject:
     """The log record for one request (a fresh dict: loggers may add to it)."""
     o = ctx.original
     served = resp.served
@@ -136,11 +136,11 @@ def serialize(ctx: RequestContext, resp: ResponseContext, now: Callable[[], floa
         source = served.source
     else:
         source = "exit" if any(d.outcome == "reject" for d in ctx.decisions) else "service"
-    upstream_status: Any = served.upstream_status if served is not None and served.upstream_status else ""
+    upstream_status: int | str = served.upstream_status if served is not None and served.upstream_status else ""
     if upstream_status == "" and source == "service":
         upstream_status = str(resp.status)
 
-    record: dict[str, Any] = {
+    record: JSONObject = {
         "request": {
             "id": ctx.request_id,
             "uri": o.raw_path,
@@ -188,7 +188,7 @@ def serialize(ctx: RequestContext, resp: ResponseContext, now: Callable[[], floa
     return record
 
 
-def encode(record: dict[str, Any]) -> bytes:
+def encode(record: JSONObject) -> bytes:
     """One record as compact JSON (UTF-8), the way every logger writes it."""
     return json_dumps(record)
 

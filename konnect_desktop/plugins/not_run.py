@@ -18,8 +18,8 @@ configuration load says once which plugins will not run, not once per request or
 from __future__ import annotations
 
 import logging
-from typing import Any
 
+from ..jsontypes import JSONObject
 from . import get as get_spec
 from .base import Decision, Handler, RequestContext, RuntimeServices
 
@@ -37,7 +37,7 @@ def refusal_message(name: str, reason: str) -> str:
 class _NotRun(Handler):
     consequence = ""  # what happens to requests, for the start-up warning
 
-    def __init__(self, config: dict[str, Any], plugin: dict[str, Any], runtime: RuntimeServices) -> None:
+    def __init__(self, config: JSONObject, plugin: JSONObject, runtime: RuntimeServices) -> None:
         super().__init__(config, plugin, runtime)
         self.name = str(plugin.get("name") or "")
         spec = get_spec(self.name)

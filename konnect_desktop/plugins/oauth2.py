@@ -17,12 +17,14 @@ decision or a log.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Any
 
+from ..jsontypes import JSONObject
 from ..model.schema import Array, Boolean, Conditional, Number, Record, String
 from . import auth_common
 from .auth_common import AuthFailure, AuthHandler, Identity, consumer_of
-from .base import Decision, PluginExit, PluginSpec, RequestContext
+from .base import Decision, PluginExit, PluginSpec, RequestContext, RuntimeServices
 from .http_util import (
     FORM,
     args_from_multidict,
@@ -42,7 +44,7 @@ USERID_HEADER = "X-Authenticated-UserId"
 INVALID = "The access token is invalid or has expired"
 
 
-def _validate_flows(config: dict[str, Any]) -> str | None:
+def _validate_flows(config: JSONObject) -> str | None:
     if any(config.get(f) for f in FLOWS):
         return None
     return "at least one of these fields must be true: " + ", ".join(FLOWS)
@@ -81,7 +83,7 @@ def is_endpoint(path: str, name: str) -> bool:
     return path.endswith(suffix) or path.endswith(suffix + "/")
 
 
-async def request_parameters(ctx: RequestContext) -> dict[str, Any]:
+async def request_parameters(ctx: RequestContext) -> JSONObject:
     """retrieve_parameters: the query, overridden by the body for POST, PUT and PATCH."""
     params = args_from_multidict(ctx.original.query)
     if ctx.method in ("POST", "PUT", "PATCH"):
@@ -90,7 +92,7 @@ async def request_parameters(ctx: RequestContext) -> dict[str, Any]:
     return params
 
 
-def token_store(handler: AuthHandler, ctx: RequestContext) -> Any:
+def token_store(handler: AuthHandler, ctx: RequestContext) -> Any:  # runtime.store.Store (a layer above)
     """The runtime's store (tokens and codes live there), or a 500: never let a request through."""
     store = getattr(handler.runtime, "store", None)
     if store is None:
@@ -104,7 +106,7 @@ class OAuth2Handler(AuthHandler):
     name = NAME
     identifier = "client_id"  # Kong sends the client's client_id as X-Credential-Identifier
 
-    def __init__(self, config: dict[str, Any], plugin: dict[str, Any], runtime: Any) -> None:
+    def __init__(self, config: JSONObject, plugin: JSONObject, runtime: RuntimeServices) -> None:
         super().__init__(config, plugin, runtime)
         self.run_on_preflight = True  # not in oauth2's schema: always runs
         self.header_name: str = config.get("auth_header_name") or "authorization"
@@ -113,7 +115,7 @@ class OAuth2Handler(AuthHandler):
         self.global_credentials = bool(config.get("global_credentials"))
         self.hide_credentials = bool(config.get("hide_credentials"))
 
-    def access(self, ctx: RequestContext) -> Any:
+    def access(self, ctx: RequestContext) -> Awaitable[None] | None:
         from . import oauth2_flows
 
         path = ctx.original.path
@@ -139,7 +141,7 @@ class OAuth2Handler(AuthHandler):
                            {"WWW-Authenticate": f'Bearer{self.realm} error="{error}" error_description="{INVALID}"'},
                            {"error": error, "error_description": description})
 
-    def authenticate(self, ctx: RequestContext) -> Any:
+    def authenticate(self, ctx: RequestContext) -> Identity | Awaitable[Identity]:
         return self._authenticate(ctx)
 
     async def _authenticate(self, ctx: RequestContext) -> Identity:
@@ -168,7 +170,7 @@ class OAuth2Handler(AuthHandler):
         ctx.plugin_ctx(self)["token"] = token
         return consumer_of(ctx, credential), credential
 
-    def passed(self, ctx: RequestContext, consumer: dict[str, Any] | None, credential: dict[str, Any]) -> None:
+    def passed(self, ctx: RequestContext, consumer: JSONObject | None, credential: JSONObject) -> None:
         token = ctx.plugin_ctx(self).get("token") or {}
         super().passed(ctx, consumer, credential)
         if token.get("scope"):
@@ -182,14 +184,15 @@ class OAuth2Handler(AuthHandler):
         header = ctx.original.headers.get(self.header_name)
         in_header = False
         if header is not None:
-            token: Any = header
+            token: str | None = header
             parts = header.split()
             if len(parts) == 2 and parts[0].lower() in ("token", "bearer"):
                 token, in_header = parts[1], True
         else:
-            token = (await request_parameters(ctx)).get("access_token")
-            if not isinstance(token, str):
+            param = (await request_parameters(ctx)).get("access_token")
+            if not isinstance(param, str):
                 return None
+            token = param
         if self.hide_credentials:
             await self._hide(ctx, in_header)
         return token
@@ -215,7 +218,7 @@ class OAuth2Handler(AuthHandler):
                 ctx.headers["Content-Length"] = str(len(new))
 
 
-def token_gone(token: dict[str, Any], config: dict[str, Any], now: float) -> bool:
+def token_gone(token: JSONObject, config: JSONObject, now: float) -> bool:
     """Kong stores a token with a ttl of ``refresh_token_ttl`` (when the token expires at all):
     past it the row is gone, refresh token included."""
     ttl = config.get("refresh_token_ttl") or 0

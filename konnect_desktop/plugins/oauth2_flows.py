@@ -13,11 +13,11 @@ import base64
 import binascii
 import hashlib
 import re
-from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from multidict import MultiDict
 
+from ..jsontypes import JSONObject, JSONValue
 from ..model.entities import oauth2_secret_verify, random_string
 from . import auth_common
 from .base import Decision, PluginExit, RequestContext, encode_args
@@ -32,7 +32,7 @@ BAD_REDIRECT = {"error": "invalid_request", "error_description": "Invalid redire
                 "redirect_uri created with the application"}
 
 
-def _error(error: str, description: str) -> dict[str, Any]:
+def _error(error: str, description: str) -> JSONObject:
     return {"error": error, "error_description": description}
 
 
@@ -56,7 +56,7 @@ def check_https(handler: OAuth2Handler, ctx: RequestContext) -> tuple[bool, str 
     return proto[0].lower() == "https", None
 
 
-def retrieve_scope(params: dict[str, Any], config: dict[str, Any]) -> tuple[str | None, dict[str, Any] | None]:
+def retrieve_scope(params: JSONObject, config: JSONObject) -> tuple[str | None, JSONObject | None]:
     scope = params.get("scope")
     allowed = config.get("scopes")
     granted: list[str] = []
@@ -76,7 +76,7 @@ def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).decode().rstrip("=")
 
 
-def _code_challenge(params: dict[str, Any]) -> tuple[str | None, str | None, str | None]:
+def _code_challenge(params: JSONObject) -> tuple[str | None, str | None, str | None]:
     """(challenge, error, method) as retrieve_code_challenge returns them."""
     challenge, method = params.get("code_challenge"), params.get("code_challenge_method")
     if method and not challenge:
@@ -94,7 +94,7 @@ def _code_challenge(params: dict[str, Any]) -> tuple[str | None, str | None, str
     return challenge, None, method or "S256"
 
 
-def _requires_pkce(config: dict[str, Any], client: dict[str, Any] | None, used_pkce: Any = None) -> bool:
+def _requires_pkce(config: JSONObject, client: JSONObject | None, used_pkce: JSONValue = None) -> bool:
     if not client:
         return False
     pkce = config.get("pkce") or "lax"
@@ -102,7 +102,7 @@ def _requires_pkce(config: dict[str, Any], client: dict[str, Any] | None, used_p
                 or (client.get("client_type") == "confidential" and pkce == "strict"))
 
 
-def _pkce_error(params: dict[str, Any], code: dict[str, Any]) -> dict[str, Any] | None:
+def _pkce_error(params: JSONObject, code: JSONObject) -> JSONObject | None:
     verifier = params.get("code_verifier")
     if verifier is None:
         return _error("invalid_request", "code_verifier is required for PKCE authorization requests")
@@ -115,13 +115,13 @@ def _pkce_error(params: dict[str, Any], code: dict[str, Any]) -> dict[str, Any] 
     return None
 
 
-def _client(ctx: RequestContext, client_id: Any) -> tuple[list[str] | None, dict[str, Any] | None]:
+def _client(ctx: RequestContext, client_id: JSONValue) -> tuple[list[str] | None, JSONObject | None]:
     """get_redirect_uris: the client's redirect URIs (None when it has none) and the client."""
     client = ctx.config.credential("oauth2_credentials", client_id) if isinstance(client_id, str) and client_id else None
     return ((client or {}).get("redirect_uris") or None), client
 
 
-def _client_credentials(handler: OAuth2Handler, ctx: RequestContext, params: dict[str, Any]) -> tuple[Any, Any, bool]:
+def _client_credentials(handler: OAuth2Handler, ctx: RequestContext, params: JSONObject) -> tuple[JSONValue, JSONValue, bool]:
     """retrieve_client_credentials: the parameters, else ``Basic`` in the auth header."""
     if params.get("client_id") and params.get("client_secret"):
         return params["client_id"], params["client_secret"], False
@@ -142,7 +142,7 @@ def _client_credentials(handler: OAuth2Handler, ctx: RequestContext, params: dic
     return params.get("client_id"), None, False
 
 
-def _answer(ctx: RequestContext, endpoint: str, status: int, body: dict[str, Any],
+def _answer(ctx: RequestContext, endpoint: str, status: int, body: JSONObject,
             headers: dict[str, str] | None = None) -> PluginExit:
     error = body.get("error") if status >= 400 else None
     summary = f"{endpoint}: {error}" if error else f"{endpoint}: issued"
@@ -150,9 +150,9 @@ def _answer(ctx: RequestContext, endpoint: str, status: int, body: dict[str, Any
     return PluginExit(status, {k: v for k, v in body.items() if v is not None}, {**NO_CACHE, **(headers or {})})
 
 
-async def generate_token(handler: OAuth2Handler, ctx: RequestContext, client: dict[str, Any], userid: Any,
-                         scope: str | None, state: Any, *, disable_refresh: bool = False,
-                         existing: dict[str, Any] | None = None) -> dict[str, Any]:
+async def generate_token(handler: OAuth2Handler, ctx: RequestContext, client: JSONObject, userid: JSONValue,
+                         scope: str | None, state: JSONValue, *, disable_refresh: bool = False,
+                         existing: JSONObject | None = None) -> JSONObject:
     config = handler.config
     store = token_store(handler, ctx)
     expiration = int(config.get("token_expiration") or 0)
@@ -184,7 +184,7 @@ async def issue_token(handler: OAuth2Handler, ctx: RequestContext) -> None:
     config = handler.config
     params = await request_parameters(ctx)
     state = params.get("state")
-    result: dict[str, Any] = {}
+    result: JSONObject = {}
     unauthorized: dict[str, str] | None = None  # 401 + WWW-Authenticate when the client used the header
     is_https, err = check_https(handler, ctx)
     if not is_https:
@@ -227,8 +227,8 @@ async def issue_token(handler: OAuth2Handler, ctx: RequestContext) -> None:
     raise _answer(ctx, "token", 200, result)
 
 
-async def _grant(handler: OAuth2Handler, ctx: RequestContext, params: dict[str, Any], grant: Any,
-                 client: dict[str, Any] | None, state: Any) -> dict[str, Any]:
+async def _grant(handler: OAuth2Handler, ctx: RequestContext, params: JSONObject, grant: JSONValue,
+                 client: JSONObject | None, state: JSONValue) -> JSONObject:
     config = handler.config
     store = token_store(handler, ctx)
     now = auth_common.now()
@@ -299,7 +299,7 @@ async def authorize(handler: OAuth2Handler, ctx: RequestContext) -> None:
     config = handler.config
     params = await request_parameters(ctx)
     state = params.get("state")
-    result: dict[str, Any] = {}
+    result: JSONObject = {}
     redirect_uri: str | None = None
     implicit = False
     is_https, err = check_https(handler, ctx)
@@ -359,7 +359,7 @@ async def authorize(handler: OAuth2Handler, ctx: RequestContext) -> None:
     raise _answer(ctx, "authorize", status, {"redirect_uri": _redirect(redirect_uri, result, implicit)})
 
 
-def _redirect(uri: str, params: dict[str, Any], implicit: bool) -> str:
+def _redirect(uri: str, params: JSONObject, implicit: bool) -> str:
     """The redirect URI with the answer merged into its query (its fragment for implicit grants),
     encoded as kong.tools.http.encode_args does (keys sorted)."""
     parts = urlsplit(uri)

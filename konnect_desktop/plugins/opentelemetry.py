@@ -7,15 +7,14 @@ proxies requests without it and marks each with a ``skip`` decision.
 
 from __future__ import annotations
 
-from typing import Any
-
+from ..jsontypes import JSONObject
 from ..model import typedefs
 from ..model.schema import AtLeastOneOf, Integer, Map, Number, Record, String
 from .base import PluginSpec, moved_fields
 from .not_run import Skips
 
 
-def _attribute_values(attributes: dict[str, Any]) -> str | None:
+def _attribute_values(attributes: JSONObject) -> str | None:
     for v in attributes.values():
         if not isinstance(v, (str, int, float, bool)):
             return f"invalid type of value: {type(v).__name__}"

@@ -8,7 +8,7 @@ and every request the plugin applies to is refused (``plugins.not_run``).
 
 from __future__ import annotations
 
-from ..model.schema import Array, AtLeastOneOf, Record, String
+from ..model.schema import Array, AtLeastOneOf, Check, Field, Record, String
 from .base import PluginSpec
 from .not_run import Refuses
 
@@ -16,9 +16,9 @@ PHASES = ("certificate", "rewrite", "access", "header_filter", "body_filter", "l
 NOT_RUN = "it runs Lua code, and this app does not run Lua"
 
 
-def serverless_config() -> tuple[Record, list[AtLeastOneOf]]:
+def serverless_config() -> tuple[Field, list[Check]]:
     """The config record and entity checks pre-function and post-function share."""
-    def phase() -> Array:
+    def phase() -> Field:
         return Array(String(), required=True, default=[],
                      description="Custom functions, which can be user-defined, are cached and executed sequentially during specific phases: `certificate`, `rewrite`, `access`, `header_filter`, `body_filter`, and `log`.")
     config = Record([(p, phase()) for p in PHASES], nullable=False)

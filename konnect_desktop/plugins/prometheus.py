@@ -26,11 +26,12 @@ side here, each with its own metrics), and Kong's families, label order and alwa
 from __future__ import annotations
 
 from bisect import bisect_left
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
+from ..jsontypes import JSONObject
 from ..model.schema import Boolean, Record
-from .base import Decision, Handler, PluginSpec, RequestContext, ResponseContext
+from .base import Decision, Handler, PluginSpec, RequestContext, ResponseContext, RuntimeServices
 from .log_serializer import serialize
 
 NAME = "prometheus"
@@ -90,10 +91,10 @@ class Metrics:
         self.users = 0  # live prometheus handlers (Kong's IS_PROMETHEUS_ENABLED)
 
     @classmethod
-    def of(cls, runtime: Any) -> Metrics:
+    def of(cls, runtime: RuntimeServices) -> Metrics:
         state = runtime.shared_state(NAME)
         m = state.get("metrics")
-        if m is None:
+        if not isinstance(m, cls):
             m = state["metrics"] = cls()
         return m
 
@@ -109,7 +110,7 @@ class Metrics:
         series[bisect_left(buckets, value)] += 1
         series[-1] += value
 
-    def record(self, rec: dict[str, Any], conf: dict[str, Any]) -> bool:
+    def record(self, rec: JSONObject, conf: JSONObject) -> bool:
         """Kong's ``PrometheusHandler:log`` + ``exporter.log`` for one record. False when the
         request had no route (Kong counts nothing then)."""
         self.export_upstream_health = bool(conf.get("upstream_health_metrics"))
@@ -145,13 +146,13 @@ class Metrics:
         if conf.get("ai_metrics") and rec.get("ai"):
             for section in rec["ai"].values():
                 meta, usage = section.get("meta") or {}, section.get("usage") or {}
-                labels = (meta.get("provider_name") or "", meta.get("request_model") or "", "", "", "", "", ws)
-                self.inc("ai_llm_requests_total", labels)
+                ai_labels = (meta.get("provider_name") or "", meta.get("request_model") or "", "", "", "", "", ws)
+                self.inc("ai_llm_requests_total", ai_labels)
                 if (usage.get("cost") or 0) > 0:
-                    self.inc("ai_llm_cost_total", labels, usage["cost"])
+                    self.inc("ai_llm_cost_total", ai_labels, usage["cost"])
                 for kind in ("prompt_tokens", "completion_tokens", "total_tokens"):
                     if (usage.get(kind) or 0) > 0:
-                        self.inc("ai_llm_tokens_total", (*labels[:-1], kind, ws), usage[kind])
+                        self.inc("ai_llm_tokens_total", (*ai_labels[:-1], kind, ws), usage[kind])
         return True
 
 
@@ -172,11 +173,11 @@ class NodeFacts:
 _HEALTH_STATES = ("healthchecks_off", "healthy", "unhealthy", "dns_error")
 
 
-def _esc(v: Any) -> str:
+def _esc(v: object) -> str:
     return str(v).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-def _labels(names: tuple[str, ...], values: tuple[Any, ...], extra: str = "") -> str:
+def _labels(names: tuple[str, ...], values: tuple[object, ...], extra: str = "") -> str:
     parts = [f'{n}="{_esc(v)}"' for n, v in zip(names, values, strict=True)]
     if extra:
         parts.append(extra)
@@ -193,7 +194,7 @@ def render(metrics: Metrics | None, node: NodeFacts) -> str:
     """The Prometheus text exposition of one runtime (Content-Type ``text/plain; version=0.0.4``)."""
     families: dict[str, tuple[str, str, list[str]]] = {}
 
-    def gauge(name: str, help_: str, names: tuple[str, ...], rows: list[tuple[tuple[Any, ...], float]]) -> None:
+    def gauge(name: str, help_: str, names: tuple[str, ...], rows: Sequence[tuple[tuple[str, ...], float]]) -> None:
         families[name] = ("gauge", help_, [f"{PREFIX}{name}{_labels(names, vals)} {_num(v)}" for vals, v in rows])
 
     conn_names = ("node_id", "subsystem", "state")
@@ -254,7 +255,7 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 class PrometheusHandler(Handler):
-    def __init__(self, config: dict[str, Any], plugin: dict[str, Any], runtime: Any) -> None:
+    def __init__(self, config: JSONObject, plugin: JSONObject, runtime: RuntimeServices) -> None:
         super().__init__(config, plugin, runtime)
         self.metrics = Metrics.of(runtime)
         self.metrics.users += 1

@@ -23,8 +23,9 @@ Kong shows the proxy/upstream latency headers; a miss is buffered whole, so it h
 
 from __future__ import annotations
 
-from typing import Any
+from multidict import MultiMapping
 
+from ..jsontypes import JSONObject, JSONValue
 from ..model.schema import Array, Boolean, Custom, Integer, Record, String
 from .base import (
     AdminCall,
@@ -35,11 +36,13 @@ from .base import (
     PluginSpec,
     RequestContext,
     ResponseContext,
+    RuntimeServices,
 )
 from .http_util import args_from_multidict
 from .proxy_cache_store import (
     CACHE_VERSION,
     SHARED_DICTS,
+    CacheStorage,
     build_cache_key,
     content_type_matches,
     parse_directive_header,
@@ -59,7 +62,7 @@ _HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "prox
 _DIAGNOSTIC = ("age", "x-cache-status", "x-cache-key")
 
 
-def _shdict_check(entity: dict[str, Any]) -> str | None:
+def _shdict_check(entity: JSONObject) -> str | None:
     config = entity.get("config") or {}
     if config.get("strategy") == "memory":
         name = (config.get("memory") or {}).get("dictionary_name")
@@ -104,7 +107,7 @@ CONFIG = Record(
 class ProxyCacheHandler(Handler):
     buffers_response = True  # a miss stores the whole body
 
-    def __init__(self, config: dict[str, Any], plugin: dict[str, Any], runtime: Any) -> None:
+    def __init__(self, config: JSONObject, plugin: JSONObject, runtime: RuntimeServices) -> None:
         super().__init__(config, plugin, runtime)
         self.storage = storage_of(runtime)
         self.dict_name: str = (config.get("memory") or {}).get("dictionary_name") or "kong_db_cache"
@@ -183,7 +186,7 @@ class ProxyCacheHandler(Handler):
             return
         self._hit(ctx, debug, key, res, age)
 
-    def _hit(self, ctx: RequestContext, debug: bool, key: str, res: dict[str, Any], age: int) -> None:
+    def _hit(self, ctx: RequestContext, debug: bool, key: str, res: JSONObject, age: int) -> None:
         ctx.shared["proxy_cache_hit"] = {"res": res}
         # the cached headers go out as they were stored (repeated ones too), replacing any of
         # the same name an earlier plugin set; the current rate-limit counters stay
@@ -220,7 +223,7 @@ class ProxyCacheHandler(Handler):
         d.outcome, d.summary = "skip", f"Bypass: {why}"
         d.data["cache_status"] = "Bypass"
 
-    def _uncacheable(self, resp: ResponseContext, cc: dict[str, Any]) -> str | None:
+    def _uncacheable(self, resp: ResponseContext, cc: JSONObject) -> str | None:
         if resp.status not in self.codes:
             return f"status {resp.status} is not cached"
         cts = resp.headers.getall("Content-Type", [])
@@ -251,16 +254,16 @@ class ProxyCacheHandler(Handler):
         d.data["stored"] = stored
 
 
-def _num(v: Any) -> float | None:
+def _num(v: JSONValue) -> float | None:
     return v if isinstance(v, (int, float)) and not isinstance(v, bool) else None
 
 
-def _last(headers: Any, name: str) -> str | None:
+def _last(headers: MultiMapping[str], name: str) -> str | None:
     values = headers.getall(name, [])
     return values[-1] if values else None
 
 
-def _replay(headers: Any) -> tuple[tuple[str, ...], list[tuple[str, str]]]:
+def _replay(headers: MultiMapping[str]) -> tuple[tuple[str, ...], list[tuple[str, str]]]:
     """What a hit sends of the stored headers: (names to replace, (name, value) pairs), computed
     once when storing. Hop-by-hop headers, a length, the rate-limit counters and the diagnostic
     headers (set afresh) are left out."""
@@ -270,9 +273,9 @@ def _replay(headers: Any) -> tuple[tuple[str, ...], list[tuple[str, str]]]:
     return names, pairs
 
 
-def _header_table(headers: Any) -> dict[str, Any]:
+def _header_table(headers: MultiMapping[str]) -> JSONObject:
     """Response headers as ``ngx.resp.get_headers`` keeps them: a name, a value or a list."""
-    out: dict[str, Any] = {}
+    out: JSONObject = {}
     for k, v in headers.items():
         cur = out.get(k)
         out[k] = v if cur is None else ([*cur, v] if isinstance(cur, list) else [cur, v])
@@ -280,18 +283,18 @@ def _header_table(headers: Any) -> dict[str, Any]:
 
 
 # -- Admin API (kong/plugins/proxy-cache/api.lua) -------------------------------------------------
-def _entry_json(res: dict[str, Any]) -> dict[str, Any]:
+def _entry_json(res: JSONObject) -> JSONObject:
     """A stored entry as Kong's Admin API shows it (the body as text; our own keys left out)."""
     out = {k: v for k, v in res.items() if not k.startswith("_")}
     out["body"] = res["body"].decode("utf-8", "replace")
     return out
 
 
-def _dict_of(plugin: dict[str, Any]) -> str:
+def _dict_of(plugin: JSONObject) -> str:
     return ((plugin.get("config") or {}).get("memory") or {}).get("dictionary_name") or "kong_db_cache"
 
 
-async def _purge_all(call: AdminCall) -> tuple[int, Any]:
+async def _purge_all(call: AdminCall) -> tuple[int, JSONValue]:
     if call.runtime is not None:
         storage = storage_of(call.runtime)
         for plugin in await call.plugins():
@@ -299,7 +302,7 @@ async def _purge_all(call: AdminCall) -> tuple[int, Any]:
     return 204, None
 
 
-async def _find(call: AdminCall) -> tuple[Any, str, dict[str, Any]] | None:
+async def _find(call: AdminCall) -> tuple[CacheStorage, str, JSONObject] | None:
     if call.runtime is None:
         return None
     storage = storage_of(call.runtime)
@@ -311,12 +314,12 @@ async def _find(call: AdminCall) -> tuple[Any, str, dict[str, Any]] | None:
     return None
 
 
-async def _get_any(call: AdminCall) -> tuple[int, Any]:
+async def _get_any(call: AdminCall) -> tuple[int, JSONValue]:
     found = await _find(call)
     return (200, _entry_json(found[2])) if found else (404, None)
 
 
-async def _delete_any(call: AdminCall) -> tuple[int, Any]:
+async def _delete_any(call: AdminCall) -> tuple[int, JSONValue]:
     found = await _find(call)
     if not found:
         return 404, None
@@ -325,7 +328,7 @@ async def _delete_any(call: AdminCall) -> tuple[int, Any]:
     return 204, None
 
 
-async def _one(call: AdminCall) -> tuple[Any, str, dict[str, Any]] | None:
+async def _one(call: AdminCall) -> tuple[CacheStorage, str, JSONObject] | None:
     plugin = await call.plugin(call.params["plugin_id"])
     if plugin is None or call.runtime is None:
         return None
@@ -334,12 +337,12 @@ async def _one(call: AdminCall) -> tuple[Any, str, dict[str, Any]] | None:
     return (storage, _dict_of(plugin), res) if res is not None else None
 
 
-async def _get_one(call: AdminCall) -> tuple[int, Any]:
+async def _get_one(call: AdminCall) -> tuple[int, JSONValue]:
     found = await _one(call)
     return (200, _entry_json(found[2])) if found else (404, None)
 
 
-async def _delete_one(call: AdminCall) -> tuple[int, Any]:
+async def _delete_one(call: AdminCall) -> tuple[int, JSONValue]:
     found = await _one(call)
     if not found:
         return 404, None

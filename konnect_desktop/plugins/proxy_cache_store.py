@@ -10,16 +10,18 @@ past it evicts the least recently used entries, as a full shared dictionary does
 
 from __future__ import annotations
 
-import builtins  # CacheStorage has a method named dict; annotations after it say builtins.dict
 import hashlib
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from typing import Any
 
+from multidict import MultiMapping
+
+from ..jsontypes import JSONObject, JSONValue
+from .base import RuntimeServices
 from .http_util import ArgValue
 
 NOT_IN_CACHE = "request object not in cache"
@@ -72,7 +74,7 @@ def params_key(query: Mapping[str, ArgValue], vary_query_params: list[str] | Non
 class _Headers(Mapping[str, ArgValue]):
     """A request's headers as Kong's header table: any case, ``_`` for ``-``, lists for repeats."""
 
-    def __init__(self, headers: Any) -> None:
+    def __init__(self, headers: MultiMapping[str]) -> None:
         self._h = headers
 
     def __getitem__(self, name: str) -> ArgValue:
@@ -81,14 +83,14 @@ class _Headers(Mapping[str, ArgValue]):
             raise KeyError(name)
         return values[0] if len(values) == 1 else list(values)
 
-    def __iter__(self) -> Any:
+    def __iter__(self) -> Iterator[str]:
         return iter({k.lower() for k in self._h})
 
     def __len__(self) -> int:
         return len({k.lower() for k in self._h})
 
 
-def headers_key(headers: Any, vary_headers: list[str] | None) -> str:
+def headers_key(headers: MultiMapping[str], vary_headers: list[str] | None) -> str:
     """The header part: only ``vary_headers`` count (none by default)."""
     if not vary_headers:
         return ""
@@ -104,7 +106,7 @@ def prefix_uuid(consumer_id: str | None, route_id: str | None) -> str:
 
 
 def build_cache_key(consumer_id: str | None, route_id: str | None, method: str, uri: str,
-                    query: Mapping[str, ArgValue], headers: Any, conf: Mapping[str, Any]) -> str:
+                    query: Mapping[str, ArgValue], headers: MultiMapping[str], conf: Mapping[str, JSONValue]) -> str:
     """Kong's key: sha256 hex of ``prefix|method|uri|params|headers``."""
     text = "|".join((prefix_uuid(consumer_id, route_id), method, uri,
                      params_key(query, conf.get("vary_query_params")),
@@ -126,9 +128,9 @@ def _lua_tonumber(s: str) -> float | int | None:
             return None
 
 
-def parse_directive_header(value: str | None) -> dict[str, Any]:
+def parse_directive_header(value: str | None) -> JSONObject:
     """``Cache-Control: max-age=60, no-cache`` → ``{"max-age": 60, "no-cache": True}``."""
-    out: dict[str, Any] = {}
+    out: JSONObject = {}
     if not value:
         return out
     for piece in value.split(","):
@@ -143,7 +145,7 @@ def parse_directive_header(value: str | None) -> dict[str, Any]:
     return out
 
 
-def resource_ttl(cc: Mapping[str, Any], expires: str | None, now: float) -> float:
+def resource_ttl(cc: Mapping[str, JSONValue], expires: str | None, now: float) -> float:
     """Seconds a response may be cached: ``s-maxage``, else ``max-age``, else ``Expires``."""
     max_age = cc.get("s-maxage", cc.get("max-age"))
     if not isinstance(max_age, (int, float)) or isinstance(max_age, bool):
@@ -192,7 +194,7 @@ def content_type_matches(content_type: str, accepted: Iterable[tuple[str, str, d
 # -- the memory strategy --------------------------------------------------------------------------
 @dataclass
 class _Entry:
-    value: dict[str, Any]
+    value: JSONObject
     expires_at: float  # 0: never
     size: int
 
@@ -209,7 +211,7 @@ class MemoryDict:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get(self, key: str) -> dict[str, Any] | None:
+    def get(self, key: str) -> JSONObject | None:
         e = self._entries.get(key)
         if e is None:
             return None
@@ -219,7 +221,7 @@ class MemoryDict:
         self._entries.move_to_end(key)
         return e.value
 
-    def set(self, key: str, value: dict[str, Any], ttl: float, size: int) -> bool:
+    def set(self, key: str, value: JSONObject, ttl: float, size: int) -> bool:
         """Store ``value`` for ``ttl`` seconds (0: no expiry); False when it cannot fit at all."""
         self.delete(key)
         size += len(key) + _ENTRY_OVERHEAD
@@ -268,10 +270,10 @@ class CacheStorage:
             d = self.dicts[name] = MemoryDict(SHARED_DICTS.get(name, SHARED_DICTS["kong_db_cache"]), self.now)
         return d
 
-    def fetch(self, name: str, key: str) -> builtins.dict[str, Any] | None:
+    def fetch(self, name: str, key: str) -> JSONObject | None:
         return self.dict(name).get(key)
 
-    def store(self, name: str, key: str, res: builtins.dict[str, Any], ttl: float) -> bool:
+    def store(self, name: str, key: str, res: JSONObject, ttl: float) -> bool:
         size = len(res.get("body") or b"") + sum(len(k) + len(v) + 4 for k, vs in res.get("headers", {}).items()
                                                  for v in (vs if isinstance(vs, list) else [vs]))
         return self.dict(name).set(key, res, ttl, size)
@@ -283,13 +285,13 @@ class CacheStorage:
         self.dict(name).flush()
 
 
-def storage_of(runtime: Any) -> CacheStorage:
+def storage_of(runtime: RuntimeServices) -> CacheStorage:
     """The runtime's cache storage (created on first use)."""
     state = runtime.shared_state("proxy-cache")
     st = state.get("storage")
-    if st is None:
+    if not isinstance(st, CacheStorage):
         st = state["storage"] = CacheStorage()
-    return st  # type: ignore[no-any-return]
+    return st
 
 
 __all__ = ["build_cache_key", "params_key", "headers_key", "prefix_uuid", "parse_directive_header",

@@ -23,6 +23,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from ..jsontypes import JSONObject
 from ..model.paths import validate_host, validate_service_path
 from ..model.schema import (
     AtLeastOneOf,
@@ -325,14 +326,14 @@ class RateLimitingHandler(Handler):
             out.append(current if current > 0 else 0)  # (as max(0, current): an int 0)
         return out
 
-    def _explain(self, ident: str, kind: str, remaining: list[float]) -> tuple[str, dict[str, Any]]:
+    def _explain(self, ident: str, kind: str, remaining: list[float]) -> tuple[str, JSONObject]:
         """The decision's sentence and facts (made when somebody reads them)."""
         shown: dict[str, dict[str, float]] = {}
         parts: list[str] = []
         for (period, limit, limit_s, *_rest), current in zip(self._periods, remaining, strict=True):
             shown[period] = {"limit": limit, "remaining": current}
             parts.append(f"{period} {_num(current)}/{limit_s} left")
-        data: dict[str, Any] = {
+        data: JSONObject = {
             "policy": self.policy.name, "limit_by": kind, "periods": shown,
             "identifier": ident if kind in ("ip", "consumer", "credential", "service", "path")
             else f"header {self.config.get('header_name')}"}

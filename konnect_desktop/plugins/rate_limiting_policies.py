@@ -26,10 +26,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from ..jsontypes import JSONObject
+
 PERIODS: tuple[str, ...] = ("second", "minute", "hour", "day", "month", "year")
 
 
-def periods_order_error(limits: dict[str, Any], *, word: str = "The") -> str | None:
+def periods_order_error(limits: JSONObject, *, word: str = "The") -> str | None:
     """Both plugins' schema check: a longer period may not have a lower limit than a shorter one.
     ``word`` starts the sentence (rate-limiting says "The limit", response-ratelimiting "the limit",
     as in Kong)."""
@@ -203,7 +205,7 @@ class RedisPolicy:
 
     name = "redis"
 
-    def __init__(self, conf: dict[str, Any]) -> None:
+    def __init__(self, conf: JSONObject) -> None:
         import redis
         import redis.asyncio as aioredis
         from redis.asyncio.retry import Retry

@@ -9,10 +9,11 @@ chunked.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable
 
+from ..jsontypes import JSONObject
 from ..model.schema import Boolean, Integer, Record, String
-from .base import Decision, Handler, PluginSpec, RequestContext
+from .base import Decision, Handler, PluginSpec, RequestContext, RuntimeServices
 
 NAME = "request-size-limiting"
 PRIORITY = 951
@@ -45,7 +46,7 @@ def _lua_number(raw: str) -> float | None:
 
 
 class RequestSizeLimitingHandler(Handler):
-    def __init__(self, config: dict[str, Any], plugin: dict[str, Any], runtime: Any) -> None:
+    def __init__(self, config: JSONObject, plugin: JSONObject, runtime: RuntimeServices) -> None:
         super().__init__(config, plugin, runtime)
         size = config.get("allowed_payload_size")
         unit = config.get("size_unit") or SIZE_UNITS[0]
@@ -63,7 +64,7 @@ class RequestSizeLimitingHandler(Handler):
                                       {"size": length, "allowed": self.allowed_bytes, "status": status}))
         raise ctx.kong_error(status, EXCEEDED)
 
-    def access(self, ctx: RequestContext) -> Any:
+    def access(self, ctx: RequestContext) -> Awaitable[None] | None:
         headers = ctx.original.headers
         cl = headers.get("Content-Length")
         length = _lua_number(cl) if cl is not None else None

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import os
 import socket
-from typing import Any
+from collections.abc import Awaitable
 
+from ..jsontypes import JSONObject
 from ..model.schema import Boolean, Integer, Record, String
-from .base import Decision, Handler, PluginExit, PluginSpec, RequestContext
+from .base import Decision, Handler, PluginExit, PluginSpec, RequestContext, RuntimeServices
 from .http_util import args_from_multidict, header_name_error, parse_body
 
 NAME = "request-termination"
@@ -34,11 +35,11 @@ DEFAULT_RESPONSE = {
 }
 
 
-def _present(v: Any) -> bool:
+def _present(v: object) -> bool:
     return isinstance(v, str) and len(v) > 0
 
 
-def _validate(config: dict[str, Any]) -> str | None:
+def _validate(config: JSONObject) -> str | None:
     """Kong's record-level custom validator, in its order and words."""
     if _present(config.get("message")) and (_present(config.get("content_type")) or _present(config.get("body"))):
         return "message cannot be used with content_type or body"
@@ -67,9 +68,9 @@ CONFIG = Record(
 )
 
 
-def _headers_table(ctx: RequestContext) -> dict[str, Any]:
+def _headers_table(ctx: RequestContext) -> JSONObject:
     """``kong.request.get_headers()``: lower-cased names, repeated headers as lists."""
-    out: dict[str, Any] = {}
+    out: JSONObject = {}
     for k, v in ctx.original.headers.items():
         key = k.lower()
         cur = out.get(key)
@@ -80,7 +81,7 @@ def _headers_table(ctx: RequestContext) -> dict[str, Any]:
     return out
 
 
-def _captures(ctx: RequestContext) -> dict[str, Any]:
+def _captures(ctx: RequestContext) -> JSONObject:
     """``kong.request.get_uri_captures()``: named groups, and the numbered ones from 1 on."""
     named = {k: v for k, v in ctx.uri_captures.items() if isinstance(k, str)}
     numbered = sorted((k, v) for k, v in ctx.uri_captures.items() if isinstance(k, int) and k > 0)
@@ -88,7 +89,7 @@ def _captures(ctx: RequestContext) -> dict[str, Any]:
 
 
 class RequestTerminationHandler(Handler):
-    def __init__(self, config: dict[str, Any], plugin: dict[str, Any], runtime: Any) -> None:
+    def __init__(self, config: JSONObject, plugin: JSONObject, runtime: RuntimeServices) -> None:
         super().__init__(config, plugin, runtime)
         self.status: int = int(config.get("status_code") or 503)
         self.trigger: str | None = config.get("trigger")
@@ -105,7 +106,7 @@ class RequestTerminationHandler(Handler):
             return True
         return name in ctx.original.query
 
-    def access(self, ctx: RequestContext) -> Any:
+    def access(self, ctx: RequestContext) -> Awaitable[None] | None:
         if not self._triggered(ctx):
             ctx.decisions.append(Decision(NAME, "skip", f"trigger '{self.trigger}' absent: request passed"))
             return None
@@ -122,7 +123,7 @@ class RequestTerminationHandler(Handler):
     async def _echo(self, ctx: RequestContext) -> None:
         raw = await ctx.read_body()
         o = ctx.original
-        request: dict[str, Any] = {
+        request: JSONObject = {
             "scheme": o.scheme,
             "host": o.host,
             "port": o.port,
@@ -137,7 +138,7 @@ class RequestTerminationHandler(Handler):
             request["body"] = parsed
         if raw:
             request["raw_body"] = raw.decode("utf-8", "replace")
-        content: dict[str, Any] = {
+        content: JSONObject = {
             "kong": {"node_id": ctx.runtime.node_id, "worker_pid": os.getpid(), "hostname": socket.gethostname()},
             "request": request,
         }

@@ -20,6 +20,7 @@ from typing import Any
 
 from multidict import CIMultiDict
 
+from ..jsontypes import JSONObject
 from ..model.schema import Array, Record, String
 from .base import Decision, Handler, PluginSpec, RequestContext, RuntimeServices
 from .http_util import (
@@ -43,6 +44,7 @@ from .http_util import (
 from .templates import (
     LazyEnv,
     LuaTable,
+    LuaValue,
     Template,
     TemplateError,
     TemplateSyntaxError,
@@ -160,7 +162,7 @@ def _compile_entries(entries: list[str] | None, names_only: bool = False) -> lis
 
 
 # the tables a template reads (Kong's request-transformer template environment), built on first use
-_ENV_TABLES: dict[str, Callable[[RequestContext], Any]] = {
+_ENV_TABLES: dict[str, Callable[[RequestContext], LuaValue]] = {
     "headers": lambda ctx: _headers_table(ctx),  # (defined below)
     "query_params": lambda ctx: args_from_multidict(ctx.query),
     "uri_captures": lambda ctx: LuaTable(ctx.uri_captures),
@@ -338,19 +340,19 @@ class RequestTransformerHandler(Handler):
         for name, _ in ops["remove"]:
             if work.pop(name.lower(), None) is not None:
                 changed += 1
-        for old, value in ops["rename"]:
-            new = _render(value, env)
+        for old, tmpl in ops["rename"]:
+            new = _render(tmpl, env)
             low = old.lower()
             if new is None or low not in work:
                 continue
             values = work.pop(low)[1]
             work[new.lower()] = [new, values]
             changed += 1
-        for name, value in ops["replace"]:
+        for name, tmpl in ops["replace"]:
             low = name.lower()
             if low != "host" and low not in work:
                 continue
-            rendered = _render(value, env)
+            rendered = _render(tmpl, env)
             if rendered is None:
                 continue
             if low == "host":
@@ -358,17 +360,17 @@ class RequestTransformerHandler(Handler):
             else:
                 work[low] = [work[low][0], [rendered]]
             changed += 1
-        for name, value in ops["add"]:
+        for name, tmpl in ops["add"]:
             low = name.lower()
             if low == "host" or low in work:
                 continue
-            rendered = _render(value, env)
+            rendered = _render(tmpl, env)
             if rendered is None:
                 continue
             work[low] = [name, [rendered]]
             changed += 1
-        for name, value in ops["append"]:
-            rendered = _render(value, env)
+        for name, tmpl in ops["append"]:
+            rendered = _render(tmpl, env)
             if rendered is None:
                 continue
             low = name.lower()
@@ -544,7 +546,7 @@ def _set_query(ctx: RequestContext, query: Args) -> None:
     ctx.query_dirty = True
 
 
-def _explain_changes(done: list[str]) -> tuple[str, dict[str, Any]]:
+def _explain_changes(done: list[str]) -> tuple[str, JSONObject]:
     return ("; ".join(done) if done else "nothing to change"), {"changes": done}
 
 

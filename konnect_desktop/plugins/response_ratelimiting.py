@@ -26,10 +26,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
+from collections.abc import Awaitable
 
-from ..model.schema import AtLeastOneOf, Boolean, Conditional, Map, Number, Record, String
-from .base import Decision, Handler, PluginExit, PluginSpec, RequestContext, ResponseContext
+from ..jsontypes import JSONObject
+from ..model.schema import AtLeastOneOf, Boolean, Check, Conditional, Map, Number, Record, String
+from .base import (
+    Decision,
+    Handler,
+    PluginExit,
+    PluginSpec,
+    RequestContext,
+    ResponseContext,
+    RuntimeServices,
+)
 from .http_util import UNEXPECTED
 from .rate_limiting import REDIS, _fk_id, _shorthands
 from .rate_limiting_policies import (
@@ -51,7 +60,7 @@ RATELIMIT_LIMIT = "X-RateLimit-Limit"
 RATELIMIT_REMAINING = "X-RateLimit-Remaining"
 
 
-def _periods_order(limit: dict[str, Any]) -> str | None:
+def _periods_order(limit: JSONObject) -> str | None:
     """Kong's custom validator of one named limit: longer periods may not have lower limits."""
     return periods_order_error(limit, word="the")
 
@@ -86,7 +95,7 @@ CONFIG = Record(
     description="Quotas the upstream consumes, and where counters are kept.",
 )
 
-ENTITY_CHECKS = [
+ENTITY_CHECKS: list[Check] = [
     Conditional("config.policy", {"eq": "redis"}, "config.redis.host", {"required": True}),
     Conditional("config.policy", {"eq": "redis"}, "config.redis.port", {"required": True}),
     Conditional("config.policy", {"eq": "redis"}, "config.redis.timeout", {"required": True}),
@@ -105,7 +114,7 @@ def _lua_number(s: str) -> float | None:
     return int(v) if v.is_integer() else v
 
 
-def parse_increments(values: list[str], limits: dict[str, Any]) -> dict[str, float]:
+def parse_increments(values: list[str], limits: JSONObject) -> dict[str, float]:
     """``video=1, image=2`` (one header, or several) → ``{"video": 1, "image": 2}``; names not
     configured and malformed parts are ignored."""
     parts = values if len(values) > 1 else (values[0].split(",") if values else [])
@@ -127,7 +136,7 @@ def parse_increments(values: list[str], limits: dict[str, Any]) -> dict[str, flo
 class ResponseRateLimitingHandler(Handler):
     buffers_response = True  # a refused response goes out without the upstream's body
 
-    def __init__(self, config: dict[str, Any], plugin: dict[str, Any], runtime: Any) -> None:
+    def __init__(self, config: JSONObject, plugin: JSONObject, runtime: RuntimeServices) -> None:
         super().__init__(config, plugin, runtime)
         self.limits: dict[str, dict[str, float]] = {
             name: {p: v for p, v in (periods or {}).items() if v is not None}
@@ -146,7 +155,7 @@ class ResponseRateLimitingHandler(Handler):
 
     def now(self) -> float:
         """Unix seconds; tests put a clock in the shared state."""
-        return self.state.get("clock", time.time)()  # type: ignore[no-any-return]
+        return float(self.state.get("clock", time.time)())
 
     def _identifier(self, ctx: RequestContext) -> str:
         by = self.config.get("limit_by") or "consumer"
@@ -162,7 +171,7 @@ class ResponseRateLimitingHandler(Handler):
         return Counter(key, 0, window_end(period, starts[period]))
 
     # -- access -----------------------------------------------------------------------------
-    def access(self, ctx: RequestContext) -> Any:
+    def access(self, ctx: RequestContext) -> Awaitable[None] | None:
         if not self.limits:
             return None
         now = self.now()
@@ -175,12 +184,12 @@ class ResponseRateLimitingHandler(Handler):
         if isinstance(self.policy, LocalPolicy):
             self._conclude(ctx, wanted, self.policy.usage(counters, now))
             return None
-        return self._access_remote(ctx, wanted, counters, now)
+        return self._access_remote(ctx, self.policy, wanted, counters, now)
 
-    async def _access_remote(self, ctx: RequestContext, wanted: list[tuple[str, str, float]],
+    async def _access_remote(self, ctx: RequestContext, policy: RedisPolicy, wanted: list[tuple[str, str, float]],
                              counters: list[Counter], now: float) -> None:
         try:
-            used = await self.policy.usage(counters, now)  # type: ignore[misc]
+            used = await policy.usage(counters, now)
         except PolicyError as exc:
             if not self.fault_tolerant:
                 ctx.decisions.append(Decision(NAME, "error", f"{self.policy.name} store unavailable: {exc}",
@@ -262,14 +271,14 @@ class ResponseRateLimitingHandler(Handler):
             for counters, amount in jobs:
                 self.policy.increment(counters, amount, now)
             return
-        task = asyncio.get_running_loop().create_task(self._increment_remote(jobs, now))
+        task = asyncio.get_running_loop().create_task(self._increment_remote(self.policy, jobs, now))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _increment_remote(self, jobs: list[tuple[list[Counter], float]], now: float) -> None:
+    async def _increment_remote(self, policy: RedisPolicy, jobs: list[tuple[list[Counter], float]], now: float) -> None:
         for counters, amount in jobs:
             try:
-                await self.policy.increment(counters, amount, now)  # type: ignore[misc]
+                await policy.increment(counters, amount, now)
             except PolicyError as exc:
                 log.error("response-ratelimiting: could not increment counters: %s", exc)
 

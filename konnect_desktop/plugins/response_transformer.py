@@ -11,10 +11,11 @@ responses are touched; a body that is not valid JSON passes unchanged.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Unpack
 
-from ..model.schema import Array, Record, String
-from .base import Decision, Handler, PluginSpec, RequestContext, ResponseContext
+from ..jsontypes import JSONObject, JSONValue
+from ..model.schema import Array, Field, FieldOptions, Record, String
+from .base import Decision, Handler, PluginSpec, RequestContext, ResponseContext, RuntimeServices
 from .http_util import is_header_name, json_dumps, split_entry
 
 NAME = "response-transformer"
@@ -31,11 +32,11 @@ def _rename_header_pair(entry: str) -> str | None:
     return None
 
 
-def _strings(desc: str, **elem: Any) -> Any:
+def _strings(desc: str, **elem: Unpack[FieldOptions]) -> Field:
     return Array(String(**elem), default=[], required=True, description=desc)
 
 
-def _json_types(verb: str) -> Any:
+def _json_types(verb: str) -> Field:
     return Array(String(one_of=("boolean", "number", "string")), default=[], required=True,
                  description=f"Type of each value in `{verb}.json`, by position: `string` (default), `number` or `boolean`.")
 
@@ -80,7 +81,7 @@ def _pairs(entries: list[str] | None) -> list[tuple[str, str | None]]:
     return out
 
 
-def _cast(value: str, json_type: str | None) -> Any:
+def _cast(value: str, json_type: str | None) -> JSONValue:
     if json_type == "number":
         try:
             f = float(value)
@@ -106,7 +107,7 @@ def is_json(content_type: str | None) -> bool:
 
 
 class ResponseTransformerHandler(Handler):
-    def __init__(self, config: dict[str, Any], plugin: dict[str, Any], runtime: Any) -> None:
+    def __init__(self, config: JSONObject, plugin: JSONObject, runtime: RuntimeServices) -> None:
         super().__init__(config, plugin, runtime)
         c = config
         self.headers = {verb: _pairs((c.get(verb) or {}).get("headers")) for verb in ("remove", "rename", "replace", "add", "append")}
@@ -180,7 +181,7 @@ class ResponseTransformerHandler(Handler):
         resp.body_dirty = True
         ctx.decisions.append(Decision(NAME, "transform", "JSON response body rewritten"))
 
-    def _value(self, verb: str, i: int, value: str | None) -> Any:
+    def _value(self, verb: str, i: int, value: str | None) -> JSONValue:
         if value is None:
             return None
         types = self.json_types.get(verb) or []

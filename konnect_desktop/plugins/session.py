@@ -26,18 +26,28 @@ import base64
 import binascii
 import json
 import os
+from collections.abc import Awaitable
 from email.utils import formatdate
-from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from multidict import MutableMultiMapping
 
+from ..jsontypes import JSONObject, JSONValue
 from ..model.schema import Boolean, Number, Record, Set, String
 from . import auth_common
 from .auth_common import set_consumer, who
-from .base import Decision, Handler, PluginExit, PluginSpec, RequestContext, ResponseContext
+from .base import (
+    Decision,
+    Handler,
+    PluginExit,
+    PluginSpec,
+    RequestContext,
+    ResponseContext,
+    RuntimeServices,
+)
 from .http_util import parse_body
 
 NAME = "session"
@@ -87,7 +97,7 @@ CONFIG = Record(
 )
 
 
-def _shorthands(config: dict[str, Any]) -> dict[str, Any]:
+def _shorthands(config: JSONObject) -> JSONObject:
     """schema.lua's deprecated shorthand_fields, rewritten into their current names."""
     out = dict(config)
     renames = {"cookie_lifetime": "rolling_timeout", "cookie_idletime": "idling_timeout",
@@ -127,7 +137,7 @@ def _cookie(header: str | None, name: str) -> str | None:
 
 
 class SessionHandler(Handler):
-    def __init__(self, config: dict[str, Any], plugin: dict[str, Any], runtime: Any) -> None:
+    def __init__(self, config: JSONObject, plugin: JSONObject, runtime: RuntimeServices) -> None:
         super().__init__(config, plugin, runtime)
         c = config
         secret = str(c.get("secret") or "")
@@ -154,11 +164,11 @@ class SessionHandler(Handler):
         self.flags = "; ".join(flags)
 
     # -- the cookie -------------------------------------------------------------------------
-    def seal(self, data: dict[str, Any]) -> str:
+    def seal(self, data: JSONObject) -> str:
         nonce = os.urandom(12)
         return _b64(nonce + self.aead.encrypt(nonce, json.dumps(data, separators=(",", ":")).encode(), None))
 
-    def open(self, value: str | None) -> dict[str, Any] | None:
+    def open(self, value: str | None) -> JSONObject | None:
         raw = _unb64(value) if value else None
         if not raw or len(raw) < 29:
             return None
@@ -168,14 +178,14 @@ class SessionHandler(Handler):
             return None
         return data if isinstance(data, dict) and data.get("aud") == self.audience else None
 
-    def _valid(self, s: dict[str, Any], now: float, remember: bool) -> bool:
+    def _valid(self, s: JSONObject, now: float, remember: bool) -> bool:
         absolute = float(self.config.get("remember_absolute_timeout") or 0) if remember else self.absolute
         rolling = float(self.config.get("remember_rolling_timeout") or 0) if remember else self.rolling
         return not ((absolute and now - s.get("c", 0) > absolute)
                     or (rolling and now - s.get("r", 0) > rolling)
                     or (not remember and self.idling and now - s.get("i", 0) > self.idling))
 
-    def _set_cookie(self, data: dict[str, Any], now: float) -> list[str]:
+    def _set_cookie(self, data: JSONObject, now: float) -> list[str]:
         out = [f"{self.cookie_name}={self.seal(data)}; {self.flags}"]
         if self.remember:
             max_age = int(self.config.get("remember_rolling_timeout") or 0)
@@ -188,7 +198,7 @@ class SessionHandler(Handler):
         return [f"{n}=; {self.flags}; Expires=Thu, 01 Jan 1970 00:00:01 GMT; Max-Age=0" for n in names]
 
     # -- phases ------------------------------------------------------------------------------
-    def access(self, ctx: RequestContext) -> Any:
+    def access(self, ctx: RequestContext) -> Awaitable[None] | None:
         if self.config.get("storage") == "kong":
             msg = "session storage 'kong' is not available in the local runtime (use 'cookie')"
             ctx.decisions.append(Decision(NAME, "error", msg, {"status": 500}))
@@ -218,7 +228,7 @@ class SessionHandler(Handler):
         arg = self.config.get("logout_query_arg")
         return ctx.method in self.logout_methods and bool(arg) and arg in ctx.original.query
 
-    async def _check_body_logout(self, ctx: RequestContext, session: dict[str, Any], now: float, remembered: bool) -> None:
+    async def _check_body_logout(self, ctx: RequestContext, session: JSONObject, now: float, remembered: bool) -> None:
         body = parse_body(await ctx.read_body(), ctx.headers.get("Content-Type")) or {}
         if body.get(self.config.get("logout_post_arg") or "session_logout"):
             self._logout(ctx)
@@ -230,7 +240,7 @@ class SessionHandler(Handler):
         ctx.decisions.append(Decision(NAME, "pass", "session ended (logout)", {"status": 200}))
         raise PluginExit(200, b"")
 
-    def _authenticate(self, ctx: RequestContext, session: dict[str, Any], now: float, remembered: bool) -> None:
+    def _authenticate(self, ctx: RequestContext, session: JSONObject, now: float, remembered: bool) -> None:
         data = session.get("d") or [None, None, None]
         consumer_id, credential_id, groups = (list(data) + [None, None, None])[:3]
         consumer = ctx.config.consumer(consumer_id) if isinstance(consumer_id, str) else None
@@ -258,7 +268,7 @@ class SessionHandler(Handler):
         ctx.decisions.append(Decision(NAME, "pass", f"consumer {who(consumer)} via session cookie",
                                       {"consumer_id": consumer.get("id")}))
 
-    def _info_headers(self, headers: Any, wanted: Any, session: dict[str, Any], now: float) -> None:
+    def _info_headers(self, headers: MutableMultiMapping[str], wanted: JSONValue, session: JSONObject, now: float) -> None:
         if not wanted:
             return
         remaining = {

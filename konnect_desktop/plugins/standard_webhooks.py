@@ -17,10 +17,11 @@ import base64
 import hashlib
 import hmac
 import time
-from typing import Any
+from collections.abc import Awaitable
 
+from ..jsontypes import JSONObject
 from ..model.schema import Integer, Record, String
-from .base import Decision, Handler, PluginSpec, RequestContext
+from .base import Decision, Handler, PluginSpec, RequestContext, RuntimeServices
 
 NAME = "standard-webhooks"
 PRIORITY = 760
@@ -61,20 +62,20 @@ def sign(secret: str, msg_id: str, ts: float | str, payload: bytes) -> str:
 
 
 class StandardWebhooksHandler(Handler):
-    def __init__(self, config: dict[str, Any], plugin: dict[str, Any], runtime: Any) -> None:
+    def __init__(self, config: JSONObject, plugin: JSONObject, runtime: RuntimeServices) -> None:
         super().__init__(config, plugin, runtime)
         self.state = runtime.shared_state(NAME)
         self.tolerance: int = config.get("tolerance_second", 300)
 
     def now(self) -> float:
         """Unix seconds; tests put a clock in the shared state."""
-        return self.state.get("clock", time.time)()  # type: ignore[no-any-return]
+        return float(self.state.get("clock", time.time)())
 
     def _refuse(self, ctx: RequestContext, why: str) -> Exception:
         ctx.decisions.append(Decision(NAME, "reject", why, {"status": 400}))
         return ctx.kong_error(400, BAD_REQUEST)
 
-    def access(self, ctx: RequestContext) -> Any:
+    def access(self, ctx: RequestContext) -> Awaitable[None] | None:
         h = ctx.original.headers
         msg_id, signature, ts_raw = h.get("webhook-id"), h.get("webhook-signature"), h.get("webhook-timestamp")
         if msg_id is None or signature is None or ts_raw is None:

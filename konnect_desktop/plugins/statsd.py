@@ -24,11 +24,11 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-from typing import Any
 
+from ..jsontypes import JSONObject, JSONValue
 from ..model import typedefs
 from ..model.schema import Array, Boolean, Conditional, Integer, Number, Record, String
-from .base import Decision, Handler, PluginSpec, RequestContext, ResponseContext
+from .base import Decision, Handler, PluginSpec, RequestContext, ResponseContext, RuntimeServices
 from .log_queue import QueueRegistry, queue_params
 from .log_serializer import serialize
 from .udp_log import DatagramSender
@@ -46,7 +46,7 @@ WORKSPACE_IDENTIFIERS = ("workspace_id", "workspace_name")
 TAG_TYPES = ("dogstatsd", "influxdb", "librato", "signalfx")
 
 
-def _m(name: str, stat_type: str, sample_rate: float | None = None) -> dict[str, Any]:
+def _m(name: str, stat_type: str, sample_rate: float | None = None) -> JSONObject:
     return {"name": name, "stat_type": stat_type, "sample_rate": sample_rate, "consumer_identifier": None,
             "service_identifier": None, "workspace_identifier": None}
 
@@ -119,13 +119,13 @@ def in_range(ranges: list[str] | None, status: int) -> bool:
     return False
 
 
-def _consumer_id(kind: str, consumer: dict[str, Any] | None) -> Any:
+def _consumer_id(kind: str, consumer: JSONObject | None) -> JSONValue:
     if not consumer:
         return None
     return consumer.get({"consumer_id": "id", "custom_id": "custom_id", "username": "username"}[kind])
 
 
-def _service_id(kind: str, service: dict[str, Any] | None) -> Any:
+def _service_id(kind: str, service: JSONObject | None) -> JSONValue:
     if not service:
         return None
     if kind == "service_name_or_host":
@@ -133,14 +133,14 @@ def _service_id(kind: str, service: dict[str, Any] | None) -> Any:
     return service.get({"service_id": "id", "service_name": "name", "service_host": "host"}[kind])
 
 
-def _num(v: Any) -> str:
+def _num(v: JSONValue) -> str:
     if isinstance(v, float) and v.is_integer():
         return str(int(v))
     return str(v)
 
 
-def message(prefix: str, stat: str, delta: Any, kind: str, rate: Any = None,
-            tags: dict[str, Any] | None = None, style: str | None = None) -> str:
+def message(prefix: str, stat: str, delta: JSONValue, kind: str, rate: JSONValue = None,
+            tags: JSONObject | None = None, style: str | None = None) -> str:
     """Kong's ``create_statsd_message``."""
     r = f"|@{_num(rate)}" if rate is not None and rate != 1 else ""
     d = _num(delta)
@@ -156,7 +156,7 @@ def message(prefix: str, stat: str, delta: Any, kind: str, rate: Any = None,
     return f"{prefix}.{stat}[{t}]:{d}|{kind}{r}"  # signalfx
 
 
-def metric_lines(conf: dict[str, Any], rec: dict[str, Any], hostname: str) -> list[str]:
+def metric_lines(conf: JSONObject, rec: JSONObject, hostname: str) -> list[str]:
     """The StatsD lines for one log record (Kong's ``send_entries_to_upstream_server``)."""
     prefix = conf.get("prefix") or "kong"
     style = conf.get("tag_style")
@@ -173,7 +173,7 @@ def metric_lines(conf: dict[str, Any], rec: dict[str, Any], hostname: str) -> li
         kind = STAT_KINDS[mc["stat_type"]]
         rate = mc.get("sample_rate")
         cid = _consumer_id(mc.get("consumer_identifier") or conf["consumer_identifier_default"], consumer)
-        tags: dict[str, Any] | None = None
+        tags: JSONObject | None = None
         scope = ""
         if style:
             sid = _service_id(mc.get("service_identifier") or conf["service_identifier_default"], service)
@@ -239,7 +239,7 @@ def packets(lines: list[str], size: int) -> list[bytes]:
 
 
 class StatsdHandler(Handler):
-    def __init__(self, config: dict[str, Any], plugin: dict[str, Any], runtime: Any) -> None:
+    def __init__(self, config: JSONObject, plugin: JSONObject, runtime: RuntimeServices) -> None:
         super().__init__(config, plugin, runtime)
         self.qname = f"statsd:{plugin.get('id') or id(self)}"
         self.params = queue_params(NAME, config, self.qname)
@@ -251,7 +251,7 @@ class StatsdHandler(Handler):
         self.where = f"{'tcp' if config.get('use_tcp') else 'udp'}://{config['host']}:{config['port']}"
         self._closed = False
 
-    async def _send(self, conf: dict[str, Any], records: list[dict[str, Any]]) -> tuple[bool, str | None]:
+    async def _send(self, conf: JSONObject, records: list[JSONObject]) -> tuple[bool, str | None]:
         lines = [line for rec in records for line in metric_lines(conf, rec, self.hostname)]
         if conf.get("use_tcp"):
             try:

@@ -20,11 +20,11 @@ import logging
 import os
 import socket
 import time
-from typing import Any
 
+from ..jsontypes import JSONObject
 from ..model import typedefs
-from ..model.schema import Record, String
-from .base import Decision, Handler, PluginSpec, RequestContext, ResponseContext
+from ..model.schema import Field, Record, String
+from .base import Decision, Handler, PluginSpec, RequestContext, ResponseContext, RuntimeServices
 from .log_serializer import LUA_NOT_RUN, encode, serialize
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ _FACILITY_ORDER = ("auth", "authpriv", "cron", "daemon", "ftp", "kern", "lpr", "
                    "uucp", "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7")
 
 
-def _severity() -> Any:
+def _severity() -> Field:
     return String(default="info", required=True, one_of=SEVERITIES)
 
 
@@ -64,12 +64,9 @@ def default_address() -> str:
     return "/var/run/syslog" if os.path.exists("/var/run/syslog") and not os.path.exists("/dev/log") else "/dev/log"
 
 
-def severity_for(conf: dict[str, Any], status: int) -> str:
-    if status >= 500:
-        return conf["server_errors_severity"]
-    if status >= 400:
-        return conf["client_errors_severity"]
-    return conf["successful_severity"]
+def severity_for(conf: JSONObject, status: int) -> str:
+    key = "server_errors_severity" if status >= 500 else "client_errors_severity" if status >= 400 else "successful_severity"
+    return str(conf[key])
 
 
 def frame(facility: str, severity: str, payload: bytes, now: float | None = None) -> bytes:
@@ -88,14 +85,14 @@ class _Syslog:
         self.users = 0
 
     @classmethod
-    def of(cls, runtime: Any) -> tuple[_Syslog, dict[str, Any]]:
+    def of(cls, runtime: RuntimeServices) -> tuple[_Syslog, JSONObject]:
         state = runtime.shared_state(NAME)
         s = state.get("socket")
         if s is None:
             s = state["socket"] = cls()
         return s, state
 
-    def send(self, address: Any, data: bytes) -> None:
+    def send(self, address: str | tuple[str, int], data: bytes) -> None:
         family = socket.AF_UNIX if isinstance(address, str) else socket.AF_INET
         try:
             if self.sock is None or self.family != family:
@@ -114,7 +111,7 @@ class _Syslog:
 
 
 class SyslogHandler(Handler):
-    def __init__(self, config: dict[str, Any], plugin: dict[str, Any], runtime: Any) -> None:
+    def __init__(self, config: JSONObject, plugin: JSONObject, runtime: RuntimeServices) -> None:
         super().__init__(config, plugin, runtime)
         self.syslog, self.state = _Syslog.of(runtime)
         self.syslog.users += 1
@@ -124,7 +121,7 @@ class SyslogHandler(Handler):
     def log(self, ctx: RequestContext, resp: ResponseContext) -> None:
         conf = self.config
         severity = severity_for(conf, resp.status)
-        data: dict[str, Any] = {"severity": severity, "facility": conf["facility"]}
+        data: JSONObject = {"severity": severity, "facility": conf["facility"]}
         extra = ""
         if self.lua:
             data["custom_fields_by_lua"] = LUA_NOT_RUN

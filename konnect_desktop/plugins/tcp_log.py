@@ -17,11 +17,11 @@ import contextlib
 import logging
 import ssl
 from collections import deque
-from typing import Any
 
+from ..jsontypes import JSONObject
 from ..model import typedefs
 from ..model.schema import Boolean, Number, Record, String
-from .base import Decision, Handler, PluginSpec, RequestContext, ResponseContext
+from .base import Decision, Handler, PluginSpec, RequestContext, ResponseContext, RuntimeServices
 from .log_serializer import LUA_NOT_RUN, encode, serialize
 
 log = logging.getLogger(__name__)
@@ -133,14 +133,14 @@ class _Destination:
 
 class _Senders:
     def __init__(self) -> None:
-        self.destinations: dict[tuple[Any, ...], _Destination] = {}
+        self.destinations: dict[tuple[str, int, bool, str | None], _Destination] = {}
         self.users = 0
 
     @classmethod
-    def of(cls, runtime: Any) -> _Senders:
+    def of(cls, runtime: RuntimeServices) -> _Senders:
         state = runtime.shared_state(NAME)
         s = state.get("senders")
-        if s is None:
+        if not isinstance(s, cls):
             s = state["senders"] = cls()
         return s
 
@@ -160,7 +160,7 @@ class _Senders:
 
 
 class TcpLogHandler(Handler):
-    def __init__(self, config: dict[str, Any], plugin: dict[str, Any], runtime: Any) -> None:
+    def __init__(self, config: JSONObject, plugin: JSONObject, runtime: RuntimeServices) -> None:
         super().__init__(config, plugin, runtime)
         self.senders = _Senders.of(runtime)
         self.senders.users += 1
@@ -173,7 +173,7 @@ class TcpLogHandler(Handler):
         dest = self.senders.get(c["host"], c["port"], bool(c.get("tls")), c.get("tls_sni"))
         dest.add(encode(serialize(ctx, resp)) + b"\n", float(c.get("timeout") or 10000),
                  float(c.get("keepalive") or 60000))
-        data: dict[str, Any] = {"destination": self.where}
+        data: JSONObject = {"destination": self.where}
         extra = ""
         if self.lua:
             data["custom_fields_by_lua"] = LUA_NOT_RUN

@@ -29,12 +29,20 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Any, Protocol, TypeAlias
 
 from ..errors import AppError
+from ..jsontypes import JSONObject
+
+# A value of the template language (nil, boolean, number, string, table, function): dynamically
+# typed like Lua's, so the evaluator checks it where Lua would (``attempt to index a nil value``).
+LuaValue: TypeAlias = Any
+# A parsed expression: its kind ("const", "name", "index", "bin", ...) and then its operands,
+# which are constants, names or other nodes by kind (see ``_Parser`` and ``evaluate``).
+Node: TypeAlias = tuple[Any, ...]
 
 
 class TemplateSyntaxError(AppError, ValueError):
@@ -78,7 +86,7 @@ _MAX_DEPTH = 100
 @dataclass(frozen=True)
 class Tok:
     kind: str  # "name" | "kw" | "num" | "str" | "op" | "eof"
-    value: Any
+    value: LuaValue
     text: str
 
 
@@ -213,18 +221,18 @@ class _Parser:
             raise TemplateSyntaxError(f"'{op}' expected near '{self.tok.text}'")
         self.pos += 1
 
-    def parse(self) -> tuple[Any, ...]:
+    def parse(self) -> Node:
         node = self.expr(0)
         if self.tok.kind != "eof":
             raise TemplateSyntaxError(f"')' expected near '{self.tok.text}'")
         return node
 
-    def expr(self, limit: int) -> tuple[Any, ...]:
+    def expr(self, limit: int) -> Node:
         self.depth += 1
         if self.depth > _MAX_DEPTH:
             raise TemplateSyntaxError("expression too complex")
         t = self.tok
-        left: tuple[Any, ...]
+        left: Node
         if (t.kind == "kw" and t.value == "not") or (t.kind == "op" and t.value in ("-", "#")):
             self.next()
             operand = self.expr(_UNARY_PRIORITY)
@@ -245,7 +253,7 @@ class _Parser:
         self.depth -= 1
         return left
 
-    def simple(self) -> tuple[Any, ...]:
+    def simple(self) -> Node:
         t = self.tok
         if t.kind == "num" or t.kind == "str":
             self.next()
@@ -257,9 +265,9 @@ class _Parser:
             raise TemplateSyntaxError("table constructors are not supported in templates")
         return self.suffixed()
 
-    def suffixed(self) -> tuple[Any, ...]:
+    def suffixed(self) -> Node:
         t = self.tok
-        node: tuple[Any, ...]
+        node: Node
         if t.kind == "name":
             self.next()
             node = ("name", t.value)
@@ -291,11 +299,11 @@ class _Parser:
             else:
                 return node
 
-    def args(self) -> list[tuple[Any, ...]]:
+    def args(self) -> list[Node]:
         if self.tok.kind == "str":
             return [("const", self.next().value)]
         self.expect("(")
-        out: list[tuple[Any, ...]] = []
+        out: list[Node] = []
         if not self.check_op(")"):
             out.append(self.expr(0))
             while self.check_op(","):
@@ -305,28 +313,34 @@ class _Parser:
         return out
 
 
-def parse_expression(src: str) -> tuple[Any, ...]:
+def parse_expression(src: str) -> Node:
     """Parse one Lua expression (the inside of ``$(...)``)."""
     return _Parser(src).parse()
 
 
 # -- evaluation -----------------------------------------------------------------------------------
-class LuaTable(Mapping[Any, Any]):
+class Env(Protocol):
+    """Where an expression's free names are looked up (``LazyEnv``; tests give a dict)."""
+
+    def get(self, name: str, /) -> LuaValue: ...
+
+
+class LuaTable(Mapping[LuaValue, LuaValue]):
     """Read-only table with an optional key normalizer (headers: ``X_Foo`` → ``x-foo``)."""
 
-    def __init__(self, data: Mapping[Any, Any], normalize: Callable[[Any], Any] | None = None) -> None:
+    def __init__(self, data: Mapping[LuaValue, LuaValue], normalize: Callable[[str], str] | None = None) -> None:
         self._data = data
         self._normalize = normalize
 
-    def lookup(self, key: Any) -> Any:
+    def lookup(self, key: LuaValue) -> LuaValue:
         if self._normalize is not None and isinstance(key, str):
             key = self._normalize(key)
         return self._data.get(key)
 
-    def __getitem__(self, key: Any) -> Any:
+    def __getitem__(self, key: LuaValue) -> LuaValue:
         return self._data[key]
 
-    def __iter__(self) -> Any:
+    def __iter__(self) -> Iterator[LuaValue]:
         return iter(self._data)
 
     def __len__(self) -> int:
@@ -337,7 +351,7 @@ def header_key(name: str) -> str:
     return name.lower().replace("_", "-")
 
 
-def _type_name(v: Any) -> str:
+def _type_name(v: LuaValue) -> str:
     if v is None:
         return "nil"
     if isinstance(v, bool):
@@ -351,13 +365,13 @@ def _type_name(v: Any) -> str:
     return "table"
 
 
-def _norm_key(k: Any) -> Any:
+def _norm_key(k: LuaValue) -> LuaValue:
     if isinstance(k, float) and k.is_integer():
         return int(k)
     return k
 
 
-def _index(obj: Any, key: Any) -> Any:
+def _index(obj: LuaValue, key: LuaValue) -> LuaValue:
     key = _norm_key(key)
     if isinstance(obj, LuaTable):
         return obj.lookup(key)
@@ -372,7 +386,7 @@ def _index(obj: Any, key: Any) -> Any:
     raise TemplateError(f"attempt to index a {_type_name(obj)} value")
 
 
-def _sub(s: str, i: Any = 1, j: Any = -1) -> str:
+def _sub(s: str, i: LuaValue = 1, j: LuaValue = -1) -> str:
     i, j = int(_tonumber_strict(i)), int(_tonumber_strict(j))
     n = len(s)
     if i < 0:
@@ -386,14 +400,14 @@ def _sub(s: str, i: Any = 1, j: Any = -1) -> str:
     return s[i - 1:j] if i <= j else ""
 
 
-def _rep(s: str, n: Any) -> str:
+def _rep(s: str, n: LuaValue) -> str:
     count = int(_tonumber_strict(n))
     if count * len(s) > 65536:
         raise TemplateError("resulting string too large")
     return s * max(count, 0)
 
 
-_STRING_METHODS: dict[str, Callable[..., Any]] = {
+_STRING_METHODS: dict[str, Callable[..., LuaValue]] = {
     "lower": lambda s: s.lower(),
     "upper": lambda s: s.upper(),
     "len": lambda s: len(s),
@@ -408,7 +422,7 @@ _HEX_STR = re.compile(r"[+-]?0[xX][0-9a-fA-F]+")
 _DEC_STR = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 
 
-def _tonumber(v: Any) -> float | int | None:
+def _tonumber(v: LuaValue) -> float | int | None:
     if isinstance(v, bool):
         return None
     if isinstance(v, (int, float)):
@@ -423,14 +437,14 @@ def _tonumber(v: Any) -> float | int | None:
     return None
 
 
-def _tonumber_strict(v: Any) -> float | int:
+def _tonumber_strict(v: LuaValue) -> float | int:
     n = _tonumber(v)
     if n is None:
         raise TemplateError(f"attempt to perform arithmetic on a {_type_name(v)} value")
     return n
 
 
-def tostring(v: Any) -> str:
+def tostring(v: LuaValue) -> str:
     """Lua's ``tostring`` for the values templates can produce (tables: values joined by ', ')."""
     if v is None:
         return "nil"
@@ -453,11 +467,11 @@ def tostring(v: Any) -> str:
     return "table"
 
 
-def _truthy(v: Any) -> bool:
+def _truthy(v: LuaValue) -> bool:
     return v is not None and v is not False
 
 
-def _concat_operand(v: Any) -> str:
+def _concat_operand(v: LuaValue) -> str:
     if isinstance(v, str):
         return v
     if isinstance(v, (int, float)) and not isinstance(v, bool):
@@ -465,7 +479,7 @@ def _concat_operand(v: Any) -> str:
     raise TemplateError(f"attempt to concatenate a {_type_name(v)} value")
 
 
-def _compare(op: str, a: Any, b: Any) -> bool:
+def _compare(op: str, a: LuaValue, b: LuaValue) -> bool:
     if op == "==":
         return _lua_eq(a, b)
     if op == "~=":
@@ -482,7 +496,7 @@ def _compare(op: str, a: Any, b: Any) -> bool:
     return bool(a >= b)
 
 
-def _lua_eq(a: Any, b: Any) -> bool:
+def _lua_eq(a: LuaValue, b: LuaValue) -> bool:
     if isinstance(a, bool) or isinstance(b, bool):
         return a is b
     if type(a) is not type(b) and not (isinstance(a, (int, float)) and isinstance(b, (int, float))):
@@ -496,7 +510,7 @@ def _floor(q: float) -> float:
     return q if math.isinf(q) or math.isnan(q) else math.floor(q)
 
 
-def _arith(op: str, a: Any, b: Any) -> float | int:
+def _arith(op: str, a: LuaValue, b: LuaValue) -> float | int:
     x, y = _tonumber_strict(a), _tonumber_strict(b)
     if op == "+":
         r: float | int = x + y
@@ -525,7 +539,7 @@ def _arith(op: str, a: Any, b: Any) -> float | int:
     return lua_number(r)
 
 
-def evaluate(node: tuple[Any, ...], env: Any) -> Any:
+def evaluate(node: Node, env: Env) -> LuaValue:
     """Evaluate a parsed expression. ``env`` answers ``env.get(name)`` for free names."""
     kind = node[0]
     if kind == "const":
@@ -613,14 +627,14 @@ class Template:
     """A compiled value: literal text and expressions, rendered against an environment."""
 
     source: str
-    parts: tuple[str | tuple[Any, ...], ...]
+    parts: tuple[str | Node, ...]
 
     @cached_property
     def is_plain(self) -> bool:
         """No expression: renders to its source (asked per request, computed once)."""
         return all(isinstance(p, str) for p in self.parts)
 
-    def render(self, env: Any) -> str:
+    def render(self, env: Env) -> str:
         """The rendered text; any failure is a ``TemplateError`` (never another exception)."""
         out: list[str] = []
         try:
@@ -639,7 +653,7 @@ class Template:
 
 def compile_template(text: str) -> Template:
     """Compile ``text``; raises TemplateSyntaxError for a ``$(...)`` that is not an expression."""
-    parts: list[str | tuple[Any, ...]] = []
+    parts: list[str | Node] = []
     literal: list[str] = []
     i = 0
     n = len(text)
@@ -667,7 +681,7 @@ def compile_template(text: str) -> Template:
     return Template(text, tuple(parts))
 
 
-def _sandbox_require(name: Any) -> Any:
+def _sandbox_require(name: LuaValue) -> LuaValue:
     # Kong's default sandbox (untrusted_lua = sandbox, no untrusted_lua_sandbox_requires)
     raise TemplateError(f"require '{tostring(name)}' not allowed within sandbox")
 
@@ -675,21 +689,21 @@ def _sandbox_require(name: Any) -> Any:
 # What Kong's default template sandbox holds besides the request's tables: its home-made
 # ``require`` (which refuses every module) and ``type``, which request-transformer adds because
 # repeated headers and arguments are tables (kong/plugins/request-transformer/access.lua).
-SANDBOX_GLOBALS: dict[str, Callable[..., Any]] = {"type": _type_name, "require": _sandbox_require}
+SANDBOX_GLOBALS: dict[str, Callable[..., LuaValue]] = {"type": _type_name, "require": _sandbox_require}
 
 
 class LazyEnv:
     """Template environment whose tables are loaded on first use and then kept (as Kong's);
     other names are Kong's default sandbox globals (``SANDBOX_GLOBALS``) or nil."""
 
-    def __init__(self, loaders: Mapping[str, Callable[..., Any]], *args: Any) -> None:
+    def __init__(self, loaders: Mapping[str, Callable[..., LuaValue]], *args: object) -> None:
         """``loaders[name](*args)`` builds the table ``name``: a plugin passes one module-level
         mapping and the request, so an environment costs one object per request."""
         self._loaders = loaders
         self._args = args
-        self._values: dict[str, Any] = {}
+        self._values: JSONObject = {}
 
-    def get(self, name: str) -> Any:
+    def get(self, name: str) -> LuaValue:
         if name in self._values:
             return self._values[name]
         loader = self._loaders.get(name)

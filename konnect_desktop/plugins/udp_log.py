@@ -13,11 +13,11 @@ import asyncio
 import ipaddress
 import logging
 import socket
-from typing import Any
 
+from ..jsontypes import JSONObject
 from ..model import typedefs
 from ..model.schema import Number, Record
-from .base import Decision, Handler, PluginSpec, RequestContext, ResponseContext
+from .base import Decision, Handler, PluginSpec, RequestContext, ResponseContext, RuntimeServices
 from .log_serializer import LUA_NOT_RUN, encode, serialize
 
 log = logging.getLogger(__name__)
@@ -76,7 +76,7 @@ class DatagramSender:
             log.error("%s: could not connect to %s:%s: %s", self.tag, host, port, exc)
             return
         family, _t, _p, _c, addr = infos[0]
-        self.resolved[host] = (family, addr[0])
+        self.resolved[host] = (int(family), str(addr[0]))
         self._sendto(self.resolved[host], port, data, host)
 
     def _sendto(self, target: tuple[int, str], port: int, data: bytes, host: str) -> None:
@@ -94,16 +94,16 @@ class DatagramSender:
             self.socks.clear()
 
     @classmethod
-    def of(cls, runtime: Any, name: str) -> DatagramSender:
+    def of(cls, runtime: RuntimeServices, name: str) -> DatagramSender:
         state = runtime.shared_state(name)
         s = state.get("sender")
-        if s is None:
+        if not isinstance(s, cls):
             s = state["sender"] = cls(name)
         return s
 
 
 class UdpLogHandler(Handler):
-    def __init__(self, config: dict[str, Any], plugin: dict[str, Any], runtime: Any) -> None:
+    def __init__(self, config: JSONObject, plugin: JSONObject, runtime: RuntimeServices) -> None:
         super().__init__(config, plugin, runtime)
         self.sender = DatagramSender.of(runtime, NAME)
         self.sender.users += 1
@@ -113,7 +113,7 @@ class UdpLogHandler(Handler):
 
     def log(self, ctx: RequestContext, resp: ResponseContext) -> None:
         self.sender.send(self.config["host"], self.config["port"], encode(serialize(ctx, resp)))
-        data: dict[str, Any] = {"destination": self.where}
+        data: JSONObject = {"destination": self.where}
         extra = ""
         if self.lua:
             data["custom_fields_by_lua"] = LUA_NOT_RUN

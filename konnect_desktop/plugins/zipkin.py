@@ -6,8 +6,7 @@ runtime proxies requests without it and marks each with a ``skip`` decision.
 
 from __future__ import annotations
 
-from typing import Any
-
+from ..jsontypes import JSONArray
 from ..model import typedefs
 from ..model.schema import Array, Boolean, Integer, Number, Record, String
 from .base import PluginSpec
@@ -21,7 +20,7 @@ PROTECTED_TAGS = (
 )
 
 
-def _unique_tags(tags: list[Any]) -> str | None:
+def _unique_tags(tags: JSONArray) -> str | None:
     seen: set[str] = set()
     for tag in tags:
         name = tag.get("name") if isinstance(tag, dict) else None

@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 from typing import IO, Any
 
+from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
 from ..credentials import mask_query, mask_secrets, mask_text
@@ -147,7 +148,7 @@ class AccessLog:
 class AdminAccessLogger(AbstractAccessLogger):
     """aiohttp access logger for the Admin API: one DEBUG line per request, secrets masked."""
 
-    def log(self, request: Any, response: Any, time: float) -> None:
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
         self.logger.debug("admin %s %s -> %s in %.1f ms from %s", request.method,
                           mask_secrets(request.path_qs), response.status, time * 1000.0, request.remote)
 

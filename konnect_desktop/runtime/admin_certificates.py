@@ -19,18 +19,23 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from ..jsontypes import JSONArray, JSONObject, JSONValue
 from ..model import ENTITIES, paths
 from ..model.errors import NotFound, schema_violation
 from ..model.schema import UUID_RE
 
+if TYPE_CHECKING:  # admin_api imports this module to register it
+    from .admin_api import AdminAPI, Call, Handler
+
 _UNSET = object()
 
 
-def _json(status: int, body: Any) -> web.Response:
+def _json(status: int, body: JSONValue) -> web.Response:
     return web.Response(status=status, body=json.dumps(body, separators=(",", ":")).encode(),
                         content_type="application/json", charset="utf-8")
 
@@ -39,7 +44,7 @@ class _SniNotFound(Exception):
     pass
 
 
-def parse_name_list(value: Any) -> list[str] | None:
+def parse_name_list(value: JSONValue) -> list[str] | None:
     """``snis`` as given → sorted names; None when not given. Raises Kong's schema violations."""
     if value is _UNSET:
         return None
@@ -48,7 +53,7 @@ def parse_name_list(value: Any) -> list[str] | None:
     names = [value] if isinstance(value, str) else value
     if not isinstance(names, list):
         raise schema_violation({"snis": "expected an array"})
-    errors: list[Any] = []
+    errors: JSONArray = []
     for n in names:
         if not isinstance(n, str):
             errors.append("expected a string")
@@ -64,7 +69,7 @@ def parse_name_list(value: Any) -> list[str] | None:
     return sorted(names)
 
 
-def register(api: Any) -> None:
+def register(api: AdminAPI) -> None:
     """Override the generated certificate endpoints of an ``AdminAPI``."""
     store = api.store
     edef = ENTITIES["certificates"]
@@ -72,7 +77,7 @@ def register(api: Any) -> None:
     def names_of(cert_id: str) -> list[str]:
         return sorted(s["name"] for s in store.all("snis", where={"certificate": cert_id}))
 
-    def with_snis(cert: dict[str, Any], names: list[str] | None = None) -> dict[str, Any]:
+    def with_snis(cert: JSONObject, names: list[str] | None = None) -> JSONObject:
         out = dict(cert)
         out["snis"] = names if names is not None else names_of(cert["id"])
         return out
@@ -104,18 +109,21 @@ def register(api: Any) -> None:
             raise _SniNotFound()
         return str(uuid.uuid4()), key
 
-    def split_args(call: Any) -> tuple[dict[str, Any], Any]:
+    def split_args(call: Call) -> tuple[JSONObject, JSONValue]:
         args = api._args(call, edef)
         return args, args.pop("snis", _UNSET)
 
-    async def guarded(work: Any) -> web.StreamResponse:
+    async def guarded(work: Callable[[], web.StreamResponse]) -> web.StreamResponse:
         try:
-            return await api.run(work)
+            answer: web.StreamResponse = await api.run(work)
+            return answer
         except _SniNotFound:
             return _json(404, {"message": "SNI not found"})
 
-    async def list_certs(call: Any) -> web.StreamResponse:
+    async def list_certs(call: Call) -> web.StreamResponse:
         resp = await generated_list(call)
+        if not isinstance(resp, web.Response) or not isinstance(resp.body, bytes):
+            return resp  # not a JSON page (the generated handler streams nothing today)
         body = json.loads(resp.body)
         ids = [c["id"] for c in body["data"]]
 
@@ -126,10 +134,10 @@ def register(api: Any) -> None:
         body["data"] = [with_snis(c, names[c["id"]]) for c in body["data"]]
         return _json(200, body)
 
-    async def create(call: Any) -> web.StreamResponse:
+    async def create(call: Call) -> web.StreamResponse:
         args, raw = split_args(call)
 
-        def work() -> dict[str, Any]:
+        def work() -> JSONObject:
             names = parse_name_list(raw) or []
             with store.transaction():
                 check_new(names, None)
@@ -139,7 +147,7 @@ def register(api: Any) -> None:
 
         return _json(201, await api.run(work))
 
-    async def get(call: Any) -> web.StreamResponse:
+    async def get(call: Call) -> web.StreamResponse:
         def work() -> web.StreamResponse:
             cid, _name = target_id(call.params[0], "GET")
             cert = store.find("certificates", cid)
@@ -149,8 +157,8 @@ def register(api: Any) -> None:
 
         return await guarded(work)
 
-    def change(method: str) -> Any:
-        async def handler(call: Any) -> web.StreamResponse:
+    def change(method: str) -> Handler:
+        async def handler(call: Call) -> web.StreamResponse:
             args, raw = split_args(call)
             if method == "PUT" and raw is _UNSET:
                 raw = None  # a PUT replaces: no snis means none
@@ -176,7 +184,7 @@ def register(api: Any) -> None:
 
         return handler
 
-    async def delete(call: Any) -> web.StreamResponse:
+    async def delete(call: Call) -> web.StreamResponse:
         def work() -> web.StreamResponse:
             cid, _name = target_id(call.params[0], "DELETE")
             store.delete("certificates", cid)  # its SNIs go with it (on_delete cascade)

@@ -14,9 +14,11 @@ A string is always parsed as document text here, never taken for a file name.
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Mapping
+from typing import TypeVar
 
 from ..errors import AppError
+from ..jsontypes import JSONArray, JSONObject, JSONValue
 from ..model import declarative
 from ..model.entities import ENTITIES
 from ..model.errors import DECLARATIVE_CONFIG, KongError, lua_pretty
@@ -28,9 +30,10 @@ _ENTITY_KEYS = frozenset(
     | {"services", "routes", "plugins", "consumers", "consumer_groups", "targets", "snis", "groups"}
 )
 _TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+_Key = TypeVar("_Key", str, int)  # error trees are keyed by field name, and by position inside arrays
 
 
-def config_error(fields: dict[str, Any]) -> KongError:
+def config_error(fields: JSONObject) -> KongError:
     return KongError(DECLARATIVE_CONFIG, f"declarative config is invalid: {lua_pretty(fields)}", fields)
 
 
@@ -49,9 +52,9 @@ def _split(path: str) -> tuple[list[str | int], list[str | int]]:
     return entity, toks[i:]
 
 
-def _put(root: dict[str, Any], toks: list[str | int], message: str) -> None:
+def _put(root: JSONObject, toks: list[str | int], message: str) -> None:
     """Place ``message`` at ``toks`` in a nested dict/list structure (lists padded with None)."""
-    cur: Any = root
+    cur: JSONValue = root
     for n, tok in enumerate(toks):
         last = n == len(toks) - 1
         nxt_is_index = not last and isinstance(toks[n + 1], int)
@@ -78,9 +81,9 @@ def _put(root: dict[str, Any], toks: list[str | int], message: str) -> None:
             cur = cur[tok]
 
 
-def fields_from_problems(problems: list[Any]) -> dict[str, Any]:
+def fields_from_problems(problems: JSONArray) -> JSONObject:
     """Located problems → Kong's nested ``fields`` (entity-level errors under ``@entity``)."""
-    root: dict[str, Any] = {}
+    root: JSONObject = {}
     for p in problems:
         entity, field = _split(p.path)
         if not entity and not field:
@@ -98,7 +101,7 @@ def fields_from_problems(problems: list[Any]) -> dict[str, Any]:
     return root
 
 
-def _walk(node: Any, toks: list[str | int]) -> Any:
+def _walk(node: JSONValue, toks: list[str | int]) -> JSONValue:
     for tok in toks:
         if isinstance(tok, int):
             if not isinstance(node, list) or tok >= len(node):
@@ -119,9 +122,9 @@ def _field_name(toks: list[str | int]) -> str:
     return ".".join(str(t + 1) if isinstance(t, int) else t for t in toks)
 
 
-def _item(entity_type: str, entity: Any, errors: list[dict[str, Any]]) -> dict[str, Any]:
+def _item(entity_type: str, entity: JSONValue, errors: list[JSONObject]) -> JSONObject:
     ent = entity if isinstance(entity, dict) else {}
-    item: dict[str, Any] = {"entity_type": entity_type, "entity": ent, "errors": errors}
+    item: JSONObject = {"entity_type": entity_type, "entity": ent, "errors": errors}
     name = ent.get("name")
     if isinstance(name, str) and name:
         item["entity_name"] = name
@@ -134,9 +137,9 @@ def _item(entity_type: str, entity: Any, errors: list[dict[str, Any]]) -> dict[s
     return item
 
 
-def flatten_problems(problems: list[Any], doc: dict[str, Any]) -> list[dict[str, Any]]:
+def flatten_problems(problems: JSONArray, doc: JSONObject) -> list[JSONObject]:
     """Kong 3.x ``flattened_errors`` from located problems of the document ``doc``."""
-    groups: dict[str, tuple[list[str | int], list[dict[str, Any]]]] = {}
+    groups: dict[str, tuple[list[str | int], list[JSONObject]]] = {}
     for p in problems:
         entity, field = _split(p.path)
         if not entity:
@@ -154,10 +157,10 @@ def flatten_problems(problems: list[Any], doc: dict[str, Any]) -> list[dict[str,
     return out
 
 
-def flatten_fields(fields: dict[str, Any], config: dict[str, Any]) -> list[dict[str, Any]]:
+def flatten_fields(fields: JSONObject, config: JSONObject) -> list[JSONObject]:
     """``flattened_errors`` for the store's verdict on a loaded config (tables of flat entities,
     errors positioned per table as ``replace_all`` reports them)."""
-    out: list[dict[str, Any]] = []
+    out: list[JSONObject] = []
     for table in sorted(fields):
         per = fields[table]
         if not isinstance(per, list):
@@ -166,14 +169,14 @@ def flatten_fields(fields: dict[str, Any], config: dict[str, Any]) -> list[dict[
         for i, errs in enumerate(per):
             if not isinstance(errs, dict) or not errs:
                 continue
-            items: list[dict[str, Any]] = []
+            items: list[JSONObject] = []
             _categorize(errs, [], items)
             entity = given[i] if i < len(given) else {}
             out.append(_item(_singular(table), entity, items))
     return out
 
 
-def _categorize(errors: dict[str, Any], ns: list[str | int], out: list[dict[str, Any]]) -> None:
+def _categorize(errors: Mapping[_Key, JSONValue], ns: list[str | int], out: list[JSONObject]) -> None:
     for key in sorted(errors, key=str):
         err = errors[key]
         if key == "@entity":
@@ -182,12 +185,12 @@ def _categorize(errors: dict[str, Any], ns: list[str | int], out: list[dict[str,
         elif isinstance(err, dict):
             _categorize(err, [*ns, key], out)
         elif isinstance(err, list):
-            _categorize({i: v for i, v in enumerate(err) if v is not None}, [*ns, key], out)  # type: ignore[misc]
+            _categorize({i: v for i, v in enumerate(err) if v is not None}, [*ns, key], out)
         else:
             out.append({"type": "field", "field": _field_name([*ns, key]), "message": str(err)})
 
 
-def parse_document(source: Any) -> dict[str, Any]:
+def parse_document(source: JSONValue) -> JSONObject:
     """The posted document (text or an already-decoded mapping) → its top-level mapping."""
     try:
         if isinstance(source, dict):
@@ -204,7 +207,7 @@ class ConfigRejected(AppError):
 
     status = 400
 
-    def __init__(self, body: dict[str, Any]) -> None:
+    def __init__(self, body: JSONObject) -> None:
         super().__init__(str(body.get("message") or "declarative config is invalid"))
         self.body = body
         if isinstance(body.get("code"), int):
@@ -213,23 +216,23 @@ class ConfigRejected(AppError):
             self.fields = body["fields"]
 
 
-def _rejected(err: KongError, flattened: list[dict[str, Any]] | None) -> ConfigRejected:
+def _rejected(err: KongError, flattened: list[JSONObject] | None) -> ConfigRejected:
     body = err.to_dict()
     if flattened is not None:
         body["flattened_errors"] = flattened
     return ConfigRejected(body)
 
 
-def load_document(doc: dict[str, Any], *, flatten: bool) -> Any:
+def load_document(doc: JSONObject, *, flatten: bool) -> declarative.Config:
     """A parsed document → Config, or ``ConfigRejected`` (with ``flattened_errors`` if asked)."""
     report = declarative.from_deck_dict(doc, strict_plugins=True)
-    if report.errors:
+    if report.errors or report.config is None:  # (no config comes with its errors)
         err = config_error(fields_from_problems(report.errors))
         raise _rejected(err, flatten_problems(report.errors, doc) if flatten else None)
     return report.config
 
 
-def store_rejected(err: KongError, config: dict[str, Any], *, flatten: bool) -> ConfigRejected:
+def store_rejected(err: KongError, config: JSONObject, *, flatten: bool) -> ConfigRejected:
     """The store refused the config (code 14 from ``replace_all``)."""
     flattened = None
     if flatten and isinstance(err.fields, dict):
@@ -237,7 +240,7 @@ def store_rejected(err: KongError, config: dict[str, Any], *, flatten: bool) -> 
     return _rejected(err, flattened)
 
 
-def loaded_entities(config: dict[str, Any]) -> dict[str, Any]:
+def loaded_entities(config: JSONObject) -> JSONObject:
     """What Kong answers a successful ``POST /config`` with: entities by table, then by id."""
     return {
         table: {e["id"]: e for e in items}
@@ -246,7 +249,7 @@ def loaded_entities(config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def dump_current(export: dict[str, Any]) -> str:
+def dump_current(export: JSONObject) -> str:
     """The current configuration as decK YAML, with ids (so it loads back onto the same ids)."""
     return declarative.dump(export, with_id=True)
 

@@ -26,9 +26,14 @@ import math
 import os
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
+
+from ..jsontypes import JSONObject, JSONValue
+
+if TYPE_CHECKING:  # admin_api imports this module to register it
+    from .admin_api import Call, Handler
 
 LOGGER = "konnect_desktop"
 DEFAULT_TIMEOUT = 60  # seconds, Kong's DEFAULT_LOG_LEVEL_TIMEOUT
@@ -46,7 +51,7 @@ LEVELS: dict[str, int] = {
 }
 
 
-def _json(status: int, body: Any) -> web.Response:
+def _json(status: int, body: JSONValue) -> web.Response:
     return web.Response(status=status, body=json.dumps(body, separators=(",", ":")).encode(),
                         content_type="application/json", charset="utf-8")
 
@@ -96,16 +101,16 @@ class LogLevelControl:
         self._timer = loop.call_later(max(timeout, 0.0), self.expire_if_due)
 
 
-def register(api: Any) -> None:
+def register(api: Any) -> None:  # an AdminAPI; given a log_level attribute here
     """Add the debugging endpoints to an ``AdminAPI``."""
     # read through the attribute on each call: a caller (a test) may swap in its own control
     api.log_level = getattr(api, "log_level", None) or LogLevelControl()
 
-    async def get_level(_call: Any) -> web.StreamResponse:
+    async def get_level(_call: Call) -> web.StreamResponse:
         return _json(200, {"message": f"log level: {api.log_level.current()}"})
 
-    def put_level(broadcast: bool) -> Callable[[Any], Any]:
-        async def handler(call: Any) -> web.StreamResponse:
+    def put_level(broadcast: bool) -> Handler:
+        async def handler(call: Call) -> web.StreamResponse:
             name = call.params[0]
             raw_timeout = call.arg("timeout")
             try:
@@ -124,10 +129,10 @@ def register(api: Any) -> None:
 
         return handler
 
-    async def timers(_call: Any) -> web.StreamResponse:
+    async def timers(_call: Call) -> web.StreamResponse:
         return _json(200, timers_report())
 
-    async def dns(_call: Any) -> web.StreamResponse:
+    async def dns(_call: Call) -> web.StreamResponse:
         return _json(501, {"message": "not implemented with the legacy DNS client"})
 
     api.route("/debug/node/log-level", "GET", get_level)
@@ -137,14 +142,14 @@ def register(api: Any) -> None:
     api.route("/status/dns", "GET", dns)
 
 
-def timers_report() -> dict[str, Any]:
+def timers_report() -> JSONObject:
     """``GET /timers`` in Kong's shape from the running loop: tasks are running timers, scheduled
     callbacks waiting ones."""
     loop = asyncio.get_running_loop()
     tasks = [t for t in asyncio.all_tasks(loop) if not t.done()]
     scheduled = [h for h in getattr(loop, "_scheduled", ()) if not h.cancelled()]
     ready = len(getattr(loop, "_ready", ()))
-    entries: dict[str, Any] = {}
+    entries: JSONObject = {}
     for task in tasks:
         name = task.get_name()
         coro = task.get_coro()

@@ -17,23 +17,28 @@ store reads run on the Admin API's worker thread, the registry is touched on the
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from ..jsontypes import JSONObject, JSONValue
 from ..model import ENTITIES
 from ..model.errors import NotFound
 from .health import HealthRegistry, target_key
 
+if TYPE_CHECKING:  # admin_api imports this module to register it
+    from .admin_api import AdminAPI, Call, Handler
+    from .store import Store
 
-def _json(status: int, body: Any = None) -> web.Response:
+
+def _json(status: int, body: JSONValue = None) -> web.Response:
     if body is None:
         return web.Response(status=status)
     return web.Response(status=status, body=json.dumps(body, separators=(",", ":")).encode(),
                         content_type="application/json", charset="utf-8")
 
 
-def upstream_and_targets(store: Any, key: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def upstream_and_targets(store: Store, key: str) -> tuple[JSONObject, list[JSONObject]]:
     """An upstream (by id or name) and its targets, newest first as Kong walks its target
     history (ties: the later insert first). ``NotFound`` for an unknown upstream."""
     upstream = store.find("upstreams", key)
@@ -44,30 +49,30 @@ def upstream_and_targets(store: Any, key: str) -> tuple[dict[str, Any], list[dic
     return upstream, targets
 
 
-def health_body(registry: HealthRegistry, upstream: dict[str, Any], targets: list[dict[str, Any]],
-                balancer_health: bool, node_id: str) -> dict[str, Any]:
+def health_body(registry: HealthRegistry, upstream: JSONObject, targets: list[JSONObject],
+                balancer_health: bool, node_id: str) -> JSONObject:
     """``GET /upstreams/{u}/health`` (Admin API and Status API)."""
     if balancer_health:
         return {"data": registry.balancer_report(upstream, targets), "next": None, "node_id": node_id}
     return {"data": [registry.target_report(upstream, t) for t in targets], "next": None, "node_id": node_id}
 
 
-def register(api: Any) -> None:
+def register(api: AdminAPI) -> None:
     """Add the health endpoints to an ``AdminAPI`` (``api.health`` is its registry)."""
     if getattr(api, "health", None) is None:
         api.health = HealthRegistry()
 
-    def upstream_and_targets_of(key: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    def upstream_and_targets_of(key: str) -> tuple[JSONObject, list[JSONObject]]:
         return upstream_and_targets(api.store, key)
 
-    async def health(call: Any) -> web.StreamResponse:
+    async def health(call: Call) -> web.StreamResponse:
         upstream, targets = await api.run(lambda: upstream_and_targets_of(call.params[0]))
         return _json(200, health_body(api.health, upstream, targets, str(call.arg("balancer_health")) == "1",
                                       api.node_id))
 
-    def set_health(healthy: bool) -> Any:
-        async def handler(call: Any) -> web.StreamResponse:
-            def find() -> tuple[dict[str, Any], dict[str, Any]]:
+    def set_health(healthy: bool) -> Handler:
+        async def handler(call: Call) -> web.StreamResponse:
+            def find() -> tuple[JSONObject, JSONObject]:
                 upstream, targets = upstream_and_targets_of(call.params[0])
                 key = call.params[1]
                 for t in targets:

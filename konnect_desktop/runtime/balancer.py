@@ -32,6 +32,8 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
+from ..jsontypes import JSONObject
+from ..plugins.base import RequestContext
 from .health import (
     HTTP_FAILURE,
     TCP_FAILURE,
@@ -49,8 +51,8 @@ MAX_RING_POINTS = 10000
 class RequestFacts:
     """What a hash can be taken from, read lazily from the proxy's request."""
 
-    def __init__(self, client_ip: str, headers: list[tuple[bytes, bytes]], target: str, ctx: Any = None,
-                 captures: Callable[[], dict[Any, str] | None] | None = None) -> None:
+    def __init__(self, client_ip: str, headers: list[tuple[bytes, bytes]], target: str, ctx: RequestContext | None = None,
+                 captures: Callable[[], dict[int | str, str] | None] | None = None) -> None:
         self.client_ip = client_ip
         self.headers = headers
         self.target = target
@@ -94,14 +96,14 @@ class RequestFacts:
         value = caps.get(name)
         if value is None and name.isdigit():
             value = caps.get(int(name))
-        return value
+        return value if isinstance(value, str) else None
 
     def consumer(self) -> str | None:
         consumer = getattr(self.ctx, "consumer", None)
         return consumer.get("id") if isinstance(consumer, dict) else None
 
 
-def hash_value(upstream: dict[str, Any], facts: RequestFacts | None) -> str | None:
+def hash_value(upstream: JSONObject, facts: RequestFacts | None) -> str | None:
     """Kong's ``get_value_to_hash``: ``hash_on``, else ``hash_fallback``."""
     if facts is None:
         return None
@@ -133,7 +135,7 @@ def hash_value(upstream: dict[str, Any], facts: RequestFacts | None) -> str | No
 class Balancer:
     """One upstream's targets and how the next one is chosen."""
 
-    def __init__(self, upstream: dict[str, Any], targets: list[dict[str, Any]],
+    def __init__(self, upstream: JSONObject, targets: list[JSONObject],
                  health: HealthRegistry | None = None) -> None:
         self.upstream = upstream
         self.id: str = upstream.get("id") or ""
@@ -143,10 +145,10 @@ class Balancer:
         self.hashing = self.algorithm == "consistent-hashing" and (upstream.get("hash_on") or "none") != "none"
         self.uses_healthchecks = uses_healthchecks(upstream)
         self.passive = passive_enabled(upstream)
-        latest: dict[str, dict[str, Any]] = {}
+        latest: dict[str, JSONObject] = {}
         for t in sorted(targets, key=lambda t: (t.get("created_at") or 0)):
             latest[t["target"]] = t
-        peers: list[list[Any]] = []
+        peers: list[list[Any]] = []  # [host, port, weight, current weight] (mutated in place)
         for t in latest.values():
             given = t.get("weight")
             w = int(given if given is not None else 100)

@@ -30,6 +30,7 @@ from typing import Any
 
 import yaml
 
+from ..jsontypes import JSONObject, JSONValue
 from ..model.errors import KongError, NotFound, schema_violation, unique_violation
 from .store import Store
 
@@ -64,7 +65,7 @@ def side_file_for(deck_path: str | Path) -> Path:
 
 
 @functools.lru_cache(maxsize=32)
-def _parse_document(text: str) -> Any:
+def _parse_document(text: str) -> JSONValue:
     return yaml.safe_load(text)
 
 
@@ -90,32 +91,32 @@ class Catalog:
 
     # -- reading ------------------------------------------------------------------------------
     @staticmethod
-    def _product(row: sqlite3.Row | tuple[Any, ...]) -> dict[str, Any]:
+    def _product(row: sqlite3.Row | tuple[Any, ...]) -> JSONObject:
         pid, name, desc, labels, created, updated = row
         return {"id": pid, "name": name, "description": desc, "labels": json.loads(labels),
                 "created_at": created, "updated_at": updated}
 
     @staticmethod
-    def _version(row: tuple[Any, ...]) -> dict[str, Any]:
+    def _version(row: tuple[Any, ...]) -> JSONObject:
         (vid, pid, version, openapi, service, published, registration, group, acl, created,
          updated) = row
         return {"id": vid, "product": {"id": pid}, "version": version, "openapi": openapi,
                 "service": service, "published": bool(published), "registration": registration,
                 "consumer_group": group, "acl_group": acl, "created_at": created, "updated_at": updated}
 
-    def list_products(self) -> list[dict[str, Any]]:
+    def list_products(self) -> list[JSONObject]:
         with self.store.side_read() as r:
             rows = r.execute("SELECT * FROM x_products ORDER BY name COLLATE NOCASE").fetchall()
         return [self._product(row) for row in rows]
 
-    def get_product(self, id_or_name: str) -> dict[str, Any]:
+    def get_product(self, id_or_name: str) -> JSONObject:
         with self.store.side_read() as r:
             row = r.execute("SELECT * FROM x_products WHERE id = ? OR name = ?", (id_or_name, id_or_name)).fetchone()
         if row is None:
             raise NotFound()
         return self._product(row)
 
-    def list_versions(self, product: str | None = None, *, published: bool | None = None) -> list[dict[str, Any]]:
+    def list_versions(self, product: str | None = None, *, published: bool | None = None) -> list[JSONObject]:
         sql, args = "SELECT * FROM x_product_versions", []
         conds = []
         if product is not None:
@@ -130,14 +131,14 @@ class Catalog:
             rows = r.execute(sql + " ORDER BY product_id, version", args).fetchall()
         return [self._version(row) for row in rows]
 
-    def get_version(self, version_id: str) -> dict[str, Any]:
+    def get_version(self, version_id: str) -> JSONObject:
         with self.store.side_read() as r:
             row = r.execute("SELECT * FROM x_product_versions WHERE id = ?", (version_id,)).fetchone()
         if row is None:
             raise NotFound()
         return self._version(row)
 
-    def find_version(self, product: str, version: str) -> dict[str, Any]:
+    def find_version(self, product: str, version: str) -> JSONObject:
         pid = self.get_product(product)["id"]
         with self.store.side_read() as r:
             row = r.execute("SELECT * FROM x_product_versions WHERE product_id = ? AND version = ?",
@@ -146,7 +147,7 @@ class Catalog:
             raise NotFound()
         return self._version(row)
 
-    def openapi(self, version_id: str) -> dict[str, Any] | None:
+    def openapi(self, version_id: str) -> JSONObject | None:
         """The version's OpenAPI document, parsed (None when it has none). The parse is cached by
         the text (YAML parsing was ~90% of a portal page): treat the result as read-only."""
         text = self.get_version(version_id)["openapi"]
@@ -154,9 +155,9 @@ class Catalog:
 
     # -- checks -------------------------------------------------------------------------------
     @staticmethod
-    def _check_product(data: Mapping[str, Any], *, partial: bool) -> dict[str, Any]:
-        errors: dict[str, Any] = {}
-        out: dict[str, Any] = {}
+    def _check_product(data: Mapping[str, JSONValue], *, partial: bool) -> JSONObject:
+        errors: JSONObject = {}
+        out: JSONObject = {}
         unknown = set(data) - {"name", "description", "labels"}
         for f in sorted(unknown):
             errors[f] = "unknown field"
@@ -189,9 +190,9 @@ class Catalog:
             raise schema_violation(errors)
         return out
 
-    def _check_version(self, data: Mapping[str, Any], *, partial: bool) -> dict[str, Any]:
-        errors: dict[str, Any] = {}
-        out: dict[str, Any] = {}
+    def _check_version(self, data: Mapping[str, JSONValue], *, partial: bool) -> JSONObject:
+        errors: JSONObject = {}
+        out: JSONObject = {}
         fields = {"version", "openapi", "service", "published", "registration", "consumer_group", "acl_group"}
         for f in sorted(set(data) - fields):
             errors[f] = "unknown field"
@@ -254,7 +255,7 @@ class Catalog:
         return out
 
     # -- writing ------------------------------------------------------------------------------
-    def create_product(self, data: Mapping[str, Any]) -> dict[str, Any]:
+    def create_product(self, data: Mapping[str, JSONValue]) -> JSONObject:
         vals = self._check_product(data, partial=False)
         pid, now = str(uuid.uuid4()), _now()
         try:
@@ -267,7 +268,7 @@ class Catalog:
             raise
         return self.get_product(pid)
 
-    def update_product(self, product: str, patch: Mapping[str, Any]) -> dict[str, Any]:
+    def update_product(self, product: str, patch: Mapping[str, JSONValue]) -> JSONObject:
         current = self.get_product(product)
         vals = self._check_product(patch, partial=True)
         if not vals:
@@ -289,7 +290,7 @@ class Catalog:
         with self.store.side_write() as w:
             w.execute("DELETE FROM x_products WHERE id = ?", (pid,))
 
-    def create_version(self, product: str, data: Mapping[str, Any]) -> dict[str, Any]:
+    def create_version(self, product: str, data: Mapping[str, JSONValue]) -> JSONObject:
         p = self.get_product(product)
         vals = self._check_version(data, partial=False)
         vid, now = str(uuid.uuid4()), _now()
@@ -306,7 +307,7 @@ class Catalog:
             raise
         return self.get_version(vid)
 
-    def update_version(self, version_id: str, patch: Mapping[str, Any]) -> dict[str, Any]:
+    def update_version(self, version_id: str, patch: Mapping[str, JSONValue]) -> JSONObject:
         current = self.get_version(version_id)
         vals = self._check_version(patch, partial=True)
         if not vals:
@@ -327,20 +328,20 @@ class Catalog:
         with self.store.side_write() as w:
             w.execute("DELETE FROM x_product_versions WHERE id = ?", (version_id,))
 
-    def publish(self, version_id: str, published: bool = True) -> dict[str, Any]:
+    def publish(self, version_id: str, published: bool = True) -> JSONObject:
         return self.update_version(version_id, {"published": published})
 
-    def unpublish(self, version_id: str) -> dict[str, Any]:
+    def unpublish(self, version_id: str) -> JSONObject:
         return self.publish(version_id, False)
 
-    def set_registration(self, version_id: str, policy: str) -> dict[str, Any]:
+    def set_registration(self, version_id: str, policy: str) -> JSONObject:
         return self.update_version(version_id, {"registration": policy})
 
-    def set_consumer_group(self, version_id: str, group: str | None) -> dict[str, Any]:
+    def set_consumer_group(self, version_id: str, group: str | None) -> JSONObject:
         return self.update_version(version_id, {"consumer_group": group})
 
     # -- side file ----------------------------------------------------------------------------
-    def export_products(self) -> dict[str, Any]:
+    def export_products(self) -> JSONObject:
         """The catalog as the side file's document::
 
             _format_version: "1.0"
@@ -364,7 +365,7 @@ class Catalog:
             versions = []
             for v in self.list_versions(p["id"]):
                 svc = self.store.find("services", v["service"]) if v["service"] else None
-                item: dict[str, Any] = {"version": v["version"],
+                item: JSONObject = {"version": v["version"],
                                         "service": (svc.get("name") or svc["id"]) if svc else v["service"],
                                         "published": v["published"], "registration": v["registration"],
                                         "consumer_group": v["consumer_group"], "acl_group": v["acl_group"]}
@@ -375,7 +376,7 @@ class Catalog:
                         "versions": versions})
         return {"_format_version": FORMAT_VERSION, "products": out}
 
-    def import_products(self, doc: Mapping[str, Any]) -> int:
+    def import_products(self, doc: Mapping[str, JSONValue]) -> int:
         """Make the catalog match ``doc`` (``export_products``' format) in one transaction; returns
         the number of versions. Products and versions are matched by name and version string, so
         the ones that stay keep their ids (and the Dev Portal's registrations of them); the rest
@@ -414,13 +415,13 @@ class Catalog:
                     w.execute("DELETE FROM x_product_versions WHERE id = ?", (vid,))
         return count
 
-    def _find_product(self, name: str) -> dict[str, Any] | None:
+    def _find_product(self, name: str) -> JSONObject | None:
         try:
             return self.get_product(name)
         except NotFound:
             return None
 
-    def _find_version(self, product_id: str, version: str) -> dict[str, Any] | None:
+    def _find_version(self, product_id: str, version: str) -> JSONObject | None:
         try:
             return self.find_version(product_id, version)
         except NotFound:
@@ -448,7 +449,7 @@ class Catalog:
                         raise schema_violation({"openapi_file": f"cannot read {ref}: {exc.strerror}"}) from None
         return self.import_products(doc)
 
-    def published(self) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
+    def published(self) -> Iterator[tuple[JSONObject, list[JSONObject]]]:
         """Products with at least one published version, each with its published versions."""
         for p in self.list_products():
             vs = self.list_versions(p["id"], published=True)

@@ -36,6 +36,7 @@ from .upstream import UpstreamPool
 
 if TYPE_CHECKING:
     from .config_view import Snapshot
+    from .store import Store
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,9 @@ class Services:
     def __init__(self, node_id: str) -> None:
         self.node_id = node_id
         self._shared: dict[str, dict[str, Any]] = {}
+        # the runtime's store, for plugins that keep what the gateway writes while serving
+        # (oauth2's tokens); set when the runtime opens it
+        self.store: Store | None = None
 
     def shared_state(self, name: str) -> dict[str, Any]:
         d = self._shared.get(name)

@@ -16,16 +16,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
+from ..jsontypes import JSONObject, JSONValue
 from ..plugins.multipart import Multipart
+
+if TYPE_CHECKING:  # aiohttp is imported when the app is made
+    from aiohttp import web
 
 ECHO_HOST = "echo.internal"
 
 
-def _multi(pairs: Iterable[tuple[str, str]], lower: bool = False) -> dict[str, Any]:
-    out: dict[str, Any] = {}
+def _multi(pairs: Iterable[tuple[str, str]], lower: bool = False) -> JSONObject:
+    out: JSONObject = {}
     for k, v in pairs:
         if lower:
             k = k.lower()
@@ -40,7 +44,7 @@ def _multi(pairs: Iterable[tuple[str, str]], lower: bool = False) -> dict[str, A
     return out
 
 
-def _multipart(body: bytes, ctype: str) -> tuple[dict[str, Any], dict[str, Any]]:
+def _multipart(body: bytes, ctype: str) -> tuple[JSONObject, JSONObject]:
     """Form fields and uploaded files, by the one multipart parser (``plugins.multipart``)."""
     form: list[tuple[str, str]] = []
     files: list[tuple[str, str]] = []
@@ -59,7 +63,7 @@ def echo_body(
     origin: str,
     scheme: str = "http",
     body_size: int | None = None,
-) -> dict[str, Any]:
+) -> JSONObject:
     """The echo document for one request (``target`` = path + query as received)."""
     hdrs = list(headers)
     path, _, query = target.partition("?")
@@ -72,9 +76,9 @@ def echo_body(
         ctype = ctype[0]
     lctype = ctype.lower()
     data = body.decode("utf-8", "replace")
-    parsed_json: Any = None
-    form: dict[str, Any] = {}
-    files: dict[str, Any] = {}
+    parsed_json: JSONValue = None
+    form: JSONObject = {}
+    files: JSONObject = {}
     if body:
         if "json" in lctype:
             try:
@@ -122,7 +126,7 @@ def echo_response(
     return 200, [("Content-Type", "application/json"), ("Server", "konnect-desktop-echo")], payload
 
 
-def create_echo_app() -> Any:
+def create_echo_app() -> web.Application:
     """An aiohttp application answering every path with the echo document."""
     from aiohttp import web
 

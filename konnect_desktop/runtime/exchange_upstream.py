@@ -10,7 +10,7 @@ docstring.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from multidict import CIMultiDict
 
@@ -43,8 +43,9 @@ if TYPE_CHECKING:
     from .http1 import ClientConnection, Request
     from .request_body import RequestBody
     from .responses import ServiceParams
+    from .router import Match
     from .traffic import TrafficEntry
-    from .upstream import UpstreamConnection
+    from .upstream import Sink, UpstreamConnection
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +83,7 @@ class UpstreamLeg:
         t0: float
         rid: str
         entry: TrafficEntry
-        match: Any
+        match: Match
         params: ServiceParams
         ctx: RequestContext | None
         ran: list[ChainEntry]
@@ -93,7 +94,7 @@ class UpstreamLeg:
         upstream_host: str
         up: UpstreamConnection | None
         state: int
-        sink: Any
+        sink: Sink | None
         t_sent: float
         tries: int
         reused: bool

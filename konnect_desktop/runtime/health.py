@@ -26,7 +26,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+
+from ..jsontypes import JSONObject, JSONValue
 
 HEALTHY = "HEALTHY"
 UNHEALTHY = "UNHEALTHY"
@@ -57,28 +58,28 @@ def format_target(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def _hc(upstream: dict[str, Any]) -> dict[str, Any]:
+def _hc(upstream: JSONObject) -> JSONObject:
     hc = upstream.get("healthchecks")
     return hc if isinstance(hc, dict) else {}
 
 
-def _num(d: Any, *path: str) -> float:
+def _num(d: JSONValue, *path: str) -> float:
     for p in path:
         d = d.get(p) if isinstance(d, dict) else None
     return float(d) if isinstance(d, (int, float)) and not isinstance(d, bool) else 0.0
 
 
-def active_enabled(upstream: dict[str, Any]) -> bool:
+def active_enabled(upstream: JSONObject) -> bool:
     hc = _hc(upstream)
     return _num(hc, "active", "healthy", "interval") > 0 or _num(hc, "active", "unhealthy", "interval") > 0
 
 
-def passive_enabled(upstream: dict[str, Any]) -> bool:
+def passive_enabled(upstream: JSONObject) -> bool:
     hc = _hc(upstream)
     return any(_num(hc, "passive", "unhealthy", k) > 0 for k in (TCP_FAILURE, TIMEOUT, HTTP_FAILURE))
 
 
-def uses_healthchecks(upstream: dict[str, Any]) -> bool:
+def uses_healthchecks(upstream: JSONObject) -> bool:
     """Kong's ``is_upstream_using_healthcheck``: a probe interval or a passive failure threshold."""
     return active_enabled(upstream) or passive_enabled(upstream)
 
@@ -148,7 +149,7 @@ class HealthRegistry:
         self._flip(upstream_id, (host, port), st, healthy)
         st.reset()
 
-    def record(self, upstream: dict[str, Any], host: str, port: int, outcome: str, *, active: bool) -> None:
+    def record(self, upstream: JSONObject, host: str, port: int, outcome: str, *, active: bool) -> None:
         """Count one outcome (``SUCCESS``, ``HTTP_FAILURE``, ``TCP_FAILURE``, ``TIMEOUT``) of a
         probe (``active``) or a proxied request, and flip the target when a threshold is met."""
         section = _hc(upstream).get("active" if active else "passive") or {}
@@ -167,7 +168,7 @@ class HealthRegistry:
         if st.healthy and need > 0 and getattr(st, outcome) >= need:
             self._flip(uid, (host, port), st, False)
 
-    def record_status(self, upstream: dict[str, Any], host: str, port: int, status: int, *, active: bool) -> None:
+    def record_status(self, upstream: JSONObject, host: str, port: int, status: int, *, active: bool) -> None:
         """Count an HTTP status by the section's healthy/unhealthy status lists."""
         section = _hc(upstream).get("active" if active else "passive") or {}
         ok = (section.get("healthy") or {}).get("http_statuses") or ()
@@ -194,12 +195,12 @@ class HealthRegistry:
                     del self.down[uid]
 
     # -- reports (the Admin API's shapes) ---------------------------------------------------
-    def address_health(self, upstream: dict[str, Any], host: str, port: int, weight: int) -> str:
+    def address_health(self, upstream: JSONObject, host: str, port: int, weight: int) -> str:
         if not uses_healthchecks(upstream) or weight <= 0:
             return OFF
         return HEALTHY if self.is_healthy(upstream["id"], host, port) else UNHEALTHY
 
-    def target_report(self, upstream: dict[str, Any], target: dict[str, Any]) -> dict[str, Any]:
+    def target_report(self, upstream: JSONObject, target: JSONObject) -> JSONObject:
         """One target entity with Kong's ``health`` and ``data`` (addresses and weights). The
         runtime does not resolve names itself, so a hostname target has one address: itself."""
         host, port = target_key(target["target"])
@@ -216,7 +217,7 @@ class HealthRegistry:
         }
         return out
 
-    def balancer_report(self, upstream: dict[str, Any], targets: list[dict[str, Any]]) -> dict[str, Any]:
+    def balancer_report(self, upstream: JSONObject, targets: list[JSONObject]) -> JSONObject:
         """``?balancer_health=1``: the upstream as a whole against its ``threshold``."""
         total = available = 0
         for t in targets:
@@ -238,7 +239,7 @@ class HealthRegistry:
         }
 
     @staticmethod
-    def upstream_healthy(upstream: dict[str, Any], total: int, available: int) -> bool:
+    def upstream_healthy(upstream: JSONObject, total: int, available: int) -> bool:
         """Kong's balancer status: unavailable weight within ``100 - threshold`` percent."""
         if total <= 0:
             return False

@@ -27,8 +27,8 @@ import math
 import ssl
 import time
 from collections.abc import Callable
-from typing import Any
 
+from ..jsontypes import JSONObject
 from .health import SUCCESS, TCP_FAILURE, TIMEOUT, HealthRegistry, active_enabled
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ BACKGROUND_TASK = "runtime-active-healthchecks"
 MAX_SLEEP = 1.0  # while probes are due, the background task looks again at least this often
 
 
-def _section(upstream: dict[str, Any]) -> dict[str, Any]:
+def _section(upstream: JSONObject) -> JSONObject:
     return (upstream.get("healthchecks") or {}).get("active") or {}
 
 
@@ -50,15 +50,15 @@ class ActiveChecker:
         self.health = health
         self.clock = clock
         # (upstream id, host, port) -> (upstream entity, time of the last probe)
-        self._targets: dict[tuple[str, str, int], tuple[dict[str, Any], float]] = {}
+        self._targets: dict[tuple[str, str, int], tuple[JSONObject, float]] = {}
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self.probes = 0  # sent since start (tests, stats)
 
     # -- configuration ----------------------------------------------------------------------
-    def update(self, balancers: dict[str, Any]) -> None:
+    def update(self, balancers: JSONObject) -> None:
         """The targets to probe: those of upstreams with active checks on."""
-        fresh: dict[tuple[str, str, int], tuple[dict[str, Any], float]] = {}
+        fresh: dict[tuple[str, str, int], tuple[JSONObject, float]] = {}
         for b in balancers.values():
             if not active_enabled(b.upstream):
                 continue
@@ -69,7 +69,7 @@ class ActiveChecker:
         self._targets = fresh
         self._wake.set()
 
-    def _interval(self, upstream: dict[str, Any], host: str, port: int) -> float:
+    def _interval(self, upstream: JSONObject, host: str, port: int) -> float:
         sec = _section(upstream)
         healthy = self.health.is_healthy(upstream["id"], host, port)
         value = (sec.get("healthy" if healthy else "unhealthy") or {}).get("interval") or 0
@@ -88,7 +88,7 @@ class ActiveChecker:
     async def run_due(self) -> int:
         """Probe every target that is due now; returns how many probes were sent."""
         now = self.clock()
-        due: dict[str, list[tuple[dict[str, Any], str, int]]] = {}
+        due: dict[str, list[tuple[JSONObject, str, int]]] = {}
         for (uid, host, port), (upstream, last) in list(self._targets.items()):
             interval = self._interval(upstream, host, port)
             if interval > 0 and last + interval <= now:
@@ -102,11 +102,11 @@ class ActiveChecker:
             await asyncio.gather(*jobs)
         return len(jobs)
 
-    async def _probe_limited(self, limit: asyncio.Semaphore, upstream: dict[str, Any], host: str, port: int) -> None:
+    async def _probe_limited(self, limit: asyncio.Semaphore, upstream: JSONObject, host: str, port: int) -> None:
         async with limit:
             await self.probe(upstream, host, port)
 
-    async def probe(self, upstream: dict[str, Any], host: str, port: int) -> None:
+    async def probe(self, upstream: JSONObject, host: str, port: int) -> None:
         """One probe, counted in the registry."""
         sec = _section(upstream)
         kind = sec.get("type") or "http"
@@ -142,7 +142,7 @@ class ActiveChecker:
         self.health.record_status(upstream, host, port, int(parts[1]), active=True)
 
     @staticmethod
-    def _request(sec: dict[str, Any], host: str, port: int) -> bytes:
+    def _request(sec: JSONObject, host: str, port: int) -> bytes:
         path = sec.get("http_path") or "/"
         lines = [f"GET {path} HTTP/1.1", f"Host: {host}:{port}", "User-Agent: konnect-desktop-healthcheck"]
         for name, values in (sec.get("headers") or {}).items():
@@ -152,7 +152,7 @@ class ActiveChecker:
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "replace")
 
     @staticmethod
-    def _tls(sec: dict[str, Any]) -> ssl.SSLContext:
+    def _tls(sec: JSONObject) -> ssl.SSLContext:
         ctx = ssl.create_default_context()
         if sec.get("https_verify_certificate") is False:
             ctx.check_hostname = False

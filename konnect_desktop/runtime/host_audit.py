@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
+from ..jsontypes import JSONObject, JSONValue
 from ..model.schema import foreign_id
 from .router import Router, route_label
 
@@ -31,7 +31,7 @@ AUTHENTICATION_PLUGINS = frozenset({
 })
 
 
-def auth_plugins_for(route: Mapping[str, Any], plugins: Iterable[Mapping[str, Any]]) -> list[str]:
+def auth_plugins_for(route: Mapping[str, JSONValue], plugins: Iterable[Mapping[str, JSONValue]]) -> list[str]:
     """Names of the enabled authentication plugins that run on ``route`` for every request:
     global, on its service or on the route (a consumer- or group-scoped one needs a consumer
     first, so it protects nothing)."""
@@ -53,10 +53,10 @@ class HostCaseBypass:
     """A request with ``request_host`` skips ``protected`` (and its ``plugins``) and is answered
     by ``matched``, which has no authentication plugin."""
 
-    protected: dict[str, Any]
+    protected: JSONObject
     host: str  # as configured on ``protected``
     request_host: str  # the other spelling
-    matched: dict[str, Any]
+    matched: JSONObject
     plugins: tuple[str, ...]
 
     def message(self) -> str:
@@ -67,7 +67,7 @@ class HostCaseBypass:
                 f"protect route {route_label(self.matched)} as well, or narrow it")
 
 
-def _sample_request(route: Mapping[str, Any]) -> tuple[str, str, dict[str, str]] | None:
+def _sample_request(route: Mapping[str, JSONValue]) -> tuple[str, str, dict[str, str]] | None:
     """A request ``route`` matches (method, path, headers), or None when it cannot be derived
     simply (regex paths or header regexes only)."""
     methods = route.get("methods") or ["GET"]
@@ -90,7 +90,7 @@ def _other_spellings(host: str) -> list[str]:
     return [h for h in dict.fromkeys((host.lower(), host.upper(), host + ".")) if h != host]
 
 
-def host_case_bypasses(config: Mapping[str, list[dict[str, Any]]]) -> list[HostCaseBypass]:
+def host_case_bypasses(config: Mapping[str, list[JSONObject]]) -> list[HostCaseBypass]:
     """Authenticated routes that a request escapes by spelling the host differently (case, a
     trailing dot) and landing on an unauthenticated route. Matching is the router's, unchanged."""
     routes = list(config.get("routes") or ())

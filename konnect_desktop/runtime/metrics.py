@@ -15,12 +15,18 @@ Each target reports its health as the Admin API does (``runtime.health``): ``hea
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from ..plugins.prometheus import CONTENT_TYPE, Metrics, NodeFacts, render
 
+if TYPE_CHECKING:  # the runtime imports this module
+    from aiohttp import web
 
-async def node_facts(rt: Any) -> NodeFacts:
+    from .runtime import LocalRuntime
+
+
+async def node_facts(rt: LocalRuntime) -> NodeFacts:
     """Scrape-time facts of a ``LocalRuntime``."""
     from .dataplane import KONG_VERSION
 
@@ -47,13 +53,13 @@ async def node_facts(rt: Any) -> NodeFacts:
     return facts
 
 
-async def prometheus_text(rt: Any) -> str:
+async def prometheus_text(rt: LocalRuntime) -> str:
     """The runtime's metrics in the Prometheus text format."""
     metrics: Metrics | None = rt.services.shared_state("prometheus").get("metrics")
     return render(metrics, await node_facts(rt))
 
 
-def metrics_handler(rt: Any) -> Any:
+def metrics_handler(rt: LocalRuntime) -> Callable[[web.Request], Awaitable[web.Response]]:
     """An aiohttp handler serving ``prometheus_text(rt)`` (mount it on ``GET /metrics``)."""
     from aiohttp import web
 

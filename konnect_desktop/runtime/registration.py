@@ -17,21 +17,22 @@ configuration rebuild on.
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Protocol
+from typing import Protocol
 
+from ..jsontypes import JSONObject
 from .store import Store
 
 MEMBERSHIP_TABLE = "consumer_group_consumers"
 
 
 class EntityWriter(Protocol):
-    async def create(self, table: str, data: dict[str, Any]) -> dict[str, Any]: ...
+    async def create(self, table: str, data: JSONObject) -> JSONObject: ...
 
-    async def update(self, table: str, id: str, patch: dict[str, Any]) -> dict[str, Any]: ...
+    async def update(self, table: str, id: str, patch: JSONObject) -> JSONObject: ...
 
     async def delete(self, table: str, id: str) -> None: ...
 
-    async def list_all(self, table: str) -> list[dict[str, Any]]: ...
+    async def list_all(self, table: str) -> list[JSONObject]: ...
 
     async def add_consumer_to_group(self, group: str, consumer: str) -> None: ...
 
@@ -42,16 +43,16 @@ class StoreWriter:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    async def create(self, table: str, data: dict[str, Any]) -> dict[str, Any]:
+    async def create(self, table: str, data: JSONObject) -> JSONObject:
         return await asyncio.to_thread(self.store.insert, table, data)
 
-    async def update(self, table: str, id: str, patch: dict[str, Any]) -> dict[str, Any]:
+    async def update(self, table: str, id: str, patch: JSONObject) -> JSONObject:
         return await asyncio.to_thread(self.store.update, table, id, patch)
 
     async def delete(self, table: str, id: str) -> None:
         await asyncio.to_thread(self.store.delete, table, id)
 
-    async def list_all(self, table: str) -> list[dict[str, Any]]:
+    async def list_all(self, table: str) -> list[JSONObject]:
         return await asyncio.to_thread(self.store.all, table)
 
     async def add_consumer_to_group(self, group: str, consumer: str) -> None:
@@ -65,7 +66,7 @@ class StoreWriter:
 
 async def register_application(writer: EntityWriter, name: str, service_id: str | None, group_ids: list[str],
                                acl_group: str | None, *, protect: bool = False, custom_id: str | None = None,
-                               extra_tags: list[str] | None = None) -> dict[str, Any]:
+                               extra_tags: list[str] | None = None) -> JSONObject:
     """Consumer + key + memberships (+ ACL group), all or nothing. With ``protect``, key-auth goes
     on the service first when no key-auth plugin applies to it yet (removed again on failure).
     Returns ``{"consumer", "key", "groups", "acl", "plugin"}``; ``key["key"]`` is the secret to
@@ -77,7 +78,7 @@ async def register_application(writer: EntityWriter, name: str, service_id: str 
         if not any(p.get("name") == "key-auth" and (p.get("service") or {}).get("id") == service_id
                    and not p.get("route") and not p.get("consumer") for p in plugins):
             plugin = await writer.create("plugins", {"name": "key-auth", "service": {"id": service_id}, "tags": tags})
-    body: dict[str, Any] = {"username": name, "tags": tags}
+    body: JSONObject = {"username": name, "tags": tags}
     if custom_id:
         body["custom_id"] = custom_id
     try:
@@ -86,7 +87,7 @@ async def register_application(writer: EntityWriter, name: str, service_id: str 
         if plugin is not None:
             await writer.delete("plugins", plugin["id"])
         raise
-    result: dict[str, Any] = {"consumer": consumer, "key": None, "groups": group_ids, "acl": None, "plugin": plugin}
+    result: JSONObject = {"consumer": consumer, "key": None, "groups": group_ids, "acl": None, "plugin": plugin}
     try:
         result["key"] = await writer.create("keyauth_credentials", {"consumer": {"id": consumer["id"]}, "tags": tags})
         for gid in group_ids:
@@ -99,7 +100,7 @@ async def register_application(writer: EntityWriter, name: str, service_id: str 
     return result
 
 
-async def unregister(writer: EntityWriter, result: dict[str, Any]) -> None:
+async def unregister(writer: EntityWriter, result: JSONObject) -> None:
     """Undo ``register_application``: the consumer (its key, ACL entry and memberships cascade)
     and the key-auth plugin it put on the service, if any."""
     await writer.delete("consumers", result["consumer"]["id"])
@@ -107,7 +108,7 @@ async def unregister(writer: EntityWriter, result: dict[str, Any]) -> None:
         await writer.delete("plugins", result["plugin"]["id"])
 
 
-async def regenerate_key(writer: EntityWriter, consumer_id: str) -> dict[str, Any]:
+async def regenerate_key(writer: EntityWriter, consumer_id: str) -> JSONObject:
     """A new key-auth key for the consumer; its old keys stop working."""
     new = await writer.create("keyauth_credentials", {"consumer": {"id": consumer_id}, "tags": ["app"]})
     for cred in await writer.list_all("keyauth_credentials"):

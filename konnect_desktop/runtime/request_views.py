@@ -4,7 +4,8 @@ plugin reads them."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import ItemsView, Iterable
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
 from multidict import CIMultiDict, CIMultiDictProxy, MultiDict
@@ -37,11 +38,11 @@ class HeaderView:
         self._map = m
         return m
 
-    def get(self, name: str, default: Any = None) -> Any:
+    def get(self, name: str, default: list[str] | None = None) -> list[str] | None:
         m = self._map if self._map is not None else self._build()
         return m.get(name.lower().replace("_", "-"), default)
 
-    def getall(self, name: str, default: Any = ()) -> list[str]:
+    def getall(self, name: str, default: Iterable[str] = ()) -> list[str]:
         m = self._map if self._map is not None else self._build()
         return m.get(name.lower().replace("_", "-"), list(default))
 
@@ -53,7 +54,7 @@ class HeaderView:
         m = self._map if self._map is not None else self._build()
         return m[name.lower().replace("_", "-")]
 
-    def items(self) -> Any:
+    def items(self) -> ItemsView[str, list[str]]:
         m = self._map if self._map is not None else self._build()
         return m.items()
 

@@ -70,8 +70,9 @@ from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Protocol, cast
 
+from ..jsontypes import JSONObject
 from ..model.paths import compile_pcre, normalize_path, normalize_regex_path
 from ..model.schema import foreign_id
 
@@ -86,9 +87,9 @@ DEFAULT_CACHE_SIZE = 5000
 
 @dataclass(frozen=True, slots=True)
 class Match:
-    route: dict[str, Any]
-    service: dict[str, Any] | None
-    uri_captures: dict[str, Any]
+    route: JSONObject
+    service: JSONObject | None
+    uri_captures: dict[int | str, str]  # numbered groups from 0, and named ones
     request_path: str
     upstream_path: str
     stripped_prefix: str | None
@@ -309,12 +310,31 @@ def _required_literal(rx: re.Pattern[str]) -> str:
     return best
 
 
+class HeaderValues(Protocol):
+    """What the router reads request headers through: ``getall`` with a default, case-insensitive
+    (a ``CIMultiDict``, or ``_Headers`` over a plain mapping)."""
+
+    def getall(self, key: str, default: tuple[()], /) -> list[str] | tuple[()]: ...
+
+
+# request headers as callers give them: a ``getall`` view, or a plain mapping (tests pass dicts)
+Headers = HeaderValues | Mapping[str, str | list[str] | tuple[str, ...]] | None
+
+
+def _header_values(headers: Headers) -> HeaderValues | None:
+    if headers is None:
+        return None
+    if hasattr(headers, "getall"):  # a multidict (a Mapping too, so isinstance cannot tell them apart)
+        return cast(HeaderValues, headers)
+    return _Headers(headers)
+
+
 class _Headers:
     """A case-insensitive ``getall`` view over a plain mapping (tests pass dicts)."""
 
     __slots__ = ("_d",)
 
-    def __init__(self, headers: Mapping[str, Any]) -> None:
+    def __init__(self, headers: Mapping[str, str | list[str] | tuple[str, ...]]) -> None:
         d: dict[str, list[str]] = {}
         for k, v in headers.items():
             vals = d.setdefault(k.lower(), [])
@@ -324,8 +344,8 @@ class _Headers:
                 vals.append(v)
         self._d = d
 
-    def getall(self, name: str, default: Any = ()) -> Any:
-        return self._d.get(name.lower(), default)
+    def getall(self, key: str, default: tuple[()] = (), /) -> list[str] | tuple[()]:
+        return self._d.get(key.lower(), default)
 
 
 # -- compiled matchers ----------------------------------------------------------------------------
@@ -340,8 +360,8 @@ class _Matcher:
         "strip_path", "base", "redirect_status", "need",
     )
     # set by Router._add_route (the rest in __init__)
-    route: dict[str, Any]
-    service: dict[str, Any] | None
+    route: JSONObject
+    service: JSONObject | None
     mid: str  # the route's id, or a split route's derived id
     rank: int
     sort_key: tuple[tuple[int, ...], int]
@@ -362,7 +382,7 @@ class _Matcher:
         self.need = ""
 
     def check(self, method: str, host: str | None, dport: int | None, path: str,
-              headers: Any, scheme: str, sni: str | None) -> tuple[str, re.Match[str] | None] | None:
+              headers: HeaderValues | None, scheme: str, sni: str | None) -> tuple[str, re.Match[str] | None] | None:
         """All conditions of the route's ATC expression; returns (matched path, regex match)."""
         if self.methods is not None and method not in self.methods:
             return None
@@ -449,11 +469,11 @@ def _rank(m: _Matcher) -> int:
     return m.rank
 
 
-def _nonempty(v: Any) -> bool:
+def _nonempty(v: object) -> bool:
     return bool(v)
 
 
-def _priority(route: dict[str, Any], paths: list[str]) -> tuple[int, ...]:
+def _priority(route: JSONObject, paths: list[str]) -> tuple[int, ...]:
     hosts = route.get("hosts")
     headers = route.get("headers") or {}
     weight = 0
@@ -481,9 +501,9 @@ def _priority(route: dict[str, Any], paths: list[str]) -> tuple[int, ...]:
 
 def _path_groups(paths: list[str]) -> list[list[str]]:
     """All regexes in one group, each prefix length in its own; in order of first appearance."""
-    groups: dict[Any, list[str]] = {}
+    groups: dict[str | int, list[str]] = {}
     for p in paths:
-        key: Any = "~" if p.startswith("~") else len(p.encode("utf-8"))
+        key: str | int = "~" if p.startswith("~") else len(p.encode("utf-8"))
         groups.setdefault(key, []).append(p)
     return list(groups.values())
 
@@ -510,7 +530,7 @@ def _sni_entry(s: str) -> tuple[int, str]:
     return 0, s
 
 
-def _service_id(route: dict[str, Any]) -> str | None:
+def _service_id(route: JSONObject) -> str | None:
     return foreign_id(route.get("service"))
 
 
@@ -527,17 +547,17 @@ class Router:
         # plain (non-wildcard) route hosts as written, and folded (lower case, no trailing dot)
         # → the routes carrying them: for ``host_case_note``
         self._plain_hosts: set[str] = set()
-        self._folded_hosts: dict[str, list[dict[str, Any]]] = {}
-        self._notes: dict[tuple[str, Any], str | None] = {}
+        self._folded_hosts: dict[str, list[JSONObject]] = {}
+        self._notes: dict[tuple[str, str | None], str | None] = {}
         self._header_names: tuple[str, ...] = ()
-        self._cache: OrderedDict[tuple[Any, ...], Match | None] = OrderedDict()
+        self._cache: OrderedDict[tuple[object, ...], Match | None] = OrderedDict()
         self.cache_size = DEFAULT_CACHE_SIZE
         self.cache_hits = 0
         self.cache_misses = 0
 
     # -- compile ---------------------------------------------------------------------------------
     @classmethod
-    def compile(cls, routes: Iterable[dict[str, Any]], services: Mapping[str, dict[str, Any]],
+    def compile(cls, routes: Iterable[JSONObject], services: Mapping[str, JSONObject],
                 cache_size: int = DEFAULT_CACHE_SIZE) -> Router:
         self = cls()
         self.cache_size = cache_size
@@ -550,7 +570,7 @@ class Router:
             if not rid:
                 self.errors.append("route without id skipped")
                 continue
-            service: dict[str, Any] | None = None
+            service: JSONObject | None = None
             sid = _service_id(route)
             if sid is not None:
                 service = services.get(sid)
@@ -575,7 +595,7 @@ class Router:
         self._header_names = tuple(sorted(header_names))
         return self
 
-    def _add_route(self, route: dict[str, Any], service: dict[str, Any] | None, header_names: set[str]) -> None:
+    def _add_route(self, route: JSONObject, service: JSONObject | None, header_names: set[str]) -> None:
         rid = route["id"]
         methods = route.get("methods") or None
         hosts = route.get("hosts") or None
@@ -669,13 +689,12 @@ class Router:
                 b.add(key, m)
 
     # -- match -----------------------------------------------------------------------------------
-    def match(self, method: str, host: str | None, path: str, headers: Any,
+    def match(self, method: str, host: str | None, path: str, headers: Headers,
               scheme: str = "http", port: int | None = None,
               sni: str | None = None) -> Match | None:
-        if headers is not None and not hasattr(headers, "getall"):
-            headers = _Headers(headers)
-        if self._header_names and headers is not None:
-            hv = tuple(tuple(headers.getall(n, ())) for n in self._header_names)
+        hdrs = _header_values(headers)
+        if self._header_names and hdrs is not None:
+            hv = tuple(tuple(hdrs.getall(n, ())) for n in self._header_names)
         else:
             hv = None
         key = (method, host, path, scheme, port, sni, hv)
@@ -689,17 +708,16 @@ class Router:
             cache.move_to_end(key)
             return result
         self.cache_misses += 1
-        result = self.match_uncached(method, host, path, headers, scheme, port, sni)
+        result = self.match_uncached(method, host, path, hdrs, scheme, port, sni)
         cache[key] = result
         if len(cache) > self.cache_size:
             cache.popitem(last=False)
         return result
 
-    def match_uncached(self, method: str, host: str | None, path: str, headers: Any,
+    def match_uncached(self, method: str, host: str | None, path: str, headers: Headers,
                        scheme: str = "http", port: int | None = None,
                        sni: str | None = None) -> Match | None:
-        if headers is not None and not hasattr(headers, "getall"):
-            headers = _Headers(headers)
+        hdrs = _header_values(headers)
         npath = normalize_request_path(path)
         hname, hport = split_host_port(host)
         dport = hport if hport is not None else port
@@ -744,7 +762,7 @@ class Router:
                         break
                     if m.need and m.need not in npath:
                         continue
-                    hit = m.check(method, hname, dport, npath, headers, scheme, sni)
+                    hit = m.check(method, hname, dport, npath, hdrs, scheme, sni)
                     if hit is not None:
                         best, best_rank, best_hit = m, m.rank, hit
                         break
@@ -756,9 +774,9 @@ class Router:
     def _result(m: _Matcher, hit: tuple[str, re.Match[str] | None], npath: str,
                 scheme: str) -> Match:
         matched, rxm = hit
-        captures: dict[Any, str] = {}
+        captures: dict[int | str, str] = {}
         if rxm is not None and rxm.re.groups:
-            caps: dict[Any, str] = {0: rxm.group(0)}
+            caps: dict[int | str, str] = {0: rxm.group(0)}
             for i, g in enumerate(rxm.groups(), start=1):
                 if g is not None:
                     caps[i] = g
@@ -784,7 +802,7 @@ class Router:
         )
 
     # -- what Kong does not tell --------------------------------------------------------------------
-    def host_case_note(self, host: str | None, matched: dict[str, Any] | None) -> str | None:
+    def host_case_note(self, host: str | None, matched: JSONObject | None) -> str | None:
         """When ``host`` (the raw Host header) equals a route's host except for case or a
         trailing dot, and that route is not the one ``matched``: a sentence saying so (Kong
         compares hosts case-sensitively, so such a request may skip that route's plugins).
@@ -821,11 +839,11 @@ def fold_host(host: str) -> str:
     return host.lower().rstrip(".") or host
 
 
-def route_label(route: dict[str, Any]) -> str:
+def route_label(route: JSONObject) -> str:
     return str(route.get("name") or route.get("id"))
 
 
-def host_case_note(host: str, matched: dict[str, Any] | None, near: Iterable[dict[str, Any]]) -> str | None:
+def host_case_note(host: str, matched: JSONObject | None, near: Iterable[JSONObject]) -> str | None:
     """Pure: the note for a request whose Host ``host`` folds to the hosts of the routes
     ``near`` (see ``Router.host_case_note``), or None when ``matched`` is one of them."""
     mid = matched.get("id") if matched else None

@@ -22,7 +22,7 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from .. import appdirs
 from . import vault
@@ -36,6 +36,9 @@ from .store import Store
 from .store_lock import StoreLock
 from .tls import SniIndex, TlsTerminator, load_or_create_default
 from .traffic import TrafficLog
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 log = logging.getLogger(__name__)
 
@@ -223,8 +226,7 @@ class LocalRuntime:
         self._admin_runner = runner
         site = web.TCPSite(runner, self.admin_listen[0], self.admin_listen[1])
         await site.start()
-        server = site._server  # aiohttp keeps the asyncio server here; we need its real port
-        names = [s.getsockname()[:2] for s in server.sockets] if server and server.sockets else [self.admin_listen]
+        names = _site_addresses(site) or [self.admin_listen]
         self.admin_bound = [_hostport_text(h, p) for h, p in names]
         self.admin_url = _url(*names[0])
 
@@ -242,8 +244,7 @@ class LocalRuntime:
         self._portal_runner = runner
         site = web.TCPSite(runner, self.portal_listen[0], self.portal_listen[1])
         await site.start()
-        server = site._server  # as for the Admin API: the real port
-        names = [s.getsockname()[:2] for s in server.sockets] if server and server.sockets else [self.portal_listen]
+        names = _site_addresses(site) or [self.portal_listen]
         self.portal_url = _url(*names[0])
 
     async def start_portal(self, listen: tuple[str, int] | str = ("127.0.0.1", 0)) -> str:
@@ -288,8 +289,7 @@ class LocalRuntime:
         self._status_runner = runner
         site = web.TCPSite(runner, self.status_listen[0], self.status_listen[1])
         await site.start()
-        server = site._server
-        host, port = server.sockets[0].getsockname()[:2] if server and server.sockets else self.status_listen
+        host, port = (_site_addresses(site) or [self.status_listen])[0]
         self.status_url = _url(host, port)
 
     def _make_tls(self) -> TlsTerminator:
@@ -479,3 +479,13 @@ class LocalRuntime:
         if self.state == RUNNING:
             await self.wait_synced()
         return counts
+
+
+def _site_addresses(site: web.TCPSite) -> list[tuple[str, int]]:
+    """Where a started aiohttp site really listens (the port chosen for port 0): aiohttp keeps
+    the loop's server in ``site._server`` (asyncio's, or uvloop's of the same shape)."""
+    server = cast("asyncio.Server | None", site._server)
+    if server is None or not server.sockets:
+        return []
+    return [(str(a[0]), int(a[1])) for a in (sock.getsockname() for sock in server.sockets)]
+

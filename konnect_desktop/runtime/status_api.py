@@ -21,15 +21,20 @@ import asyncio
 import json
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from ..jsontypes import JSONObject, JSONValue
 from ..model.errors import NotFound
 from .admin_upstreams import health_body, upstream_and_targets
 
+if TYPE_CHECKING:
+    from .health import HealthRegistry
+    from .store import Store
 
-def status_body(store: Any, stats: dict[str, int], reachable: bool) -> dict[str, Any]:
+
+def status_body(store: Store, stats: dict[str, int], reachable: bool) -> JSONObject:
     """Kong's ``/status`` answer."""
     try:
         import resource  # Unix only; Windows has no peak-RSS counter here
@@ -58,7 +63,7 @@ def status_body(store: Any, stats: dict[str, int], reachable: bool) -> dict[str,
     }
 
 
-def store_reachable(store: Any) -> bool:
+def store_reachable(store: Store) -> bool:
     try:
         store.count("services")
         return True
@@ -66,7 +71,7 @@ def store_reachable(store: Any) -> bool:
         return False
 
 
-def _json(status: int, body: Any = None) -> web.Response:
+def _json(status: int, body: JSONValue = None) -> web.Response:
     if body is None:
         return web.Response(status=status)
     return web.Response(status=status, body=json.dumps(body, separators=(",", ":")).encode(),
@@ -76,7 +81,7 @@ def _json(status: int, body: Any = None) -> web.Response:
 class StatusAPI:
     """``ready()`` tells whether the proxy serves a compiled configuration (the runtime's)."""
 
-    def __init__(self, store: Any, ready: Callable[[], bool], health: Any = None, node_id: str = "") -> None:
+    def __init__(self, store: Store, ready: Callable[[], bool], health: HealthRegistry | None = None, node_id: str = "") -> None:
         self.store = store
         self.ready = ready
         self.health = health
@@ -124,7 +129,7 @@ class StatusAPI:
             return _json(204)
         return _json(400)
 
-    async def _upstream(self, request: web.Request) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+    async def _upstream(self, request: web.Request) -> tuple[JSONObject, list[JSONObject]] | None:
         try:
             return await asyncio.to_thread(upstream_and_targets, self.store, request.match_info["u"])
         except NotFound:
@@ -132,7 +137,7 @@ class StatusAPI:
 
     async def _upstream_health(self, request: web.Request) -> web.Response:
         found = await self._upstream(request)
-        if found is None:
+        if found is None or self.health is None:  # (routed only with a registry)
             return _json(404, {"message": "Not found"})
         upstream, targets = found
         return _json(200, health_body(self.health, upstream, targets,

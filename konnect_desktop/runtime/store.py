@@ -39,12 +39,13 @@ import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Concatenate, Generic, ParamSpec, TypeVar
 
 from .. import appdirs
+from ..jsontypes import JSONArray, JSONObject, JSONValue
 from ..model import DEPENDENCY_ORDER, ENTITIES, check_entity
 from ..model.errors import (
     DECLARATIVE_CONFIG,
@@ -68,9 +69,9 @@ DATABASE_ERROR = 8
 MAX_PAGE_SIZE = 1000
 MASK = "******"  # what a secret value looks like in an error message
 
-Entity = dict[str, Any]
+Entity = JSONObject
 Config = dict[str, list[Entity]]
-Subscriber = Callable[[int], Any]
+Subscriber = Callable[[int], object]  # its return value is not used
 
 
 # -- table layout ---------------------------------------------------------------------------------
@@ -105,9 +106,9 @@ class _Table:
         sets = ", ".join(f"{c} = ?" for c in self.columns[1:])
         return f"UPDATE {self.sql} SET {sets} WHERE id = ?"
 
-    def row(self, entity: Entity) -> tuple[Any, ...]:
+    def row(self, entity: Entity) -> tuple[JSONValue, ...]:
         """The column values of an entity (in ``columns`` order)."""
-        vals: list[Any] = [entity["id"], _dumps(entity)]
+        vals: JSONArray = [entity["id"], _dumps(entity)]
         for f in self.unique:
             vals.append(_scalar(entity.get(f)))
         for f, _parent, _od in self.fks:
@@ -122,20 +123,20 @@ class _Table:
         return _dumps([foreign_id(entity.get(f)) if isinstance(entity.get(f), dict) else entity.get(f)
                        for f in self.cache_key])
 
-    def ckey_fields(self, entity: Entity) -> dict[str, Any]:
+    def ckey_fields(self, entity: Entity) -> JSONObject:
         """The composite key in the shape of Kong's unique-violation ``fields``."""
-        out: dict[str, Any] = {}
+        out: JSONObject = {}
         for f in self.cache_key:
             v = entity.get(f)
             out[f] = {"id": v["id"]} if isinstance(v, dict) and "id" in v else v
         return out
 
 
-def _dumps(v: Any) -> str:
+def _dumps(v: JSONValue) -> str:
     return json.dumps(v, separators=(",", ":"), ensure_ascii=False)
 
 
-def _scalar(v: Any) -> Any:
+def _scalar(v: JSONValue) -> str | int | float | None:
     if v is None or isinstance(v, (str, int, float)):
         return v
     return _dumps(v)
@@ -252,7 +253,7 @@ def decode_offset(token: str) -> int:
 
 
 # -- errors ---------------------------------------------------------------------------------------
-def primary_key_violation(key: dict[str, Any]) -> KongError:
+def primary_key_violation(key: JSONObject) -> KongError:
     return KongError(PRIMARY_KEY_VIOLATION, f"primary key violation on key '{lua_pretty(key)}'", key)
 
 
@@ -268,7 +269,7 @@ class StoreClosed(KongError):
         super().__init__(DATABASE_ERROR, f"database error: the store is closed{where}")
 
 
-def declarative_error(fields: dict[str, Any]) -> KongError:
+def declarative_error(fields: JSONObject) -> KongError:
     return KongError(DECLARATIVE_CONFIG, f"declarative config is invalid: {lua_pretty(fields)}", fields)
 
 
@@ -276,7 +277,7 @@ def _now() -> int:
     return int(time.time())
 
 
-def _schema_for(table: str, entity: Mapping[str, Any]) -> Schema:
+def _schema_for(table: str, entity: Mapping[str, JSONValue]) -> Schema:
     if table == "plugins":
         from ..plugins import entity_schema
 
@@ -637,9 +638,9 @@ class Store:
         except KeyError:
             raise ValueError(f"unknown entity table {table!r}") from None
 
-    def _where_sql(self, t: _Table, where: Mapping[str, Any] | None) -> tuple[list[str], list[Any]]:
+    def _where_sql(self, t: _Table, where: Mapping[str, JSONValue] | None) -> tuple[list[str], JSONArray]:
         clauses: list[str] = []
-        args: list[Any] = []
+        args: JSONArray = []
         for fname, value in (where or {}).items():
             if any(fname == f for f, _, _ in t.fks):
                 col = f"f_{fname}"
@@ -660,7 +661,7 @@ class Store:
         return clauses, args
 
     def _find(
-        self, conn: sqlite3.Connection, t: _Table, key: Any, where: Mapping[str, Any] | None = None
+        self, conn: sqlite3.Connection, t: _Table, key: JSONValue, where: Mapping[str, JSONValue] | None = None
     ) -> tuple[int, Entity] | None:
         """Kong's lookup rule: a UUID is an id (falling back to the endpoint key), anything else
         the endpoint key."""
@@ -681,7 +682,7 @@ class Store:
                 return row[0], json.loads(row[1])
         return None
 
-    def get(self, table: str, id_or_key: str, *, where: Mapping[str, Any] | None = None) -> Entity:
+    def get(self, table: str, id_or_key: str, *, where: Mapping[str, JSONValue] | None = None) -> Entity:
         """One entity by id or endpoint key; ``NotFound`` when missing. ``where`` (foreign keys,
         e.g. ``{"consumer": cid}``) restricts the lookup, for nested Admin API paths."""
         t = self._layout(table)
@@ -694,14 +695,14 @@ class Store:
             raise NotFound()
         return found[1]
 
-    def find(self, table: str, id_or_key: str, *, where: Mapping[str, Any] | None = None) -> Entity | None:
+    def find(self, table: str, id_or_key: str, *, where: Mapping[str, JSONValue] | None = None) -> Entity | None:
         """Like ``get`` but None when missing."""
         try:
             return self.get(table, id_or_key, where=where)
         except NotFound:
             return None
 
-    def find_by(self, table: str, field: str, value: Any) -> Entity | None:
+    def find_by(self, table: str, field: str, value: JSONValue) -> Entity | None:
         """The entity whose unique ``field`` equals ``value`` (Kong's ``select_by_<field>``), or None."""
         t = self._layout(table)
         if field not in t.unique:
@@ -722,7 +723,7 @@ class Store:
         offset: str | None = None,
         tags: Iterable[str] | None = None,
         tags_mode: str = "and",
-        where: Mapping[str, Any] | None = None,
+        where: Mapping[str, JSONValue] | None = None,
     ) -> tuple[list[Entity], str | None]:
         """One page in insertion order and the token of the next page (None on the last one)."""
         t = self._layout(table)
@@ -749,7 +750,7 @@ class Store:
             next_offset = encode_offset(rows[-1][0])
         return [json.loads(body) for _seq, body in rows], next_offset
 
-    def _tags_sql(self, t: _Table, tags: Iterable[str] | None, mode: str) -> tuple[str, list[Any]]:
+    def _tags_sql(self, t: _Table, tags: Iterable[str] | None, mode: str) -> tuple[str, JSONArray]:
         if tags is None:
             return "", []
         if isinstance(tags, str):
@@ -767,7 +768,7 @@ class Store:
             return f"EXISTS (SELECT 1 FROM {t.tags_sql} g WHERE g.tag IN ({marks}) AND g.eid = {t.sql}.id)", list(tags)
         raise ValueError(f"tags_mode must be 'and' or 'or', not {mode!r}")
 
-    def all(self, table: str, *, where: Mapping[str, Any] | None = None) -> list[Entity]:
+    def all(self, table: str, *, where: Mapping[str, JSONValue] | None = None) -> list[Entity]:
         """Every entity of ``table`` (optionally filtered on foreign keys), in insertion order."""
         t = self._layout(table)
         clauses, args = self._where_sql(t, where)
@@ -779,7 +780,7 @@ class Store:
             raise database_error(exc) from exc
         return [json.loads(r[0]) for r in rows]
 
-    def count(self, table: str, *, where: Mapping[str, Any] | None = None) -> int:
+    def count(self, table: str, *, where: Mapping[str, JSONValue] | None = None) -> int:
         t = self._layout(table)
         clauses, args = self._where_sql(t, where)
         cond = f" WHERE {' AND '.join(clauses)}" if clauses else ""
@@ -813,7 +814,7 @@ class Store:
             raise database_error(exc) from exc
 
     # -- writes -------------------------------------------------------------------------------
-    def insert(self, table: str, data: Mapping[str, Any]) -> Entity:
+    def insert(self, table: str, data: Mapping[str, JSONValue]) -> Entity:
         """Validate (strictly: unknown plugins are refused), fill defaults, ids and timestamps,
         check unique and foreign keys, and store. Returns the stored entity."""
         t = self._layout(table)
@@ -821,7 +822,7 @@ class Store:
             return self._insert(t, self._resolve_foreign(t, data), keep_timestamps=False)
 
     def update(
-        self, table: str, id_or_key: str, patch: Mapping[str, Any], *, where: Mapping[str, Any] | None = None
+        self, table: str, id_or_key: str, patch: Mapping[str, JSONValue], *, where: Mapping[str, JSONValue] | None = None
     ) -> Entity:
         """PATCH: records merge deeply into the stored entity, then the result is validated whole.
         ``id`` and ``created_at`` cannot change; ``updated_at`` is bumped. ``NotFound`` if missing
@@ -841,7 +842,7 @@ class Store:
             merged = _schema_for(table, {**existing, **patch}).merge(existing, dict(patch))
             return self._replace(t, existing, merged, given=patch)
 
-    def upsert(self, table: str, id_or_key: str, data: Mapping[str, Any]) -> Entity:
+    def upsert(self, table: str, id_or_key: str, data: Mapping[str, JSONValue]) -> Entity:
         """PUT: create or replace. The key in the URL supplies the id (a UUID) or the endpoint key."""
         t = self._layout(table)
         if not isinstance(data, Mapping):
@@ -865,7 +866,7 @@ class Store:
                 return self._insert(t, data, keep_timestamps=False)
             return self._replace(t, found[1], data, given=data)
 
-    def delete(self, table: str, id_or_key: str, *, where: Mapping[str, Any] | None = None) -> bool:
+    def delete(self, table: str, id_or_key: str, *, where: Mapping[str, JSONValue] | None = None) -> bool:
         """Delete one entity and, per foreign key ``on_delete``, cascade to its children or refuse
         while others reference it. Missing entity: no change, returns False."""
         t = self._layout(table)
@@ -882,7 +883,7 @@ class Store:
             self._dirty = self._dirty or not t.runtime
             return True
 
-    def replace_all(self, config: Mapping[str, Any]) -> dict[str, int]:
+    def replace_all(self, config: Mapping[str, JSONValue]) -> dict[str, int]:
         """Replace the whole configuration in one transaction. Everything is validated first and
         all problems are reported together (code 14, per table and position); invalid input
         changes nothing. Tables missing from ``config`` become empty. Returns counts per table."""
@@ -902,7 +903,7 @@ class Store:
             self._dirty = True
         return {name: len(prepared.get(name, [])) for name in ORDER}
 
-    def import_entities(self, config: Mapping[str, Any]) -> dict[str, int]:
+    def import_entities(self, config: Mapping[str, JSONValue]) -> dict[str, int]:
         """Insert many entities in one transaction (parents first), keeping given ids and
         timestamps; the first problem raises and nothing is stored."""
         counts: dict[str, int] = {}
@@ -949,7 +950,7 @@ class Store:
         row = conn.execute(f"SELECT seq, body FROM {t.sql} WHERE id = ?", (eid,)).fetchone()
         return (row[0], json.loads(row[1])) if row else None
 
-    def _validate(self, t: _Table, data: Any) -> Entity:
+    def _validate(self, t: _Table, data: JSONValue) -> Entity:
         if not isinstance(data, Mapping):
             raise schema_violation({"@entity": ["expected an input table"]})
         out, errors = check_entity(t.name, dict(data), strict=True)
@@ -957,11 +958,13 @@ class Store:
             raise schema_violation(errors)
         return out
 
-    def _insert(self, t: _Table, data: Mapping[str, Any], *, keep_timestamps: bool, declarative: bool = False) -> Entity:
+    def _insert(self, t: _Table, data: Mapping[str, JSONValue], *, keep_timestamps: bool, declarative: bool = False) -> Entity:
         entity = ENTITIES[t.name].transform(self._validate(t, data), data, declarative=declarative)
         # Kong keeps a given created_at and stamps updated_at; imports (sync) keep both.
         now = _now()
-        if t.has_created_at and entity.get("created_at") is None:
+        # the schema's default stamped created_at a moment ago (possibly in the previous second):
+        # an insert's two stamps are one instant unless created_at was given
+        if t.has_created_at and (entity.get("created_at") is None or data.get("created_at") is None):
             entity["created_at"] = now
         if t.has_updated_at and (not keep_timestamps or entity.get("updated_at") is None):
             entity["updated_at"] = now
@@ -978,7 +981,7 @@ class Store:
         self._dirty = self._dirty or not t.runtime
         return entity
 
-    def _replace(self, t: _Table, existing: Entity, data: Mapping[str, Any], *, given: Mapping[str, Any]) -> Entity:
+    def _replace(self, t: _Table, existing: Entity, data: Mapping[str, JSONValue], *, given: Mapping[str, JSONValue]) -> Entity:
         """Store ``data`` in place of ``existing``; ``given`` is what the caller wrote (Kong's
         transformations run only for the fields it carries: a PATCH without a password keeps
         the stored hash)."""
@@ -1011,7 +1014,7 @@ class Store:
                 [(tag, entity["id"]) for tag in tags],
             )
 
-    def _unique_error(self, t: _Table, fname: str, value: Any) -> KongError:
+    def _unique_error(self, t: _Table, fname: str, value: JSONValue) -> KongError:
         return unique_violation({fname: MASK if fname in t.secret_fields else value})
 
     def _check_unique(self, t: _Table, entity: Entity, self_id: str | None) -> None:
@@ -1028,7 +1031,7 @@ class Store:
             if row is not None and row[0] != self_id:
                 raise unique_violation(t.ckey_fields(entity))
 
-    def _resolve_foreign(self, t: _Table, data: Mapping[str, Any]) -> dict[str, Any]:
+    def _resolve_foreign(self, t: _Table, data: Mapping[str, JSONValue]) -> JSONObject:
         """A foreign key given by a unique field of its entity (``"service": {"name": "echo"}``,
         form ``service.name=echo``) becomes ``{"id": ...}``, as Kong's DAO ``resolve_foreign``
         does before validating: a value without a valid id is tried field by field (the
@@ -1061,7 +1064,7 @@ class Store:
             raise foreign_keys_unresolved(errors)
         return out
 
-    def _find_unique(self, t: _Table, fname: str, value: Any) -> str | None:
+    def _find_unique(self, t: _Table, fname: str, value: JSONValue) -> str | None:
         if fname in t.unique:
             col = f"u_{fname}"
         elif fname == t.endpoint_key and t.ek_column:
@@ -1123,13 +1126,13 @@ class Store:
             )
 
     @staticmethod
-    def _tables_in(config: Mapping[str, Any]) -> list[str]:
+    def _tables_in(config: Mapping[str, JSONValue]) -> list[str]:
         unknown = [k for k in config if not k.startswith("_") and k not in LAYOUT]
         if unknown:
             raise declarative_error({k: "unknown entity type" for k in unknown})
         return [name for name in ORDER if config.get(name)]
 
-    def _prepare_config(self, config: Mapping[str, Any]) -> Config:
+    def _prepare_config(self, config: Mapping[str, JSONValue]) -> Config:
         """Validate a whole configuration on its own: schemas, duplicate ids and unique values,
         and foreign keys that must point inside it. Raises code 14 with every problem."""
         if not isinstance(config, Mapping):
@@ -1141,10 +1144,10 @@ class Store:
         if transform is None:
             transform = config.get("_transform")
         transform = transform is not False
-        errors: dict[str, dict[int, Any]] = {}
+        errors: dict[str, dict[int, JSONValue]] = {}
         out: Config = {}
 
-        def add(table: str, i: int, fname: str, msg: Any) -> None:
+        def add(table: str, i: int, fname: str, msg: JSONValue) -> None:
             errors.setdefault(table, {}).setdefault(i, {}).setdefault(fname, msg)
 
         for name in names:
@@ -1177,7 +1180,7 @@ class Store:
         for name in names:
             t = LAYOUT[name]
             seen_id: set[str] = set()
-            seen_u: dict[str, set[Any]] = {f: set() for f in t.unique}
+            seen_u: dict[str, set[JSONValue]] = {f: set() for f in t.unique}
             seen_ck: set[str] = set()
             for e in out.get(name, []):
                 i = e["_pos"]
@@ -1207,10 +1210,10 @@ class Store:
                         add(name, e["_pos"], f,
                             f"the foreign key '{lua_pretty({'id': fid})}' does not reference an existing '{parent}' entity.")
         if errors:
-            fields: dict[str, Any] = {}
+            fields: JSONObject = {}
             for name, by_pos in errors.items():
                 # Kong's shape: an array per table, positioned like the input (null where valid).
-                arr: list[Any] = [None] * (max(by_pos) + 1)
+                arr: JSONArray = [None] * (max(by_pos) + 1)
                 for i, err in by_pos.items():
                     arr[i] = err
                 fields[name] = arr
@@ -1221,7 +1224,7 @@ class Store:
         return out
 
 
-def _unique_values(table: str, value: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
+def _unique_values(table: str, value: Mapping[str, JSONValue]) -> Iterator[tuple[str, JSONValue]]:
     """The (field, value) pairs of ``value`` that can name one ``table`` entity: its unique
     fields and endpoint key, in schema order, with a value of the field's type."""
     edef = ENTITIES[table]
@@ -1242,28 +1245,50 @@ def _chunks(items: list[str], n: int) -> Iterator[list[str]]:
         yield items[i:i + n]
 
 
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+
+class _OffThread(Generic[_P, _T]):
+    """One ``AsyncStore`` method: the Store method of the same name, run in a worker thread. Typed
+    from the unbound ``Store`` method, so ``await store.aio.get(...)`` has ``get``'s parameters
+    and result; called through the instance, so a Store subclass's own method is the one run."""
+
+    def __init__(self, method: Callable[Concatenate[Store, _P], _T]) -> None:
+        self.name = method.__name__
+
+    def __get__(self, aio: AsyncStore, owner: type[AsyncStore] | None = None) -> Callable[_P, Awaitable[_T]]:
+        method: Callable[_P, _T] = getattr(aio._store, self.name)
+
+        @functools.wraps(method)
+        async def call(*args: _P.args, **kwargs: _P.kwargs) -> _T:
+            return await asyncio.to_thread(method, *args, **kwargs)
+
+        return call
+
+
 class AsyncStore:
     """``await store.aio.get(...)``: every public Store method run in a worker thread, so an event
     loop (the data plane's, the GUI's qasync loop) never blocks on SQLite."""
 
-    _METHODS = frozenset({
-        "insert", "get", "find", "find_by", "update", "upsert", "delete", "page", "all", "count", "export",
-        "replace_all", "import_entities", "clear", "poll_external_changes",
-    })
-
     def __init__(self, store: Store) -> None:
         self._store = store
 
-    def __getattr__(self, name: str) -> Callable[..., Any]:
-        if name not in self._METHODS:
-            raise AttributeError(name)
-        method = getattr(self._store, name)
-
-        @functools.wraps(method)
-        async def call(*args: Any, **kwargs: Any) -> Any:
-            return await asyncio.to_thread(method, *args, **kwargs)
-
-        return call
+    insert = _OffThread(Store.insert)
+    get = _OffThread(Store.get)
+    find = _OffThread(Store.find)
+    find_by = _OffThread(Store.find_by)
+    update = _OffThread(Store.update)
+    upsert = _OffThread(Store.upsert)
+    delete = _OffThread(Store.delete)
+    page = _OffThread(Store.page)
+    all = _OffThread(Store.all)
+    count = _OffThread(Store.count)
+    export = _OffThread(Store.export)
+    replace_all = _OffThread(Store.replace_all)
+    import_entities = _OffThread(Store.import_entities)
+    clear = _OffThread(Store.clear)
+    poll_external_changes = _OffThread(Store.poll_external_changes)
 
 
 __all__ = [

@@ -31,14 +31,15 @@ import ssl
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from ..jsontypes import JSONObject
 from ..model.certs import is_reference
+from ..model.schema import foreign_id
 
 log = logging.getLogger(__name__)
 
@@ -110,20 +111,23 @@ def load_pairs(ctx: ssl.SSLContext, pairs: list[tuple[str, str]]) -> None:
             ctx.load_cert_chain(cpath, kpath)
 
 
-def _usable(c: Any, k: Any) -> bool:
-    return isinstance(c, str) and isinstance(k, str) and not is_reference(c) and not is_reference(k)
+def _usable(c: object, k: object) -> tuple[str, str] | None:
+    """The (cert, key) PEM pair when both are PEM text (not unresolved vault references)."""
+    if isinstance(c, str) and isinstance(k, str) and not is_reference(c) and not is_reference(k):
+        return c, k
+    return None
 
 
-def _pairs_of(cert: dict[str, Any]) -> list[tuple[str, str]] | None:
+def _pairs_of(cert: JSONObject) -> list[tuple[str, str]] | None:
     """The PEM pairs to serve; None when the main pair is an unresolved reference. An
     unresolved alternative pair is left out (Kong serves the main pair alone then)."""
-    c, k = cert.get("cert"), cert.get("key")
-    if not _usable(c, k):
+    main = _usable(cert.get("cert"), cert.get("key"))
+    if main is None:
         return None
-    pairs = [(c, k)]
-    ca, ka = cert.get("cert_alt"), cert.get("key_alt")
-    if ca and ka and _usable(ca, ka):
-        pairs.append((ca, ka))
+    pairs = [main]
+    alt = _usable(cert.get("cert_alt"), cert.get("key_alt"))
+    if alt is not None and alt[0] and alt[1]:
+        pairs.append(alt)
     return pairs
 
 
@@ -178,7 +182,7 @@ class TlsTerminator:
             self._cache[digest] = ctx
         return ctx
 
-    def build_index(self, config: dict[str, list[dict[str, Any]]]) -> SniIndex:
+    def build_index(self, config: dict[str, list[JSONObject]]) -> SniIndex:
         """Contexts for the configuration's certificates, by SNI name (worker thread)."""
         by_id: dict[str, ssl.SSLContext] = {}
         used: set[str] = set()
@@ -197,10 +201,10 @@ class TlsTerminator:
             used.add(hashlib.sha256(repr(pairs).encode()).hexdigest())
         exact: dict[str, ssl.SSLContext] = {}
         for sni in config.get("snis", ()):
-            ref = sni.get("certificate") or {}
-            ctx = by_id.get(ref.get("id") if isinstance(ref, dict) else ref)
-            if ctx is not None and isinstance(sni.get("name"), str):
-                exact[sni["name"].lower()] = ctx
+            cert_id = foreign_id(sni.get("certificate"))
+            sni_ctx = by_id.get(cert_id) if cert_id is not None else None
+            if sni_ctx is not None and isinstance(sni.get("name"), str):
+                exact[sni["name"].lower()] = sni_ctx
         # forget contexts of certificates no longer configured (the default stays)
         default_digest = next((d for d, c in self._cache.items() if c is self.default), None)
         self._cache = {d: c for d, c in self._cache.items() if d in used or d == default_digest}
@@ -211,10 +215,11 @@ class TlsTerminator:
         sslobj.context = self.index.select(server_name)
         # the name the client asked for, for routes' ``snis`` (read back with ``server_name_of``)
         with contextlib.suppress(AttributeError):
+            # an attribute of our own on the SSLObject, which typeshed does not declare
             sslobj.requested_server_name = server_name  # type: ignore[attr-defined]
 
 
-def server_name_of(ssl_object: Any) -> str | None:
+def server_name_of(ssl_object: object) -> str | None:
     """The SNI a TLS connection's client sent (None without SNI or TLS)."""
     return getattr(ssl_object, "requested_server_name", None)
 

@@ -14,11 +14,20 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 import httptools
+
+if TYPE_CHECKING:
+    from .upstream_tls import UpstreamTls
+
+# TLS to an upstream: with (True) or without (False) verification, or a service's own settings
+TlsSetting: TypeAlias = "bool | UpstreamTls"
+# idle connections are pooled by (host, port), and by their TLS setting when they have one
+PoolKey: TypeAlias = "tuple[str, int] | tuple[str, int, TlsSetting]"
 
 
 class UpstreamError(Exception):
@@ -37,7 +46,7 @@ Sink = Callable[[bytes], None]
 class UpstreamConnection(asyncio.Protocol):
     """One keep-alive connection to an upstream; serves one exchange at a time."""
 
-    def __init__(self, pool: UpstreamPool, key: tuple[Any, ...]) -> None:
+    def __init__(self, pool: UpstreamPool, key: PoolKey) -> None:
         self.pool = pool
         self.loop = pool.loop
         self.key = key
@@ -80,7 +89,8 @@ class UpstreamConnection(asyncio.Protocol):
 
     # -- asyncio.Protocol -------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        # a stream connection's transport (asyncio types the hook for every kind of transport)
+        self.transport = cast(asyncio.Transport, transport)
         sock = transport.get_extra_info("socket")
         if sock is not None:
             try:
@@ -345,12 +355,12 @@ class UpstreamPool:
         self.loop = loop or asyncio.get_running_loop()
         self.max_idle = max_idle
         self.idle_timeout = idle_timeout
-        self._idle: dict[tuple[Any, ...], list[UpstreamConnection]] = {}
+        self._idle: dict[PoolKey, list[UpstreamConnection]] = {}
         self._sweeper: asyncio.TimerHandle | None = None
         self._closed = False
         self.connects = 0  # new connections opened (for tests and stats)
 
-    def take_idle(self, host: str, port: int, tls: bool | None = None) -> UpstreamConnection | None:
+    def take_idle(self, host: str, port: int, tls: TlsSetting | None = None) -> UpstreamConnection | None:
         """A kept-alive connection to (host, port), newest first, or None.
 
         ``tls``: None for plain HTTP, else TLS with (True) or without (False) verification, or a
@@ -364,7 +374,7 @@ class UpstreamPool:
         return None
 
     async def acquire(self, host: str, port: int, connect_timeout: float,
-                      tls: bool | None = None) -> tuple[UpstreamConnection, bool]:
+                      tls: TlsSetting | None = None) -> tuple[UpstreamConnection, bool]:
         """(connection, reused). Raises ``UpstreamError`` ("connect" or "timeout")."""
         conn = self.take_idle(host, port, tls)
         if conn is not None:
@@ -372,9 +382,9 @@ class UpstreamPool:
         return await self.connect(host, port, connect_timeout, tls), False
 
     async def connect(self, host: str, port: int, connect_timeout: float,
-                      tls: bool | None = None) -> UpstreamConnection:
+                      tls: TlsSetting | None = None) -> UpstreamConnection:
         """A new connection (TLS when ``tls`` is not None). Raises ``UpstreamError``."""
-        key: tuple[Any, ...] = (host, port) if tls is None else (host, port, tls)
+        key: PoolKey = (host, port) if tls is None else (host, port, tls)
         try:
             async with asyncio.timeout(connect_timeout):
                 if tls is None:
@@ -439,20 +449,18 @@ class UpstreamPool:
         self._idle.clear()
 
 
-_TLS: dict[bool, Any] = {}
+_TLS: dict[TlsSetting, ssl.SSLContext] = {}
 
 
-def tls_context(verify: Any) -> Any:
+def tls_context(verify: TlsSetting) -> ssl.SSLContext:
     """Client TLS settings for upstreams: Kong's ``tls_verify`` is off unless a service asks.
     ``verify`` is a bool, or a service's ``upstream_tls.UpstreamTls`` carrying its own context
     (CA certificates, client certificate)."""
-    own = getattr(verify, "context", None)
+    own: ssl.SSLContext | None = getattr(verify, "context", None)
     if own is not None:
         return own
     ctx = _TLS.get(verify)
     if ctx is None:
-        import ssl
-
         ctx = ssl.create_default_context()
         if not verify:
             ctx.check_hostname = False

@@ -22,10 +22,12 @@ Vault references in the certificates are resolved before this module sees the co
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from dataclasses import dataclass, field
-from typing import Any
 
+from ..jsontypes import JSONObject
+from ..model.schema import foreign_id
 from .tls import load_pairs
 
 TLS_PROTOCOLS = ("https", "grpcs", "tls")
@@ -39,7 +41,7 @@ class UpstreamTls:
     depth: int | None = None  # tls_verify_depth (only with verify)
     context: ssl.SSLContext | None = field(default=None, compare=False, hash=False, repr=False)
 
-    def check_peer(self, transport: Any) -> str | None:
+    def check_peer(self, transport: asyncio.BaseTransport) -> str | None:
         """After the handshake: why the connection must not be used (a chain too deep), or None."""
         if not self.verify or self.depth is None:
             return None
@@ -68,13 +70,7 @@ class UpstreamTls:
         return UpstreamTls(self.verify, self.ca_pems, self.client_pair, self.depth, ctx)
 
 
-def _ref(value: Any) -> str | None:
-    if isinstance(value, dict):
-        return value.get("id")
-    return value if isinstance(value, str) else None
-
-
-def build_profiles(config: dict[str, list[dict[str, Any]]]) -> tuple[dict[str, UpstreamTls], list[str]]:
+def build_profiles(config: dict[str, list[JSONObject]]) -> tuple[dict[str, UpstreamTls], list[str]]:
     """Service id → its upstream TLS settings (HTTPS services only), and the problems found."""
     certs = {c["id"]: c for c in config.get("certificates", ())}
     cas = {c["id"]: c for c in config.get("ca_certificates", ())}
@@ -86,14 +82,18 @@ def build_profiles(config: dict[str, list[dict[str, Any]]]) -> tuple[dict[str, U
         if svc.get("protocol") not in TLS_PROTOCOLS:
             continue
         ca_pems = tuple(cas[i]["cert"] for i in (svc.get("ca_certificates") or ()) if i in cas)
-        cert_id = _ref(svc.get("client_certificate"))
+        cert_id = foreign_id(svc.get("client_certificate"))
         if cert_id is None and svc.get("host") in upstreams:
-            cert_id = _ref(upstreams[svc["host"]].get("client_certificate"))
+            cert_id = foreign_id(upstreams[svc["host"]].get("client_certificate"))
         pair = None
         if cert_id is not None:
             cert = certs.get(cert_id)
             if cert is not None:
-                pair = (cert.get("cert"), cert.get("key"))
+                c, k = cert.get("cert"), cert.get("key")
+                if isinstance(c, str) and isinstance(k, str):
+                    pair = (c, k)
+                else:
+                    errors.append(f"service {svc.get('name') or svc.get('id')}: client certificate {cert_id} has no PEM pair")
         depth = svc.get("tls_verify_depth")
         key = UpstreamTls(bool(svc.get("tls_verify")), ca_pems, pair, depth if isinstance(depth, int) else None)
         profile = built.get(key)

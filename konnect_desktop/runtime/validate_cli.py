@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 # The order and words of the OK summary.
 _SUMMARY = (
@@ -55,13 +56,11 @@ def run(args: argparse.Namespace) -> int:
     for name in args.files:
         if name == "-":
             label = "<stdin>"
-            source: object = sys.stdin.buffer.read()
+            source: bytes | Path = sys.stdin.buffer.read()
         else:
             label = name
-            from pathlib import Path
-
             source = Path(name)
-        report = validate(source, strict_plugins=args.strict_plugins)  # type: ignore[arg-type]
+        report = validate(source, strict_plugins=args.strict_plugins)
         if report.config is None:
             # the message already names the file
             msg = str(report.errors[0])

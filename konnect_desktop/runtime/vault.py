@@ -22,10 +22,10 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from typing import Any
 
 from .. import plugins as plugin_registry
 from ..errors import AppError
+from ..jsontypes import JSONObject, JSONValue
 from ..model import ENTITIES
 from ..model.schema import Field, is_reference
 
@@ -56,7 +56,7 @@ def parse_reference(ref: str) -> tuple[str, str, str | None, int | None]:
 class Resolver:
     """Resolves references against the ``vaults`` entities of one configuration."""
 
-    def __init__(self, vaults: list[dict[str, Any]], environ: Mapping[str, str]) -> None:
+    def __init__(self, vaults: list[JSONObject], environ: Mapping[str, str]) -> None:
         self.environ = environ
         self.vaults = {v["prefix"]: v for v in vaults if isinstance(v.get("prefix"), str)}
 
@@ -88,8 +88,8 @@ class Resolver:
         return found if isinstance(found, str) else json.dumps(found)
 
 
-def _walk(fields: list[tuple[str, Field]] | None, value: Any, resolver: Resolver, where: str,
-          errors: list[str]) -> Any:
+def _walk(fields: list[tuple[str, Field]] | None, value: JSONValue, resolver: Resolver, where: str,
+          errors: list[str]) -> JSONValue:
     """``value`` (a record per ``fields``) with its referenceable strings resolved (a copy only
     where something changed)."""
     if not isinstance(value, dict) or not fields:
@@ -112,8 +112,8 @@ def _walk(fields: list[tuple[str, Field]] | None, value: Any, resolver: Resolver
     return out
 
 
-def resolve(config: dict[str, list[dict[str, Any]]], environ: Mapping[str, str] | None = None
-            ) -> tuple[dict[str, list[dict[str, Any]]], list[str]]:
+def resolve(config: dict[str, list[JSONObject]], environ: Mapping[str, str] | None = None
+            ) -> tuple[dict[str, list[JSONObject]], list[str]]:
     """The configuration with every reference in a referenceable field resolved, and the
     problems. ``config`` itself is not changed."""
     resolver = Resolver(config.get("vaults") or [], os.environ if environ is None else environ)

@@ -23,6 +23,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from ...errors import AppError
+from ...jsontypes import JSONObject
 from ..store import Store
 
 _DDL = (
@@ -70,7 +71,8 @@ class Accounts:
 
     def _one(self, sql: str, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
         with self.store.side_read() as r:
-            return r.execute(sql, args).fetchone()
+            row: tuple[Any, ...] | None = r.execute(sql, args).fetchone()  # sqlite3 rows are untyped
+            return row
 
     def _all(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self.store.side_read() as r:
@@ -110,7 +112,7 @@ class Accounts:
             raise FormError("password", "Wrong e-mail address or password.")
         return str(row[0])
 
-    def developer(self, developer_id: str) -> dict[str, Any] | None:
+    def developer(self, developer_id: str) -> JSONObject | None:
         row = self._one("SELECT id, email, name FROM x_portal_developers WHERE id = ?", (developer_id,))
         return {"id": row[0], "email": row[1], "name": row[2]} if row else None
 
@@ -132,12 +134,12 @@ class Accounts:
             raise
         return aid
 
-    def apps(self, developer_id: str) -> list[dict[str, Any]]:
+    def apps(self, developer_id: str) -> list[JSONObject]:
         rows = self._all("SELECT id, name, description FROM x_portal_apps WHERE developer_id = ? ORDER BY name",
                          (developer_id,))
         return [{"id": r[0], "name": r[1], "description": r[2]} for r in rows]
 
-    def app(self, developer_id: str, app_id: str) -> dict[str, Any] | None:
+    def app(self, developer_id: str, app_id: str) -> JSONObject | None:
         row = self._one("SELECT id, name, description FROM x_portal_apps WHERE id = ? AND developer_id = ?",
                         (app_id, developer_id))
         return {"id": row[0], "name": row[1], "description": row[2]} if row else None
@@ -150,7 +152,7 @@ class Accounts:
                  "JOIN x_portal_developers d ON d.id = a.developer_id")
 
     @staticmethod
-    def _reg(row: tuple[Any, ...]) -> dict[str, Any]:
+    def _reg(row: tuple[Any, ...]) -> JSONObject:
         keys = ("id", "app_id", "version_id", "status", "consumer_id", "created_at", "app_name", "developer_id",
                 "version", "product", "developer_email")
         return dict(zip(keys, row, strict=True))
@@ -188,11 +190,11 @@ class Accounts:
                 w.execute("UPDATE x_portal_registrations SET fresh_key = NULL WHERE id = ?", (rid,))
         return {rid: key for rid, key in rows}
 
-    def registration(self, registration_id: str) -> dict[str, Any] | None:
+    def registration(self, registration_id: str) -> JSONObject | None:
         row = self._one(f"SELECT {self._REG_COLS} FROM {self._REG_FROM} WHERE r.id = ?", (registration_id,))
         return self._reg(row) if row else None
 
-    def registrations(self, *, developer_id: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
+    def registrations(self, *, developer_id: str | None = None, status: str | None = None) -> list[JSONObject]:
         conds, args = [], []
         if developer_id is not None:
             conds.append("a.developer_id = ?")

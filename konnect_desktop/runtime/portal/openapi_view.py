@@ -10,30 +10,31 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from html import escape
-from typing import Any
+
+from ...jsontypes import JSONArray, JSONValue
 
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 MAX_DEPTH = 6
 
 
-def e(value: Any) -> str:
+def e(value: object) -> str:
     return escape("" if value is None else str(value), quote=True)
 
 
-def _resolve(doc: Mapping[str, Any], node: Any, seen: tuple[str, ...] = ()) -> tuple[Any, str | None]:
+def _resolve(doc: Mapping[str, JSONValue], node: JSONValue, seen: tuple[str, ...] = ()) -> tuple[JSONValue, str | None]:
     """``node`` with a local ``$ref`` followed (and the ref's name), or ``node`` itself."""
     if isinstance(node, Mapping) and isinstance(node.get("$ref"), str):
         ref = node["$ref"]
         if not ref.startswith("#/") or ref in seen:
             return {}, ref
-        target: Any = doc
+        target: JSONValue = doc
         for part in ref[2:].split("/"):
             target = target.get(part.replace("~1", "/").replace("~0", "~")) if isinstance(target, Mapping) else None
         return (target if isinstance(target, Mapping) else {}), ref
     return node, None
 
 
-def _type_label(schema: Mapping[str, Any]) -> str:
+def _type_label(schema: Mapping[str, JSONValue]) -> str:
     t = schema.get("type")
     if t == "array":
         items = schema.get("items") or {}
@@ -46,7 +47,7 @@ def _type_label(schema: Mapping[str, Any]) -> str:
     return label
 
 
-def schema_html(doc: Mapping[str, Any], schema: Any, depth: int = 0, seen: tuple[str, ...] = ()) -> str:
+def schema_html(doc: Mapping[str, JSONValue], schema: JSONValue, depth: int = 0, seen: tuple[str, ...] = ()) -> str:
     schema, ref = _resolve(doc, schema, seen)
     if ref:
         seen = (*seen, ref)
@@ -72,7 +73,7 @@ def schema_html(doc: Mapping[str, Any], schema: Any, depth: int = 0, seen: tuple
     return head
 
 
-def _example(doc: Mapping[str, Any], media: Mapping[str, Any]) -> Any:
+def _example(doc: Mapping[str, JSONValue], media: Mapping[str, JSONValue]) -> JSONValue:
     if "example" in media:
         return media["example"]
     examples = media.get("examples")
@@ -86,11 +87,11 @@ def _example(doc: Mapping[str, Any], media: Mapping[str, Any]) -> Any:
     return None
 
 
-def _pretty(value: Any) -> str:
+def _pretty(value: JSONValue) -> str:
     return value if isinstance(value, str) else json.dumps(value, indent=2, ensure_ascii=False)
 
 
-def _content_html(doc: Mapping[str, Any], content: Any) -> str:
+def _content_html(doc: Mapping[str, JSONValue], content: JSONValue) -> str:
     out = []
     for ctype, media in (content or {}).items() if isinstance(content, Mapping) else ():
         media = media if isinstance(media, Mapping) else {}
@@ -104,7 +105,7 @@ def _content_html(doc: Mapping[str, Any], content: Any) -> str:
     return "".join(out)
 
 
-def base_path(doc: Mapping[str, Any]) -> str:
+def base_path(doc: Mapping[str, JSONValue]) -> str:
     """The path prefix of the first server when it is relative (``/openai``) or a URL's path."""
     servers = doc.get("servers") or []
     url = servers[0].get("url", "") if servers and isinstance(servers[0], Mapping) else ""
@@ -113,7 +114,7 @@ def base_path(doc: Mapping[str, Any]) -> str:
     return url.rstrip("/")
 
 
-def operations(doc: Mapping[str, Any]) -> list[tuple[str, str, Mapping[str, Any], list[Any]]]:
+def operations(doc: Mapping[str, JSONValue]) -> list[tuple[str, str, Mapping[str, JSONValue], JSONArray]]:
     out = []
     for path, item in (doc.get("paths") or {}).items():
         item, _ = _resolve(doc, item)
@@ -132,7 +133,7 @@ def _op_id(method: str, path: str) -> str:
     return "op-" + "".join(c if c.isalnum() else "-" for c in f"{method}{path}").strip("-")
 
 
-def document_html(doc: Mapping[str, Any], *, version_id: str, csrf: str) -> str:
+def document_html(doc: Mapping[str, JSONValue], *, version_id: str, csrf: str) -> str:
     """The operations of ``doc`` with their parameters, bodies, responses and Try it forms."""
     info = doc.get("info") or {}
     prefix = base_path(doc)

@@ -25,11 +25,11 @@ import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from aiohttp import ClientSession, ClientTimeout, web
 
 from ...appdirs import resource_path
+from ...jsontypes import JSONObject
 from ..admin_guard import AdminAccess, split_host_header
 from . import views
 from .accounts import COLOUR_RE, FormError
@@ -49,11 +49,11 @@ CSP = ("default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 
 
 SERVICE: web.AppKey[PortalService] = web.AppKey("portal_service", PortalService)
 ACCESS: web.AppKey[AdminAccess] = web.AppKey("portal_access", AdminAccess)
-PROXY_URL: web.AppKey[Any] = web.AppKey("portal_proxy_url")  # () -> the proxy's URL or None
-SESSIONS: web.AppKey[Any] = web.AppKey("portal_sessions")  # Sessions
-THROTTLE: web.AppKey[Any] = web.AppKey("portal_throttle")  # LoginThrottle
+PROXY_URL: web.AppKey[Callable[[], str | None]] = web.AppKey("portal_proxy_url")  # the proxy's URL or None
+SESSIONS: web.AppKey[Sessions] = web.AppKey("portal_sessions")
+THROTTLE: web.AppKey[LoginThrottle] = web.AppKey("portal_throttle")
 SID: web.RequestKey[str] = web.RequestKey("portal_sid", str)
-SESSION: web.RequestKey[dict[str, Any]] = web.RequestKey("portal_session", dict)
+SESSION: web.RequestKey[JSONObject] = web.RequestKey("portal_session", dict)
 NEW_SID: web.RequestKey[str] = web.RequestKey("portal_new_sid", str)
 
 
@@ -64,10 +64,10 @@ class Sessions:
 
     def __init__(self, cap: int = MAX_SESSIONS, idle: float = SESSION_IDLE,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self._data: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._data: OrderedDict[str, JSONObject] = OrderedDict()
         self.cap, self.idle, self.clock = cap, idle, clock
 
-    def get(self, sid: str | None) -> dict[str, Any] | None:
+    def get(self, sid: str | None) -> JSONObject | None:
         if not sid or sid not in self._data:
             return None
         data = self._data[sid]
@@ -79,7 +79,7 @@ class Sessions:
         self._data.move_to_end(sid)
         return data
 
-    def new(self, developer: str | None = None) -> tuple[str, dict[str, Any]]:
+    def new(self, developer: str | None = None) -> tuple[str, JSONObject]:
         sid = secrets.token_urlsafe(32)
         data = {"csrf": secrets.token_urlsafe(32), "developer": developer, "seen": self.clock()}
         self._data[sid] = data
@@ -148,9 +148,10 @@ async def guard(request: web.Request, handler: Callable[[web.Request], Awaitable
     sid = request.cookies.get(COOKIE)
     data = sessions.get(sid)
     fresh = data is None
-    if data is None:
+    if sid is None or data is None:
         sid, data = sessions.new()
-    request[SID], request[SESSION] = sid, data
+    request[SID] = sid
+    request[SESSION] = data
     try:
         resp = await handler(request)
     except web.HTTPException as exc:  # redirects and refusals: raised, with the same cookie and headers
@@ -183,7 +184,7 @@ async def _page(request: web.Request, title: str, body: str, *, status: int = 20
     return web.Response(status=status, text=html, content_type="text/html", charset="utf-8")
 
 
-async def _developer(request: web.Request) -> dict[str, Any] | None:
+async def _developer(request: web.Request) -> JSONObject | None:
     did = request[SESSION].get("developer")
     if not did:
         return None
@@ -220,7 +221,7 @@ async def catalog(request: web.Request) -> web.Response:
     return await _page(request, "APIs", views.catalog_page(products))
 
 
-async def _version_or_404(request: web.Request, product_id: str, version: str) -> tuple[dict[str, Any], dict[str, Any]]:
+async def _version_or_404(request: web.Request, product_id: str, version: str) -> tuple[JSONObject, JSONObject]:
     cat = _svc(request).catalog
     try:
         p = await asyncio.to_thread(cat.get_product, product_id)
@@ -403,7 +404,7 @@ async def theme_css(request: web.Request) -> web.Response:
     return web.Response(text=f":root {{ --accent: {accent}; --bg: {bg}; }}\n", content_type="text/css")
 
 
-async def not_found(request: web.Request, handler: Any) -> web.StreamResponse:
+async def not_found(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
     try:
         return await handler(request)
     except web.HTTPNotFound:

@@ -10,16 +10,21 @@ from __future__ import annotations
 
 import asyncio
 import re
-from typing import Any
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
 
+from ...jsontypes import JSONObject
 from ...model.errors import KongError
 from ..catalog import Catalog
 from ..registration import StoreWriter, guard_service, regenerate_key, register_application
 from ..store import Store
 from .accounts import Accounts, FormError
 
+P = ParamSpec("P")
+T = TypeVar("T")
 
-def _consumer_name(reg: dict[str, Any]) -> str:
+
+def _consumer_name(reg: JSONObject) -> str:
     base = re.sub(r"[^A-Za-z0-9._-]+", "-", f"{reg['app_name']}-{reg['product']}-{reg['version']}").strip("-")
     return f"{base[:80]}-{reg['id'][:8]}"
 
@@ -31,10 +36,10 @@ class PortalService:
         self.accounts = Accounts(store)
         self.writer = StoreWriter(store)
 
-    async def _run(self, fn: Any, *args: Any) -> Any:
-        return await asyncio.to_thread(fn, *args)
+    async def _run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        return await asyncio.to_thread(fn, *args, **kwargs)
 
-    async def request_access(self, developer_id: str, app_id: str, version_id: str) -> dict[str, Any]:
+    async def request_access(self, developer_id: str, app_id: str, version_id: str) -> JSONObject:
         """A registration for the developer's app: approved at once (``auto``) or ``pending``."""
         app = await self._run(self.accounts.app, developer_id, app_id)
         if app is None:
@@ -52,7 +57,10 @@ class PortalService:
         rid = await self._run(self.accounts.new_registration, app_id, version_id)
         if version["registration"] == "auto":
             await self.approve(rid)
-        return await self._run(self.accounts.registration, rid)
+        reg = await self._run(self.accounts.registration, rid)
+        if reg is None:  # deleted by the operator in between
+            raise FormError("app", "The registration was removed meanwhile; try again.")
+        return reg
 
     async def approve(self, registration_id: str) -> str:
         """Create the consumer, key, memberships and ACL entry, guard the service; returns the

@@ -8,15 +8,15 @@ the message next to the field it names and the values typed (never the password)
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
+from ...jsontypes import JSONObject, JSONValue
 from .openapi_view import document_html, e
 
 LOCAL_NOTE = ("This portal is served by the local runtime on this computer; its products, accounts "
               "and applications are local and are not published to Konnect.")
 
 
-def layout(settings: Mapping[str, str], title: str, body: str, *, developer: Mapping[str, Any] | None,
+def layout(settings: Mapping[str, str], title: str, body: str, *, developer: Mapping[str, JSONValue] | None,
            csrf: str, message: str = "") -> str:
     logo = (f"<img class='logo' src='{e(settings['logo'])}' alt=''>" if settings.get("logo") else "")
     if developer:
@@ -49,7 +49,7 @@ def _field(name: str, label: str, *, kind: str = "text", value: str = "", errors
             f"{' required' if required else ''}{described} {extra}>{msg}")
 
 
-def catalog_page(products: list[tuple[dict[str, Any], list[dict[str, Any]]]]) -> str:
+def catalog_page(products: list[tuple[JSONObject, list[JSONObject]]]) -> str:
     if not products:
         return "<p class='muted'>No API is published yet.</p>"
     cards = []
@@ -62,8 +62,8 @@ def catalog_page(products: list[tuple[dict[str, Any], list[dict[str, Any]]]]) ->
     return "<div class='cards'>" + "".join(cards) + "</div>"
 
 
-def version_page(product: Mapping[str, Any], version: Mapping[str, Any], doc: Mapping[str, Any] | None, *,
-                 csrf: str, apps: list[dict[str, Any]] | None, errors: Mapping[str, str]) -> str:
+def version_page(product: Mapping[str, JSONValue], version: Mapping[str, JSONValue], doc: Mapping[str, JSONValue] | None, *,
+                 csrf: str, apps: list[JSONObject] | None, errors: Mapping[str, str]) -> str:
     policy = {"auto": "Access is granted at once.", "manual": "Access is granted after the API's owner approves it.",
               "off": "This version takes no new registrations."}[version["registration"]]
     parts = [f"<p>{e(product['description'])}</p><p class='muted'>{e(policy)}</p>"]
@@ -115,7 +115,7 @@ def login_page(csrf: str, values: Mapping[str, str], errors: Mapping[str, str]) 
 _STATUS = {"pending": "Pending approval", "approved": "Approved", "rejected": "Rejected", "revoked": "Revoked"}
 
 
-def apps_page(csrf: str, apps: list[dict[str, Any]], registrations: list[dict[str, Any]],
+def apps_page(csrf: str, apps: list[JSONObject], registrations: list[JSONObject],
               fresh: Mapping[str, str], values: Mapping[str, str], errors: Mapping[str, str]) -> str:
     parts = []
     for rid, key in fresh.items():
