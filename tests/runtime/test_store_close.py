@@ -15,11 +15,11 @@ import textwrap
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 from fake_clock import FakeClock
 from test_store_support import new_store
+from watched_lock import WatchedLock
 
 from konnect_desktop.model.errors import KongError
 from konnect_desktop.runtime.store import Store, StoreClosed
@@ -165,34 +165,9 @@ def test_every_call_after_close_raises_a_clear_error(tmp_path: Path) -> None:
     s.close()  # again: fine
 
 
-class _WatchedLock:
-    """The store's write lock, noting when another thread (``close``) finds it held."""
-
-    def __init__(self, lock: Any) -> None:
-        self.lock = lock
-        self.owner: int | None = None
-        self.found_held = threading.Event()
-
-    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
-        if self.owner is not None and threading.get_ident() != self.owner:
-            if self.lock.acquire(blocking=False):
-                return True
-            self.found_held.set()
-        return bool(self.lock.acquire(blocking, timeout))
-
-    def release(self) -> None:
-        self.lock.release()
-
-    def __enter__(self) -> bool:
-        return self.acquire()
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
-
-
 def test_close_waits_for_the_running_transaction_and_keeps_its_work(tmp_path: Path) -> None:
     s = new_store(tmp_path)
-    watched = s._lock = _WatchedLock(s._lock)
+    watched = s._lock = WatchedLock(s._lock)
     inside, results = threading.Event(), []
 
     def writer() -> None:

@@ -11,10 +11,10 @@ import textwrap
 import threading
 import time
 import uuid
-from typing import Any
 
 import pytest
 from test_store_support import Factory, new_store
+from watched_lock import WatchedLock
 
 from konnect_desktop.model.errors import KongError
 from konnect_desktop.runtime.store import Store
@@ -187,38 +187,9 @@ def test_many_threads_write_and_read(store: Store) -> None:
         assert store.count("services") and len(store.page("services", size=1000, tags=[f"w{w}"])[0]) == per_writer
 
 
-class _WatchedLock:
-    """The store's write lock, noting whether another thread's first try found it held (so the
-    test knows, without sleeping, that the other writer reached the lock and had to wait)."""
-
-    def __init__(self, lock: Any) -> None:
-        self.lock = lock
-        self.owner = threading.get_ident()
-        self.tried = threading.Event()
-        self.found_held: bool | None = None
-
-    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
-        if threading.get_ident() != self.owner and not self.tried.is_set():
-            got = self.lock.acquire(blocking=False)
-            self.found_held = not got
-            self.tried.set()
-            if got:
-                return True
-        return bool(self.lock.acquire(blocking, timeout))
-
-    def release(self) -> None:
-        self.lock.release()
-
-    def __enter__(self) -> bool:
-        return self.acquire()
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
-
-
 def test_writers_wait_for_an_open_transaction(store: Store) -> None:
     order: list[str] = []
-    watched = store._lock = _WatchedLock(store._lock)
+    watched = store._lock = WatchedLock(store._lock, owner=threading.get_ident())
 
     def other() -> None:
         store.insert("services", {"name": "second", "host": "h"})
@@ -229,7 +200,7 @@ def test_writers_wait_for_an_open_transaction(store: Store) -> None:
         t = threading.Thread(target=other)
         t.start()
         assert watched.tried.wait(30), "the other writer never took the store's write lock"
-        assert watched.found_held is True  # it found the transaction's lock held, and waits
+        assert watched.found_held.is_set()  # it found the transaction's lock held, and waits
         order.append("first")
     t.join(30)
     assert order == ["first", "second"]
