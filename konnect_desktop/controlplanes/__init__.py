@@ -72,10 +72,10 @@ def _build(profile: Profile, secret: str | Secret | None, runtime: LocalRuntime 
         from .local import LocalControlPlane
 
         if runtime is not None:
-            return LocalControlPlane(runtime, name=profile.runtime or profile.name)
+            return LocalControlPlane(runtime, name=profile.runtime_name)
         from ..runtime.store import Store
 
-        return LocalControlPlane(store=Store.open_default(profile.runtime or profile.name), name=profile.runtime or profile.name)
+        return LocalControlPlane(store=Store.open_default(profile.runtime_name), name=profile.runtime_name)
     if profile.kind == "kong-admin":
         from .kong_admin import KongAdminControlPlane
 

@@ -438,7 +438,12 @@ class Catalog:
         path = side_file_for(deck_path)
         if not path.exists():
             return None
-        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        try:
+            doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:  # said in words, where: never a traceback
+            mark = exc.problem_mark if isinstance(exc, yaml.MarkedYAMLError) else None
+            where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+            raise schema_violation({"products": f"{path.name} is not valid YAML{where}"}) from None
         for p in (doc.get("products") or []) if isinstance(doc, dict) else []:
             for v in (p.get("versions") or []) if isinstance(p, dict) else []:
                 if isinstance(v, dict) and "openapi_file" in v:

@@ -152,6 +152,17 @@ def test_a_products_side_file_the_store_refuses_exits_1_and_changes_nothing(tmp_
     assert not (tmp_path / "side.db.lock").exists()
 
 
+def test_a_products_side_file_that_is_not_yaml_exits_1_naming_where(tmp_path: Path) -> None:
+    """Bad input gets words, not a traceback: the side file and the line of the YAML error."""
+    conf = tmp_path / "kong.yaml"
+    conf.write_text('_format_version: "3.0"\nservices:\n  - name: only\n    host: echo.internal\n')
+    (tmp_path / "kong.products.yaml").write_text("products:\n  - name: [unclosed\n")
+    code, out, err = finish(gateway(tmp_path, "--config", str(conf), "--db", str(tmp_path / "y.db")))
+    assert code == 1 and "ready" not in out
+    assert f"{conf}: configuration rejected" in err and "kong.products.yaml is not valid YAML (line" in err, err
+    assert "Traceback" not in err
+
+
 def test_invalid_config_prints_located_errors_and_exits_1(tmp_path: Path) -> None:
     conf = tmp_path / "bad.yaml"
     conf.write_text("""
