@@ -1,9 +1,9 @@
 """Cost per request of the authentication plugins, as ratios to the plain proxy. Prints, never fails.
 
-Same setup as bench_proxy.py (all on 127.0.0.1): nginx upstream answering ``return 200`` and wrk
-on the last core, our gateway (``konnect-desktop gateway run``) pinned to core 0, one route per
-contender on the same gateway, rounds interleaved so a change in the machine's load hits every
-contender alike, medians reported:
+Same setup as bench_proxy.py (all on 127.0.0.1, through wrk_harness.py): nginx upstream
+answering ``return 200`` and wrk on the last core, our gateway (``konnect-desktop gateway run``)
+pinned to core 0, one route per contender on the same gateway, rounds interleaved so a change in
+the machine's load hits every contender alike, medians reported:
 
   * ``/plain``      no plugin (the baseline)
   * ``/jwt-hs256``  jwt, an HS256 token in ``Authorization: Bearer``
@@ -16,8 +16,9 @@ contender alike, medians reported:
                     (compare the in-process figures)
 
 Figures: wall req/s and requests per CPU-second of the gateway process, and each plugin's ratio
-to ``/plain`` on both (per round, then the median). ``--inprocess`` also times each plugin's access
-phase alone (no sockets, no proxy): µs of CPU per call, for a steadier view on a busy machine.
+to ``/plain`` on both (per round, then the median), with the CPU per request that implies.
+``--inprocess`` also times each plugin's access phase alone (no sockets, no proxy): µs of CPU
+per call, for a steadier view on a busy machine.
 Without wrk/nginx/taskset only the in-process figures are printed.
 
     .venv/bin/python bench/bench_auth.py [--duration 5] [--connections 32] [--repeat 3] [--inprocess]
@@ -27,30 +28,23 @@ from __future__ import annotations
 
 import argparse
 import base64
-import os
-import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench_proxy import (
-    PY,
-    ROOT,
-    cpus,
-    free_port,
-    stop,
-    summarize,
-    upstream_conf,
-    wait_port,
-    wrk,
+from wrk_harness import (
+    Contender,
+    find_nginx,
+    interleaved,
+    report,
+    upstream_and_gateway,
+    write_deck,
     wrk_args,
 )
-
-sys.path.insert(0, str(ROOT))
 
 
 def keys() -> tuple[str, str]:
@@ -65,37 +59,30 @@ def keys() -> tuple[str, str]:
     return private, public
 
 
-def setup(tmp: Path, upstream_port: int) -> tuple[Path, dict[str, list[str]]]:
-    """The gateway's decK file and the request headers of each route."""
+def setup() -> tuple[Callable[[Path, int], Path], dict[str, list[str]]]:
+    """The gateway's decK file (a function of the folder and the upstream port, as
+    ``upstream_and_gateway`` takes it) and the request headers of each route."""
     from konnect_desktop.plugins.jwt_parser import encode
 
     private, public = keys()
     hs = encode({"iss": "bench-hs"}, "bench-hs-secret", "HS256")
     rs = encode({"iss": "bench-rs"}, private, "RS256")
     indented = "\n".join("          " + line for line in public.strip().splitlines())
-    p = tmp / "kong.yaml"
-    p.write_text(f"""
-_format_version: "3.0"
-services:
-  - name: bench
-    host: 127.0.0.1
-    port: {upstream_port}
-    routes:
-      - name: plain
-        paths: [/plain]
-      - name: jwt-hs256
+
+    def deck(tmp: Path, upstream_port: int) -> Path:
+        return write_deck(tmp, upstream_port, """      - name: jwt-hs256
         paths: [/jwt-hs256]
-        plugins: [{{name: jwt}}]
+        plugins: [{name: jwt}]
       - name: jwt-rs256
         paths: [/jwt-rs256]
-        plugins: [{{name: jwt}}]
+        plugins: [{name: jwt}]
       - name: basic
         paths: [/basic]
-        plugins: [{{name: basic-auth}}]
+        plugins: [{name: basic-auth}]
       - name: key-auth
         paths: [/key-auth]
-        plugins: [{{name: key-auth}}]
-consumers:
+        plugins: [{name: key-auth}]
+""", f"""consumers:
   - username: bench
     keyauth_credentials: [{{key: bench-key}}]
     basicauth_credentials: [{{username: bench, password: bench-password}}]
@@ -107,8 +94,9 @@ consumers:
         rsa_public_key: |
 {indented}
 """)
+
     basic = "Basic " + base64.b64encode(b"bench:bench-password").decode()
-    return p, {
+    return deck, {
         "/plain": [],
         "/jwt-hs256": [f"Authorization: Bearer {hs}"],
         "/jwt-rs256": [f"Authorization: Bearer {rs}"],
@@ -128,7 +116,8 @@ def inprocess(tmp: Path, n: int = 5000) -> None:
     from konnect_desktop.runtime.dataplane import Services
     from konnect_desktop.runtime.store import Store
 
-    path, headers = setup(tmp, 9)
+    deck, headers = setup()
+    path = deck(tmp, 9)
     store = Store(tmp / "inproc.db")  # the file goes through the store: basic-auth hashes on load
     try:
         store.replace_all(declarative.load(path))
@@ -167,72 +156,25 @@ def main() -> int:
     ap = wrk_args(__doc__, repeat=3)
     ap.add_argument("--inprocess", action="store_true", help="also time each plugin's access phase alone")
     args = ap.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="bench-auth-"))
-    try:
-        tools = all(shutil.which(t) or Path(f"/usr/sbin/{t}").exists() for t in ("nginx", "wrk", "taskset"))
-        if tools:
-            sockets(tmp, args)
-        else:
-            print("nginx, wrk or taskset not found: socket benchmark skipped (in-process figures only)")
-        if args.inprocess or not tools:
-            inprocess(tmp)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    tools = find_nginx("the socket benchmark (in-process figures only)") is not None
+    if tools:
+        sockets(args)
+    if args.inprocess or not tools:
+        with tempfile.TemporaryDirectory(prefix="bench-auth-") as tmp:
+            inprocess(Path(tmp))
     return 0
 
 
-def sockets(tmp: Path, args: argparse.Namespace) -> None:
-    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-    proxy_cpu, load_cpu = cpus()
-    up_port, gw_port, adm_port = free_port(), free_port(), free_port()
-    procs: list[subprocess.Popen[bytes]] = []
-    config, route_headers = setup(tmp, up_port)
-    try:
-        up = subprocess.Popen(["taskset", "-c", load_cpu, nginx, "-c", str(upstream_conf(tmp, up_port)), "-p", str(tmp)],
-                              stderr=subprocess.DEVNULL)
-        procs.append(up)
-        env = dict(os.environ, KONNECT_DESKTOP_HOME=str(tmp / "home"))
-        errors = (tmp / "gateway.err").open("wb")
-        gw = subprocess.Popen(
-            ["taskset", "-c", proxy_cpu, PY, "-m", "konnect_desktop", "gateway", "run",
-             "--proxy-listen", f"127.0.0.1:{gw_port}", "--admin-listen", f"127.0.0.1:{adm_port}",
-             "--db", str(tmp / "gw.db"), "--config", str(config),
-             "--access-log", "off"],  # as bench_proxy: nobody reads the pipe after the ready line
-            stdout=subprocess.PIPE, stderr=errors, env=env, cwd=str(ROOT),
-        )
-        procs.append(gw)
-        wait_port(up_port)
-        line = gw.stdout.readline().decode() if gw.stdout else ""
-        if "ready" not in line:
-            print("gateway did not start:", line, (tmp / "gateway.err").read_text(errors="replace"))
+def sockets(args: argparse.Namespace) -> None:
+    deck, route_headers = setup()
+    with upstream_and_gateway("bench-auth-", deck) as rig:
+        if rig is None:
             return
-        print(f"gateway on cpu {proxy_cpu}, upstream nginx + wrk on cpu {load_cpu}; wrk -t1 -c{args.connections} "
-              f"-d{args.duration}s, {args.repeat} interleaved rounds (medians)")
-        names = list(route_headers)
-        for route in names:  # warm-up
-            wrk(f"http://127.0.0.1:{gw_port}{route}", load_cpu, 1, args.connections, route_headers[route])
-        runs: dict[str, list[tuple[float, float, float, float, float]]] = {r: [] for r in names}
-        for _ in range(args.repeat):
-            for route in names:
-                r = wrk(f"http://127.0.0.1:{gw_port}{route}", load_cpu, args.duration, args.connections,
-                        route_headers[route], gw.pid)
-                if r:
-                    runs[route].append(r)
-        for route in names:
-            summarize(route, runs[route], True, args.duration)
-        base = runs["/plain"]
-        for route in names[1:]:
-            mine = runs[route]
-            if not (base and mine):
-                continue
-            per_core = statistics.median(m[3] / b[3] for m, b in zip(mine, base, strict=False) if b[3])
-            wall = statistics.median(m[0] / b[0] for m, b in zip(mine, base, strict=False) if b[0])
-            cost = (1 / per_core - 1) * 100 if per_core else float("nan")
-            print(f"ratio to the plain proxy, {route:<11} {per_core:.2f}x req per CPU-second"
-                  f" (≈{cost:+.0f}% CPU per request), {wall:.2f}x wall req/s")
-    finally:
-        for p in procs:
-            stop(p)
+        rig.banner(args)
+        contenders = [Contender(route, rig.url(route), headers, rig.gateway.pid)
+                      for route, headers in route_headers.items()]
+        runs = interleaved(contenders, rig.load_cpu, args.duration, args.connections, args.repeat)
+        report(runs, contenders, args.duration, "/plain")
 
 
 if __name__ == "__main__":

@@ -23,331 +23,40 @@ installs them and runs this:
 
 from __future__ import annotations
 
-import argparse
 import os
-import re
-import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-PY = sys.executable
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port: int, timeout: float = 15.0) -> None:
-    end = time.time() + timeout
-    while time.time() < end:
-        try:
-            with socket.create_connection(("127.0.0.1", port), 0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"port {port} did not open")
-
-
-def cpus() -> tuple[str, str]:
-    n = os.cpu_count() or 1
-    return "0", str(n - 1)
-
-
-def nginx_conf(tmp: Path, upstream_port: int, proxy_port: int) -> Path:
-    conf = tmp / "nginx.conf"
-    conf.write_text(f"""
-daemon off;
-worker_processes 1;
-pid {tmp}/nginx.pid;
-error_log {tmp}/error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-    client_body_temp_path {tmp}/body;
-    proxy_temp_path {tmp}/proxy;
-    fastcgi_temp_path {tmp}/fcgi;
-    uwsgi_temp_path {tmp}/uwsgi;
-    scgi_temp_path {tmp}/scgi;
-    upstream backend {{ server 127.0.0.1:{upstream_port}; keepalive 128; }}
-    server {{
-        listen 127.0.0.1:{proxy_port};
-        location / {{
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-            proxy_pass http://backend;
-        }}
-    }}
-}}
-""")
-    return conf
-
-
-def upstream_conf(tmp: Path, upstream_port: int) -> Path:
-    conf = tmp / "upstream.conf"
-    conf.write_text(f"""
-daemon off;
-worker_processes 1;
-pid {tmp}/upstream.pid;
-error_log {tmp}/upstream-error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-    client_body_temp_path {tmp}/ubody;
-    server {{
-        listen 127.0.0.1:{upstream_port};
-        location / {{ return 200 "ok\\n"; }}
-    }}
-}}
-""")
-    return conf
+# the helpers other benches took from here live in wrk_harness; they stay importable from here
+from wrk_harness import (  # noqa: F401
+    PY,
+    ROOT,
+    Contender,
+    cpus,
+    find_nginx,
+    free_port,
+    interleaved,
+    nginx_proxy_conf,
+    report,
+    stop,
+    summarize,
+    tree_cpu,
+    upstream_and_gateway,
+    upstream_conf,
+    wait_port,
+    write_deck,
+    wrk,
+    wrk_args,
+)
 
 
 def plugins_available() -> bool:
     from konnect_desktop import plugins
 
     return all(plugins.get(n) for n in ("key-auth", "acl", "rate-limiting", "request-transformer"))
-
-
-def gateway_yaml(tmp: Path, upstream_port: int) -> Path:
-    p = tmp / "kong.yaml"
-    if not plugins_available():
-        p.write_text(f"""
-_format_version: "3.0"
-services:
-  - name: bench
-    host: 127.0.0.1
-    port: {upstream_port}
-    routes:
-      - name: plain
-        paths: [/plain]
-""")
-        return p
-    p.write_text(f"""
-_format_version: "3.0"
-services:
-  - name: bench
-    host: 127.0.0.1
-    port: {upstream_port}
-    routes:
-      - name: plain
-        paths: [/plain]
-      - name: plugins
-        paths: [/plugins]
-        plugins:
-          - name: key-auth
-          - name: acl
-            config: {{allow: [bench]}}
-          - name: rate-limiting
-            config: {{second: 1000000000, policy: local}}
-          - name: request-transformer
-            config: {{add: {{headers: ["X-Bench:1"]}}}}
-consumers:
-  - username: bench
-    keyauth_credentials: [{{key: bench-key}}]
-    acls: [{{group: bench}}]
-""")
-    return p
-
-
-_LAT = re.compile(r"^\s+(50|99)(?:\.0+)?%\s+([\d.]+)(us|ms|s)\s*$", re.M)
-
-
-def tree_cpu(pid: int | None) -> float:
-    """CPU seconds (user + system) used so far by ``pid`` and its children (nginx workers)."""
-    if pid is None:
-        return 0.0
-    pids = [pid]
-    try:
-        pids += [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        pass
-    total = 0
-    for p in pids:
-        try:
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
-
-
-def wrk(url: str, cpu: str, duration: int, conns: int, headers: list[str],
-        pid: int | None = None, script: str | None = None) -> tuple[float, float, float, float, float] | None:
-    """(wall req/s, p50 ms, p99 ms, req per CPU-second of ``pid``, CPU seconds ``pid`` used);
-    ``script``: a wrk Lua script (e.g. one that varies the request)."""
-    cmd = ["taskset", "-c", cpu, "wrk", "-t1", f"-c{conns}", f"-d{duration}s", "--latency"]
-    if script:
-        cmd += ["-s", script]
-    for h in headers:
-        cmd += ["-H", h]
-    c0 = tree_cpu(pid)
-    out = subprocess.run(cmd + [url], capture_output=True, text=True).stdout
-    cpu_used = tree_cpu(pid) - c0
-    m = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    if not m:
-        print(out)
-        return None
-    lat = {}
-    for pct, val, unit in _LAT.findall(out):
-        lat[pct] = float(val) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
-    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    if non2xx:
-        print(f"    ({non2xx.group(1)} non-2xx responses)")
-    n = re.search(r"(\d+) requests in", out)
-    per_core = int(n.group(1)) / cpu_used if n and cpu_used > 0 else 0.0
-    return float(m.group(1)), lat.get("50", 0.0), lat.get("99", 0.0), per_core, cpu_used
-
-
-def summarize(name: str, runs: list[tuple[float, float, float, float, float]], per_core: bool,
-              duration: int = 0) -> tuple[float, float, float, float] | None:
-    if not runs:
-        print(f"{name:<30} failed")
-        return None
-    rps = statistics.median(r[0] for r in runs)
-    p50 = statistics.median(r[1] for r in runs)
-    p99 = statistics.median(r[2] for r in runs)
-    pc = statistics.median(r[3] for r in runs)
-    pcs = f"{pc:>8.0f} req/CPU-s" if per_core else " " * 17
-    print(f"{name:<30} {rps:>8.0f} req/s  {pcs}  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms"
-          f"  (runs: {', '.join(f'{r[0]:.0f}' for r in runs)})")
-    if per_core:
-        # the basis of req/CPU-s: CPU seconds the proxy process (and its children) used per run
-        print(f"{'':<30} per-core runs: {', '.join(f'{r[3]:.0f}' for r in runs)};"
-              f" proxy CPU s per {duration}s run: {', '.join(f'{r[4]:.2f}' for r in runs)}")
-    return rps, p50, p99, pc
-
-
-def stop(p: subprocess.Popen[bytes]) -> None:
-    if p.poll() is None:
-        p.send_signal(signal.SIGTERM)
-        try:
-            p.wait(15)
-        except subprocess.TimeoutExpired:
-            p.kill()
-
-
-def wrk_args(doc: str | None, repeat: int) -> argparse.ArgumentParser:
-    """The options every wrk-driven bench takes (--duration, --connections, --repeat)."""
-    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--duration", type=int, default=5)
-    ap.add_argument("--connections", type=int, default=32)
-    ap.add_argument("--repeat", type=int, default=repeat)
-    return ap
-
-
-def find_nginx() -> str | None:
-    """nginx's path when nginx, wrk and taskset are all installed (else None, and says which is not)."""
-    for tool in ("nginx", "wrk", "taskset"):
-        if not shutil.which(tool) and not Path(f"/usr/sbin/{tool}").exists():
-            print(f"{tool} not found: skipping the benchmark")
-            return None
-    return shutil.which("nginx") or "/usr/sbin/nginx"
-
-
-def main() -> int:
-    ap = wrk_args(__doc__, repeat=5)
-    ap.add_argument("--no-inprocess", action="store_true",
-                    help="skip the in-process part (per-plugin cost, profile summary)")
-    args = ap.parse_args()
-    nginx = find_nginx()
-    if nginx is None:
-        return 0
-    proxy_cpu, load_cpu = cpus()
-    tmp = Path(tempfile.mkdtemp(prefix="bench-proxy-"))
-    up_port, ng_port, gw_port, adm_port = free_port(), free_port(), free_port(), free_port()
-    procs: list[subprocess.Popen[bytes]] = []
-    try:
-        up = subprocess.Popen(["taskset", "-c", load_cpu, nginx, "-c", str(upstream_conf(tmp, up_port)), "-p", str(tmp)],
-                              stderr=subprocess.DEVNULL)
-        procs.append(up)
-        ng = subprocess.Popen(["taskset", "-c", proxy_cpu, nginx, "-c", str(nginx_conf(tmp, up_port, ng_port)), "-p", str(tmp)],
-                              stderr=subprocess.DEVNULL)
-        procs.append(ng)
-        env = dict(os.environ, KONNECT_DESKTOP_HOME=str(tmp / "home"))
-        gw = subprocess.Popen(
-            ["taskset", "-c", proxy_cpu, PY, "-m", "konnect_desktop", "gateway", "run",
-             "--proxy-listen", f"127.0.0.1:{gw_port}", "--admin-listen", f"127.0.0.1:{adm_port}",
-             "--db", str(tmp / "gw.db"), "--config", str(gateway_yaml(tmp, up_port)),
-             "--access-log", "off"],  # nobody reads the pipe after the ready line (nginx: access_log off)
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=str(ROOT),
-        )
-        procs.append(gw)
-        wait_port(up_port)
-        wait_port(ng_port)
-        line = gw.stdout.readline().decode() if gw.stdout else ""
-        if "ready" not in line:
-            print("gateway did not start:", line, gw.stderr.read().decode() if gw.stderr else "")
-            return 0
-        print(f"proxy on cpu {proxy_cpu}, upstream nginx + wrk on cpu {load_cpu}; wrk -t1 -c{args.connections} "
-              f"-d{args.duration}s, {args.repeat} interleaved rounds (medians)")
-        contenders = [
-            ("upstream nginx (direct)", f"http://127.0.0.1:{up_port}/", [], None),
-            ("nginx reverse proxy", f"http://127.0.0.1:{ng_port}/", [], ng.pid),
-            ("konnect-desktop, no plugins", f"http://127.0.0.1:{gw_port}/plain", [], gw.pid),
-        ]
-        if plugins_available():
-            contenders.append(("konnect-desktop, 4 plugins", f"http://127.0.0.1:{gw_port}/plugins",
-                               ["apikey: bench-key"], gw.pid))
-        else:
-            print("plugins not available: skipping the plugin run")
-        for _name, url, headers, _pid in contenders:  # warm-up
-            wrk(url, load_cpu, 1, args.connections, headers)
-        runs: dict[str, list[tuple[float, float, float, float, float]]] = {c[0]: [] for c in contenders}
-        # round by round, so that a change in the machine's load hits every contender alike
-        for _ in range(args.repeat):
-            for name, url, headers, pid in contenders:
-                r = wrk(url, load_cpu, args.duration, args.connections, headers, pid)
-                if r:
-                    runs[name].append(r)
-        results = {name: summarize(name, runs[name], pid is not None, args.duration)
-                   for name, _u, _h, pid in contenders}
-        # latency at one connection: what the proxy adds to a single request
-        lat1: dict[str, list[float]] = {c[0]: [] for c in contenders}
-        for _ in range(args.repeat):
-            for name, url, headers, pid in contenders:
-                r = wrk(url, load_cpu, max(2, args.duration // 2), 1, headers, pid)
-                if r:
-                    lat1[name].append(r[1])
-        print("p50 at 1 connection (medians): " + ", ".join(
-            f"{name} {statistics.median(v) * 1000:.0f} µs" for name, v in lat1.items() if v))
-        base = lat1.get("nginx reverse proxy") or []
-        for name in ("konnect-desktop, no plugins", "konnect-desktop, 4 plugins"):
-            mine = lat1.get(name) or []
-            if base and mine:
-                deltas = sorted((m - b) * 1000 for m, b in zip(mine, base, strict=False))
-                print(f"  {name}: +{statistics.median(deltas):.0f} µs p50 over nginx (rounds "
-                      f"{', '.join(f'{d:+.0f}' for d in deltas)})")
-        stop(gw)
-    finally:
-        for p in procs:
-            stop(p)
-        shutil.rmtree(tmp, ignore_errors=True)
-    base_runs = runs.get("nginx reverse proxy") or []
-    for name, label in (("konnect-desktop, no plugins", "no plugins"),
-                        ("konnect-desktop, 4 plugins", "key-auth+acl+rate-limiting+request-transformer")):
-        mine = runs.get(name) or []
-        if base_runs and mine and results.get(name):
-            # per-round ratios (same round = same machine load), then the median
-            ratios = sorted(m[3] / b[3] for m, b in zip(mine, base_runs, strict=False) if b[3])
-            per_core = statistics.median(ratios)
-            wall = statistics.median(m[0] / b[0] for m, b in zip(mine, base_runs, strict=False) if b[0])
-            print(f"ratio to nginx, {label}: {per_core:.2f}x req per CPU-second (per core; rounds"
-                  f" {ratios[0]:.2f}-{ratios[-1]:.2f}), {wall:.2f}x wall req/s")
-    print("(wall req/s of the proxies is capped by the load generator and upstream sharing one core;"
-          " the per-core figure is the comparison that counts)")
-    if not args.no_inprocess:
-        inprocess(tmp)
-    return 0
 
 
 PLUGIN_ALONE = {
@@ -358,21 +67,77 @@ PLUGIN_ALONE = {
 }
 
 
+def _route(name: str, plugins: str) -> str:
+    """A decK route item ``/<name>`` with the plugin items ``plugins``."""
+    return f"      - name: {name}\n        paths: [/{name}]\n        plugins:\n{plugins}"
+
+
+PLUGINS_ROUTE = _route("plugins", "".join(PLUGIN_ALONE.values()))
+CONSUMERS = """consumers:
+  - username: bench
+    keyauth_credentials: [{key: bench-key}]
+    acls: [{group: bench}]
+"""
+
+
+def gateway_yaml(tmp: Path, upstream_port: int) -> Path:
+    """/plain (no plugins) and, when the four plugins are there, /plugins with all four."""
+    if not plugins_available():
+        return write_deck(tmp, upstream_port)
+    return write_deck(tmp, upstream_port, PLUGINS_ROUTE, CONSUMERS)
+
+
+def main() -> int:
+    ap = wrk_args(__doc__, repeat=5)
+    ap.add_argument("--no-inprocess", action="store_true",
+                    help="skip the in-process part (per-plugin cost, profile summary)")
+    args = ap.parse_args()
+    with upstream_and_gateway("bench-proxy-", gateway_yaml) as rig:
+        if rig is None:
+            return 0
+        ng_port = free_port()
+        ng = rig.start_nginx(nginx_proxy_conf(rig.tmp, rig.upstream_port, ng_port), ng_port)
+        rig.banner(args, proxy="proxy")
+        gw = rig.gateway.pid
+        contenders = [
+            Contender("upstream nginx (direct)", f"http://127.0.0.1:{rig.upstream_port}/"),
+            Contender("nginx reverse proxy", f"http://127.0.0.1:{ng_port}/", pid=ng.pid),
+            Contender("konnect-desktop, no plugins", rig.url("/plain"), pid=gw),
+        ]
+        if plugins_available():
+            contenders.append(Contender("konnect-desktop, 4 plugins", rig.url("/plugins"),
+                                        ["apikey: bench-key"], gw))
+        else:
+            print("plugins not available: skipping the plugin run")
+        runs = interleaved(contenders, rig.load_cpu, args.duration, args.connections, args.repeat)
+        report(runs, contenders, args.duration, "nginx reverse proxy")
+        print("(wall req/s of the proxies is capped by the load generator and upstream sharing one core;"
+              " the per-core figure is the comparison that counts)")
+        # latency at one connection: what the proxy adds to a single request
+        lat1 = interleaved(contenders, rig.load_cpu, max(2, args.duration // 2), 1, args.repeat, warmup=False)
+        print("p50 at 1 connection (medians): " + ", ".join(
+            f"{name} {statistics.median(r[1] for r in v) * 1000:.0f} µs" for name, v in lat1.items() if v))
+        base = [r[1] for r in lat1["nginx reverse proxy"]]
+        for c in contenders[2:]:
+            mine = [r[1] for r in lat1[c.name]]
+            if base and mine:
+                deltas = sorted((m - b) * 1000 for m, b in zip(mine, base, strict=False))
+                print(f"  {c.name}: +{statistics.median(deltas):.0f} µs p50 over nginx (rounds "
+                      f"{', '.join(f'{d:+.0f}' for d in deltas)})")
+    if not args.no_inprocess:
+        inprocess()
+    return 0
+
+
 def single_plugin_yaml(tmp: Path) -> Path:
     """One route per plugin alone (/only-<name>), for the per-plugin cost. acl alone still needs
     a consumer: key-auth identifies one on that route too, and its cost is subtracted."""
-    routes = ""
-    for name, block in PLUGIN_ALONE.items():
-        extra = PLUGIN_ALONE["key-auth"] if name == "acl" else ""
-        routes += f"      - name: only-{name}\n        paths: [/only-{name}]\n        plugins:\n{extra}{block}"
-    p = tmp / "single.yaml"
-    p.write_text(gateway_yaml(tmp, 9).read_text().replace("consumers:", "").replace(
-        "      - name: plugins\n", routes + "      - name: plugins\n").replace(
-        "  - username: bench", "consumers:\n  - username: bench"))
-    return p
+    routes = "".join(_route(f"only-{name}", (PLUGIN_ALONE["key-auth"] if name == "acl" else "") + block)
+                     for name, block in PLUGIN_ALONE.items())
+    return write_deck(tmp, 9, routes + PLUGINS_ROUTE, CONSUMERS, name="single.yaml")
 
 
-def inprocess(tmp: Path, n: int = 5000, rounds: int = 5) -> None:
+def inprocess(n: int = 5000, rounds: int = 5) -> None:
     """The proxy's per-request Python cost without sockets (fake transports on both sides):
     each plugin's cost alone, and a profile summary of the 4-plugin route."""
     import asyncio
@@ -416,8 +181,7 @@ def inprocess(tmp: Path, n: int = 5000, rounds: int = 5) -> None:
         def resume_reading(self) -> None:
             pass
 
-    async def run() -> None:
-        tmp.mkdir(parents=True, exist_ok=True)
+    async def run(tmp: Path) -> None:
         services = Services("bench")
         if not plugins_available():
             print("plugins not available: no per-plugin cost")
@@ -484,9 +248,11 @@ def inprocess(tmp: Path, n: int = 5000, rounds: int = 5) -> None:
     try:  # the loop ``gateway run`` uses, so the figures and the profile are the served ones
         import uvloop
     except ImportError:
-        asyncio.run(run())
+        runner = asyncio.run
     else:
-        uvloop.run(run())
+        runner = uvloop.run
+    with tempfile.TemporaryDirectory(prefix="bench-proxy-inprocess-") as tmp:
+        runner(run(Path(tmp)))
 
 
 if __name__ == "__main__":
