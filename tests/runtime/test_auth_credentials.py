@@ -6,17 +6,16 @@ three kinds nested under consumers in decK files, round-tripped through the stor
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from admin_support import admin_client, call
+from aiohttp.test_utils import TestClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from konnect_desktop.model import declarative, diff
 from konnect_desktop.model.entities import basicauth_hash
-from konnect_desktop.runtime.admin_api import create_admin_app
 from konnect_desktop.runtime.store import Store
 
 API = "spec/03-plugins/10-basic-auth/02-api_spec.lua"
@@ -24,21 +23,9 @@ API = "spec/03-plugins/10-basic-auth/02-api_spec.lua"
 
 @pytest.fixture
 async def client(tmp_path):
-    store = Store(tmp_path / "kong.db")
-    c = TestClient(TestServer(create_admin_app(store)))
-    await c.start_server()
-    c.store = store  # type: ignore[attr-defined]
-    try:
+    async with admin_client(tmp_path / "kong.db") as c:
         yield c
-    finally:
-        await c.close()
-        store.close()
 
-
-async def call(c: TestClient, method: str, path: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
-    r = await c.request(method, path, json=body) if body is not None else await c.request(method, path)
-    text = await r.text()
-    return r.status, (json.loads(text) if text else None)
 
 
 def test_crypto() -> None:
