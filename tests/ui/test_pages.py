@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import uuid
 from typing import Any
 
 import httpx
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence
+from ui_support import current_local_runtime
 
 from konnect_desktop.ui import app as app_module
 from konnect_desktop.ui.connection_dialog import ConnectionDialog, parse_headers
@@ -21,11 +21,7 @@ from konnect_desktop.ui.pages.runtime_manager import RuntimeManagerPage
 
 
 def _runtime(arun: Any, session: Any, sample: bool = True) -> tuple[Any, Any]:
-    name = f"t-{uuid.uuid4().hex[:8]}"
-    conn = session.create_local_group(name)
-    rt = arun(session.start_runtime(name, sample=sample), timeout=30)
-    arun(session.switch(conn))
-    return conn, rt
+    return current_local_runtime(arun, session, "t", sample=sample)
 
 
 # -- app entry ------------------------------------------------------------------------------------
