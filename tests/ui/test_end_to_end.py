@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 from fake_clock import FakeClock
 from PySide6.QtCore import QTimer
-from ui_support import current_local_runtime, shown
+from ui_support import current_local_runtime, show_loaded
 
 from konnect_desktop.settings import Profile
 from konnect_desktop.ui.pages.runtime_manager import RuntimeManagerPage
@@ -25,7 +25,7 @@ def _start_local(arun: Any, session: Any) -> tuple[Any, Any]:
 def test_service_route_and_rate_limit_made_in_the_gui_limit_real_requests(qtbot: Any, arun: Any, session: Any) -> None:
     _conn, rt = _start_local(arun, session)
     assert session.runtime_state(_conn.name) == "running"
-    page = shown(qtbot, ServiceHubPage(session), (1200, 900))
+    page = show_loaded(qtbot, ServiceHubPage(session), (1200, 900))
 
     # service
     page.new()

@@ -12,7 +12,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from ui_support import current_local_runtime, shown
+from ui_support import current_local_runtime, show_loaded
 
 from konnect_desktop.ui.cert_info import parse_pem
 from konnect_desktop.ui.mainwindow import MainWindow
@@ -37,7 +37,7 @@ def make_cert(cn: str, sans: list[str], not_before: dt.datetime, not_after: dt.d
 
 
 def _show(qtbot: Any, page: Any) -> Any:
-    return shown(qtbot, page, (1280, 720), timeout=10000)
+    return show_loaded(qtbot, page, (1280, 720), timeout=10000)
 
 
 def test_cert_info_days_and_states() -> None:

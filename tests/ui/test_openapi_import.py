@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from ui_support import current_local_runtime, shown
+from ui_support import current_local_runtime, show_loaded
 
 from konnect_desktop.ui.openapi_import import OpenAPIImportDialog
 from konnect_desktop.ui.pages.service_hub import ServiceHubPage
@@ -24,7 +24,7 @@ def empty_runtime(session: Any, arun: Any) -> Any:
 
 
 def _hub(qtbot: Any, session: Any) -> ServiceHubPage:
-    return shown(qtbot, ServiceHubPage(session), (1280, 720), timeout=10000)
+    return show_loaded(qtbot, ServiceHubPage(session), (1280, 720), timeout=10000)
 
 
 def _preview(qtbot: Any, dlg: OpenAPIImportDialog, path: Path, tags: str = "", base: str = "") -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 from PySide6.QtWidgets import QApplication
-from ui_support import current_local_runtime, shown
+from ui_support import current_local_runtime, show_loaded
 from widget_checks import assert_looks_right, save_shot
 
 from konnect_desktop.model import declarative
@@ -34,7 +34,7 @@ def _start(arun: Any, session: Any) -> Any:
 
 
 def _page(qtbot: Any, session: Any) -> ProductsPage:
-    return shown(qtbot, ProductsPage(session), (1100, 800), timeout=10000)
+    return show_loaded(qtbot, ProductsPage(session), (1100, 800), timeout=10000)
 
 
 def test_parse_labels() -> None:

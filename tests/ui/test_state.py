@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from ui_support import runtime_manager, shown
+from ui_support import runtime_manager, show_loaded
 
 from konnect_desktop.settings import Profile
 from konnect_desktop.ui.mainwindow import MainWindow
@@ -86,7 +86,7 @@ def _hub_with_plugin(qtbot: Any, arun: Any, session: Any) -> tuple[ServiceHubPag
     svc_a = arun(session.create("services", {"name": "svc-a", "url": "http://127.0.0.1:9"}))
     svc_b = arun(session.create("services", {"name": "svc-b", "url": "http://127.0.0.1:9"}))
     arun(session.create("plugins", {"name": "cors", "service": {"id": svc_a["id"]}}))
-    hub = shown(qtbot, ServiceHubPage(session), ready=lambda h: h.model.rowCount() == 2)
+    hub = show_loaded(qtbot, ServiceHubPage(session), ready=lambda h: h.model.rowCount() == 2)
     hub.select_service(svc_a["id"])
     panel = hub.detail.plugins
     qtbot.waitUntil(lambda: panel.proxy.rowCount() == 1)

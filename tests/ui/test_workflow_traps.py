@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 from PySide6.QtCore import Qt
-from ui_support import current_local_runtime, shown
+from ui_support import current_local_runtime, show_loaded
 
 from konnect_desktop.ui.entity_editor import EntityEditor
 from konnect_desktop.ui.pages.consumers import ConsumersPage, RegisterApplicationDialog
@@ -37,7 +37,7 @@ def test_a_field_error_goes_once_the_value_is_fixed(qtbot: Any) -> None:
 
 def _consumers(qtbot: Any, arun: Any, session: Any) -> tuple[ConsumersPage, dict[str, Any]]:
     consumer = arun(session.create("consumers", {"username": "migrated"}))
-    page = shown(qtbot, ConsumersPage(session), ready=lambda p: p.model.rowCount() == 1)
+    page = show_loaded(qtbot, ConsumersPage(session), ready=lambda p: p.model.rowCount() == 1)
     qtbot.waitUntil(lambda: page.credentials.consumer is not None)
     return page, consumer
 
@@ -111,7 +111,7 @@ def test_register_application_protects_the_service_with_key_auth(qtbot: Any, aru
 def _hub(qtbot: Any, arun: Any, session: Any) -> Any:
     from konnect_desktop.ui.pages.service_hub import ServiceHubPage
 
-    return shown(qtbot, ServiceHubPage(session))
+    return show_loaded(qtbot, ServiceHubPage(session))
 
 
 def test_the_service_url_comes_first_and_a_url_in_host_gets_a_hint(qtbot: Any, arun: Any, local_session: Any) -> None:

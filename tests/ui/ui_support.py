@@ -14,12 +14,13 @@ from konnect_desktop.ui.pages.runtime_manager import RuntimeManagerPage
 P = TypeVar("P")
 
 
-def shown(qtbot: Any, page: P, size: tuple[int, int] = (1200, 800), ready: Callable[[P], bool] | None = None,
-          timeout: int = 5000) -> P:
-    """``page`` owned by ``qtbot``, sized, shown and refreshed; returned once its runner is idle
-    and ``ready(page)`` holds (within ``timeout`` ms)."""
+def show_loaded(qtbot: Any, page: P, size: tuple[int, int] | None = (1200, 800),
+                ready: Callable[[P], bool] | None = None, timeout: int = 5000) -> P:
+    """``page`` owned by ``qtbot``, sized (unless ``size`` is None), shown and refreshed; returned
+    once its runner is idle and ``ready(page)`` holds (within ``timeout`` ms)."""
     qtbot.addWidget(page)
-    page.resize(*size)  # type: ignore[attr-defined]
+    if size is not None:
+        page.resize(*size)  # type: ignore[attr-defined]
     page.show()  # type: ignore[attr-defined]
     page.refresh()  # type: ignore[attr-defined]
     qtbot.waitUntil(lambda: (ready is None or ready(page)) and not page.runner.busy,  # type: ignore[attr-defined]
