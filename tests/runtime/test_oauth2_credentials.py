@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from admin_support import admin_client, call
 from aiohttp.test_utils import TestClient
+from test_store_support import drift_after_edit
 
 from konnect_desktop import plugins
 from konnect_desktop.model import declarative, diff
@@ -143,11 +144,7 @@ consumers:
         assert cred["client_secret"] == phc and oauth2_secret_verify("s3cret", cred["client_secret"])
         dumped = declarative.to_deck_dict(store.export())
         assert dumped["consumers"][0]["oauth2_credentials"][0]["client_id"] == "app-client"
-        again = declarative.load(declarative.dump(store.export()).encode())
-        assert not diff.plan(store.export(), again).changes
-        changed = declarative.load(text.replace("http://app.test/cb", "http://app.test/other").encode())
-        plan = diff.plan(store.export(), changed)
-        [change] = plan.changes
+        plan, change = drift_after_edit(store, text, "http://app.test/cb", "http://app.test/other")
         assert change.table == "oauth2_credentials" and change.fields == ["redirect_uris"]
         assert phc not in diff.render_text(plan)
     finally:
