@@ -46,6 +46,17 @@ def clear_request_header(headers: MutableMultiMapping[str], name: str) -> None:
         headers.popall(name.replace("_", "-"), None)
 
 
+def request_cookie(header: str | None, name: str) -> str | None:
+    """nginx's ``$cookie_<name>``: the first cookie of that name in a Cookie header."""
+    if not header:
+        return None
+    for part in header.split(";"):
+        key, sep, value = part.strip().partition("=")
+        if sep and key == name:
+            return value
+    return None
+
+
 def is_header_name(name: str) -> bool:
     return bool(_HEADER_NAME.match(name))
 
@@ -235,6 +246,7 @@ def serialize_body(table: JSONObject, content_type: str | None, original: bytes)
 
 
 __all__ = [
+    "request_cookie",
     "UNEXPECTED", "header_name_error", "url_error", "url_userinfo", "request_header", "clear_request_header",
     "is_header_name", "is_header_value", "split_entry",
     "decode_args", "encode_form", "args_from_multidict", "multidict_from_args", "append_value",

@@ -20,6 +20,7 @@ from ..model.schema import Boolean, Check, Conditional, Number, Record, Set, Str
 from . import auth_common
 from .auth_common import AuthFailure, AuthHandler, Identity
 from .base import PluginSpec, RequestContext, RuntimeServices
+from .http_util import request_cookie
 from .jwt_parser import (
     InvalidKey,
     Token,
@@ -65,17 +66,6 @@ ENTITY_CHECKS: list[Check] = [
 ]
 
 
-def _cookie(header: str | None, name: str) -> str | None:
-    """nginx's ``$cookie_<name>``: the first cookie of that name in the Cookie header."""
-    if not header:
-        return None
-    for part in header.split(";"):
-        key, sep, value = part.strip().partition("=")
-        if sep and key == name:
-            return value
-    return None
-
-
 # handler.lua: ngx.re.gmatch(value, "\\s*[Bb]earer\\s+(.+)") — unanchored, first match
 _BEARER = re.compile(r"\s*[Bb]earer\s+(.+)")
 
@@ -116,7 +106,7 @@ class JwtHandler(AuthHandler):
         if self.cookie_names:
             cookies = ctx.headers.get("Cookie")
             for name in self.cookie_names:
-                cookie = _cookie(cookies, name)
+                cookie = request_cookie(cookies, name)
                 if cookie:
                     found[cookie] = None
         for name in self.header_names:

@@ -48,7 +48,7 @@ from .base import (
     ResponseContext,
     RuntimeServices,
 )
-from .http_util import parse_body
+from .http_util import parse_body, request_cookie
 
 NAME = "session"
 PRIORITY = 1900
@@ -126,16 +126,6 @@ def _unb64(text: str) -> bytes | None:
         return None
 
 
-def _cookie(header: str | None, name: str) -> str | None:
-    if not header:
-        return None
-    for part in header.split(";"):
-        key, sep, value = part.strip().partition("=")
-        if sep and key == name:
-            return value
-    return None
-
-
 class SessionHandler(Handler):
     def __init__(self, config: JSONObject, plugin: JSONObject, runtime: RuntimeServices) -> None:
         super().__init__(config, plugin, runtime)
@@ -205,12 +195,12 @@ class SessionHandler(Handler):
             raise ctx.kong_error(500, msg)
         now = auth_common.now()
         cookies = ctx.original.headers.get("Cookie")
-        session = self.open(_cookie(cookies, self.cookie_name))
+        session = self.open(request_cookie(cookies, self.cookie_name))
         remembered = False
         if session is None or not self._valid(session, now, False):
             session = None
             if self.remember:
-                session = self.open(_cookie(cookies, self.remember_name))
+                session = self.open(request_cookie(cookies, self.remember_name))
                 remembered = session is not None and self._valid(session, now, True)
                 session = session if remembered else None
         if session is None:

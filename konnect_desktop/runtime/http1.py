@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
@@ -41,6 +40,7 @@ from .responses import (
     refusal,
 )
 from .tls import server_name_of
+from .upstream import no_delay
 
 if TYPE_CHECKING:
     from .dataplane import ProxyServer
@@ -146,12 +146,7 @@ class ClientConnection(asyncio.Protocol):
         self.sni = server_name_of(sslobj)
         local = transport.get_extra_info("sockname")
         self.local_port = local[1] if local else self.server.port
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            try:
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            except OSError:
-                pass
+        no_delay(transport)
         self.server.connections.add(self)
 
     def data_received(self, data: bytes) -> None:

@@ -30,6 +30,16 @@ TlsSetting: TypeAlias = "bool | UpstreamTls"
 PoolKey: TypeAlias = "tuple[str, int] | tuple[str, int, TlsSetting]"
 
 
+
+def no_delay(transport: asyncio.BaseTransport) -> None:
+    """Small writes leave at once (TCP_NODELAY): a response head must not wait for Nagle."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
+
 class UpstreamError(Exception):
     """The upstream could not be used. ``kind``: "connect", "timeout", "closed", "invalid"."""
 
@@ -91,12 +101,7 @@ class UpstreamConnection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # a stream connection's transport (asyncio types the hook for every kind of transport)
         self.transport = cast(asyncio.Transport, transport)
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            try:
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            except OSError:
-                pass
+        no_delay(transport)
 
     def data_received(self, data: bytes) -> None:
         if not self.busy:

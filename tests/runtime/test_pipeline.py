@@ -7,6 +7,8 @@ promises beyond the answers the other proxy tests check.
 * Plugin chains are resolved when the snapshot is built (a consumer's on its first request) and
   kept (typed ``ChainEntry``).
 * A ``RequestContext``'s headers are built only when a plugin reads them.
+* Headers plugins set for the client (``ctx.response_headers``) replace the upstream's lines of
+  the same names in its head passed through as bytes (no parse, no rebuild), whatever their case.
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ import asyncio
 from typing import Any
 
 import pytest
+from aiohttp import web
 from test_proxy_plugin_lane import KEY, KeepAlive, consumer_cfg
-from test_proxy_support import Cfg, make_runtime, port_of
+from test_proxy_support import Cfg, app_server, make_runtime, port_of
 
-from konnect_desktop.runtime import http1
+from konnect_desktop.runtime import client_response, http1
 from konnect_desktop.runtime.config_view import ChainEntry
 from konnect_desktop.runtime.request_views import LazyParts
 
@@ -139,3 +142,41 @@ async def test_headers_are_built_only_when_a_plugin_reads_them(rt, echo, monkeyp
         c.writer.close()
     await asyncio.sleep(0)
     assert built == ["/reads"]
+
+
+async def test_plugin_response_headers_replace_the_upstreams_without_a_rebuild(rt, monkeypatch) -> None:
+    """rate-limiting sets its headers during access: the client gets the plugin's values once,
+    the upstream's copies (any case) are gone, its other headers pass as they came."""
+    async def handler(request: web.Request) -> web.StreamResponse:
+        return web.Response(text="ok", headers={"X-RateLimit-Limit-Minute": "999", "ratelimit-remaining": "5",
+                                                "X-Other": "kept"})
+
+    rebuilt: list[bytes] = []
+    real = client_response.response_multidict
+
+    def parse(raw: bytes):  # noqa: ANN202
+        rebuilt.append(raw)
+        return real(raw)
+
+    monkeypatch.setattr(client_response, "response_multidict", parse)
+    up = await app_server(handler)
+    try:
+        cfg = Cfg()
+        route = cfg.route(cfg.service(port=up.port), paths=["/r"])
+        cfg.plugin("rate-limiting", {"minute": 1000, "limit_by": "ip"}, route=route)
+        await rt.load_config(cfg.config())
+        c = await KeepAlive.open(port_of(rt.proxy_url))
+        try:
+            r = await c.request("/r")
+        finally:
+            c.close()
+    finally:
+        await up.stop()
+    assert r.status == 200 and r.body == b"ok"
+    names = [k.lower() for k, _v in r.header_list]
+    assert names.count("x-ratelimit-limit-minute") == 1 and r.header("X-RateLimit-Limit-Minute") == "1000"
+    assert names.count("ratelimit-remaining") == 1 and r.header("RateLimit-Remaining") == "999"
+    assert r.header("X-Other") == "kept" and r.header("X-RateLimit-Remaining-Minute") == "999"
+    assert rebuilt == []  # passed through as bytes
+    entry = rt.traffic.recent()[-1]
+    assert b"X-RateLimit-Limit-Minute: 1000" in entry.response_headers and b": 5\r\n" not in entry.response_headers
