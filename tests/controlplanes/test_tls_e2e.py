@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
+from controlplane_support import cli, serve
 from tls_support import CA
 
 from konnect_desktop.model import declarative
@@ -72,28 +71,13 @@ upstreams:
 """
 
 
-async def cli(*args: str) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "konnect_desktop", *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=dict(os.environ),
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), 120)
-    return proc.returncode or 0, out.decode(), err.decode()
-
-
 async def backend(name: str, state: dict[str, int]) -> tuple[web.AppRunner, int]:
     async def handler(request: web.Request) -> web.Response:
         if request.path == "/status":
             return web.json_response({}, status=state[name])
         return web.json_response({"who": name, "proto": request.headers.get("X-Forwarded-Proto")})
 
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", handler)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    return runner, site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    return await serve(handler)
 
 
 async def https_get(port: int, path: str = "/") -> tuple[str, dict[str, Any]]:

@@ -1,9 +1,10 @@
 """Helpers for the plugin black-box tests (no tests here): one LocalRuntime and one echo upstream
-per test module, a configuration loader, and a raw HTTP/1.1 client that can connect from any
-127.0.0.0/8 address (so tests can be different clients by IP)."""
+per test module, a configuration loader, a raw HTTP/1.1 client that can connect from any
+127.0.0.0/8 address (so tests can be different clients by IP), and a reader of file-log lines."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,10 @@ from test_proxy_support import Cfg, Server, echo_server, make_runtime, raw_reque
 
 from konnect_desktop.runtime.runtime import LocalRuntime
 
-__all__ = ["Cfg", "Gateway", "Reply", "start_gateway"]
+__all__ = ["AUTH_NOW", "Cfg", "Gateway", "Reply", "lines_in", "start_gateway"]
+
+# where the auth plugins' clock stands in the tests that fix it (the ``clock`` fixture)
+AUTH_NOW = 1_700_000_000
 
 
 class Reply:
@@ -88,3 +92,13 @@ async def start_gateway(tmp: Path, name: str = "e2e") -> Gateway:
     echo = await echo_server()
     rt = await make_runtime(tmp, name, admin_listen=None)
     return Gateway(rt, echo)
+
+
+async def lines_in(path: Path, n: int) -> list[dict[str, Any]]:
+    """The JSON lines of a file-log file once it holds ``n`` of them (or after a bounded number of
+    loop turns: file-log writes one turn after the log phase)."""
+    for _ in range(1000):  # bounded: the write is one loop turn after the response
+        if path.exists() and len(path.read_bytes().splitlines()) >= n:
+            break
+        await asyncio.sleep(0)
+    return [json.loads(line) for line in path.read_bytes().splitlines()]

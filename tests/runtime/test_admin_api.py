@@ -12,6 +12,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from admin_support import Api, admin_client
 from aiohttp.test_utils import TestClient, TestServer
 from pem_fixture import CA_CERT, CERT, KEY
 
@@ -22,35 +23,10 @@ from konnect_desktop.runtime.store import Store
 PLUGIN = "request-transformer"
 
 
-class Api:
-    def __init__(self, client: TestClient, store: Store) -> None:
-        self.client = client
-        self.store = store
-
-    async def call(self, method: str, path: str, **kw: Any) -> tuple[int, Any]:
-        r = await self.client.request(method, path, **kw)
-        text = await r.text()
-        if text:
-            assert r.headers["Content-Type"].startswith("application/json"), text
-            return r.status, json.loads(text)
-        return r.status, None
-
-    async def ok(self, method: str, path: str, status: int = 200, **kw: Any) -> Any:
-        got, body = await self.call(method, path, **kw)
-        assert got == status, (method, path, got, body)
-        return body
-
-
 @pytest.fixture
 async def api(tmp_path):
-    store = Store(tmp_path / "kong.db")
-    client = TestClient(TestServer(create_admin_app(store)))
-    await client.start_server()
-    try:
-        yield Api(client, store)
-    finally:
-        await client.close()
-        store.close()
+    async with admin_client(tmp_path / "kong.db") as client:
+        yield Api(client, client.store)
 
 
 def needs_plugin() -> None:

@@ -11,12 +11,10 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from admin_support import admin_client, ok_json
 from tls_support import CA
 
 from konnect_desktop.model import certs
-from konnect_desktop.runtime.admin_api import create_admin_app
-from konnect_desktop.runtime.store import Store
 
 CA1 = CA("Spec CA")
 RSA = CA1.issue("rsa.test", kind="rsa")
@@ -26,25 +24,12 @@ RSA2 = CA1.issue("rsa2.test", kind="rsa")
 
 @pytest.fixture
 async def api(tmp_path):
-    store = Store(tmp_path / "kong.db")
-    client = TestClient(TestServer(create_admin_app(store), host="127.0.0.1"))
-    await client.start_server()
-    client.store = store  # type: ignore[attr-defined]
-    try:
+    async with admin_client(tmp_path / "kong.db") as client:
         yield client
-    finally:
-        await client.close()
-        store.close()
-
-
-async def _ok(r, status: int = 200):
-    body = await r.json() if r.status != 204 else None
-    assert r.status == status, body
-    return body
 
 
 async def _cert(api, names=("foo.test", "bar.test"), pair=RSA):
-    return await _ok(await api.post("/certificates", json={"cert": pair.cert, "key": pair.key, "snis": list(names)}), 201)
+    return await ok_json(await api.post("/certificates", json={"cert": pair.cert, "key": pair.key, "snis": list(names)}), 201)
 
 
 @pytest.mark.parametrize("encoding", ["json", "form", "multipart"])
@@ -64,7 +49,7 @@ async def test_creates_a_certificate_and_returns_it_with_the_snis_pseudo_propert
             for k, v in fields:
                 form.add_field(k, v)
             r = await api.post("/certificates", data=form)
-    body = await _ok(r, 201)
+    body = await ok_json(r, 201)
     assert body["snis"] == ["n1.test", "n2.test"]  # sorted, as Kong's DAO sorts them
     r = await api.post("/certificates", json={"cert": EC.cert, "key": EC.key})
     assert '"snis":[]' in await r.text()
@@ -73,43 +58,43 @@ async def test_creates_a_certificate_and_returns_it_with_the_snis_pseudo_propert
 async def test_duplicated_and_pre_existing_snis(api) -> None:
     """returns a conflict when duplicated snis are present in the request; returns a conflict
     when a pre-existing sni is detected (and nothing is added)."""
-    body = await _ok(await api.post("/certificates", json={"cert": RSA.cert, "key": RSA.key,
+    body = await ok_json(await api.post("/certificates", json={"cert": RSA.cert, "key": RSA.key,
                                                            "snis": ["a.test", "b.test", "a.test"]}), 400)
     assert body["message"] == "schema violation (snis: a.test is duplicated)"
     first = await _cert(api, ["a.test"])
-    body = await _ok(await api.post("/certificates", json={"cert": EC.cert, "key": EC.key,
+    body = await ok_json(await api.post("/certificates", json={"cert": EC.cert, "key": EC.key,
                                                            "snis": ["a.test", "b.test"]}), 400)
     assert body["message"] == f"schema violation (snis: a.test already associated with existing certificate '{first['id']}')"
-    assert len((await _ok(await api.get("/certificates")))["data"]) == 1
-    assert [s["name"] for s in (await _ok(await api.get("/snis")))["data"]] == ["a.test"]
+    assert len((await ok_json(await api.get("/certificates")))["data"]) == 1
+    assert [s["name"] for s in (await ok_json(await api.get("/snis")))["data"]] == ["a.test"]
 
 
 async def test_get_by_id_or_sni(api) -> None:
     """retrieves all certificates with snis; retrieves a certificate by id / by sni; returns 404
     for a random non-existing uuid / sni."""
     c = await _cert(api)
-    listed = await _ok(await api.get("/certificates"))
+    listed = await ok_json(await api.get("/certificates"))
     assert listed["data"][0]["snis"] == ["bar.test", "foo.test"]
-    assert (await _ok(await api.get(f"/certificates/{c['id']}")))["snis"] == ["bar.test", "foo.test"]
-    by_sni = await _ok(await api.get("/certificates/foo.test"))
+    assert (await ok_json(await api.get(f"/certificates/{c['id']}")))["snis"] == ["bar.test", "foo.test"]
+    by_sni = await ok_json(await api.get("/certificates/foo.test"))
     assert by_sni["id"] == c["id"] and by_sni["snis"] == ["bar.test", "foo.test"]
-    assert await _ok(await api.get("/certificates/6bd4f53b-f548-4a57-b4e5-dbd5a0b5b1d5"), 404) == {"message": "Not found"}
-    assert await _ok(await api.get("/certificates/nope.test"), 404) == {"message": "SNI not found"}
+    assert await ok_json(await api.get("/certificates/6bd4f53b-f548-4a57-b4e5-dbd5a0b5b1d5"), 404) == {"message": "Not found"}
+    assert await ok_json(await api.get("/certificates/nope.test"), 404) == {"message": "SNI not found"}
 
 
 async def test_put(api) -> None:
     """PUT: creates if not found; creates a new sni when provided in the url (also when it is in
     the body too); upserts if found (snis cleared when not given); handles invalid input."""
-    created = await _ok(await api.put("/certificates/n1.test", json={"cert": RSA.cert, "key": RSA.key}))
+    created = await ok_json(await api.put("/certificates/n1.test", json={"cert": RSA.cert, "key": RSA.key}))
     assert created["snis"] == ["n1.test"]
-    again = await _ok(await api.put("/certificates/n1.test", json={"cert": RSA.cert, "key": RSA.key, "snis": ["n2.test"]}))
+    again = await ok_json(await api.put("/certificates/n1.test", json={"cert": RSA.cert, "key": RSA.key, "snis": ["n2.test"]}))
     assert again["id"] == created["id"] and again["snis"] == ["n1.test", "n2.test"]
-    both = await _ok(await api.put("/certificates/n1.test",
+    both = await ok_json(await api.put("/certificates/n1.test",
                                    json={"cert": RSA.cert, "key": RSA.key, "snis": ["n1.test", "n2.test"]}))
     assert both["snis"] == ["n1.test", "n2.test"]
-    up = await _ok(await api.put(f"/certificates/{created['id']}", json={"cert": EC.cert, "key": EC.key}))
+    up = await ok_json(await api.put(f"/certificates/{created['id']}", json={"cert": EC.cert, "key": EC.key}))
     assert up["snis"] == [] and up["cert"] == EC.cert
-    bad = await _ok(await api.put(f"/certificates/{created['id']}", json={}), 400)
+    bad = await ok_json(await api.put(f"/certificates/{created['id']}", json={}), 400)
     assert bad["message"] == "2 schema violations (cert: required field missing; key: required field missing)"
 
 
@@ -117,21 +102,21 @@ async def test_kongs_certificate_checks(api) -> None:
     """handles invalid input with alternate certificate; handles mismatched keys/certificates
     (also the alternate pair); errors on non-distinct certs; invalid PEM in Kong's words."""
     cid = "b2d1a1e4-6c38-4b61-a4b5-8b2b1f2a0c11"
-    body = await _ok(await api.put(f"/certificates/{cid}", json={"cert": RSA.cert, "key": RSA.key, "cert_alt": EC.cert}), 400)
+    body = await ok_json(await api.put(f"/certificates/{cid}", json={"cert": RSA.cert, "key": RSA.key, "cert_alt": EC.cert}), 400)
     assert body["message"] == "schema violation (all or none of these fields must be set: 'cert_alt', 'key_alt')"
-    body = await _ok(await api.put(f"/certificates/{cid}", json={"cert": RSA.cert, "key": EC.key}), 400)
+    body = await ok_json(await api.put(f"/certificates/{cid}", json={"cert": RSA.cert, "key": EC.key}), 400)
     assert body["message"] == "schema violation (certificate does not match key)"
-    body = await _ok(await api.put(f"/certificates/{cid}", json={"cert": RSA.cert, "key": RSA.key,
+    body = await ok_json(await api.put(f"/certificates/{cid}", json={"cert": RSA.cert, "key": RSA.key,
                                                                   "cert_alt": EC.cert, "key_alt": RSA.key}), 400)
     assert body["message"] == "schema violation (alternative certificate does not match key)"
-    body = await _ok(await api.put(f"/certificates/{cid}", json={"cert": RSA.cert, "key": RSA.key,
+    body = await ok_json(await api.put(f"/certificates/{cid}", json={"cert": RSA.cert, "key": RSA.key,
                                                                   "cert_alt": RSA2.cert, "key_alt": RSA2.key}), 400)
     assert body["message"] == ("schema violation (certificate and alternative certificate need to have different "
                                "type (e.g. RSA and ECDSA), the provided certificates were both of the same type)")
-    ok = await _ok(await api.put(f"/certificates/{cid}", json={"cert": RSA.cert, "key": RSA.key,
+    ok = await ok_json(await api.put(f"/certificates/{cid}", json={"cert": RSA.cert, "key": RSA.key,
                                                                 "cert_alt": EC.cert, "key_alt": EC.key}))
     assert ok["cert_alt"] == EC.cert
-    body = await _ok(await api.post("/certificates", json={"cert": "-----BEGIN CERTIFICATE-----\nxx\n", "key": "nope"}), 400)
+    body = await ok_json(await api.post("/certificates", json={"cert": "-----BEGIN CERTIFICATE-----\nxx\n", "key": "nope"}), 400)
     assert body["fields"]["cert"].startswith("invalid certificate: x509.new: ")
     assert body["fields"]["key"].startswith("invalid key: pkey.new: ")
 
@@ -142,49 +127,49 @@ async def test_patch_snis(api) -> None:
     certificate if snis field is JSON null."""
     c1 = await _cert(api, ["a.test", "b.test"])
     c2 = await _cert(api, ["c.test"], pair=EC)
-    up = await _ok(await api.patch(f"/certificates/{c1['id']}", json={"snis": ["z.test"]}))
+    up = await ok_json(await api.patch(f"/certificates/{c1['id']}", json={"snis": ["z.test"]}))
     assert up["snis"] == ["z.test"]
-    up = await _ok(await api.patch(f"/certificates/{c1['id']}", json={"tags": ["t"]}))
+    up = await ok_json(await api.patch(f"/certificates/{c1['id']}", json={"tags": ["t"]}))
     assert up["snis"] == ["z.test"] and up["tags"] == ["t"]
-    body = await _ok(await api.patch(f"/certificates/{c1['id']}", json={"snis": ["q.test", "q.test"]}), 400)
+    body = await ok_json(await api.patch(f"/certificates/{c1['id']}", json={"snis": ["q.test", "q.test"]}), 400)
     assert body["message"] == "schema violation (snis: q.test is duplicated)"
-    body = await _ok(await api.patch(f"/certificates/{c1['id']}", json={"snis": ["c.test"]}), 400)
+    body = await ok_json(await api.patch(f"/certificates/{c1['id']}", json={"snis": ["c.test"]}), 400)
     assert body["message"] == f"schema violation (snis: c.test already associated with existing certificate '{c2['id']}')"
     r = await api.patch(f"/certificates/{c1['id']}", json={"snis": None})
     assert r.status == 200 and '"snis":[]' in await r.text()
-    assert [s["name"] for s in (await _ok(await api.get("/snis")))["data"]] == ["c.test"]
+    assert [s["name"] for s in (await ok_json(await api.get("/snis")))["data"]] == ["c.test"]
 
 
 async def test_delete_and_nested_snis(api) -> None:
     """DELETE: deletes a certificate and all related snis; /certificates/:certificate/snis:
     certificate doesn't exist, retrieves a list of snis, returns a conflict when an sni exists."""
     c = await _cert(api)
-    nested = await _ok(await api.get(f"/certificates/{c['id']}/snis"))
+    nested = await ok_json(await api.get(f"/certificates/{c['id']}/snis"))
     assert sorted(s["name"] for s in nested["data"]) == ["bar.test", "foo.test"]
-    added = await _ok(await api.post(f"/certificates/{c['id']}/snis", json={"name": "baz.test"}), 201)
+    added = await ok_json(await api.post(f"/certificates/{c['id']}/snis", json={"name": "baz.test"}), 201)
     assert added["certificate"] == {"id": c["id"]}
-    dup = await _ok(await api.post(f"/certificates/{c['id']}/snis", json={"name": "baz.test"}), 409)
+    dup = await ok_json(await api.post(f"/certificates/{c['id']}/snis", json={"name": "baz.test"}), 409)
     assert dup["message"] == "UNIQUE violation detected on '{name=\"baz.test\"}'"
     missing = "585e4c16-c656-11e6-8db9-5f512d8a12cd"
-    assert await _ok(await api.post(f"/certificates/{missing}/snis", json={"name": "x.test"}), 404) == {"message": "Not found"}
-    await _ok(await api.delete("/certificates/foo.test"), 204)
-    assert (await _ok(await api.get("/snis")))["data"] == []
-    assert await _ok(await api.delete("/certificates/nope.test"), 404) == {"message": "SNI not found"}
+    assert await ok_json(await api.post(f"/certificates/{missing}/snis", json={"name": "x.test"}), 404) == {"message": "Not found"}
+    await ok_json(await api.delete("/certificates/foo.test"), 204)
+    assert (await ok_json(await api.get("/snis")))["data"] == []
+    assert await ok_json(await api.delete("/certificates/nope.test"), 404) == {"message": "SNI not found"}
 
 
 async def test_ca_certificates_checks(api) -> None:
     """ca_certificates.lua: one certificate at a time, not expired, a CA; cert_digest is the
     certificate's SHA-256 and unique."""
-    body = await _ok(await api.post("/ca_certificates", json={"cert": CA1.pem}), 201)
+    body = await ok_json(await api.post("/ca_certificates", json={"cert": CA1.pem}), 201)
     assert body["cert_digest"] == certs.cert_digest(CA1.pem) and len(body["cert_digest"]) == 64
-    dup = await _ok(await api.post("/ca_certificates", json={"cert": CA1.pem}), 409)
+    dup = await ok_json(await api.post("/ca_certificates", json={"cert": CA1.pem}), 409)
     assert dup["fields"] == {"cert_digest": body["cert_digest"]}
-    leaf = await _ok(await api.post("/ca_certificates", json={"cert": RSA.cert}), 400)
+    leaf = await ok_json(await api.post("/ca_certificates", json={"cert": RSA.cert}), 400)
     assert leaf["message"] == ('schema violation (certificate does not appear to be a CA because it is missing '
                                'the "CA" basic constraint)')
-    two = await _ok(await api.post("/ca_certificates", json={"cert": CA("B").pem + CA("C").pem}), 400)
+    two = await ok_json(await api.post("/ca_certificates", json={"cert": CA("B").pem + CA("C").pem}), 400)
     assert two["message"] == "schema violation (please submit only one certificate at a time)"
-    old = await _ok(await api.post("/ca_certificates", json={"cert": CA("Old", expired=True).pem}), 400)
+    old = await ok_json(await api.post("/ca_certificates", json={"cert": CA("Old", expired=True).pem}), 400)
     assert old["message"] == 'schema violation (certificate expired, "Not After" time is in the past)'
 
 

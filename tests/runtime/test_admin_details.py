@@ -13,64 +13,50 @@ from __future__ import annotations
 import logging
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from admin_support import admin_client, ok_json
 from fake_clock import FakeClock
 
-from konnect_desktop.runtime.admin_api import admin_api_of, create_admin_app
+from konnect_desktop.runtime.admin_api import admin_api_of
 from konnect_desktop.runtime.admin_debug import LogLevelControl
-from konnect_desktop.runtime.store import Store
 
 
 @pytest.fixture
 async def api(tmp_path):
-    store = Store(tmp_path / "kong.db")
-    app = create_admin_app(store)
     clock = FakeClock(1000.0)
-    admin_api_of(app).log_level = LogLevelControl("konnect_desktop.test_admin_details", clock=clock)
-    client = TestClient(TestServer(app, host="127.0.0.1"))
-    await client.start_server()
-    client.clock = clock  # type: ignore[attr-defined]
-    try:
+    async with admin_client(tmp_path / "kong.db") as client:
+        admin_api_of(client.server.app).log_level = LogLevelControl("konnect_desktop.test_admin_details", clock=clock)
+        client.clock = clock  # type: ignore[attr-defined]
         yield client
-    finally:
-        await client.close()
-        store.close()
-
-
-async def _ok(r, status: int = 200):
-    body = await r.json()
-    assert r.status == status, body
-    return body
 
 
 async def test_foreign_key_by_name_in_json(api) -> None:
-    svc = await _ok(await api.post("/services", json={"name": "echo", "url": "http://echo.internal"}), 201)
-    route = await _ok(await api.post("/routes", json={"paths": ["/e"], "service": {"name": "echo"}}), 201)
+    svc = await ok_json(await api.post("/services", json={"name": "echo", "url": "http://echo.internal"}), 201)
+    route = await ok_json(await api.post("/routes", json={"paths": ["/e"], "service": {"name": "echo"}}), 201)
     assert route["service"] == {"id": svc["id"]}
     # PATCH and PUT resolve the same way
-    await _ok(await api.post("/services", json={"name": "other", "url": "http://o.internal"}), 201)
-    patched = await _ok(await api.patch(f"/routes/{route['id']}", json={"service": {"name": "other"}}))
-    other = await _ok(await api.get("/services/other"))
+    await ok_json(await api.post("/services", json={"name": "other", "url": "http://o.internal"}), 201)
+    patched = await ok_json(await api.patch(f"/routes/{route['id']}", json={"service": {"name": "other"}}))
+    other = await ok_json(await api.get("/services/other"))
     assert patched["service"] == {"id": other["id"]}
-    put = await _ok(await api.put("/routes/named", json={"paths": ["/n"], "service": {"name": "echo"}}))
+    put = await ok_json(await api.put("/routes/named", json={"paths": ["/n"], "service": {"name": "echo"}}))
     assert put["service"] == {"id": svc["id"]}
 
 
 async def test_foreign_key_by_name_in_form(api) -> None:
-    svc = await _ok(await api.post("/services", data={"name": "echo", "url": "http://echo.internal"}), 201)
-    route = await _ok(await api.post("/routes", data={"paths[]": "/e", "service.name": "echo"}), 201)
+    svc = await ok_json(await api.post("/services", data={"name": "echo", "url": "http://echo.internal"}), 201)
+    route = await ok_json(await api.post("/routes", data={"paths[]": "/e", "service.name": "echo"}), 201)
     assert route["service"] == {"id": svc["id"]}
     # consumers: username (the endpoint key) and custom_id (unique) both resolve
-    alice = await _ok(await api.post("/consumers", data={"username": "alice", "custom_id": "a-1"}), 201)
-    cred = await _ok(await api.post("/key-auths", data={"consumer.username": "alice", "key": "k1"}), 201)
+    alice = await ok_json(await api.post("/consumers", data={"username": "alice", "custom_id": "a-1"}), 201)
+    cred = await ok_json(await api.post("/key-auths", data={"consumer.username": "alice", "key": "k1"}), 201)
     assert cred["consumer"] == {"id": alice["id"]}
-    cred2 = await _ok(await api.post("/key-auths", json={"consumer": {"custom_id": "a-1"}, "key": "k2"}), 201)
+    cred2 = await ok_json(await api.post("/key-auths", json={"consumer": {"custom_id": "a-1"}, "key": "k2"}), 201)
     assert cred2["consumer"] == {"id": alice["id"]}
 
 
 async def test_foreign_key_unresolved_is_kongs_error(api) -> None:
     r = await api.post("/routes", json={"paths": ["/x"], "service": {"name": "nope"}})
-    body = await _ok(r, 400)
+    body = await ok_json(r, 400)
     assert body == {
         "code": 13,
         "name": "foreign keys unresolved",
@@ -79,9 +65,9 @@ async def test_foreign_key_unresolved_is_kongs_error(api) -> None:
         "fields": {"service": {"name": "the foreign key cannot be resolved with '{name=\"nope\"}' "
                                        "for an existing 'services' entity"}},
     }
-    assert (await _ok(await api.get("/routes")))["data"] == []
+    assert (await ok_json(await api.get("/routes")))["data"] == []
     # a key with no unique field still reads as the missing primary key (schema violation)
-    body = await _ok(await api.post("/routes", json={"paths": ["/x"], "service": {"port": 1}}), 400)
+    body = await ok_json(await api.post("/routes", json={"paths": ["/x"], "service": {"port": 1}}), 400)
     assert body["code"] == 2 and "service" in body["fields"]
 
 
@@ -90,28 +76,28 @@ async def test_log_level_get_put_and_timeout(api) -> None:
     seconds (clock injected, no waiting); unknown level and negative timeout are 400."""
     logger = logging.getLogger("konnect_desktop.test_admin_details")
     logger.setLevel(logging.WARNING)
-    assert await _ok(await api.get("/debug/node/log-level")) == {"message": "log level: warn"}
-    assert await _ok(await api.put("/debug/node/log-level/debug?timeout=30")) == {"message": "log level changed"}
+    assert await ok_json(await api.get("/debug/node/log-level")) == {"message": "log level: warn"}
+    assert await ok_json(await api.put("/debug/node/log-level/debug?timeout=30")) == {"message": "log level changed"}
     assert logger.level == logging.DEBUG
-    assert await _ok(await api.get("/debug/node/log-level")) == {"message": "log level: debug"}
-    assert await _ok(await api.put("/debug/node/log-level/debug")) == {"message": "log level is already debug"}
-    assert await _ok(await api.put("/debug/node/log-level/loud"), 400) == {"message": "unknown log level: loud"}
-    assert await _ok(await api.put("/debug/node/log-level/info?timeout=-1"), 400) == {
+    assert await ok_json(await api.get("/debug/node/log-level")) == {"message": "log level: debug"}
+    assert await ok_json(await api.put("/debug/node/log-level/debug")) == {"message": "log level is already debug"}
+    assert await ok_json(await api.put("/debug/node/log-level/loud"), 400) == {"message": "unknown log level: loud"}
+    assert await ok_json(await api.put("/debug/node/log-level/info?timeout=-1"), 400) == {
         "message": "timeout must be greater than or equal to 0"}
-    assert await _ok(await api.put("/debug/cluster/log-level/notice?timeout=30")) == {
+    assert await ok_json(await api.put("/debug/cluster/log-level/notice?timeout=30")) == {
         "message": "log level changed for all nodes"}
     api.clock.now += 29
-    assert await _ok(await api.get("/debug/node/log-level")) == {"message": "log level: notice"}
+    assert await ok_json(await api.get("/debug/node/log-level")) == {"message": "log level: notice"}
     api.clock.now += 1  # the timeout has passed: back to the level before the first change
-    assert await _ok(await api.get("/debug/node/log-level")) == {"message": "log level: warn"}
+    assert await ok_json(await api.get("/debug/node/log-level")) == {"message": "log level: warn"}
     assert logger.level == logging.WARNING
 
 
 async def test_timers_and_dns_status(api) -> None:
-    body = await _ok(await api.get("/timers"))
+    body = await ok_json(await api.get("/timers"))
     assert body["worker"]["id"] == 0 and body["worker"]["count"] == 1
     sys_ = body["stats"]["sys"]
     assert sys_["total"] == sys_["running"] + sys_["pending"] + sys_["waiting"]
     assert sys_["running"] >= 1  # this very request's task
     assert set(body["stats"]["flamegraph"]) == {"running", "pending", "elapsed_time"}
-    assert await _ok(await api.get("/status/dns"), 501) == {"message": "not implemented with the legacy DNS client"}
+    assert await ok_json(await api.get("/status/dns"), 501) == {"message": "not implemented with the legacy DNS client"}

@@ -6,17 +6,17 @@ three kinds nested under consumers in decK files, round-tripped through the stor
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from admin_support import admin_client, call
+from aiohttp.test_utils import TestClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_store_support import drift_after_edit
 
 from konnect_desktop.model import declarative, diff
 from konnect_desktop.model.entities import basicauth_hash
-from konnect_desktop.runtime.admin_api import create_admin_app
 from konnect_desktop.runtime.store import Store
 
 API = "spec/03-plugins/10-basic-auth/02-api_spec.lua"
@@ -24,21 +24,9 @@ API = "spec/03-plugins/10-basic-auth/02-api_spec.lua"
 
 @pytest.fixture
 async def client(tmp_path):
-    store = Store(tmp_path / "kong.db")
-    c = TestClient(TestServer(create_admin_app(store)))
-    await c.start_server()
-    c.store = store  # type: ignore[attr-defined]
-    try:
+    async with admin_client(tmp_path / "kong.db") as c:
         yield c
-    finally:
-        await c.close()
-        store.close()
 
-
-async def call(c: TestClient, method: str, path: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
-    r = await c.request(method, path, json=body) if body is not None else await c.request(method, path)
-    text = await r.text()
-    return r.status, (json.loads(text) if text else None)
 
 
 def test_crypto() -> None:
@@ -170,12 +158,8 @@ plugins:
         assert [c["key"] for c in alice["jwt_secrets"]] == ["alice-iss"]
         assert [c["username"] for c in alice["hmacauth_credentials"]] == ["alice-hmac"]
         assert alice["basicauth_credentials"][0]["password"] == basicauth_hash(store.all("consumers")[0]["id"], "open-sesame")
-        again = declarative.load(declarative.dump(store.export()).encode())
-        assert not diff.plan(store.export(), again).changes
         # a changed jwt secret is drift, shown masked
-        changed = declarative.load(text.replace("alice-jwt-secret", "rotated").encode())
-        plan = diff.plan(store.export(), changed)
-        [change] = plan.changes
+        plan, change = drift_after_edit(store, text, "alice-jwt-secret", "rotated")
         assert change.table == "jwt_secrets" and change.fields == ["secret"]
         assert "rotated" not in diff.render_text(plan) and "alice-jwt-secret" not in diff.render_text(plan)
     finally:

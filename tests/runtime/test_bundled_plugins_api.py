@@ -14,15 +14,13 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from aiohttp.test_utils import TestClient, TestServer
+from admin_support import Api, admin_client
 from plugin_examples import KONG_SCOPES, assert_defaults, minimal
-from test_admin_api import Api
 
 from konnect_desktop import plugins
 from konnect_desktop.model import declarative
 from konnect_desktop.model.diff import plan
 from konnect_desktop.plugins.base import SCOPE_FIELDS
-from konnect_desktop.runtime.admin_api import create_admin_app
 from konnect_desktop.runtime.store import Store
 
 NAMES = plugins.BUNDLED
@@ -31,14 +29,8 @@ PARENTS = {"route": "routes", "service": "services", "consumer": "consumers", "c
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def api(tmp_path_factory: pytest.TempPathFactory):
-    store = Store(tmp_path_factory.mktemp("bundled") / "kong.db")
-    client = TestClient(TestServer(create_admin_app(store)))
-    await client.start_server()
-    try:
-        yield Api(client, store)
-    finally:
-        await client.close()
-        store.close()
+    async with admin_client(tmp_path_factory.mktemp("bundled") / "kong.db") as client:
+        yield Api(client, client.store)
 
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")

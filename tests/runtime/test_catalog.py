@@ -34,6 +34,14 @@ def _story_store(path: Path) -> Store:
     return store
 
 
+def _story_service(path: Path) -> tuple[Store, PortalService, dict[str, Any]]:
+    """The example's store, its portal service, and the one version of the OpenAI product."""
+    store = _story_store(path)
+    svc = PortalService(store)
+    [v] = svc.catalog.list_versions("OpenAI")
+    return store, svc, v
+
+
 def test_side_file_name() -> None:
     assert side_file_for("/x/kong.yaml") == Path("/x/kong.products.yaml")
     assert side_file_for("conf/prod.yml") == Path("conf/prod.products.yaml")
@@ -165,9 +173,7 @@ async def test_auto_registration_key_works_through_the_proxy_and_revoke_cuts_it(
 
 
 async def test_manual_registration_waits_for_approval(tmp_path: Path) -> None:
-    store = _story_store(tmp_path / "a.db")
-    svc = PortalService(store)
-    [v] = svc.catalog.list_versions("OpenAI")
+    store, svc, v = _story_service(tmp_path / "a.db")
     svc.catalog.set_registration(v["id"], "manual")
     dev, app = await _signed_up(svc, "b@example.com")
     reg = await svc.request_access(dev, app, v["id"])
@@ -190,9 +196,7 @@ async def test_manual_registration_waits_for_approval(tmp_path: Path) -> None:
 
 
 async def test_unpublished_or_closed_versions_refuse_requests(tmp_path: Path) -> None:
-    store = _story_store(tmp_path / "a.db")
-    svc = PortalService(store)
-    [v] = svc.catalog.list_versions("OpenAI")
+    store, svc, v = _story_service(tmp_path / "a.db")
     dev, app = await _signed_up(svc, "c@example.com")
     svc.catalog.set_registration(v["id"], "off")
     with pytest.raises(FormError, match="registrations"):
@@ -204,9 +208,7 @@ async def test_unpublished_or_closed_versions_refuse_requests(tmp_path: Path) ->
 
 
 async def test_a_developer_never_reaches_another_developers_app(tmp_path: Path) -> None:
-    store = _story_store(tmp_path / "a.db")
-    svc = PortalService(store)
-    [v] = svc.catalog.list_versions("OpenAI")
+    store, svc, v = _story_service(tmp_path / "a.db")
     dev_a, app_a = await _signed_up(svc, "a@example.com")
     dev_b, _app_b = await _signed_up(svc, "b@example.com")
     reg = await svc.request_access(dev_a, app_a, v["id"])
@@ -245,9 +247,7 @@ def test_accounts_refuse_bad_input(tmp_path: Path) -> None:
 async def test_reimporting_the_side_file_keeps_registrations(tmp_path: Path) -> None:
     """``gateway run --config`` at every start re-applies kong.products.yaml: versions that stay
     keep their ids, so developers' registrations of them survive; a dropped version goes."""
-    store = _story_store(tmp_path / "a.db")
-    svc = PortalService(store)
-    [v] = svc.catalog.list_versions("OpenAI")
+    store, svc, v = _story_service(tmp_path / "a.db")
     dev, app = await _signed_up(svc, "a@example.com")
     reg = await svc.request_access(dev, app, v["id"])
     doc = svc.catalog.export_products()
@@ -265,9 +265,7 @@ async def test_reimporting_the_side_file_keeps_registrations(tmp_path: Path) -> 
 
 
 async def test_deleting_a_version_revokes_its_keys(tmp_path: Path) -> None:
-    store = _story_store(tmp_path / "a.db")
-    svc = PortalService(store)
-    [v] = svc.catalog.list_versions("OpenAI")
+    store, svc, v = _story_service(tmp_path / "a.db")
     dev, app = await _signed_up(svc, "a@example.com")
     reg = await svc.request_access(dev, app, v["id"])
     key = svc.accounts.take_fresh_keys(dev)[reg["id"]]

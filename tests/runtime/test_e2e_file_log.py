@@ -7,7 +7,6 @@ bounded number of times for them instead of sleeping."""
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import stat
 import uuid
@@ -15,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_plugin_support import Gateway
+from e2e_plugin_support import Gateway, lines_in
 
 from konnect_desktop import plugins
 
@@ -27,14 +26,6 @@ async def route_with(gw: Gateway, config: dict[str, Any], path: str = "/p") -> N
     r = c.route(svc, paths=[path])
     c.plugin("file-log", config, route=r)
     await gw.load(c)
-
-
-async def lines_in(path: Path, n: int) -> list[dict[str, Any]]:
-    for _ in range(1000):  # bounded: the write is one loop turn after the response
-        if path.exists() and len(path.read_bytes().splitlines()) >= n:
-            break
-        await asyncio.sleep(0)
-    return [json.loads(line) for line in path.read_bytes().splitlines()]
 
 
 async def settle() -> None:

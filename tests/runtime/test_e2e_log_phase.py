@@ -11,26 +11,16 @@ times for it (as test_e2e_file_log.py does)."""
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 from pathlib import Path
-from typing import Any
 
 import pytest
-from e2e_plugin_support import Gateway
+from e2e_plugin_support import Gateway, lines_in
 
 from konnect_desktop.runtime.config_view import ChainEntry as RuntimeChainEntry
 from konnect_desktop.runtime.dataplane import SERVER
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
-
-
-async def lines_in(path: Path, n: int) -> list[dict[str, Any]]:
-    for _ in range(1000):  # bounded: the write is one loop turn after the response
-        if path.exists() and len(path.read_bytes().splitlines()) >= n:
-            break
-        await asyncio.sleep(0)
-    return [json.loads(line) for line in path.read_bytes().splitlines()]
 
 
 async def exchange(port: int, request: bytes) -> bytes:

@@ -25,24 +25,14 @@ import pytest
 from e2e_plugin_support import Gateway
 from fake_clock import FakeClock
 
-from konnect_desktop.plugins import auth_common
-
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 ACCESS = "spec/03-plugins/25-oauth2/03-access_spec.lua"
-NOW = 1_700_000_000
 HTTPS = [("X-Forwarded-Proto", "https")]
 BLUEPRINT = {"scopes": ["email", "profile"], "enable_authorization_code": True, "mandatory_scope": True,
              "provision_key": "provision123", "token_expiration": 5, "enable_implicit_grant": True,
              "accept_http_if_already_terminated": True}
 SCOPES = {"scopes": ["email", "profile", "user.email"]}
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    c = FakeClock(float(NOW))
-    monkeypatch.setattr(auth_common, "clock", c)
-    return c
 
 
 class World:

@@ -13,23 +13,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from e2e_plugin_support import Gateway
+from e2e_plugin_support import AUTH_NOW, Gateway
 from fake_clock import FakeClock
-
-from konnect_desktop.plugins import auth_common
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 ACCESS = "spec/03-plugins/30-session/01-access_spec.lua"
-NOW = 1_700_000_000
+NOW = AUTH_NOW  # the ``clock`` fixture (conftest.py) starts here
 REMEMBER_ROLLING_TIMEOUT = 3600
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    c = FakeClock(float(NOW))
-    monkeypatch.setattr(auth_common, "clock", c)
-    return c
 
 
 class World:

@@ -3,33 +3,18 @@ and the plugin's config schema (spec/03-plugins/19-hmac-auth/01-schema_spec.lua)
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from admin_support import admin_client, call
+from aiohttp.test_utils import TestClient
 
 from konnect_desktop import plugins
-from konnect_desktop.runtime.admin_api import create_admin_app
-from konnect_desktop.runtime.store import Store
 
 
 @pytest.fixture
 async def client(tmp_path):
-    store = Store(tmp_path / "kong.db")
-    c = TestClient(TestServer(create_admin_app(store)))
-    await c.start_server()
-    try:
+    async with admin_client(tmp_path / "kong.db") as c:
         yield c
-    finally:
-        await c.close()
-        store.close()
 
-
-async def call(c: TestClient, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-    r = await c.request(method, path, json=body) if body is not None else await c.request(method, path)
-    text = await r.text()
-    return r.status, (json.loads(text) if text else None)
 
 
 async def test_hmac_credentials_api(client: TestClient) -> None:

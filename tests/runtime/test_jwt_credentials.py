@@ -3,36 +3,23 @@ config schema (spec/03-plugins/16-jwt/06-schema_spec.lua)."""
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from admin_support import admin_client, call
+from aiohttp.test_utils import TestClient
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from konnect_desktop import plugins
-from konnect_desktop.runtime.admin_api import create_admin_app
-from konnect_desktop.runtime.store import Store
 
 
 @pytest.fixture
 async def client(tmp_path):
-    store = Store(tmp_path / "kong.db")
-    c = TestClient(TestServer(create_admin_app(store)))
-    await c.start_server()
-    try:
+    async with admin_client(tmp_path / "kong.db") as c:
         yield c
-    finally:
-        await c.close()
-        store.close()
 
-
-async def call(c: TestClient, method: str, path: str, body: dict[str, Any] | None = None, **kw: Any) -> tuple[int, Any]:
-    r = await c.request(method, path, json=body, **kw) if body is not None else await c.request(method, path, **kw)
-    text = await r.text()
-    return r.status, (json.loads(text) if text else None)
 
 
 def public_pem() -> str:

@@ -4,37 +4,25 @@ carrying oauth2_credentials nested under consumers."""
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from admin_support import admin_client, call
+from aiohttp.test_utils import TestClient
+from test_store_support import drift_after_edit
 
 from konnect_desktop import plugins
 from konnect_desktop.model import declarative, diff
 from konnect_desktop.model.entities import oauth2_secret_hash, oauth2_secret_verify
-from konnect_desktop.runtime.admin_api import create_admin_app
 from konnect_desktop.runtime.store import Store
 
 
 @pytest.fixture
 async def client(tmp_path):
-    store = Store(tmp_path / "kong.db")
-    c = TestClient(TestServer(create_admin_app(store)))
-    await c.start_server()
-    c.store = store  # type: ignore[attr-defined]
-    try:
+    async with admin_client(tmp_path / "kong.db") as c:
         yield c
-    finally:
-        await c.close()
-        store.close()
 
-
-async def call(c: TestClient, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-    r = await c.request(method, path, json=body) if body is not None else await c.request(method, path)
-    text = await r.text()
-    return r.status, (json.loads(text) if text else None)
 
 
 def test_secret_hashing() -> None:
@@ -156,11 +144,7 @@ consumers:
         assert cred["client_secret"] == phc and oauth2_secret_verify("s3cret", cred["client_secret"])
         dumped = declarative.to_deck_dict(store.export())
         assert dumped["consumers"][0]["oauth2_credentials"][0]["client_id"] == "app-client"
-        again = declarative.load(declarative.dump(store.export()).encode())
-        assert not diff.plan(store.export(), again).changes
-        changed = declarative.load(text.replace("http://app.test/cb", "http://app.test/other").encode())
-        plan = diff.plan(store.export(), changed)
-        [change] = plan.changes
+        plan, change = drift_after_edit(store, text, "http://app.test/cb", "http://app.test/other")
         assert change.table == "oauth2_credentials" and change.fields == ["redirect_uris"]
         assert phc not in diff.render_text(plan)
     finally:

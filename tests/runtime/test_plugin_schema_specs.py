@@ -12,11 +12,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from aiohttp.test_utils import TestClient, TestServer
-from test_admin_api import Api
-
-from konnect_desktop.runtime.admin_api import create_admin_app
-from konnect_desktop.runtime.store import Store
+from admin_support import Api, admin_client
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -120,14 +116,8 @@ CASES: list[tuple[str, str, str, dict[str, Any], Any]] = [
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def api(tmp_path_factory: pytest.TempPathFactory):
-    store = Store(tmp_path_factory.mktemp("schema-specs") / "kong.db")
-    client = TestClient(TestServer(create_admin_app(store)))
-    await client.start_server()
-    try:
-        yield Api(client, store)
-    finally:
-        await client.close()
-        store.close()
+    async with admin_client(tmp_path_factory.mktemp("schema-specs") / "kong.db") as client:
+        yield Api(client, client.store)
 
 
 @pytest.mark.parametrize(("spec", "title", "name", "config", "expected"), CASES,

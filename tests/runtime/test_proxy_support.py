@@ -8,9 +8,10 @@ Plugin tests may use them too: ``make_runtime`` + ``Cfg`` + ``raw_request`` / ai
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +104,39 @@ async def make_runtime(tmp_path: Path, name: str = "test", **kw: Any) -> LocalRu
     rt = LocalRuntime(name, db_path=tmp_path / f"{name}-{uid()[:8]}.db", **kw)
     await rt.start()
     return rt
+
+
+@contextlib.asynccontextmanager
+async def configured_runtime(tmp_path: Path, name: str, build: Callable[[Cfg, dict[str, Any]], object],
+                             handler: Callable[[web.Request], Awaitable[web.StreamResponse]] | None = None,
+                             ) -> AsyncIterator[LocalRuntime]:
+    """A runtime without an Admin API whose one service is a real upstream on 127.0.0.1 (``handler``
+    or else the echo app); ``build(cfg, service)`` adds the routes and plugins. The configuration
+    must load without errors. Both are stopped on the way out."""
+    up = await (app_server(handler) if handler is not None else echo_server())
+    try:
+        rt = await make_runtime(tmp_path, name, admin_listen=None)
+        try:
+            cfg = Cfg()
+            build(cfg, cfg.service(port=up.port))
+            await rt.load_config(cfg.config())
+            assert not rt.config_errors, rt.config_errors
+            yield rt
+        finally:
+            await rt.stop()
+    finally:
+        await up.stop()
+
+
+def route_per_config(plugin: str, configs: Iterable[dict[str, Any]]) -> Callable[[Cfg, dict[str, Any]], None]:
+    """A ``configured_runtime`` builder: for the i-th of ``configs`` a route on Host ``conf<i>.test``
+    with ``plugin`` configured so."""
+
+    def build(cfg: Cfg, svc: dict[str, Any]) -> None:
+        for i, conf in enumerate(configs):
+            cfg.plugin(plugin, conf, route=cfg.route(svc, hosts=[f"conf{i}.test"]))
+
+    return build
 
 
 # -- a raw client -------------------------------------------------------------------------------

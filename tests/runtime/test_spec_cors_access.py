@@ -17,9 +17,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from aiohttp import web
-from test_proxy_support import Cfg, RawResponse, app_server, make_runtime, port_of, raw_request
-
-from konnect_desktop.runtime.runtime import LocalRuntime
+from test_proxy_support import Cfg, RawResponse, configured_runtime, port_of, raw_request
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -223,30 +221,22 @@ async def upstream(request: web.Request) -> web.StreamResponse:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def proxy(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[int]:
-    up = await app_server(upstream)
-    rt: LocalRuntime = await make_runtime(tmp_path_factory.mktemp("cors-spec"), "cors-spec", admin_listen=None)
-    cfg = Cfg()
-    svc = cfg.service(port=up.port)
+    def build(cfg: Cfg, svc: dict[str, Any]) -> None:
+        def route_with(host: str, config: dict[str, Any] | None) -> dict[str, Any]:
+            route = cfg.route(svc, hosts=[host])
+            cfg.plugin("cors", config, route=route)
+            return route
 
-    def route_with(host: str, config: dict[str, Any] | None) -> dict[str, Any]:
-        route = cfg.route(svc, hosts=[host])
-        cfg.plugin("cors", config, route=route)
-        return route
+        route_with("cors1.test", None)
+        for host, config in OPTIONS_OF.items():
+            route_with(host, config)
+        route4 = route_with("cors4.test", None)
+        cfg.plugin("key-auth", {}, route=route4)
+        for i, (origins, _) in enumerate(REGEX_TESTCASES, 1):
+            route_with(f"cors-regex-{i}.test", {"origins": origins})
 
-    route_with("cors1.test", None)
-    for host, config in OPTIONS_OF.items():
-        route_with(host, config)
-    route4 = route_with("cors4.test", None)
-    cfg.plugin("key-auth", {}, route=route4)
-    for i, (origins, _) in enumerate(REGEX_TESTCASES, 1):
-        route_with(f"cors-regex-{i}.test", {"origins": origins})
-    await rt.load_config(cfg.config())
-    assert not rt.config_errors, rt.config_errors
-    try:
+    async with configured_runtime(tmp_path_factory.mktemp("cors-spec"), "cors-spec", build, upstream) as rt:
         yield port_of(rt.proxy_url)
-    finally:
-        await rt.stop()
-        await up.stop()
 
 
 async def send(port: int, method: str, host: str, headers: list[tuple[str, str]] | None = None,

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from aiohttp import web
-from test_proxy_support import Cfg, app_server, make_runtime, port_of, raw_request
+from test_proxy_support import Cfg, configured_runtime, port_of, raw_request, route_per_config
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -71,19 +71,9 @@ async def upstream(request: web.Request) -> web.StreamResponse:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def proxy(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[int]:
-    up = await app_server(upstream)
-    rt = await make_runtime(tmp_path_factory.mktemp("rt-body"), "rt-body", admin_listen=None)
-    cfg = Cfg()
-    svc = cfg.service(port=up.port)
-    for i, conf in enumerate(CONFS.values()):
-        cfg.plugin("response-transformer", conf, route=cfg.route(svc, hosts=[f"conf{i}.test"]))
-    await rt.load_config(cfg.config())
-    assert not rt.config_errors, rt.config_errors
-    try:
+    build = route_per_config("response-transformer", CONFS.values())
+    async with configured_runtime(tmp_path_factory.mktemp("rt-body"), "rt-body", build, upstream) as rt:
         yield port_of(rt.proxy_url)
-    finally:
-        await rt.stop()
-        await up.stop()
 
 
 @pytest.mark.parametrize(("describe", "title", "body", "expected", "array_key"), CASES,
@@ -104,16 +94,10 @@ async def problem_upstream(request: web.Request) -> web.StreamResponse:
 
 async def test_problem_json_body_is_transformed(tmp_path_factory: pytest.TempPathFactory) -> None:
     """A +json media type is a JSON body to transform (through real sockets)."""
-    up = await app_server(problem_upstream)
-    rt = await make_runtime(tmp_path_factory.mktemp("rt-problem"), "rt-problem", admin_listen=None)
-    try:
-        cfg = Cfg()
-        svc = cfg.service(port=up.port)
+    def build(cfg: Cfg, svc: dict[str, Any]) -> None:
         cfg.plugin("response-transformer", {"add": {"json": ["status:500"], "json_types": ["number"]}},
                    route=cfg.route(svc, paths=["/"]))
-        await rt.load_config(cfg.config())
+
+    async with configured_runtime(tmp_path_factory.mktemp("rt-problem"), "rt-problem", build, problem_upstream) as rt:
         r = await raw_request(port_of(rt.proxy_url), "GET", "/")
         assert r.status == 200 and json.loads(r.body) == {"title": "oops", "status": 500}
-    finally:
-        await rt.stop()
-        await up.stop()

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 import pytest_asyncio
 from aiohttp import web
-from test_proxy_support import Cfg, RawResponse, app_server, make_runtime, port_of, raw_request
+from test_proxy_support import Cfg, RawResponse, configured_runtime, port_of, raw_request
 
 from konnect_desktop import plugins
 
@@ -30,26 +31,20 @@ async def upstream(request: web.Request) -> web.StreamResponse:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def proxy(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[int]:
-    up = await app_server(upstream)
-    rt = await make_runtime(tmp_path_factory.mktemp("rt-filter"), "rt-filter", admin_listen=None)
-    cfg = Cfg()
-    svc = cfg.service(port=up.port)
-    r1 = cfg.route(svc, hosts=["response.test"])
-    cfg.plugin("response-transformer", {"remove": {"headers": ["Access-Control-Allow-Origin"], "json": ["url"]}}, route=r1)
-    r2 = cfg.route(svc, hosts=["response2.test"])
-    cfg.plugin("response-transformer", {"replace": {"json": ["headers:/hello/world", "uri_args:this is a / test",
-                                                             'url:"wot"']}}, route=r2)
-    r3 = cfg.route(svc, hosts=["response3.test"])
-    cfg.plugin("response-transformer", {"remove": {"json": ["ip"]}}, route=r3)
-    # the spec short-circuits with basic-auth; key-auth does the same where basic-auth is not bundled
-    cfg.plugin("basic-auth" if plugins.get("basic-auth") else "key-auth", {}, route=r3)
-    await rt.load_config(cfg.config())
-    assert not rt.config_errors, rt.config_errors
-    try:
+    def build(cfg: Cfg, svc: dict[str, Any]) -> None:
+        r1 = cfg.route(svc, hosts=["response.test"])
+        cfg.plugin("response-transformer", {"remove": {"headers": ["Access-Control-Allow-Origin"], "json": ["url"]}},
+                   route=r1)
+        r2 = cfg.route(svc, hosts=["response2.test"])
+        cfg.plugin("response-transformer", {"replace": {"json": ["headers:/hello/world", "uri_args:this is a / test",
+                                                                 'url:"wot"']}}, route=r2)
+        r3 = cfg.route(svc, hosts=["response3.test"])
+        cfg.plugin("response-transformer", {"remove": {"json": ["ip"]}}, route=r3)
+        # the spec short-circuits with basic-auth; key-auth does the same where basic-auth is not bundled
+        cfg.plugin("basic-auth" if plugins.get("basic-auth") else "key-auth", {}, route=r3)
+
+    async with configured_runtime(tmp_path_factory.mktemp("rt-filter"), "rt-filter", build, upstream) as rt:
         yield port_of(rt.proxy_url)
-    finally:
-        await rt.stop()
-        await up.stop()
 
 
 async def get(port: int, host: str, target: str) -> RawResponse:

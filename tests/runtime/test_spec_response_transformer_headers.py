@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 import pytest
 import pytest_asyncio
 from aiohttp import web
-from test_proxy_support import Cfg, app_server, make_runtime, port_of, raw_request
+from test_proxy_support import configured_runtime, port_of, raw_request, route_per_config
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -59,19 +59,9 @@ async def upstream(request: web.Request) -> web.StreamResponse:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def proxy(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[int]:
-    up = await app_server(upstream)
-    rt = await make_runtime(tmp_path_factory.mktemp("rt-headers"), "rt-headers", admin_listen=None)
-    cfg = Cfg()
-    svc = cfg.service(port=up.port)
-    for i, conf in enumerate(CONFS.values()):
-        cfg.plugin("response-transformer", conf, route=cfg.route(svc, hosts=[f"conf{i}.test"]))
-    await rt.load_config(cfg.config())
-    assert not rt.config_errors, rt.config_errors
-    try:
+    build = route_per_config("response-transformer", CONFS.values())
+    async with configured_runtime(tmp_path_factory.mktemp("rt-headers"), "rt-headers", build, upstream) as rt:
         yield port_of(rt.proxy_url)
-    finally:
-        await rt.stop()
-        await up.stop()
 
 
 @pytest.mark.parametrize(("describe", "title", "given", "expected"), CASES, ids=[f"{c[0]}: {c[1]}" for c in CASES])

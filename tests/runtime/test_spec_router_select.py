@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from test_proxy_support import Cfg, echo_server, make_runtime, port_of, raw_request
+from test_proxy_support import Cfg, configured_runtime, port_of, raw_request
 
 from konnect_desktop.runtime.runtime import LocalRuntime
 
@@ -76,19 +76,12 @@ CASES: list[tuple[str, str, str, str | None, list[tuple[str, str]], int | None]]
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def gateway(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LocalRuntime]:
-    up = await echo_server()
-    rt = await make_runtime(tmp_path_factory.mktemp("router-select"), "router-select", admin_listen=None)
-    cfg = Cfg()
-    svc = cfg.service(port=up.port)
-    for n, fields in ROUTES.items():
-        cfg.route(svc, name=f"route-{n}", id=f"e8fb37f1-102d-461e-9c51-6608a6bb{8100 + n}", **fields)
-    await rt.load_config(cfg.config())
-    assert not rt.config_errors, rt.config_errors
-    try:
+    def build(cfg: Cfg, svc: dict[str, Any]) -> None:
+        for n, fields in ROUTES.items():
+            cfg.route(svc, name=f"route-{n}", id=f"e8fb37f1-102d-461e-9c51-6608a6bb{8100 + n}", **fields)
+
+    async with configured_runtime(tmp_path_factory.mktemp("router-select"), "router-select", build) as rt:
         yield rt
-    finally:
-        await rt.stop()
-        await up.stop()
 
 
 @pytest.mark.parametrize(("title", "method", "path", "host", "headers", "expected"), CASES,

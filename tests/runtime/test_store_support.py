@@ -1,5 +1,5 @@
-"""Shared helpers for the store tests: a store on a real file, and a factory that builds a valid
-entity of any kind (creating its parents on the way)."""
+"""Shared helpers for the store tests: a store on a real file, a factory that builds a valid
+entity of any kind (creating its parents on the way), and a decK round trip checked for drift."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from pem_fixture import CERT, KEY, new_ca_cert
 
 from konnect_desktop import plugins
-from konnect_desktop.model import ENTITIES
+from konnect_desktop.model import ENTITIES, declarative, diff
 from konnect_desktop.runtime.store import Store
 
 # Bundled plugins whose config is valid with defaults only, in order of preference.
@@ -124,3 +124,13 @@ class Factory:
 
 ALL_TABLES = tuple(ENTITIES)
 TAGGED_TABLES = tuple(t for t, e in ENTITIES.items() if e.schema.get("tags") is not None)
+
+
+def drift_after_edit(store: Store, text: str, old: str, new: str) -> tuple[diff.Plan, Any]:
+    """Checks that the store's decK dump loads back with no drift, then that the decK file ``text``
+    with ``old`` replaced by ``new`` differs from the store by exactly one change: (plan, change)."""
+    again = declarative.load(declarative.dump(store.export()).encode())
+    assert not diff.plan(store.export(), again).changes
+    plan = diff.plan(store.export(), declarative.load(text.replace(old, new).encode()))
+    [change] = plan.changes
+    return plan, change

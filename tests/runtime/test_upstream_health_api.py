@@ -16,12 +16,11 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from admin_support import admin_client, ok_json
 from test_proxy_support import Cfg, echo_server, make_runtime, raw_request
 
 from konnect_desktop.model import declarative
 from konnect_desktop.model.diff import plan
-from konnect_desktop.runtime.admin_api import create_admin_app
 from konnect_desktop.runtime.store import Store
 
 # The record Kong 3.9 answers for an upstream created with just a name (the OSS Admin API
@@ -48,35 +47,23 @@ PASSIVE_ON = {"passive": {"healthy": {"successes": 1},
 
 @pytest.fixture
 async def api(tmp_path):
-    store = Store(tmp_path / "kong.db")
-    client = TestClient(TestServer(create_admin_app(store), host="127.0.0.1"))
-    await client.start_server()
-    try:
+    async with admin_client(tmp_path / "kong.db") as client:
         yield client
-    finally:
-        await client.close()
-        store.close()
-
-
-async def _ok(r, status: int = 200):
-    body = await r.json() if r.status != 204 else None
-    assert r.status == status, body
-    return body
 
 
 async def test_upstream_gets_kongs_default_healthchecks(api) -> None:
-    up = await _ok(await api.post("/upstreams", json={"name": "u"}), 201)
+    up = await ok_json(await api.post("/upstreams", json={"name": "u"}), 201)
     assert up["healthchecks"] == KONG_DEFAULT_HEALTHCHECKS
     # a partial record fills the rest; form notation reaches nested arrays
-    up = await _ok(await api.patch("/upstreams/u", json={"healthchecks": {"active": {"healthy": {"interval": 5}}}}))
+    up = await ok_json(await api.patch("/upstreams/u", json={"healthchecks": {"active": {"healthy": {"interval": 5}}}}))
     assert up["healthchecks"]["active"]["healthy"] == {"interval": 5, "http_statuses": [200, 302], "successes": 0}
     assert up["healthchecks"]["passive"] == KONG_DEFAULT_HEALTHCHECKS["passive"]
-    up = await _ok(await api.post("/upstreams", data=[
+    up = await ok_json(await api.post("/upstreams", data=[
         ("name", "f"), ("healthchecks.active.healthy.http_statuses[]", "200"),
         ("healthchecks.active.healthy.http_statuses[]", "201"), ("healthchecks.threshold", "50")]), 201)
     assert up["healthchecks"]["active"]["healthy"]["http_statuses"] == [200, 201]
     assert up["healthchecks"]["threshold"] == 50
-    bad = await _ok(await api.post("/upstreams", json={"name": "b", "healthchecks": {"active": {"timeout": -1}}}), 400)
+    bad = await ok_json(await api.post("/upstreams", json={"name": "b", "healthchecks": {"active": {"timeout": -1}}}), 400)
     assert bad["fields"] == {"healthchecks": {"active": {"timeout": "value should be between 0 and 65535"}}}
 
 
@@ -95,37 +82,37 @@ def test_deck_file_without_healthchecks_shows_no_drift(tmp_path) -> None:
 
 
 async def _targets(api, upstream: str, *names: str) -> list[dict]:
-    return [await _ok(await api.post(f"/upstreams/{upstream}/targets", json={"target": n, "weight": 10}), 201)
+    return [await ok_json(await api.post(f"/upstreams/{upstream}/targets", json={"target": n, "weight": 10}), 201)
             for n in names]
 
 
 async def test_health_is_off_until_checks_are_configured(api) -> None:
     """returns HEALTHCHECKS_OFF for targets that resolve; returns HEALTHY if failure not detected."""
-    root = await _ok(await api.get("/"))
-    await _ok(await api.post("/upstreams", json={"name": "u"}), 201)
+    root = await ok_json(await api.get("/"))
+    await ok_json(await api.post("/upstreams", json={"name": "u"}), 201)
     await _targets(api, "u", "127.0.0.1:81", "127.0.0.1:82")
     for suffix in ("", "/"):
-        body = await _ok(await api.get(f"/upstreams/u/health{suffix}"))
+        body = await ok_json(await api.get(f"/upstreams/u/health{suffix}"))
         assert body["node_id"] == root["node_id"] and body["next"] is None
         assert [t["target"] for t in body["data"]] == ["127.0.0.1:82", "127.0.0.1:81"]  # newest first
         for t in body["data"]:
             assert t["health"] == "HEALTHCHECKS_OFF"
             assert t["data"]["addresses"] == [{"ip": "127.0.0.1", "port": int(t["target"][-2:]),
                                                "health": "HEALTHCHECKS_OFF", "weight": 10}]
-    await _ok(await api.patch("/upstreams/u", json={"healthchecks": PASSIVE_ON}))
-    body = await _ok(await api.get("/upstreams/u/health"))
+    await ok_json(await api.patch("/upstreams/u", json={"healthchecks": PASSIVE_ON}))
+    body = await ok_json(await api.get("/upstreams/u/health"))
     assert {t["health"] for t in body["data"]} == {"HEALTHY"}
-    bal = await _ok(await api.get("/upstreams/u/health?balancer_health=1"))
+    bal = await ok_json(await api.get("/upstreams/u/health?balancer_health=1"))
     assert bal["data"]["health"] == "HEALTHY"
     assert bal["data"]["details"]["weight"] == {"total": 20, "available": 20, "unavailable": 0}
-    assert (await _ok(await api.get("/upstreams/nope/health"), 404)) == {"message": "Not found"}
+    assert (await ok_json(await api.get("/upstreams/nope/health"), 404)) == {"message": "Not found"}
 
 
 async def test_every_combination_of_upstream_and_target(api) -> None:
     """checks every combination of valid and invalid upstream and target."""
-    other = await _ok(await api.post("/upstreams", json={"name": "other"}), 201)
+    other = await ok_json(await api.post("/upstreams", json={"name": "other"}), 201)
     wrong = (await _targets(api, "other", "127.0.0.1:8192"))[0]
-    up = await _ok(await api.post("/upstreams", json={"name": "u", "healthchecks": PASSIVE_ON}), 201)
+    up = await ok_json(await api.post("/upstreams", json={"name": "u", "healthchecks": PASSIVE_ON}), 201)
     target = (await _targets(api, "u", "127.0.0.1:8192"))[0]
     assert other["id"] != up["id"]
     for i, u in enumerate([str(uuid.uuid4()), "invalid", up["name"], up["id"]]):
@@ -139,38 +126,38 @@ async def test_every_combination_of_upstream_and_target(api) -> None:
 @pytest.mark.parametrize("verb", ["PUT", "POST"])
 async def test_flips_target_status(api, verb) -> None:
     """flips the target status from UNHEALTHY to HEALTHY, and back."""
-    up = await _ok(await api.post("/upstreams", json={"name": "u", "healthchecks": PASSIVE_ON}), 201)
+    up = await ok_json(await api.post("/upstreams", json={"name": "u", "healthchecks": PASSIVE_ON}), 201)
     target = (await _targets(api, "u", "localhost:8192"))[0]
     path = f"/upstreams/{up['id']}/targets/{target['target']}"
     for word, want in (("unhealthy", "UNHEALTHY"), ("healthy", "HEALTHY"), ("unhealthy", "UNHEALTHY")):
-        await _ok(await api.request(verb, f"{path}/{word}"), 204)
-        body = await _ok(await api.get(f"/upstreams/{up['id']}/health"))
+        await ok_json(await api.request(verb, f"{path}/{word}"), 204)
+        body = await ok_json(await api.get(f"/upstreams/{up['id']}/health"))
         assert body["data"][0]["target"] == target["target"] and body["data"][0]["health"] == want
-    bal = await _ok(await api.get("/upstreams/u/health?balancer_health=1"))
+    bal = await ok_json(await api.get("/upstreams/u/health?balancer_health=1"))
     # Kong's rule: unavailable weight within (100 - threshold)%: with threshold 0 the balancer
     # itself still counts as healthy; with 50 it does not
     assert bal["data"]["health"] == "HEALTHY"
     assert bal["data"]["details"]["weight"] == {"total": 10, "available": 0, "unavailable": 10}
-    await _ok(await api.patch("/upstreams/u", json={"healthchecks": {"threshold": 50}}))
-    bal = await _ok(await api.get("/upstreams/u/health?balancer_health=1"))
+    await ok_json(await api.patch("/upstreams/u", json={"healthchecks": {"threshold": 50}}))
+    bal = await ok_json(await api.get("/upstreams/u/health?balancer_health=1"))
     assert bal["data"]["health"] == "UNHEALTHY" and bal["data"]["details"]["healthy"] is False
     # one address of the target
-    await _ok(await api.request(verb, f"{path}/localhost:8192/healthy"), 204)
-    body = await _ok(await api.get("/upstreams/u/health"))
+    await ok_json(await api.request(verb, f"{path}/localhost:8192/healthy"), 204)
+    body = await ok_json(await api.get("/upstreams/u/health"))
     assert body["data"][0]["health"] == "HEALTHY"
 
 
 async def test_targets_all_pages(api) -> None:
     """/targets/all: retrieves the first page, paginates a set, data property is an empty array."""
-    await _ok(await api.post("/upstreams", json={"name": "u"}), 201)
-    await _ok(await api.post("/upstreams", json={"name": "empty"}), 201)
+    await ok_json(await api.post("/upstreams", json={"name": "u"}), 201)
+    await ok_json(await api.post("/upstreams", json={"name": "empty"}), 201)
     for i in range(1, 11):
-        await _ok(await api.post("/upstreams/u/targets", json={"target": f"api-{i}:80"}), 201)
-    assert len((await _ok(await api.get("/upstreams/u/targets/all")))["data"]) == 10
+        await ok_json(await api.post("/upstreams/u/targets", json={"target": f"api-{i}:80"}), 201)
+    assert len((await ok_json(await api.get("/upstreams/u/targets/all")))["data"]) == 10
     seen, offset = [], None
     for page in range(4):
         q = "?size=3" + (f"&offset={offset}" if offset else "")
-        body = await _ok(await api.get(f"/upstreams/u/targets/all{q}"))
+        body = await ok_json(await api.get(f"/upstreams/u/targets/all{q}"))
         assert len(body["data"]) == (3 if page < 3 else 1)
         seen += [t["target"] for t in body["data"]]
         offset = body.get("offset")
@@ -252,13 +239,13 @@ async def test_balancer_goes_around_an_unhealthy_target(tmp_path) -> None:
 async def test_upstream_hash_checks(api, body, fields) -> None:
     """07-upstreams_routes_spec.lua "POST ... handles invalid input": Kong's entity checks on the
     hashing fields, word for word."""
-    got = await _ok(await api.post("/upstreams", json={"name": "my.upstream", **body}), 400)
+    got = await ok_json(await api.post("/upstreams", json={"name": "my.upstream", **body}), 400)
     assert got["fields"] == fields
 
 
 async def test_hash_on_implies_consistent_hashing(api) -> None:
     """Kong's shorthand: setting hash_on (without an algorithm) selects consistent-hashing."""
-    up = await _ok(await api.post("/upstreams", json={"name": "h", "hash_on": "ip"}), 201)
+    up = await ok_json(await api.post("/upstreams", json={"name": "h", "hash_on": "ip"}), 201)
     assert up["algorithm"] == "consistent-hashing"
-    up = await _ok(await api.post("/upstreams", json={"name": "lc", "algorithm": "least-connections"}), 201)
+    up = await ok_json(await api.post("/upstreams", json={"name": "lc", "algorithm": "least-connections"}), 201)
     assert (up["algorithm"], up["hash_on"]) == ("least-connections", "none")

@@ -16,14 +16,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from admin_support import admin_client
 from test_proxy_support import Cfg, make_runtime
 from test_proxy_tls import handshake
 from tls_support import CA
 
 from konnect_desktop.model import declarative
-from konnect_desktop.runtime.admin_api import create_admin_app
-from konnect_desktop.runtime.store import Store
 from konnect_desktop.runtime.vault import Resolver, VaultError, parse_reference, resolve
 
 CA1 = CA("Vault CA")
@@ -68,14 +66,8 @@ def test_resolve_only_referenceable_fields_and_never_in_place() -> None:
 
 @pytest.fixture
 async def api(tmp_path):
-    store = Store(tmp_path / "kong.db")
-    client = TestClient(TestServer(create_admin_app(store), host="127.0.0.1"))
-    await client.start_server()
-    try:
+    async with admin_client(tmp_path / "kong.db") as client:
         yield client
-    finally:
-        await client.close()
-        store.close()
 
 
 async def test_vaults_entity_and_schema(api) -> None:

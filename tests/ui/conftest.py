@@ -1,4 +1,5 @@
-"""GUI test fixtures: a qasync loop around pytest-qt's QApplication, and helpers to wait on it.
+"""GUI test fixtures: a qasync loop around pytest-qt's QApplication, helpers to wait on it, a
+session, and a Konnect organisation served on 127.0.0.1.
 
 The loop is created ``already_running`` so coroutines scheduled by widgets run whenever Qt
 processes events (``qtbot.waitUntil``/``wait``), exactly as in the app.
@@ -127,3 +128,37 @@ def local_session(session: Any, store_cp: Any) -> Any:
 
     session.use(Profile(kind="local", name="ui-test", id="ui-test"), store_cp)
     return session
+
+
+@pytest.fixture
+def konnect_org(arun: Callable[..., Any], session: Any, tmp_path: Any, session_tokens: None) -> Iterator[Any]:
+    """A Konnect API server built from Konnect's OpenAPI files (tests/controlplanes/konnect_server.py)
+    with the control planes prod-eu and staging-eu, and the session's connection "org" to it (its
+    token in the session's token store). Skips where the OpenAPI files are not available."""
+    import sys
+    from pathlib import Path
+
+    from konnect_desktop import credentials
+    from konnect_desktop.settings import Profile
+
+    here = str(Path(__file__).resolve().parents[1] / "controlplanes")
+    sys.path.insert(0, here)
+    try:
+        from konnect_server import KonnectTestServer, specs_available
+    finally:
+        sys.path.remove(here)
+    if not specs_available():
+        pytest.skip("Konnect OpenAPI files are not available here")
+    token = "kpat_" + "Ui7" * 14
+    server = KonnectTestServer(token=token, tmp=tmp_path)
+    arun(server.start())
+    try:
+        server.add_control_plane("prod-eu")
+        server.add_control_plane("staging-eu")
+        credentials.store_token("org", token)
+        org = Profile(kind="konnect", auth="konnect-token", name="org", region="eu", base_url=server.base_url)
+        session.add_connection(org)
+        yield org
+    finally:
+        arun(session.flush())
+        arun(server.stop())

@@ -5,7 +5,6 @@ copy, edit + Save, New / Delete, Import, and a run that is cancelled."""
 from __future__ import annotations
 
 import shutil
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ import pytest
 import yaml
 from console.keyring_fixture import secret_service  # noqa: F401  (fixture, from tests/console)
 from PySide6.QtCore import Qt
+from ui_support import current_local_runtime
 
 from konnect_desktop.console import collection as col
 from konnect_desktop.console.environments import Environment, Variable
@@ -27,10 +27,7 @@ EXAMPLE = ROOT / "examples" / "users-api"
 @pytest.fixture
 def users_runtime(session: Any, arun: Any) -> Any:
     """A local runtime group, current in the session, running the example's configuration."""
-    name = f"coll-{uuid.uuid4().hex[:8]}"
-    conn = session.create_local_group(name)
-    rt = arun(session.start_runtime(name, sample=False), timeout=30)
-    arun(session.switch(conn))
+    _conn, rt = current_local_runtime(arun, session, "coll")
     doc = merge_documents([read_source(EXAMPLE / "kong.yaml"), read_source(EXAMPLE / "consumers.yaml")])
     arun(rt.load_config(load_document(doc, strict_plugins=True)), timeout=30)
     return rt

@@ -5,12 +5,12 @@ from __future__ import annotations
 import socket
 import threading
 import time
-import uuid
 from typing import Any
 
 import httpx
 from fake_clock import FakeClock
 from PySide6.QtCore import QTimer
+from ui_support import current_local_runtime, show_loaded
 
 from konnect_desktop.settings import Profile
 from konnect_desktop.ui.pages.runtime_manager import RuntimeManagerPage
@@ -19,22 +19,13 @@ from konnect_desktop.ui.plugin_editor import PluginEditor
 
 
 def _start_local(arun: Any, session: Any) -> tuple[Any, Any]:
-    name = f"e2e-{uuid.uuid4().hex[:8]}"
-    conn = session.create_local_group(name)
-    rt = arun(session.start_runtime(name, sample=False), timeout=30)
-    arun(session.switch(conn))
-    return conn, rt
+    return current_local_runtime(arun, session, "e2e")
 
 
 def test_service_route_and_rate_limit_made_in_the_gui_limit_real_requests(qtbot: Any, arun: Any, session: Any) -> None:
     _conn, rt = _start_local(arun, session)
     assert session.runtime_state(_conn.name) == "running"
-    page = ServiceHubPage(session)
-    qtbot.addWidget(page)
-    page.resize(1200, 900)
-    page.show()
-    page.refresh()
-    qtbot.waitUntil(lambda: not page.runner.busy)
+    page = show_loaded(qtbot, ServiceHubPage(session), (1200, 900))
 
     # service
     page.new()

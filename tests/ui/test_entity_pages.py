@@ -12,6 +12,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from ui_support import current_local_runtime, show_loaded
 
 from konnect_desktop.ui.cert_info import parse_pem
 from konnect_desktop.ui.mainwindow import MainWindow
@@ -36,12 +37,7 @@ def make_cert(cn: str, sans: list[str], not_before: dt.datetime, not_after: dt.d
 
 
 def _show(qtbot: Any, page: Any) -> Any:
-    qtbot.addWidget(page)
-    page.resize(1280, 720)
-    page.show()
-    page.refresh()
-    qtbot.waitUntil(lambda: not page.runner.busy, timeout=10000)
-    return page
+    return show_loaded(qtbot, page, (1280, 720), timeout=10000)
 
 
 def test_cert_info_days_and_states() -> None:
@@ -59,10 +55,7 @@ def test_cert_info_days_and_states() -> None:
 
 
 def test_upstreams_and_targets_with_health(qtbot: Any, arun: Any, session: Any) -> None:
-    name = f"up-{uuid.uuid4().hex[:6]}"
-    conn = session.create_local_group(name)
-    arun(session.start_runtime(name, sample=False), timeout=30)
-    arun(session.switch(conn))
+    current_local_runtime(arun, session, "up")
     page = _show(qtbot, UpstreamsPage(session))
     page.new()
     page.editor.form.editors["name"].edit.setText("orders.upstream")

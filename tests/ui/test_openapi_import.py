@@ -4,12 +4,12 @@ errors for files that cannot be converted or whose entities Kong would refuse.""
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from ui_support import current_local_runtime, show_loaded
 
 from konnect_desktop.ui.openapi_import import OpenAPIImportDialog
 from konnect_desktop.ui.pages.service_hub import ServiceHubPage
@@ -20,21 +20,11 @@ SPEC = ROOT / "examples" / "users-api" / "openapi.yaml"
 
 @pytest.fixture
 def empty_runtime(session: Any, arun: Any) -> Any:
-    name = f"oas-{uuid.uuid4().hex[:8]}"
-    conn = session.create_local_group(name)
-    rt = arun(session.start_runtime(name, sample=False), timeout=30)
-    arun(session.switch(conn))
-    return rt
+    return current_local_runtime(arun, session, "oas")[1]
 
 
 def _hub(qtbot: Any, session: Any) -> ServiceHubPage:
-    page = ServiceHubPage(session)
-    qtbot.addWidget(page)
-    page.resize(1280, 720)
-    page.show()
-    page.refresh()
-    qtbot.waitUntil(lambda: not page.runner.busy, timeout=10000)
-    return page
+    return show_loaded(qtbot, ServiceHubPage(session), (1280, 720), timeout=10000)
 
 
 def _preview(qtbot: Any, dlg: OpenAPIImportDialog, path: Path, tags: str = "", base: str = "") -> None:

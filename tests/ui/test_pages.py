@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import uuid
 from typing import Any
 
 import httpx
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence
+from ui_support import current_local_runtime, show_loaded
 
 from konnect_desktop.ui import app as app_module
 from konnect_desktop.ui.connection_dialog import ConnectionDialog, parse_headers
@@ -21,11 +21,7 @@ from konnect_desktop.ui.pages.runtime_manager import RuntimeManagerPage
 
 
 def _runtime(arun: Any, session: Any, sample: bool = True) -> tuple[Any, Any]:
-    name = f"t-{uuid.uuid4().hex[:8]}"
-    conn = session.create_local_group(name)
-    rt = arun(session.start_runtime(name, sample=sample), timeout=30)
-    arun(session.switch(conn))
-    return conn, rt
+    return current_local_runtime(arun, session, "t", sample=sample)
 
 
 # -- app entry ------------------------------------------------------------------------------------
@@ -151,11 +147,7 @@ def test_headers_are_parsed_with_line_errors() -> None:
 # -- consumers ------------------------------------------------------------------------------------
 def test_consumers_keys_acls_and_groups(qtbot: Any, arun: Any, local_session: Any, store_cp: Any) -> None:
     gold = arun(store_cp.create("consumer_groups", {"name": "gold"}))
-    page = ConsumersPage(local_session)
-    qtbot.addWidget(page)
-    page.show()
-    page.refresh()
-    qtbot.waitUntil(lambda: not page.runner.busy)
+    page = show_loaded(qtbot, ConsumersPage(local_session), None)
     page.new()
     page.editor.form.editors["username"].set_value("bob")
     page.editor.save()
@@ -208,11 +200,7 @@ def test_register_application_makes_a_working_key(qtbot: Any, arun: Any, session
 
 def test_group_plugin_a_gold_tier_limit(qtbot: Any, arun: Any, local_session: Any, store_cp: Any) -> None:
     gold = arun(store_cp.create("consumer_groups", {"name": "gold"}))
-    page = ConsumersPage(local_session)
-    qtbot.addWidget(page)
-    page.show()
-    page.refresh()
-    qtbot.waitUntil(lambda: page.group_model.rowCount() == 1 and not page.runner.busy, timeout=10000)
+    page = show_loaded(qtbot, ConsumersPage(local_session), None, lambda p: p.group_model.rowCount() == 1, 10000)
     page.tabs.setCurrentIndex(1)
     page.group_table.selectRow(0)
     panel = page.group_plugins
@@ -230,11 +218,7 @@ def test_group_plugin_a_gold_tier_limit(qtbot: Any, arun: Any, local_session: An
 # -- plugins page -----------------------------------------------------------------------------------
 def test_plugins_page_lists_every_instance_with_its_scope(qtbot: Any, arun: Any, session: Any) -> None:
     _runtime(arun, session)
-    page = PluginsPage(session)
-    qtbot.addWidget(page)
-    page.show()
-    page.refresh()
-    qtbot.waitUntil(lambda: page.panel.model.rowCount() == 4 and not page.runner.busy, timeout=15000)
+    page = show_loaded(qtbot, PluginsPage(session), None, lambda p: p.panel.model.rowCount() == 4, 15000)
     scopes = {page.panel.model.index(r, 0).data(): page.panel.model.index(r, 1).data() for r in range(4)}
     assert scopes["rate-limiting"] == "route echo-limited"
     summaries = {page.panel.model.index(r, 0).data(): page.panel.model.index(r, 3).data() for r in range(4)}

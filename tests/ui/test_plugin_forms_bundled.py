@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from plugin_examples import KONG_SCOPES, minimal
+from ui_support import show_loaded
 
 from konnect_desktop import plugins
 from konnect_desktop.ui.plugin_editor import NOT_RUN_BADGE, PluginEditor
@@ -70,11 +71,7 @@ def test_plugin_list_badges_carried_plugins_and_group_page_offers_group_plugins(
 
     arun(store_cp.create("plugins", {"name": "zipkin", "config": {}}))
     arun(store_cp.create("plugins", {"name": "cors", "config": {}}))
-    page = PluginsPage(local_session)
-    qtbot.addWidget(page)
-    page.show()
-    page.refresh()
-    qtbot.waitUntil(lambda: page.panel.model.rowCount() == 2 and not page.runner.busy, timeout=10000)
+    page = show_loaded(qtbot, PluginsPage(local_session), None, lambda p: p.panel.model.rowCount() == 2, 10000)
     shown = sorted(page.panel.model.index(r, 0).data() for r in range(2))
     assert shown == ["cors", f"zipkin  [{NOT_RUN_BADGE}]"]
     offered = {page.panel.add_combo.itemData(i): page.panel.add_combo.itemText(i)
@@ -82,11 +79,7 @@ def test_plugin_list_badges_carried_plugins_and_group_page_offers_group_plugins(
     assert set(offered) >= set(NAMES) and offered["ldap-auth"] == f"ldap-auth  [{NOT_RUN_BADGE}]"
 
     arun(store_cp.create("consumer_groups", {"name": "gold"}))
-    groups = ConsumersPage(local_session)
-    qtbot.addWidget(groups)
-    groups.show()
-    groups.refresh()
-    qtbot.waitUntil(lambda: groups.group_model.rowCount() == 1 and not groups.runner.busy, timeout=10000)
+    groups = show_loaded(qtbot, ConsumersPage(local_session), None, lambda p: p.group_model.rowCount() == 1, 10000)
     groups.tabs.setCurrentIndex(1)
     groups.group_table.selectRow(0)
     qtbot.waitUntil(lambda: groups.group_plugins.add_combo.count() > 0, timeout=10000)

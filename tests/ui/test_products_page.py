@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import os
 import re
-import uuid
 from pathlib import Path
 from typing import Any
 
 import httpx
 from PySide6.QtWidgets import QApplication
+from ui_support import current_local_runtime, show_loaded
 from widget_checks import assert_looks_right, save_shot
 
 from konnect_desktop.model import declarative
@@ -28,22 +28,13 @@ def _csrf(html: str) -> str:
 
 
 def _start(arun: Any, session: Any) -> Any:
-    name = f"portal-{uuid.uuid4().hex[:8]}"
-    conn = session.create_local_group(name)
-    rt = arun(session.start_runtime(name, sample=False), timeout=30)
-    arun(session.switch(conn))
+    _conn, rt = current_local_runtime(arun, session, "portal")
     rt.store.replace_all(declarative.load(EXAMPLE / "kong.yaml"))
     return rt
 
 
 def _page(qtbot: Any, session: Any) -> ProductsPage:
-    page = ProductsPage(session)
-    qtbot.addWidget(page)
-    page.resize(1100, 800)
-    page.show()
-    page.refresh()
-    qtbot.waitUntil(lambda: not page.runner.busy, timeout=10000)
-    return page
+    return show_loaded(qtbot, ProductsPage(session), (1100, 800), timeout=10000)
 
 
 def test_parse_labels() -> None:

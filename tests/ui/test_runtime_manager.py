@@ -3,25 +3,20 @@ session closes the stores it opened — also while a page's worker thread is sti
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 import pytest
 from PySide6.QtCore import Qt
+from ui_support import runtime_manager
 
-from konnect_desktop import credentials
 from konnect_desktop.controlplanes.errors import ControlPlaneError
 from konnect_desktop.runtime.store import StoreClosed
 from konnect_desktop.settings import Profile
-from konnect_desktop.ui.mainwindow import MainWindow
 from konnect_desktop.ui.pages.replication import ReplicationPage
 from konnect_desktop.ui.pages.runtime_manager import CONN_ROLE, GROUP_ROLE, RuntimeManagerPage
-
-CONTROLPLANES_TESTS = Path(__file__).resolve().parents[1] / "controlplanes"
 
 
 def _item(page: RuntimeManagerPage, conn: Profile, group: str | None = None) -> Any:
@@ -43,11 +38,7 @@ def test_replicate_to_opens_replication_with_the_selected_group_as_source(qtbot:
     a = session.create_local_group(f"a-{uuid.uuid4().hex[:6]}")
     b = session.create_local_group(f"b-{uuid.uuid4().hex[:6]}")
     arun(session.switch(a))
-    win = MainWindow(session)
-    qtbot.addWidget(win)
-    win.show()
-    rm = win.show_page("runtimes")
-    assert isinstance(rm, RuntimeManagerPage)
+    win, rm = runtime_manager(qtbot, session)
     assert rm.replicate_button.text() == "Replicate to…"
     rm.tree.setCurrentItem(_item(rm, b))
     assert rm.replicate_button.isEnabled()
@@ -65,43 +56,21 @@ def test_replicate_to_opens_replication_with_the_selected_group_as_source(qtbot:
     assert win.current_page() is page and page.source.endpoint().conn_id == a.id
 
 
-def test_replicate_to_from_a_konnect_control_plane(qtbot: Any, arun: Any, session: Any, tmp_path: Path,
-                                                   session_tokens: None) -> None:
-    sys.path.insert(0, str(CONTROLPLANES_TESTS))
-    try:
-        from konnect_server import KonnectTestServer, specs_available
-    finally:
-        sys.path.remove(str(CONTROLPLANES_TESTS))
-    if not specs_available():
-        pytest.skip("Konnect OpenAPI files are not available here")
-    token = "kpat_" + "Rm7" * 14
-    server = KonnectTestServer(token=token, tmp=tmp_path)
-    arun(server.start())
-    try:
-        server.add_control_plane("prod-eu")
-        server.add_control_plane("staging-eu")
-        credentials.store_token("org", token)
-        org = Profile(kind="konnect", auth="konnect-token", name="org", region="eu", base_url=server.base_url)
-        session.add_connection(org)
-        win = MainWindow(session)
-        qtbot.addWidget(win)
-        win.show()
-        rm = win.show_page("runtimes")
-        item = _item(rm, org)
-        item.setExpanded(False)
-        item.setExpanded(True)  # lists the organisation's control planes
-        qtbot.waitUntil(lambda: _item(rm, org, "staging-eu") is not None, timeout=15000)
-        rm.tree.setCurrentItem(_item(rm, org, "staging-eu"))
-        assert "staging-eu" in rm.heading.text()
-        rm.replicate_selected()
-        page = win.current_page()
-        assert isinstance(page, ReplicationPage)
-        src = page.source.endpoint()
-        assert (src.conn_id, src.group) == (org.id, "staging-eu")
-        qtbot.waitUntil(lambda: not page.runner.busy, timeout=15000)
-    finally:
-        arun(session.flush())
-        arun(server.stop())
+def test_replicate_to_from_a_konnect_control_plane(qtbot: Any, session: Any, konnect_org: Profile) -> None:
+    org = konnect_org
+    win, rm = runtime_manager(qtbot, session)
+    item = _item(rm, org)
+    item.setExpanded(False)
+    item.setExpanded(True)  # lists the organisation's control planes
+    qtbot.waitUntil(lambda: _item(rm, org, "staging-eu") is not None, timeout=15000)
+    rm.tree.setCurrentItem(_item(rm, org, "staging-eu"))
+    assert "staging-eu" in rm.heading.text()
+    rm.replicate_selected()
+    page = win.current_page()
+    assert isinstance(page, ReplicationPage)
+    src = page.source.endpoint()
+    assert (src.conn_id, src.group) == (org.id, "staging-eu")
+    qtbot.waitUntil(lambda: not page.runner.busy, timeout=15000)
 
 
 # -- the session closes the stores it opened ----------------------------------------------------------

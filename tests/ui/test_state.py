@@ -8,6 +8,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from ui_support import runtime_manager, show_loaded
+
 from konnect_desktop.settings import Profile
 from konnect_desktop.ui.mainwindow import MainWindow
 from konnect_desktop.ui.pages.runtime_manager import CONN_ROLE, RuntimeManagerPage
@@ -69,11 +71,7 @@ def test_a_failed_read_leaves_nothing_of_the_previous_connection(qtbot: Any, aru
 def test_counts_are_read_again_when_the_page_is_shown_again(qtbot: Any, arun: Any, session: Any) -> None:
     a = _group(session, "a")
     arun(session.switch(a))
-    win = MainWindow(session)
-    qtbot.addWidget(win)
-    win.show()
-    rm = win.show_page("runtimes")
-    assert isinstance(rm, RuntimeManagerPage)
+    win, rm = runtime_manager(qtbot, session)
     rm.tree.setCurrentItem(_item(rm, a))
     qtbot.waitUntil(lambda: rm.count_labels["services"].text() == "0" and not rm.runner.busy)
     win.show_page("services")
@@ -88,12 +86,7 @@ def _hub_with_plugin(qtbot: Any, arun: Any, session: Any) -> tuple[ServiceHubPag
     svc_a = arun(session.create("services", {"name": "svc-a", "url": "http://127.0.0.1:9"}))
     svc_b = arun(session.create("services", {"name": "svc-b", "url": "http://127.0.0.1:9"}))
     arun(session.create("plugins", {"name": "cors", "service": {"id": svc_a["id"]}}))
-    hub = ServiceHubPage(session)
-    qtbot.addWidget(hub)
-    hub.resize(1200, 800)
-    hub.show()
-    hub.refresh()
-    qtbot.waitUntil(lambda: hub.model.rowCount() == 2 and not hub.runner.busy)
+    hub = show_loaded(qtbot, ServiceHubPage(session), ready=lambda h: h.model.rowCount() == 2)
     hub.select_service(svc_a["id"])
     panel = hub.detail.plugins
     qtbot.waitUntil(lambda: panel.proxy.rowCount() == 1)

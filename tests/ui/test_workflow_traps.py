@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 from PySide6.QtCore import Qt
+from ui_support import current_local_runtime, show_loaded
 
 from konnect_desktop.ui.entity_editor import EntityEditor
 from konnect_desktop.ui.pages.consumers import ConsumersPage, RegisterApplicationDialog
@@ -36,12 +37,7 @@ def test_a_field_error_goes_once_the_value_is_fixed(qtbot: Any) -> None:
 
 def _consumers(qtbot: Any, arun: Any, session: Any) -> tuple[ConsumersPage, dict[str, Any]]:
     consumer = arun(session.create("consumers", {"username": "migrated"}))
-    page = ConsumersPage(session)
-    qtbot.addWidget(page)
-    page.resize(1200, 800)
-    page.show()
-    page.refresh()
-    qtbot.waitUntil(lambda: page.model.rowCount() == 1 and not page.runner.busy)
+    page = show_loaded(qtbot, ConsumersPage(session), ready=lambda p: p.model.rowCount() == 1)
     qtbot.waitUntil(lambda: page.credentials.consumer is not None)
     return page, consumer
 
@@ -72,10 +68,7 @@ def test_enter_creates_the_consumer_group(qtbot: Any, arun: Any, local_session: 
 def test_register_application_protects_the_service_with_key_auth(qtbot: Any, arun: Any, session: Any) -> None:
     """Issue: Register application made a consumer and a key but left the service open; key-auth
     had to be added by hand. Now it offers (on by default) to add it, and shows the request."""
-    name = f"reg-{uuid.uuid4().hex[:6]}"
-    conn = session.create_local_group(name)
-    rt = arun(session.start_runtime(name, sample=False), timeout=30)
-    arun(session.switch(conn))
+    _conn, rt = current_local_runtime(arun, session, "reg")
     svc = arun(session.create("services", {"name": "orders", "url": "http://127.0.0.1:9"}))
     arun(session.create("routes", {"name": "orders-r", "paths": ["/orders"], "service": {"id": svc["id"]}}))
     arun(session.create("plugins", {"name": "request-termination", "service": {"id": svc["id"]},
@@ -118,13 +111,7 @@ def test_register_application_protects_the_service_with_key_auth(qtbot: Any, aru
 def _hub(qtbot: Any, arun: Any, session: Any) -> Any:
     from konnect_desktop.ui.pages.service_hub import ServiceHubPage
 
-    hub = ServiceHubPage(session)
-    qtbot.addWidget(hub)
-    hub.resize(1200, 800)
-    hub.show()
-    hub.refresh()
-    qtbot.waitUntil(lambda: not hub.runner.busy)
-    return hub
+    return show_loaded(qtbot, ServiceHubPage(session))
 
 
 def test_the_service_url_comes_first_and_a_url_in_host_gets_a_hint(qtbot: Any, arun: Any, local_session: Any) -> None:
@@ -176,46 +163,18 @@ def test_deleting_a_service_with_routes_says_so_and_can_delete_them_too(qtbot: A
     assert hub.detail_stack.currentWidget() is hub.empty
 
 
-def test_konnect_test_works_without_a_control_plane(qtbot: Any, arun: Any, session: Any, tmp_path: Any,
-                                                     session_tokens: None) -> None:
+def test_konnect_test_works_without_a_control_plane(qtbot: Any, session: Any, konnect_org: Any) -> None:
     """Issue: the dialog says "Control plane (optional: pick later)" but Test refused without one.
-    A Konnect API server built from Konnect's OpenAPI files (tests/controlplanes/konnect_server.py)."""
-    import sys
-    from pathlib import Path
-
-    import pytest
-
-    from konnect_desktop import credentials
-    from konnect_desktop.settings import Profile
+    A Konnect API server built from Konnect's OpenAPI files (the ``konnect_org`` fixture)."""
     from konnect_desktop.ui.connection_dialog import ConnectionDialog
 
-    here = str(Path(__file__).resolve().parents[1] / "controlplanes")
-    sys.path.insert(0, here)
-    try:
-        from konnect_server import KonnectTestServer, specs_available
-    finally:
-        sys.path.remove(here)
-    if not specs_available():
-        pytest.skip("Konnect OpenAPI files are not available here")
-    token = "kpat_" + "Tq4" * 14
-    server = KonnectTestServer(token=token, tmp=tmp_path)
-    arun(server.start())
-    try:
-        server.add_control_plane("prod-eu")
-        server.add_control_plane("staging-eu")
-        credentials.store_token("org", token)
-        org = Profile(kind="konnect", auth="konnect-token", name="org", region="eu", base_url=server.base_url)
-        session.add_connection(org)
-        dlg = ConnectionDialog(session, org)
-        qtbot.addWidget(dlg)
-        assert dlg.control_plane.text() == ""
-        dlg.test()
-        qtbot.waitUntil(lambda: not dlg.runner.busy, timeout=15000)
-        text = dlg.test_result.text()
-        assert text.startswith("✓") and "2 control planes" in text and "prod-eu" in text, text
-    finally:
-        arun(session.flush())
-        arun(server.stop())
+    dlg = ConnectionDialog(session, konnect_org)
+    qtbot.addWidget(dlg)
+    assert dlg.control_plane.text() == ""
+    dlg.test()
+    qtbot.waitUntil(lambda: not dlg.runner.busy, timeout=15000)
+    text = dlg.test_result.text()
+    assert text.startswith("✓") and "2 control planes" in text and "prod-eu" in text, text
 
 
 def test_plus_in_a_list_editor_opens_the_new_rows_editor_in_view(qtbot: Any) -> None:
