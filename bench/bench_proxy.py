@@ -218,11 +218,14 @@ def inprocess(n: int = 5000, rounds: int = 5) -> None:
         med = {p: statistics.median(v) for p, v in times.items()}
         print(f"in-process CPU per request (no syscalls; medians of {rounds} rounds of {n}): "
               f"no plugins {med['/plain']:.1f} µs, 4 plugins {med['/plugins']:.1f} µs")
-        ka = med["/only-key-auth"] - med["/plain"]
+        # each plugin's cost: the difference to the plain route within each round (the two ran
+        # back to back, under the same load), then the median of those differences
         for name in PLUGIN_ALONE:
-            cost = med[f"/only-{name}"] - med["/plain"] - (ka if name == "acl" else 0.0)
-            print(f"  cost of {name} alone: {cost:5.1f} µs/request"
-                  + (" (key-auth's cost subtracted: acl needs a consumer)" if name == "acl" else ""))
+            base = "/only-key-auth" if name == "acl" else "/plain"  # acl needs key-auth's consumer
+            diffs = [t - b for t, b in zip(times[f"/only-{name}"], times[base], strict=True)]
+            print(f"  cost of {name} alone: {statistics.median(diffs):5.1f} µs/request (rounds "
+                  f"{min(diffs):.1f} to {max(diffs):.1f})"
+                  + (" (over key-auth's route: acl needs a consumer)" if name == "acl" else ""))
         # calls per request: a count, the same on a quiet machine and a busy one (times are not)
         calls = {}
         for path in ("/plain", "/plugins"):
