@@ -258,14 +258,9 @@ class Catalog:
     def create_product(self, data: Mapping[str, JSONValue]) -> JSONObject:
         vals = self._check_product(data, partial=False)
         pid, now = str(uuid.uuid4()), _now()
-        try:
-            with self.store.side_write() as w:
-                w.execute("INSERT INTO x_products VALUES (?, ?, ?, ?, ?, ?)",
-                          (pid, vals["name"], vals.get("description", ""), json.dumps(vals.get("labels", {})), now, now))
-        except KongError as exc:
-            if "UNIQUE" in str(exc):
-                raise unique_violation({"name": vals["name"]}) from None
-            raise
+        with self.store.side_write(on_duplicate=lambda: unique_violation({"name": vals["name"]})) as w:
+            w.execute("INSERT INTO x_products VALUES (?, ?, ?, ?, ?, ?)",
+                      (pid, vals["name"], vals.get("description", ""), json.dumps(vals.get("labels", {})), now, now))
         return self.get_product(pid)
 
     def update_product(self, product: str, patch: Mapping[str, JSONValue]) -> JSONObject:
@@ -275,13 +270,8 @@ class Catalog:
             return current
         sets = ", ".join(f"{k} = ?" for k in vals)
         args = [json.dumps(v) if k == "labels" else v for k, v in vals.items()]
-        try:
-            with self.store.side_write() as w:
-                w.execute(f"UPDATE x_products SET {sets}, updated_at = ? WHERE id = ?", (*args, _now(), current["id"]))
-        except KongError as exc:
-            if "UNIQUE" in str(exc):
-                raise unique_violation({"name": vals["name"]}) from None
-            raise
+        with self.store.side_write(on_duplicate=lambda: unique_violation({"name": vals["name"]})) as w:
+            w.execute(f"UPDATE x_products SET {sets}, updated_at = ? WHERE id = ?", (*args, _now(), current["id"]))
         return self.get_product(current["id"])
 
     def delete_product(self, product: str) -> None:
@@ -295,16 +285,11 @@ class Catalog:
         vals = self._check_version(data, partial=False)
         vid, now = str(uuid.uuid4()), _now()
         acl = vals.get("acl_group") or f"{_slug(p['name'])}-{vals['version']}"
-        try:
-            with self.store.side_write() as w:
-                w.execute("INSERT INTO x_product_versions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                          (vid, p["id"], vals["version"], vals.get("openapi"), vals.get("service"),
-                           vals.get("published", 0), vals.get("registration", "auto"),
-                           vals.get("consumer_group"), acl, now, now))
-        except KongError as exc:
-            if "UNIQUE" in str(exc):
-                raise unique_violation({"product": p["name"], "version": vals["version"]}) from None
-            raise
+        with self.store.side_write(on_duplicate=lambda: unique_violation({"product": p["name"], "version": vals["version"]})) as w:
+            w.execute("INSERT INTO x_product_versions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                      (vid, p["id"], vals["version"], vals.get("openapi"), vals.get("service"),
+                       vals.get("published", 0), vals.get("registration", "auto"),
+                       vals.get("consumer_group"), acl, now, now))
         return self.get_version(vid)
 
     def update_version(self, version_id: str, patch: Mapping[str, JSONValue]) -> JSONObject:
@@ -313,14 +298,9 @@ class Catalog:
         if not vals:
             return current
         sets = ", ".join(f"{k} = ?" for k in vals)
-        try:
-            with self.store.side_write() as w:
-                w.execute(f"UPDATE x_product_versions SET {sets}, updated_at = ? WHERE id = ?",
-                          (*vals.values(), _now(), version_id))
-        except KongError as exc:
-            if "UNIQUE" in str(exc):
-                raise unique_violation({"version": vals.get("version")}) from None
-            raise
+        with self.store.side_write(on_duplicate=lambda: unique_violation({"version": vals.get("version")})) as w:
+            w.execute(f"UPDATE x_product_versions SET {sets}, updated_at = ? WHERE id = ?",
+                      (*vals.values(), _now(), version_id))
         return self.get_version(version_id)
 
     def delete_version(self, version_id: str) -> None:

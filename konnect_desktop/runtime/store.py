@@ -926,10 +926,18 @@ class Store:
     # reads. Writes join the store's transaction, so an entity change and a side-table change can
     # commit together; a side-table change alone does not bump ``version`` (the proxy ignores it).
     @contextlib.contextmanager
-    def side_write(self) -> Iterator[sqlite3.Connection]:
-        """The write connection inside a (possibly nested) transaction."""
-        with self._write():
-            yield self._w
+    def side_write(self, on_duplicate: Callable[[], Exception] | None = None) -> Iterator[sqlite3.Connection]:
+        """The write connection inside a (possibly nested) transaction. ``on_duplicate`` makes the
+        error raised instead when a write breaks a UNIQUE constraint (the side table's own words:
+        Kong's unique violation, a form's message), the transaction rolled back as for any error."""
+        try:
+            with self._write():
+                yield self._w
+        except KongError as exc:
+            cause = exc.__cause__
+            if on_duplicate is not None and isinstance(cause, sqlite3.IntegrityError) and "UNIQUE" in str(cause):
+                raise on_duplicate() from None
+            raise
 
     @contextlib.contextmanager
     def side_read(self) -> Iterator[sqlite3.Connection]:

@@ -169,6 +169,24 @@ async def test_forms_refuse_bad_input_with_a_message(rt: LocalRuntime, browsers:
     assert status == 400 and "Name the application" in text
 
 
+async def test_duplicates_are_refused_in_words_and_nothing_changes(rt: LocalRuntime, browsers: Any) -> None:
+    """A second account on one e-mail address, a second application of one name: the form says
+    why (the store's UNIQUE constraint, in the form's words), and nothing was added."""
+    a = browsers()
+    await a.sign_up("dev@example.com")
+    status, text = await a.post("/apps", {"name": "weather"})
+    assert status == 200, text[:800]
+    status, text = await a.post("/apps", {"name": "weather"})
+    assert status == 400 and "You already have an application named &#x27;weather&#x27;" in text, text[-1500:]
+    b = browsers()
+    await b.get("/signup")
+    status, text = await b.post("/signup", {"email": "dev@example.com", "name": "Other", "password": PASSWORD})
+    assert status == 400 and "An account with this e-mail address exists" in text
+    accounts = rt.portal.accounts
+    assert len(accounts._all("SELECT id FROM x_portal_developers")) == 1
+    assert len(accounts._all("SELECT id FROM x_portal_apps")) == 1
+
+
 async def test_post_without_the_csrf_token_is_refused(rt: LocalRuntime, browsers: Any) -> None:
     b = browsers()
     await b.get("/signup")

@@ -89,14 +89,9 @@ class Accounts:
             raise FormError("password", f"Choose a password of at least {MIN_PASSWORD} characters.")
         did = str(uuid.uuid4())
         digest = self.hasher.hash(password)
-        try:
-            with self.store.side_write() as w:
-                w.execute("INSERT INTO x_portal_developers VALUES (?, ?, ?, ?, ?)",
-                          (did, email, name, digest, int(time.time())))
-        except Exception as exc:
-            if "UNIQUE" in str(exc):
-                raise FormError("email", "An account with this e-mail address exists; log in instead.") from None
-            raise
+        with self.store.side_write(on_duplicate=lambda: FormError("email", "An account with this e-mail address exists; log in instead.")) as w:
+            w.execute("INSERT INTO x_portal_developers VALUES (?, ?, ?, ?, ?)",
+                      (did, email, name, digest, int(time.time())))
         return did
 
     def log_in(self, email: str, password: str) -> str:
@@ -124,14 +119,9 @@ class Accounts:
         if len(description) > 500:
             raise FormError("description", "Keep the description under 500 characters.")
         aid = str(uuid.uuid4())
-        try:
-            with self.store.side_write() as w:
-                w.execute("INSERT INTO x_portal_apps VALUES (?, ?, ?, ?, ?)",
-                          (aid, developer_id, name, description.strip(), int(time.time())))
-        except Exception as exc:
-            if "UNIQUE" in str(exc):
-                raise FormError("name", f"You already have an application named {name!r}.") from None
-            raise
+        with self.store.side_write(on_duplicate=lambda: FormError("name", f"You already have an application named {name!r}.")) as w:
+            w.execute("INSERT INTO x_portal_apps VALUES (?, ?, ?, ?, ?)",
+                      (aid, developer_id, name, description.strip(), int(time.time())))
         return aid
 
     def apps(self, developer_id: str) -> list[JSONObject]:
@@ -159,14 +149,9 @@ class Accounts:
 
     def new_registration(self, app_id: str, version_id: str) -> str:
         rid, now = str(uuid.uuid4()), int(time.time())
-        try:
-            with self.store.side_write() as w:
-                w.execute("INSERT INTO x_portal_registrations VALUES (?, ?, ?, 'pending', NULL, NULL, ?, ?)",
-                          (rid, app_id, version_id, now, now))
-        except Exception as exc:
-            if "UNIQUE" in str(exc):
-                raise FormError("version", "This application already asked for this version.") from None
-            raise
+        with self.store.side_write(on_duplicate=lambda: FormError("version", "This application already asked for this version.")) as w:
+            w.execute("INSERT INTO x_portal_registrations VALUES (?, ?, ?, 'pending', NULL, NULL, ?, ?)",
+                      (rid, app_id, version_id, now, now))
         return rid
 
     def set_status(self, registration_id: str, status: str, consumer_id: str | None,
