@@ -19,19 +19,16 @@ from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QComboBox,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QListWidget,
     QListWidgetItem,
     QPushButton,
     QSplitter,
-    QTableWidget,
     QTableWidgetItem,
     QTabWidget,
     QVBoxLayout,
@@ -41,7 +38,7 @@ from PySide6.QtWidgets import (
 from ...runtime.catalog import POLICIES
 from ..session import Session
 from .base import Page
-from .products_portal import ApprovalsTab, PortalTab
+from .products_portal import ApprovalsTab, PortalTab, row_table
 
 LOCAL_ONLY = ("API products, the Dev Portal and its developer accounts are local-only for now: they are "
               "kept with this local runtime group (and in kong.products.yaml next to an exported "
@@ -105,14 +102,7 @@ class ProductsTab(QWidget):
         rv.addWidget(self.save_product_button, 0, Qt.AlignmentFlag.AlignLeft)
 
         rv.addWidget(QLabel("Versions"))
-        self.table = QTableWidget(0, 5)
-        self.table.setHorizontalHeaderLabels(["Version", "Service", "Published", "Registration", "Consumer group"])
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        self.table.setAccessibleName("Product versions")
+        self.table = row_table(["Version", "Service", "Published", "Registration", "Consumer group"], "Product versions")
         self.table.currentCellChanged.connect(lambda r, *_: self._version_selected(r))
         rv.addWidget(self.table, 1)
         vform = QFormLayout()

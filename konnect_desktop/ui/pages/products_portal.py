@@ -40,6 +40,19 @@ if TYPE_CHECKING:
 _ORDER = {"pending": 0, "approved": 1, "rejected": 2, "revoked": 3}
 
 
+
+def row_table(columns: list[str], name: str) -> QTableWidget:
+    """A read-only table whose rows are picked one at a time (the products page's lists)."""
+    table = QTableWidget(0, len(columns))
+    table.setHorizontalHeaderLabels(columns)
+    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.verticalHeader().setVisible(False)
+    table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+    table.setAccessibleName(name)
+    return table
+
 class ApprovalsTab(QWidget):
     def __init__(self, page: ProductsPage) -> None:
         super().__init__()
@@ -52,14 +65,7 @@ class ApprovalsTab(QWidget):
                        "membership. Revoking cuts the key off at once.")
         intro.setWordWrap(True)
         v.addWidget(intro)
-        self.table = QTableWidget(0, 5)
-        self.table.setHorizontalHeaderLabels(["Status", "Application", "Developer", "Product", "Version"])
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        self.table.setAccessibleName("Registrations")
+        self.table = row_table(["Status", "Application", "Developer", "Product", "Version"], "Registrations")
         self.table.currentCellChanged.connect(lambda *_: self._selected())
         v.addWidget(self.table, 1)
         row = QHBoxLayout()
