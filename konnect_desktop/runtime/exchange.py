@@ -89,6 +89,8 @@ class Exchange(UpstreamLeg):
         self.ran: Any = _NO_PHASES
         self.at = 0  # the chain index the access loop is at
         self.phases = 0  # the ``ChainEntry.phases`` of ``ran``, OR-ed (which response phases to run)
+        # the upstream leg's slots (exchange_upstream.UpstreamLeg) start here too: one __init__
+        # per request, no super() call on the proxy's hot path
         self.up: UpstreamConnection | None = None
         self.state = WAITING
         self.tries = 0
