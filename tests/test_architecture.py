@@ -57,7 +57,7 @@ def test_ruff_is_clean() -> None:
 # The one declaration of the layer order: each layer may import those before it, never one after.
 # FOUNDATION modules sit below every layer (where files live, the log, secrets, profiles) and
 # import no layer; ENTRY modules (the package root, the CLI) sit above all and may import any.
-FOUNDATION = ("appdirs", "applog", "credentials", "errors", "jsontypes", "settings")
+FOUNDATION = ("appdirs", "applog", "credentials", "errors", "jsontypes", "native", "settings")
 LAYERS = ("model", "plugins", "runtime", "controlplanes", "console", "ui")
 ENTRY = ("__init__", "__main__", "cli", "completion")
 

@@ -246,7 +246,7 @@ def relay_head(conn: ClientConnection, req: Request, up: UpstreamConnection, ctx
         for name in RESP_HOP_STR:
             if name in h:
                 del h[name]
-        clen = h.get("content-length")
+        has_length = "content-length" in h
         lines = header_lines(h.items())
         out = [status_line(status), lines]
         entry.response_headers = logged_head(out[0], lines, h)
@@ -255,15 +255,15 @@ def relay_head(conn: ClientConnection, req: Request, up: UpstreamConnection, ctx
         # minus hop-by-hop ones and those the plugins' ``response_headers`` replace
         raw = up.raw_head
         block = raw[raw.find(b"\r\n"):]  # "\r\nName: value..." lines, ending in CRLF
-        clen = None
+        has_length = False
         chunked_up = False
         found = FRAMING_RE.findall(block)  # one pass for framing and hop-by-hop headers
         if found:
             hop = False
-            for name, value in found:
-                n = name.lower()
+            for bname, value in found:
+                n = bname.lower()
                 if n == b"content-length":
-                    clen = value
+                    has_length = True
                 else:
                     hop = True
                     if n == b"transfer-encoding" and b"chunked" in value.lower():
@@ -287,7 +287,7 @@ def relay_head(conn: ClientConnection, req: Request, up: UpstreamConnection, ctx
         out.append(b"Connection: keep-alive\r\n")
     if req.method == "HEAD" or status in NO_BODY_STATUS or status < 200:
         mode = 0  # no body
-    elif clen is not None and not chunked_up:
+    elif has_length and not chunked_up:
         mode = 1  # as framed by Content-Length
     elif req.version == "1.1":
         mode = 2  # re-chunked

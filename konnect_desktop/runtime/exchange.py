@@ -69,7 +69,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_NO_PHASES: tuple[ChainEntry, ...] = ()
+_NO_PHASES: list[ChainEntry] = []  # shared, never appended to: a request with a chain gets its own list
 
 
 class Exchange(UpstreamLeg):
@@ -86,7 +86,7 @@ class Exchange(UpstreamLeg):
         self.ctx: RequestContext | None = None
         # the chain entries collected for the response and log phases (Kong's collecting
         # iterator): those reached by the access loop, plus — after an early answer — the rest
-        self.ran: Any = _NO_PHASES
+        self.ran = _NO_PHASES
         self.at = 0  # the chain index the access loop is at
         self.phases = 0  # the ``ChainEntry.phases`` of ``ran``, OR-ed (which response phases to run)
         # the upstream leg's slots (exchange_upstream.UpstreamLeg) start here too: one __init__
@@ -101,7 +101,7 @@ class Exchange(UpstreamLeg):
         self.bal: Balancer | None = None  # the balancer that chose ``peer`` (told how it went)
         self.stream: RequestBody | None = None
         self.body: bytes | None = None
-        self.sink: Any = None
+        self.sink = None
         self.reused = False
         self.up_status = 0  # the upstream's status (0: none answered)
         self.source: str | None = None  # who answered when not the upstream: "exit" | "error"

@@ -75,42 +75,52 @@ class UpstreamLeg:
     __slots__ = ("up", "state", "sink", "t_sent", "tries", "reused", "stream", "body", "head", "peer", "bal",
                  "up_status", "resp")
 
-    if TYPE_CHECKING:  # the exchange's state and steps this half uses (runtime/exchange.py)
-        srv: ProxyServer
-        conn: ClientConnection
-        req: Request
-        snap: Snapshot
-        t0: float
-        rid: str
-        entry: TrafficEntry
-        match: Match
-        params: ServiceParams
-        ctx: RequestContext | None
-        ran: list[ChainEntry]
-        phases: int
-        path: str
-        qs: str | None
-        host_header: str
-        upstream_host: str
-        up: UpstreamConnection | None
-        state: int
-        sink: Sink | None
-        t_sent: float
-        tries: int
-        reused: bool
-        stream: RequestBody | None
-        body: bytes | None
-        head: UpstreamHead | None
-        peer: Peer | None
-        resp: ResponseContext | None
-        bal: Balancer | None
-        up_status: int
+    # the exchange's state and steps this half uses (set and defined in runtime/exchange.py;
+    # declared here, as plain annotations, so the compiled class has them — see native.py)
+    srv: ProxyServer
+    conn: ClientConnection
+    req: Request
+    snap: Snapshot
+    t0: float
+    rid: str
+    entry: TrafficEntry
+    match: Match
+    params: ServiceParams
+    ctx: RequestContext | None
+    ran: list[ChainEntry]
+    phases: int
+    path: str
+    qs: str | None
+    host_header: str
+    upstream_host: str
+    up: UpstreamConnection | None
+    state: int
+    sink: Sink | None  # the client-side writer the body is relayed to
+    t_sent: float
+    tries: int
+    reused: bool
+    stream: RequestBody | None
+    body: bytes | None
+    head: UpstreamHead | None
+    peer: Peer | None
+    resp: ResponseContext | None
+    bal: Balancer | None
+    up_status: int
 
-        def fail(self, exc: BaseException) -> None: ...
-        def finish(self) -> None: ...
-        def _cut(self) -> None: ...
-        def _release(self) -> None: ...
-        def _ms(self) -> float: ...
+    def fail(self, exc: BaseException) -> None:
+        raise NotImplementedError
+
+    def finish(self) -> None:
+        raise NotImplementedError
+
+    def _cut(self) -> None:
+        raise NotImplementedError
+
+    def _release(self) -> None:
+        raise NotImplementedError
+
+    def _ms(self) -> float:
+        raise NotImplementedError
 
     # -- balancer -----------------------------------------------------------------------------------
     def balancer(self) -> None:

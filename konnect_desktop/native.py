@@ -1,0 +1,207 @@
+"""The proxy's hot path, compiled: which modules are compiled, building them, and loading them
+only when they were built from the sources beside them.
+
+The proxy's per-request work is Python (``runtime/http1.py`` → ``exchange.py`` → ``client_response.py``
+and the plugins every route uses). mypyc compiles those same typed sources to C extension
+modules — nothing is written twice, and a reader reads the Python. ``scripts/build-native`` (run
+by the install scripts) builds them into ``konnect_desktop/_native/`` with a manifest of the
+sources' hashes; at import time (``konnect_desktop/__init__.py`` calls :func:`install`) the
+compiled modules are used only when *every* listed source is byte-identical to what was built,
+for this Python. One edited source, a missing build or another interpreter, and the whole set runs
+as plain Python — the compiled modules call each other directly, so half a set cannot be mixed
+with fresh sources. ``KONNECT_DESKTOP_PURE_PYTHON=1`` forces plain Python (to debug, or compare).
+
+What compiling asks of the listed modules (mypyc checks it at build time, or at run time where
+a value is typed ``Any``): they pass mypy strict; a local name holds one type; no async
+generators; a class that plain-Python classes subclass says so (``mypyc_attr``); a test replaces
+a module's function through a seam (an attribute it reads), not by patching a compiled function.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import json
+import os
+import shutil
+import sys
+import sysconfig
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+
+PACKAGE = Path(__file__).resolve().parent
+OUT = PACKAGE / "_native"  # the build: manifest.json + extension modules (not in git)
+GROUP = "konnect_desktop._native"  # mypyc's shared library of the set: konnect_desktop._native__mypyc
+ENV_PURE = "KONNECT_DESKTOP_PURE_PYTHON"
+
+# The modules every proxied request runs through, in pipeline order. Adding one: it must pass
+# mypy strict and what the module docstring lists; then `scripts/build-native` and the suite.
+COMPILED: tuple[str, ...] = (
+    "runtime.http1",
+    "runtime.exchange",
+    "runtime.exchange_upstream",
+    "runtime.upstream",
+    "runtime.client_response",
+    "runtime.responses",
+    "runtime.request_views",
+    "runtime.router",
+    "runtime.limits",
+)
+
+
+def _source(module: str) -> Path:
+    return PACKAGE.joinpath(*module.split(".")).with_suffix(".py")
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _abi() -> str:
+    """What an extension module is built for: this interpreter and platform."""
+    return f"{sys.implementation.cache_tag}-{sysconfig.get_platform()}-{sysconfig.get_config_var('EXT_SUFFIX')}"
+
+
+@dataclass(frozen=True)
+class Status:
+    """Whether the compiled modules are in use, and if not, why (for banners, the bench, tests)."""
+
+    compiled: bool
+    reason: str
+    modules: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        if self.compiled:
+            return f"compiled ({len(self.modules)} modules)"
+        return f"plain Python ({self.reason})"
+
+
+def check(out: Path = OUT, env: dict[str, str] | os._Environ[str] = os.environ) -> tuple[Status, dict[str, Path]]:
+    """Decide whether the build in ``out`` may be used: (status, module name → extension file)."""
+    if env.get(ENV_PURE):
+        return Status(False, f"{ENV_PURE} is set"), {}
+    try:
+        manifest = json.loads((out / "manifest.json").read_text())
+    except FileNotFoundError:
+        return Status(False, "not built; run scripts/build-native"), {}
+    except (OSError, ValueError) as exc:
+        return Status(False, f"unreadable build manifest ({exc}); run scripts/build-native"), {}
+    if manifest.get("abi") != _abi():
+        return Status(False, "built for another Python; run scripts/build-native"), {}
+    if sorted(manifest.get("sources", {})) != sorted(COMPILED):
+        return Status(False, "built for another module list; run scripts/build-native"), {}
+    for module in COMPILED:
+        try:
+            fresh = _digest(_source(module)) == manifest["sources"][module]
+        except OSError:
+            fresh = False
+        if not fresh:
+            return Status(False, f"konnect_desktop/{module.replace('.', '/')}.py changed since the build; "
+                                 "run scripts/build-native"), {}
+    files = {name: out / rel for name, rel in manifest.get("files", {}).items()}
+    if not all(f.is_file() for f in files.values()):
+        return Status(False, "incomplete build; run scripts/build-native"), {}
+    return Status(True, "", tuple(COMPILED)), files
+
+
+class _Finder(importlib.abc.MetaPathFinder):
+    """Serves the compiled modules (and their shared library) from the build folder."""
+
+    def __init__(self, files: dict[str, Path]) -> None:
+        self.files = files
+
+    def find_spec(self, fullname: str, path: Sequence[str] | None,
+                  target: ModuleType | None = None) -> importlib.machinery.ModuleSpec | None:
+        file = self.files.get(fullname)
+        if file is None:
+            return None
+        return importlib.util.spec_from_file_location(fullname, file)
+
+
+status = Status(False, "not checked")
+
+
+def install() -> Status:
+    """Put the compiled modules first on the import path when the build is usable (idempotent)."""
+    global status
+    if any(isinstance(f, _Finder) for f in sys.meta_path):
+        return status
+    status, files = check()
+    if status.compiled:
+        sys.meta_path.insert(0, _Finder(files))
+    return status
+
+
+# -- building (scripts/build-native) -----------------------------------------------------------------
+def build(out: Path = OUT, *, force: bool = False, log: object = print) -> Status:
+    """Compile ``COMPILED`` with mypyc into ``out`` (skipped when the build there is current).
+    Raises whatever the compiler raises; the caller decides whether plain Python will do."""
+    say = log if callable(log) else print
+    current, _ = check(out, env={})
+    if current.compiled and not force:
+        say("native: the compiled proxy modules are up to date")
+        return current
+    from mypyc.build import mypycify  # the compiler: a build-time dependency only
+    from setuptools import Distribution  # type: ignore[import-untyped]  # (no stubs installed)
+
+    root = PACKAGE.parent
+    sources = [str(_source(m).relative_to(root)) for m in COMPILED]
+    say(f"native: compiling {len(sources)} proxy modules with mypyc (about a minute, once)…")
+    with tempfile.TemporaryDirectory(prefix="konnect-native-") as tmp:
+        cwd = os.getcwd()
+        os.chdir(root)  # mypyc reads the project's [tool.mypy] options from here
+        try:
+            exts = mypycify(sources, opt_level="3", group_name=GROUP, target_dir=os.path.join(tmp, "c"))
+            dist = Distribution({"name": "konnect-desktop-native", "ext_modules": exts})
+            cmd = dist.get_command_obj("build_ext")
+            staging = os.path.join(tmp, "lib")
+            cmd.build_lib = staging
+            cmd.build_temp = os.path.join(tmp, "obj")
+            cmd.parallel = os.cpu_count() or 1
+            dist.run_command("build_ext")
+        finally:
+            os.chdir(cwd)
+        suffix = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
+        # module name → its file in the build (build_ext's layout: a/b/c<suffix>), the shared
+        # library of the set included
+        files = {ext.name: "/".join(ext.name.split(".")) + suffix for ext in exts}
+        manifest = {"abi": _abi(), "sources": {m: _digest(_source(m)) for m in COMPILED}, "files": files}
+        Path(staging, "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+        # replace the old build in one step: a crash leaves either the old set or the new one
+        fresh = out.with_name(out.name + ".new")
+        shutil.rmtree(fresh, ignore_errors=True)
+        shutil.copytree(staging, fresh)
+        old = out.with_name(out.name + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        if out.exists():
+            out.rename(old)
+        fresh.rename(out)
+        shutil.rmtree(old, ignore_errors=True)
+    done, _ = check(out, env={})
+    say(f"native: {done}")
+    return done
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m konnect_desktop.native [build|status] [--force]``: exit 0 even when the build
+    fails (the proxy then runs as plain Python), unless ``--strict``."""
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["status"]:
+        print(check()[0])
+        return 0
+    try:
+        build(force="--force" in args)
+    except Exception as exc:  # no compiler, no Python headers, …: plain Python still works
+        print(f"native: not compiled ({type(exc).__name__}: {exc}); the proxy runs as plain Python",
+              file=sys.stderr)
+        return 1 if "--strict" in args else 0
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
