@@ -235,6 +235,7 @@ def relay_head(conn: ClientConnection, req: Request, up: UpstreamConnection, ctx
         assert ctx is not None
         if phases & BUFFERS:
             return BUFFER, None
+        conn.server.head_rebuilds += 1
         raw = up.raw_head
         chunked_up = TE_CHUNKED_RE.search(raw) is not None
         h = response_multidict(raw)

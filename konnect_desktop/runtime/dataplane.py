@@ -87,6 +87,11 @@ class ProxyServer:
         self._id_prefix = os.urandom(8).hex()
         self._id_counter = 0
         self.connection_serial = 0  # connections accepted so far (nginx's $connection)
+        # the fast path's two counts (tests and bench/bench_proxy.py read them): exchange steps
+        # that had to wait (ran on a serving task), and response heads rebuilt for a plugin
+        # instead of passed through as bytes; most requests add to neither
+        self.waits = 0
+        self.head_rebuilds = 0
         self.on_snapshot_drained: Callable[[Snapshot], None] | None = None
         # Freshness: when ``store.version`` is past the snapshot's, a request awaits ``refresh()``
         # (the runtime's rebuild) first, so a change is seen by the very next request.

@@ -160,18 +160,18 @@ class UpstreamLeg:
         try:
             try:
                 up = await self.srv.pool.connect(host, port, p.connect_timeout, p.tls)
-            except UpstreamError as exc:
+            except UpstreamError as err:
                 self.tries += 1
                 self.entry.upstream_addr = f"{host}:{port}"
-                self._tell_failed(host, port, exc.kind)
+                self._tell_failed(host, port, err.kind)
                 if self.tries < p.tries and self._replayable():
                     self.balancer()
                     return
-                if exc.kind == "timeout":
+                if err.kind == "timeout":
                     raise ProxyExit(504, MSG_TIMEOUT, f"upstream connect timeout ({host}:{port})") from None
-                if "not known" in exc.detail:
+                if "not known" in err.detail:
                     raise ProxyExit(503, MSG_NAME_RESOLUTION, f"name resolution failed ({host})") from None
-                raise ProxyExit(502, MSG_BAD_GATEWAY, f"upstream connect failed ({exc.detail})") from None
+                raise ProxyExit(502, MSG_BAD_GATEWAY, f"upstream connect failed ({err.detail})") from None
             self.reused = False
             self.send(up)
         except Exception as exc:

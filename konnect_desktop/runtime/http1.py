@@ -420,6 +420,7 @@ class ClientConnection(asyncio.Protocol):
 
     def spawn(self, step: Callable[[], Awaitable[None]]) -> None:
         """Run ``step`` (an exchange's next step, which must wait) on the serving task."""
+        self.server.waits += 1
         self._cont = step
         if self._task is None:
             self._task = self.loop.create_task(self._serve())

@@ -785,7 +785,7 @@ class Router:
                     caps[name] = g
             if len(caps) > 1:  # Kong: only when a group other than the whole match took part
                 captures = caps
-        has_path = hit is not _NO_PATH
+        has_path = bool(m.prefixes or m.regexes)  # (else the matcher "matched" _NO_PATH)
         prefix = matched if (m.strip_path and has_path) else None
         pre = prefix if prefix is not None else "/"
         postfix = _sanitize_postfix(npath[len(pre):])

@@ -21,7 +21,6 @@ from aiohttp import web
 from test_proxy_plugin_lane import KEY, KeepAlive, consumer_cfg
 from test_proxy_support import Cfg, app_server, make_runtime, port_of
 
-from konnect_desktop.runtime import client_response, http1
 from konnect_desktop.runtime.config_view import ChainEntry
 from konnect_desktop.runtime.request_views import LazyParts
 
@@ -33,18 +32,25 @@ async def rt(tmp_path):
     await runtime.stop()
 
 
+class Waits:
+    """The steps exchanges handed to a connection's serving task (``ProxyServer.waits``)."""
+
+    def __init__(self, rt) -> None:  # noqa: ANN001
+        self.proxy = rt.proxy
+        self.base = self.proxy.waits
+
+    def __len__(self) -> int:
+        return self.proxy.waits - self.base
+
+    def clear(self) -> None:
+        self.base = self.proxy.waits
+
+
 @pytest.fixture
-def spawns(monkeypatch) -> list[Any]:
-    """Every step an exchange hands to a connection's serving task."""
-    seen: list[Any] = []
-    real = http1.ClientConnection.spawn
-
-    def spawn(self, step):  # noqa: ANN001, ANN202
-        seen.append(step)
-        return real(self, step)
-
-    monkeypatch.setattr(http1.ClientConnection, "spawn", spawn)
-    return seen
+def spawns(rt) -> Waits:
+    """Every step an exchange hands to a connection's serving task. (Counted by the server,
+    not by patching ``ClientConnection.spawn``: that class may be compiled, see native.py.)"""
+    return Waits(rt)
 
 
 async def _four_plugins(rt, echo) -> dict[str, Any]:
@@ -144,21 +150,14 @@ async def test_headers_are_built_only_when_a_plugin_reads_them(rt, echo, monkeyp
     assert built == ["/reads"]
 
 
-async def test_plugin_response_headers_replace_the_upstreams_without_a_rebuild(rt, monkeypatch) -> None:
+async def test_plugin_response_headers_replace_the_upstreams_without_a_rebuild(rt) -> None:
     """rate-limiting sets its headers during access: the client gets the plugin's values once,
     the upstream's copies (any case) are gone, its other headers pass as they came."""
     async def handler(request: web.Request) -> web.StreamResponse:
         return web.Response(text="ok", headers={"X-RateLimit-Limit-Minute": "999", "ratelimit-remaining": "5",
                                                 "X-Other": "kept"})
 
-    rebuilt: list[bytes] = []
-    real = client_response.response_multidict
-
-    def parse(raw: bytes):  # noqa: ANN202
-        rebuilt.append(raw)
-        return real(raw)
-
-    monkeypatch.setattr(client_response, "response_multidict", parse)
+    rebuilt = rt.proxy.head_rebuilds
     up = await app_server(handler)
     try:
         cfg = Cfg()
@@ -177,6 +176,23 @@ async def test_plugin_response_headers_replace_the_upstreams_without_a_rebuild(r
     assert names.count("x-ratelimit-limit-minute") == 1 and r.header("X-RateLimit-Limit-Minute") == "1000"
     assert names.count("ratelimit-remaining") == 1 and r.header("RateLimit-Remaining") == "999"
     assert r.header("X-Other") == "kept" and r.header("X-RateLimit-Remaining-Minute") == "999"
-    assert rebuilt == []  # passed through as bytes
+    assert rt.proxy.head_rebuilds == rebuilt  # passed through as bytes
     entry = rt.traffic.recent()[-1]
     assert b"X-RateLimit-Limit-Minute: 1000" in entry.response_headers and b": 5\r\n" not in entry.response_headers
+
+
+async def test_a_header_filter_rebuilds_the_head_and_is_counted(rt, echo) -> None:
+    """The counterpart of the test above: a plugin with a header_filter (response-transformer)
+    gets the response head as a multidict, and the proxy counts that rebuild."""
+    cfg = Cfg()
+    route = cfg.route(cfg.service(port=echo.port), paths=["/t"])
+    cfg.plugin("response-transformer", {"add": {"headers": ["X-Filtered:1"]}}, route=route)
+    await rt.load_config(cfg.config())
+    before = rt.proxy.head_rebuilds
+    c = await KeepAlive.open(port_of(rt.proxy_url))
+    try:
+        r = await c.request("/t")
+    finally:
+        c.close()
+    assert r.status == 200 and r.header("X-Filtered") == "1"
+    assert rt.proxy.head_rebuilds == before + 1
