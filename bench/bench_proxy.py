@@ -216,6 +216,9 @@ def inprocess(n: int = 5000, rounds: int = 5) -> None:
                 await drivers[path](n)
                 times[path].append((time.process_time() - c0) / n * 1e6)
         med = {p: statistics.median(v) for p, v in times.items()}
+        from konnect_desktop import native
+
+        print(f"in-process, proxy modules {native.status}")
         print(f"in-process CPU per request (no syscalls; medians of {rounds} rounds of {n}): "
               f"no plugins {med['/plain']:.1f} µs, 4 plugins {med['/plugins']:.1f} µs")
         # each plugin's cost: the difference to the plain route within each round (the two ran

@@ -278,6 +278,9 @@ class Rig:
     def banner(self, args: argparse.Namespace, proxy: str = "gateway", load: str = "upstream nginx") -> None:
         print(f"{proxy} on cpu {self.proxy_cpu}, {load} + wrk on cpu {self.load_cpu}; wrk -t1 "
               f"-c{args.connections} -d{args.duration}s, {args.repeat} interleaved rounds (medians)")
+        from konnect_desktop import native  # the gateway process decides the same way
+
+        print(f"gateway's proxy modules: {native.check()[0]}")
 
 
 @contextmanager

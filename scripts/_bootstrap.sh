@@ -8,7 +8,9 @@ PY="${PYTHON:-python3}"
 # Libraries PySide6 needs at run time, plus what the test suite runs for real.
 APP_DEBS=(libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libdbus-1-3 libxcb-cursor0
           libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-xinerama0 libxcb-randr0
-          libxcb-render-util0 libxcb-image0 fonts-dejavu-core)
+          libxcb-render-util0 libxcb-image0 fonts-dejavu-core
+          # a C compiler and Python's headers: mypyc compiles the proxy's hot path (build_native)
+          gcc libc6-dev python3-dev)
 # desktop-file-utils + appstream validate packaging/; zsh checks the completion script;
 # chromium + chromium-driver run the Dev Portal browser test (Selenium, headless)
 TEST_DEBS=(redis-server gnome-keyring dbus dbus-x11 xvfb desktop-file-utils appstream zsh chromium chromium-driver)
@@ -47,5 +49,19 @@ ensure_venv() {
     echo "Installing konnect-desktop${extra:+[$extra]} into .venv"
     "$VENV/bin/python" -m pip install -q -e "$ROOT${extra:+[$extra]}"
     touch "$stamp"
+  fi
+  build_native
+}
+
+# The proxy's hot path compiled with mypyc (konnect_desktop/native.py): only when its sources
+# changed since the last build. When it cannot be built the proxy runs as plain Python (slower).
+build_native() {
+  local log="$VENV/native-build.log"
+  if "$VENV/bin/python" -m konnect_desktop.native status | grep -q "^compiled"; then return 0; fi
+  echo "Compiling the proxy's hot path with mypyc (about a minute, once; log: .venv/native-build.log)"
+  if "$VENV/bin/python" -m konnect_desktop.native build --strict >"$log" 2>&1; then
+    echo "Proxy modules: $("$VENV/bin/python" -m konnect_desktop.native status)"
+  else
+    echo "note: the proxy's hot path was not compiled (see $log); it runs as plain Python" >&2
   fi
 }
