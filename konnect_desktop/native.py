@@ -188,8 +188,8 @@ def build(out: Path = OUT, *, force: bool = False, log: object = print) -> Statu
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m konnect_desktop.native [build|status] [--force]``: exit 0 even when the build
-    fails (the proxy then runs as plain Python), unless ``--strict``."""
+    """``build [--force] [--strict]`` or ``status`` (scripts/build-native and the install scripts
+    call it): a failed build exits 0 — the proxy then runs as plain Python — unless ``--strict``."""
     args = sys.argv[1:] if argv is None else argv
     if args[:1] == ["status"]:
         print(check()[0])
@@ -202,6 +202,3 @@ def main(argv: list[str] | None = None) -> int:
         return 1 if "--strict" in args else 0
     return 0
 
-
-if __name__ == "__main__":
-    raise SystemExit(main())

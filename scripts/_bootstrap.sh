@@ -55,12 +55,16 @@ ensure_venv() {
 
 # The proxy's hot path compiled with mypyc (konnect_desktop/native.py): only when its sources
 # changed since the last build. When it cannot be built the proxy runs as plain Python (slower).
+native() {  # konnect_desktop/native.py's main: build [--force] [--strict] | status
+  "$VENV/bin/python" -c 'import sys; from konnect_desktop.native import main; sys.exit(main())' "$@"
+}
+
 build_native() {
   local log="$VENV/native-build.log"
-  if "$VENV/bin/python" -m konnect_desktop.native status | grep -q "^compiled"; then return 0; fi
+  if native status | grep -q "^compiled"; then return 0; fi
   echo "Compiling the proxy's hot path with mypyc (about a minute, once; log: .venv/native-build.log)"
-  if "$VENV/bin/python" -m konnect_desktop.native build --strict >"$log" 2>&1; then
-    echo "Proxy modules: $("$VENV/bin/python" -m konnect_desktop.native status)"
+  if native build --strict >"$log" 2>&1; then
+    echo "Proxy modules: $(native status)"
   else
     echo "note: the proxy's hot path was not compiled (see $log); it runs as plain Python" >&2
   fi

@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .. import native
 from ..applog import add_log_level_argument
 from ..errors import AppError
 
@@ -240,6 +241,7 @@ async def _serve_running(args: argparse.Namespace, manager: Any, rt: Any) -> int
     if rt.proxy_tls_bound:
         proxy += f"  https https://{rt.proxy_tls_bound}"
     ready = READY.format(proxy=proxy, admin=", ".join(f"http://{a}" for a in rt.admin_bound))
+    _err(f"proxy modules: {native.status}")  # whether the hot path runs compiled, and if not why
     print(ready + (f"  portal {rt.portal_url}" if rt.portal_url else ""), flush=True)
     try:
         await stop.wait()
