@@ -23,6 +23,7 @@ installs them and runs this:
 
 from __future__ import annotations
 
+import argparse
 import os
 import statistics
 import sys
@@ -91,7 +92,11 @@ def main() -> int:
     ap = wrk_args(__doc__, repeat=5)
     ap.add_argument("--no-inprocess", action="store_true",
                     help="skip the in-process part (per-plugin cost, profile summary)")
+    ap.add_argument("--profile-only", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.profile_only:  # the plain-Python child inprocess() starts for its profile
+        inprocess(timings=False)
+        return 0
     with upstream_and_gateway("bench-proxy-", gateway_yaml) as rig:
         if rig is None:
             return 0
@@ -137,14 +142,17 @@ def single_plugin_yaml(tmp: Path) -> Path:
     return write_deck(tmp, 9, routes + PLUGINS_ROUTE, CONSUMERS, name="single.yaml")
 
 
-def inprocess(n: int = 5000, rounds: int = 5) -> None:
+def inprocess(n: int = 5000, rounds: int = 5, timings: bool = True) -> None:
     """The proxy's per-request Python cost without sockets (fake transports on both sides):
-    each plugin's cost alone, and a profile summary of the 4-plugin route."""
-    import asyncio
-    import cProfile
-    import io
-    import pstats
+    each plugin's cost alone, and a profile summary of the 4-plugin route.
 
+    The timings are of the proxy modules as this process runs them (compiled when built, see
+    konnect_desktop/native.py). cProfile cannot see inside compiled modules, so when they are,
+    the call counts and the profile come from a child running the same sources as plain Python
+    (``timings=False``): where the time goes, function by function."""
+    import asyncio
+
+    from konnect_desktop import native
     from konnect_desktop.model import declarative
     from konnect_desktop.runtime.config_view import build_snapshot
     from konnect_desktop.runtime.dataplane import ClientConnection, ProxyServer, Services
@@ -209,6 +217,9 @@ def inprocess(n: int = 5000, rounds: int = 5) -> None:
                     done.clear()
             drivers[path] = drive
             await drive(500)  # warm-up (router cache, chains, pool)
+        if not timings:
+            await _calls_and_profile(drivers, n)
+            return
         times: dict[str, list[float]] = {p: [] for p in paths}
         for _ in range(rounds):  # interleaved: a change in the machine's load hits every path alike
             for path in paths:
@@ -216,8 +227,6 @@ def inprocess(n: int = 5000, rounds: int = 5) -> None:
                 await drivers[path](n)
                 times[path].append((time.process_time() - c0) / n * 1e6)
         med = {p: statistics.median(v) for p, v in times.items()}
-        from konnect_desktop import native
-
         print(f"in-process, proxy modules {native.status}")
         print(f"in-process CPU per request (no syscalls; medians of {rounds} rounds of {n}): "
               f"no plugins {med['/plain']:.1f} µs, 4 plugins {med['/plugins']:.1f} µs")
@@ -229,27 +238,8 @@ def inprocess(n: int = 5000, rounds: int = 5) -> None:
             print(f"  cost of {name} alone: {statistics.median(diffs):5.1f} µs/request (rounds "
                   f"{min(diffs):.1f} to {max(diffs):.1f})"
                   + (" (over key-auth's route: acl needs a consumer)" if name == "acl" else ""))
-        # calls per request: a count, the same on a quiet machine and a busy one (times are not)
-        calls = {}
-        for path in ("/plain", "/plugins"):
-            counter = cProfile.Profile()
-            counter.enable()
-            await drivers[path](1000)
-            counter.disable()
-            calls[path] = pstats.Stats(counter).total_calls / 1000
-        print(f"function calls per request (cProfile's count; deterministic): no plugins {calls['/plain']:.0f}, "
-              f"4 plugins {calls['/plugins']:.0f}")
-        prof = cProfile.Profile()
-        prof.enable()
-        await drivers["/plugins"](n)
-        prof.disable()
-        out = io.StringIO()
-        pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(15)
-        lines = [ln for ln in out.getvalue().splitlines() if ln.strip()]
-        start = next((i for i, ln in enumerate(lines) if "ncalls" in ln), 0)
-        print(f"profile, 4-plugin route ({n} requests in-process): top functions by own time")
-        for ln in lines[start:start + 16]:
-            print("  " + ln.replace(str(ROOT) + "/", "").replace(os.path.dirname(os.__file__) + "/", ""))
+        if not native.status.compiled:
+            await _calls_and_profile(drivers, n)
 
     try:  # the loop ``gateway run`` uses, so the figures and the profile are the served ones
         import uvloop
@@ -259,6 +249,42 @@ def inprocess(n: int = 5000, rounds: int = 5) -> None:
         runner = uvloop.run
     with tempfile.TemporaryDirectory(prefix="bench-proxy-inprocess-") as tmp:
         runner(run(Path(tmp)))
+    if timings and native.status.compiled:
+        import subprocess
+
+        print("(calls and profile: the same sources as plain Python, in a child process — cProfile "
+              "cannot see inside compiled modules)", flush=True)
+        env = dict(os.environ, **{native.ENV_PURE: "1"})
+        subprocess.run([sys.executable, __file__, "--profile-only"], env=env, check=False)
+
+
+async def _calls_and_profile(drivers: dict, n: int) -> None:
+    """Function calls per request and the top functions by own time, 4-plugin route."""
+    import cProfile
+    import io
+    import pstats
+
+    # calls per request: a count, the same on a quiet machine and a busy one (times are not)
+    calls = {}
+    for path in ("/plain", "/plugins"):
+        counter = cProfile.Profile()
+        counter.enable()
+        await drivers[path](1000)
+        counter.disable()
+        calls[path] = pstats.Stats(counter).total_calls / 1000
+    print(f"function calls per request (cProfile's count; deterministic): no plugins {calls['/plain']:.0f}, "
+          f"4 plugins {calls['/plugins']:.0f}")
+    prof = cProfile.Profile()
+    prof.enable()
+    await drivers["/plugins"](n)
+    prof.disable()
+    out = io.StringIO()
+    pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(15)
+    lines = [ln for ln in out.getvalue().splitlines() if ln.strip()]
+    start = next((i for i, ln in enumerate(lines) if "ncalls" in ln), 0)
+    print(f"profile, 4-plugin route ({n} requests in-process): top functions by own time")
+    for ln in lines[start:start + 16]:
+        print("  " + ln.replace(str(ROOT) + "/", "").replace(os.path.dirname(os.__file__) + "/", ""))
 
 
 if __name__ == "__main__":

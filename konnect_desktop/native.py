@@ -51,6 +51,16 @@ COMPILED: tuple[str, ...] = (
     "runtime.request_views",
     "runtime.router",
     "runtime.limits",
+    "runtime.config_view",
+    "plugins.base",
+    "plugins.http_util",
+    "plugins.config_view",
+    "plugins.auth_common",
+    "plugins.key_auth",
+    "plugins.acl",
+    "plugins.rate_limiting",
+    "plugins.rate_limiting_policies",
+    "plugins.request_transformer",
 )
 
 

@@ -18,7 +18,9 @@ from __future__ import annotations
 import inspect
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, ClassVar
+
+from mypy_extensions import mypyc_attr
 
 from ..errors import AppError
 from ..jsontypes import JSONObject
@@ -134,6 +136,8 @@ def consumer_of(ctx: RequestContext, credential: dict[str, Any]) -> dict[str, An
     return ctx.config.consumer(cid) if cid else None
 
 
+# compiled with the proxy (konnect_desktop/native.py); the plugins that are not subclass it
+@mypyc_attr(allow_interpreted_subclasses=True)
 class AuthHandler(Handler):
     """An auth plugin's access phase: the shared tail around ``authenticate``.
 
@@ -142,8 +146,9 @@ class AuthHandler(Handler):
     :class:`AuthFailure`. Plugins without ``run_on_preflight`` in their schema always run.
     """
 
-    name = ""
-    identifier = "id"
+    # ClassVars: the plain-Python subclasses set them (a compiled class reads them from the type)
+    name: ClassVar[str] = ""
+    identifier: ClassVar[str] = "id"
 
     def __init__(self, config: dict[str, Any], plugin: dict[str, Any], runtime: Any) -> None:
         super().__init__(config, plugin, runtime)

@@ -18,10 +18,12 @@ from typing import Any, Protocol
 from urllib.parse import quote
 
 from multidict import CIMultiDict, CIMultiDictProxy, MultiDict
+from mypy_extensions import mypyc_attr
 
 from ..jsontypes import JSONObject
 from ..model.kong_compat import KONG_VERSION
 from ..model.schema import Check, Field
+from .search_params import SearchParams
 
 # the protocols of Kong's http subsystem: what typedefs.protocols_http accepts and defaults to
 HTTP_SUBSYSTEM_PROTOCOLS: tuple[str, ...] = ("grpc", "grpcs", "http", "https")
@@ -554,12 +556,6 @@ def _escape_uri(s: str) -> str:
     return quote(s, safe="")
 
 
-class SearchParams(MultiDict[str]):
-    """A query whose arguments keep their order when serialized: what Kong's
-    ``kong.service.request.clear_query_arg`` leaves (resty.ada's URLSearchParams), as opposed to
-    ``set_query``, which sorts. ``encode_args`` writes it the WHATWG urlencoded way."""
-
-
 def _whatwg(s: str) -> str:
     # application/x-www-form-urlencoded serializer: A-Z a-z 0-9 * - . _ kept, space as "+"
     return quote(s, safe="*").replace("%20", "+").replace("~", "%7E")
@@ -589,19 +585,21 @@ def encode_args(query: MultiDict[str]) -> str:
     return "&".join(parts)
 
 
+# compiled with the proxy (konnect_desktop/native.py); the plugins that are not subclass it
+@mypyc_attr(allow_interpreted_subclasses=True)
 class Handler:
     """Base class: one instance per enabled plugin instance, built when configuration changes.
 
     Override the phases you need. ``access`` may mutate ``ctx`` or raise ``PluginExit``.
-    Set ``buffers_response = True`` to receive the whole response body in ``body_filter``.
+    Set ``self.buffers_response = True`` in ``__init__`` to receive the whole response body in
+    ``body_filter``.
     """
-
-    buffers_response: bool = False
 
     def __init__(self, config: dict[str, Any], plugin: dict[str, Any], runtime: RuntimeServices) -> None:
         self.config = config
         self.plugin = plugin
         self.runtime = runtime
+        self.buffers_response = False  # a subclass's __init__ sets it (an attribute of the compiled class)
 
     def access(self, ctx: RequestContext) -> Awaitable[None] | None:
         """The access phase. A plain call: return None when done; when the request must wait

@@ -105,10 +105,10 @@ CONFIG = Record(
 
 
 class ProxyCacheHandler(Handler):
-    buffers_response = True  # a miss stores the whole body
 
     def __init__(self, config: JSONObject, plugin: JSONObject, runtime: RuntimeServices) -> None:
         super().__init__(config, plugin, runtime)
+        self.buffers_response = True  # a miss stores the whole body
         self.storage = storage_of(runtime)
         self.dict_name: str = (config.get("memory") or {}).get("dictionary_name") or "kong_db_cache"
         self.methods = frozenset(config.get("request_method") or ())

@@ -134,10 +134,10 @@ def parse_increments(values: list[str], limits: JSONObject) -> dict[str, float]:
 
 
 class ResponseRateLimitingHandler(Handler):
-    buffers_response = True  # a refused response goes out without the upstream's body
 
     def __init__(self, config: JSONObject, plugin: JSONObject, runtime: RuntimeServices) -> None:
         super().__init__(config, plugin, runtime)
+        self.buffers_response = True  # a refused response goes out without the upstream's body
         self.limits: dict[str, dict[str, float]] = {
             name: {p: v for p, v in (periods or {}).items() if v is not None}
             for name, periods in (config.get("limits") or {}).items()}
