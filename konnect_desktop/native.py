@@ -51,6 +51,7 @@ COMPILED: tuple[str, ...] = (
     "runtime.request_views",
     "runtime.router",
     "runtime.limits",
+    "runtime.traffic",
     "runtime.config_view",
     "plugins.base",
     "plugins.http_util",

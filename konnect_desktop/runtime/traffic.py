@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
+
+from mypy_extensions import mypyc_attr
 
 from ..plugins.base import Decision
 
@@ -196,7 +198,7 @@ class TrafficLog:
 
         return remove
 
-    async def subscribe(self, maxsize: int = 1000) -> AsyncIterator[TrafficEntry]:
+    def subscribe(self, maxsize: int = 1000) -> Subscription:
         """``async for entry in log.subscribe()``: new entries as they are recorded.
 
         A subscriber that falls ``maxsize`` entries behind misses entries (counted in
@@ -204,12 +206,35 @@ class TrafficLog:
         """
         q: asyncio.Queue[TrafficEntry] = asyncio.Queue(maxsize)
         self._queues.append(q)
-        try:
-            while True:
-                yield await q.get()
-        finally:
-            if q in self._queues:
-                self._queues.remove(q)
+        return Subscription(self._queues, q)
+
+
+# A plain-Python class even where this module is compiled (native.py): it unsubscribes when
+# dropped, as the async generator it replaces did (a compiled module has no async generators).
+@mypyc_attr(native_class=False)
+class Subscription:
+    """The async iterator ``TrafficLog.subscribe`` returns: its queue leaves the log when the
+    subscription is closed (``aclose``) or dropped."""
+
+    def __init__(self, queues: list[asyncio.Queue[TrafficEntry]], q: asyncio.Queue[TrafficEntry]) -> None:
+        self._queues = queues
+        self._q = q
+
+    def __aiter__(self) -> Subscription:
+        return self
+
+    async def __anext__(self) -> TrafficEntry:
+        return await self._q.get()
+
+    async def aclose(self) -> None:
+        self._leave()
+
+    def _leave(self) -> None:
+        if self._q in self._queues:
+            self._queues.remove(self._q)
+
+    def __del__(self) -> None:
+        self._leave()
 
 
 def new_entry(request_id: str, client_ip: str, method: str, raw_path: str, host: str) -> TrafficEntry:
