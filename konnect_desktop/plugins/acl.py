@@ -58,7 +58,7 @@ class AclHandler(Handler):
             why = f"group {hit[0]} is denied" if self.deny_mode else "no allowed group"
             raise self._reject(ctx, 403, why)
         if not self.hide and groups:
-            ctx.set_header(header, ", ".join(groups))
+            ctx.headers[header] = ", ".join(groups)
         ctx.decisions.append(Decision.later(NAME, "pass", _explain_pass, list(groups), mode))
 
     def access(self, ctx: RequestContext) -> None:

@@ -23,7 +23,6 @@ from typing import Any
 from ..errors import AppError
 from ..jsontypes import JSONObject
 from .base import Decision, Handler, PluginExit, RequestContext
-from .header_edits import CLEAR, SET, Edit
 
 CONSUMER_ID = "X-Consumer-ID"
 CONSUMER_CUSTOM_ID = "X-Consumer-Custom-ID"
@@ -32,9 +31,6 @@ CREDENTIAL_IDENTIFIER = "X-Credential-Identifier"
 ANONYMOUS = "X-Anonymous-Consumer"
 
 Identity = tuple[dict[str, Any] | None, dict[str, Any]]
-
-_IDENTITY = (CONSUMER_ID, CONSUMER_CUSTOM_ID, CONSUMER_USERNAME, CREDENTIAL_IDENTIFIER)
-_CLEAR_IDENTITY: tuple[Edit, ...] = tuple((CLEAR, h, "") for h in (*_IDENTITY, ANONYMOUS))
 
 # The wall clock the auth plugins read (token expiry, request dates). Tests replace it
 # (``monkeypatch.setattr(auth_common, "clock", ...)``) instead of waiting for time to pass.
@@ -68,13 +64,19 @@ def set_consumer(ctx: RequestContext, consumer: dict[str, Any] | None, credentia
     credential field sent as ``X-Credential-Identifier`` (key-auth: ``id``, basic-auth and
     hmac-auth: ``username``, jwt: ``key``, oauth2: the client's ``client_id``)."""
     ctx.authenticate(consumer, credential)
-    c = consumer or {}
-    values = (c.get("id"), c.get("custom_id"), c.get("username"), (credential or {}).get(identifier))
-    # every name cleared first, then the values set: each lands at the end, in this order
-    edits = [*_CLEAR_IDENTITY, *[(SET, h, str(v)) for h, v in zip(_IDENTITY, values, strict=True) if v]]
+    h = ctx.headers
+    for header, value in (
+        (CONSUMER_ID, (consumer or {}).get("id")),
+        (CONSUMER_CUSTOM_ID, (consumer or {}).get("custom_id")),
+        (CONSUMER_USERNAME, (consumer or {}).get("username")),
+        (CREDENTIAL_IDENTIFIER, (credential or {}).get(identifier)),
+    ):
+        h.popall(header, None)
+        if value:
+            h[header] = str(value)
+    h.popall(ANONYMOUS, None)
     if credential is None:
-        edits.append((SET, ANONYMOUS, "true"))
-    ctx.edit_headers(edits)
+        h[ANONYMOUS] = "true"
 
 
 def who(consumer: dict[str, Any] | None) -> str:

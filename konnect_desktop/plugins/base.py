@@ -22,7 +22,6 @@ from multidict import CIMultiDict, CIMultiDictProxy, MultiDict
 from ..jsontypes import JSONObject
 from ..model.kong_compat import KONG_VERSION
 from ..model.schema import Check, Field
-from .header_edits import ADD, CLEAR, SET, Edit, HeaderEdits, apply_edits
 
 # the protocols of Kong's http subsystem: what typedefs.protocols_http accepts and defaults to
 HTTP_SUBSYSTEM_PROTOCOLS: tuple[str, ...] = ("grpc", "grpcs", "http", "https")
@@ -326,14 +325,6 @@ class LazyParts(Protocol):
 
     def headers(self) -> CIMultiDict[str]: ...
 
-    def header_values(self, name: str) -> list[str]:
-        """``headers().getall(name, [])``, without building the table."""
-        ...
-
-    def header_names(self) -> list[str]:
-        """The names in ``headers()``, lower-case, in order, without building the table."""
-        ...
-
 
 class RequestContext:
     """The request as it will be sent upstream, mutable by access-phase handlers.
@@ -353,17 +344,13 @@ class RequestContext:
     A slotted class: the proxy makes one per request with plugins. When it passes ``lazy``,
     ``original``, ``query`` and ``headers`` are built the first time a plugin reads them (most
     chains read few of them), and ``shared``, ``response_headers`` and ``plugin_data`` are
-    created on first use. Until a plugin reads ``headers``, the one-header methods
-    (``header``, ``header_values``, ``header_names``, ``set_header``, ``add_header``, ``clear_header``,
-    ``edit_headers``) read the request as received and keep their edits aside
-    (``plugins.header_edits``): prefer them to ``headers`` where one header will do.
+    created on first use.
     """
 
     __slots__ = ("request_id", "client_ip", "_original", "method", "path", "_query", "_headers", "route",
                  "service", "config", "runtime", "uri_captures", "consumer", "credential",
                  "authenticated_groups", "_shared", "decisions", "_response_headers", "query_dirty",
-                 "body_reader", "_body", "body_dirty", "_plugin_data", "started_at", "_lazy", "_connection",
-                 "_edits")
+                 "body_reader", "_body", "body_dirty", "_plugin_data", "started_at", "_lazy", "_connection")
 
     def __init__(
         self,
@@ -421,7 +408,6 @@ class RequestContext:
         self.started_at = time.time() if started_at is None else started_at
         self._lazy = lazy
         self._connection = connection
-        self._edits: HeaderEdits | None = None  # header edits not applied to ``_headers`` yet
 
     # -- parts built on first use -------------------------------------------------------------
     @property
@@ -460,71 +446,11 @@ class RequestContext:
         h = self._headers
         if h is None:
             h = self._headers = self._lazy.headers() if self._lazy is not None else CIMultiDict()
-            edits = self._edits
-            if edits is not None:  # the edits made so far, replayed on the whole table
-                self._edits = None
-                apply_edits(h, edits.ops)
         return h
 
     @headers.setter
     def headers(self, value: CIMultiDict[str]) -> None:
         self._headers = value
-        self._edits = None
-
-    # -- one request header at a time (see the class docstring) --------------------------------
-    def header_values(self, name: str) -> list[str]:
-        """``headers.getall(name, [])``."""
-        lazy = self._lazy
-        if self._headers is not None or lazy is None:
-            return self.headers.getall(name, [])
-        values = lazy.header_values(name)
-        edits = self._edits
-        if edits is not None and name.lower() in edits.names:
-            if values:  # sent by the client and edited: where the edits leave it takes the table
-                return self.headers.getall(name, [])
-            return edits.tail.getall(name, [])
-        return values
-
-    def header_names(self) -> list[str]:
-        """The names in ``headers``, lower-case, in order (a repeated name as often as sent)."""
-        lazy = self._lazy
-        if self._headers is not None or lazy is None:
-            return [k.lower() for k, _v in self.headers.items()]
-        names = lazy.header_names()
-        edits = self._edits
-        if edits is None:
-            return names
-        if edits.names.isdisjoint(names):  # the edits act on their own lines, at the end
-            return names + [k.lower() for k, _v in edits.tail.items()]
-        return [k.lower() for k, _v in self.headers.items()]
-
-    def header(self, name: str) -> str | None:
-        """``headers.get(name)``: the first value."""
-        values = self.header_values(name)
-        return values[0] if values else None
-
-    def set_header(self, name: str, value: str) -> None:
-        """Kong's ``kong.service.request.set_header``: every value of ``name`` replaced."""
-        self.edit_headers(((SET, name, value),))
-
-    def add_header(self, name: str, value: str) -> None:
-        """Kong's ``kong.service.request.add_header``: one more value."""
-        self.edit_headers(((ADD, name, value),))
-
-    def clear_header(self, name: str) -> None:
-        """Kong's ``kong.service.request.clear_header``: every value of ``name`` removed."""
-        self.edit_headers(((CLEAR, name, ""),))
-
-    def edit_headers(self, edits: tuple[Edit, ...] | list[Edit]) -> None:
-        """Several edits at once, in order (``plugins.header_edits``)."""
-        if self._headers is None and self._lazy is not None:
-            pending = self._edits
-            if pending is None:
-                self._edits = HeaderEdits(edits)
-            else:
-                pending.extend(edits)
-            return
-        apply_edits(self.headers, edits)
 
     @property
     def shared(self) -> dict[str, Any]:

@@ -15,11 +15,10 @@ import json
 import re
 from urllib.parse import quote, unquote, unquote_plus
 
-from multidict import MultiDict
+from multidict import MultiDict, MultiMapping, MutableMultiMapping
 
 from ..jsontypes import JSONArray, JSONObject, JSONValue
 from ..model.typedefs import header_name_error, url_error
-from .base import RequestContext
 from .multipart import Multipart
 
 UNEXPECTED = "An unexpected error occurred"
@@ -29,22 +28,22 @@ _HEADER_NAME = re.compile(r"^[a-zA-Z0-9_-]+$")
 _BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
-def request_header(ctx: RequestContext, name: str) -> list[str]:
+def request_header(headers: MultiMapping[str], name: str) -> list[str]:
     """The values of request header ``name`` as Kong's ``kong.request.get_headers()[name]`` finds
     them: case-insensitive, and a name with underscores also finds its dashed spelling
     (``api_key`` finds ``api-key``), as nginx's header table does."""
-    values = ctx.header_values(name)
+    values = headers.getall(name, [])
     if not values and "_" in name:
-        values = ctx.header_values(name.replace("_", "-"))
-    return values
+        values = headers.getall(name.replace("_", "-"), [])
+    return list(values)
 
 
-def clear_request_header(ctx: RequestContext, name: str) -> None:
+def clear_request_header(headers: MutableMultiMapping[str], name: str) -> None:
     """Kong's ``kong.service.request.clear_header``: the header under both spellings (nginx turns
     underscores into dashes; a header sent with underscores goes too)."""
-    ctx.clear_header(name)
+    headers.popall(name, None)
     if "_" in name:
-        ctx.clear_header(name.replace("_", "-"))
+        headers.popall(name.replace("_", "-"), None)
 
 
 def request_cookie(header: str | None, name: str) -> str | None:

@@ -110,7 +110,7 @@ class KeyAuthHandler(Handler):
             value = self._lookup(ctx, name)
             if value is None:
                 if not body_read:
-                    body = parse_body(await ctx.read_body(), ctx.header("Content-Type")) or {}
+                    body = parse_body(await ctx.read_body(), ctx.headers.get("Content-Type")) or {}
                     body_read = True
                 value = (body or {}).get(name)
             if isinstance(value, str):
@@ -126,7 +126,7 @@ class KeyAuthHandler(Handler):
         """The key named ``name`` in the headers, then the query: a str, a list (several), or None."""
         value: Any = None
         if self.key_in_header:
-            values = request_header(ctx, name)
+            values = request_header(ctx.headers, name)
             value = values[0] if len(values) == 1 else (values or None)
         if value is None and self.key_in_query:
             values = ctx.query.getall(name, [])
@@ -158,20 +158,20 @@ class KeyAuthHandler(Handler):
     @staticmethod
     def _hide_sync(ctx: RequestContext, name: str) -> None:
         clear_query_arg(ctx, name)  # the other arguments keep their order, as in Kong
-        clear_request_header(ctx, name)
+        clear_request_header(ctx.headers, name)
 
     async def _hide(self, ctx: RequestContext, name: str, body: dict[str, Any] | None) -> None:
         self._hide_sync(ctx, name)
         if self.key_in_body:
             raw = await ctx.read_body()
-            content_type = ctx.header("Content-Type")
+            content_type = ctx.headers.get("Content-Type")
             table = body if body is not None else parse_body(raw, content_type)
             if table and name in table:
                 table = dict(table)
                 table.pop(name)
                 new = serialize_body(table, content_type, raw)
                 ctx.set_body(new)
-                ctx.set_header("Content-Length", str(len(new)))
+                ctx.headers["Content-Length"] = str(len(new))
 
 
 PLUGIN = PluginSpec(

@@ -293,9 +293,10 @@ class RequestTransformerHandler(Handler):
         first: then the rebuilt table of ``_transform_headers`` equals the current headers minus
         the removed ones plus the added ones at the end, which is cheaper done in place.
         False (nothing changed) when that does not hold."""
-        names = ctx.header_names()  # (read one at a time: no table built for a plain add)
-        present = set(names)
-        if len(present) != len(names) or ("host" in present and names[0] != "host"):
+        headers = ctx.headers
+        keys = [k for k, _v in headers.items()]  # (keys() of multidict 7 leaves out repeats)
+        names = [k.lower() for k in keys]
+        if len(set(names)) != len(names) or ("host" in names and keys[0] != "Host"):
             return False
         if self.add_header_templates:
             env.get("headers")  # templates see the headers as this plugin received them
@@ -303,19 +304,16 @@ class RequestTransformerHandler(Handler):
         changed = 0
         for name, _ in ops["remove"]["headers"]:
             low = name.lower()
-            if low != "host" and low in present:
-                ctx.clear_header(name)
-                present.discard(low)
+            if low != "host" and low in headers:
+                del headers[name]
                 changed += 1
         for name, value in ops["add"]["headers"]:
-            low = name.lower()
-            if low == "host" or low in present:
+            if name.lower() == "host" or name in headers:
                 continue
             rendered = _render(value, env)
             if rendered is None:
                 continue
-            ctx.add_header(name, rendered)
-            present.add(low)
+            headers.add(name, rendered)
             changed += 1
         if changed:
             done.append(f"headers: {changed} change{'s' if changed != 1 else ''}")

@@ -20,7 +20,6 @@ from .balancer import RequestFacts
 from .config_view import BUFFERS
 from .echo import ECHO_HOST, echo_response
 from .request_body import BodyTooLarge
-from .request_views import spliced_lines
 from .responses import (
     MSG_BAD_GATEWAY,
     MSG_NAME_RESOLUTION,
@@ -199,14 +198,10 @@ class UpstreamLeg:
             method = ctx.method
             q = encode_args(ctx.query) if ctx.query_dirty else self.qs
             target = ctx.path if not q else f"{ctx.path}?{q}"
-            edits = ctx._edits
-            spliced = spliced_lines(req.fwd, edits) if edits is not None and ctx._headers is None else None
-            if spliced is not None:  # the plugins' header edits, after the lines as received
-                lines = spliced
-            elif edits is None and ctx._headers is None:  # no plugin touched them: as received
+            if ctx._headers is None:  # no plugin asked for the headers: forward them as received
                 lines = req.fwd
-            else:  # the whole table (built now if only edited so far: the edits replayed on it)
-                lines = [header_lines([(k, v) for k, v in ctx.headers.items() if k.lower() not in REQ_DROP_STR])]
+            else:
+                lines = [header_lines([(k, v) for k, v in ctx._headers.items() if k.lower() not in REQ_DROP_STR])]
             body = ctx._body
         self.body = body
         self.stream = stream = req.body if body is None else None

@@ -1,10 +1,9 @@
 """Cheap views of a parsed request for the router and the plugins' context: header conditions
 decoded only if a route asks; a context's headers, query and original request built only if a
-plugin reads them; plugins' header edits spliced into the client's header lines."""
+plugin reads them."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import ItemsView, Iterable
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
@@ -12,8 +11,7 @@ from urllib.parse import parse_qsl
 from multidict import CIMultiDict, CIMultiDictProxy, MultiDict
 
 from ..plugins.base import ConnectionFacts, OriginalRequest
-from ..plugins.header_edits import HeaderEdits
-from .responses import REQ_DROP_STR, header_lines, split_host
+from .responses import split_host
 
 if TYPE_CHECKING:
     from .http1 import ClientConnection, Request
@@ -86,21 +84,6 @@ class LazyParts:
         h["Host"] = self.upstream_host
         return h
 
-    def header_values(self, name: str) -> list[str]:
-        """``headers().getall(name, [])``, reading only the lines of that name."""
-        low = name.lower()
-        if low == "host":
-            return [self.upstream_host]
-        want = low.encode("latin-1", "replace")
-        return [v.decode("latin-1") for k, v in self.req.headers if k.lower() == want]
-
-    def header_names(self) -> list[str]:
-        """The names in ``headers()``, lower-case, in order."""
-        names = [k.decode("latin-1").lower() for k, _v in self.req.headers]
-        if "host" not in names:  # (``headers()`` adds the upstream's Host at the end)
-            names.append("host")
-        return names
-
     def query(self) -> MultiDict[str]:
         return parse_query(self.qs)
 
@@ -121,41 +104,3 @@ class LazyParts:
         sock = conn.transport.get_extra_info("sockname") if conn.transport is not None else None
         addr, port = (sock[0], sock[1]) if sock else ("", conn.local_port)
         return ConnectionFacts(addr, port, conn.serial, self.req.seq)
-
-
-_SENT: dict[tuple[str, ...], re.Pattern[bytes] | None] = {}
-
-
-def _sent_pattern(key: tuple[str, ...]) -> re.Pattern[bytes] | None:
-    """A search for a header line of one of the names in ``key`` (a line starts the block or
-    follows a line's "\n"); None when one of them is a header the proxy writes itself (Host,
-    framing, forwarding): those edits need the table. One pattern per ``HeaderEdits.key``: a
-    chain edits the same names on every request."""
-    try:
-        return _SENT[key]
-    except KeyError:
-        pass
-    names = {n.lower() for n in key}
-    pattern = None
-    if not names & REQ_DROP_STR and all(n.isascii() for n in names):
-        alternatives = b"|".join(re.escape(n.encode()) for n in sorted(names))
-        pattern = re.compile(rb"(?:\A|\n)(?:%s)[ \t]*:" % alternatives, re.IGNORECASE)
-    if len(_SENT) < 64:
-        _SENT[key] = pattern
-    return pattern
-
-
-def spliced_lines(fwd: list[bytes], edits: HeaderEdits) -> list[bytes] | None:
-    """The client's forwarded header lines (``Request.fwd``) with the plugins' edits, when
-    splicing gives the bytes the whole table would (``plugins.header_edits``): the lines as
-    received, then the lines the edits leave. None: build the table instead."""
-    sent = _sent_pattern(edits.key)
-    if sent is None:
-        return None
-    block = b"".join(fwd)
-    if sent.search(block) is not None:
-        return None  # the client sent one of the names: its place in the table decides
-    added = header_lines(edits.tail.items())
-    if not added.isascii() and not block.isascii():
-        return None  # (the table's lines are all latin-1 or all UTF-8: responses.header_lines)
-    return [block, added]
