@@ -49,6 +49,9 @@ REQ_DROP = frozenset({
     b"x-real-ip", b"via", b"x-kong-request-id",
 })
 REQ_DROP_STR = frozenset(x.decode() for x in REQ_DROP)
+# the same names for a case-insensitive test without lower-casing each name (``in`` on it is
+# one C lookup): filters a plugin-edited header table
+REQ_DROP_CI: CIMultiDict[str] = CIMultiDict((n, "") for n in sorted(REQ_DROP_STR))
 # response headers not passed to the client as received
 RESP_HOP_STR = frozenset({"connection", "keep-alive", "proxy-connection", "trailer", "upgrade", "transfer-encoding"})
 NO_BODY_STATUS = frozenset({204, 304})
