@@ -45,12 +45,15 @@ class AclHandler(Handler):
         self.deny_mode = bool(deny)
         self.groups = frozenset(deny if self.deny_mode else (config.get("allow") or []))
         self.hide = bool(config.get("hide_groups_header"))
+        self.always_use_authenticated_groups = bool(config.get("always_use_authenticated_groups"))
+        self.include_consumer_groups = bool(config.get("include_consumer_groups"))
 
     def _reject(self, ctx: RequestContext, status: int, why: str) -> Exception:
         ctx.decisions.append(Decision(NAME, "reject", why, {"status": status}))
         return ctx.kong_error(status, BLOCKED if status == 403 else "Unauthorized")
 
     def _decide(self, ctx: RequestContext, groups: list[str], header: str) -> None:
+        """``groups``: a list of the caller's own (the decision keeps it)."""
         hit = [g for g in groups if g in self.groups]
         blocked = bool(hit) if self.deny_mode else not hit
         mode = "deny" if self.deny_mode else "allow"
@@ -59,25 +62,25 @@ class AclHandler(Handler):
             raise self._reject(ctx, 403, why)
         if not self.hide and groups:
             ctx.headers[header] = ", ".join(groups)
-        ctx.decisions.append(Decision.later(NAME, "pass", _explain_pass, list(groups), mode))
+        ctx.decisions.append(Decision.later(NAME, "pass", _explain_pass, groups, mode))
 
     def access(self, ctx: RequestContext) -> None:
         """The whole phase: nothing here waits."""
         consumer = ctx.consumer
         credential = ctx.credential
-        auth_groups = list(ctx.authenticated_groups or [])
+        auth_groups = ctx.authenticated_groups
         if consumer is None or not consumer.get("id"):
             if not auth_groups:
                 if credential is not None:
                     raise self._reject(ctx, 403, "credential without consumer")
                 raise self._reject(ctx, 401, "no consumer identified")
-            self._decide(ctx, auth_groups, AUTHENTICATED_GROUPS)
+            self._decide(ctx, list(auth_groups), AUTHENTICATED_GROUPS)
             return
-        if (credential is None or self.config.get("always_use_authenticated_groups")) and auth_groups:
-            self._decide(ctx, auth_groups, AUTHENTICATED_GROUPS)
+        if (credential is None or self.always_use_authenticated_groups) and auth_groups:
+            self._decide(ctx, list(auth_groups), AUTHENTICATED_GROUPS)
             return
-        groups = ctx.config.acl_groups(consumer["id"])
-        if self.config.get("include_consumer_groups"):
+        groups = ctx.config.acl_groups(consumer["id"])  # (a list of our own)
+        if self.include_consumer_groups:
             for g in ctx.config.consumer_groups(consumer["id"]):
                 name = g.get("name")
                 if name and name not in groups:

@@ -217,6 +217,9 @@ class PluginExit(Exception):
         self.proxied = proxied
 
 
+_UNMADE: JSONObject = {}  # a later decision's data until made: never handed out (``_made`` replaces it)
+
+
 class Decision:
     """One plugin's verdict on one request, shown in the traffic log and request console.
 
@@ -243,7 +246,12 @@ class Decision:
         """``make(*args)`` gives (summary, data) when first read. Pass a plain function and its
         arguments rather than a closure: the traffic log keeps a thousand verdicts, and each
         closure's cells would be more objects for the cyclic collector to walk."""
-        d = cls(plugin, outcome)
+        # (the slots set here, not through __init__: a decision per plugin per request)
+        d = cls.__new__(cls)
+        d.plugin = plugin
+        d.outcome = outcome
+        d._summary = ""
+        d._data = _UNMADE
         d._make = make
         d._args = args
         return d

@@ -87,6 +87,9 @@ class PluginIndex:
         self.skipped = skipped
         self.names_by_priority: tuple[str, ...] = tuple(
             sorted(plugins, key=lambda n: (-plugins[n].priority, n)))
+        # whether any instance is scoped to a consumer or a consumer group: if none is, the
+        # consumer an auth plugin identifies never changes which instances apply
+        self.consumer_scoped = any(shape[_C] or shape[_G] for p in plugins.values() for shape in p.shapes)
 
     @classmethod
     def build(cls, plugins: Iterable[JSONObject], runtime: RuntimeServices) -> PluginIndex:

@@ -32,10 +32,10 @@ def request_header(headers: MultiMapping[str], name: str) -> list[str]:
     """The values of request header ``name`` as Kong's ``kong.request.get_headers()[name]`` finds
     them: case-insensitive, and a name with underscores also finds its dashed spelling
     (``api_key`` finds ``api-key``), as nginx's header table does."""
-    values = headers.getall(name, [])
+    values = headers.getall(name, [])  # (a new list: the caller's own)
     if not values and "_" in name:
         values = headers.getall(name.replace("_", "-"), [])
-    return list(values)
+    return values
 
 
 def clear_request_header(headers: MutableMultiMapping[str], name: str) -> None:

@@ -280,17 +280,24 @@ class RateLimitingHandler(Handler):
                   usages: list[float]) -> None:
         periods = self._periods
         stop: str | None = None
-        for (period, limit, *_rest), used in zip(periods, usages, strict=True):
-            if limit - used <= 0:
-                stop = period
-        remaining = self._remaining(usages, stop)
+        for p, used in zip(periods, usages, strict=True):
+            if p[1] - used <= 0:
+                stop = p[0]
+        # what each period has left after this request (the exceeded one and, when one is
+        # exceeded, the others uncounted: Kong counts nothing for a rejected request)
+        remaining: list[float] = []
         headers: dict[str, str] = {}
         # the period shown in RateLimit-*: the least remaining, the longest window among equals
         best: tuple[float, int, str, str] | None = None  # (remaining, window, limit, remaining as shown)
         reset = 1
         now_ms = now * 1000
-        for (period, _limit, limit_s, window, x_limit, x_remaining), current in zip(periods, remaining, strict=True):
-            current_s = _num(current)
+        for (period, limit, limit_s, window, x_limit, x_remaining), used in zip(periods, usages, strict=True):
+            current = limit - used
+            if stop is None or stop == period:
+                current = current - 1
+            current = current if current > 0 else 0  # (as max(0, current): an int 0)
+            remaining.append(current)
+            current_s = str(current) if type(current) is int else _num(current)
             if best is None or current < best[0] or (current == best[0] and window > best[1]):
                 best = (current, window, limit_s, current_s)
                 reset = max(1, window - math.floor((now_ms - starts[period]) / 1000))
@@ -314,17 +321,6 @@ class RateLimitingHandler(Handler):
             # set on whatever answers the request — the upstream's response, a 502/504, another
             # plugin's exit — replacing the same names, before the header filters run
             ctx.response_headers.update(headers)
-
-    def _remaining(self, usages: list[float], stop: str | None) -> list[float]:
-        """What each period has left after this request (the exceeded one and, when one is
-        exceeded, the others uncounted: Kong counts nothing for a rejected request)."""
-        out: list[float] = []
-        for (period, limit, *_rest), used in zip(self._periods, usages, strict=True):
-            current = limit - used
-            if stop is None or stop == period:
-                current = current - 1
-            out.append(current if current > 0 else 0)  # (as max(0, current): an int 0)
-        return out
 
     def _explain(self, ident: str, kind: str, remaining: list[float]) -> tuple[str, JSONObject]:
         """The decision's sentence and facts (made when somebody reads them)."""

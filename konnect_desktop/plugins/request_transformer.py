@@ -214,10 +214,6 @@ class RequestTransformerHandler(Handler):
         self.has_body = any(self.ops[s]["body"] for s in _SECTIONS)
 
     # -- the phase ------------------------------------------------------------------------------
-    @staticmethod
-    def _env(ctx: RequestContext) -> LazyEnv:
-        return LazyEnv(_ENV_TABLES, ctx)
-
     def _decide(self, ctx: RequestContext, done: list[str]) -> None:
         ctx.decisions.append(Decision.later(NAME, "transform" if done else "pass", _explain_changes, done))
 
@@ -228,7 +224,7 @@ class RequestTransformerHandler(Handler):
                              and content_kind(ctx.headers.get("Content-Type")) == FORM):
             return self._access_with_body(ctx)
         done: list[str] = []
-        env = self._env(ctx)
+        env = LazyEnv(_ENV_TABLES, ctx)
         try:
             if self.replace_uri is not None:
                 res = _render(self.replace_uri, env)
@@ -250,7 +246,7 @@ class RequestTransformerHandler(Handler):
 
     async def _access_with_body(self, ctx: RequestContext) -> None:
         done: list[str] = []
-        env = self._env(ctx)
+        env = LazyEnv(_ENV_TABLES, ctx)
         try:
             if self.replace_uri is not None:
                 res = _render(self.replace_uri, env)
@@ -294,9 +290,9 @@ class RequestTransformerHandler(Handler):
         the removed ones plus the added ones at the end, which is cheaper done in place.
         False (nothing changed) when that does not hold."""
         headers = ctx.headers
-        keys = [k for k, _v in headers.items()]  # (keys() of multidict 7 leaves out repeats)
-        names = [k.lower() for k in keys]
-        if len(set(names)) != len(names) or ("host" in names and keys[0] != "Host"):
+        items = headers.items()  # (keys() of multidict 7 leaves out repeats)
+        names = [k.lower() for k, _v in items]
+        if len(set(names)) != len(names) or ("host" in names and next(iter(items))[0] != "Host"):
             return False
         if self.add_header_templates:
             env.get("headers")  # templates see the headers as this plugin received them

@@ -74,6 +74,8 @@ class Snapshot:
         self.errors: list[str] = []  # problems found while compiling (besides router and plugins)
         names = plugins.names_by_priority if plugins is not None else ()
         self.names: tuple[str, ...] = tuple(names() if callable(names) else names)
+        # False: a chain is the same for every consumer (no instance scoped to one or a group)
+        self.consumer_scoped: bool = bool(getattr(plugins, "consumer_scoped", True))
         self._chains: dict[tuple[str | None, str | None, str | None], tuple[Any, ...]] = {}
         self.cache: dict[Any, Any] = {}  # per-snapshot memo of the proxy (e.g. service params)
         self.inflight = 0

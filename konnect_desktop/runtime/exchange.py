@@ -198,10 +198,11 @@ class Exchange(UpstreamLeg):
         names = self.snap.names
         chain = self.chain
         cid = None
+        by_consumer = self.snap.consumer_scoped  # (else the chain is the same for every consumer)
         for i in range(start, len(names)):
             self.at = i
             consumer = ctx.consumer
-            if consumer is not None:  # a consumer identified: its own plugin instances apply
+            if consumer is not None and by_consumer:  # a consumer identified: its own plugin instances apply
                 ccid = consumer.get("id")
                 if ccid != cid:
                     cid = ccid
@@ -244,7 +245,8 @@ class Exchange(UpstreamLeg):
             return
         self.at = n
         consumer = ctx.consumer
-        chain = self._chain_for(consumer.get("id")) if consumer is not None else self.chain
+        chain = self._chain_for(consumer.get("id")) if consumer is not None and self.snap.consumer_scoped \
+            else self.chain
         if chain:
             rest = [e for e in chain[start:] if e is not None]
             self.ran.extend(rest)

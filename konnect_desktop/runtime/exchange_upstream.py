@@ -25,7 +25,7 @@ from .responses import (
     MSG_NAME_RESOLUTION,
     MSG_NO_PEER,
     MSG_TIMEOUT,
-    REQ_DROP_STR,
+    REQ_DROP_CI,
     ProxyExit,
     apply_response_headers,
     enc,
@@ -211,7 +211,7 @@ class UpstreamLeg:
             if ctx._headers is None:  # no plugin asked for the headers: forward them as received
                 lines = req.fwd
             else:
-                lines = [header_lines([(k, v) for k, v in ctx._headers.items() if k.lower() not in REQ_DROP_STR])]
+                lines = [header_lines([(k, v) for k, v in ctx._headers.items() if k not in REQ_DROP_CI])]
             body = ctx._body
         self.body = body
         self.stream = stream = req.body if body is None else None

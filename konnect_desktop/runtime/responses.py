@@ -49,6 +49,9 @@ REQ_DROP = frozenset({
     b"x-real-ip", b"via", b"x-kong-request-id",
 })
 REQ_DROP_STR = frozenset(x.decode() for x in REQ_DROP)
+# the same names for a case-insensitive test without lower-casing each name (``in`` on it is
+# one C lookup): filters a plugin-edited header table
+REQ_DROP_CI: CIMultiDict[str] = CIMultiDict((n, "") for n in sorted(REQ_DROP_STR))
 # response headers not passed to the client as received
 RESP_HOP_STR = frozenset({"connection", "keep-alive", "proxy-connection", "trailer", "upgrade", "transfer-encoding"})
 NO_BODY_STATUS = frozenset({204, 304})
@@ -177,8 +180,16 @@ def forwarding_headers(fwd_cache: dict[str, bytes], ip_bytes: bytes, xff_via_lin
 
 
 def header_lines(items: Any) -> bytes:
-    """``Name: value`` lines (CRLF-terminated) as bytes; latin-1, or UTF-8 where it must."""
-    text = "".join([f"{k}: {v}\r\n" for k, v in items])
+    """``Name: value`` lines (CRLF-terminated) as bytes; latin-1, or UTF-8 where it must.
+    ``items``: (name, value) pairs, iterable twice (a list, a multidict's ``items()``)."""
+    try:
+        # joined in C (no f-string per line): half the time of formatting each pair
+        text = "\r\n".join(map(": ".join, items))
+    except TypeError:  # a value that is not a str (a plugin's number): formatted
+        text = "\r\n".join([f"{k}: {v}" for k, v in items])
+    if not text:
+        return b""
+    text += "\r\n"
     try:
         return text.encode("latin-1")
     except UnicodeEncodeError:

@@ -67,6 +67,16 @@ class TestPrecedence:
 
 
 class TestConsumerGroups:
+    def test_consumer_scoped_says_whether_a_consumer_can_change_the_chain(self) -> None:
+        """Without an instance scoped to a consumer or a consumer group, the instance that
+        applies never depends on the consumer: the proxy then keeps the chain it resolved
+        before authentication (``Snapshot.consumer_scoped``)."""
+        for level, (_r, _s, c, g) in enumerate(PRECEDENCE, start=1):
+            ix = PluginIndex.build([scoped(12), scoped(level)], services())
+            assert ix.consumer_scoped == (c or g), level
+            if not ix.consumer_scoped:
+                assert ix.chain(R, S, C, [G_ALPHA]) == ix.chain(R, S, None, [])
+
     def test_two_groups_name_order_wins(self) -> None:
         alpha = plugin_entity("rate-limiting", {"minute": 1}, consumer_group=G_ALPHA)
         beta = plugin_entity("rate-limiting", {"minute": 2}, consumer_group=G_BETA)
