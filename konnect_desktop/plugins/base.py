@@ -232,13 +232,15 @@ class Decision:
 
     __slots__ = ("plugin", "outcome", "_summary", "_data", "_make", "_args")
 
-    def __init__(self, plugin: str, outcome: str, summary: str = "", data: JSONObject | None = None) -> None:
+    def __init__(self, plugin: str, outcome: str, summary: str = "", data: JSONObject | None = None,
+                 make: Callable[..., tuple[str, JSONObject]] | None = None, args: tuple[object, ...] = ()) -> None:
         self.plugin = plugin
         self.outcome = outcome
         self._summary = summary
-        self._data = data if data is not None else {}
-        self._make: Callable[..., tuple[str, JSONObject]] | None = None
-        self._args: tuple[object, ...] = ()
+        # a later decision's data stays the shared _UNMADE until made: no empty dict per verdict
+        self._data = data if data is not None else (_UNMADE if make is not None else {})
+        self._make = make
+        self._args = args
 
     @classmethod
     def later(cls, plugin: str, outcome: str, make: Callable[..., tuple[str, JSONObject]],
@@ -246,15 +248,7 @@ class Decision:
         """``make(*args)`` gives (summary, data) when first read. Pass a plain function and its
         arguments rather than a closure: the traffic log keeps a thousand verdicts, and each
         closure's cells would be more objects for the cyclic collector to walk."""
-        # (the slots set here, not through __init__: a decision per plugin per request)
-        d = cls.__new__(cls)
-        d.plugin = plugin
-        d.outcome = outcome
-        d._summary = ""
-        d._data = _UNMADE
-        d._make = make
-        d._args = args
-        return d
+        return cls(plugin, outcome, "", None, make, args)
 
     def _made(self) -> None:
         make = self._make
