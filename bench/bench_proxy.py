@@ -142,7 +142,7 @@ def single_plugin_yaml(tmp: Path) -> Path:
     return write_deck(tmp, 9, routes + PLUGINS_ROUTE, CONSUMERS, name="single.yaml")
 
 
-def inprocess(n: int = 5000, rounds: int = 5, timings: bool = True) -> None:
+def inprocess(n: int = 20000, rounds: int = 5, timings: bool = True) -> None:
     """The proxy's per-request Python cost without sockets (fake transports on both sides):
     each plugin's cost alone, and a profile summary of the 4-plugin route.
 
@@ -151,11 +151,13 @@ def inprocess(n: int = 5000, rounds: int = 5, timings: bool = True) -> None:
     the call counts and the profile come from a child running the same sources as plain Python
     (``timings=False``): where the time goes, function by function."""
     import asyncio
+    import gc
 
     from konnect_desktop import native
     from konnect_desktop.model import declarative
     from konnect_desktop.runtime.config_view import build_snapshot
     from konnect_desktop.runtime.dataplane import ClientConnection, ProxyServer, Services
+    from konnect_desktop.runtime.gateway_cli import GC_YOUNG_THRESHOLD
     from konnect_desktop.runtime.traffic import TrafficLog
     from konnect_desktop.runtime.upstream import UpstreamConnection
 
@@ -220,6 +222,10 @@ def inprocess(n: int = 5000, rounds: int = 5, timings: bool = True) -> None:
         if not timings:
             await _calls_and_profile(drivers, n)
             return
+        # as served: ``gateway run``'s collector setting, on one core (less noise between rounds)
+        gc.set_threshold(GC_YOUNG_THRESHOLD, 10, 10)
+        if hasattr(os, "sched_setaffinity"):
+            os.sched_setaffinity(0, {int(cpus()[0])})
         times: dict[str, list[float]] = {p: [] for p in paths}
         for _ in range(rounds):  # interleaved: a change in the machine's load hits every path alike
             for path in paths:
@@ -239,7 +245,7 @@ def inprocess(n: int = 5000, rounds: int = 5, timings: bool = True) -> None:
                   f"{min(diffs):.1f} to {max(diffs):.1f})"
                   + (" (over key-auth's route: acl needs a consumer)" if name == "acl" else ""))
         if not native.status.compiled:
-            await _calls_and_profile(drivers, n)
+            await _calls_and_profile(drivers, 5000)
 
     try:  # the loop ``gateway run`` uses, so the figures and the profile are the served ones
         import uvloop
