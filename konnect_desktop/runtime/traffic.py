@@ -141,7 +141,8 @@ class TrafficEntry:
 
 
 class TrafficLog:
-    """Ring buffer of the last ``capacity`` entries, lookup by request id, live subscribers."""
+    """Ring buffer of the last ``capacity`` entries (0: none), lookup by request id, live
+    subscribers and listeners."""
 
     def __init__(self, capacity: int = 1000) -> None:
         self.capacity = capacity
@@ -156,12 +157,13 @@ class TrafficLog:
         return len(self._ring)
 
     def record(self, entry: TrafficEntry) -> None:
-        ring = self._ring
-        if len(ring) >= self.capacity:
-            old = ring.popleft()
-            self._by_id.pop(old.request_id, None)
-        ring.append(entry)
-        self._by_id[entry.request_id] = entry
+        if self.capacity:  # (0: keep none, as ``gateway run`` does — its listeners still hear every entry)
+            ring = self._ring
+            if len(ring) >= self.capacity:
+                old = ring.popleft()
+                self._by_id.pop(old.request_id, None)
+            ring.append(entry)
+            self._by_id[entry.request_id] = entry
         self.total += 1
         if self._queues:
             for q in self._queues:

@@ -48,3 +48,14 @@ async def test_a_slow_subscriber_misses_entries_and_they_are_counted() -> None:
         log.record(_entry(rid))
     assert log.dropped == 1
     assert [(await sub.__anext__()).request_id for _ in range(2)] == ["1", "2"]
+
+
+def test_a_log_that_keeps_none_still_counts_and_tells_its_listeners() -> None:
+    """``gateway run``'s log (capacity 0): no ring, yet the access log and metrics see all."""
+    log = TrafficLog(capacity=0)
+    heard: list[str] = []
+    log.add_listener(lambda e: heard.append(e.request_id))
+    for rid in ("1", "2"):
+        log.record(_entry(rid))
+    assert heard == ["1", "2"] and log.total == 2
+    assert log.recent() == [] and log.get("1") is None and len(log) == 0
