@@ -148,6 +148,18 @@ def install() -> Status:
     return status
 
 
+def bundle_files(out: Path = OUT) -> list[tuple[Path, str]]:
+    """What an app bundle ships as data for :func:`install` to find a current build in it: the
+    build and the listed sources (:func:`check` hashes them; a bundle otherwise carries only their
+    bytecode), as (file, its folder relative to the package's parent). Empty without a current build."""
+    current, files = check(out, env={})
+    if not current.compiled:
+        return []
+    root = PACKAGE.parent
+    shipped = [out / "manifest.json", *files.values(), *(_source(m) for m in COMPILED)]
+    return [(f, str(f.parent.relative_to(root))) for f in shipped]
+
+
 # -- building (scripts/build-native) -----------------------------------------------------------------
 def build(out: Path = OUT, *, force: bool = False, log: object = print) -> Status:
     """Compile ``COMPILED`` with mypyc into ``out`` (skipped when the build there is current).
@@ -160,12 +172,22 @@ def build(out: Path = OUT, *, force: bool = False, log: object = print) -> Statu
     from mypyc.build import mypycify  # the compiler: a build-time dependency only
     from setuptools import Distribution  # type: ignore[import-untyped]  # (no stubs installed)
 
-    root = PACKAGE.parent
-    sources = [str(_source(m).relative_to(root)) for m in COMPILED]
-    say(f"native: compiling {len(sources)} proxy modules with mypyc (about a minute, once)…")
+    say(f"native: compiling {len(COMPILED)} proxy modules with mypyc (about a minute, once)…")
     with tempfile.TemporaryDirectory(prefix="konnect-native-") as tmp:
+        root, flags = PACKAGE.parent, []
+        if not (root / "pyproject.toml").is_file():
+            # an installed package (the app bundle's build): mypy would take site-packages for the
+            # project's folder (its mypy_extensions.py "shadows" the stubs), so compile a copy of
+            # the package's sources; no settings file there, none from the folders above. The
+            # checkout's strict type check gates the sources; the compile follows the rest of the
+            # package silently, as [tool.mypy] does.
+            root = Path(tmp, "src")
+            shutil.copytree(PACKAGE, root / PACKAGE.name,
+                            ignore=shutil.ignore_patterns("_native*", "resources", "__pycache__", "*.so"))
+            flags = ["--config-file=", "--follow-imports=silent"]
+        sources = flags + [str(_source(m).relative_to(PACKAGE.parent)) for m in COMPILED]
         cwd = os.getcwd()
-        os.chdir(root)  # mypyc reads the project's [tool.mypy] options from here
+        os.chdir(root)  # a checkout: mypyc reads the project's [tool.mypy] options from here
         try:
             exts = mypycify(sources, opt_level="3", group_name=GROUP, target_dir=os.path.join(tmp, "c"))
             dist = Distribution({"name": "konnect-desktop-native", "ext_modules": exts})
