@@ -155,9 +155,9 @@ def bundle_files(out: Path = OUT) -> list[tuple[Path, str]]:
     current, files = check(out, env={})
     if not current.compiled:
         return []
-    root = PACKAGE.parent
-    shipped = [out / "manifest.json", *files.values(), *(_source(m) for m in COMPILED)]
-    return [(f, str(f.parent.relative_to(root))) for f in shipped]
+    build = [out / "manifest.json", *files.values()]  # lands where install() looks: OUT
+    return ([(f, str(Path(PACKAGE.name, OUT.name, f.parent.relative_to(out)))) for f in build]
+            + [(_source(m), str(_source(m).parent.relative_to(PACKAGE.parent))) for m in COMPILED])
 
 
 # -- building (scripts/build-native) -----------------------------------------------------------------

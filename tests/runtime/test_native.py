@@ -73,6 +73,19 @@ def test_the_environment_can_force_plain_python(tmp_path: Path) -> None:
     assert not status.compiled and native.ENV_PURE in status.reason
 
 
+def test_a_bundle_ships_the_build_and_the_sources_it_hashes(tmp_path: Path) -> None:
+    """packaging/konnect-desktop.spec ships these as data: a bundle carries only the modules'
+    bytecode otherwise, and check() would find no sources to compare."""
+    assert native.bundle_files(tmp_path) == []  # nothing built: the bundle runs plain Python
+    _fake_build(tmp_path)
+    shipped = dict(native.bundle_files(tmp_path))
+    assert shipped[tmp_path / "manifest.json"] == "konnect_desktop/_native"  # where install() looks
+    assert shipped[tmp_path / "runtime.exchange.so"] == "konnect_desktop/_native"
+    assert shipped[native.PACKAGE / "runtime" / "exchange.py"] == "konnect_desktop/runtime"
+    assert shipped[native.PACKAGE / "plugins" / "acl.py"] == "konnect_desktop/plugins"
+    assert len(shipped) == 1 + 2 * len(native.COMPILED)
+
+
 def test_this_process_runs_what_the_build_says() -> None:
     """When the tree's build is current the suite runs the compiled modules (what the app and
     ``gateway run`` run); CI builds it (scripts/test → build_native), so there it must be."""
