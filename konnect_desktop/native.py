@@ -92,6 +92,14 @@ class Status:
         return f"plain Python ({self.reason})"
 
 
+def _remedy() -> str:
+    """What to do about a missing or stale build, where the user is: a checkout rebuilds; an app
+    bundle (PyInstaller sets ``sys.frozen``) was built without one and cannot."""
+    if getattr(sys, "frozen", False):
+        return "this app bundle carries no usable compiled build"
+    return "run scripts/build-native"
+
+
 def check(out: Path = OUT, env: dict[str, str] | os._Environ[str] = os.environ) -> tuple[Status, dict[str, Path]]:
     """Decide whether the build in ``out`` may be used: (status, module name → extension file)."""
     if env.get(ENV_PURE):
@@ -99,13 +107,13 @@ def check(out: Path = OUT, env: dict[str, str] | os._Environ[str] = os.environ) 
     try:
         manifest = json.loads((out / "manifest.json").read_text())
     except FileNotFoundError:
-        return Status(False, "not built; run scripts/build-native"), {}
+        return Status(False, f"not built; {_remedy()}"), {}
     except (OSError, ValueError) as exc:
-        return Status(False, f"unreadable build manifest ({exc}); run scripts/build-native"), {}
+        return Status(False, f"unreadable build manifest ({exc}); {_remedy()}"), {}
     if manifest.get("abi") != _abi():
-        return Status(False, "built for another Python; run scripts/build-native"), {}
+        return Status(False, f"built for another Python; {_remedy()}"), {}
     if sorted(manifest.get("sources", {})) != sorted(COMPILED):
-        return Status(False, "built for another module list; run scripts/build-native"), {}
+        return Status(False, f"built for another module list; {_remedy()}"), {}
     for module in COMPILED:
         try:
             fresh = _digest(_source(module)) == manifest["sources"][module]
@@ -113,10 +121,10 @@ def check(out: Path = OUT, env: dict[str, str] | os._Environ[str] = os.environ) 
             fresh = False
         if not fresh:
             return Status(False, f"konnect_desktop/{module.replace('.', '/')}.py changed since the build; "
-                                 "run scripts/build-native"), {}
+                                 f"{_remedy()}"), {}
     files = {name: out / rel for name, rel in manifest.get("files", {}).items()}
     if not all(f.is_file() for f in files.values()):
-        return Status(False, "incomplete build; run scripts/build-native"), {}
+        return Status(False, f"incomplete build; {_remedy()}"), {}
     return Status(True, "", tuple(COMPILED)), files
 
 

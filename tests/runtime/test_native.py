@@ -8,6 +8,7 @@ import hashlib
 import importlib.machinery
 import json
 import os
+import sys
 import urllib.request
 from pathlib import Path
 
@@ -41,6 +42,12 @@ def test_no_build_runs_plain_python_and_says_how_to_build(tmp_path: Path) -> Non
     status, files = native.check(tmp_path, env={})
     assert not status.compiled and files == {}
     assert str(status) == "plain Python (not built; run scripts/build-native)"
+
+
+def test_an_app_bundle_without_a_build_does_not_say_to_run_a_script_it_lacks(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(sys, "frozen", True, raising=False)  # what PyInstaller sets in a bundle
+    status, _files = native.check(tmp_path, env={})
+    assert str(status) == "plain Python (not built; this app bundle carries no usable compiled build)"
 
 
 def test_one_changed_source_turns_the_whole_set_off_naming_it(tmp_path: Path) -> None:
