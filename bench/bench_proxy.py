@@ -227,11 +227,15 @@ def inprocess(n: int = 20000, rounds: int = 5, timings: bool = True) -> None:
         if hasattr(os, "sched_setaffinity"):
             os.sched_setaffinity(0, {int(cpus()[0])})
         times: dict[str, list[float]] = {p: [] for p in paths}
+        slow: dict[str, list[int]] = {p: [0, 0] for p in paths}  # steps that waited, heads rebuilt
         for _ in range(rounds):  # interleaved: a change in the machine's load hits every path alike
             for path in paths:
+                w0, h0 = srv.waits, srv.head_rebuilds
                 c0 = time.process_time()
                 await drivers[path](n)
                 times[path].append((time.process_time() - c0) / n * 1e6)
+                slow[path][0] += srv.waits - w0
+                slow[path][1] += srv.head_rebuilds - h0
         med = {p: statistics.median(v) for p, v in times.items()}
         print(f"in-process, proxy modules {native.status}")
         print(f"in-process CPU per request (no syscalls; medians of {rounds} rounds of {n}): "
@@ -244,6 +248,10 @@ def inprocess(n: int = 20000, rounds: int = 5, timings: bool = True) -> None:
             print(f"  cost of {name} alone: {statistics.median(diffs):5.1f} µs/request (rounds "
                   f"{min(diffs):.1f} to {max(diffs):.1f})"
                   + (" (over key-auth's route: acl needs a consumer)" if name == "acl" else ""))
+        # the fast path's two counts (ProxyServer): any step that waited or head rebuilt here is
+        # a plugin leaving the plain-call, pass-the-bytes path
+        print("slow-path steps per 1,000 requests (waited / response head rebuilt): " + ", ".join(
+            f"{p} {w * 1000 / (n * rounds):g}/{h * 1000 / (n * rounds):g}" for p, (w, h) in slow.items()))
         if not native.status.compiled:
             await _calls_and_profile(drivers, 5000)
 

@@ -29,7 +29,7 @@ import shutil
 import sys
 import sysconfig
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -169,18 +169,20 @@ def bundle_files(out: Path = OUT) -> list[tuple[Path, str]]:
 
 
 # -- building (scripts/build-native) -----------------------------------------------------------------
-def build(out: Path = OUT, *, force: bool = False, log: object = print) -> Status:
+def build(out: Path = OUT, *, force: bool = False, log: Callable[[str], object] = print) -> Status:
     """Compile ``COMPILED`` with mypyc into ``out`` (skipped when the build there is current).
     Raises whatever the compiler raises; the caller decides whether plain Python will do."""
-    say = log if callable(log) else print
     current, _ = check(out, env={})
     if current.compiled and not force:
-        say("native: the compiled proxy modules are up to date")
+        log("native: the compiled proxy modules are up to date")
         return current
+    # the hashes of what is about to be compiled: a source edited during the compile then shows
+    # as changed, instead of the build claiming code it was not built from
+    digests = {m: _digest(_source(m)) for m in COMPILED}
     from mypyc.build import mypycify  # the compiler: a build-time dependency only
     from setuptools import Distribution  # type: ignore[import-untyped]  # (no stubs installed)
 
-    say(f"native: compiling {len(COMPILED)} proxy modules with mypyc (about a minute, once)…")
+    log(f"native: compiling {len(COMPILED)} proxy modules with mypyc (about a minute, once)…")
     with tempfile.TemporaryDirectory(prefix="konnect-native-") as tmp:
         root, flags = PACKAGE.parent, []
         if not (root / "pyproject.toml").is_file():
@@ -211,7 +213,7 @@ def build(out: Path = OUT, *, force: bool = False, log: object = print) -> Statu
         # module name → its file in the build (build_ext's layout: a/b/c<suffix>), the shared
         # library of the set included
         files = {ext.name: "/".join(ext.name.split(".")) + suffix for ext in exts}
-        manifest = {"abi": _abi(), "sources": {m: _digest(_source(m)) for m in COMPILED}, "files": files}
+        manifest = {"abi": _abi(), "sources": digests, "files": files}
         Path(staging, "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
         # replace the old build in one step: a crash leaves either the old set or the new one
         fresh = out.with_name(out.name + ".new")
@@ -224,7 +226,7 @@ def build(out: Path = OUT, *, force: bool = False, log: object = print) -> Statu
         fresh.rename(out)
         shutil.rmtree(old, ignore_errors=True)
     done, _ = check(out, env={})
-    say(f"native: {done}")
+    log(f"native: {done}")
     return done
 
 
