@@ -87,11 +87,6 @@ class Config(dict[str, list[dict[str, Any]]]):
             self[t].sort(key=lambda e: str(e.get("id")))
         return self
 
-    def copy_meta(self, tables: dict[str, list[dict[str, Any]]] | None = None) -> Config:
-        return Config(tables, format_version=self.format_version, info=self.info, transform=self.transform,
-                      konnect=self.konnect, workspace=self.workspace, extra=self.extra,
-                      consumer_extra=self.consumer_extra)
-
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Config):
             return dict.__eq__(self, other)

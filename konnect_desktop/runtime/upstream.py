@@ -89,7 +89,6 @@ class UpstreamConnection(asyncio.Protocol):
         self.body_bytes = 0  # response body bytes received (what a relay passes on)
         self.sink: Sink | None = None
         self.error: UpstreamError | None = None
-        self._waiter: asyncio.Future[None] | None = None
         self.write_paused_since = 0.0
         self._reset_parser = False
         self.body_source: Any = None  # the request body being streamed, for flow control
@@ -173,8 +172,6 @@ class UpstreamConnection(asyncio.Protocol):
             # the request method, so end the message here and start a fresh parser
             self._reset_parser = True
             self.on_message_complete()
-            return
-        self._wake()
 
     def on_body(self, body: bytes) -> None:
         self.body_bytes += len(body)
@@ -187,8 +184,7 @@ class UpstreamConnection(asyncio.Protocol):
     def on_message_complete(self) -> None:
         if self.status == 0 or self.complete:
             return  # end of an interim response, or already ended (HEAD)
-        self.complete = True
-        self._wake()
+        self.complete = True  # (the listener is told after the parser returns, in data_received)
 
     @property
     def headers(self) -> list[tuple[bytes, bytes]]:
@@ -273,44 +269,16 @@ class UpstreamConnection(asyncio.Protocol):
             t.cancel()
             self._timer = None
 
-    def _wake(self) -> None:
-        if self.listener is not None:
-            return  # told after the parser returns (data_received), with the whole packet seen
-        w = self._waiter
-        if w is not None and not w.done():
-            w.set_result(None)
-
     def _fail(self, err: UpstreamError) -> None:
         if self.error is None:
             self.error = err
         self._cancel_timer()
-        w = self._waiter
-        if w is not None and not w.done():
-            w.set_result(None)
         src = self.body_source
         if src is not None:
             src.resume()
         listener = self.listener
         if listener is not None:
             listener.upstream_event(self)
-
-    async def wait_headers(self) -> None:
-        """Until the response head arrived; raises ``UpstreamError``."""
-        if not self.headers_done and self.error is None:
-            self._waiter = self.loop.create_future()
-            await self._waiter
-            self._waiter = None
-        if self.error is not None and not self.headers_done:
-            raise self.error
-
-    async def wait_complete(self) -> None:
-        """Until the response body has been fully handed to the sink; raises ``UpstreamError``."""
-        if not self.complete and self.error is None:
-            self._waiter = self.loop.create_future()
-            await self._waiter
-            self._waiter = None
-        if self.error is not None and not self.complete:
-            raise self.error
 
     def set_sink(self, sink: Sink) -> None:
         """Hand the buffered and all further body chunks to ``sink``."""
