@@ -20,6 +20,7 @@ import yaml
 
 from .deck_config import CREDENTIALS, REF_KEY, SORT_KEYS, TIMESTAMPS, Config
 from .entities import DEPENDENCY_ORDER, ENTITIES
+from .schema import foreign_id
 
 Row = dict[str, Any]
 Rows = list[Row]
@@ -37,11 +38,6 @@ def _sort_key(table: str, e: Row) -> tuple[Any, ...]:
 def _has_all_tags(e: Row, tags: list[str]) -> bool:
     have = e.get("tags") or []
     return all(t in have for t in tags)
-
-
-def _fk_id(ref: Any) -> Any:
-    """The id a foreign key holds (``{"id": x}`` or a bare ``x``), as written."""
-    return ref.get("id") if isinstance(ref, dict) else ref
 
 
 @dataclass(frozen=True)
@@ -74,8 +70,8 @@ def _keep_id(dt: _DumpTables, table: str, e: Row) -> bool:
 
 def _ref_name(dt: _DumpTables, table: str, fk: Any) -> str | None:
     """A top-level plugin's scope: the parent's name, else its id."""
-    rid = _fk_id(fk)
-    parent = dt.by_id.get(table, {}).get(rid)
+    rid = foreign_id(fk)
+    parent = dt.by_id.get(table, {}).get(rid) if rid else None
     key = REF_KEY.get(table)
     if parent is not None and key and parent.get(key):
         return str(parent[key])
@@ -84,8 +80,8 @@ def _ref_name(dt: _DumpTables, table: str, fk: Any) -> str | None:
 
 def _ref_obj(dt: _DumpTables, table: str, fk: Any) -> Row:
     """A foreign key as decK writes it: ``{name: ...}`` for a named service/consumer/group."""
-    rid = _fk_id(fk)
-    parent = dt.by_id.get(table, {}).get(rid)
+    rid = foreign_id(fk)
+    parent = dt.by_id.get(table, {}).get(rid) if rid else None
     key = REF_KEY.get(table)
     if parent is not None and key and parent.get(key) and table in _REF_BY_NAME:
         return {key: parent[key]}
@@ -111,7 +107,7 @@ def _children(dt: _DumpTables, table: str, fk: str, parent_table: str) -> tuple[
     grouped: dict[str, Rows] = {}
     orphans: Rows = []
     for e in dt.ordered(table):
-        pid = (e.get(fk) or {}).get("id")
+        pid = foreign_id(e.get(fk))
         if isinstance(pid, str) and pid in dt.by_id[parent_table]:
             grouped.setdefault(pid, []).append(e)
         else:
@@ -129,7 +125,7 @@ class _Plugins:
             scopes = [f for f in PLUGIN_SCOPES if p.get(f)]
             if len(scopes) == 1:
                 f = scopes[0]
-                pid = _fk_id(p[f])
+                pid = foreign_id(p[f])
                 if pid in dt.by_id[PLUGIN_SCOPES[f]]:
                     self.nested.setdefault((f, pid), []).append(_clean(dt, "plugins", p, drop=(f,)))
                     continue
@@ -194,7 +190,7 @@ def _memberships(dt: _DumpTables) -> tuple[dict[str, list[str]], Rows]:
     members: dict[str, list[str]] = {}
     orphans: Rows = []
     for m in dt.rows["consumer_group_consumers"]:
-        gid, cid = (m.get("consumer_group") or {}).get("id"), (m.get("consumer") or {}).get("id")
+        gid, cid = foreign_id(m.get("consumer_group")), foreign_id(m.get("consumer"))
         if isinstance(gid, str) and isinstance(cid, str) and gid in dt.by_id["consumer_groups"] \
                 and cid in dt.by_id["consumers"]:
             members.setdefault(gid, []).append(cid)
