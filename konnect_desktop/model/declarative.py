@@ -26,7 +26,7 @@ from typing import Any
 import yaml
 
 from ..errors import AppError
-from .deck_config import CREDENTIALS, REF_KEY, TIMESTAMPS, Config
+from .deck_config import CREDENTIALS, REF_KEY, SORT_KEYS, TIMESTAMPS, Config
 from .deck_dump import dump, render, to_deck_dict
 from .entities import DEPENDENCY_ORDER, ENTITIES
 from .errors import DECLARATIVE_CONFIG, KongError
@@ -55,14 +55,9 @@ KIND_WORD = {
     "plugins": "plugin", "vaults": "vault",
 }
 # Natural keys that make a derived id stable (first non-empty wins).
-NATURAL_KEY = {
-    "services": ("name",), "routes": ("name",), "consumers": ("username", "custom_id"),
-    "consumer_groups": ("name",), "upstreams": ("name",), "certificates": ("cert",),
-    "ca_certificates": ("cert",), "vaults": ("prefix",), "snis": ("name",),
-    "keyauth_credentials": ("key",), "acls": ("group",), "basicauth_credentials": ("username",),
-    "jwt_secrets": ("key",), "hmacauth_credentials": ("username",), "oauth2_credentials": ("client_id", "name"),
-    "targets": ("target",), "plugins": ("name",),
-}
+# what names an item in a problem's location: the keys a dump sorts by, but a plugin by its name
+# alone (instance_name only orders plugins of one name)
+NATURAL_KEY = {**SORT_KEYS, "plugins": ("name",)}
 _NIL_ID = "00000000-0000-0000-0000-000000000000"
 
 
