@@ -253,8 +253,10 @@ class Decision:
     def _made(self) -> None:
         make = self._make
         if make is not None:
-            self._make = None
+            # made first, then cleared: a make that raises leaves the decision unmade, never
+            # holding the shared _UNMADE dict as its data
             self._summary, self._data = make(*self._args)
+            self._make = None
             self._args = ()
 
     @property

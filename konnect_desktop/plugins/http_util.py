@@ -240,7 +240,7 @@ def serialize_body(table: JSONObject, content_type: str | None, original: bytes)
         if mp is None:
             return original
         keep = set(table)
-        mp.parts = [p for p in mp.parts if p[0] is None or p[0] in keep]
+        mp.parts = [p for p in mp.parts if p.name is None or p.name in keep]
         return mp.to_bytes()
     return original
 

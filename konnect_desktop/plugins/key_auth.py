@@ -101,8 +101,8 @@ class KeyAuthHandler(Handler):
         fail(ctx, NAME, self.anonymous, failure)
 
     async def _authenticate(self, ctx: RequestContext) -> tuple[dict[str, Any] | None, dict[str, Any]]:
-        if not self.key_in_body:
-            return self._resolve(ctx, self._find_key(ctx))
+        """The key from the headers, the query or the body (``key_in_body``: access comes here
+        only then)."""
         body: dict[str, Any] | None = None
         body_read = False
         key: str | None = None

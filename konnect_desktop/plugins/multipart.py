@@ -119,9 +119,6 @@ class Multipart:
                 return
         self.parts.append(Part(name, head, data))
 
-    def names(self) -> list[str]:
-        return [p.name for p in self.parts if p.name is not None]
-
     def fields(self) -> list[tuple[str, bytes, bool]]:
         """(name, content, is a file upload) of every named part, in order."""
         return [(p.name, p.content, p.is_file) for p in self.parts if p.name is not None]

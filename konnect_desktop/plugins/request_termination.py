@@ -20,6 +20,7 @@ from ..jsontypes import JSONObject
 from ..model.schema import Boolean, Integer, Record, String
 from .base import Decision, Handler, PluginExit, PluginSpec, RequestContext, RuntimeServices
 from .http_util import args_from_multidict, header_name_error, parse_body
+from .log_serializer import headers_table
 
 NAME = "request-termination"
 PRIORITY = 2
@@ -68,19 +69,6 @@ CONFIG = Record(
 )
 
 
-def _headers_table(ctx: RequestContext) -> JSONObject:
-    """``kong.request.get_headers()``: lower-cased names, repeated headers as lists."""
-    out: JSONObject = {}
-    for k, v in ctx.original.headers.items():
-        key = k.lower()
-        cur = out.get(key)
-        if cur is None:
-            out[key] = v
-        else:
-            out[key] = [*cur, v] if isinstance(cur, list) else [cur, v]
-    return out
-
-
 def _captures(ctx: RequestContext) -> JSONObject:
     """``kong.request.get_uri_captures()``: named groups, and the numbered ones from 1 on."""
     named = {k: v for k, v in ctx.uri_captures.items() if isinstance(k, str)}
@@ -127,7 +115,7 @@ class RequestTerminationHandler(Handler):
             "scheme": o.scheme,
             "host": o.host,
             "port": o.port,
-            "headers": _headers_table(ctx),
+            "headers": headers_table(ctx.original.headers),
             "query": args_from_multidict(o.query),
             "method": o.method,
             "path": o.path,
