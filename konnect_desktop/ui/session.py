@@ -92,14 +92,6 @@ class Session(QObject):
         self.manager.proxy_listen, self.manager.admin_listen = value
 
     @property
-    def listen_tls(self) -> str | None:
-        return str(self.manager.proxy_listen_tls) if self.manager.proxy_listen_tls is not None else None
-
-    @listen_tls.setter
-    def listen_tls(self, value: str | None) -> None:
-        self.manager.proxy_listen_tls = value
-
-    @property
     def runtimes(self) -> dict[str, Any]:
         """Runtime name → the running ``LocalRuntime``."""
         return self.manager.runtimes
