@@ -31,9 +31,6 @@ from konnect_desktop.runtime.vault import VaultError
 
 PACKAGE = Path(__file__).resolve().parents[1] / "konnect_desktop"
 
-# Data-plane modules outside this change's reach still set ``self.message`` on their own
-# exception classes (runtime/responses.py ProxyExit, runtime/http1.py _Refuse): next to move.
-
 
 @pytest.mark.parametrize("err", [
     KongError(2, "schema violation (name: required field missing)"),
@@ -106,7 +103,7 @@ SIGNALS = {
 
 
 def _exception_classes() -> dict[str, tuple[str, list[str]]]:
-    """Every class in the package: name -> (module, base names as written, last dotted part)."""
+    """Every class in the package: name -> (module, its base names, each the last dotted part)."""
     out: dict[str, tuple[str, list[str]]] = {}
     for p in sorted(PACKAGE.rglob("*.py")):
         for node in ast.walk(ast.parse(p.read_text(encoding="utf-8"))):

@@ -238,10 +238,9 @@ def test_responses_conform_to_kong_openapi(tmp_path, request) -> None:
         assert len(operations) >= 60, "the spec should describe the whole Admin API"
         for op in operations:
             label = f"{op.method.upper()} {op.path}"
-            examples = EXAMPLES_PER_OPERATION
 
-            def make(label: str, op: Any, examples: int) -> Any:
-                @settings(max_examples=examples, deadline=None, database=None,
+            def make(label: str, op: Any) -> Any:
+                @settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, database=None,
                           suppress_health_check=list(HealthCheck), phases=[Phase.explicit, Phase.generate],
                           derandomize=True)
                 @given(case=op.as_strategy())
@@ -262,7 +261,7 @@ def test_responses_conform_to_kong_openapi(tmp_path, request) -> None:
                         failures.append(f"{label}: {type(exc).__name__}: {str(exc)[:600]}")
 
             started = time.monotonic()
-            make(label, op, examples)()
+            make(label, op)()
             timings[label] = time.monotonic() - started
     store.close()
     total = sum(counts.values())

@@ -47,7 +47,7 @@ class Waits:
 
 
 @pytest.fixture
-def spawns(rt) -> Waits:
+def waits(rt) -> Waits:
     """Every step an exchange hands to a connection's serving task. (Counted by the server,
     not by patching ``ClientConnection.spawn``: that class may be compiled, see native.py.)"""
     return Waits(rt)
@@ -65,23 +65,23 @@ async def _four_plugins(rt, echo) -> dict[str, Any]:
     return route
 
 
-async def test_plain_call_plugins_never_enter_a_coroutine(rt, echo, spawns) -> None:
+async def test_plain_call_plugins_never_enter_a_coroutine(rt, echo, waits) -> None:
     await _four_plugins(rt, echo)
     c = await KeepAlive.open(port_of(rt.proxy_url))
     try:
         c.send("/p", {"apikey": KEY})  # the first one connects upstream (that step waits)
         assert (await c.response()).status == 200
-        before = len(spawns)
+        before = len(waits)
         for _ in range(5):
             c.send("/p", {"apikey": KEY})
             r = await c.response()
             assert r.status == 200 and r.json()["headers"]["x-added"] == "1"
-        assert len(spawns) == before  # access, balancer, send, response, log: all plain calls
+        assert len(waits) == before  # access, balancer, send, response, log: all plain calls
     finally:
         c.writer.close()
 
 
-async def test_an_awaitable_access_hands_over_one_step(rt, echo, spawns) -> None:
+async def test_an_awaitable_access_hands_over_one_step(rt, echo, waits) -> None:
     """request-transformer with a body rule must read the body: its access returns the
     coroutine that does, and only that step (then the rest of the chain) runs on the task."""
     cfg = Cfg()
@@ -94,12 +94,12 @@ async def test_an_awaitable_access_hands_over_one_step(rt, echo, spawns) -> None
         c.writer.write(b"POST /b HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
                        b"Content-Length: 3\r\n\r\n" + body)
         assert (await c.response()).status == 200
-        spawns.clear()
+        waits.clear()
         c.writer.write(b"POST /b HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
                        b"Content-Length: 3\r\n\r\n" + body)
         r = await c.response()
         assert r.json()["form"] == {"a": "1", "b": "2"}
-        assert len(spawns) == 1
+        assert len(waits) == 1
     finally:
         c.writer.close()
 

@@ -135,18 +135,11 @@ def konnect_org(arun: Callable[..., Any], session: Any, tmp_path: Any, session_t
     """A Konnect API server built from Konnect's OpenAPI files (tests/controlplanes/konnect_server.py)
     with the control planes prod-eu and staging-eu, and the session's connection "org" to it (its
     token in the session's token store). Skips where the OpenAPI files are not available."""
-    import sys
-    from pathlib import Path
+
+    from controlplanes.konnect_server import KonnectTestServer, specs_available
 
     from konnect_desktop import credentials
     from konnect_desktop.settings import Profile
-
-    here = str(Path(__file__).resolve().parents[1] / "controlplanes")
-    sys.path.insert(0, here)
-    try:
-        from konnect_server import KonnectTestServer, specs_available
-    finally:
-        sys.path.remove(here)
     if not specs_available():
         pytest.skip("Konnect OpenAPI files are not available here")
     token = "kpat_" + "Ui7" * 14
