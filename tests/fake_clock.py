@@ -9,6 +9,7 @@ so other tasks run as they would while a real sleep waits.
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 
 class FakeClock:
@@ -28,3 +29,14 @@ class FakeClock:
         self.slept.append(seconds)
         self.now += max(0.0, seconds)
         await asyncio.sleep(0)
+
+
+MINUTE_START = 1_700_000_040.25  # a quarter second into a minute: a test's requests share one window
+
+
+def hold_rate_limiting(runtime: Any, at: float = MINUTE_START) -> FakeClock:
+    """Hold the rate-limiting plugin's clock (it reads ``shared_state("rate-limiting")["clock"]``)
+    at ``at``, so the test's counts never straddle a window's turn; returns it to move."""
+    clock = FakeClock(at)
+    runtime.services.shared_state("rate-limiting")["clock"] = clock
+    return clock

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from aiohttp import web
 from controlplane_support import cli, serve
-from fake_clock import FakeClock
+from fake_clock import hold_rate_limiting
 
 from konnect_desktop.model import declarative
 from konnect_desktop.runtime.runtime import LocalRuntime
@@ -113,7 +113,7 @@ async def regions(tmp_path: Path) -> Any:
     await us.start()
     await eu.start()
     for rt in (us, eu):  # the probes' rate-limit counts fall in one minute: a clock held past a minute's start
-        rt.services.shared_state("rate-limiting")["clock"] = FakeClock(1_700_000_040.25)
+        hold_rate_limiting(rt)
     await us.load_config(declarative.load(RICH.replace("{UPSTREAM_PORT}", str(port))))
     await eu.load_config(declarative.Config())
     try:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 from e2e_plugin_support import request
-from fake_clock import FakeClock
+from fake_clock import hold_rate_limiting
 from test_proxy_support import make_runtime
 
 from konnect_desktop.model import declarative
@@ -156,7 +156,7 @@ async def test_auto_registration_key_works_through_the_proxy_and_revoke_cuts_it(
         assert (await request(port, "GET", "/openai/v1/models")).status == 401
         assert (await request(port, "GET", "/openai/v1/models", {"apikey": "wrong"})).status == 401
         # all four in one hour window: the rate-limiting plugins read a clock held past an hour's start
-        rt.services.shared_state("rate-limiting")["clock"] = FakeClock(1_699_999_200.25)
+        hold_rate_limiting(rt, at=1_699_999_200.25)
         statuses = []
         for _ in range(4):
             r = await request(port, "GET", "/openai/v1/models", {"apikey": key})

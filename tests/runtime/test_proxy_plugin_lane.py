@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from fake_clock import FakeClock
+from fake_clock import hold_rate_limiting
 from redis_fixture import redis_server  # noqa: F401  (fixture)
 from test_proxy_support import Cfg, app_server, echo_server, make_runtime, parse_response, port_of
 
@@ -27,7 +27,7 @@ async def rt(tmp_path):
     runtime = await make_runtime(tmp_path, admin_listen=None)
     # the rate-limiting counts below live in one minute window: the plugins read this clock,
     # held a quarter second past a minute's start, so no test straddles a wall-clock minute
-    runtime.services.shared_state("rate-limiting")["clock"] = FakeClock(1_700_000_040.25)
+    hold_rate_limiting(runtime)
     yield runtime
     await runtime.stop()
 

@@ -10,7 +10,7 @@ import time
 import aiohttp
 import pytest
 from aiohttp import web
-from fake_clock import FakeClock
+from fake_clock import hold_rate_limiting
 from test_proxy_support import Cfg, app_server, make_runtime, port_of, raw_request
 
 from konnect_desktop.model.errors import KongError
@@ -282,7 +282,7 @@ async def test_plugin_decisions_and_exit_answers_are_logged(tmp_path) -> None:
         cfg.add("keyauth_credentials", consumer={"id": c["id"]}, key="alice-key")
         await rt.load_config(cfg.config())
         # the three counted requests fall in one minute: the plugin reads a clock held past a minute's start
-        rt.services.shared_state("rate-limiting")["clock"] = FakeClock(1_700_000_040.25)
+        hold_rate_limiting(rt)
         px = port_of(rt.proxy_url)
         denied = await raw_request(px, "GET", "/p")
         assert denied.status == 401

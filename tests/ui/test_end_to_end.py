@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 import httpx
-from fake_clock import FakeClock
+from fake_clock import hold_rate_limiting
 from PySide6.QtCore import QTimer
 from ui_support import current_local_runtime, show_loaded
 
@@ -59,7 +59,7 @@ def test_service_route_and_rate_limit_made_in_the_gui_limit_real_requests(qtbot:
 
     arun(rt.wait_synced())
     # the four requests fall in one minute: the plugin reads a clock held past a minute's start
-    rt.services.shared_state("rate-limiting")["clock"] = FakeClock(1_700_000_040.25)
+    hold_rate_limiting(rt)
 
     async def hit() -> list[int]:
         async with httpx.AsyncClient() as client:

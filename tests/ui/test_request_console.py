@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from console.keyring_fixture import secret_service  # noqa: F401  (fixture, from tests/console)
-from fake_clock import FakeClock
+from fake_clock import hold_rate_limiting
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication
@@ -78,7 +78,7 @@ def test_transformer_header_shows_in_the_upstream_view(qtbot: Any, session: Any,
 def test_quota_and_errors_as_sentences(qtbot: Any, session: Any, runtime: Any, tmp_path: Path, arun: Any) -> None:
     page = _page(qtbot, session, tmp_path, arun)
     try:
-        runtime.services.shared_state("rate-limiting")["clock"] = FakeClock(1_700_000_040.25)  # a minute's start
+        hold_rate_limiting(runtime)
         _send(qtbot, page, "{{base}}/limited")
         qtbot.waitUntil(lambda: page.insight.insight is not None, timeout=3000)
         assert "quota: minute 4/5 left, resets in" in page.insight.info.text()
@@ -97,7 +97,7 @@ def test_quota_and_errors_as_sentences(qtbot: Any, session: Any, runtime: Any, t
 def test_burst_of_ten_against_minute_five(qtbot: Any, session: Any, runtime: Any, tmp_path: Path, arun: Any) -> None:
     page = _page(qtbot, session, tmp_path, arun)
     try:
-        runtime.services.shared_state("rate-limiting")["clock"] = FakeClock(1_700_000_040.25)  # a minute's start
+        hold_rate_limiting(runtime)
         page.url.setText("{{base}}/limited")
         page.bottom.setCurrentWidget(page.burst_panel)
         page.burst_panel.count.setValue(10)
@@ -253,7 +253,7 @@ def test_screenshot(qtbot: Any, session: Any, runtime: Any, tmp_path: Path, arun
     theme.apply(qapp)
     page = _page(qtbot, session, tmp_path, arun, size=(1280, 720))  # the size the app must fit
     page.on_shown()  # as the window does when it shows the page: the splitters share its height
-    runtime.services.shared_state("rate-limiting")["clock"] = FakeClock(1_700_000_040.25)  # a minute's start
+    hold_rate_limiting(runtime)
     try:
         _send(qtbot, page, "{{base}}/echo/anything")
         _send(qtbot, page, "{{base}}/private", [("apikey", "demo-key")])

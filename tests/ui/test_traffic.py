@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from fake_clock import FakeClock
+from fake_clock import hold_rate_limiting
 from PySide6.QtWidgets import QApplication
 from widget_checks import assert_looks_right, save_shot
 
@@ -66,7 +66,7 @@ def test_filters_chart_and_insight(qtbot: Any, session: Any, runtime: Any, tmp_p
 
     theme.apply(qapp)
     page = _page(qtbot, session, size=(1280, 720))  # the size the app must fit
-    runtime.services.shared_state("rate-limiting")["clock"] = FakeClock(1_700_000_040.25)  # a minute's start
+    hold_rate_limiting(runtime)
     calls = ([("/echo/a", {})] * 3 + [("/transformed", {})] + [("/limited", {})] * 7
              + [("/private", {"apikey": "demo-key"}), ("/private", {}), ("/nowhere", {})])
     th = _outside(calls, runtime.proxy_url)
