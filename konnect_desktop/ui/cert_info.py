@@ -5,6 +5,7 @@ Qt here, so it is easy to test)."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 
 from ..model import certs
@@ -61,8 +62,10 @@ class CertView:
         return f"expires {date} (in {days} days)"
 
 
+@functools.lru_cache(maxsize=256)  # the certificates page asks once per cell and per sort key
 def parse_pem(pem: str | None) -> CertView:
-    """The first certificate of a PEM chain, described by ``model.certs.describe``."""
+    """The first certificate of a PEM chain, described by ``model.certs.describe``. (Cached: a
+    ``CertView`` is frozen and holds no "now"; states are worked out when asked.)"""
     if not pem or "BEGIN CERTIFICATE" not in pem:
         return CertView(error="no PEM certificate")
     try:
